@@ -1,0 +1,1 @@
+"""mcp-lok's policy compiler (filled in below)."""

@@ -1,0 +1,190 @@
+"""Input problems as values: every check appends a `Diagnostic`; a pass that found any
+error raises one `PolicyError` carrying all of them. Rendering follows compilers:
+`file:line:col: error[code]: message`, the source line, a caret underline, `help: …`."""
+
+from __future__ import annotations
+
+import difflib
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .origin import Default, Origin, Pointer, Span
+
+
+class Severity(enum.Enum):
+    ERROR = "error"
+    WARNING = "warning"
+
+
+class Code(enum.Enum):
+    """Stable diagnostic codes. Tests and users match on these; never renumber or reuse."""
+
+    # reading the source
+    SOURCE_NOT_FOUND = "source.not-found"
+    SOURCE_UNREADABLE = "source.unreadable"
+    # the policy language's syntax
+    PARSE_UNEXPECTED_TOKEN = "parse.unexpected-token"
+    PARSE_UNEXPECTED_CHARACTER = "parse.unexpected-character"
+    PARSE_UNEXPECTED_EOF = "parse.unexpected-end"
+    PARSE_UNKNOWN_KEYWORD = "parse.unknown-keyword"
+    # JSON profiles
+    PROFILE_INVALID_JSON = "profile.invalid-json"
+    PROFILE_UNKNOWN_FIELD = "profile.unknown-field"
+    PROFILE_WRONG_TYPE = "profile.wrong-type"
+    PROFILE_DUPLICATE_KEY = "profile.duplicate-key"
+    # checks shared by both sources
+    PATH_RELATIVE = "policy.relative-path"
+    PATH_PARENT = "policy.parent-segment"
+    PATH_CONTROL_CHAR = "policy.control-character"
+    PATH_TARGET_RELATIVE = "policy.relative-target"
+    MOUNT_DANGEROUS = "policy.insecure-mount"
+    MOUNT_DUPLICATE = "policy.duplicate-mount"
+    MOUNT_CONFLICT = "policy.conflicting-mount"
+    HOST_MALFORMED = "policy.malformed-host"
+    HOST_DUPLICATE = "policy.duplicate-host"
+    PORT_RANGE = "policy.port-out-of-range"
+    PORT_DUPLICATE = "policy.duplicate-port"
+    TRANSPORT_UNKNOWN = "policy.unknown-transport"
+    NETWORK_CONFLICT = "policy.network-conflict"
+    NETWORK_INCOMPLETE = "policy.network-incomplete"
+    NETWORK_MODE = "policy.unknown-network-mode"
+    INSECURE_REQUIRED = "policy.insecure-required"
+    INSECURE_UNUSED = "policy.insecure-unused"
+    CAPABILITY_UNKNOWN = "policy.unknown-capability"
+    CAPABILITY_REASON = "policy.missing-reason"
+    SYSCALL_UNKNOWN = "policy.unknown-syscall"
+    USER_MALFORMED = "policy.malformed-user"
+    LIMIT_INVALID = "policy.invalid-limit"
+    LIMIT_DUPLICATE = "policy.duplicate-limit"
+    ENV_INVALID = "policy.invalid-env"
+    ENV_DUPLICATE = "policy.duplicate-env"
+    SECRET_INVALID = "policy.invalid-secret"
+    EXTENDS_NOT_FOUND = "policy.extends-not-found"
+    EXTENDS_CYCLE = "policy.extends-cycle"
+    EXTENDS_DUPLICATE = "policy.duplicate-extends"
+    DENY_UNUSED = "policy.deny-unused"
+    # lowering inputs
+    NAME_INVALID = "plan.invalid-name"
+    IMAGE_INVALID = "plan.invalid-image"
+    PORT_INVALID = "plan.invalid-port"
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    code: Code
+    message: str
+    origin: Origin | None = None
+    help: str | None = None
+    severity: Severity = Severity.ERROR
+
+    def to_json(self) -> dict[str, object]:
+        where: dict[str, object] | None = None
+        span = _span_of(self.origin)
+        if self.origin is not None:
+            where = {"source": self.origin.render()}
+            if span is not None:
+                where.update(
+                    file=span.file,
+                    line=span.line,
+                    column=span.col,
+                    end_line=span.end_line,
+                    end_column=span.end_col,
+                )
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "message": self.message,
+            "help": self.help,
+            "location": where,
+        }
+
+
+class PolicyError(Exception):
+    """One or more error diagnostics; the only exception a policy pass raises for bad input."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        first = self.diagnostics[0].message if self.diagnostics else "invalid policy"
+        super().__init__(first)
+
+
+class Collector:
+    """Gathers diagnostics during a pass; `raise_if_errors` ends the pass."""
+
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+
+    def error(
+        self, code: Code, message: str, origin: Origin | None, help: str | None = None
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, origin, help))
+
+    def warn(
+        self, code: Code, message: str, origin: Origin | None, help: str | None = None
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, origin, help, Severity.WARNING))
+
+    def extend(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics.extend(diagnostics)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(d.severity is Severity.ERROR for d in self.diagnostics)
+
+    def raise_if_errors(self) -> None:
+        if self.has_errors:
+            raise PolicyError(self.diagnostics)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """A "did you mean `x`?" hint for a misspelt name, or None."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def _span_of(origin: Origin | None) -> Span | None:
+    if isinstance(origin, Span):
+        return origin
+    if isinstance(origin, Pointer):
+        return origin.span
+    return None
+
+
+def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
+    """Render one diagnostic as text; `sources` maps file names to their text."""
+    head = f"{diagnostic.severity.value}[{diagnostic.code.value}]: {diagnostic.message}"
+    origin = diagnostic.origin
+    span = _span_of(origin)
+    if span is not None:
+        lines = [f"{span.location()}: {head}"]
+        text = sources.get(span.file)
+        if text is not None:
+            lines.extend(_excerpt(text, span))
+    elif origin is not None and not isinstance(origin, Default):
+        lines = [f"{origin.render()}: {head}"]
+    else:
+        lines = [head]
+    if diagnostic.help:
+        lines.append(f"  = help: {diagnostic.help}")
+    return "\n".join(lines)
+
+
+def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
+    return "\n\n".join(render(d, sources) for d in diagnostics)
+
+
+def _excerpt(text: str, span: Span) -> list[str]:
+    source_lines = text.splitlines() or [""]
+    if not 1 <= span.line <= len(source_lines):
+        return []
+    line = source_lines[span.line - 1].expandtabs(1)
+    gutter = str(span.line)
+    pad = " " * len(gutter)
+    end = span.end_col if span.end_line == span.line else len(line) + 1
+    width = max(1, end - span.col)
+    return [
+        f"{pad} |",
+        f"{gutter} | {line}",
+        f"{pad} | {' ' * (span.col - 1)}{'^' * width}",
+    ]

@@ -1,0 +1,147 @@
+"""The IR: one frozen, typed description of everything a server's container may do.
+
+`build` produces it from rules; `lower` turns it into engine payloads; `explain`,
+`diff` and `audit` read it. Every value carries the origin of the rule (or default) that
+set it, and origins are excluded from equality, so two IRs compare by what they allow.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from .origin import Origin
+from .rules import SecretSource, Transport
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Value(Generic[T]):
+    value: T
+    origin: Origin = field(compare=False)
+
+
+class NetworkMode(enum.Enum):
+    NONE = "none"  # only loopback
+    ALLOW_LIST = "allow-list"  # only loopback, egress through the gate
+    OPEN = "open"  # a private bridge network, unrestricted egress
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    source: str
+    target: str
+    writable: bool
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Tmpfs:
+    target: str
+    size: int  # bytes
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Mask:
+    """A path hidden by an explicit `deny`."""
+
+    path: str
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class EgressRule:
+    hosts: tuple[Value[str], ...]
+    ports: tuple[Value[int], ...]
+    transports: tuple[Value[Transport], ...]
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    mode: Value[NetworkMode]
+    rules: tuple[EgressRule, ...] = ()
+    deny_hosts: tuple[Value[str], ...] = ()
+    deny_ports: tuple[Value[int], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    name: str
+    reason: str | None
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    memory: Value[int]  # bytes; swap is never added
+    cpus: Value[int]  # milli-CPUs
+    pids: Value[int]
+    nofile: Value[int]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvVar:
+    name: str
+    value: str
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SecretRef:
+    name: str
+    source: SecretSource
+    ref: str
+    origin: Origin = field(compare=False)
+
+    @property
+    def placeholder(self) -> str:
+        """What stands in the payload instead of the value (filled in at launch only)."""
+        return f"${{secret:{self.source.value}:{self.ref}}}"
+
+
+class Insecurity(enum.Enum):
+    """Dangerous things a policy may ask for, each only behind an `insecure` marker."""
+
+    NETWORK_OPEN = "open network"
+    PRIVILEGED = "privileged container"
+    SENSITIVE_MOUNT = "sensitive mount"
+    DANGEROUS_CAPABILITY = "dangerous capability"
+    SECCOMP_OFF = "seccomp disabled"
+    PRIVILEGE_ESCALATION = "privilege escalation allowed"
+    WRITABLE_ROOT = "writable root filesystem"
+    ROOT_USER = "runs as root"
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledged:
+    """An insecure marker and what it allowed."""
+
+    what: Insecurity
+    subject: str
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The compiled policy for one server."""
+
+    source: str  # the built-in name or file it was compiled from
+    user: Value[str]
+    mounts: tuple[Mount, ...]
+    tmpfs: tuple[Tmpfs, ...]
+    masks: tuple[Mask, ...]
+    network: Network
+    capabilities: tuple[Capability, ...]
+    seccomp: Value[bool]
+    seccomp_deny: tuple[Value[str], ...]
+    no_new_privileges: Value[bool]
+    privileged: Value[bool]
+    read_only_rootfs: Value[bool]
+    limits: Limits
+    env: tuple[EnvVar, ...]
+    secrets: tuple[SecretRef, ...]
+    insecure: tuple[Acknowledged, ...]

@@ -1,0 +1,169 @@
+"""Rules: the common statement form that every source produces.
+
+A JSON profile, a policy file and a built-in all become a flat, ordered list of rules
+(parents first when a policy `extends` another). `check` validates them and `build`
+folds them into the IR. A rule knows its origin and, when its author acknowledged that it
+is dangerous, the origin of that `insecure` marker. Origins never take part in equality.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from .origin import Origin
+
+
+class Transport(enum.Enum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class LimitKind(enum.Enum):
+    MEMORY = "memory"  # bytes
+    CPUS = "cpus"  # milli-CPUs (1000 = one CPU), kept integral for determinism
+    PIDS = "pids"
+    NOFILE = "nofile"
+
+
+class SecretSource(enum.Enum):
+    ENV = "env"  # a variable in mcp-lok's own environment
+    FILE = "file"  # a file on the host
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One element of a list-valued rule (a host, a port, a transport), with its origin."""
+
+    value: str
+    origin: Origin = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rule:
+    origin: Origin = field(compare=False)
+    # the `insecure` marker that acknowledges a dangerous rule, when its author wrote one
+    insecure: Origin | None = field(default=None, compare=False)
+    # the author's stated reason (`because "…"`), required for capabilities and insecure rules
+    reason: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Extends(Rule):
+    """Inherit a built-in (`stdio`, `none`, `network`) or another policy file."""
+
+    target: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Read(Rule):
+    """Bind-mount a host path read-only at the same path (or at `target`)."""
+
+    path: str
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Write(Rule):
+    """Bind-mount a host path read-write at the same path (or at `target`)."""
+
+    path: str
+    target: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tmpfs(Rule):
+    target: str
+    size: int | None = None  # bytes; None means the baseline's size
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Allow(Rule):
+    """Egress to `hosts` × `ports` × `transports`."""
+
+    hosts: tuple[Item, ...]
+    ports: tuple[Item, ...]
+    transports: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkOpen(Rule):
+    """Unrestricted egress (dangerous: needs `insecure`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NetworkNone(Rule):
+    """No network at all; resets what a parent allowed."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DenyHost(Rule):
+    host: Item
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DenyPort(Rule):
+    port: Item
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DenyPath(Rule):
+    """Hide a path inside the container (masked by an empty read-only tmpfs)."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class User(Rule):
+    spec: str  # "uid", "uid:gid" or a name
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limit(Rule):
+    kind: LimitKind
+    value: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Env(Rule):
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Secret(Rule):
+    """An environment variable whose value is fetched at launch, never printed."""
+
+    name: str
+    source: SecretSource
+    ref: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Capability(Rule):
+    name: str  # without the CAP_ prefix, upper case
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeccompDeny(Rule):
+    syscalls: tuple[Item, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SeccompOff(Rule):
+    """Run without a seccomp profile (dangerous)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Privileged(Rule):
+    """A privileged container (dangerous: it undoes everything else)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowPrivilegeEscalation(Rule):
+    """Drop `no-new-privileges` (dangerous: setuid binaries work again)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WritableRoot(Rule):
+    """A writable root filesystem (dangerous)."""
