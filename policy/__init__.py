@@ -1,1 +1,37 @@
-"""mcp-lok's policy compiler (filled in below)."""
+"""mcp-lok's policy compiler: profiles and policy files in, exact engine payloads out.
+
+    load (parse) → check → build (IR) → lower (LaunchPlan)
+
+Pure: it reads the files it is given and nothing else, and imports neither the launcher
+nor the proxy. This `__all__` is the package's public API.
+"""
+
+from .compiler import Compiled, compile_plan, compile_policy
+from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
+from .ir import NetworkMode, Policy, fingerprint
+from .lower import Engine, LaunchPlan, Target, Transport, canonical_json, lower
+from .origin import Origin
+from .source import BUILTINS
+
+__all__ = [
+    "BUILTINS",
+    "Code",
+    "Compiled",
+    "Diagnostic",
+    "Engine",
+    "LaunchPlan",
+    "NetworkMode",
+    "Origin",
+    "Policy",
+    "PolicyError",
+    "Severity",
+    "Target",
+    "Transport",
+    "canonical_json",
+    "compile_plan",
+    "compile_policy",
+    "fingerprint",
+    "lower",
+    "render",
+    "render_all",
+]

@@ -9,7 +9,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .origin import Default, Origin, Pointer, Span
+from .origin import Argument, Default, Origin, Pointer, Span
 
 
 class Severity(enum.Enum):
@@ -63,7 +63,7 @@ class Code(enum.Enum):
     EXTENDS_NOT_FOUND = "policy.extends-not-found"
     EXTENDS_CYCLE = "policy.extends-cycle"
     EXTENDS_DUPLICATE = "policy.duplicate-extends"
-    DENY_UNUSED = "policy.deny-unused"
+    DUPLICATE = "policy.duplicate"
     # lowering inputs
     NAME_INVALID = "plan.invalid-name"
     IMAGE_INVALID = "plan.invalid-image"
@@ -103,8 +103,12 @@ class Diagnostic:
 class PolicyError(Exception):
     """One or more error diagnostics; the only exception a policy pass raises for bad input."""
 
-    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+    def __init__(
+        self, diagnostics: Iterable[Diagnostic], sources: Mapping[str, str] | None = None
+    ) -> None:
         self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        # the text of every file involved, so the caller can render excerpts
+        self.sources: dict[str, str] = dict(sources or {})
         first = self.diagnostics[0].message if self.diagnostics else "invalid policy"
         super().__init__(first)
 
@@ -133,8 +137,11 @@ class Collector:
         return any(d.severity is Severity.ERROR for d in self.diagnostics)
 
     def raise_if_errors(self) -> None:
+        self.raise_if_errors_with({})
+
+    def raise_if_errors_with(self, sources: Mapping[str, str]) -> None:
         if self.has_errors:
-            raise PolicyError(self.diagnostics)
+            raise PolicyError(self.diagnostics, sources)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -161,7 +168,7 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
         text = sources.get(span.file)
         if text is not None:
             lines.extend(_excerpt(text, span))
-    elif origin is not None and not isinstance(origin, Default):
+    elif origin is not None and not isinstance(origin, Default | Argument):
         lines = [f"{origin.render()}: {head}"]
     else:
         lines = [head]

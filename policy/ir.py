@@ -7,7 +7,10 @@ set it, and origins are excluded from equality, so two IRs compare by what they 
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -145,3 +148,26 @@ class Policy:
     env: tuple[EnvVar, ...]
     secrets: tuple[SecretRef, ...]
     insecure: tuple[Acknowledged, ...]
+
+
+def fingerprint(policy: Policy) -> str:
+    """A digest of what the policy allows (origins and the source name left out)."""
+    return hashlib.sha256(canonical(_plain(policy)).encode()).hexdigest()
+
+
+def canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.compare and f.name != "source"
+        }
+    return value

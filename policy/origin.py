@@ -52,7 +52,20 @@ class Default:
         return self.render()
 
 
-Origin = Span | Pointer | Default
+@dataclass(frozen=True, slots=True)
+class Argument:
+    """A value given on the command line (the image, the server's name, its transport)."""
+
+    name: str
+
+    def render(self) -> str:
+        return f"argument ({self.name})"
+
+    def location(self) -> str:
+        return self.render()
+
+
+Origin = Span | Pointer | Default | Argument
 
 BASELINE = Default("baseline")
 

@@ -1,1 +1,87 @@
-"""lowering"""
+"""The lower pass: IR + target → `LaunchPlan`, one module per engine.
+
+`lower` picks the engine's seccomp convention and assembles the server, the gate (when
+the server needs one) and the networks. Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+from ..ir import NetworkMode, Policy, fingerprint
+from ..origin import BASELINE
+from . import docker, podman
+from .gate import gate
+from .plan import (
+    Container,
+    ContainerCreate,
+    Engine,
+    Gate,
+    LaunchPlan,
+    NetworkCreate,
+    PlanFile,
+    Target,
+    Transport,
+    canonical_json,
+)
+from .server import DIGEST, container_name, needs_gate, network_name, server
+
+_SECCOMP = {Engine.DOCKER: docker.seccomp_option, Engine.PODMAN: podman.seccomp_option}
+
+
+def lower(policy: Policy, target: Target) -> LaunchPlan:
+    seccomp = _SECCOMP[target.engine]
+    payload, files = server(policy, target, seccomp)
+    digest = fingerprint(policy)
+    payload.put("Labels", "mcp-lok-policy", digest, DIGEST)
+    the_gate: Gate | None = None
+    if needs_gate(policy, target):
+        # the gate always runs under the baseline seccomp profile, whatever the policy says
+        option, gate_files = seccomp(_baseline_only(policy), target)
+        the_gate, config_files = gate(policy, target, option)
+        files = _merge(files, gate_files, config_files)
+    if policy.network.mode.value is NetworkMode.ALLOW_LIST:
+        files = _merge(files, (PlanFile(f"{target.runtime_dir}/{target.name}/resolv.conf",
+                                        "nameserver 127.0.0.53\noptions ndots:1\n"),))
+    networks: tuple[NetworkCreate, ...] = ()
+    if policy.network.mode.value is NetworkMode.OPEN:
+        networks = ({
+            "Name": network_name(target), "Driver": "bridge", "Internal": False,
+            "Labels": {"mcp-lok": "true", "mcp-lok-name": target.name},
+        },)
+    body: ContainerCreate = payload.body  # type: ignore[assignment]
+    return LaunchPlan(
+        engine=target.engine,
+        name=target.name,
+        server=Container(container_name(target), body, payload.trace),
+        networks=networks,
+        gate=the_gate,
+        files=files,
+        digest=digest,
+    )
+
+
+def _baseline_only(policy: Policy) -> Policy:
+    from dataclasses import replace
+
+    from ..ir import Value
+
+    return replace(policy, seccomp=Value(True, BASELINE), seccomp_deny=())
+
+
+def _merge(*groups: tuple[PlanFile, ...]) -> tuple[PlanFile, ...]:
+    by_path = {f.path: f for group in groups for f in group}
+    return tuple(by_path[p] for p in sorted(by_path))
+
+
+__all__ = [
+    "Container",
+    "ContainerCreate",
+    "Engine",
+    "Gate",
+    "LaunchPlan",
+    "NetworkCreate",
+    "PlanFile",
+    "Target",
+    "Transport",
+    "canonical_json",
+    "lower",
+]

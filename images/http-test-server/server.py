@@ -1,0 +1,152 @@
+"""mcp-lok's MCP test server, built with the official MCP Python SDK.
+
+Transport from the environment:
+  MCP_TRANSPORT      stdio (default) | sse | streamable-http
+  MCP_HOST           bind address for sse/streamable-http (default 127.0.0.1)
+  MCP_PORT           port (default 8080)
+  MCP_ALLOWED_HOSTS  optional comma-separated Host header values (e.g.
+                     "127.0.0.1:*,localhost:*"); when set, the SDK's DNS-rebinding
+                     protection is on. Off by default: Host/Origin checks are the
+                     mcp-lok proxy's job, and the proxy may forward any Host.
+  MCP_LOG_LEVEL      DEBUG | INFO | WARNING (default) | ERROR
+
+Tools:
+  echo(text)   -> text
+  add(a, b)    -> a + b
+  whoami()     -> uid/gid/cwd and other facts about the process, so tests can
+                  check the container's isolation from the inside.
+
+Works with mcp 2.x (MCPServer) and mcp 1.x (FastMCP).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from typing import Any
+
+try:  # mcp >= 2: FastMCP was renamed MCPServer and run() takes the options
+    from mcp.server.mcpserver import MCPServer as _Server
+
+    _MCP_V2 = True
+except ImportError:  # mcp 1.x
+    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
+
+    _MCP_V2 = False
+
+from mcp.server.transport_security import TransportSecuritySettings
+
+TRANSPORTS = ("stdio", "sse", "streamable-http")
+
+TRANSPORT = os.environ.get("MCP_TRANSPORT", "stdio").strip() or "stdio"
+HOST = os.environ.get("MCP_HOST", "127.0.0.1")
+PORT = int(os.environ.get("MCP_PORT", "8080"))
+LOG_LEVEL = os.environ.get("MCP_LOG_LEVEL", "WARNING").upper()
+
+server = _Server("mcp-lok-test-server", log_level=LOG_LEVEL)
+
+
+@server.tool()
+def echo(text: str) -> str:
+    """Return the text unchanged."""
+    return text
+
+
+@server.tool()
+def add(a: int | float, b: int | float) -> int | float:
+    """Return a + b."""
+    return a + b
+
+
+def _status_fields() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs", "Seccomp"):
+                    fields[key] = value.strip()
+    except OSError:
+        pass
+    return fields
+
+
+def _rlimit(name: str) -> list[int] | None:
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(getattr(resource, name))
+        return [soft, hard]
+    except (ImportError, AttributeError, ValueError, OSError):
+        return None
+
+
+def _writable(path: str) -> bool:
+    try:
+        fd = os.open(os.path.join(path, f".mcp-lok-probe-{os.getpid()}"), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+    except OSError:
+        return False
+    os.close(fd)
+    try:
+        os.unlink(os.path.join(path, f".mcp-lok-probe-{os.getpid()}"))
+    except OSError:
+        pass
+    return True
+
+
+@server.tool()
+def whoami() -> dict[str, Any]:
+    """Describe the server process: ids, cwd, capabilities, network, limits."""
+    status = _status_fields()
+    try:
+        interfaces = sorted(os.listdir("/sys/class/net"))
+    except OSError:
+        interfaces = []
+    return {
+        "uid": os.getuid(),
+        "gid": os.getgid(),
+        "euid": os.geteuid(),
+        "egid": os.getegid(),
+        "groups": sorted(os.getgroups()),
+        "cwd": os.getcwd(),
+        "pid": os.getpid(),
+        "hostname": socket.gethostname(),
+        "home": os.environ.get("HOME", ""),
+        "transport": TRANSPORT,
+        "cap_eff": status.get("CapEff", ""),
+        "cap_bnd": status.get("CapBnd", ""),
+        "no_new_privs": status.get("NoNewPrivs", "") == "1",
+        "seccomp": status.get("Seccomp", ""),
+        "interfaces": interfaces,
+        "root_writable": _writable("/"),
+        "tmp_writable": _writable("/tmp"),
+        "nofile": _rlimit("RLIMIT_NOFILE"),
+        "nproc": _rlimit("RLIMIT_NPROC"),
+    }
+
+
+def main() -> None:
+    if TRANSPORT not in TRANSPORTS:
+        sys.exit(f"MCP_TRANSPORT must be one of {', '.join(TRANSPORTS)}, not {TRANSPORT!r}")
+    if TRANSPORT == "stdio":
+        server.run("stdio")
+        return
+    allowed = [h.strip() for h in os.environ.get("MCP_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=bool(allowed),
+        allowed_hosts=allowed,
+        allowed_origins=[f"http://{h}" for h in allowed],
+    )
+    print(f"mcp-lok test server: {TRANSPORT} on {HOST}:{PORT}", file=sys.stderr, flush=True)
+    if _MCP_V2:
+        server.run(TRANSPORT, host=HOST, port=PORT, transport_security=security)  # type: ignore[call-overload]
+    else:  # mcp 1.x keeps these on the settings object
+        server.settings.host = HOST  # type: ignore[attr-defined]
+        server.settings.port = PORT  # type: ignore[attr-defined]
+        server.settings.transport_security = security  # type: ignore[attr-defined]
+        server.run(TRANSPORT)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""The hardened baseline: what every container gets unless a rule says otherwise.
+
+Each value here is a named default, so `explain` can say "default (baseline)" for it.
+The table in DESIGN.md ("The hardened baseline") explains why each value is what it is.
+"""
+
+from __future__ import annotations
+
+from .origin import Default
+
+BASELINE = Default("baseline")
+
+USER = "65534:65534"  # nobody:nogroup — numeric, so no passwd lookup in the image is needed
+GATE_USER = "65533:65533"  # a different non-root uid than any server's default
+MEMORY = 512 * 1024 * 1024
+CPUS_MILLI = 1000
+PIDS = 128
+NOFILE = 1024
+# INVARIANT: nproc is always set. Podman's defaults exceed the hard limits of some hosts;
+# it counts every process of the uid on the host, so it stays generous: pids caps the container.
+NPROC = 1024
+TMP_SIZE = 64 * 1024 * 1024
+TMP_TARGET = "/tmp"
+TMPFS_OPTIONS = "rw,noexec,nosuid,nodev"
+MASK_OPTIONS = "ro,noexec,nosuid,nodev,size=4096"
+HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch space
+
+GATE_MEMORY = 64 * 1024 * 1024
+GATE_CPUS_MILLI = 500
+GATE_PIDS = 64
+GATE_SOCKET_DIR = "/run/mcp-lok-gate"  # inside the gate only; never mounted into the server
+GATE_DNS = "127.0.0.53"
+GATE_PROXY = "127.0.0.1:3128"
+DEFAULT_TARGET_PORT = 8080
+
+# Where the launcher keeps per-server files on the host (seccomp profiles for Podman,
+# resolv.conf, the gate's socket and config). A lowering input, so plans stay pure.
+RUNTIME_DIR = "/run/mcp-lok"
+
+# Host paths whose bind mount hands the server the host (CIS 5.6, 5.32).
+SENSITIVE_EXACT = frozenset({"/", "/etc", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/root",
+                             "/var", "/run", "/var/run", "/home"})
+SENSITIVE_TREES = ("/proc", "/sys", "/dev", "/boot")
+# Trees a server must never write to, even below the top (cron, sudoers, binaries, keys).
+WRITE_PROTECTED_TREES = ("/etc", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/root", "/boot",
+                         "/var/lib/docker", "/var/lib/containers")
+ENGINE_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock", "crio.sock")
+
+# Environment variables mcp-lok sets itself; a policy may not override them.
+RESERVED_ENV = frozenset({
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "NODE_USE_ENV_PROXY", "MCP_TRANSPORT", "MCP_PORT", "FASTMCP_PORT", "MCP_HOST",
+})
+
+# Pod Security "restricted" lets a pod add back only this one.
+SAFE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})

@@ -1,0 +1,193 @@
+"""The build pass: fold checked rules, in order, onto the hardened baseline into the IR.
+
+Later rules override earlier ones for single values (user, limits, environment), lists
+accumulate, and a `write` of a path that is also `read` makes that mount writable. The
+one thing left to decide here is the network mode, since it depends on rule order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from posixpath import normpath
+
+from . import baseline, hosts, rules
+from .check import dangers
+from .diagnostics import Code, Collector
+from .ir import (
+    Acknowledged,
+    Capability,
+    EgressRule,
+    EnvVar,
+    Limits,
+    Mask,
+    Mount,
+    Network,
+    NetworkMode,
+    Policy,
+    SecretRef,
+    Tmpfs,
+    Value,
+)
+from .origin import BASELINE
+
+_LIMIT_DEFAULTS = {
+    rules.LimitKind.MEMORY: baseline.MEMORY,
+    rules.LimitKind.CPUS: baseline.CPUS_MILLI,
+    rules.LimitKind.PIDS: baseline.PIDS,
+    rules.LimitKind.NOFILE: baseline.NOFILE,
+}
+
+
+@dataclass
+class _Draft:
+    """The mutable state of one build; frozen into a `Policy` at the end."""
+
+    user: Value[str] = field(default_factory=lambda: Value(baseline.USER, BASELINE))
+    mounts: dict[str, Mount] = field(default_factory=dict)
+    tmpfs: dict[str, Tmpfs] = field(default_factory=lambda: {
+        baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)})
+    masks: dict[str, Mask] = field(default_factory=dict)
+    mode: Value[NetworkMode] = field(default_factory=lambda: Value(NetworkMode.NONE, BASELINE))
+    egress: list[EgressRule] = field(default_factory=list)
+    deny_hosts: dict[str, Value[str]] = field(default_factory=dict)
+    deny_ports: dict[int, Value[int]] = field(default_factory=dict)
+    capabilities: dict[str, Capability] = field(default_factory=dict)
+    seccomp: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
+    seccomp_deny: dict[str, Value[str]] = field(default_factory=dict)
+    no_new_privileges: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
+    privileged: Value[bool] = field(default_factory=lambda: Value(False, BASELINE))
+    read_only_rootfs: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
+    limits: dict[rules.LimitKind, Value[int]] = field(default_factory=lambda: {
+        kind: Value(value, BASELINE) for kind, value in _LIMIT_DEFAULTS.items()})
+    env: dict[str, EnvVar | SecretRef] = field(default_factory=lambda: {
+        "HOME": EnvVar("HOME", baseline.HOME, BASELINE)})
+    insecure: list[Acknowledged] = field(default_factory=list)
+
+
+def build(ruleset: Sequence[rules.Rule], source: str) -> Policy:
+    """The IR for checked rules. Raises `PolicyError` for contradictions between rules."""
+    draft, out = _Draft(), Collector()
+    for rule in ruleset:
+        _apply(draft, rule, out)
+        draft.insecure.extend(
+            Acknowledged(what, subject, rule.insecure or rule.origin)
+            for what, subject in dangers(rule)
+        )
+    out.raise_if_errors()
+    return _freeze(draft, source)
+
+
+def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C901 - a dispatch
+    match rule:
+        case rules.Read() | rules.Write():
+            _mount(draft, rule)
+        case rules.Tmpfs(target=target, size=size):
+            draft.tmpfs[normpath(target)] = Tmpfs(normpath(target), size or baseline.TMP_SIZE,
+                                                  rule.origin)
+        case rules.DenyPath(path=path):
+            draft.masks[normpath(path)] = Mask(normpath(path), rule.origin)
+        case rules.Allow() | rules.NetworkOpen() | rules.NetworkNone():
+            _network(draft, rule, out)
+        case rules.DenyHost(host=item):
+            name = hosts.normalise(item.value)
+            draft.deny_hosts[name] = Value(name, item.origin)
+        case rules.DenyPort(port=item):
+            draft.deny_ports[int(item.value)] = Value(int(item.value), item.origin)
+        case rules.User(spec=spec):
+            draft.user = Value(spec, rule.origin)
+        case rules.Limit(kind=kind, value=value):
+            draft.limits[kind] = Value(value, rule.origin)
+        case rules.Env(name=name, value=value):
+            draft.env[name] = EnvVar(name, value, rule.origin)
+        case rules.Secret(name=name, source=source, ref=ref):
+            draft.env[name] = SecretRef(name, source, ref, rule.origin)
+        case rules.Capability(name=name):
+            draft.capabilities[name] = Capability(name, rule.reason, rule.origin)
+        case rules.SeccompDeny(syscalls=items):
+            draft.seccomp_deny.update((i.value, Value(i.value, i.origin)) for i in items)
+        case rules.SeccompOff():
+            draft.seccomp = Value(False, rule.origin)
+        case rules.Privileged():
+            draft.privileged = Value(True, rule.origin)
+        case rules.AllowPrivilegeEscalation():
+            draft.no_new_privileges = Value(False, rule.origin)
+        case rules.WritableRoot():
+            draft.read_only_rootfs = Value(False, rule.origin)
+
+
+def _mount(draft: _Draft, rule: rules.Read | rules.Write) -> None:
+    source = normpath(rule.path)
+    target = normpath(rule.target or rule.path)
+    writable = isinstance(rule, rules.Write)
+    known = draft.mounts.get(target)
+    # INVARIANT: a mount is writable only when a `write` rule names it; `read` never
+    # downgrades what a `write` granted, and never upgrades.
+    if known is not None and known.source == source and known.writable and not writable:
+        return
+    draft.mounts[target] = Mount(source, target, writable, rule.origin)
+
+
+def _network(draft: _Draft, rule: rules.Allow | rules.NetworkOpen | rules.NetworkNone,
+             out: Collector) -> None:
+    if isinstance(rule, rules.NetworkNone):
+        draft.mode, draft.egress = Value(NetworkMode.NONE, rule.origin), []
+        return
+    if isinstance(rule, rules.NetworkOpen):
+        if draft.egress:
+            _conflict(rule, draft.egress[-1], out)
+        draft.mode = Value(NetworkMode.OPEN, rule.origin)
+        return
+    if draft.mode.value is NetworkMode.OPEN:
+        _conflict(rule, draft.mode, out)
+        return
+    if draft.mode.value is NetworkMode.NONE:
+        draft.mode = Value(NetworkMode.ALLOW_LIST, rule.origin)
+    draft.egress.append(EgressRule(
+        hosts=tuple(Value(hosts.normalise(h.value), h.origin) for h in rule.hosts),
+        ports=tuple(Value(int(p.value), p.origin) for p in rule.ports),
+        transports=tuple(Value(rules.Transport(t.value), t.origin) for t in rule.transports),
+        origin=rule.origin,
+    ))
+
+
+def _conflict(rule: rules.Rule, other: EgressRule | Value[NetworkMode], out: Collector) -> None:
+    out.error(
+        Code.NETWORK_CONFLICT,
+        "open egress and an allow-list cannot be combined",
+        rule.origin,
+        help=f"an open network allows every host, so the allow-list at "
+        f"{other.origin.render()} would mean nothing; keep one of them",
+    )
+
+
+def _freeze(draft: _Draft, source: str) -> Policy:
+    env = sorted(draft.env.values(), key=lambda e: e.name)
+    return Policy(
+        source=source,
+        user=draft.user,
+        mounts=tuple(sorted(draft.mounts.values(), key=lambda m: m.target)),
+        tmpfs=tuple(sorted(draft.tmpfs.values(), key=lambda t: t.target)),
+        masks=tuple(sorted(draft.masks.values(), key=lambda m: m.path)),
+        network=Network(
+            mode=draft.mode,
+            rules=tuple(draft.egress),
+            deny_hosts=tuple(sorted(draft.deny_hosts.values(), key=lambda v: v.value)),
+            deny_ports=tuple(sorted(draft.deny_ports.values(), key=lambda v: v.value)),
+        ),
+        capabilities=tuple(sorted(draft.capabilities.values(), key=lambda c: c.name)),
+        seccomp=draft.seccomp,
+        seccomp_deny=tuple(sorted(draft.seccomp_deny.values(), key=lambda v: v.value)),
+        no_new_privileges=draft.no_new_privileges,
+        privileged=draft.privileged,
+        read_only_rootfs=draft.read_only_rootfs,
+        limits=Limits(
+            memory=draft.limits[rules.LimitKind.MEMORY],
+            cpus=draft.limits[rules.LimitKind.CPUS],
+            pids=draft.limits[rules.LimitKind.PIDS],
+            nofile=draft.limits[rules.LimitKind.NOFILE],
+        ),
+        env=tuple(e for e in env if isinstance(e, EnvVar)),
+        secrets=tuple(e for e in env if isinstance(e, SecretRef)),
+        insecure=tuple(draft.insecure),
+    )

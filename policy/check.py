@@ -1,0 +1,357 @@
+"""The check pass: validate rules from any source before they are built into the IR.
+
+Checks what both sources share — paths, host patterns, ports, names, limits — and the
+one rule that makes the policy language safe to use: a dangerous rule needs an `insecure`
+marker (and, in a policy file, a reason). Collects every problem; never stops at the first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from posixpath import normpath
+
+from . import baseline, hosts, names, rules
+from .diagnostics import Code, Collector, Diagnostic, did_you_mean
+from .ir import Insecurity
+from .origin import Origin, Pointer, Span
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_USER = re.compile(r"^(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31})(?::(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31}))?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# Bounds that keep a container usable and the host safe.
+LIMIT_RANGES: dict[rules.LimitKind, tuple[int, int, str]] = {
+    rules.LimitKind.MEMORY: (6 * 1024 * 1024, 1024**4, "between 6M and 1T"),
+    rules.LimitKind.CPUS: (10, 1_024_000, "between 0.01 and 1024"),
+    rules.LimitKind.PIDS: (8, 1_000_000, "between 8 and 1000000"),
+    rules.LimitKind.NOFILE: (64, 1_048_576, "between 64 and 1048576"),
+}
+
+
+def check(ruleset: Sequence[rules.Rule]) -> list[Diagnostic]:
+    """Every problem in `ruleset` (errors and warnings), in source order."""
+    out = Collector()
+    for rule in ruleset:
+        _CHECKS.get(type(rule), _no_check)(rule, out)
+        _check_insecure(rule, out)
+    _check_duplicates(ruleset, out)
+    return out.diagnostics
+
+
+def dangers(rule: rules.Rule) -> list[tuple[Insecurity, str]]:
+    """What makes a rule dangerous (empty when it is not)."""
+    match rule:
+        case rules.Read(path=path) | rules.Write(path=path):
+            if _sensitive(path, writable=isinstance(rule, rules.Write)):
+                return [(Insecurity.SENSITIVE_MOUNT, path)]
+        case rules.NetworkOpen():
+            return [(Insecurity.NETWORK_OPEN, "egress to any host")]
+        case rules.Privileged():
+            return [(Insecurity.PRIVILEGED, "all devices and capabilities")]
+        case rules.SeccompOff():
+            return [(Insecurity.SECCOMP_OFF, "no system call filter")]
+        case rules.AllowPrivilegeEscalation():
+            return [(Insecurity.PRIVILEGE_ESCALATION, "setuid binaries work")]
+        case rules.WritableRoot():
+            return [(Insecurity.WRITABLE_ROOT, "the image can be modified")]
+        case rules.Capability(name=name) if name not in baseline.SAFE_CAPABILITIES:
+            return [(Insecurity.DANGEROUS_CAPABILITY, name)]
+        case rules.User(spec=spec) if spec.split(":")[0] in ("0", "root"):
+            return [(Insecurity.ROOT_USER, spec)]
+    return []
+
+
+def _sensitive(path: str, *, writable: bool) -> bool:
+    path = normpath(path) if path.startswith("/") else path
+    if path in baseline.SENSITIVE_EXACT or path.rsplit("/", 1)[-1] in baseline.ENGINE_SOCKETS:
+        return True
+    trees = baseline.SENSITIVE_TREES + (baseline.WRITE_PROTECTED_TREES if writable else ())
+    return any(path == tree or path.startswith(tree + "/") for tree in trees)
+
+
+def _check_insecure(rule: rules.Rule, out: Collector) -> None:
+    found = dangers(rule)
+    if found and rule.insecure is None:
+        what, subject = found[0]
+        out.error(
+            Code.INSECURE_REQUIRED,
+            f"`{subject}` is dangerous ({what.value}) and needs an `insecure` marker",
+            rule.origin,
+            help=_insecure_help(rule),
+        )
+    elif found and isinstance(rule.insecure, Span) and not rule.reason:
+        out.error(
+            Code.CAPABILITY_REASON,
+            "an `insecure` statement needs a reason",
+            rule.origin,
+            help='add `because "…"` saying why the server needs it',
+        )
+    elif not found and isinstance(rule.insecure, Span):
+        out.warn(
+            Code.INSECURE_UNUSED,
+            "this statement is not dangerous; `insecure` has no effect",
+            rule.insecure,
+            help="remove `insecure` so that real exceptions stand out",
+        )
+
+
+def _insecure_help(rule: rules.Rule) -> str:
+    if isinstance(rule.origin, Pointer):
+        return 'set `"insecure": true` at the top of the profile to accept the risk'
+    return 'remove it, or write `insecure` before it with `because "…"` to accept the risk'
+
+
+def _no_check(rule: rules.Rule, out: Collector) -> None:
+    del rule, out
+
+
+def check_path(path: str, origin: Origin, out: Collector, *, what: str = "path") -> None:
+    """An absolute, normal path without control characters (host or container side)."""
+    if _CONTROL.search(path):
+        out.error(Code.PATH_CONTROL_CHAR, f"the {what} contains a control character",
+                  origin, help="paths may not contain NUL, newlines or other control characters")
+    elif not path.startswith("/"):
+        code = Code.PATH_TARGET_RELATIVE if what == "container path" else Code.PATH_RELATIVE
+        out.error(code, f"the {what} `{path}` is relative", origin,
+                  help=f"write it from the root, e.g. `/{path.lstrip('./')}`")
+    elif ".." in path.split("/"):
+        out.error(Code.PATH_PARENT, f"the {what} `{path}` contains `..`", origin,
+                  help=f"write the path it means: `{normpath(path)}`")
+
+
+def _check_mount(rule: rules.Read | rules.Write, out: Collector) -> None:
+    check_path(rule.path, rule.origin, out, what="host path")
+    if rule.target is not None:
+        check_path(rule.target, rule.origin, out, what="container path")
+
+
+def _check_tmpfs(rule: rules.Tmpfs, out: Collector) -> None:
+    check_path(rule.target, rule.origin, out, what="container path")
+    if rule.size is not None and not 4096 <= rule.size <= 64 * 1024**3:
+        out.error(Code.LIMIT_INVALID, "a tmpfs size must be between 4K and 64G", rule.origin)
+
+
+def _check_deny_path(rule: rules.DenyPath, out: Collector) -> None:
+    check_path(rule.path, rule.origin, out, what="container path")
+
+
+def check_host(item: rules.Item, out: Collector) -> None:
+    if hosts.classify(hosts.normalise(item.value)) is None:
+        out.error(
+            Code.HOST_MALFORMED,
+            f"`{item.value}` is not a host name, `*.suffix`, IP address or CIDR",
+            item.origin,
+            help="write e.g. `api.example.com`, `*.example.com`, `10.0.0.5` or `10.0.0.0/8`",
+        )
+
+
+def check_port(item: rules.Item, out: Collector) -> None:
+    if not item.value.isdigit() or not 1 <= int(item.value) <= 65535:
+        out.error(Code.PORT_RANGE, f"port `{item.value}` is outside 1–65535", item.origin)
+
+
+def _check_transport(item: rules.Item, out: Collector) -> None:
+    known = {t.value for t in rules.Transport}
+    if item.value not in known:
+        out.error(Code.TRANSPORT_UNKNOWN, f"unknown transport `{item.value}`", item.origin,
+                  help=did_you_mean(item.value, known) or "use `tcp` or `udp`")
+
+
+def _check_allow(rule: rules.Allow, out: Collector) -> None:
+    for host in rule.hosts:
+        check_host(host, out)
+    for port in rule.ports:
+        check_port(port, out)
+    for transport in rule.transports:
+        _check_transport(transport, out)
+    for items, code, what in ((rule.hosts, Code.HOST_DUPLICATE, "host"),
+                              (rule.ports, Code.PORT_DUPLICATE, "port"),
+                              (rule.transports, Code.PORT_DUPLICATE, "transport")):
+        _report_repeats(items, lambda i: hosts.normalise(i.value), code, what, out)
+
+
+def _report_repeats(items: Iterable[rules.Item], key: Callable[[rules.Item], str],
+                    code: Code, what: str, out: Collector) -> None:
+    seen: set[str] = set()
+    for item in items:
+        k = key(item)
+        if k in seen:
+            out.error(code, f"{what} `{item.value}` is listed twice", item.origin,
+                      help="remove the repeated entry")
+        seen.add(k)
+
+
+def _check_user(rule: rules.User, out: Collector) -> None:
+    if not _USER.match(rule.spec):
+        out.error(Code.USER_MALFORMED, f"`{rule.spec}` is not a user", rule.origin,
+                  help="write a numeric `uid` or `uid:gid` (e.g. `1000:1000`), or a user name")
+
+
+def _check_limit(rule: rules.Limit, out: Collector) -> None:
+    low, high, words = LIMIT_RANGES[rule.kind]
+    if not low <= rule.value <= high:
+        out.error(Code.LIMIT_INVALID, f"the {rule.kind.value} limit must be {words}", rule.origin)
+
+
+def _check_env_name(name: str, origin: Origin, out: Collector) -> None:
+    if not _ENV_NAME.match(name):
+        out.error(Code.ENV_INVALID, f"`{name}` is not a valid environment variable name",
+                  origin, help="use letters, digits and `_`, not starting with a digit")
+    elif name in baseline.RESERVED_ENV:
+        out.error(Code.ENV_INVALID, f"`{name}` is set by mcp-lok itself", origin,
+                  help="mcp-lok sets the proxy and transport variables; remove this one")
+
+
+def _check_env(rule: rules.Env, out: Collector) -> None:
+    _check_env_name(rule.name, rule.origin, out)
+    if "\x00" in rule.value:
+        out.error(Code.ENV_INVALID, f"the value of `{rule.name}` contains a NUL", rule.origin)
+
+
+def _check_secret(rule: rules.Secret, out: Collector) -> None:
+    _check_env_name(rule.name, rule.origin, out)
+    if rule.source is rules.SecretSource.FILE:
+        check_path(rule.ref, rule.origin, out, what="secret file")
+    elif not _ENV_NAME.match(rule.ref):
+        out.error(Code.SECRET_INVALID, f"`{rule.ref}` is not a valid environment variable name",
+                  rule.origin)
+
+
+def _check_capability(rule: rules.Capability, out: Collector) -> None:
+    if rule.name not in names.CAPABILITIES:
+        out.error(Code.CAPABILITY_UNKNOWN, f"unknown capability `{rule.name}`", rule.origin,
+                  help=did_you_mean(rule.name, names.CAPABILITIES))
+    if not rule.reason:
+        out.error(Code.CAPABILITY_REASON, f"adding `{rule.name}` needs a stated reason",
+                  rule.origin, help='add `because "…"` saying why the server needs it')
+
+
+def _check_seccomp(rule: rules.SeccompDeny, out: Collector) -> None:
+    for item in rule.syscalls:
+        if item.value not in names.SYSCALLS:
+            out.error(Code.SYSCALL_UNKNOWN, f"unknown system call `{item.value}`", item.origin,
+                      help=did_you_mean(item.value, names.SYSCALLS))
+
+
+def _check_extends(rule: rules.Extends, out: Collector) -> None:
+    del rule, out  # resolved (and checked) by the loader
+
+
+_CHECKS: dict[type[rules.Rule], Callable[[rules.Rule, Collector], None]] = {
+    rules.Read: _check_mount,  # type: ignore[dict-item]  # keyed by the rule's own type
+    rules.Write: _check_mount,  # type: ignore[dict-item]
+    rules.Tmpfs: _check_tmpfs,  # type: ignore[dict-item]
+    rules.DenyPath: _check_deny_path,  # type: ignore[dict-item]
+    rules.Allow: _check_allow,  # type: ignore[dict-item]
+    rules.DenyHost: lambda r, out: check_host(r.host, out),  # type: ignore[attr-defined]
+    rules.DenyPort: lambda r, out: check_port(r.port, out),  # type: ignore[attr-defined]
+    rules.User: _check_user,  # type: ignore[dict-item]
+    rules.Limit: _check_limit,  # type: ignore[dict-item]
+    rules.Env: _check_env,  # type: ignore[dict-item]
+    rules.Secret: _check_secret,  # type: ignore[dict-item]
+    rules.Capability: _check_capability,  # type: ignore[dict-item]
+    rules.SeccompDeny: _check_seccomp,  # type: ignore[dict-item]
+    rules.Extends: _check_extends,  # type: ignore[dict-item]
+}
+
+
+def _file_of(origin: Origin) -> str | None:
+    return origin.file if isinstance(origin, Span | Pointer) else None
+
+
+def _check_duplicates(ruleset: Sequence[rules.Rule], out: Collector) -> None:
+    """Repeated or contradicting entries written in the same file (a child may restate a
+    parent's rule on purpose; within one file it is a mistake)."""
+    seen: dict[tuple[object, ...], rules.Rule] = {}
+    targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs] = {}
+    for rule in ruleset:
+        key = _duplicate_key(rule)
+        if key is not None:
+            first = seen.get((_file_of(rule.origin), *key))
+            if first is not None:
+                out.error(_duplicate_code(rule), f"{_describe(rule)} is already set above",
+                          rule.origin, help=f"remove one of them (first at {first.origin.render()})")
+            seen.setdefault((_file_of(rule.origin), *key), rule)
+        if isinstance(rule, rules.Read | rules.Write | rules.Tmpfs):
+            _check_target(rule, targets, out)
+
+
+def _check_target(rule: rules.Read | rules.Write | rules.Tmpfs,
+                  targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs],
+                  out: Collector) -> None:
+    target = normpath(_target(rule))
+    other = targets.setdefault((_file_of(rule.origin), target), rule)
+    if other is rule or isinstance(other, rules.Tmpfs) != isinstance(rule, rules.Tmpfs):
+        if other is not rule:
+            out.error(Code.MOUNT_CONFLICT, f"`{target}` is mounted twice in the container",
+                      rule.origin, help=f"the other mount is at {other.origin.render()}")
+        return
+    if isinstance(rule, rules.Read | rules.Write) and isinstance(other, rules.Read | rules.Write) \
+            and normpath(other.path) != normpath(rule.path):
+        out.error(Code.MOUNT_CONFLICT,
+                  f"`{target}` would show both `{other.path}` and `{rule.path}`", rule.origin,
+                  help=f"the other mount is at {other.origin.render()}")
+
+
+def _target(rule: rules.Read | rules.Write | rules.Tmpfs) -> str:
+    if isinstance(rule, rules.Tmpfs):
+        return rule.target
+    return rule.target or rule.path
+
+
+def _duplicate_key(rule: rules.Rule) -> tuple[object, ...] | None:
+    match rule:
+        case rules.Read() | rules.Write():
+            return (type(rule), normpath(rule.path), normpath(_target(rule)))
+        case rules.Tmpfs(target=target):
+            return (type(rule), normpath(target))
+        case rules.Limit(kind=kind):
+            return (type(rule), kind)
+        case rules.Env(name=name) | rules.Secret(name=name):
+            return ("env", name)
+        case rules.User() | rules.Extends(target=_):
+            return (type(rule), getattr(rule, "target", None))
+        case rules.DenyHost(host=item) | rules.DenyPort(port=item):
+            return (type(rule), hosts.normalise(item.value))
+        case rules.DenyPath(path=path):
+            return (type(rule), normpath(path))
+        case rules.Capability(name=name):
+            return (type(rule), name)
+    return None
+
+
+def _duplicate_code(rule: rules.Rule) -> Code:
+    match rule:
+        case rules.Limit():
+            return Code.LIMIT_DUPLICATE
+        case rules.Env() | rules.Secret():
+            return Code.ENV_DUPLICATE
+        case rules.Extends():
+            return Code.EXTENDS_DUPLICATE
+        case rules.Read() | rules.Write() | rules.Tmpfs():
+            return Code.MOUNT_DUPLICATE
+    return Code.DUPLICATE
+
+
+def _describe(rule: rules.Rule) -> str:
+    match rule:
+        case rules.Read(path=path) | rules.Write(path=path):
+            return f"the mount of `{path}`"
+        case rules.Tmpfs(target=target):
+            return f"the tmpfs at `{target}`"
+        case rules.Limit(kind=kind):
+            return f"the {kind.value} limit"
+        case rules.Env(name=name) | rules.Secret(name=name):
+            return f"`{name}`"
+        case rules.User():
+            return "the user"
+        case rules.Extends(target=target):
+            return f"`extends {target}`"
+        case rules.DenyHost(host=item) | rules.DenyPort(port=item):
+            return f"`deny {item.value}`"
+        case rules.DenyPath(path=path):
+            return f"`deny path {path}`"
+        case rules.Capability(name=name):
+            return f"capability `{name}`"
+    return "this rule"  # pragma: no cover - every keyed rule is described above

@@ -1,0 +1,42 @@
+"""The compiler's entry points, each the same short chain of passes:
+
+    load (parse) → check → build → lower
+
+`compile_policy` stops at the IR (for `explain`, `validate`, `diff`); `compile_plan`
+goes on to the engine payloads. Warnings travel with the result; errors are one
+`PolicyError` with every diagnostic and the text of every file read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .build import build
+from .check import check
+from .diagnostics import Diagnostic, PolicyError, Severity
+from .ir import Policy
+from .lower import LaunchPlan, Target, lower
+from .source import Reader, load, read_text
+
+
+@dataclass(frozen=True)
+class Compiled:
+    policy: Policy
+    warnings: tuple[Diagnostic, ...]
+    texts: dict[str, str]
+
+
+def compile_policy(source: str, read: Reader = read_text) -> Compiled:
+    loaded = load(source, read)
+    diagnostics = check(loaded.rules)
+    if any(d.severity is Severity.ERROR for d in diagnostics):
+        raise PolicyError(diagnostics, loaded.texts)
+    try:
+        policy = build(loaded.rules, loaded.name)
+    except PolicyError as error:
+        raise PolicyError((*diagnostics, *error.diagnostics), loaded.texts) from None
+    return Compiled(policy, tuple(diagnostics), loaded.texts)
+
+
+def compile_plan(source: str, target: Target, read: Reader = read_text) -> LaunchPlan:
+    return lower(compile_policy(source, read).policy, target)

@@ -1,0 +1,58 @@
+"""Host patterns in egress rules: exact names, `*.suffix` wildcards, IPv4/IPv6 literals
+and CIDRs. One function to classify a pattern; anything else is malformed."""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import re
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+class HostKind(enum.Enum):
+    NAME = "name"
+    WILDCARD = "wildcard"
+    ADDRESS = "address"
+    NETWORK = "network"
+
+
+def classify(pattern: str) -> HostKind | None:
+    """The kind of a (lower-cased) host pattern, or None when it is malformed."""
+    if "/" in pattern:
+        try:
+            ipaddress.ip_network(pattern, strict=True)
+        except ValueError:
+            return None
+        return HostKind.NETWORK
+    try:
+        ipaddress.ip_address(pattern.strip("[]") if pattern.startswith("[") else pattern)
+    except ValueError:
+        pass
+    else:
+        return HostKind.ADDRESS
+    if pattern.startswith("*."):
+        suffix = pattern[2:]
+        # `*.com` would allow a whole top-level domain: a suffix needs two labels.
+        return HostKind.WILDCARD if suffix.count(".") >= 1 and _is_name(suffix) else None
+    return HostKind.NAME if _is_name(pattern) else None
+
+
+def _is_name(name: str) -> bool:
+    labels = name.split(".")
+    if len(name) > 253 or labels[-1].isdigit():
+        return False
+    return all(_LABEL.match(label) for label in labels)
+
+
+def normalise(pattern: str) -> str:
+    """Lower case, and IPv6 literals without brackets, in canonical form."""
+    text = pattern.lower()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    kind = classify(text)
+    if kind is HostKind.ADDRESS:
+        return str(ipaddress.ip_address(text))
+    if kind is HostKind.NETWORK:
+        return str(ipaddress.ip_network(text))
+    return text

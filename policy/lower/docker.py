@@ -1,0 +1,13 @@
+"""Lowering for Docker: the seccomp profile travels inline in `SecurityOpt`."""
+
+from __future__ import annotations
+
+from .. import seccomp
+from ..ir import Policy
+from .plan import PlanFile, Target, canonical_json
+
+
+def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
+    del target
+    profile = seccomp.profile(v.value for v in policy.seccomp_deny)
+    return f"seccomp={canonical_json(profile)}", ()

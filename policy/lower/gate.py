@@ -1,0 +1,86 @@
+"""Lowering of the gate: the sidecar that owns the server's network namespace.
+
+The gate has only loopback (or, under an open policy, the server's private bridge). For
+HTTP transports it relays the host proxy's connections, arriving on a Unix socket, to the
+server's port; for allow-listed egress it serves DNS, per-destination listeners and an
+HTTP proxy, and relays each connection over a second Unix socket to the host, which
+decides. Its config, written by the launcher, is part of the plan so it can be audited.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import baseline
+from ..ir import NetworkMode, Policy
+from ..origin import BASELINE
+from .plan import Container, Gate, Payload, PlanFile, Target
+from .server import gate_name, hardening, labels, limits, network_name
+
+CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
+
+
+def gate_dir(target: Target) -> str:
+    """The host folder shared with the gate only: its config and its sockets."""
+    return f"{target.runtime_dir}/{target.name}/gate"
+
+
+def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tuple[PlanFile, ...]]:
+    payload = Payload()
+    payload.set("Image", target.gate_image, BASELINE)
+    payload.set("Cmd", [CONFIG], BASELINE)
+    payload.set("User", baseline.GATE_USER, BASELINE)
+    labels(payload, target, "gate")
+    for field in ("AttachStdin", "OpenStdin", "StdinOnce", "Tty"):
+        payload.set(field, False, BASELINE)
+    for field in ("AttachStdout", "AttachStderr"):
+        payload.set(field, False, BASELINE)
+    payload.set("Env", [], BASELINE)
+    hardening(payload, None)
+    payload.set("HostConfig.CapAdd", [], BASELINE)
+    payload.set("HostConfig.SecurityOpt", ["no-new-privileges:true", seccomp_option], BASELINE)
+    limits(payload, baseline.GATE_MEMORY, baseline.GATE_CPUS_MILLI, baseline.GATE_PIDS,
+           baseline.NOFILE, (BASELINE,) * 4)
+    payload.set("HostConfig.Mounts", [{
+        "Type": "bind", "Source": gate_dir(target), "Target": baseline.GATE_SOCKET_DIR,
+        "ReadOnly": False, "BindOptions": {"Propagation": "rprivate"},
+    }], BASELINE)
+    payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    mode = policy.network.mode
+    payload.set("HostConfig.NetworkMode",
+                network_name(target) if mode.value is NetworkMode.OPEN else "none", mode.origin)
+    # lets the unprivileged gate bind port 53 and allowed ports below 1024; the sysctl
+    # is per network namespace, so it changes nothing on the host
+    payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
+    config = gate_config(policy, target)
+    files = (PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),)
+    container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
+    return Gate(container, config), files
+
+
+def gate_config(policy: Policy, target: Target) -> dict[str, Any]:
+    net = policy.network
+    egress: dict[str, Any] | None = None
+    if net.mode.value is NetworkMode.ALLOW_LIST:
+        egress = {
+            "socket": f"{baseline.GATE_SOCKET_DIR}/egress.sock",
+            "dns": baseline.GATE_DNS,
+            "proxy": baseline.GATE_PROXY,
+            "rules": [{
+                "hosts": [h.value for h in rule.hosts],
+                "ports": [p.value for p in rule.ports],
+                "transports": [t.value.value for t in rule.transports],
+            } for rule in net.rules],
+            "deny_hosts": [h.value for h in net.deny_hosts],
+            "deny_ports": [p.value for p in net.deny_ports],
+        }
+    ingress: dict[str, Any] | None = None
+    if target.transport.is_http:
+        ingress = {"socket": f"{baseline.GATE_SOCKET_DIR}/ingress.sock", "port": target.port}
+    return {"version": 1, "name": target.name, "ingress": ingress, "egress": egress}
+
+
+def _json(value: Any) -> str:
+    from .plan import canonical_json
+
+    return canonical_json(value, indent=2) + "\n"

@@ -1,0 +1,208 @@
+"""What lowering returns: a `LaunchPlan` of Engine API payloads, plus the trace that
+links every payload field to the origin that set it.
+
+Payloads are `TypedDict`s with the Engine API's own field names (`POST /containers/create`,
+`POST /networks/create`). `LaunchPlan.to_json` is what `mcp-lok policy compile` prints and
+what the launcher sends, byte for byte.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field
+from typing import Any, NotRequired, TypedDict
+
+from ..origin import Origin
+
+
+class Engine(enum.Enum):
+    DOCKER = "docker"
+    PODMAN = "podman"
+
+
+class Transport(enum.Enum):
+    STDIO = "stdio"
+    SSE = "sse"
+    STREAMABLE_HTTP = "streamable-http"
+
+    @property
+    def is_http(self) -> bool:
+        return self is not Transport.STDIO
+
+
+class Ulimit(TypedDict):
+    Name: str
+    Soft: int
+    Hard: int
+
+
+class BindOptions(TypedDict):
+    Propagation: str
+
+
+class MountSpec(TypedDict):
+    Type: str
+    Source: str
+    Target: str
+    ReadOnly: bool
+    BindOptions: BindOptions
+
+
+class HostConfig(TypedDict):
+    CapAdd: list[str]
+    CapDrop: list[str]
+    Init: bool
+    IpcMode: str
+    Memory: int
+    MemorySwap: int
+    Mounts: list[MountSpec]
+    NanoCpus: int
+    NetworkMode: str
+    PidsLimit: int
+    Privileged: bool
+    ReadonlyRootfs: bool
+    RestartPolicy: dict[str, str]
+    SecurityOpt: list[str]
+    Tmpfs: dict[str, str]
+    Ulimits: list[Ulimit]
+    Sysctls: NotRequired[dict[str, str]]
+
+
+class ContainerCreate(TypedDict):
+    """The body of `POST /containers/create`."""
+
+    Image: str
+    Cmd: NotRequired[list[str]]
+    User: str
+    Env: list[str]
+    Labels: dict[str, str]
+    AttachStdin: bool
+    AttachStdout: bool
+    AttachStderr: bool
+    OpenStdin: bool
+    StdinOnce: bool
+    Tty: bool
+    HostConfig: HostConfig
+
+
+class NetworkCreate(TypedDict):
+    """The body of `POST /networks/create`."""
+
+    Name: str
+    Driver: str
+    Internal: bool
+    Labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Everything lowering needs besides the policy; all of it is explicit, so lowering
+    never looks at the host."""
+
+    image: str
+    name: str
+    engine: Engine = Engine.DOCKER
+    transport: Transport = Transport.STDIO
+    args: tuple[str, ...] = ()
+    port: int = 8080  # the port an HTTP server listens on inside its namespace
+    runtime_dir: str = "/run/mcp-lok"
+    gate_image: str = "mcp-lok/gate:latest"
+
+
+@dataclass(frozen=True, slots=True)
+class PlanFile:
+    """A file the launcher writes on the host before creating containers."""
+
+    path: str
+    content: str
+    mode: int = 0o644
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    name: str
+    body: ContainerCreate
+    trace: dict[str, Origin] = field(compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    container: Container
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchPlan:
+    engine: Engine
+    name: str
+    server: Container
+    networks: tuple[NetworkCreate, ...]
+    gate: Gate | None
+    files: tuple[PlanFile, ...]
+    digest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "engine": self.engine.value,
+            "name": self.name,
+            "policy_digest": self.digest,
+            "container_name": self.server.name,
+            "container": self.server.body,
+            "networks": list(self.networks),
+            "gate": None if self.gate is None else {
+                "container_name": self.gate.container.name,
+                "container": self.gate.container.body,
+                "config": self.gate.config,
+            },
+            "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content}
+                      for f in self.files],
+        }
+
+    def to_json(self) -> str:
+        return canonical_json(self.to_dict(), indent=2) + "\n"
+
+
+def canonical_json(value: object, indent: int | None = None) -> str:
+    """Deterministic JSON: sorted keys, fixed separators, UTF-8 kept readable."""
+    separators = (",", ": ") if indent else (",", ":")
+    return json.dumps(value, sort_keys=True, indent=indent, separators=separators,
+                      ensure_ascii=False)
+
+
+class Payload:
+    """Builds one payload and records, for every field it sets, the origin that set it.
+
+    Paths are dotted (`HostConfig.Memory`); list elements get their index
+    (`HostConfig.Mounts[0]`), map entries their key (`Labels[mcp-lok]`)."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] = {}
+        self.trace: dict[str, Origin] = {}
+
+    def set(self, path: str, value: Any, origin: Origin) -> None:
+        *parents, leaf = path.split(".")
+        node = self.body
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+        self.trace[path] = origin
+
+    def add(self, path: str, value: Any, origin: Origin) -> None:
+        """Append to a list field."""
+        *parents, leaf = path.split(".")
+        node = self.body
+        for part in parents:
+            node = node.setdefault(part, {})
+        items = node.setdefault(leaf, [])
+        self.trace[f"{path}[{len(items)}]"] = origin
+        items.append(value)
+
+    def put(self, path: str, key: str, value: Any, origin: Origin) -> None:
+        """Set one entry of a map field."""
+        *parents, leaf = path.split(".")
+        node = self.body
+        for part in parents:
+            node = node.setdefault(part, {})
+        node.setdefault(leaf, {})[key] = value
+        self.trace[f"{path}[{key}]"] = origin
