@@ -9,7 +9,16 @@ nor the proxy. This `__all__` is the package's public API.
 from .compiler import Compiled, compile_plan, compile_policy
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .ir import NetworkMode, Policy, fingerprint
-from .lower import Engine, LaunchPlan, Target, Transport, canonical_json, lower
+from .lower import (
+    Engine,
+    LaunchPlan,
+    Target,
+    Transport,
+    canonical_json,
+    default_name,
+    lower,
+    target_problems,
+)
 from .origin import Origin
 from .source import BUILTINS
 
@@ -30,8 +39,10 @@ __all__ = [
     "canonical_json",
     "compile_plan",
     "compile_policy",
+    "default_name",
     "fingerprint",
     "lower",
     "render",
     "render_all",
+    "target_problems",
 ]

@@ -38,19 +38,54 @@ DEFAULT_TARGET_PORT = 8080
 RUNTIME_DIR = "/run/mcp-lok"
 
 # Host paths whose bind mount hands the server the host (CIS 5.6, 5.32).
-SENSITIVE_EXACT = frozenset({"/", "/etc", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/root",
-                             "/var", "/run", "/var/run", "/home"})
+SENSITIVE_EXACT = frozenset(
+    {
+        "/",
+        "/etc",
+        "/usr",
+        "/lib",
+        "/lib64",
+        "/bin",
+        "/sbin",
+        "/root",
+        "/var",
+        "/run",
+        "/var/run",
+        "/home",
+    }
+)
 SENSITIVE_TREES = ("/proc", "/sys", "/dev", "/boot")
 # Trees a server must never write to, even below the top (cron, sudoers, binaries, keys).
-WRITE_PROTECTED_TREES = ("/etc", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/root", "/boot",
-                         "/var/lib/docker", "/var/lib/containers")
+WRITE_PROTECTED_TREES = (
+    "/etc",
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/bin",
+    "/sbin",
+    "/root",
+    "/boot",
+    "/var/lib/docker",
+    "/var/lib/containers",
+)
 ENGINE_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock", "crio.sock")
 
 # Environment variables mcp-lok sets itself; a policy may not override them.
-RESERVED_ENV = frozenset({
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
-    "NODE_USE_ENV_PROXY", "MCP_TRANSPORT", "MCP_PORT", "FASTMCP_PORT", "MCP_HOST",
-})
+RESERVED_ENV = frozenset(
+    {
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+        "NODE_USE_ENV_PROXY",
+        "MCP_TRANSPORT",
+        "MCP_PORT",
+        "FASTMCP_PORT",
+        "MCP_HOST",
+    }
+)
 
 # Pod Security "restricted" lets a pod add back only this one.
 SAFE_CAPABILITIES = frozenset({"NET_BIND_SERVICE"})

@@ -45,8 +45,11 @@ class _Draft:
 
     user: Value[str] = field(default_factory=lambda: Value(baseline.USER, BASELINE))
     mounts: dict[str, Mount] = field(default_factory=dict)
-    tmpfs: dict[str, Tmpfs] = field(default_factory=lambda: {
-        baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)})
+    tmpfs: dict[str, Tmpfs] = field(
+        default_factory=lambda: {
+            baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)
+        }
+    )
     masks: dict[str, Mask] = field(default_factory=dict)
     mode: Value[NetworkMode] = field(default_factory=lambda: Value(NetworkMode.NONE, BASELINE))
     egress: list[EgressRule] = field(default_factory=list)
@@ -58,10 +61,14 @@ class _Draft:
     no_new_privileges: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
     privileged: Value[bool] = field(default_factory=lambda: Value(False, BASELINE))
     read_only_rootfs: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
-    limits: dict[rules.LimitKind, Value[int]] = field(default_factory=lambda: {
-        kind: Value(value, BASELINE) for kind, value in _LIMIT_DEFAULTS.items()})
-    env: dict[str, EnvVar | SecretRef] = field(default_factory=lambda: {
-        "HOME": EnvVar("HOME", baseline.HOME, BASELINE)})
+    limits: dict[rules.LimitKind, Value[int]] = field(
+        default_factory=lambda: {
+            kind: Value(value, BASELINE) for kind, value in _LIMIT_DEFAULTS.items()
+        }
+    )
+    env: dict[str, EnvVar | SecretRef] = field(
+        default_factory=lambda: {"HOME": EnvVar("HOME", baseline.HOME, BASELINE)}
+    )
     insecure: list[Acknowledged] = field(default_factory=list)
 
 
@@ -83,8 +90,9 @@ def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C9
         case rules.Read() | rules.Write():
             _mount(draft, rule)
         case rules.Tmpfs(target=target, size=size):
-            draft.tmpfs[normpath(target)] = Tmpfs(normpath(target), size or baseline.TMP_SIZE,
-                                                  rule.origin)
+            draft.tmpfs[normpath(target)] = Tmpfs(
+                normpath(target), size or baseline.TMP_SIZE, rule.origin
+            )
         case rules.DenyPath(path=path):
             draft.masks[normpath(path)] = Mask(normpath(path), rule.origin)
         case rules.Allow() | rules.NetworkOpen() | rules.NetworkNone():
@@ -128,8 +136,9 @@ def _mount(draft: _Draft, rule: rules.Read | rules.Write) -> None:
     draft.mounts[target] = Mount(source, target, writable, rule.origin)
 
 
-def _network(draft: _Draft, rule: rules.Allow | rules.NetworkOpen | rules.NetworkNone,
-             out: Collector) -> None:
+def _network(
+    draft: _Draft, rule: rules.Allow | rules.NetworkOpen | rules.NetworkNone, out: Collector
+) -> None:
     if isinstance(rule, rules.NetworkNone):
         draft.mode, draft.egress = Value(NetworkMode.NONE, rule.origin), []
         return
@@ -143,12 +152,14 @@ def _network(draft: _Draft, rule: rules.Allow | rules.NetworkOpen | rules.Networ
         return
     if draft.mode.value is NetworkMode.NONE:
         draft.mode = Value(NetworkMode.ALLOW_LIST, rule.origin)
-    draft.egress.append(EgressRule(
-        hosts=tuple(Value(hosts.normalise(h.value), h.origin) for h in rule.hosts),
-        ports=tuple(Value(int(p.value), p.origin) for p in rule.ports),
-        transports=tuple(Value(rules.Transport(t.value), t.origin) for t in rule.transports),
-        origin=rule.origin,
-    ))
+    draft.egress.append(
+        EgressRule(
+            hosts=tuple(Value(hosts.normalise(h.value), h.origin) for h in rule.hosts),
+            ports=tuple(Value(int(p.value), p.origin) for p in rule.ports),
+            transports=tuple(Value(rules.Transport(t.value), t.origin) for t in rule.transports),
+            origin=rule.origin,
+        )
+    )
 
 
 def _conflict(rule: rules.Rule, other: EgressRule | Value[NetworkMode], out: Collector) -> None:

@@ -17,7 +17,8 @@ from .ir import Insecurity
 from .origin import Origin, Pointer, Span
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_USER = re.compile(r"^(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31})(?::(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31}))?$")
+_ID = r"(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
+_USER = re.compile(rf"^{_ID}(?::{_ID})?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Bounds that keep a container usable and the host safe.
@@ -109,15 +110,27 @@ def _no_check(rule: rules.Rule, out: Collector) -> None:
 def check_path(path: str, origin: Origin, out: Collector, *, what: str = "path") -> None:
     """An absolute, normal path without control characters (host or container side)."""
     if _CONTROL.search(path):
-        out.error(Code.PATH_CONTROL_CHAR, f"the {what} contains a control character",
-                  origin, help="paths may not contain NUL, newlines or other control characters")
+        out.error(
+            Code.PATH_CONTROL_CHAR,
+            f"the {what} contains a control character",
+            origin,
+            help="paths may not contain NUL, newlines or other control characters",
+        )
     elif not path.startswith("/"):
         code = Code.PATH_TARGET_RELATIVE if what == "container path" else Code.PATH_RELATIVE
-        out.error(code, f"the {what} `{path}` is relative", origin,
-                  help=f"write it from the root, e.g. `/{path.lstrip('./')}`")
+        out.error(
+            code,
+            f"the {what} `{path}` is relative",
+            origin,
+            help=f"write it from the root, e.g. `/{path.lstrip('./')}`",
+        )
     elif ".." in path.split("/"):
-        out.error(Code.PATH_PARENT, f"the {what} `{path}` contains `..`", origin,
-                  help=f"write the path it means: `{normpath(path)}`")
+        out.error(
+            Code.PATH_PARENT,
+            f"the {what} `{path}` contains `..`",
+            origin,
+            help=f"write the path it means: `{normpath(path)}`",
+        )
 
 
 def _check_mount(rule: rules.Read | rules.Write, out: Collector) -> None:
@@ -154,8 +167,12 @@ def check_port(item: rules.Item, out: Collector) -> None:
 def _check_transport(item: rules.Item, out: Collector) -> None:
     known = {t.value for t in rules.Transport}
     if item.value not in known:
-        out.error(Code.TRANSPORT_UNKNOWN, f"unknown transport `{item.value}`", item.origin,
-                  help=did_you_mean(item.value, known) or "use `tcp` or `udp`")
+        out.error(
+            Code.TRANSPORT_UNKNOWN,
+            f"unknown transport `{item.value}`",
+            item.origin,
+            help=did_you_mean(item.value, known) or "use `tcp` or `udp`",
+        )
 
 
 def _check_allow(rule: rules.Allow, out: Collector) -> None:
@@ -165,27 +182,42 @@ def _check_allow(rule: rules.Allow, out: Collector) -> None:
         check_port(port, out)
     for transport in rule.transports:
         _check_transport(transport, out)
-    for items, code, what in ((rule.hosts, Code.HOST_DUPLICATE, "host"),
-                              (rule.ports, Code.PORT_DUPLICATE, "port"),
-                              (rule.transports, Code.PORT_DUPLICATE, "transport")):
+    for items, code, what in (
+        (rule.hosts, Code.HOST_DUPLICATE, "host"),
+        (rule.ports, Code.PORT_DUPLICATE, "port"),
+        (rule.transports, Code.PORT_DUPLICATE, "transport"),
+    ):
         _report_repeats(items, lambda i: hosts.normalise(i.value), code, what, out)
 
 
-def _report_repeats(items: Iterable[rules.Item], key: Callable[[rules.Item], str],
-                    code: Code, what: str, out: Collector) -> None:
+def _report_repeats(
+    items: Iterable[rules.Item],
+    key: Callable[[rules.Item], str],
+    code: Code,
+    what: str,
+    out: Collector,
+) -> None:
     seen: set[str] = set()
     for item in items:
         k = key(item)
         if k in seen:
-            out.error(code, f"{what} `{item.value}` is listed twice", item.origin,
-                      help="remove the repeated entry")
+            out.error(
+                code,
+                f"{what} `{item.value}` is listed twice",
+                item.origin,
+                help="remove the repeated entry",
+            )
         seen.add(k)
 
 
 def _check_user(rule: rules.User, out: Collector) -> None:
     if not _USER.match(rule.spec):
-        out.error(Code.USER_MALFORMED, f"`{rule.spec}` is not a user", rule.origin,
-                  help="write a numeric `uid` or `uid:gid` (e.g. `1000:1000`), or a user name")
+        out.error(
+            Code.USER_MALFORMED,
+            f"`{rule.spec}` is not a user",
+            rule.origin,
+            help="write a numeric `uid` or `uid:gid` (e.g. `1000:1000`), or a user name",
+        )
 
 
 def _check_limit(rule: rules.Limit, out: Collector) -> None:
@@ -196,11 +228,19 @@ def _check_limit(rule: rules.Limit, out: Collector) -> None:
 
 def _check_env_name(name: str, origin: Origin, out: Collector) -> None:
     if not _ENV_NAME.match(name):
-        out.error(Code.ENV_INVALID, f"`{name}` is not a valid environment variable name",
-                  origin, help="use letters, digits and `_`, not starting with a digit")
+        out.error(
+            Code.ENV_INVALID,
+            f"`{name}` is not a valid environment variable name",
+            origin,
+            help="use letters, digits and `_`, not starting with a digit",
+        )
     elif name in baseline.RESERVED_ENV:
-        out.error(Code.ENV_INVALID, f"`{name}` is set by mcp-lok itself", origin,
-                  help="mcp-lok sets the proxy and transport variables; remove this one")
+        out.error(
+            Code.ENV_INVALID,
+            f"`{name}` is set by mcp-lok itself",
+            origin,
+            help="mcp-lok sets the proxy and transport variables; remove this one",
+        )
 
 
 def _check_env(rule: rules.Env, out: Collector) -> None:
@@ -214,24 +254,39 @@ def _check_secret(rule: rules.Secret, out: Collector) -> None:
     if rule.source is rules.SecretSource.FILE:
         check_path(rule.ref, rule.origin, out, what="secret file")
     elif not _ENV_NAME.match(rule.ref):
-        out.error(Code.SECRET_INVALID, f"`{rule.ref}` is not a valid environment variable name",
-                  rule.origin)
+        out.error(
+            Code.SECRET_INVALID,
+            f"`{rule.ref}` is not a valid environment variable name",
+            rule.origin,
+        )
 
 
 def _check_capability(rule: rules.Capability, out: Collector) -> None:
     if rule.name not in names.CAPABILITIES:
-        out.error(Code.CAPABILITY_UNKNOWN, f"unknown capability `{rule.name}`", rule.origin,
-                  help=did_you_mean(rule.name, names.CAPABILITIES))
+        out.error(
+            Code.CAPABILITY_UNKNOWN,
+            f"unknown capability `{rule.name}`",
+            rule.origin,
+            help=did_you_mean(rule.name, names.CAPABILITIES),
+        )
     if not rule.reason:
-        out.error(Code.CAPABILITY_REASON, f"adding `{rule.name}` needs a stated reason",
-                  rule.origin, help='add `because "…"` saying why the server needs it')
+        out.error(
+            Code.CAPABILITY_REASON,
+            f"adding `{rule.name}` needs a stated reason",
+            rule.origin,
+            help='add `because "…"` saying why the server needs it',
+        )
 
 
 def _check_seccomp(rule: rules.SeccompDeny, out: Collector) -> None:
     for item in rule.syscalls:
         if item.value not in names.SYSCALLS:
-            out.error(Code.SYSCALL_UNKNOWN, f"unknown system call `{item.value}`", item.origin,
-                      help=did_you_mean(item.value, names.SYSCALLS))
+            out.error(
+                Code.SYSCALL_UNKNOWN,
+                f"unknown system call `{item.value}`",
+                item.origin,
+                help=did_you_mean(item.value, names.SYSCALLS),
+            )
 
 
 def _check_extends(rule: rules.Extends, out: Collector) -> None:
@@ -270,28 +325,44 @@ def _check_duplicates(ruleset: Sequence[rules.Rule], out: Collector) -> None:
         if key is not None:
             first = seen.get((_file_of(rule.origin), *key))
             if first is not None:
-                out.error(_duplicate_code(rule), f"{_describe(rule)} is already set above",
-                          rule.origin, help=f"remove one of them (first at {first.origin.render()})")
+                out.error(
+                    _duplicate_code(rule),
+                    f"{_describe(rule)} is already set above",
+                    rule.origin,
+                    help=f"remove one of them (first at {first.origin.render()})",
+                )
             seen.setdefault((_file_of(rule.origin), *key), rule)
         if isinstance(rule, rules.Read | rules.Write | rules.Tmpfs):
             _check_target(rule, targets, out)
 
 
-def _check_target(rule: rules.Read | rules.Write | rules.Tmpfs,
-                  targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs],
-                  out: Collector) -> None:
+def _check_target(
+    rule: rules.Read | rules.Write | rules.Tmpfs,
+    targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs],
+    out: Collector,
+) -> None:
     target = normpath(_target(rule))
     other = targets.setdefault((_file_of(rule.origin), target), rule)
     if other is rule or isinstance(other, rules.Tmpfs) != isinstance(rule, rules.Tmpfs):
         if other is not rule:
-            out.error(Code.MOUNT_CONFLICT, f"`{target}` is mounted twice in the container",
-                      rule.origin, help=f"the other mount is at {other.origin.render()}")
+            out.error(
+                Code.MOUNT_CONFLICT,
+                f"`{target}` is mounted twice in the container",
+                rule.origin,
+                help=f"the other mount is at {other.origin.render()}",
+            )
         return
-    if isinstance(rule, rules.Read | rules.Write) and isinstance(other, rules.Read | rules.Write) \
-            and normpath(other.path) != normpath(rule.path):
-        out.error(Code.MOUNT_CONFLICT,
-                  f"`{target}` would show both `{other.path}` and `{rule.path}`", rule.origin,
-                  help=f"the other mount is at {other.origin.render()}")
+    if (
+        isinstance(rule, rules.Read | rules.Write)
+        and isinstance(other, rules.Read | rules.Write)
+        and normpath(other.path) != normpath(rule.path)
+    ):
+        out.error(
+            Code.MOUNT_CONFLICT,
+            f"`{target}` would show both `{other.path}` and `{rule.path}`",
+            rule.origin,
+            help=f"the other mount is at {other.origin.render()}",
+        )
 
 
 def _target(rule: rules.Read | rules.Write | rules.Tmpfs) -> str:

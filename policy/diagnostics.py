@@ -33,6 +33,7 @@ class Code(enum.Enum):
     PROFILE_UNKNOWN_FIELD = "profile.unknown-field"
     PROFILE_WRONG_TYPE = "profile.wrong-type"
     PROFILE_DUPLICATE_KEY = "profile.duplicate-key"
+    PROFILE_UNSUPPORTED = "profile.unsupported"
     # checks shared by both sources
     PATH_RELATIVE = "policy.relative-path"
     PATH_PARENT = "policy.parent-segment"

@@ -25,7 +25,7 @@ _WHITESPACE = re.compile(r"[ \t\n\r]*")
 # a complete JSON string; the text is known to be valid, so escapes need no checking
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 # numbers, `true`, `false`, `null`, `NaN`, `Infinity`: all run up to the next delimiter
-_SCALAR = re.compile(r"[^,:\]}\s\"]+")
+_SCALAR = re.compile(r"[^,\]} \t\n\r]+")
 
 
 @dataclass(slots=True)
@@ -38,7 +38,7 @@ class SpanMap:
     keys: dict[str, tuple[int, int]] = field(default_factory=dict)
     # the pointer and key offsets of every repeated key, in the order they appear
     duplicates: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-    _line_starts: list[int] | None = None
+    _line_starts: list[int] | None = field(default=None, init=False, repr=False)
 
     def value(self, pointer: str) -> Span | None:
         """The span of the value at `pointer`, or None when there is none."""

@@ -17,23 +17,76 @@ from typing import Any
 EPERM = 1
 ENOSYS = 38
 
-DENIED: tuple[str, ...] = tuple(sorted({
-    # namespaces and mounts: the usual ways back to capabilities
-    "unshare", "setns", "mount", "umount", "umount2", "pivot_root", "mount_setattr",
-    "move_mount", "open_tree", "fsopen", "fsconfig", "fsmount", "fspick",
-    # other processes' memory and tracing
-    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
-    # kernel attack surface unprivileged code can reach
-    "bpf", "perf_event_open", "userfaultfd", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "keyctl", "add_key", "request_key",
-    # host-wide state (already denied by capabilities; listed so the profile says so)
-    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
-    "reboot", "swapon", "swapoff", "acct", "settimeofday", "clock_settime", "clock_adjtime",
-    "adjtimex", "syslog", "quotactl", "quotactl_fd", "open_by_handle_at",
-    "name_to_handle_at", "lookup_dcookie", "iopl", "ioperm", "vhangup", "uselib", "ustat",
-    "sysfs", "_sysctl", "nfsservctl", "create_module", "get_kernel_syms", "query_module",
-    "vm86", "vm86old", "stime",
-}))
+DENIED: tuple[str, ...] = tuple(
+    sorted(
+        {
+            # namespaces and mounts: the usual ways back to capabilities
+            "unshare",
+            "setns",
+            "mount",
+            "umount",
+            "umount2",
+            "pivot_root",
+            "mount_setattr",
+            "move_mount",
+            "open_tree",
+            "fsopen",
+            "fsconfig",
+            "fsmount",
+            "fspick",
+            # other processes' memory and tracing
+            "ptrace",
+            "process_vm_readv",
+            "process_vm_writev",
+            "kcmp",
+            "pidfd_getfd",
+            # kernel attack surface unprivileged code can reach
+            "bpf",
+            "perf_event_open",
+            "userfaultfd",
+            "io_uring_setup",
+            "io_uring_enter",
+            "io_uring_register",
+            "keyctl",
+            "add_key",
+            "request_key",
+            # host-wide state (already denied by capabilities; listed so the profile says so)
+            "kexec_load",
+            "kexec_file_load",
+            "init_module",
+            "finit_module",
+            "delete_module",
+            "reboot",
+            "swapon",
+            "swapoff",
+            "acct",
+            "settimeofday",
+            "clock_settime",
+            "clock_adjtime",
+            "adjtimex",
+            "syslog",
+            "quotactl",
+            "quotactl_fd",
+            "open_by_handle_at",
+            "name_to_handle_at",
+            "lookup_dcookie",
+            "iopl",
+            "ioperm",
+            "vhangup",
+            "uselib",
+            "ustat",
+            "sysfs",
+            "_sysctl",
+            "nfsservctl",
+            "create_module",
+            "get_kernel_syms",
+            "query_module",
+            "vm86",
+            "vm86old",
+            "stime",
+        }
+    )
+)
 
 # clone(2) flags that create namespaces. Each gets its own rule because seccomp can only
 # compare `(arg & mask) == value`, so "any of these bits set" is one rule per bit.
@@ -71,8 +124,10 @@ def profile(extra: Iterable[str] = ()) -> dict[str, Any]:
     return {
         "defaultAction": "SCMP_ACT_ALLOW",
         "archMap": [
-            {"architecture": "SCMP_ARCH_X86_64",
-             "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"]},
+            {
+                "architecture": "SCMP_ARCH_X86_64",
+                "subArchitectures": ["SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            },
             {"architecture": "SCMP_ARCH_AARCH64", "subArchitectures": ["SCMP_ARCH_ARM"]},
         ],
         "syscalls": rules,

@@ -62,14 +62,24 @@ def is_profile(path: str, text: str) -> bool:
     return path.endswith(".json") or text.lstrip().startswith("{")
 
 
-def _load_file(path: str, origin: Origin | None, read: Reader, texts: dict[str, str],
-               out: Collector, stack: tuple[str, ...]) -> list[rules.Rule]:
+def _load_file(
+    path: str,
+    origin: Origin | None,
+    read: Reader,
+    texts: dict[str, str],
+    out: Collector,
+    stack: tuple[str, ...],
+) -> list[rules.Rule]:
     try:
         text = read(path)
     except FileNotFoundError:
         code = Code.SOURCE_NOT_FOUND if origin is None else Code.EXTENDS_NOT_FOUND
-        out.error(code, f"`{path}` does not exist", origin,
-                  help=None if origin else f"name a file, or a built-in: {_builtin_list()}")
+        out.error(
+            code,
+            f"`{path}` does not exist",
+            origin,
+            help=None if origin else f"name a file, or a built-in: {_builtin_list()}",
+        )
         return []
     except (OSError, UnicodeDecodeError) as error:
         out.error(Code.SOURCE_UNREADABLE, f"cannot read `{path}`: {_reason(error)}", origin)
@@ -93,8 +103,14 @@ def _parse(path: str, text: str) -> list[rules.Rule]:
     return parse(text, path)
 
 
-def _splice(parsed: list[rules.Rule], path: str, read: Reader, texts: dict[str, str],
-            out: Collector, stack: tuple[str, ...]) -> list[rules.Rule]:
+def _splice(
+    parsed: list[rules.Rule],
+    path: str,
+    read: Reader,
+    texts: dict[str, str],
+    out: Collector,
+    stack: tuple[str, ...],
+) -> list[rules.Rule]:
     result: list[rules.Rule] = []
     for rule in parsed:
         if not isinstance(rule, rules.Extends):
@@ -104,8 +120,12 @@ def _splice(parsed: list[rules.Rule], path: str, read: Reader, texts: dict[str, 
         else:
             parent = os.path.join(os.path.dirname(path), rule.target)
             if os.path.realpath(parent) in stack:
-                out.error(Code.EXTENDS_CYCLE, f"`{rule.target}` extends itself", rule.origin,
-                          help="a policy cannot inherit from a file that inherits from it")
+                out.error(
+                    Code.EXTENDS_CYCLE,
+                    f"`{rule.target}` extends itself",
+                    rule.origin,
+                    help="a policy cannot inherit from a file that inherits from it",
+                )
                 continue
             result.extend(_load_file(parent, rule.origin, read, texts, out, stack))
     return result

@@ -21,6 +21,8 @@ from .plan import (
     Target,
     Transport,
     canonical_json,
+    default_name,
+    target_problems,
 )
 from .server import DIGEST, container_name, needs_gate, network_name, server
 
@@ -39,14 +41,25 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
         the_gate, config_files = gate(policy, target, option)
         files = _merge(files, gate_files, config_files)
     if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        files = _merge(files, (PlanFile(f"{target.runtime_dir}/{target.name}/resolv.conf",
-                                        "nameserver 127.0.0.53\noptions ndots:1\n"),))
+        files = _merge(
+            files,
+            (
+                PlanFile(
+                    f"{target.runtime_dir}/{target.name}/resolv.conf",
+                    "nameserver 127.0.0.53\noptions ndots:1\n",
+                ),
+            ),
+        )
     networks: tuple[NetworkCreate, ...] = ()
     if policy.network.mode.value is NetworkMode.OPEN:
-        networks = ({
-            "Name": network_name(target), "Driver": "bridge", "Internal": False,
-            "Labels": {"mcp-lok": "true", "mcp-lok-name": target.name},
-        },)
+        networks = (
+            {
+                "Name": network_name(target),
+                "Driver": "bridge",
+                "Internal": False,
+                "Labels": {"mcp-lok": "true", "mcp-lok-name": target.name},
+            },
+        )
     body: ContainerCreate = payload.body  # type: ignore[assignment]
     return LaunchPlan(
         engine=target.engine,
@@ -83,5 +96,7 @@ __all__ = [
     "Target",
     "Transport",
     "canonical_json",
+    "default_name",
     "lower",
+    "target_problems",
 ]

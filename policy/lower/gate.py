@@ -39,16 +39,34 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     hardening(payload, None)
     payload.set("HostConfig.CapAdd", [], BASELINE)
     payload.set("HostConfig.SecurityOpt", ["no-new-privileges:true", seccomp_option], BASELINE)
-    limits(payload, baseline.GATE_MEMORY, baseline.GATE_CPUS_MILLI, baseline.GATE_PIDS,
-           baseline.NOFILE, (BASELINE,) * 4)
-    payload.set("HostConfig.Mounts", [{
-        "Type": "bind", "Source": gate_dir(target), "Target": baseline.GATE_SOCKET_DIR,
-        "ReadOnly": False, "BindOptions": {"Propagation": "rprivate"},
-    }], BASELINE)
+    limits(
+        payload,
+        baseline.GATE_MEMORY,
+        baseline.GATE_CPUS_MILLI,
+        baseline.GATE_PIDS,
+        baseline.NOFILE,
+        (BASELINE,) * 4,
+    )
+    payload.set(
+        "HostConfig.Mounts",
+        [
+            {
+                "Type": "bind",
+                "Source": gate_dir(target),
+                "Target": baseline.GATE_SOCKET_DIR,
+                "ReadOnly": False,
+                "BindOptions": {"Propagation": "rprivate"},
+            }
+        ],
+        BASELINE,
+    )
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     mode = policy.network.mode
-    payload.set("HostConfig.NetworkMode",
-                network_name(target) if mode.value is NetworkMode.OPEN else "none", mode.origin)
+    payload.set(
+        "HostConfig.NetworkMode",
+        network_name(target) if mode.value is NetworkMode.OPEN else "none",
+        mode.origin,
+    )
     # lets the unprivileged gate bind port 53 and allowed ports below 1024; the sysctl
     # is per network namespace, so it changes nothing on the host
     payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
@@ -66,11 +84,14 @@ def gate_config(policy: Policy, target: Target) -> dict[str, Any]:
             "socket": f"{baseline.GATE_SOCKET_DIR}/egress.sock",
             "dns": baseline.GATE_DNS,
             "proxy": baseline.GATE_PROXY,
-            "rules": [{
-                "hosts": [h.value for h in rule.hosts],
-                "ports": [p.value for p in rule.ports],
-                "transports": [t.value.value for t in rule.transports],
-            } for rule in net.rules],
+            "rules": [
+                {
+                    "hosts": [h.value for h in rule.hosts],
+                    "ports": [p.value for p in rule.ports],
+                    "transports": [t.value.value for t in rule.transports],
+                }
+                for rule in net.rules
+            ],
             "deny_hosts": [h.value for h in net.deny_hosts],
             "deny_ports": [p.value for p in net.deny_ports],
         }

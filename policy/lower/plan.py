@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
-from ..origin import Origin
+from ..diagnostics import Code, Diagnostic
+from ..origin import Argument, Origin
 
 
 class Engine(enum.Enum):
@@ -150,13 +152,16 @@ class LaunchPlan:
             "container_name": self.server.name,
             "container": self.server.body,
             "networks": list(self.networks),
-            "gate": None if self.gate is None else {
+            "gate": None
+            if self.gate is None
+            else {
                 "container_name": self.gate.container.name,
                 "container": self.gate.container.body,
                 "config": self.gate.config,
             },
-            "files": [{"path": f.path, "mode": f"{f.mode:04o}", "content": f.content}
-                      for f in self.files],
+            "files": [
+                {"path": f.path, "mode": f"{f.mode:04o}", "content": f.content} for f in self.files
+            ],
         }
 
     def to_json(self) -> str:
@@ -166,8 +171,9 @@ class LaunchPlan:
 def canonical_json(value: object, indent: int | None = None) -> str:
     """Deterministic JSON: sorted keys, fixed separators, UTF-8 kept readable."""
     separators = (",", ": ") if indent else (",", ":")
-    return json.dumps(value, sort_keys=True, indent=indent, separators=separators,
-                      ensure_ascii=False)
+    return json.dumps(
+        value, sort_keys=True, indent=indent, separators=separators, ensure_ascii=False
+    )
 
 
 class Payload:
@@ -206,3 +212,46 @@ class Payload:
             node = node.setdefault(part, {})
         node.setdefault(leaf, {})[key] = value
         self.trace[f"{path}[{key}]"] = origin
+
+
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+
+
+def target_problems(target: Target) -> list[Diagnostic]:
+    """What is wrong with the command-line inputs to lowering (empty when nothing)."""
+    found: list[Diagnostic] = []
+    if not _NAME.match(target.name):
+        found.append(
+            Diagnostic(
+                Code.NAME_INVALID,
+                f"`{target.name}` is not a valid server name",
+                Argument("--name"),
+                help="use letters, digits, `_`, `.` and `-`, starting with a letter or digit, "
+                "at most 63 characters",
+            )
+        )
+    if not target.image or any(c.isspace() or ord(c) < 32 for c in target.image):
+        found.append(
+            Diagnostic(
+                Code.IMAGE_INVALID,
+                f"`{target.image}` is not an image reference",
+                Argument("--image"),
+                help="e.g. `mcp-lok/mcp-server-time:latest`",
+            )
+        )
+    if not 1 <= target.port <= 65535:
+        found.append(
+            Diagnostic(
+                Code.PORT_INVALID,
+                f"port `{target.port}` is outside 1–65535",
+                Argument("--target-port"),
+            )
+        )
+    return found
+
+
+def default_name(image: str) -> str:
+    """A server name from an image reference: `ghcr.io/acme/github-mcp:1.2` → `github-mcp`."""
+    last = image.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+    name = re.sub(r"[^a-zA-Z0-9_.-]+", "-", last).strip("-._")
+    return name[:63] or "server"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .. import baseline
-from ..ir import EnvVar, NetworkMode, Policy, SecretRef
+from ..ir import NetworkMode, Policy
 from ..origin import BASELINE, Argument, Default, Origin
 from .plan import Payload, PlanFile, Target, Transport
 
@@ -55,28 +55,44 @@ def hardening(payload: Payload, policy: Policy | None) -> None:
     # INVARIANT: no host IPC, PID, UTS or user namespace is ever shared.
     payload.set("HostConfig.IpcMode", "private", BASELINE)
     payload.set("HostConfig.RestartPolicy", {"Name": "no"}, BASELINE)
-    payload.set("HostConfig.Privileged", policy.privileged.value if policy else False,
-                policy.privileged.origin if policy else BASELINE)
-    payload.set("HostConfig.ReadonlyRootfs",
-                policy.read_only_rootfs.value if policy else True,
-                policy.read_only_rootfs.origin if policy else BASELINE)
+    payload.set(
+        "HostConfig.Privileged",
+        policy.privileged.value if policy else False,
+        policy.privileged.origin if policy else BASELINE,
+    )
+    payload.set(
+        "HostConfig.ReadonlyRootfs",
+        policy.read_only_rootfs.value if policy else True,
+        policy.read_only_rootfs.origin if policy else BASELINE,
+    )
 
 
-def limits(payload: Payload, memory: int, cpus_milli: int, pids: int, nofile: int,
-           origins: tuple[Origin, Origin, Origin, Origin]) -> None:
+def limits(
+    payload: Payload,
+    memory: int,
+    cpus_milli: int,
+    pids: int,
+    nofile: int,
+    origins: tuple[Origin, Origin, Origin, Origin],
+) -> None:
     payload.set("HostConfig.Memory", memory, origins[0])
     # INVARIANT: MemorySwap equals Memory, so the limit cannot be dodged through swap.
     payload.set("HostConfig.MemorySwap", memory, origins[0])
     payload.set("HostConfig.NanoCpus", cpus_milli * 1_000_000, origins[1])
     payload.set("HostConfig.PidsLimit", pids, origins[2])
-    payload.add("HostConfig.Ulimits", {"Name": "nofile", "Soft": nofile, "Hard": nofile},
-                origins[3])
-    payload.add("HostConfig.Ulimits",
-                {"Name": "nproc", "Soft": baseline.NPROC, "Hard": baseline.NPROC}, BASELINE)
+    payload.add(
+        "HostConfig.Ulimits", {"Name": "nofile", "Soft": nofile, "Hard": nofile}, origins[3]
+    )
+    payload.add(
+        "HostConfig.Ulimits",
+        {"Name": "nproc", "Soft": baseline.NPROC, "Hard": baseline.NPROC},
+        BASELINE,
+    )
 
 
-def server(policy: Policy, target: Target, seccomp: SeccompOption
-           ) -> tuple[Payload, tuple[PlanFile, ...]]:
+def server(
+    policy: Policy, target: Target, seccomp: SeccompOption
+) -> tuple[Payload, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.image, IMAGE)
     if target.args:
@@ -92,8 +108,14 @@ def server(policy: Policy, target: Target, seccomp: SeccompOption
         payload.add("HostConfig.CapAdd", cap.name, cap.origin)
     files = _security_opt(payload, policy, target, seccomp)
     lim = policy.limits
-    limits(payload, lim.memory.value, lim.cpus.value, lim.pids.value, lim.nofile.value,
-           (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin))
+    limits(
+        payload,
+        lim.memory.value,
+        lim.cpus.value,
+        lim.pids.value,
+        lim.nofile.value,
+        (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin),
+    )
     _filesystem(payload, policy, target)
     _network_mode(payload, policy, target)
     _env(payload, policy, target)
@@ -110,12 +132,14 @@ def _stdio(payload: Payload, target: Target) -> None:
     payload.set("Tty", False, BASELINE)
 
 
-def _security_opt(payload: Payload, policy: Policy, target: Target,
-                  seccomp: SeccompOption) -> tuple[PlanFile, ...]:
+def _security_opt(
+    payload: Payload, policy: Policy, target: Target, seccomp: SeccompOption
+) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.SecurityOpt", [], BASELINE)
     if policy.no_new_privileges.value:
-        payload.add("HostConfig.SecurityOpt", "no-new-privileges:true",
-                    policy.no_new_privileges.origin)
+        payload.add(
+            "HostConfig.SecurityOpt", "no-new-privileges:true", policy.no_new_privileges.origin
+        )
     if not policy.seccomp.value:
         payload.add("HostConfig.SecurityOpt", "seccomp=unconfined", policy.seccomp.origin)
         return ()
@@ -128,22 +152,38 @@ def _security_opt(payload: Payload, policy: Policy, target: Target,
 def _filesystem(payload: Payload, policy: Policy, target: Target) -> None:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
-        payload.add("HostConfig.Mounts", {
-            "Type": "bind", "Source": mount.source, "Target": mount.target,
-            "ReadOnly": not mount.writable,
-            # INVARIANT: no mount propagates back to the host (CIS 5.19)
-            "BindOptions": {"Propagation": "rprivate"},
-        }, mount.origin)
+        payload.add(
+            "HostConfig.Mounts",
+            {
+                "Type": "bind",
+                "Source": mount.source,
+                "Target": mount.target,
+                "ReadOnly": not mount.writable,
+                # INVARIANT: no mount propagates back to the host (CIS 5.19)
+                "BindOptions": {"Propagation": "rprivate"},
+            },
+            mount.origin,
+        )
     if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        payload.add("HostConfig.Mounts", {
-            "Type": "bind", "Source": f"{target.runtime_dir}/{target.name}/resolv.conf",
-            "Target": "/etc/resolv.conf", "ReadOnly": True,
-            "BindOptions": {"Propagation": "rprivate"},
-        }, policy.network.mode.origin)
+        payload.add(
+            "HostConfig.Mounts",
+            {
+                "Type": "bind",
+                "Source": f"{target.runtime_dir}/{target.name}/resolv.conf",
+                "Target": "/etc/resolv.conf",
+                "ReadOnly": True,
+                "BindOptions": {"Propagation": "rprivate"},
+            },
+            policy.network.mode.origin,
+        )
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     for tmpfs in policy.tmpfs:
-        payload.put("HostConfig.Tmpfs", tmpfs.target,
-                    f"{baseline.TMPFS_OPTIONS},size={tmpfs.size}", tmpfs.origin)
+        payload.put(
+            "HostConfig.Tmpfs",
+            tmpfs.target,
+            f"{baseline.TMPFS_OPTIONS},size={tmpfs.size}",
+            tmpfs.origin,
+        )
     for mask in policy.masks:
         payload.put("HostConfig.Tmpfs", mask.path, baseline.MASK_OPTIONS, mask.origin)
 
@@ -161,26 +201,34 @@ def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:
 
 
 def _env(payload: Payload, policy: Policy, target: Target) -> None:
-    entries: list[tuple[str, str, Origin]] = []
-    for var in (*policy.env, *policy.secrets):
-        value = var.value if isinstance(var, EnvVar) else var.placeholder
-        entries.append((var.name, value, var.origin))
+    entries: list[tuple[str, str, Origin]] = [(v.name, v.value, v.origin) for v in policy.env]
+    # INVARIANT: a secret's value never enters a plan; the launcher fills the placeholder in
+    entries += [(s.name, s.placeholder, s.origin) for s in policy.secrets]
     if target.transport.is_http:
         port = str(target.port)
-        for name, value in (("MCP_TRANSPORT", target.transport.value), ("MCP_PORT", port),
-                            ("FASTMCP_PORT", port), ("MCP_HOST", "127.0.0.1")):
+        for name, value in (
+            ("MCP_TRANSPORT", target.transport.value),
+            ("MCP_PORT", port),
+            ("FASTMCP_PORT", port),
+            ("MCP_HOST", "127.0.0.1"),
+        ):
             entries.append((name, value, TRANSPORT))
     if policy.network.mode.value is NetworkMode.ALLOW_LIST:
         proxy = f"http://{baseline.GATE_PROXY}"
         no_proxy = "localhost,127.0.0.1,::1"
-        for name, value in (("HTTP_PROXY", proxy), ("HTTPS_PROXY", proxy),
-                            ("NO_PROXY", no_proxy), ("http_proxy", proxy),
-                            ("https_proxy", proxy), ("no_proxy", no_proxy),
-                            ("NODE_USE_ENV_PROXY", "1")):
+        for name, value in (
+            ("HTTP_PROXY", proxy),
+            ("HTTPS_PROXY", proxy),
+            ("NO_PROXY", no_proxy),
+            ("http_proxy", proxy),
+            ("https_proxy", proxy),
+            ("no_proxy", no_proxy),
+            ("NODE_USE_ENV_PROXY", "1"),
+        ):
             entries.append((name, value, policy.network.mode.origin))
     payload.set("Env", [], BASELINE)
     for name, value, origin in sorted(entries, key=lambda e: e[0]):
         payload.add("Env", f"{name}={value}", origin)
 
 
-__all__ = ["SecretRef", "container_name", "gate_name", "needs_gate", "server"]
+__all__ = ["container_name", "gate_name", "needs_gate", "server"]

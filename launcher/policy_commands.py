@@ -1,0 +1,238 @@
+"""`mcp-lok policy …`: compile, explain, validate and diff policies without an engine.
+
+Thin: each command is the compiler's chain plus printing. Nothing here imports docker or
+aiohttp, so these commands start about as fast as Python does.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+from mcp_lok.policy import (
+    Code,
+    Compiled,
+    Engine,
+    LaunchPlan,
+    PolicyError,
+    Severity,
+    Target,
+    Transport,
+    compile_policy,
+    default_name,
+    lower,
+    render_all,
+    target_problems,
+)
+
+from . import exitcodes
+
+F = TypeVar("F", bound=Callable[..., Any])
+_INPUT_CODES = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
+
+
+def target_options(func: F) -> F:
+    """The options that describe what a policy is lowered for."""
+    options = [
+        click.option(
+            "--engine",
+            type=click.Choice([e.value for e in Engine]),
+            default="docker",
+            show_default=True,
+            help="Which engine's payloads to produce.",
+        ),
+        click.option(
+            "--transport",
+            type=click.Choice([t.value for t in Transport]),
+            default="stdio",
+            show_default=True,
+            help="How the server speaks MCP.",
+        ),
+        click.option("--name", help="The server's name (default: from the image)."),
+        click.option(
+            "--target-port",
+            type=int,
+            default=8080,
+            show_default=True,
+            help="The port an HTTP server listens on inside its container.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def fail(error: PolicyError) -> NoReturn:
+    """Print every diagnostic and exit: 2 when the SOURCE itself is missing, else 3."""
+    click.echo(render_all(error.diagnostics, error.sources), err=True)
+    errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
+    click.echo(f"\n{len(errors)} error{'s' if len(errors) != 1 else ''}: policy rejected", err=True)
+    only_input = all(d.code in _INPUT_CODES for d in errors)
+    sys.exit(exitcodes.USAGE if only_input else exitcodes.REJECTED)
+
+
+def load(source: str) -> Compiled:
+    try:
+        compiled = compile_policy(source)
+    except PolicyError as error:
+        fail(error)
+    if compiled.warnings:
+        click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+    return compiled
+
+
+def plan_for(
+    compiled: Compiled,
+    image: str,
+    engine: str,
+    transport: str,
+    name: str | None,
+    target_port: int,
+    args: tuple[str, ...] = (),
+) -> LaunchPlan:
+    target = Target(
+        image=image,
+        name=name or default_name(image),
+        engine=Engine(engine),
+        transport=Transport(transport),
+        args=args,
+        port=target_port,
+    )
+    problems = target_problems(target)
+    if problems:
+        fail(PolicyError(problems))
+    return lower(compiled.policy, target)
+
+
+@click.group()
+def policy() -> None:
+    """Compile, explain, validate and diff policies (no engine needed)."""
+
+
+@policy.command("compile")
+@click.argument("source")
+@click.option("--image", required=True, help="The server's image.")
+@target_options
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def compile_(
+    source: str,
+    image: str,
+    engine: str,
+    transport: str,
+    name: str | None,
+    target_port: int,
+    args: tuple[str, ...],
+) -> None:
+    """Print the exact payloads the engine would receive for SOURCE.
+
+    SOURCE is a built-in (stdio, none, network), a JSON profile or a policy file.
+    Arguments after `--` become the server's command.
+    """
+    plan = plan_for(load(source), image, engine, transport, name, target_port, args)
+    click.echo(plan.to_json(), nl=False)
+
+
+@policy.command()
+@click.argument("source")
+@click.option("--image", default="IMAGE", show_default=True, help="The server's image.")
+@target_options
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+@click.option(
+    "--threshold",
+    type=click.FloatRange(0, 10),
+    help="Exit 3 when the exposure score is above this (0–10).",
+)
+def explain(
+    source: str,
+    image: str,
+    engine: str,
+    transport: str,
+    name: str | None,
+    target_port: int,
+    fmt: str,
+    threshold: float | None,
+) -> None:
+    """Explain every control SOURCE sets, where it came from, and an exposure score."""
+    from mcp_lok.policy import explain as explaining
+
+    compiled = load(source)
+    plan = plan_for(compiled, image, engine, transport, name, target_port)
+    report = explaining.explain(compiled.policy, plan)
+    if fmt == "json":
+        click.echo(explaining.render_json(report))
+    else:
+        click.echo(explaining.render_human(report, color=sys.stdout.isatty()))
+    if threshold is not None and explaining.exceeds(report, threshold):
+        click.echo(f"exposure {report.score:.1f} is above the threshold {threshold:.1f}", err=True)
+        sys.exit(exitcodes.REJECTED)
+
+
+@policy.command()
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+def validate(sources: tuple[str, ...], fmt: str) -> None:
+    """Check one or more SOURCES; report every problem in each."""
+    import json
+
+    results: list[dict[str, Any]] = []
+    worst = exitcodes.OK
+    for source in sources:
+        try:
+            compiled = compile_policy(source)
+        except PolicyError as error:
+            errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
+            code = (
+                exitcodes.USAGE
+                if all(d.code in _INPUT_CODES for d in errors)
+                else exitcodes.REJECTED
+            )
+            worst = max(worst, code)
+            results.append(
+                {
+                    "source": source,
+                    "ok": False,
+                    "diagnostics": [d.to_json() for d in error.diagnostics],
+                }
+            )
+            if fmt == "human":
+                click.echo(render_all(error.diagnostics, error.sources) + "\n", err=True)
+                click.echo(
+                    f"{source}: rejected ({len(errors)} error{'s' if len(errors) != 1 else ''})"
+                )
+            continue
+        results.append(
+            {"source": source, "ok": True, "diagnostics": [d.to_json() for d in compiled.warnings]}
+        )
+        if fmt == "human":
+            if compiled.warnings:
+                click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+            click.echo(f"{source}: ok")
+    if fmt == "json":
+        click.echo(json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False))
+    sys.exit(worst)
+
+
+@policy.command()
+@click.argument("a")
+@click.argument("b")
+@click.option("--image", default="IMAGE", show_default=True, help="The server's image.")
+@target_options
+@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
+def diff(
+    a: str,
+    b: str,
+    image: str,
+    engine: str,
+    transport: str,
+    name: str | None,
+    target_port: int,
+    fmt: str,
+) -> None:
+    """Show which payload fields change from A to B, and the rule behind each change."""
+    from mcp_lok.policy import diff as diffing
+
+    plans = [plan_for(load(s), image, engine, transport, name, target_port) for s in (a, b)]
+    changes = diffing.diff(plans[0], plans[1])
+    click.echo(diffing.render_json(changes) if fmt == "json" else diffing.render_human(changes))
