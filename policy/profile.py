@@ -111,7 +111,7 @@ def _json_problem(error: json.JSONDecodeError) -> tuple[str, str | None]:
     text = _POSITION_WORDS.sub("", error.msg)
     message = "invalid JSON: " + _QUOTED.sub(r"`\1`", text[:1].lower() + text[1:])
     advice = next((v for k, v in _JSON_HELP.items() if error.msg.startswith(k)), None)
-    if error.msg == "Expecting value" and error.doc[error.pos : error.pos + 1] in ("]", "}"):
+    if error.msg == "Expecting value" and error.doc[: error.pos].rstrip().endswith(","):
         advice = "JSON allows no comma after the last entry"
     return message, advice
 
@@ -175,6 +175,7 @@ class _Reader:
     def outbound(self, outbound: Mapping[str, Any]) -> list[Rule]:
         """`network.outbound`: open egress, one allow-list rule, or nothing."""
         base = _OUTBOUND_AT
+        self.fields(outbound, base, _OUTBOUND, "`network.outbound`")
         allow_all = self.boolean(outbound, base, "insecure_allow_all")
         hosts = self.items(self.strings(outbound, base, "allow_host", "host"))
         ports = self.items(self.ports(outbound))
