@@ -17,8 +17,10 @@ from .ir import Insecurity
 from .origin import Origin, Pointer, Span
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ID = r"(?:\d{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
+_ID = r"(?:[0-9]{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
 _USER = re.compile(rf"^{_ID}(?::{_ID})?$")
+_ROOT = re.compile(r"0+|root")  # uid 0 however it is written: `0`, `00`, `root`
+_PORT = re.compile(r"[0-9]{1,5}")  # ASCII only: `int()` also reads other scripts' digits
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Bounds that keep a container usable and the host safe.
@@ -58,13 +60,15 @@ def dangers(rule: rules.Rule) -> list[tuple[Insecurity, str]]:
             return [(Insecurity.WRITABLE_ROOT, "the image can be modified")]
         case rules.Capability(name=name) if name not in baseline.SAFE_CAPABILITIES:
             return [(Insecurity.DANGEROUS_CAPABILITY, name)]
-        case rules.User(spec=spec) if spec.split(":")[0] in ("0", "root"):
+        case rules.User(spec=spec) if _ROOT.fullmatch(spec.split(":")[0]):
             return [(Insecurity.ROOT_USER, spec)]
     return []
 
 
 def _sensitive(path: str, *, writable: bool) -> bool:
-    path = normpath(path) if path.startswith("/") else path
+    # `normpath` keeps a leading `//` (POSIX leaves it implementation-defined), but the
+    # engines read `//etc` as `/etc`
+    path = normpath("/" + path.lstrip("/")) if path.startswith("/") else path
     if path in baseline.SENSITIVE_EXACT or path.rsplit("/", 1)[-1] in baseline.ENGINE_SOCKETS:
         return True
     trees = baseline.SENSITIVE_TREES + (baseline.WRITE_PROTECTED_TREES if writable else ())
@@ -81,7 +85,12 @@ def _check_insecure(rule: rules.Rule, out: Collector) -> None:
             rule.origin,
             help=_insecure_help(rule),
         )
-    elif found and isinstance(rule.insecure, Span) and not rule.reason:
+    elif (
+        found
+        and isinstance(rule.insecure, Span)
+        and not rule.reason
+        and not isinstance(rule, rules.Capability)  # `_check_capability` already asks
+    ):
         out.error(
             Code.CAPABILITY_REASON,
             "an `insecure` statement needs a reason",
@@ -160,7 +169,7 @@ def check_host(item: rules.Item, out: Collector) -> None:
 
 
 def check_port(item: rules.Item, out: Collector) -> None:
-    if not item.value.isdigit() or not 1 <= int(item.value) <= 65535:
+    if not _PORT.fullmatch(item.value) or not 1 <= int(item.value) <= 65535:
         out.error(Code.PORT_RANGE, f"port `{item.value}` is outside 1–65535", item.origin)
 
 
@@ -211,7 +220,7 @@ def _report_repeats(
 
 
 def _check_user(rule: rules.User, out: Collector) -> None:
-    if not _USER.match(rule.spec):
+    if not _USER.fullmatch(rule.spec):
         out.error(
             Code.USER_MALFORMED,
             f"`{rule.spec}` is not a user",
@@ -227,7 +236,7 @@ def _check_limit(rule: rules.Limit, out: Collector) -> None:
 
 
 def _check_env_name(name: str, origin: Origin, out: Collector) -> None:
-    if not _ENV_NAME.match(name):
+    if not _ENV_NAME.fullmatch(name):
         out.error(
             Code.ENV_INVALID,
             f"`{name}` is not a valid environment variable name",
@@ -253,7 +262,7 @@ def _check_secret(rule: rules.Secret, out: Collector) -> None:
     _check_env_name(rule.name, rule.origin, out)
     if rule.source is rules.SecretSource.FILE:
         check_path(rule.ref, rule.origin, out, what="secret file")
-    elif not _ENV_NAME.match(rule.ref):
+    elif not _ENV_NAME.fullmatch(rule.ref):
         out.error(
             Code.SECRET_INVALID,
             f"`{rule.ref}` is not a valid environment variable name",
@@ -324,7 +333,8 @@ def _check_duplicates(ruleset: Sequence[rules.Rule], out: Collector) -> None:
         key = _duplicate_key(rule)
         if key is not None:
             first = seen.get((_file_of(rule.origin), *key))
-            if first is not None:
+            # the same statement twice is one file reached by two `extends`, not a repeat
+            if first is not None and first.origin != rule.origin:
                 out.error(
                     _duplicate_code(rule),
                     f"{_describe(rule)} is already set above",

@@ -28,6 +28,7 @@ class Code(enum.Enum):
     PARSE_UNEXPECTED_CHARACTER = "parse.unexpected-character"
     PARSE_UNEXPECTED_EOF = "parse.unexpected-end"
     PARSE_UNKNOWN_KEYWORD = "parse.unknown-keyword"
+    PARSE_INVALID_VALUE = "parse.invalid-value"
     # JSON profiles
     PROFILE_INVALID_JSON = "profile.invalid-json"
     PROFILE_UNKNOWN_FIELD = "profile.unknown-field"

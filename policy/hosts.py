@@ -26,7 +26,7 @@ def classify(pattern: str) -> HostKind | None:
             return None
         return HostKind.NETWORK
     try:
-        ipaddress.ip_address(pattern.strip("[]") if pattern.startswith("[") else pattern)
+        ipaddress.ip_address(_unbracket(pattern))
     except ValueError:
         pass
     else:
@@ -42,17 +42,21 @@ def _is_name(name: str) -> bool:
     labels = name.split(".")
     if len(name) > 253 or labels[-1].isdigit():
         return False
-    return all(_LABEL.match(label) for label in labels)
+    return all(_LABEL.fullmatch(label) for label in labels)
+
+
+def _unbracket(pattern: str) -> str:
+    """An address literal without its `[…]`; only a matched pair is removed, so that
+    `classify` and `normalise` agree on what the address is."""
+    return pattern[1:-1] if pattern.startswith("[") and pattern.endswith("]") else pattern
 
 
 def normalise(pattern: str) -> str:
     """Lower case, and IPv6 literals without brackets, in canonical form."""
     text = pattern.lower()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
     kind = classify(text)
     if kind is HostKind.ADDRESS:
-        return str(ipaddress.ip_address(text))
+        return str(ipaddress.ip_address(_unbracket(text)))
     if kind is HostKind.NETWORK:
         return str(ipaddress.ip_network(text))
     return text

@@ -168,6 +168,8 @@ def _plain(value: object) -> object:
         return {
             f.name: _plain(getattr(value, f.name))
             for f in dataclasses.fields(value)
-            if f.compare and f.name != "source"
+            # only the policy's own `source` (its file name) is left out; a mount's or a
+            # secret's `source` is part of what the policy allows
+            if f.compare and not (f.name == "source" and isinstance(value, Policy))
         }
     return value

@@ -49,6 +49,24 @@ _UNSUPPORTED: Final = {
     ),
 }
 
+# an allow list that allows nothing without the others: what is wrong, and what to add
+_ALONE: Final = {
+    "allow_host": (
+        "`allow_host` without `allow_port` allows nothing",
+        'add `allow_port` with the ports to reach on these hosts, e.g. `"allow_port": [443]`',
+    ),
+    "allow_port": (
+        "`allow_port` without `allow_host` allows nothing",
+        'add `allow_host` with the hosts to reach on these ports, e.g. `"allow_host": '
+        '["api.example.com"]`',
+    ),
+    "allow_transport": (
+        "`allow_transport` without `allow_host` and `allow_port` allows nothing",
+        "add `allow_host` and `allow_port` with the destinations to reach, "
+        "or remove `allow_transport`",
+    ),
+}
+
 # advice for the decoder's messages, keyed by how they start
 _JSON_HELP: Final = {
     "Expecting property name": "field names need double quotes, and JSON allows no comma "
@@ -213,35 +231,14 @@ class _Reader:
         )
 
     def complete(self, present: list[str]) -> bool:
-        """Whether the allow lists say something; report the ones that allow nothing."""
+        """Whether the allow lists say something; if not, report the one that says nothing."""
         if "allow_host" in present and "allow_port" in present:
             return True
-        if "allow_host" in present:
-            self.incomplete(
-                "allow_host",
-                "`allow_host` without `allow_port` allows nothing",
-                'add `allow_port` with the ports to reach on these hosts, e.g. `"allow_port": '
-                "[443]`",
-            )
-        elif "allow_port" in present:
-            self.incomplete(
-                "allow_port",
-                "`allow_port` without `allow_host` allows nothing",
-                'add `allow_host` with the hosts to reach on these ports, e.g. `"allow_host": '
-                '["api.example.com"]`',
-            )
-        elif "allow_transport" in present:
-            self.incomplete(
-                "allow_transport",
-                "`allow_transport` without `allow_host` and `allow_port` allows nothing",
-                "add `allow_host` and `allow_port` with the destinations to reach, "
-                "or remove `allow_transport`",
-            )
+        if present:  # in `_LISTS` order, so the list named is the one short of a partner
+            message, advice = _ALONE[present[0]]
+            origin = self.at(f"{_OUTBOUND_AT}/{present[0]}")
+            self.collector.error(Code.NETWORK_INCOMPLETE, message, origin, advice)
         return False
-
-    def incomplete(self, name: str, message: str, advice: str) -> None:
-        origin = self.at(f"{_OUTBOUND_AT}/{name}")
-        self.collector.error(Code.NETWORK_INCOMPLETE, message, origin, advice)
 
     def mode(self, mode: str, wants_network: bool, rules: list[Rule]) -> list[Rule]:
         """ToolHive's `network.mode`, read as mcp-lok's network rules."""

@@ -104,7 +104,9 @@ CLONE_NAMESPACE_FLAGS: tuple[tuple[str, int], ...] = (
 
 def profile(extra: Iterable[str] = ()) -> dict[str, Any]:
     """The profile as the engines read it (runtime-spec / Docker seccomp JSON)."""
-    names = sorted(set(DENIED) | set(extra))
+    # clone3 has its own rule below: listed twice with two errnos, the engine either refuses
+    # the profile or returns EPERM, and glibc falls back to clone(2) only on ENOSYS
+    names = sorted((set(DENIED) | set(extra)) - {"clone3"})
     rules: list[dict[str, Any]] = [
         {"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": EPERM},
         # glibc falls back to clone(2) when clone3 says ENOSYS; clone3's flags live in

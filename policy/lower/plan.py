@@ -220,7 +220,7 @@ _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 def target_problems(target: Target) -> list[Diagnostic]:
     """What is wrong with the command-line inputs to lowering (empty when nothing)."""
     found: list[Diagnostic] = []
-    if not _NAME.match(target.name):
+    if not _NAME.fullmatch(target.name):
         found.append(
             Diagnostic(
                 Code.NAME_INVALID,

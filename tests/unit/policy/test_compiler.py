@@ -1,0 +1,157 @@
+"""The entry points: load → check → build (→ lower), warnings carried with the result,
+errors as one `PolicyError` with every diagnostic and the text of every file read."""
+
+from __future__ import annotations
+
+import pytest
+from mcp_lok.policy import rules
+from mcp_lok.policy.build import build
+from mcp_lok.policy.compiler import Compiled, compile_plan, compile_policy
+from mcp_lok.policy.diagnostics import Code, PolicyError, Severity, render_all
+from mcp_lok.policy.ir import NetworkMode
+from mcp_lok.policy.lower import Engine, Target, Transport, lower
+from mcp_lok.policy.origin import Default, Pointer, Span
+
+TARGET = Target(image="img:1", name="srv", engine=Engine.PODMAN, transport=Transport.SSE)
+
+
+def test_a_builtin_compiles_to_the_baseline(files) -> None:
+    compiled = compile_policy("stdio", files.read)
+    assert compiled == Compiled(build([], "stdio"), (), {})
+    assert compiled.policy.source == "stdio"
+    assert compiled.policy.network.mode.origin == Default("stdio")
+
+
+def test_the_network_builtin_is_open_and_acknowledged(files) -> None:
+    policy = compile_policy("network", files.read).policy
+    assert policy.network.mode.value is NetworkMode.OPEN
+    assert [(a.what.value, a.origin) for a in policy.insecure] == [
+        ("open network", Default("network"))
+    ]
+
+
+def test_warnings_travel_with_the_result(files) -> None:
+    files["/p/a.lok"] = "extends stdio\ninsecure read /srv because habit\n"
+    compiled = compile_policy("/p/a.lok", files.read)
+    assert [(d.code, d.severity, d.origin) for d in compiled.warnings] == [
+        (Code.INSECURE_UNUSED, Severity.WARNING, Span("/p/a.lok", 2, 1, 2, 9))
+    ]
+    assert compiled.texts == {"/p/a.lok": files.entries["/p/a.lok"]}
+    assert [m.source for m in compiled.policy.mounts] == ["/srv"]
+
+
+def test_check_errors_are_raised_with_every_diagnostic_and_text(files) -> None:
+    files["/p/a.lok"] = "extends base.lok\nread srv\nprivileged\n"
+    files["/p/base.lok"] = "insecure user 1000 because habit\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", files.read)
+    assert [(d.code, d.severity) for d in caught.value.diagnostics] == [
+        (Code.INSECURE_UNUSED, Severity.WARNING),
+        (Code.PATH_RELATIVE, Severity.ERROR),
+        (Code.INSECURE_REQUIRED, Severity.ERROR),
+    ]
+    assert set(caught.value.sources) == {"/p/a.lok", "/p/base.lok"}
+    rendered = render_all(caught.value.diagnostics, caught.value.sources)
+    assert (
+        "/p/a.lok:2:1: error[policy.relative-path]: the host path `srv` is relative\n"
+        "  |\n"
+        "2 | read srv\n"
+        "  | ^^^^^^^^\n"
+    ) in rendered
+
+
+def test_build_errors_keep_the_warnings_before_them(files) -> None:
+    files["/p/a.lok"] = (
+        "allow api.example.com port 443\n"
+        "insecure read /srv because habit\n"
+        "insecure network open because testing\n"
+    )
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", files.read)
+    assert [(d.code, d.origin) for d in caught.value.diagnostics] == [
+        (Code.INSECURE_UNUSED, Span("/p/a.lok", 2, 1, 2, 9)),
+        (Code.NETWORK_CONFLICT, Span("/p/a.lok", 3, 1, 3, 38)),
+    ]
+    assert caught.value.sources == {"/p/a.lok": files.entries["/p/a.lok"]}
+    assert caught.value.__suppress_context__
+
+
+def test_load_errors_propagate(files) -> None:
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/missing.lok", files.read)
+    assert [d.code for d in caught.value.diagnostics] == [Code.SOURCE_NOT_FOUND]
+
+
+def test_a_diamond_of_extends_compiles(files) -> None:
+    files["/p/a.lok"] = "extends b.lok\nextends c.lok\n"
+    files["/p/b.lok"] = "extends d.lok\nuser 1001\n"
+    files["/p/c.lok"] = "extends d.lok\n"
+    files["/p/d.lok"] = "read /srv\nenv LEVEL=info\n"
+    compiled = compile_policy("/p/a.lok", files.read)
+    assert compiled.warnings == ()
+    assert [m.target for m in compiled.policy.mounts] == ["/srv"]
+
+
+def test_compile_plan_is_compile_policy_then_lower(files) -> None:
+    files["/p/a.lok"] = "allow api.example.com port 443\nenv LEVEL=debug\n"
+    plan = compile_plan("/p/a.lok", TARGET, files.read)
+    expected = lower(compile_policy("/p/a.lok", files.read).policy, TARGET)
+    assert plan.to_json() == expected.to_json()
+    assert plan.server.trace == expected.server.trace
+    assert plan.server.body["HostConfig"]["NetworkMode"] == "container:mcp-lok-srv-gate"
+
+
+def test_a_seed_profile_compiles_end_to_end(files) -> None:
+    files["/p/github.json"] = (
+        '{"read": ["/srv/repos"], "write": ["/srv/out"],\n'
+        ' "network": {"outbound": {"allow_host": ["api.github.com"], "allow_port": [443]}}}\n'
+    )
+    compiled = compile_policy("/p/github.json", files.read)
+    policy = compiled.policy
+    assert [(m.source, m.writable) for m in policy.mounts] == [
+        ("/srv/out", True),
+        ("/srv/repos", False),
+    ]
+    assert policy.network.mode.value is NetworkMode.ALLOW_LIST
+    [egress] = policy.network.rules
+    assert [h.value for h in egress.hosts] == ["api.github.com"]
+    assert [p.value for p in egress.ports] == [443]
+    assert [t.value for t in egress.transports] == [rules.Transport.TCP]
+    assert isinstance(egress.origin, Pointer)
+    plan = compile_plan("/p/github.json", TARGET, files.read)
+    assert plan.gate is not None
+    assert plan.gate.config["egress"]["rules"] == [
+        {"hosts": ["api.github.com"], "ports": [443], "transports": ["tcp"]}
+    ]
+
+
+# --- end to end through the real parser -------------------------------------------------------
+
+
+def test_a_policy_file_with_a_parent_compiles(policy_files) -> None:
+    policy_files["/p/base.lok"] = (
+        'extends stdio\nuser 1000\nread /srv\ninsecure capability SYS_ADMIN because "fuse"\n'
+    )
+    policy_files["/p/a.lok"] = 'extends "base.lok"\nuser 1001\nallow api.example.com port 443\n'
+    compiled = compile_policy("/p/a.lok", policy_files.read)
+    policy = compiled.policy
+    assert compiled.warnings == ()
+    assert (policy.user.value, policy.user.origin) == ("1001", Span("/p/a.lok", 2, 1, 2, 10))
+    assert [c.name for c in policy.capabilities] == ["SYS_ADMIN"]
+    assert [(a.subject, a.origin) for a in policy.insecure] == [
+        ("SYS_ADMIN", Span("/p/base.lok", 4, 1, 4, 9))
+    ]
+    assert policy.network.mode.value is NetworkMode.ALLOW_LIST
+    assert set(compiled.texts) == {"/p/a.lok", "/p/base.lok"}
+
+
+def test_a_bad_host_is_underlined_exactly(policy_files) -> None:
+    policy_files["/p/a.lok"] = "allow api.example.com, *.com port 443\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", policy_files.read)
+    [diagnostic] = caught.value.diagnostics
+    assert diagnostic.code is Code.HOST_MALFORMED
+    rendered = render_all(caught.value.diagnostics, caught.value.sources).splitlines()
+    source_line, carets = rendered[2], rendered[3]
+    start = carets.index("^")
+    assert source_line[start : start + carets.count("^")] == "*.com"

@@ -1,0 +1,228 @@
+"""The loader: built-ins, files, `extends` spliced in place (parents first), cycles, and
+every way a file can fail to be read — all reported as diagnostics with the texts read."""
+
+from __future__ import annotations
+
+import pytest
+from mcp_lok.policy import rules
+from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
+from mcp_lok.policy.origin import Default, Pointer, Span
+from mcp_lok.policy.source import BUILTINS, builtin_rules, is_profile, load, read_text
+
+NOT_FOUND_HELP = "name a file, or a built-in: `stdio`, `none`, `network`"
+
+
+def line(file: str, number: int, text: str, indent: int = 0) -> Span:
+    return Span(file, number, indent + 1, number, indent + len(text) + 1)
+
+
+def test_the_builtins() -> None:
+    assert list(BUILTINS) == ["stdio", "none", "network"]
+    assert builtin_rules("stdio") == [rules.NetworkNone(origin=Default("stdio"))]
+    assert builtin_rules("none")[0].origin == Default("stdio")
+    [open_rule] = builtin_rules("network")
+    assert open_rule == rules.NetworkOpen(origin=Default("network"))
+    # the built-in's name is its own insecure marker
+    assert (open_rule.origin, open_rule.insecure) == (Default("network"), Default("network"))
+
+
+@pytest.mark.parametrize("name", ["stdio", "none", "network"])
+def test_loading_a_builtin_reads_nothing(files, name: str) -> None:
+    loaded = load(name, files.read)
+    assert (loaded.name, loaded.rules, loaded.texts) == (name, builtin_rules(name), {})
+    assert files.reads == []
+
+
+def test_a_policy_file(files) -> None:
+    files["/p/a.lok"] = "# a comment\nuser 1000\n  read /srv\n"
+    loaded = load("/p/a.lok", files.read)
+    assert loaded.name == "/p/a.lok"
+    assert loaded.rules == [
+        rules.User(spec="1000", origin=line("/p/a.lok", 2, "user 1000")),
+        rules.Read(path="/srv", origin=line("/p/a.lok", 3, "read /srv", 2)),
+    ]
+    assert loaded.rules[1].origin == line("/p/a.lok", 3, "read /srv", 2)
+    assert loaded.texts == {"/p/a.lok": files.entries["/p/a.lok"]}
+
+
+def test_a_json_profile_goes_to_the_profile_loader(files) -> None:
+    files["/p/p.json"] = '{"read": ["/srv"]}'
+    [rule] = load("/p/p.json", files.read).rules
+    assert rule == rules.Read(path="/srv", origin=Pointer("/p/p.json", "/read/0"))
+    assert isinstance(rule.origin, Pointer)
+    assert rule.origin.pointer == "/read/0"
+
+
+def test_a_profile_is_recognised_by_its_name_or_its_first_character() -> None:
+    assert is_profile("p.json", "")
+    assert is_profile("profile", '  \n {"read": []}')
+    assert not is_profile("p.lok", "read /srv")
+    assert not is_profile("p.lok", "")
+
+
+def test_a_missing_source(files) -> None:
+    with pytest.raises(PolicyError) as caught:
+        load("/p/missing.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(Code.SOURCE_NOT_FOUND, "`/p/missing.lok` does not exist", None, NOT_FOUND_HELP),
+    )
+    assert caught.value.sources == {}
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (PermissionError(13, "Permission denied"), "permission denied"),
+        (IsADirectoryError(21, "Is a directory"), "is a directory"),
+        (OSError("Disk on fire"), "disk on fire"),
+        (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"), "it is not UTF-8 text"),
+    ],
+)
+def test_an_unreadable_source(files, failure: Exception, reason: str) -> None:
+    files["/p/a.lok"] = failure
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(Code.SOURCE_UNREADABLE, f"cannot read `/p/a.lok`: {reason}", None),
+    )
+
+
+def test_parse_errors_come_back_with_the_text(files) -> None:
+    files["/p/a.lok"] = "user 1000\nfrobnicate all\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(
+            Code.PARSE_UNKNOWN_KEYWORD,
+            "unknown keyword `frobnicate`",
+            line("/p/a.lok", 2, "frobnicate all"),
+        ),
+    )
+    assert caught.value.sources == {"/p/a.lok": "user 1000\nfrobnicate all\n"}
+
+
+def test_extends_a_builtin_is_spliced_in_place(files) -> None:
+    files["/p/a.lok"] = "user 1000\nextends network\nread /srv\n"
+    assert [type(r) for r in load("/p/a.lok", files.read).rules] == [
+        rules.User,
+        rules.NetworkOpen,
+        rules.Read,
+    ]
+    assert files.reads == ["/p/a.lok"]
+
+
+def test_extends_a_file_next_to_the_child_puts_the_parent_first(files) -> None:
+    files["/p/a.lok"] = "extends base.lok\nuser 1001\n"
+    files["/p/base.lok"] = "extends stdio\nuser 1000\n"
+    loaded = load("/p/a.lok", files.read)
+    assert loaded.rules == [
+        rules.NetworkNone(origin=Default("stdio")),
+        rules.User(spec="1000", origin=line("/p/base.lok", 2, "user 1000")),
+        rules.User(spec="1001", origin=line("/p/a.lok", 2, "user 1001")),
+    ]
+    assert [r.origin for r in loaded.rules[1:]] == [
+        line("/p/base.lok", 2, "user 1000"),
+        line("/p/a.lok", 2, "user 1001"),
+    ]
+    assert set(loaded.texts) == {"/p/a.lok", "/p/base.lok"}
+    assert loaded.name == "/p/a.lok"
+
+
+def test_extends_an_absolute_path(files) -> None:
+    files["/p/a.lok"] = "extends /shared/base.lok\n"
+    files["/shared/base.lok"] = "read /srv\n"
+    assert load("/p/a.lok", files.read).rules == [
+        rules.Read(path="/srv", origin=line("/shared/base.lok", 1, "read /srv"))
+    ]
+
+
+def test_a_missing_parent_is_reported_at_the_extends(files) -> None:
+    files["/p/a.lok"] = "extends gone.lok\nextends stdio\nextends also-gone.lok\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(
+            Code.EXTENDS_NOT_FOUND,
+            "`/p/gone.lok` does not exist",
+            line("/p/a.lok", 1, "extends gone.lok"),
+        ),
+        Diagnostic(
+            Code.EXTENDS_NOT_FOUND,
+            "`/p/also-gone.lok` does not exist",
+            line("/p/a.lok", 3, "extends also-gone.lok"),
+        ),
+    )
+    assert caught.value.sources == {"/p/a.lok": files.entries["/p/a.lok"]}
+
+
+def test_an_unreadable_parent_is_reported_at_the_extends(files) -> None:
+    files["/p/a.lok"] = "extends base.lok\n"
+    files["/p/base.lok"] = PermissionError(13, "Permission denied")
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(
+            Code.SOURCE_UNREADABLE,
+            "cannot read `/p/base.lok`: permission denied",
+            line("/p/a.lok", 1, "extends base.lok"),
+        ),
+    )
+
+
+def test_a_parse_error_in_a_parent_keeps_both_texts(files) -> None:
+    files["/p/a.lok"] = "extends base.lok\n"
+    files["/p/base.lok"] = "nonsense\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert [d.code for d in caught.value.diagnostics] == [Code.PARSE_UNKNOWN_KEYWORD]
+    assert set(caught.value.sources) == {"/p/a.lok", "/p/base.lok"}
+
+
+def test_a_cycle_is_refused_where_it_closes(files) -> None:
+    files["/p/a.lok"] = "extends b.lok\nuser 1\n"
+    files["/p/b.lok"] = "read /srv\nextends a.lok\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert caught.value.diagnostics == (
+        Diagnostic(
+            Code.EXTENDS_CYCLE,
+            "`a.lok` extends itself",
+            line("/p/b.lok", 2, "extends a.lok"),
+            help="a policy cannot inherit from a file that inherits from it",
+        ),
+    )
+    assert files.reads == ["/p/a.lok", "/p/b.lok"]
+
+
+def test_a_file_extending_itself_is_a_cycle(files) -> None:
+    files["/p/a.lok"] = "extends ./a.lok\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert [d.code for d in caught.value.diagnostics] == [Code.EXTENDS_CYCLE]
+
+
+def test_a_diamond_is_not_a_cycle(files) -> None:
+    files["/p/a.lok"] = "extends b.lok\nextends c.lok\n"
+    files["/p/b.lok"] = "extends d.lok\n"
+    files["/p/c.lok"] = "extends d.lok\n"
+    files["/p/d.lok"] = "read /srv\n"
+    loaded = load("/p/a.lok", files.read)
+    assert [r.origin for r in loaded.rules] == [line("/p/d.lok", 1, "read /srv")] * 2
+
+
+def test_read_text_reads_utf8_from_disk(tmp_path) -> None:
+    path = tmp_path / "a.lok"
+    path.write_bytes("env GREETING=grüß\n".encode())
+    assert read_text(str(path)) == "env GREETING=grüß\n"
+    path.write_bytes(b"\xff\xfe")
+    with pytest.raises(UnicodeDecodeError):
+        read_text(str(path))
+
+
+def test_load_reads_from_disk_by_default(files, tmp_path) -> None:
+    path = tmp_path / "a.lok"
+    path.write_text("user 1000\n", encoding="utf-8")
+    loaded = load(str(path))
+    assert loaded.rules == [rules.User(spec="1000", origin=line(str(path), 1, "user 1000"))]
+    assert loaded.texts == {str(path): "user 1000\n"}
+    assert files.reads == []
