@@ -54,7 +54,23 @@ SENSITIVE_EXACT = frozenset(
         "/home",
     }
 )
-SENSITIVE_TREES = ("/proc", "/sys", "/dev", "/boot")
+# the last ones hold engine and session sockets (`/run/user/1000/podman/podman.sock`)
+SENSITIVE_TREES = (
+    "/proc",
+    "/sys",
+    "/dev",
+    "/boot",
+    "/run/user",
+    "/var/run/user",
+    "/run/docker",
+    "/var/run/docker",
+    "/run/podman",
+    "/var/run/podman",
+    "/run/containerd",
+    "/var/run/containerd",
+    "/var/lib/docker",
+    "/var/lib/containers",
+)
 # Trees a server must never write to, even below the top (cron, sudoers, binaries, keys).
 WRITE_PROTECTED_TREES = (
     "/etc",

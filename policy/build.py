@@ -81,8 +81,38 @@ def build(ruleset: Sequence[rules.Rule], source: str) -> Policy:
             Acknowledged(what, subject, rule.insecure or rule.origin)
             for what, subject in dangers(rule)
         )
+    _check_result(draft, out)
     out.raise_if_errors()
     return _freeze(draft, source)
+
+
+def _check_result(draft: _Draft, out: Collector) -> None:
+    """Contradictions only visible once every rule is applied."""
+    if draft.mode.value is NetworkMode.OPEN:
+        # INVARIANT: a deny nobody enforces is an error, never a silent no-op
+        for denied in (*draft.deny_hosts.values(), *draft.deny_ports.values()):
+            out.error(
+                Code.NETWORK_CONFLICT,
+                "a `deny` rule cannot be enforced on an open network",
+                denied.origin,
+                help="only the gate enforces denies; replace the open network by `allow` rules",
+            )
+    for target, mount in draft.mounts.items():
+        clash = draft.tmpfs.get(target) or draft.masks.get(target)
+        if clash is not None:
+            out.error(
+                Code.MOUNT_CONFLICT,
+                f"`{target}` is both a bind mount and a tmpfs",
+                mount.origin,
+                help=f"the tmpfs comes from {clash.origin.render()}; choose another target",
+            )
+        elif target == "/etc/resolv.conf" and draft.mode.value is NetworkMode.ALLOW_LIST:
+            out.error(
+                Code.MOUNT_CONFLICT,
+                "`/etc/resolv.conf` belongs to the gate under an allow-list",
+                mount.origin,
+                help="the gate's resolver is what enforces allowed names; remove this mount",
+            )
 
 
 def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C901 - a dispatch

@@ -38,8 +38,22 @@ def check(ruleset: Sequence[rules.Rule]) -> list[Diagnostic]:
     for rule in ruleset:
         _CHECKS.get(type(rule), _no_check)(rule, out)
         _check_insecure(rule, out)
+    _check_profile_markers(ruleset, out)
     _check_duplicates(ruleset, out)
     return out.diagnostics
+
+
+def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector) -> None:
+    """A profile's `"insecure": true` covers the whole file; warn when nothing needed it."""
+    markers = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer)}
+    used = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer) and dangers(r)}
+    for marker in sorted(markers - used, key=lambda m: (m.file, m.pointer)):
+        out.warn(
+            Code.INSECURE_UNUSED,
+            "nothing in this profile is dangerous; `insecure` has no effect",
+            marker,
+            help='remove `"insecure": true` so that real exceptions stand out',
+        )
 
 
 def dangers(rule: rules.Rule) -> list[tuple[Insecurity, str]]:
@@ -194,9 +208,16 @@ def _check_allow(rule: rules.Allow, out: Collector) -> None:
     for items, code, what in (
         (rule.hosts, Code.HOST_DUPLICATE, "host"),
         (rule.ports, Code.PORT_DUPLICATE, "port"),
-        (rule.transports, Code.PORT_DUPLICATE, "transport"),
+        (rule.transports, Code.DUPLICATE, "transport"),
     ):
-        _report_repeats(items, lambda i: hosts.normalise(i.value), code, what, out)
+        _report_repeats(items, _item_key, code, what, out)
+
+
+def _item_key(item: rules.Item) -> str:
+    """Equal entries compare equal: `0443` is port 443, `[::1]` is `::1`."""
+    if _PORT.fullmatch(item.value):
+        return str(int(item.value))
+    return hosts.normalise(item.value)
 
 
 def _report_repeats(

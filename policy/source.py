@@ -49,48 +49,16 @@ class Loaded:
 
 def load(source: str, read: Reader = read_text) -> Loaded:
     """The rules for SOURCE, parents first. Raises `PolicyError`, with the files' texts."""
-    texts: dict[str, str] = {}
     if source in BUILTINS:
-        return Loaded(source, builtin_rules(source), texts)
-    out = Collector()
-    ruleset = _load_file(source, None, read, texts, out, stack=())
-    out.raise_if_errors_with(texts)
-    return Loaded(source, ruleset, texts)
+        return Loaded(source, builtin_rules(source), {})
+    loader = _Loader(read)
+    ruleset = loader.load_file(source, None, stack=())
+    loader.out.raise_if_errors_with(loader.texts)
+    return Loaded(source, ruleset, loader.texts)
 
 
 def is_profile(path: str, text: str) -> bool:
     return path.endswith(".json") or text.lstrip().startswith("{")
-
-
-def _load_file(
-    path: str,
-    origin: Origin | None,
-    read: Reader,
-    texts: dict[str, str],
-    out: Collector,
-    stack: tuple[str, ...],
-) -> list[rules.Rule]:
-    try:
-        text = read(path)
-    except FileNotFoundError:
-        code = Code.SOURCE_NOT_FOUND if origin is None else Code.EXTENDS_NOT_FOUND
-        out.error(
-            code,
-            f"`{path}` does not exist",
-            origin,
-            help=None if origin else f"name a file, or a built-in: {_builtin_list()}",
-        )
-        return []
-    except (OSError, UnicodeDecodeError) as error:
-        out.error(Code.SOURCE_UNREADABLE, f"cannot read `{path}`: {_reason(error)}", origin)
-        return []
-    texts[path] = text
-    try:
-        parsed = _parse(path, text)
-    except PolicyError as error:
-        out.extend(error.diagnostics)
-        return []
-    return _splice(parsed, path, read, texts, out, (*stack, os.path.realpath(path)))
 
 
 def _parse(path: str, text: str) -> list[rules.Rule]:
@@ -103,32 +71,82 @@ def _parse(path: str, text: str) -> list[rules.Rule]:
     return parse(text, path)
 
 
-def _splice(
-    parsed: list[rules.Rule],
-    path: str,
-    read: Reader,
-    texts: dict[str, str],
-    out: Collector,
-    stack: tuple[str, ...],
-) -> list[rules.Rule]:
-    result: list[rules.Rule] = []
-    for rule in parsed:
-        if not isinstance(rule, rules.Extends):
-            result.append(rule)
-        elif rule.target in BUILTINS:
-            result.extend(builtin_rules(rule.target))
-        else:
-            parent = os.path.join(os.path.dirname(path), rule.target)
-            if os.path.realpath(parent) in stack:
-                out.error(
-                    Code.EXTENDS_CYCLE,
-                    f"`{rule.target}` extends itself",
-                    rule.origin,
-                    help="a policy cannot inherit from a file that inherits from it",
-                )
+class _Loader:
+    """One load: the files read so far, their texts and the diagnostics found."""
+
+    def __init__(self, read: Reader) -> None:
+        self.read = read
+        self.texts: dict[str, str] = {}
+        self.out = Collector()
+        # files already spliced in: a parent reached twice (A extends B and C, both
+        # extending D) is applied once, where it first appears, so it cannot undo B
+        self.spliced: set[str] = set()
+
+    def load_file(
+        self, path: str, origin: Origin | None, stack: tuple[str, ...]
+    ) -> list[rules.Rule]:
+        try:
+            text = self.read(path)
+        except FileNotFoundError:
+            code = Code.SOURCE_NOT_FOUND if origin is None else Code.EXTENDS_NOT_FOUND
+            self.out.error(
+                code,
+                f"`{path}` does not exist",
+                origin,
+                help=None if origin else f"name a file, or a built-in: {_builtin_list()}",
+            )
+            return []
+        except (OSError, UnicodeDecodeError) as error:
+            self.out.error(
+                Code.SOURCE_UNREADABLE, f"cannot read `{path}`: {_reason(error)}", origin
+            )
+            return []
+        self.texts[path] = text
+        self.spliced.add(os.path.realpath(path))
+        try:
+            parsed = _parse(path, text)
+        except PolicyError as error:
+            self.out.extend(error.diagnostics)
+            return []
+        return self.splice(parsed, path, (*stack, os.path.realpath(path)))
+
+    def splice(
+        self, parsed: list[rules.Rule], path: str, stack: tuple[str, ...]
+    ) -> list[rules.Rule]:
+        result: list[rules.Rule] = []
+        named: dict[str, rules.Extends] = {}
+        for rule in parsed:
+            if not isinstance(rule, rules.Extends):
+                result.append(rule)
                 continue
-            result.extend(_load_file(parent, rule.origin, read, texts, out, stack))
-    return result
+            first = named.setdefault(rule.target, rule)
+            if first is not rule:
+                self.out.error(
+                    Code.EXTENDS_DUPLICATE,
+                    f"`extends {rule.target}` is already written above",
+                    rule.origin,
+                    help=f"remove one of them (first at {first.origin.render()})",
+                )
+            elif rule.target in BUILTINS:
+                result.extend(builtin_rules(rule.target))
+            else:
+                result.extend(self.parent(rule, path, stack))
+        return result
+
+    def parent(self, rule: rules.Extends, path: str, stack: tuple[str, ...]) -> list[rules.Rule]:
+        parent = os.path.join(os.path.dirname(path), rule.target)
+        real = os.path.realpath(parent)
+        if real in stack:
+            self.out.error(
+                Code.EXTENDS_CYCLE,
+                f"`{rule.target}` extends itself",
+                rule.origin,
+                help="a policy cannot inherit from a file that inherits from it",
+            )
+            return []
+        if real in self.spliced:
+            return []
+        return self.load_file(parent, rule.origin, stack)
 
 
 def _builtin_list() -> str:

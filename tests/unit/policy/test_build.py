@@ -376,3 +376,53 @@ def test_an_unmarked_danger_is_recorded_at_the_rule() -> None:
 
 def test_extends_is_resolved_before_build_and_ignored_by_it() -> None:
     assert build([rules.Extends(target="base.lok", origin=at(1))], FILE) == build([], FILE)
+
+
+# --- contradictions visible only once every rule is applied ------------------------------
+
+
+def codes_and_origins(ruleset: list[rules.Rule]) -> list[tuple[Code, object]]:
+    with pytest.raises(PolicyError) as caught:
+        build(ruleset, "p")
+    return [(d.code, d.origin) for d in caught.value.diagnostics]
+
+
+def test_denies_under_an_open_network_are_refused_because_nothing_enforces_them() -> None:
+    ruleset: list[rules.Rule] = [
+        rules.NetworkOpen(origin=at(1), insecure=at(1)),
+        rules.DenyHost(host=rules.Item("evil.example.com", at(2)), origin=at(2)),
+        rules.DenyPort(port=rules.Item("25", at(3)), origin=at(3)),
+    ]
+    assert codes_and_origins(ruleset) == [
+        (Code.NETWORK_CONFLICT, at(2)),
+        (Code.NETWORK_CONFLICT, at(3)),
+    ]
+
+
+def test_a_bind_mount_over_the_baseline_tmp_is_a_conflict() -> None:
+    assert codes_and_origins([rules.Write(path="/srv/tmp", target="/tmp", origin=at(1))]) == [
+        (Code.MOUNT_CONFLICT, at(1))
+    ]
+
+
+def test_a_mask_over_a_bind_mount_is_a_conflict() -> None:
+    ruleset: list[rules.Rule] = [
+        rules.Read(path="/srv", origin=at(1)),
+        rules.DenyPath(path="/srv", origin=at(2)),
+    ]
+    assert codes_and_origins(ruleset) == [(Code.MOUNT_CONFLICT, at(1))]
+
+
+def test_resolv_conf_belongs_to_the_gate_under_an_allow_list() -> None:
+    ruleset: list[rules.Rule] = [
+        rules.Read(path="/srv/resolv.conf", target="/etc/resolv.conf", origin=at(1)),
+        allow(2, "example.com"),
+    ]
+    assert codes_and_origins(ruleset) == [(Code.MOUNT_CONFLICT, at(1))]
+
+
+def test_resolv_conf_may_be_mounted_when_there_is_no_gate() -> None:
+    policy = build(
+        [rules.Read(path="/srv/resolv.conf", target="/etc/resolv.conf", origin=at(1))], "p"
+    )
+    assert [m.target for m in policy.mounts] == ["/etc/resolv.conf"]

@@ -178,11 +178,23 @@ def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -
 
 
 @pytest.mark.parametrize(
-    "path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/var/lib/docker/volumes/x", "/root/.x"]
+    "path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/lib/modules", "/root/.x"]
 )
 def test_system_trees_may_be_read_below_the_top_but_not_written(path: str) -> None:
     assert dangers(rules.Read(path=path, origin=S)) == []
     assert dangers(rules.Write(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, path)]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/run/user/1000", "/run/user/1000/podman", "/var/lib/docker/volumes/x", "/run/containerd"],
+)
+def test_trees_holding_engine_sockets_and_state_are_sensitive_even_to_read(path: str) -> None:
+    assert dangers(rules.Read(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, path)]
+
+
+def test_the_seed_examples_socket_is_not_sensitive() -> None:
+    assert dangers(rules.Write(path="/var/run/mcp.sock", origin=S)) == []
 
 
 @pytest.mark.parametrize("path", ["/procfs", "/device", "/srv/etc", "/etcetera", "/var/lib/x"])
@@ -304,11 +316,32 @@ def test_a_marker_on_a_safe_statement_is_a_warning_at_the_marker() -> None:
     ]
 
 
-@pytest.mark.parametrize("marker", [Pointer("p.json", "/insecure"), Default("network"), BASELINE])
-def test_an_unused_marker_that_is_not_a_span_says_nothing(
-    marker: Pointer | Default,
-) -> None:
+@pytest.mark.parametrize("marker", [Default("network"), BASELINE])
+def test_an_unused_builtin_marker_says_nothing(marker: Default) -> None:
     assert check([rules.Read(path="/srv", origin=PTR, insecure=marker)]) == []
+
+
+def test_an_unused_profile_marker_is_reported_once_at_the_marker() -> None:
+    marker = Pointer("p.json", "/insecure")
+    ruleset = [rules.Read(path=p, origin=PTR, insecure=marker) for p in ("/srv", "/opt")]
+    assert check(ruleset) == [
+        Diagnostic(
+            Code.INSECURE_UNUSED,
+            "nothing in this profile is dangerous; `insecure` has no effect",
+            marker,
+            help='remove `"insecure": true` so that real exceptions stand out',
+            severity=Severity.WARNING,
+        )
+    ]
+
+
+def test_a_profile_marker_that_covers_a_danger_is_not_reported() -> None:
+    marker = Pointer("p.json", "/insecure")
+    ruleset = [
+        rules.Read(path="/srv", origin=PTR, insecure=marker),
+        rules.Privileged(origin=PTR, insecure=marker),
+    ]
+    assert check(ruleset) == []
 
 
 # --- hosts, ports, transports ------------------------------------------------------------
@@ -428,7 +461,7 @@ def test_repeated_entries_of_an_allow_rule_are_reported_at_the_repeat() -> None:
     assert check([rule]) == [
         Diagnostic(Code.HOST_DUPLICATE, "host `API.example.com` is listed twice", at(2), again),
         Diagnostic(Code.PORT_DUPLICATE, "port `443` is listed twice", at(6), again),
-        Diagnostic(Code.PORT_DUPLICATE, "transport `tcp` is listed twice", at(8), again),
+        Diagnostic(Code.DUPLICATE, "transport `tcp` is listed twice", at(8), again),
     ]
     assert found(rule_v6) == [(Code.HOST_DUPLICATE, "host `[0:0::1]` is listed twice")]
 

@@ -201,13 +201,25 @@ def test_a_file_extending_itself_is_a_cycle(files) -> None:
     assert [d.code for d in caught.value.diagnostics] == [Code.EXTENDS_CYCLE]
 
 
-def test_a_diamond_is_not_a_cycle(files) -> None:
+def test_a_diamond_is_not_a_cycle_and_applies_the_shared_parent_once(files) -> None:
     files["/p/a.lok"] = "extends b.lok\nextends c.lok\n"
-    files["/p/b.lok"] = "extends d.lok\n"
+    files["/p/b.lok"] = "extends d.lok\nuser 1000\n"
     files["/p/c.lok"] = "extends d.lok\n"
-    files["/p/d.lok"] = "read /srv\n"
+    files["/p/d.lok"] = "user 2000\n"
     loaded = load("/p/a.lok", files.read)
-    assert [r.origin for r in loaded.rules] == [line("/p/d.lok", 1, "read /srv")] * 2
+    # d comes in once, before b, so b's `user 1000` is not undone when c brings d again
+    assert [r.origin for r in loaded.rules] == [
+        line("/p/d.lok", 1, "user 2000"),
+        line("/p/b.lok", 2, "user 1000"),
+    ]
+
+
+def test_extending_the_same_parent_twice_in_one_file_is_reported(files) -> None:
+    files["/p/a.lok"] = "extends stdio\nextends stdio\n"
+    with pytest.raises(PolicyError) as caught:
+        load("/p/a.lok", files.read)
+    assert [d.code for d in caught.value.diagnostics] == [Code.EXTENDS_DUPLICATE]
+    assert caught.value.diagnostics[0].origin == line("/p/a.lok", 2, "extends stdio")
 
 
 def test_read_text_reads_utf8_from_disk(tmp_path) -> None:
