@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import enum
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -183,11 +184,18 @@ def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) ->
     return "\n\n".join(render(d, sources) for d in diagnostics)
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _excerpt(text: str, span: Span) -> list[str]:
-    source_lines = text.splitlines() or [""]
+    # lines end at `\n` only, as in every span producer (and in `json`'s own positions)
+    source_lines = text.split("\n")
     if not 1 <= span.line <= len(source_lines):
         return []
-    line = source_lines[span.line - 1].expandtabs(1)
+    # INVARIANT: source text never reaches the terminal raw; a control character becomes
+    # one visible character, so the caret line still lines up
+    line = _UNPRINTABLE.sub("\ufffd", source_lines[span.line - 1].removesuffix("\r"))
+    line = line.expandtabs(1)
     gutter = str(span.line)
     pad = " " * len(gutter)
     end = span.end_col if span.end_line == span.line else len(line) + 1

@@ -248,3 +248,12 @@ def test_json_pointer_tokens_are_escaped() -> None:
     assert join_pointer("/read", 0) == "/read/0"
     assert join_pointer("/x", "~/") == "/x/~0~1"
     assert join_pointer("/x") == "/x"
+
+
+def test_excerpts_split_lines_only_at_newline_and_hide_control_characters() -> None:
+    from mcp_lok.policy.diagnostics import render as render_one
+
+    text = 'a\u2028b\r\n{"x": "\x9b[2J"}\r\n'
+    span = Span("p.json", 2, 7, 2, 12)
+    shown = render_one(Diagnostic(Code.PROFILE_WRONG_TYPE, "bad", span), {"p.json": text})
+    assert shown.splitlines()[2:] == ['2 | {"x": "\ufffd[2J"}', "  |       ^^^^^"]
