@@ -29,7 +29,7 @@ from .ir import (
     Tmpfs,
     Value,
 )
-from .origin import BASELINE
+from .origin import BASELINE, Origin
 
 _LIMIT_DEFAULTS = {
     rules.LimitKind.MEMORY: baseline.MEMORY,
@@ -90,11 +90,13 @@ def _check_result(draft: _Draft, out: Collector) -> None:
     """Contradictions only visible once every rule is applied."""
     if draft.mode.value is NetworkMode.OPEN:
         # INVARIANT: a deny nobody enforces is an error, never a silent no-op
-        for denied in (*draft.deny_hosts.values(), *draft.deny_ports.values()):
+        denies: list[Origin] = [v.origin for v in draft.deny_hosts.values()]
+        denies += [v.origin for v in draft.deny_ports.values()]
+        for origin in denies:
             out.error(
                 Code.NETWORK_CONFLICT,
                 "a `deny` rule cannot be enforced on an open network",
-                denied.origin,
+                origin,
                 help="only the gate enforces denies; replace the open network by `allow` rules",
             )
     for target, mount in draft.mounts.items():
