@@ -158,7 +158,7 @@ def explain(
     from mcp_lok.policy import explain as explaining
 
     compiled = load(source)
-    plan = plan_for(compiled, image, engine, transport, name, target_port)
+    plan = plan_for(compiled, image, engine, transport, name or "server", target_port)
     report = explaining.explain(compiled.policy, plan)
     if fmt == "json":
         click.echo(explaining.render_json(report))
@@ -233,6 +233,8 @@ def diff(
     """Show which payload fields change from A to B, and the rule behind each change."""
     from mcp_lok.policy import diff as diffing
 
-    plans = [plan_for(load(s), image, engine, transport, name, target_port) for s in (a, b)]
+    plans = [
+        plan_for(load(s), image, engine, transport, name or "server", target_port) for s in (a, b)
+    ]
     changes = diffing.diff(plans[0], plans[1])
     click.echo(diffing.render_json(changes) if fmt == "json" else diffing.render_human(changes))

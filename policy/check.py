@@ -89,13 +89,28 @@ def _sensitive(path: str, *, writable: bool) -> bool:
     return any(path == tree or path.startswith(tree + "/") for tree in trees)
 
 
+def danger_words(what: Insecurity, subject: str) -> str:
+    """A dangerous rule in words: "mounting `/var/run/docker.sock`", "an open network"."""
+    match what:
+        case Insecurity.SENSITIVE_MOUNT:
+            return f"mounting `{subject}`"
+        case Insecurity.DANGEROUS_CAPABILITY:
+            return f"adding the capability `{subject}`"
+        case Insecurity.ROOT_USER:
+            return f"running as `{subject}`"
+    return f"{_ARTICLE.get(what, 'a')} {what.value} ({subject})"
+
+
+_ARTICLE = {Insecurity.NETWORK_OPEN: "an", Insecurity.SECCOMP_OFF: "running with"}
+
+
 def _check_insecure(rule: rules.Rule, out: Collector) -> None:
     found = dangers(rule)
     if found and rule.insecure is None:
         what, subject = found[0]
         out.error(
             Code.INSECURE_REQUIRED,
-            f"`{subject}` is dangerous ({what.value}) and needs an `insecure` marker",
+            f"{danger_words(what, subject)} is dangerous and needs an `insecure` marker",
             rule.origin,
             help=_insecure_help(rule),
         )

@@ -170,7 +170,7 @@ def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -
     assert check([kind(path=path, origin=S)]) == [
         Diagnostic(
             Code.INSECURE_REQUIRED,
-            f"`{path}` is dangerous (sensitive mount) and needs an `insecure` marker",
+            f"mounting `{path}` is dangerous and needs an `insecure` marker",
             S,
             help=INSECURE_HELP,
         )
@@ -207,7 +207,7 @@ def test_an_engine_socket_is_sensitive_even_on_a_relative_path() -> None:
         (Code.PATH_RELATIVE, "the host path `run/docker.sock` is relative"),
         (
             Code.INSECURE_REQUIRED,
-            "`run/docker.sock` is dangerous (sensitive mount) and needs an `insecure` marker",
+            "mounting `run/docker.sock` is dangerous and needs an `insecure` marker",
         ),
     ]
 
@@ -262,7 +262,7 @@ def test_a_dangerous_rule_without_a_marker_is_an_error() -> None:
     assert check([rules.Privileged(origin=S)]) == [
         Diagnostic(
             Code.INSECURE_REQUIRED,
-            "`all devices and capabilities` is dangerous (privileged container) and needs an "
+            "a privileged container (all devices and capabilities) is dangerous and needs an "
             "`insecure` marker",
             S,
             help=INSECURE_HELP,
@@ -495,7 +495,7 @@ def test_root_needs_insecure(spec: str) -> None:
     assert found(rules.User(spec=spec, origin=S)) == [
         (
             Code.INSECURE_REQUIRED,
-            f"`{spec}` is dangerous (runs as root) and needs an `insecure` marker",
+            f"running as `{spec}` is dangerous and needs an `insecure` marker",
         )
     ]
     assert check([rules.User(spec=spec, origin=S, insecure=MARK, reason="apt-get")]) == []
@@ -603,7 +603,7 @@ def test_sys_admin_needs_insecure() -> None:
     assert found(rules.Capability(name="SYS_ADMIN", reason="fuse", origin=S)) == [
         (
             Code.INSECURE_REQUIRED,
-            "`SYS_ADMIN` is dangerous (dangerous capability) and needs an `insecure` marker",
+            "adding the capability `SYS_ADMIN` is dangerous and needs an `insecure` marker",
         )
     ]
     marked = rules.Capability(name="SYS_ADMIN", reason="fuse", origin=S, insecure=MARK)
@@ -834,3 +834,16 @@ def test_rules_without_a_key_are_never_repeats() -> None:
         rules.SeccompDeny(syscalls=(item("ptrace"),), origin=at(4)),
     ]
     assert check(ruleset) == []
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        (rules.NetworkOpen(origin=S), "an open network (egress to any host)"),
+        (rules.SeccompOff(origin=S), "running with seccomp disabled (no system call filter)"),
+        (rules.WritableRoot(origin=S), "a writable root filesystem (the image can be modified)"),
+    ],
+)
+def test_dangers_read_as_plain_words(rule: rules.Rule, words: str) -> None:
+    [diagnostic] = check([rule])
+    assert diagnostic.message == f"{words} is dangerous and needs an `insecure` marker"
