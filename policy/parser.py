@@ -1,0 +1,447 @@
+"""The policy language's parser: the text of one policy file in, its rules out.
+
+`parse` turns each statement into a `Rule` (see `rules.py`) that knows its span, or raises
+one `PolicyError` carrying every syntax error in the file. It converts what it lexes
+(quoted strings, sizes, CPU counts, numbers) but judges nothing: whether a path is
+absolute, a host well formed, a port in range or an `insecure` marker needed is the check
+pass's business, and `extends` rules come back as written for `source` to resolve.
+
+This is the only module that imports `lark`, and `grammar.lark` (one statement) is the
+only file it reads. `parse` runs the grammar once per line, so a bad line never hides the
+errors on the lines after it. Building the LALR tables costs more than a cold start can
+spare, so they are built on first use and kept in the user's cache directory.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypedDict, cast
+
+import lark
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+from lark.lexer import PatternRE, PatternStr, TerminalDef
+
+from . import rules
+from .diagnostics import Code, Collector, Diagnostic, did_you_mean
+from .origin import Span
+
+# A keyword must not run on into a word: `reads` is one unknown word, not `read` + `s`.
+# Part of the cache key, because it changes the tables.
+_KEYWORD_END = r'(?![^\s",])'
+
+# How an error names what a position wanted; keywords are named by themselves.
+_PHRASES = {
+    "$END": "end of line",
+    "PATH": "a path starting with `/`",
+    "STRING": "a quoted string",
+    "HOST": "a host name",
+    "USER": "a user name or `uid[:gid]`",
+    "TRANSPORT": "a transport",
+    "SYSCALL": "a system call",
+    "CAP_NAME": "a capability",
+    "VARIABLE": "a variable name",
+    "VALUE": "a value",
+    "PORT": "a port",
+    "SIZE": "a size such as `64M`",
+    "CPUS": "a number of CPUs such as `1.5`",
+    "NUMBER": "a number",
+}
+_STATEMENT_HELP = "a statement starts with a keyword such as `read`, `write`, `allow` or `limit`"
+_SIZE_HELP = (
+    "write a number of bytes, optionally followed by `K`, `M`, `G` or `T` (powers of 1024),"
+    " such as `64M`"
+)
+_CPUS_HELP = "write a number with at most three decimals, such as `1.5`"
+_ESCAPE_HELP = (
+    'use `\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` or `\\u` and four hex digits'
+)
+
+_BLANK = re.compile(r"[ \t]*(?:#.*)?")
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits fit any limit and keep int() cheap
+_SIZE = re.compile(r"([0-9]{1,18})(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE | re.ASCII)
+_CPUS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,3}))?")
+_UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
+# in a quoted string: an escape, a bad escape, or a character that must be written escaped
+# (a control character or line separator other than tab, which the renderer would hide)
+_STRING_PART = re.compile(
+    r'\\u([0-9a-fA-F]{4})|\\(["\\/bfnrt])|(\\.)|([\x00-\x08\n-\x1f\x7f-\x9f\u2028\u2029])'
+)
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def parse(text: str, file: str) -> list[rules.Rule]:
+    """The rules of a policy file in source order, or a `PolicyError` with every syntax error.
+
+    `file` names the file in every span; it is not read."""
+    grammar = _grammar()
+    # an editor's byte-order mark reads as a blank, so columns still match the text
+    lines = (" " + text[1:] if text.startswith("\ufeff") else text).split("\n")
+    out = Collector()
+    parsed: list[rules.Rule] = []
+    # lines end at `\n` (after an optional `\r`), as `diagnostics.render` reads them, so
+    # spans and excerpts agree; any other line separator is a stray character
+    for number, ending in enumerate(lines, start=1):
+        source = ending.removesuffix("\r")
+        if _BLANK.fullmatch(source):
+            continue
+        line = _Line(file, number)
+        rule = _parse_line(grammar, source, line)
+        out.extend(line.problems)
+        if rule is not None and not line.problems:
+            parsed.append(rule)
+    out.raise_if_errors_with({file: text})
+    return parsed
+
+
+def _parse_line(grammar: _Grammar, source: str, line: _Line) -> rules.Rule | None:
+    # No UTF-8 file holds a lone surrogate and no engine takes one. Looking for them here
+    # keeps their range out of the grammar, where it would slow every lexer's compilation.
+    stray = _SURROGATE.search(source)
+    if stray is not None:
+        line.problems.append(_bad_character(stray.group(), stray.start() + 1, source, line))
+        return None
+    # Parsing interactively hands over every token, keywords too, so the statement's span
+    # needs no positions kept in the tree (which would cost a third of the parse).
+    parser = grammar.lark.parse_interactive(source)
+    try:
+        tokens = parser.exhaust_lexer()  # never empty: blank lines do not get here
+        tree = parser.feed_eof(tokens[-1])  # type: ignore[no-untyped-call]  # Lark omits types
+    except UnexpectedCharacters as error:
+        line.problems.append(_bad_character(error.char, error.column, source, line))
+        return None
+    except UnexpectedToken as error:
+        expected: set[str] = parser.accepts()  # type: ignore[no-untyped-call]  # as above
+        line.problems.append(grammar.unexpected(error.token, expected, line))
+        return None
+    start = len(source) - len(source.lstrip(" \t")) + 1
+    return _rule(tree, line.span(start, cast(int, tokens[-1].end_column)), line)
+
+
+# --- the grammar, built once per process and cached on disk -------------------------------
+
+
+@dataclass(frozen=True)
+class _Grammar:
+    lark: Lark
+    words: dict[str, str]  # terminal name → how an error message names it
+    keywords: dict[str, str]  # keyword terminal name → the keyword itself
+
+    def describe(self, terminals: Iterable[str]) -> str:
+        names = set(terminals)
+        if self._starts_statement(names):
+            return "a statement"
+        # `,` and keywords first, then what a value should be, and the end of the line last
+        *rest, last = sorted((self.words[n] for n in names), key=lambda p: (p == "end of line", p))
+        return f"{', '.join(rest)} or {last}" if rest else last
+
+    def unexpected(self, token: Token, expected: set[str], line: _Line) -> Diagnostic:
+        if token.type == "$END":  # Lark's end token borrows the position of the last token
+            end = cast(int, token.end_column)
+            message = f"unexpected end of line: expected {self.describe(expected)}"
+            return Diagnostic(Code.PARSE_UNEXPECTED_EOF, message, line.span(end, end))
+        known = token in self.keywords.values()  # a keyword out of place, not a misspelling
+        misspelt = not known and _WORD.fullmatch(token) is not None
+        choices = [self.keywords[t] for t in expected if t in self.keywords]
+        help = None if known else did_you_mean(token.lower(), choices)
+        if self._starts_statement(expected):
+            help = help or _STATEMENT_HELP
+            if misspelt:
+                message = f"unknown statement `{token}`"
+                return Diagnostic(Code.PARSE_UNKNOWN_KEYWORD, message, line.at(token), help)
+            message = f"unexpected `{_show(token)}`: expected a statement"
+            return Diagnostic(Code.PARSE_UNEXPECTED_TOKEN, message, line.at(token), help)
+        # a misspelt word where only a fixed set of words fits, like `network opne`
+        fixed = misspelt and len(choices) == len(expected)
+        code = Code.PARSE_UNKNOWN_KEYWORD if fixed else Code.PARSE_UNEXPECTED_TOKEN
+        message = f"unexpected `{_show(token)}`: expected {self.describe(expected)}"
+        return Diagnostic(code, message, line.at(token), help)
+
+    def _starts_statement(self, terminals: set[str]) -> bool:
+        return any(self.keywords.get(t) == "read" for t in terminals)
+
+
+@functools.cache
+def _grammar() -> _Grammar:
+    text = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
+    parser = Lark(
+        text,
+        parser="lalr",
+        maybe_placeholders=True,
+        edit_terminals=_whole_word,
+        cache=_cache_file(text) or False,
+    )
+    # the grammar's literals: keywords, `,` and `=` (`raw` is the literal as written)
+    literals = {
+        t.name: t.pattern.raw[1:-1]
+        for t in parser.terminals
+        if t.pattern.raw and t.pattern.raw.startswith('"')
+    }
+    keywords = {name: word for name, word in literals.items() if word[0].isalpha()}
+    words = {**_PHRASES, **{name: f"`{word}`" for name, word in literals.items()}}
+    return _Grammar(parser, words, keywords)
+
+
+def _whole_word(terminal: TerminalDef) -> None:
+    """Lark matches a literal wherever it starts; make each keyword match only a whole word."""
+    pattern = terminal.pattern
+    if isinstance(pattern, PatternStr) and pattern.value[0].isalpha():
+        # keeps `raw` (the literal as written) so that errors can still name the keyword
+        terminal.pattern = PatternRE(
+            re.escape(pattern.value) + _KEYWORD_END, pattern.flags, pattern.raw
+        )
+
+
+def _cache_file(grammar: str) -> str | None:
+    """Where Lark keeps the LALR tables between runs, or None when there is no safe place."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):  # the XDG spec says to ignore a relative path
+        base = os.path.join(os.path.expanduser("~"), ".cache")
+        if not os.path.isabs(base):  # no home directory either
+            return None
+    directory = os.path.join(base, "mcp-lok")
+    try:
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        info = os.stat(directory)
+    except OSError:
+        return None
+    # INVARIANT: Lark stores the tables as a pickle, which is code: use only a directory
+    # that this user owns and nobody else can write to.
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        return None
+    key = "\0".join((grammar, _KEYWORD_END, lark.__version__, sys.version))
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return os.path.join(directory, f"grammar-{digest}.lark-tables")
+
+
+# --- syntax errors ---------------------------------------------------------------------------
+
+
+def _bad_character(char: str, column: int, source: str, line: _Line) -> Diagnostic:
+    # every printable character starts some token, so this is a quote that is never closed,
+    # a blank other than a space or tab, or a control character
+    if char == '"':
+        end = max(len(source.rstrip(" \t")) + 1, column + 1)
+        message = "unexpected end of line in a quoted string"
+        return Diagnostic(
+            Code.PARSE_UNEXPECTED_EOF, message, line.span(column, end), 'close it with `"`'
+        )
+    help = "only spaces and tabs separate words" if char.isspace() else None
+    message = f"unexpected character `{_show(char)}`"
+    return Diagnostic(Code.PARSE_UNEXPECTED_CHARACTER, message, line.span(column, column + 1), help)
+
+
+def _show(text: str) -> str:
+    """User text for a message, with invisible characters spelt out so that a reader sees them."""
+    return "".join(c if c.isprintable() else f"\\u{{{ord(c):x}}}" for c in text)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    """One line being turned into a rule: where it is, and what is wrong with its values."""
+
+    file: str
+    number: int
+    problems: list[Diagnostic] = field(default_factory=list)
+
+    def span(self, start: int, end: int) -> Span:
+        return Span(self.file, self.number, start, self.number, end)
+
+    def at(self, token: Token) -> Span:
+        # tokens from the lexer always have positions; Lark's types allow hand-made ones
+        return self.span(cast(int, token.column), cast(int, token.end_column))
+
+    def invalid(self, span: Span, message: str, help: str) -> None:
+        self.problems.append(Diagnostic(Code.PARSE_INVALID_VALUE, message, span, help))
+
+    def item(self, token: Token) -> rules.Item:
+        return rules.Item(str(token), self.at(token))
+
+    def port(self, token: Token) -> rules.Item:
+        self._match(token, _DIGITS, "port", "write a number such as `443`")
+        return self.item(token)
+
+    def integer(self, token: Token) -> int:
+        match = self._match(token, _DIGITS, "number", "write a whole number such as `1024`")
+        return 0 if match is None else int(token)
+
+    def size(self, token: Token) -> int:
+        match = self._match(token, _SIZE, "size", _SIZE_HELP)
+        if match is None:
+            return 0
+        digits, unit = match.groups()
+        return int(digits) << 10 * _UNITS[(unit or "").lower()]
+
+    def cpus(self, token: Token) -> int:
+        """Milli-CPUs, so that `1.5` is exactly 1500."""
+        match = self._match(token, _CPUS, "number of CPUs", _CPUS_HELP)
+        if match is None:
+            return 0
+        whole, fraction = match.groups()
+        return int(whole) * 1000 + int((fraction or "").ljust(3, "0"))
+
+    def _match(
+        self, token: Token, pattern: re.Pattern[str], what: str, help: str
+    ) -> re.Match[str] | None:
+        match = pattern.fullmatch(token)
+        if match is None:
+            self.invalid(self.at(token), f"invalid {what} `{_show(token)}`", help)
+        return match
+
+    def text(self, token: Token) -> str:
+        """A bare word as written, or the contents of a quoted string."""
+        return self._unquote(token) if token.type == "STRING" else str(token)
+
+    def _unquote(self, token: Token) -> str:
+        body, start = token[1:-1], cast(int, token.column) + 1
+        parts: list[str] = []
+        done = 0
+        for match in _STRING_PART.finditer(body):
+            parts.append(body[done : match.start()])
+            done = match.end()
+            code, simple, bad, control = match.groups()
+            at = self.span(start + match.start(), start + match.end())
+            if code is not None:
+                parts.append(chr(int(code, 16)))
+            elif simple is not None:
+                parts.append(_ESCAPES[simple])
+            elif bad is not None:
+                message = f"invalid escape `{_show(bad)}` in a quoted string"
+                self.invalid(at, message, _ESCAPE_HELP)
+            else:
+                message = f"control character `{_show(control)}` in a quoted string"
+                self.invalid(at, message, f"write it as an escape, such as `\\u{ord(control):04x}`")
+        parts.append(body[done:])
+        decoded = "".join(parts)
+        try:
+            # joins `\ud83d\ude00` into one character; a lone half of a pair is an error
+            return decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+        except UnicodeDecodeError:
+            help = "a `\\u` escape from d800 to dfff must be half of a surrogate pair"
+            self.invalid(self.at(token), "unpaired surrogate in a quoted string", help)
+            return decoded
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+class _Common(TypedDict):
+    origin: Span
+    insecure: Span | None
+    reason: str | None
+
+
+# a node's children: tokens, subtrees, and None where an optional part was left out
+_Args = Sequence[Any]
+_Builder = Callable[[_Args, _Line, _Common], rules.Rule]
+
+
+def _rule(tree: Tree[Token], origin: Span, line: _Line) -> rules.Rule:
+    insecure, statement, reason = cast(_Args, tree.children)
+    common: _Common = {
+        "origin": origin,
+        "insecure": None if insecure is None else line.at(insecure),
+        "reason": None if reason is None else line.text(reason.children[0]),
+    }
+    return _BUILDERS[statement.data](statement.children, line, common)
+
+
+def _extends(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+    (target,) = args  # a built-in's keyword, or a quoted file name
+    name = str(target.children[0]) if isinstance(target, Tree) else line.text(target)
+    return rules.Extends(target=name, **common)
+
+
+def _mount(kind: type[rules.Read | rules.Write]) -> _Builder:
+    def build(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+        path, target = args
+        target = None if target is None else line.text(target)
+        return kind(path=line.text(path), target=target, **common)
+
+    return build
+
+
+def _tmpfs(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+    target, size = args
+    size = None if size is None else line.size(size)
+    return rules.Tmpfs(target=line.text(target), size=size, **common)
+
+
+def _allow(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+    hosts, ports, transports = args
+    over: tuple[rules.Item, ...]
+    if transports is None:  # tcp unless the rule says otherwise; the rule is its origin
+        over = (rules.Item(rules.Transport.TCP.value, common["origin"]),)
+    else:
+        over = tuple(line.item(t) for t in transports.children)
+    return rules.Allow(
+        hosts=tuple(line.item(t) for t in hosts.children),
+        ports=tuple(line.port(t) for t in ports.children),
+        transports=over,
+        **common,
+    )
+
+
+def _limit(kind: rules.LimitKind, convert: Callable[[_Line, Token], int]) -> _Builder:
+    return lambda args, line, common: rules.Limit(kind=kind, value=convert(line, args[0]), **common)
+
+
+def _secret(source: rules.SecretSource) -> _Builder:
+    def build(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+        name, ref = args
+        return rules.Secret(name=str(name), source=source, ref=line.text(ref), **common)
+
+    return build
+
+
+def _flag(kind: type[rules.Rule]) -> _Builder:
+    """A statement with nothing but its keywords, like `network open`."""
+    return lambda args, line, common: kind(**common)
+
+
+# the grammar's statements (its rule names and aliases) and the rules they become
+_BUILDERS: dict[str, _Builder] = {
+    "extends": _extends,
+    "user": lambda args, line, common: rules.User(spec=str(args[0]), **common),
+    "read": _mount(rules.Read),
+    "write": _mount(rules.Write),
+    "tmpfs": _tmpfs,
+    "allow": _allow,
+    "network_none": _flag(rules.NetworkNone),
+    "network_open": _flag(rules.NetworkOpen),
+    "deny_host": lambda args, line, common: rules.DenyHost(host=line.item(args[0]), **common),
+    "deny_port": lambda args, line, common: rules.DenyPort(port=line.port(args[0]), **common),
+    "deny_path": lambda args, line, common: rules.DenyPath(path=line.text(args[0]), **common),
+    "limit_memory": _limit(rules.LimitKind.MEMORY, _Line.size),
+    "limit_cpus": _limit(rules.LimitKind.CPUS, _Line.cpus),
+    "limit_pids": _limit(rules.LimitKind.PIDS, _Line.integer),
+    "limit_nofile": _limit(rules.LimitKind.NOFILE, _Line.integer),
+    "env": lambda args, line, common: rules.Env(
+        name=str(args[0]), value=line.text(args[1]), **common
+    ),
+    "secret_env": _secret(rules.SecretSource.ENV),
+    "secret_file": _secret(rules.SecretSource.FILE),
+    # `cap_net_admin`, `CAP_NET_ADMIN` and `NET_ADMIN` are one capability
+    "capability": lambda args, line, common: rules.Capability(
+        name=str(args[0]).upper().removeprefix("CAP_"), **common
+    ),
+    "seccomp_deny": lambda args, line, common: rules.SeccompDeny(
+        syscalls=tuple(line.item(t) for t in args[0].children), **common
+    ),
+    "seccomp_off": _flag(rules.SeccompOff),
+    "privileged": _flag(rules.Privileged),
+    "privilege_escalation": _flag(rules.AllowPrivilegeEscalation),
+    "writable_root": _flag(rules.WritableRoot),
+}
