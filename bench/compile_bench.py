@@ -35,18 +35,20 @@ def median_seconds(func: object, runs: int) -> float:
     return statistics.median(samples)
 
 
-def in_process(runs: int = 2000) -> tuple[float, float]:
-    text = POLICY.read_text()
+def in_process(runs: int = 2000) -> tuple[float, float, float]:
+    """Median seconds to compile (to a LaunchPlan), to compile and print it as JSON, and
+    the json round trip of that output."""
     target = Target(image="example/github:1.0", name="github")
 
-    def compile_once() -> str:
-        return compile_plan(str(POLICY), target, read=lambda _: text).to_json()
+    def compile_once() -> object:
+        # reads the policy and the base it extends from disk each time, as the CLI does
+        return compile_plan(str(POLICY), target)
 
-    compile_once()  # the first call builds the parser tables
-    output = compile_once()
+    output = compile_plan(str(POLICY), target).to_json()  # builds the parser tables
     baseline = median_seconds(lambda: json.dumps(json.loads(output)), runs)
     measured = median_seconds(compile_once, runs)
-    return measured, baseline
+    printed = median_seconds(lambda: compile_plan(str(POLICY), target).to_json(), runs)
+    return measured, printed, baseline
 
 
 def cold(runs: int = 20) -> tuple[float, float]:
@@ -65,11 +67,12 @@ def cold(runs: int = 20) -> tuple[float, float]:
 def main() -> None:
     print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}, policy {POLICY.relative_to(REPO)}")
-    measured, baseline = in_process()
-    print(f"in-process compile: median {measured * 1e3:.3f} ms "
-          f"({1 / measured:,.0f} policies/s); json round trip of the plan {baseline * 1e3:.3f} ms;"
-          f" ratio {measured / baseline:.1f}x; goal < 1 ms: "
+    measured, printed, baseline = in_process()
+    print(f"in-process compile to a plan: median {measured * 1e3:.3f} ms "
+          f"({1 / measured:,.0f} policies/s); goal < 1 ms: "
           f"{'met' if measured < 1e-3 else 'NOT met'}")
+    print(f"  and printed as JSON: {printed * 1e3:.3f} ms; a json round trip of that output "
+          f"alone: {baseline * 1e3:.3f} ms (ratio {printed / baseline:.1f}x)")
     measured, baseline = cold()
     print(f"cold `mcp-lok policy compile`: median {measured * 1e3:.1f} ms; "
           f"`python3 -c pass` {baseline * 1e3:.1f} ms; ratio {measured / baseline:.2f}x; "

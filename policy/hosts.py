@@ -8,6 +8,9 @@ import ipaddress
 import re
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# only text that could be an address literal is handed to `ipaddress` (a fast path:
+# its failures are exceptions, and most patterns are names)
+_MAYBE_ADDRESS = re.compile(r"\[?[0-9.]+\]?|\[?[0-9a-fA-F:.%]*:[0-9a-zA-Z:.%]*\]?")
 
 
 class HostKind(enum.Enum):
@@ -25,12 +28,13 @@ def classify(pattern: str) -> HostKind | None:
         except ValueError:
             return None
         return HostKind.NETWORK
-    try:
-        ipaddress.ip_address(_unbracket(pattern))
-    except ValueError:
-        pass
-    else:
-        return HostKind.ADDRESS
+    if _MAYBE_ADDRESS.fullmatch(pattern):
+        try:
+            ipaddress.ip_address(_unbracket(pattern))
+        except ValueError:
+            pass
+        else:
+            return HostKind.ADDRESS
     if pattern.startswith("*."):
         suffix = pattern[2:]
         # `*.com` would allow a whole top-level domain: a suffix needs two labels.

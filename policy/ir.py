@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -165,11 +166,17 @@ def _plain(value: object) -> object:
     if isinstance(value, tuple):
         return [_plain(v) for v in value]
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {
-            f.name: _plain(getattr(value, f.name))
-            for f in dataclasses.fields(value)
-            # only the policy's own `source` (its file name) is left out; a mount's or a
-            # secret's `source` is part of what the policy allows
-            if f.compare and not (f.name == "source" and isinstance(value, Policy))
-        }
+        return {name: _plain(getattr(value, name)) for name in _compared(type(value))}
     return value
+
+
+@functools.cache
+def _compared(cls: type) -> tuple[str, ...]:
+    """The fields that make up a value of `cls` (origins are not compared)."""
+    return tuple(
+        f.name
+        for f in dataclasses.fields(cls)
+        # only the policy's own `source` (its file name) is left out; a mount's or a
+        # secret's `source` is part of what the policy allows
+        if f.compare and not (f.name == "source" and cls is Policy)
+    )

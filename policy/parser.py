@@ -110,12 +110,19 @@ def _parse_line(grammar: _Grammar, source: str, line: _Line) -> rules.Rule | Non
     if stray is not None:
         line.problems.append(_bad_character(stray.group(), stray.start() + 1, source, line))
         return None
-    # Parsing interactively hands over every token, keywords too, so the statement's span
-    # needs no positions kept in the tree (which would cost a third of the parse).
+    # The common case, a good line, takes Lark's plain parse; only a line that fails is
+    # parsed again interactively, which hands over every token for a precise diagnostic.
+    start = len(source) - len(source.lstrip(" \t")) + 1
+    try:
+        tree = grammar.lark.parse(source)
+    except (UnexpectedCharacters, UnexpectedToken):
+        pass
+    else:
+        return _rule(tree, line.span(start, _statement_end(source)), line)
     parser = grammar.lark.parse_interactive(source)
     try:
         tokens = parser.exhaust_lexer()  # never empty: blank lines do not get here
-        tree = parser.feed_eof(tokens[-1])  # type: ignore[no-untyped-call]  # Lark omits types
+        parser.feed_eof(tokens[-1])  # type: ignore[no-untyped-call]  # Lark omits types
     except UnexpectedCharacters as error:
         line.problems.append(_bad_character(error.char, error.column, source, line))
         return None
@@ -123,8 +130,24 @@ def _parse_line(grammar: _Grammar, source: str, line: _Line) -> rules.Rule | Non
         expected: set[str] = parser.accepts()  # type: ignore[no-untyped-call]  # as above
         line.problems.append(grammar.unexpected(error.token, expected, line))
         return None
-    start = len(source) - len(source.lstrip(" \t")) + 1
-    return _rule(tree, line.span(start, cast(int, tokens[-1].end_column)), line)
+    # the same grammar refused this line a moment ago
+    raise AssertionError(f"line {line.number} parsed only interactively")  # pragma: no cover
+
+
+def _statement_end(source: str) -> int:
+    """The column just after a well-formed statement: before a trailing comment (a `#`
+    after a blank, outside quotes) and trailing blanks."""
+    quoted = escaped = False
+    end = len(source)
+    for index, char in enumerate(source):
+        if quoted:
+            escaped, quoted = (not escaped and char == "\\"), (escaped or char != '"')
+        elif char == '"':
+            quoted = True
+        elif char == "#" and index and source[index - 1] in " \t":
+            end = index
+            break
+    return len(source[:end].rstrip(" \t")) + 1
 
 
 # --- the grammar, built once per process and cached on disk -------------------------------

@@ -11,6 +11,8 @@ to read in `policy compile` output. Pure data and one pure function.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -100,6 +102,19 @@ CLONE_NAMESPACE_FLAGS: tuple[tuple[str, int], ...] = (
     ("CLONE_NEWPID", 0x20000000),
     ("CLONE_NEWNET", 0x40000000),
 )
+
+
+@functools.lru_cache(maxsize=64)
+def rendered(extra: frozenset[str], indent: int | None) -> str:
+    """The profile as deterministic JSON. Memoised: it is a pure function of the extra
+    denials, and rendering it is most of what lowering costs."""
+    return json.dumps(
+        profile(extra),
+        sort_keys=True,
+        indent=indent,
+        ensure_ascii=False,
+        separators=(",", ": ") if indent else (",", ":"),
+    )
 
 
 def profile(extra: Iterable[str] = ()) -> dict[str, Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from .. import seccomp
 from ..ir import Policy
-from .plan import PlanFile, Target, canonical_json
+from .plan import PlanFile, Target
 
 
 def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
     del target
-    profile = seccomp.profile(v.value for v in policy.seccomp_deny)
-    return f"seccomp={canonical_json(profile)}", ()
+    extra = frozenset(v.value for v in policy.seccomp_deny)
+    return f"seccomp={seccomp.rendered(extra, None)}", ()

@@ -8,11 +8,11 @@ import hashlib
 
 from .. import seccomp
 from ..ir import Policy
-from .plan import PlanFile, Target, canonical_json
+from .plan import PlanFile, Target
 
 
 def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
-    content = canonical_json(seccomp.profile(v.value for v in policy.seccomp_deny), indent=2)
+    content = seccomp.rendered(frozenset(v.value for v in policy.seccomp_deny), 2)
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     path = f"{target.runtime_dir}/seccomp/{digest}.json"
     return f"seccomp={path}", (PlanFile(path, content + "\n"),)
