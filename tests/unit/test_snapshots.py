@@ -62,7 +62,9 @@ def test_example_plan(example: Path, engine: str, plan_snapshot: SnapshotAsserti
     assert compile_plan(relative(example), target).to_json() == plan_snapshot
 
 
-@pytest.mark.parametrize("source", [*sorted(BUILTINS), *EXAMPLES], ids=str)
+@pytest.mark.parametrize(
+    "source", [*sorted(BUILTINS), *EXAMPLES], ids=lambda s: s.name if isinstance(s, Path) else s
+)
 def test_explain(source: str | Path, text_snapshot: SnapshotAssertion,
                  monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
