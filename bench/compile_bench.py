@@ -65,18 +65,26 @@ def cold(runs: int = 20) -> tuple[float, float]:
 
 
 def main() -> None:
-    print(f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-          f"Python {platform.python_version()}, policy {POLICY.relative_to(REPO)}")
+    print(
+        f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, policy {POLICY.relative_to(REPO)}"
+    )
     measured, printed, baseline = in_process()
-    print(f"in-process compile to a plan: median {measured * 1e3:.3f} ms "
-          f"({1 / measured:,.0f} policies/s); goal < 1 ms: "
-          f"{'met' if measured < 1e-3 else 'NOT met'}")
-    print(f"  and printed as JSON: {printed * 1e3:.3f} ms; a json round trip of that output "
-          f"alone: {baseline * 1e3:.3f} ms (ratio {printed / baseline:.1f}x)")
+    print(
+        f"in-process compile to a plan: median {measured * 1e3:.3f} ms "
+        f"({1 / measured:,.0f} policies/s); goal < 1 ms: "
+        f"{'met' if measured < 1e-3 else 'NOT met'}"
+    )
+    print(
+        f"  and printed as JSON: {printed * 1e3:.3f} ms; a json round trip of that output "
+        f"alone: {baseline * 1e3:.3f} ms (ratio {printed / baseline:.1f}x)"
+    )
     measured, baseline = cold()
-    print(f"cold `mcp-lok policy compile`: median {measured * 1e3:.1f} ms; "
-          f"`python3 -c pass` {baseline * 1e3:.1f} ms; ratio {measured / baseline:.2f}x; "
-          f"goal <= 4x: {'met' if measured <= 4 * baseline else 'NOT met'}")
+    print(
+        f"cold `mcp-lok policy compile`: median {measured * 1e3:.1f} ms; "
+        f"`python3 -c pass` {baseline * 1e3:.1f} ms; ratio {measured / baseline:.2f}x; "
+        f"goal <= 4x: {'met' if measured <= 4 * baseline else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

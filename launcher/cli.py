@@ -13,7 +13,7 @@ from typing import NoReturn
 
 import click
 
-from . import exitcodes
+from . import commands, exitcodes
 from .errors import LokError
 from .policy_commands import policy
 from .version import __version__
@@ -68,6 +68,14 @@ def help_(ctx: click.Context, command: tuple[str, ...]) -> None:
 
 
 cli.add_command(policy)
+cli.add_command(commands.run)
+cli.add_command(commands.start)
+cli.add_command(commands.list_)
+cli.add_command(commands.stop)
+cli.add_command(commands.rm)
+cli.add_command(commands.logs)
+cli.add_command(commands.version)  # replaces the one above: it also shows the engine's
+cli.add_command(commands.proxy_process)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

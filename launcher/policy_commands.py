@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
 import click
+
 from mcp_lok.policy import (
     Code,
     Compiled,

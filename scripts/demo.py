@@ -44,8 +44,10 @@ async def talk(container: str) -> str:
     params = StdioServerParameters(command="docker", args=["start", "-ai", container])
     async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
         init = await session.initialize()
-        log(f"initialized {init.server_info.name} {init.server_info.version} "
-            f"(protocol {init.protocol_version})")
+        log(
+            f"initialized {init.server_info.name} {init.server_info.version} "
+            f"(protocol {init.protocol_version})"
+        )
         tools = await session.list_tools()
         log("tools: " + ", ".join(tool.name for tool in tools.tools))
         result = await session.call_tool("get_current_time", {"timezone": "Europe/Paris"})
@@ -57,8 +59,10 @@ def main() -> int:
     plan = compile_plan(f"demo-{uuid.uuid4().hex[:8]}")
     body, name = plan["container"], str(plan["container_name"])
     created = api.create_container_from_config(body, name=name)
-    log(f"created {name} from the compiled payload (caps dropped, read-only, no network, "
-        f"user 65534, seccomp, limits)")
+    log(
+        f"created {name} from the compiled payload (caps dropped, read-only, no network, "
+        f"user 65534, seccomp, limits)"
+    )
     try:
         text = asyncio.run(talk(created["Id"]))
     finally:

@@ -36,8 +36,7 @@ def engines() -> Iterator[dict[str, EngineUnderTest]]:
 
 
 def mcp_lok(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MCP_LOK, *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    return subprocess.run([MCP_LOK, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
 @given(parsers.parse("the {name} engine"))
@@ -82,9 +81,22 @@ def compile_for_probe(world: World) -> None:
     engine: EngineUnderTest = world["engine"]
     paths = ["/data", "/data/hello.txt", "/data/hidden", "/out"]
     name = unique_name()
-    result = mcp_lok("policy", "compile", world["source"], "--image", PROBE_IMAGE,
-                     "--engine", engine.name, "--name", name,
-                     "--", "python3", "-c", PROBE, *paths)
+    result = mcp_lok(
+        "policy",
+        "compile",
+        world["source"],
+        "--image",
+        PROBE_IMAGE,
+        "--engine",
+        engine.name,
+        "--name",
+        name,
+        "--",
+        "python3",
+        "-c",
+        PROBE,
+        *paths,
+    )
     assert result.returncode == 0, result.stderr
     world["plan"] = json.loads(result.stdout)
 

@@ -3,6 +3,7 @@ exactly as given, clean up by id. A missing engine fails the run in CI and skips
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -55,10 +56,8 @@ class EngineUnderTest:
 
     def cleanup(self) -> None:
         for container in self.created:
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 self.api.remove_container(container, force=True)
-            except docker.errors.NotFound:
-                pass
 
 
 def connect(name: str) -> EngineUnderTest:

@@ -13,8 +13,19 @@ from .engines import EngineUnderTest
 scenarios("permissions.feature")
 
 # Podman's inspect lists its own default set one by one instead of `ALL` (DESIGN.md)
-PODMAN_DEFAULT_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "NET_BIND_SERVICE",
-                       "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT"}
+PODMAN_DEFAULT_CAPS = {
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "NET_BIND_SERVICE",
+    "SETFCAP",
+    "SETGID",
+    "SETPCAP",
+    "SETUID",
+    "SYS_CHROOT",
+}
 
 
 @then("the engine's inspect agrees with every hardened field of the payload")
@@ -23,19 +34,29 @@ def inspect_agrees(world: World) -> None:
     body: dict[str, Any] = world["plan"]["container"]
     seen = engine.inspect(world["container"])
     want, host = body["HostConfig"], seen["HostConfig"]
-    for key in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit", "ReadonlyRootfs",
-                "Privileged", "NetworkMode", "Init"):
+    for key in (
+        "Memory",
+        "MemorySwap",
+        "NanoCpus",
+        "PidsLimit",
+        "ReadonlyRootfs",
+        "Privileged",
+        "NetworkMode",
+        "Init",
+    ):
         assert host[key] == want[key], (key, host[key], want[key])
     assert seen["Config"]["User"] == body["User"]
     for label, value in body["Labels"].items():
         assert seen["Config"]["Labels"][label] == value
     # Docker reports the drop as written; Podman lists every dropped capability
-    assert host["CapDrop"] == ["ALL"] or set(host["CapDrop"]) >= PODMAN_DEFAULT_CAPS, host["CapDrop"]
+    dropped = host["CapDrop"]
+    assert dropped == ["ALL"] or set(dropped) >= PODMAN_DEFAULT_CAPS, dropped
     assert not host.get("CapAdd")
     assert any(opt.startswith("no-new-privileges") for opt in host["SecurityOpt"])
     # Podman reports `RLIMIT_NOFILE` for `nofile`
-    ulimits = {u["Name"].removeprefix("RLIMIT_").lower(): (u["Soft"], u["Hard"])
-               for u in host["Ulimits"]}
+    ulimits = {
+        u["Name"].removeprefix("RLIMIT_").lower(): (u["Soft"], u["Hard"]) for u in host["Ulimits"]
+    }
     for ulimit in want["Ulimits"]:
         assert ulimits[ulimit["Name"]] == (ulimit["Soft"], ulimit["Hard"])
     mounts = {m["Destination"]: m for m in seen["Mounts"]}
@@ -99,7 +120,8 @@ def readable(world: World, path: str) -> None:
 @then(parsers.parse('inside the container "{path}" is not writable'))
 def not_writable(world: World, path: str) -> None:
     entry = probe(world)["paths"][path]
-    assert entry["exists"] and entry["writable"] is False
+    assert entry["exists"]
+    assert entry["writable"] is False
 
 
 @then(parsers.parse('inside the container "{path}" is writable'))
@@ -110,7 +132,8 @@ def is_writable(world: World, path: str) -> None:
 @then(parsers.parse('inside the container "{path}" is empty'))
 def is_empty(world: World, path: str) -> None:
     entry = probe(world)["paths"][path]
-    assert entry["exists"] and entry["entries"] == [], json.dumps(entry)
+    assert entry["exists"], json.dumps(entry)
+    assert entry["entries"] == [], json.dumps(entry)
 
 
 @then(parsers.parse("inside the container the memory limit is {mib:d} MiB"))

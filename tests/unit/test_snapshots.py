@@ -46,17 +46,23 @@ def text_snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 @pytest.mark.parametrize("transport", [t.value for t in Transport])
 @pytest.mark.parametrize("engine", [e.value for e in Engine])
 @pytest.mark.parametrize("builtin", sorted(BUILTINS))
-def test_builtin_plan(builtin: str, engine: str, transport: str,
-                      plan_snapshot: SnapshotAssertion) -> None:
-    target = Target(image="mcp-lok/mcp-server-time:latest", name="time", engine=Engine(engine),
-                    transport=Transport(transport))
+def test_builtin_plan(
+    builtin: str, engine: str, transport: str, plan_snapshot: SnapshotAssertion
+) -> None:
+    target = Target(
+        image="mcp-lok/mcp-server-time:latest",
+        name="time",
+        engine=Engine(engine),
+        transport=Transport(transport),
+    )
     assert compile_plan(builtin, target).to_json() == plan_snapshot
 
 
 @pytest.mark.parametrize("engine", [e.value for e in Engine])
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
-def test_example_plan(example: Path, engine: str, plan_snapshot: SnapshotAssertion,
-                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_example_plan(
+    example: Path, engine: str, plan_snapshot: SnapshotAssertion, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)  # origins name files as a user in the repo would
     target = Target(image="example/server:1.0", name=example.stem, engine=Engine(engine))
     assert compile_plan(relative(example), target).to_json() == plan_snapshot
@@ -65,8 +71,9 @@ def test_example_plan(example: Path, engine: str, plan_snapshot: SnapshotAsserti
 @pytest.mark.parametrize(
     "source", [*sorted(BUILTINS), *EXAMPLES], ids=lambda s: s.name if isinstance(s, Path) else s
 )
-def test_explain(source: str | Path, text_snapshot: SnapshotAssertion,
-                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explain(
+    source: str | Path, text_snapshot: SnapshotAssertion, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     name = relative(source) if isinstance(source, Path) else source
     compiled = compile_policy(name)
@@ -75,8 +82,9 @@ def test_explain(source: str | Path, text_snapshot: SnapshotAssertion,
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda p: p.name)
-def test_diagnostics(case: Path, text_snapshot: SnapshotAssertion,
-                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_diagnostics(
+    case: Path, text_snapshot: SnapshotAssertion, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(REPO)
     try:
         compiled = compile_policy(relative(case))
