@@ -13,6 +13,7 @@ import sys
 import types
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
 from mcp_lok.policy.origin import Span

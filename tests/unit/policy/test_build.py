@@ -4,6 +4,7 @@ the origin of the rule (or default) that set it."""
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy import baseline, rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError

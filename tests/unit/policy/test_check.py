@@ -4,6 +4,7 @@ message and the origin to underline; dangerous rules need an `insecure` marker."
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.check import LIMIT_RANGES, check, dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity

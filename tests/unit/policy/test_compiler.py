@@ -4,6 +4,7 @@ errors as one `PolicyError` with every diagnostic and the text of every file rea
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.compiler import Compiled, compile_plan, compile_policy

@@ -4,6 +4,7 @@ line, caret underline, help) and as JSON; and the origins they point at."""
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy.diagnostics import (
     Code,
     Collector,

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.compiler import compile_policy

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.compiler import compile_policy

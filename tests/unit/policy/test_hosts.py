@@ -4,6 +4,7 @@ one canonical form, so that a check and the gate agree on what a rule names."""
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy.hosts import HostKind, classify, normalise
 
 

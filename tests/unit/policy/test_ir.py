@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.ir import (

@@ -7,6 +7,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mcp_lok.policy.jsonspan import scan
 from mcp_lok.policy.origin import Span
 

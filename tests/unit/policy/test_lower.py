@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pytest
+
 from mcp_lok.policy import rules, seccomp
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from mcp_lok.policy import parser
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Origin, Span

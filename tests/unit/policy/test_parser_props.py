@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
+
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Span
 from mcp_lok.policy.parser import parse

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Pointer, Span
 from mcp_lok.policy.profile import load_profile

@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from mcp_lok.policy.diagnostics import PolicyError, Severity
 from mcp_lok.policy.origin import Pointer, Span
 from mcp_lok.policy.profile import load_profile

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from mcp_lok.policy import names, seccomp
 
 ERRNO = "SCMP_ACT_ERRNO"

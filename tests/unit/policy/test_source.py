@@ -4,6 +4,7 @@ every way a file can fail to be read — all reported as diagnostics with the te
 from __future__ import annotations
 
 import pytest
+
 from mcp_lok.policy import rules
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
 from mcp_lok.policy.origin import Default, Pointer, Span
