@@ -8,6 +8,7 @@ Images (all tagged ``:<inputs-hash>`` and ``:latest``):
                             ``docker import`` / ``podman import``.
   mcp-lok/mcp-server-time   the PyPI server ``mcp-server-time`` over stdio.
   mcp-lok/http-test-server  images/http-test-server/server.py (official SDK).
+  mcp-lok/gate              proxy/gate.py (stdlib only) on the base image.
 
 Python packages are resolved on the host (``pip install --target`` for CPython
 3.11 / manylinux x86_64, hash-checked against images/*/requirements.txt) and
@@ -45,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,17 +112,28 @@ PIP_TARGET_ARGS = [
     *[arg for p in PLATFORMS for arg in ("--platform", p)],
 ]  # fmt: skip
 
-# Images built from images/<name>/Dockerfile, in dependency order.
-APP_IMAGES = ["mcp-server-time", "http-test-server"]
+# Images built from images/<name>/Dockerfile (all FROM mcp-lok/base). Python
+# wheels are installed into the context only if images/<name>/requirements.txt
+# exists.
+APP_IMAGES = ["mcp-server-time", "http-test-server", "gate"]
 ALL_IMAGES = ["base", *APP_IMAGES]
+# Files copied into a build context from elsewhere in the repo, which stays
+# their one source of truth (context name -> repo path). Hashed like the rest.
+EXTRA_FILES = {"gate": {"gate.py": REPO / "proxy" / "gate.py"}}
 
 
 def log(msg: str) -> None:
     print(f"build-images: {msg}", file=sys.stderr, flush=True)
 
 
-def run(cmd: list[str], *, env: dict[str, str] | None = None, capture: bool = False, check: bool = True,
-        cwd: Path | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
+def run(
+    cmd: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    capture: bool = False,
+    check: bool = True,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Run a command; its stdout goes to our stderr unless captured."""
     res = subprocess.run(
         cmd,
@@ -133,7 +146,9 @@ def run(cmd: list[str], *, env: dict[str, str] | None = None, capture: bool = Fa
     )
     if check and res.returncode != 0:
         detail = f"\n{res.stderr.strip()}" if capture and res.stderr else ""
-        raise SystemExit(f"build-images: ERROR: command failed ({res.returncode}): {' '.join(cmd)}{detail}")
+        raise SystemExit(
+            f"build-images: ERROR: command failed ({res.returncode}): {' '.join(cmd)}{detail}"
+        )
     return res
 
 
@@ -146,12 +161,14 @@ def hash_tree(root: Path) -> list[list[str]]:
     out = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        out.append([path.relative_to(root).as_posix(), "x" if os.access(path, os.X_OK) else "-", digest])
+        out.append(
+            [path.relative_to(root).as_posix(), "x" if os.access(path, os.X_OK) else "-", digest]
+        )
     return out
 
 
 @contextlib.contextmanager
-def file_lock(path: Path):
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -193,19 +210,28 @@ class Engine:
         # never tries a registry. Its compat API and CLI resolve both forms.
         return f"localhost/{repo}:{tag}" if self.name == "podman" else f"{repo}:{tag}"
 
-    def cli(self, *args: str, capture: bool = False, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, capture: bool = False, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         return run([self.name, *args], env=self.env, capture=capture, check=check)
 
     def exists(self, ref: str) -> bool:
         if self.name == "podman":
             return self.cli("image", "exists", ref, capture=True, check=False).returncode == 0
-        return self.cli("image", "inspect", "--format", "{{.Id}}", ref, capture=True, check=False).returncode == 0
+        return (
+            self.cli(
+                "image", "inspect", "--format", "{{.Id}}", ref, capture=True, check=False
+            ).returncode
+            == 0
+        )
 
     def image_id(self, ref: str) -> str:
         return self.cli("image", "inspect", "--format", "{{.Id}}", ref, capture=True).stdout.strip()
 
     def size(self, ref: str) -> int:
-        return int(self.cli("image", "inspect", "--format", "{{.Size}}", ref, capture=True).stdout.strip())
+        return int(
+            self.cli("image", "inspect", "--format", "{{.Size}}", ref, capture=True).stdout.strip()
+        )
 
     def tag(self, src: str, dst: str) -> None:
         self.cli("tag", src, dst, capture=True)
@@ -246,10 +272,16 @@ def base_packages() -> list[str]:
 
 def rootfs_key() -> str:
     """Inputs of the debootstrap tarball (not the mirror: same suite, same content)."""
-    return sha256_json({
-        "suite": SUITE, "variant": VARIANT, "arch": "amd64", "include": base_packages(),
-        "prune": ROOTFS_PRUNE, "recipe": RECIPE_VERSION,
-    })  # fmt: skip
+    return sha256_json(
+        {
+            "suite": SUITE,
+            "variant": VARIANT,
+            "arch": "amd64",
+            "include": base_packages(),
+            "prune": ROOTFS_PRUNE,
+            "recipe": RECIPE_VERSION,
+        }
+    )
 
 
 def ensure_rootfs_tar(cache: Path) -> Path:
@@ -261,19 +293,30 @@ def ensure_rootfs_tar(cache: Path) -> Path:
             log(f"base: cached rootfs {tar} ({tar.stat().st_size // 2**20} MiB)")
             return tar
         if shutil.which("debootstrap") is None:
-            raise SystemExit("build-images: ERROR: debootstrap not found (run scripts/ensure-engines.sh)")
+            raise SystemExit(
+                "build-images: ERROR: debootstrap not found (run scripts/ensure-engines.sh)"
+            )
         work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tar.parent))
         root = work / "rootfs"
         try:
             t0 = time.monotonic()
-            log(f"base: debootstrap --variant={VARIANT} {SUITE} from {MIRROR} (once per machine) ...")
+            log(f"base: debootstrap --variant={VARIANT} {SUITE} from {MIRROR} (once per machine)")
             dlog = work / "debootstrap.log"
             with open(dlog, "w") as fh:
                 res = subprocess.run(
-                    ["debootstrap", f"--variant={VARIANT}", "--include=" + ",".join(base_packages()),
-                     "--arch=amd64", SUITE, str(root), MIRROR],
-                    stdin=subprocess.DEVNULL, stdout=fh, stderr=subprocess.STDOUT,
-                )  # fmt: skip
+                    [
+                        "debootstrap",
+                        f"--variant={VARIANT}",
+                        "--include=" + ",".join(base_packages()),
+                        "--arch=amd64",
+                        SUITE,
+                        str(root),
+                        MIRROR,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=fh,
+                    stderr=subprocess.STDOUT,
+                )
             if res.returncode != 0:
                 tail = dlog.read_text(errors="replace").splitlines()[-25:]
                 raise SystemExit("build-images: ERROR: debootstrap failed:\n" + "\n".join(tail))
@@ -284,6 +327,7 @@ def ensure_rootfs_tar(cache: Path) -> Path:
                         shutil.rmtree(path)
                     else:
                         path.unlink()
+            root.chmod(0o755)  # the image's "/": any uid must be able to traverse it
             (root / "tmp").chmod(0o1777)
             part = tar.with_suffix(".tar.part")
             # --numeric-owner: ids as in the rootfs, whatever the host's names.
@@ -318,10 +362,21 @@ def pip(*args: str) -> None:
     """Run the host's pip (its config — CA bundle, index mirrors — applies),
     dropping the warnings this machine's index config prints for every package."""
     res = subprocess.run(
-        [sys.executable, "-m", "pip", *args[:1], "--quiet", "--disable-pip-version-check",
-         "--root-user-action=ignore", *args[1:]],
-        stdin=subprocess.DEVNULL, stdout=sys.stderr, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            *args[:1],
+            "--quiet",
+            "--disable-pip-version-check",
+            "--root-user-action=ignore",
+            *args[1:],
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=sys.stderr,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     noise = ("WARNING: Location 'file:", "WARNING: Running pip as the 'root' user")
     for line in res.stderr.splitlines():
         if not line.startswith(noise):
@@ -334,19 +389,53 @@ def pip_install_target(requirements: Path, target: Path) -> None:
     """Install the hashed lock into target for bookworm's CPython, from the host."""
     old = os.umask(0o022)  # files must be readable by the container's uid
     try:
-        pip("install", "--no-warn-conflicts", "--no-compile", "--require-hashes", "--target", str(target),
-            *PIP_TARGET_ARGS, "-r", str(requirements))  # fmt: skip
+        pip(
+            "install",
+            "--no-warn-conflicts",
+            "--no-compile",
+            "--require-hashes",
+            "--target",
+            str(target),
+            *PIP_TARGET_ARGS,
+            "-r",
+            str(requirements),
+        )
     finally:
         os.umask(old)
     # Console scripts carry the host interpreter's path; the image runs modules.
     shutil.rmtree(target / "bin", ignore_errors=True)
 
 
-def build_app(name: str, base: Built, engines: list[Engine], cache: Path, force: bool) -> Built:
+def app_key(name: str, base: Built) -> str:
+    """Hash of everything that goes into an app image."""
+    inputs: dict[str, object] = {
+        "base": base.tag,
+        "files": hash_tree(IMAGES / name),
+        "pip": PIP_TARGET_ARGS,
+        "recipe": RECIPE_VERSION,
+    }
+    extras = EXTRA_FILES.get(name, {})
+    if extras:
+        inputs["extra"] = {d: hashlib.sha256(p.read_bytes()).hexdigest() for d, p in extras.items()}
+    return sha256_json(inputs)
+
+
+def make_context(name: str, ctx: Path) -> None:
+    """images/<name>/ + extra files + site-packages/ (if it has requirements.txt)."""
     src = IMAGES / name
-    key = sha256_json({
-        "base": base.tag, "files": hash_tree(src), "pip": PIP_TARGET_ARGS, "recipe": RECIPE_VERSION,
-    })  # fmt: skip
+    t0 = time.monotonic()
+    shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for dst, extra in EXTRA_FILES.get(name, {}).items():
+        shutil.copyfile(extra, ctx / dst)
+        (ctx / dst).chmod(0o644)
+    if (src / "requirements.txt").exists():
+        pip_install_target(src / "requirements.txt", ctx / "site-packages")
+        log(f"{name}: resolved wheels into the build context in {time.monotonic() - t0:.1f}s")
+    (ctx / ".complete").touch()
+
+
+def build_app(name: str, base: Built, engines: list[Engine], cache: Path, force: bool) -> Built:
+    key = app_key(name, base)
     tag = key[:12]
     repo = f"mcp-lok/{name}"
     todo = [e for e in engines if force or not e.exists(e.ref(repo, tag))]
@@ -357,12 +446,10 @@ def build_app(name: str, base: Built, engines: list[Engine], cache: Path, force:
         ctx = cache / "build" / f"{name}-{tag}"
         with file_lock(cache / "build" / f".{name}.lock"):
             if not (ctx / ".complete").exists():
-                shutil.rmtree(ctx, ignore_errors=True)
-                t0 = time.monotonic()
-                shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-                pip_install_target(src / "requirements.txt", ctx / "site-packages")
-                (ctx / ".complete").touch()
-                log(f"{name}: resolved wheels into the build context in {time.monotonic() - t0:.1f}s")
+                # Contexts of older input hashes are no longer needed.
+                for stale in ctx.parent.glob(f"{name}-*"):
+                    shutil.rmtree(stale, ignore_errors=True)
+                make_context(name, ctx)
             for eng in todo:
                 t0 = time.monotonic()
                 eng.build(ctx, eng.ref(repo, tag), {"BASE": eng.ref(base.repo, base.tag)}, key)
@@ -382,8 +469,18 @@ def relock(names: list[str]) -> None:
             continue
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "report.json"
-            pip("install", "--dry-run", "--ignore-installed", "--target", str(Path(tmp) / "t"),
-                "--report", str(report), *PIP_TARGET_ARGS, "-r", str(src))  # fmt: skip
+            pip(
+                "install",
+                "--dry-run",
+                "--ignore-installed",
+                "--target",
+                str(Path(tmp) / "t"),
+                "--report",
+                str(report),
+                *PIP_TARGET_ARGS,
+                "-r",
+                str(src),
+            )
             items = json.loads(report.read_text())["install"]
         lines = [
             "# Generated by scripts/build_images.py --relock from requirements.in; do not edit.",
@@ -393,38 +490,45 @@ def relock(names: list[str]) -> None:
             meta, info = item["metadata"], item["download_info"]
             digest = info.get("archive_info", {}).get("hashes", {}).get("sha256")
             if not digest:
-                raise SystemExit(f"build-images: ERROR: no sha256 for {meta['name']} ({info.get('url')})")
+                raise SystemExit(
+                    f"build-images: ERROR: no sha256 for {meta['name']} ({info.get('url')})"
+                )
             lines.append(f"{meta['name']}=={meta['version']} \\\n    --hash=sha256:{digest}")
         (IMAGES / name / "requirements.txt").write_text("\n".join(lines) + "\n")
         log(f"{name}: wrote requirements.txt ({len(items)} packages)")
 
 
 # --- main -------------------------------------------------------------------
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--engine", choices=["docker", "podman", "all"], default="all")
-    ap.add_argument("--print-tags", action="store_true", help="print the image references on stdout")
-    ap.add_argument("--only", nargs="+", choices=ALL_IMAGES, help="build only these (and their base)")
+    ap.add_argument(
+        "--print-tags", action="store_true", help="print the image references on stdout"
+    )
+    ap.add_argument(
+        "--only", nargs="+", choices=ALL_IMAGES, help="build only these (and their base)"
+    )
     ap.add_argument("--force", action="store_true", help="rebuild even if the tagged image exists")
-    ap.add_argument("--cache-dir", type=Path, default=Path(os.environ.get("MCP_LOK_CACHE_DIR", "/var/cache/mcp-lok")))
-    ap.add_argument("--relock", action="store_true", help="regenerate images/*/requirements.txt and exit")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path(os.environ.get("MCP_LOK_CACHE_DIR", "/var/cache/mcp-lok")),
+    )
+    ap.add_argument(
+        "--relock", action="store_true", help="regenerate images/*/requirements.txt and exit"
+    )
+    return ap.parse_args()
 
-    if args.relock:
-        relock(APP_IMAGES)
-        return 0
-    if platform.machine() != "x86_64":
-        raise SystemExit("build-images: ERROR: only x86_64 hosts are supported (wheels are resolved for it)")
-    if os.geteuid() != 0:
-        raise SystemExit("build-images: ERROR: run as root (debootstrap and the engine sockets need it)")
 
-    t_start = time.monotonic()
-    wanted = ["docker", "podman"] if args.engine == "all" else [args.engine]
+def select_engines(choice: str) -> list[Engine]:
+    """The engines to build for: each one named, if its socket answers."""
     engines = []
-    for name in wanted:
+    for name in ["docker", "podman"] if choice == "all" else [choice]:
         if not socket_answers(SOCKETS[name]):
             msg = f"{name}: {SOCKETS[name]} does not answer"
-            if args.engine != "all":
+            if choice != "all":
                 raise SystemExit(f"build-images: ERROR: {msg} (run scripts/ensure-engines.sh)")
             log(f"{msg}; skipping {name}")
             continue
@@ -433,13 +537,30 @@ def main() -> int:
         engines.append(Engine(name))
     if not engines:
         raise SystemExit("build-images: ERROR: no engine answers (run scripts/ensure-engines.sh)")
+    return engines
 
+
+def main() -> int:
+    args = parse_args()
+    if args.relock:
+        relock(APP_IMAGES)
+        return 0
+    if platform.machine() != "x86_64":
+        raise SystemExit("build-images: ERROR: only x86_64 hosts are supported (wheels target it)")
+    if os.geteuid() != 0:
+        raise SystemExit("build-images: ERROR: run as root (debootstrap and the sockets need it)")
+
+    t_start = time.monotonic()
+    engines = select_engines(args.engine)
     args.cache_dir.mkdir(parents=True, exist_ok=True)
-    only = set(args.only or ALL_IMAGES)
     built = [build_base(engines, args.cache_dir, args.force)]
     for name in APP_IMAGES:
-        if name in only:
-            built.append(build_app(name, built[0], engines, args.cache_dir, args.force))
+        if name not in (args.only or APP_IMAGES):
+            continue
+        if not (IMAGES / name / "Dockerfile").exists():
+            log(f"{name}: no images/{name}/Dockerfile; skipped")
+            continue
+        built.append(build_app(name, built[0], engines, args.cache_dir, args.force))
 
     for eng in engines:
         for b in built:
@@ -448,8 +569,7 @@ def main() -> int:
     log(f"done in {time.monotonic() - t_start:.1f}s")
     if args.print_tags:
         for b in built:
-            if b.name in only or b.name == "base":
-                print(f"{b.repo}:{b.tag}")
+            print(f"{b.repo}:{b.tag}")
     return 0
 
 

@@ -16,19 +16,25 @@
 #   MCP_LOK_ENGINE_WAIT    seconds to wait for each socket (default 60)
 #   MCP_LOK_DOCKERD_FLAGS  extra dockerd flags, word-split (default none)
 #
-# What this sandbox needed (measured on Debian 12, kernel 6.x, cgroup v1, root
-# without CAP_SYS_RESOURCE, RLIMIT_NOFILE hard limit 20000):
+# What this sandbox needed (measured on Debian 12, kernel 6.x, cgroup v1; root
+# here lacks CAP_SYS_RESOURCE; hard limits: nofile 20000, nproc 96365):
 #   * dockerd 20.10 runs with NO extra flags: overlay2 on ext4 works, iptables
 #     (nft backend) works, cgroupfs driver on cgroup v1 works. It starts its own
 #     containerd. Only warnings: "kernel does not support cgroup blkio weight".
-#     Fallbacks below (vfs storage, --iptables=false) exist for hosts where the
-#     root fs is itself an overlay or netfilter is unavailable; they are only
-#     tried if dockerd dies with a matching error.
+#     Nested (Debian 12 inside a privileged container, root fs = overlay),
+#     overlay2 fails ("failed to mount overlay: invalid argument") and dockerd
+#     picks fuse-overlayfs by itself — one reason fuse-overlayfs is installed.
+#     The fallbacks below (vfs storage, --iptables=false) are only tried if
+#     dockerd dies with a matching error.
 #   * podman 4.3 service needs no flags; it uses runc, conmon, netavark, overlay.
-#   * Podman's default RLIMIT_NOFILE (1048576) exceeds the host hard limit and
-#     root here lacks CAP_SYS_RESOURCE, so `podman run` WITHOUT explicit
-#     --ulimit nofile=… fails: "error setting rlimit type 7: operation not
-#     permitted". Docker does not set rlimits by default, so it inherits 20000.
+#   * Podman sets default rlimits above what this host allows, and root cannot
+#     raise hard limits without CAP_SYS_RESOURCE: a container WITHOUT explicit
+#     nofile AND nproc ulimits fails to start, on the CLI and on the compat API
+#     alike ("error setting rlimit type 7" = nofile, "type 6" = nproc; via the
+#     docker CLI it only shows as "unable to upgrade to tcp, received 409").
+#     Explicit values must not exceed podman's own limits: nofile <= 20000,
+#     nproc <= 32768 (podman lowers its own RLIMIT_NPROC to 32768).
+#     Docker sets no rlimits by default; its containers inherit 20000/96365.
 #   * Podman's --init uses /usr/libexec/podman/catatonit, which on Debian is a
 #     symlink shipped by the `catatonit` package; podman only *recommends* it.
 #   * Packages are installed with --no-install-recommends and a temporary
@@ -62,6 +68,14 @@ want() { [ "$ENGINES" = all ] || [ "$ENGINES" = "$1" ]; }
 
 log() { printf 'ensure-engines: %s\n' "$*" >&2; }
 die() { printf 'ensure-engines: ERROR: %s\n' "$*" >&2; exit 1; }
+fail_with_log() { # fail_with_log MESSAGE LOGFILE
+  log "ERROR: $1"
+  if [ -f "$2" ]; then
+    log "last lines of $2:"
+    tail -n 25 "$2" >&2
+  fi
+  exit 1
+}
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages and starts daemons)"
 
@@ -106,10 +120,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     policy_added=1
   fi
   trap 'if [ "$policy_added" = 1 ]; then rm -f /usr/sbin/policy-rc.d; fi' EXIT
-  apt-get -qq update >&2 || die "apt-get update failed"
+  # dpkg's "Setting up …" chatter goes to a log; shown only on failure.
+  apt_log=$LOG_DIR/apt.log
+  apt-get -qq update >>"$apt_log" 2>&1 || fail_with_log "apt-get update failed" "$apt_log"
   apt-get -qq -y --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
-    install "${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
+    install "${missing[@]}" >>"$apt_log" 2>&1 \
+    || fail_with_log "apt-get install ${missing[*]} failed" "$apt_log"
+  log "installed (apt log: $apt_log)"
   if [ "$policy_added" = 1 ]; then rm -f /usr/sbin/policy-rc.d; policy_added=0; fi
 else
   log "packages present"
@@ -139,21 +157,14 @@ wait_for() {
   answers "$sock"
 }
 
-fail_with_log() { # fail_with_log MESSAGE LOGFILE
-  log "$1"
-  if [ -f "$2" ]; then
-    log "last lines of $2:"
-    tail -n 25 "$2" >&2
-  fi
-  exit 1
-}
-
 # Launch a daemon detached from this script (own session, no stdin, log file),
 # so it outlives the shell that called us. Prints its pid.
 spawn() { # spawn LOGFILE CMD...
   local logf=$1; shift
   printf '\n=== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$logf"
-  setsid nohup "$@" >>"$logf" 2>&1 </dev/null &
+  # 9>&-: the daemon must not inherit our lock fd, or it would hold the lock
+  # for its whole life and the next run of this script would block on it.
+  setsid nohup "$@" >>"$logf" 2>&1 </dev/null 9>&- &
   echo $!
 }
 
@@ -173,7 +184,7 @@ ensure_docker() {
     log "docker: dockerd (pid $pid) is running but not answering yet; waiting"
   else
     offset=$(stat -c %s "$logf" 2>/dev/null || echo 0)
-    log "docker: starting dockerd ${flags[*]} (log: $logf)"
+    log "docker: starting dockerd${flags[*]:+ ${flags[*]}} (log: $logf)"
     pid=$(spawn "$logf" dockerd "${flags[@]}")
   fi
   rc=0; wait_for "$DOCKER_SOCK" "$pid" "$WAIT_SECS" || rc=$?
@@ -237,11 +248,14 @@ want podman && ensure_podman
 command -v docker >/dev/null || die "docker CLI not found (package docker.io)"
 
 probe_files=(/usr/bin/dash /lib/x86_64-linux-gnu/libc.so.6 /lib64/ld-linux-x86-64.so.2)
-probe_tag=$( (cat "${probe_files[@]}"; echo probe-v1) | sha256sum | cut -c1-12)
+probe_tag=$( (cat "${probe_files[@]}"; echo probe-v2) | sha256sum | cut -c1-12)
 PROBE_IMAGE=mcp-lok/probe:$probe_tag
 
 build_probe_tar() {
   local d; d=$(mktemp -d)
+  # mktemp makes a 0700 dir, which would become the image root: uid 65534
+  # could then not even reach /sbin/docker-init (seen with the vfs driver).
+  chmod 755 "$d"
   mkdir -p "$d"/usr/bin "$d"/bin "$d"/lib/x86_64-linux-gnu "$d"/lib64 "$d"/tmp "$d"/etc "$d"/proc "$d"/sys "$d"/dev
   cp /usr/bin/dash "$d"/usr/bin/dash
   ln -s ../usr/bin/dash "$d"/bin/sh

@@ -22,7 +22,8 @@ import json
 import sys
 import time
 import urllib.parse
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 PROTOCOL_VERSION = "2025-06-18"
 
@@ -33,7 +34,7 @@ def _connect(url: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPC
 
 def _sse_events(resp: http.client.HTTPResponse) -> Iterator[tuple[str, str]]:
     """(event, data) pairs from a text/event-stream response."""
-    event, data = "message", []
+    event, data = "message", list[str]()
     while True:
         raw = resp.readline()
         if not raw:
@@ -47,6 +48,13 @@ def _sse_events(resp: http.client.HTTPResponse) -> Iterator[tuple[str, str]]:
             event = line[6:].strip()
         elif line.startswith("data:"):
             data.append(line[5:].lstrip())
+
+
+def _loads(raw: str | bytes) -> dict[str, Any]:
+    obj = json.loads(raw)
+    if not isinstance(obj, dict):
+        raise RuntimeError(f"not a JSON-RPC object: {obj!r:.200}")
+    return obj
 
 
 def _request(method: str, params: dict[str, Any] | None, msg_id: int | None) -> dict[str, Any]:
@@ -73,7 +81,10 @@ class StreamableHTTP:
 
     def send(self, msg: dict[str, Any]) -> dict[str, Any] | None:
         conn = _connect(self.url, self.timeout)
-        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
         if self.session:
             headers["Mcp-Session-Id"] = self.session
             headers["Mcp-Protocol-Version"] = PROTOCOL_VERSION
@@ -88,11 +99,11 @@ class StreamableHTTP:
                 raise RuntimeError(f"HTTP {resp.status}: {resp.read()[:500]!r}")
             if (resp.getheader("content-type") or "").startswith("text/event-stream"):
                 for _event, data in _sse_events(resp):
-                    reply = json.loads(data)
+                    reply = _loads(data)
                     if reply.get("id") == msg["id"]:
                         return reply
                 raise RuntimeError("event stream ended without a reply")
-            return json.loads(resp.read())
+            return _loads(resp.read())
         finally:
             conn.close()
 
@@ -100,7 +111,9 @@ class StreamableHTTP:
         if self.session:
             conn = _connect(self.url, self.timeout)
             try:
-                conn.request("DELETE", self.url.path or "/", headers={"Mcp-Session-Id": self.session})
+                conn.request(
+                    "DELETE", self.url.path or "/", headers={"Mcp-Session-Id": self.session}
+                )
                 conn.getresponse().read()
             except OSError:
                 pass
@@ -113,7 +126,9 @@ class LegacySSE:
         self.url = urllib.parse.urlsplit(url)
         self.timeout = timeout
         self.stream_conn = _connect(self.url, timeout)
-        self.stream_conn.request("GET", self.url.path or "/sse", headers={"Accept": "text/event-stream"})
+        self.stream_conn.request(
+            "GET", self.url.path or "/sse", headers={"Accept": "text/event-stream"}
+        )
         resp = self.stream_conn.getresponse()
         if resp.status != 200:
             raise RuntimeError(f"GET {self.url.path}: HTTP {resp.status}")
@@ -128,7 +143,9 @@ class LegacySSE:
         conn = _connect(target, self.timeout)
         try:
             path = target.path + (f"?{target.query}" if target.query else "")
-            conn.request("POST", path, body=json.dumps(msg), headers={"Content-Type": "application/json"})
+            conn.request(
+                "POST", path, body=json.dumps(msg), headers={"Content-Type": "application/json"}
+            )
             resp = conn.getresponse()
             resp.read()
             if resp.status not in (200, 202):
@@ -138,7 +155,7 @@ class LegacySSE:
         if "id" not in msg:
             return None
         for _event, data in self.events:
-            reply = json.loads(data)
+            reply = _loads(data)
             if reply.get("id") == msg["id"]:
                 return reply
         raise RuntimeError("event stream ended without a reply")
@@ -148,21 +165,35 @@ class LegacySSE:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--transport", choices=["streamable-http", "sse"], default="streamable-http")
     ap.add_argument("--url")
-    ap.add_argument("--wait", type=float, default=20.0, help="seconds to wait for the server to listen")
+    ap.add_argument(
+        "--wait", type=float, default=20.0, help="seconds to wait for the server to listen"
+    )
     ap.add_argument("--timeout", type=float, default=20.0)
     ap.add_argument("--call", nargs=2, action="append", metavar=("NAME", "JSON_ARGS"))
     args = ap.parse_args()
-    url = args.url or ("http://127.0.0.1:8080/mcp" if args.transport == "streamable-http" else "http://127.0.0.1:8080/sse")
-    calls = args.call or [["echo", '{"text": "hello"}'], ["add", '{"a": 2, "b": 3}'], ["whoami", "{}"]]
+    url = args.url or (
+        "http://127.0.0.1:8080/mcp"
+        if args.transport == "streamable-http"
+        else "http://127.0.0.1:8080/sse"
+    )
+    calls = args.call or [
+        ["echo", '{"text": "hello"}'],
+        ["add", '{"a": 2, "b": 3}'],
+        ["whoami", "{}"],
+    ]
 
     deadline = time.monotonic() + args.wait
     while True:  # the server may still be starting
         try:
             client: StreamableHTTP | LegacySSE = (
-                StreamableHTTP(url, args.timeout) if args.transport == "streamable-http" else LegacySSE(url, args.timeout)
+                StreamableHTTP(url, args.timeout)
+                if args.transport == "streamable-http"
+                else LegacySSE(url, args.timeout)
             )
             init = client.send(_request("initialize", INIT_PARAMS, 1))
             break
@@ -175,7 +206,9 @@ def main() -> int:
     out: dict[str, Any] = {"initialize": init, "calls": {}}
     client.send(_request("notifications/initialized", None, None))
     for n, (name, raw_args) in enumerate(calls, start=2):
-        reply = client.send(_request("tools/call", {"name": name, "arguments": json.loads(raw_args)}, n))
+        reply = client.send(
+            _request("tools/call", {"name": name, "arguments": json.loads(raw_args)}, n)
+        )
         out["calls"][name] = reply
         ok = ok and bool(reply and "result" in reply and not reply["result"].get("isError"))
     client.close()

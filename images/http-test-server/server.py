@@ -21,21 +21,25 @@ Works with mcp 2.x (MCPServer) and mcp 1.x (FastMCP).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
 import socket
 import sys
 from typing import Any
 
-try:  # mcp >= 2: FastMCP was renamed MCPServer and run() takes the options
-    from mcp.server.mcpserver import MCPServer as _Server
-
-    _MCP_V2 = True
-except ImportError:  # mcp 1.x
-    from mcp.server.fastmcp import FastMCP as _Server  # type: ignore[no-redef]
-
-    _MCP_V2 = False
-
 from mcp.server.transport_security import TransportSecuritySettings
+
+# mcp >= 2 renamed FastMCP to MCPServer and moved the HTTP options to run();
+# both APIs are used through Any so one file serves either major version.
+server_cls: Any
+try:
+    from mcp.server.mcpserver import MCPServer
+
+    server_cls, _MCP_V2 = MCPServer, True
+except ImportError:  # mcp 1.x
+    server_cls, _MCP_V2 = importlib.import_module("mcp.server.fastmcp").FastMCP, False
+
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 
@@ -44,7 +48,7 @@ HOST = os.environ.get("MCP_HOST", "127.0.0.1")
 PORT = int(os.environ.get("MCP_PORT", "8080"))
 LOG_LEVEL = os.environ.get("MCP_LOG_LEVEL", "WARNING").upper()
 
-server = _Server("mcp-lok-test-server", log_level=LOG_LEVEL)
+server: Any = server_cls("mcp-lok-test-server", log_level=LOG_LEVEL)
 
 
 @server.tool()
@@ -84,14 +88,16 @@ def _rlimit(name: str) -> list[int] | None:
 
 def _writable(path: str) -> bool:
     try:
-        fd = os.open(os.path.join(path, f".mcp-lok-probe-{os.getpid()}"), os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+        fd = os.open(
+            os.path.join(path, f".mcp-lok-probe-{os.getpid()}"),
+            os.O_CREAT | os.O_WRONLY | os.O_EXCL,
+            0o600,
+        )
     except OSError:
         return False
     os.close(fd)
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(os.path.join(path, f".mcp-lok-probe-{os.getpid()}"))
-    except OSError:
-        pass
     return True
 
 
@@ -140,12 +146,12 @@ def main() -> None:
     )
     print(f"mcp-lok test server: {TRANSPORT} on {HOST}:{PORT}", file=sys.stderr, flush=True)
     if _MCP_V2:
-        server.run(TRANSPORT, host=HOST, port=PORT, transport_security=security)  # type: ignore[call-overload]
+        server.run(TRANSPORT, host=HOST, port=PORT, transport_security=security)
     else:  # mcp 1.x keeps these on the settings object
-        server.settings.host = HOST  # type: ignore[attr-defined]
-        server.settings.port = PORT  # type: ignore[attr-defined]
-        server.settings.transport_security = security  # type: ignore[attr-defined]
-        server.run(TRANSPORT)  # type: ignore[arg-type]
+        server.settings.host = HOST
+        server.settings.port = PORT
+        server.settings.transport_security = security
+        server.run(TRANSPORT)
 
 
 if __name__ == "__main__":

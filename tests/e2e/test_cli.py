@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
-from pytest_bdd import parsers, scenarios, then, when
+from pytest_bdd import given, parsers, scenarios, then, when
 
 from .conftest import World, mcp_lok
 
@@ -40,3 +43,62 @@ def plan_shape(world: World) -> None:
 @then(parsers.parse('stdout starts with "{text}"'))
 def stdout_starts(world: World, text: str) -> None:
     assert world["result"].stdout.startswith(text)
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@given("a wheel built from the repository", target_fixture="wheel")
+def wheel(tmp_path: Path) -> Path:
+    out = tmp_path / "dist"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)],
+        check=True,
+        timeout=300,
+    )
+    [built] = out.glob("mcp_lok-*.whl")
+    return built
+
+
+@when("I install it into a fresh virtualenv", target_fixture="venv_bin")
+def fresh_venv(tmp_path: Path, wheel: Path) -> Path:
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, timeout=600
+    )
+    return venv / "bin"
+
+
+@then("`mcp-lok version` there prints the project's version")
+def wheel_version(venv_bin: Path) -> None:
+    from mcp_lok.launcher.version import __version__
+
+    done = subprocess.run(
+        [str(venv_bin / "mcp-lok"), "version"], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[0] == f"mcp-lok {__version__}"
+
+
+@then("`mcp-lok policy compile` there compiles a policy file with the packaged grammar")
+def wheel_compiles(venv_bin: Path, tmp_path: Path) -> None:
+    policy = tmp_path / "p.lok"
+    policy.write_text("extends stdio\nlimit memory 256M\n")
+    # run from elsewhere, so nothing can come from the repository's working tree
+    done = subprocess.run(
+        [str(venv_bin / "mcp-lok"), "policy", "compile", str(policy), "--image", "x"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["container"]["HostConfig"]["Memory"] == 256 * 1024**2
+    located = subprocess.run(
+        [str(venv_bin / "python"), "-c", "import mcp_lok.policy as p; print(p.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    )
+    assert located.stdout.startswith(str(venv_bin.parent)), located.stdout

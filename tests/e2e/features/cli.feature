@@ -19,3 +19,10 @@ Feature: CLI commands
     When I run `mcp-lok version`
     Then the exit code is 0
     And stdout starts with "mcp-lok "
+
+  @packaging
+  Scenario: a wheel built from the repository installs and runs in a fresh virtualenv
+    Given a wheel built from the repository
+    When I install it into a fresh virtualenv
+    Then `mcp-lok version` there prints the project's version
+    And `mcp-lok policy compile` there compiles a policy file with the packaged grammar
