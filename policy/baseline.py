@@ -22,7 +22,6 @@ NPROC = 1024
 TMP_SIZE = 64 * 1024 * 1024
 TMP_TARGET = "/tmp"
 TMPFS_OPTIONS = "rw,noexec,nosuid,nodev"
-MASK_OPTIONS = "ro,noexec,nosuid,nodev,size=4096"
 HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch space
 
 GATE_MEMORY = 64 * 1024 * 1024

@@ -99,6 +99,15 @@ def _check_result(draft: _Draft, out: Collector) -> None:
                 origin,
                 help="only the gate enforces denies; replace the open network by `allow` rules",
             )
+    for target, mask in draft.masks.items():
+        if target in draft.tmpfs:
+            out.error(
+                Code.MOUNT_CONFLICT,
+                f"`{target}` is both hidden and a tmpfs",
+                mask.origin,
+                help=f"the tmpfs comes from {draft.tmpfs[target].origin.render()}; "
+                "a tmpfs already starts empty",
+            )
     for target, mount in draft.mounts.items():
         clash = draft.tmpfs.get(target) or draft.masks.get(target)
         if clash is not None:

@@ -150,7 +150,9 @@ def _root(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("writable-root", field, _at(plan, field))
         return
     yield _row("read-only-root", field, _at(plan, field))
-    if plan.engine is Engine.PODMAN:
+    # the Podman lowering names `/run` and `/var/tmp` so that Podman's own unbounded,
+    # executable ones are replaced; say so if a payload lacks them
+    if plan.engine is Engine.PODMAN and not {"/run", "/var/tmp"} <= set(_host(plan)["Tmpfs"]):
         yield _row("podman-tmpfs", field, ENGINE)
 
 
@@ -256,9 +258,12 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         normpath(a.subject) for a in policy.insecure if a.what is Insecurity.SENSITIVE_MOUNT
     }
     written = {(m.source, m.target) for m in policy.mounts}
+    masks = {m.path for m in policy.masks}
     for i, spec in enumerate(_host(plan)["Mounts"]):
         source, target, writable = spec["Source"], spec["Target"], not spec["ReadOnly"]
-        if (source, target) not in written and not writable:
+        if target in masks and not writable:
+            kind = "mask"
+        elif (source, target) not in written and not writable:
             kind = "own-mount"
         elif basename(source) in baseline.ENGINE_SOCKETS:
             kind = "engine-socket"
@@ -271,11 +276,10 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
 
 
 def _tmpfs(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
-    masks = {m.path for m in policy.masks}
     for target, options in sorted(_host(plan)["Tmpfs"].items()):
         field, flags = f"HostConfig.Tmpfs[{target}]", options.split(",")
         sizes = [_bytes(int(flag[5:])) + " " for flag in flags if flag.startswith("size=")]
-        kind = "mask" if target in masks else "scratch"
+        kind = "scratch"
         noexec = ", not executable" if "noexec" in flags else ""
         size = "".join(sizes[:1])
         yield _row(kind, field, _at(plan, field), target=target, size=size, noexec=noexec)

@@ -72,8 +72,8 @@ seccomp            ✓  0.05  a seccomp filter refuses {count} system calls and 
 seccomp-deny       ✓  0     `{call}` is refused too
 writable-root      ✗  0.15  the server can change the image's files (writable root filesystem)
 read-only-root     ✓  0     the image's filesystem is read-only
-podman-tmpfs       !  0.02  Podman's compat API still mounts writable tmpfs on `/run` and
-                            `/var/tmp` (and `/tmp`)
+podman-tmpfs       !  0.02  Podman's compat API mounts its own writable, executable tmpfs on
+                            `/run` and `/var/tmp` where the payload names none
 host-namespace     ✗  0.90  the server shares the host's {names} namespace
 own-namespaces     ✓  0     no host namespace is shared: PID, IPC, UTS, user and cgroup are the
                             container's own
@@ -105,7 +105,7 @@ sensitive-read     ✗  0.50  the host's `{source}` is readable from the contain
 write-mount        ✗  0.10  `{source}` is writable from the container{where}
 read-mount         !  0.02  `{source}` is readable from the container{where}
 own-mount          ✓  0     mcp-lok's own `{source}` is readable at `{target}`
-mask               ✓  0     `{target}` is hidden behind an empty read-only tmpfs
+mask               ✓  0     `{target}` is hidden behind an empty read-only directory
 scratch            ✓  0.01  `{target}` is a private {size}scratch space{noexec}
 memory             ✓  0     memory is capped at {size}
 no-memory-limit    ✗  0.05  memory is not limited

@@ -32,6 +32,8 @@ _SECCOMP = {Engine.DOCKER: docker.seccomp_option, Engine.PODMAN: podman.seccomp_
 def lower(policy: Policy, target: Target) -> LaunchPlan:
     seccomp = _SECCOMP[target.engine]
     payload, files = server(policy, target, seccomp)
+    if target.engine is Engine.PODMAN:
+        podman.harden(payload, read_only=policy.read_only_rootfs.value)
     digest = fingerprint(policy)
     payload.put("Labels", "mcp-lok-policy", digest, DIGEST)
     the_gate: Gate | None = None

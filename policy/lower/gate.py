@@ -14,7 +14,8 @@ from typing import Any
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE
-from .plan import Container, Gate, Payload, PlanFile, Target
+from . import podman
+from .plan import Container, Engine, Gate, Payload, PlanFile, Target
 from .server import gate_name, hardening, labels, limits, network_name
 
 CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
@@ -61,6 +62,8 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
         BASELINE,
     )
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    if target.engine is Engine.PODMAN:
+        podman.harden(payload, read_only=True)
     mode = policy.network.mode
     payload.set(
         "HostConfig.NetworkMode",

@@ -114,11 +114,13 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class PlanFile:
-    """A file the launcher writes on the host before creating containers."""
+    """A file (or an empty directory) the launcher makes on the host before creating
+    containers."""
 
     path: str
     content: str
     mode: int = 0o644
+    directory: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +162,13 @@ class LaunchPlan:
                 "config": self.gate.config,
             },
             "files": [
-                {"path": f.path, "mode": f"{f.mode:04o}", "content": f.content} for f in self.files
+                {
+                    "path": f.path,
+                    "mode": f"{f.mode:04o}",
+                    "content": f.content,
+                    "directory": f.directory,
+                }
+                for f in self.files
             ],
         }
 

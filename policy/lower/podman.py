@@ -1,14 +1,25 @@
-"""Lowering for Podman: its Docker-compatible API takes a seccomp profile *path*, not
-inline JSON (measured on Podman 4.3), so the profile becomes a file the launcher writes
-first, named by its content digest so that equal profiles share one file."""
+"""Lowering for Podman.
+
+Two differences from Docker, both measured on Podman 4.3's Docker-compatible API:
+- it takes a seccomp profile *path*, not inline JSON, so the profile becomes a file the
+  launcher writes first, named by its content digest so that equal profiles share one file;
+- with `ReadonlyRootfs` it mounts its own writable, executable, unbounded tmpfs on `/run`
+  and `/var/tmp`; naming them in `Tmpfs` replaces them with bounded, `noexec` ones.
+"""
 
 from __future__ import annotations
 
 import hashlib
 
-from .. import seccomp
+from .. import baseline, seccomp
 from ..ir import Policy
-from .plan import PlanFile, Target
+from ..origin import Default
+from .plan import Payload, PlanFile, Target
+
+PODMAN = Default("podman")
+# where Podman would otherwise add its own writable tmpfs to a read-only root
+SCRATCH = ("/run", "/var/tmp")
+SCRATCH_SIZE = 16 * 1024 * 1024
 
 
 def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
@@ -16,3 +27,15 @@ def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile,
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
     path = f"{target.runtime_dir}/seccomp/{digest}.json"
     return f"seccomp={path}", (PlanFile(path, content + "\n"),)
+
+
+def harden(payload: Payload, read_only: bool) -> None:
+    """Replace Podman's own scratch mounts of a read-only root with bounded ones."""
+    if not read_only:
+        return
+    for target in SCRATCH:
+        if target not in payload.body["HostConfig"]["Tmpfs"]:
+            # INVARIANT: nothing writable in a Podman container is executable or unbounded
+            payload.put(
+                "HostConfig.Tmpfs", target, f"{baseline.TMPFS_OPTIONS},size={SCRATCH_SIZE}", PODMAN
+            )

@@ -116,7 +116,7 @@ def server(
         lim.nofile.value,
         (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin),
     )
-    _filesystem(payload, policy, target)
+    files += _filesystem(payload, policy, target)
     _network_mode(payload, policy, target)
     _env(payload, policy, target)
     return payload, files
@@ -149,7 +149,7 @@ def _security_opt(
     return files
 
 
-def _filesystem(payload: Payload, policy: Policy, target: Target) -> None:
+def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
         payload.add(
@@ -184,8 +184,25 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> None:
             f"{baseline.TMPFS_OPTIONS},size={tmpfs.size}",
             tmpfs.origin,
         )
+    if not policy.masks:
+        return ()
+    # A mask is an empty, read-only directory of mcp-lok's bound over the path. (A tmpfs
+    # would be simpler, but Podman 4.3 mounts tmpfs before binds, so a tmpfs under a bind
+    # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
+    empty = f"{target.runtime_dir}/empty"
     for mask in policy.masks:
-        payload.put("HostConfig.Tmpfs", mask.path, baseline.MASK_OPTIONS, mask.origin)
+        payload.add(
+            "HostConfig.Mounts",
+            {
+                "Type": "bind",
+                "Source": empty,
+                "Target": mask.path,
+                "ReadOnly": True,
+                "BindOptions": {"Propagation": "rprivate"},
+            },
+            mask.origin,
+        )
+    return (PlanFile(empty, "", mode=0o555, directory=True),)
 
 
 def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:

@@ -34,8 +34,11 @@ class EngineUnderTest:
     def write_files(self, files: list[dict[str, str]]) -> None:
         for entry in files:
             path = Path(entry["path"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(entry["content"])
+            if entry["directory"]:
+                path.mkdir(parents=True, exist_ok=True)
+            else:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(entry["content"])
             path.chmod(int(entry["mode"], 8))
 
     def create(self, body: dict[str, Any], name: str) -> str:

@@ -37,6 +37,16 @@ def read_first(path):
         return f"error: {error.strerror}"
 
 
+def mount_options():
+    """Mount point → its per-mount options, from /proc/self/mountinfo."""
+    options = {}
+    with open("/proc/self/mountinfo") as handle:
+        for line in handle:
+            fields = line.split()
+            options[fields[4]] = fields[5].split(",")
+    return options
+
+
 def main(paths):
     libc = ctypes.CDLL(None, use_errno=True)
     unshare_ok = libc.unshare(CLONE_NEWUSER) == 0
@@ -57,7 +67,14 @@ def main(paths):
         if os.path.exists("/sys/fs/cgroup/pids.max")
         else read_first("/sys/fs/cgroup/pids/pids.max"),
         "paths": {},
+        "scratch": {},
     }
+    mounts = mount_options()
+    for path in ("/tmp", "/run", "/var/tmp"):
+        report["scratch"][path] = {
+            "writable": writable(path) if os.path.isdir(path) else False,
+            "options": mounts.get(path),
+        }
     for path in paths:
         entry = {"exists": os.path.exists(path)}
         if os.path.isdir(path):

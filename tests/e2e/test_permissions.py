@@ -94,6 +94,16 @@ def root_read_only(world: World) -> None:
     assert probe(world)["root_writable"] is False
 
 
+@then("inside the container every writable scratch space is noexec and nosuid")
+def scratch_noexec(world: World) -> None:
+    scratch = probe(world)["scratch"]
+    writable = {path: entry for path, entry in scratch.items() if entry["writable"]}
+    assert "/tmp" in writable, scratch
+    for path, entry in writable.items():
+        assert entry["options"] is not None, f"{path} is writable but not a mount: {scratch}"
+        assert {"noexec", "nosuid"} <= set(entry["options"]), (path, entry)
+
+
 @then("inside the container the only network interface is lo")
 def only_lo(world: World) -> None:
     assert probe(world)["interfaces"] == ["lo"]

@@ -1,4 +1,158 @@
 @lifecycle
 Feature: Server lifecycle
-  Starting, listing, stopping and removing servers (run, start, list, stop, rm, logs).
-  The scenarios arrive with the launcher; this file fixes the feature area's place.
+  Starting, listing, stopping and removing servers (run, start, list, stop, rm, logs) on
+  real engines: `list` tells the truth, and nothing is left behind, even after a crash.
+
+  Scenario Outline: start, list, stop and rm a server on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/mcp-server-time" with the "network" profile
+    Then the exit code is 0
+    And `mcp-lok list` shows it as "running"
+    And its proxy answers on /health
+    And the engine runs its container and its network
+    When I stop it
+    Then `mcp-lok list --all` shows it as "stopped"
+    And `mcp-lok list` does not show it
+    When I remove it
+    Then `mcp-lok list --all` does not show it
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: what the engine receives is what `policy compile` prints, on <engine>
+    Given the <engine> engine
+    And a relay in front of the engine's socket that records every request
+    When I start "mcp-lok/mcp-server-time" through the relay
+    Then the exit code is 0
+    And the body of POST /containers/create is the `policy compile` output's container
+    And the engine's inspect of the container agrees with the compiled payload
+    When I remove it while it runs
+    Then the exit code is 1
+    And stderr says "stop it first"
+    When I remove it with --force
+    Then the engine has no container and no network of it
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: <signal> to a foreground run removes everything on <engine>
+    Given the <engine> engine
+    When I run "mcp-lok/mcp-server-time" in the foreground with the "network" profile
+    Then it prints the client URLs and a client config on stderr
+    And its proxy answers on /health
+    And `mcp-lok list` shows it as "running"
+    When I send it <signal>
+    Then it exits with code 0 within 30 seconds
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine | signal  |
+      | docker | SIGINT  |
+      | docker | SIGTERM |
+      | podman | SIGINT  |
+      | podman | SIGTERM |
+
+  Scenario Outline: Ctrl-C while a foreground run is still starting leaves nothing on <engine>
+    Given the <engine> engine
+    When I run "mcp-lok/mcp-server-time" in the foreground with the "network" profile without waiting
+    And I send it SIGINT after <delay> seconds
+    Then it exits within 30 seconds
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine | delay |
+      | docker | 0.4   |
+      | docker | 0.8   |
+      | podman | 0.4   |
+      | podman | 1.2   |
+
+  Scenario Outline: an HTTP server runs behind its gate, and rm removes both, on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/http-test-server" with the "streamable-http" transport
+    Then the exit code is 0
+    And `mcp-lok list` shows it as "running"
+    And its proxy answers on /health
+    And the engine runs its server and its gate
+    And `mcp-lok logs` shows "streamable-http on 127.0.0.1:8080"
+    When I remove it with --force
+    Then the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a killed proxy is reported, and rm cleans up, on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/mcp-server-time" with the "network" profile
+    And I kill its proxy with SIGKILL
+    Then `mcp-lok list` shows it as "unhealthy"
+    When I remove it
+    Then the exit code is 0
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a taken name is refused on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/mcp-server-time" with the "stdio" profile
+    And I start "mcp-lok/mcp-server-time" again with the same name
+    Then the exit code is 1
+    And stderr says "already exists"
+    And `mcp-lok list` shows it as "running"
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a missing image is refused with a hint on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/no-such-image" with the "network" profile
+    Then the exit code is 1
+    And stderr says "make images"
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a busy port is refused on <engine>
+    Given the <engine> engine
+    And a port that is already in use
+    When I start "mcp-lok/mcp-server-time" on that port
+    Then the exit code is 1
+    And stderr says "is busy"
+    And the engine has no container and no network of it
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: <count> start/rm cycles leave nothing behind on <engine>
+    Given the <engine> engine
+    When I start and remove a server <count> times with the "network" profile
+    Then every cycle succeeded
+    And the engine has no container and no network of any of them
+    And no runtime folder of any of them is left
+
+    Examples:
+      | engine | count |
+      | docker | 50    |
+      | podman | 10    |

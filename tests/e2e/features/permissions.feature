@@ -13,6 +13,7 @@ Feature: Permission profiles and isolation
     And inside the container the user is 65534
     And inside the container no capability is effective
     And inside the container the root filesystem is read-only
+    And inside the container every writable scratch space is noexec and nosuid
     And inside the container the only network interface is lo
     And inside the container no_new_privs is set and seccomp filters system calls
     And inside the container a new user namespace is refused

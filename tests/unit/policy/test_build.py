@@ -427,3 +427,11 @@ def test_resolv_conf_may_be_mounted_when_there_is_no_gate() -> None:
         [rules.Read(path="/srv/resolv.conf", target="/etc/resolv.conf", origin=at(1))], "p"
     )
     assert [m.target for m in policy.mounts] == ["/etc/resolv.conf"]
+
+
+def test_hiding_a_tmpfs_is_a_conflict() -> None:
+    ruleset: list[rules.Rule] = [
+        rules.Tmpfs(target="/cache", origin=at(1)),
+        rules.DenyPath(path="/cache", origin=at(2)),
+    ]
+    assert codes_and_origins(ruleset) == [(Code.MOUNT_CONFLICT, at(2))]

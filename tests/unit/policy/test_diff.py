@@ -165,14 +165,19 @@ def test_seccomp_turned_off_is_summarised() -> None:
     assert (change.origin_before, change.origin_after) == (BASELINE, at(2))
 
 
-def test_docker_and_podman_differ_in_how_the_profile_travels() -> None:
+def test_docker_and_podman_differ_in_how_the_profile_travels_and_in_scratch_mounts() -> None:
     podman = dataclasses.replace(TARGET, engine=Engine.PODMAN, transport=Transport.SSE)
     docker = dataclasses.replace(podman, engine=Engine.DOCKER)
     changes = diff(builtin("stdio", docker), builtin("stdio", podman))
+    scratch = "rw,noexec,nosuid,nodev,size=16777216"
     assert [(c.path, c.before, c.after) for c in changes] == [
         ("engine", "docker", "podman"),
         ("HostConfig.SecurityOpt[seccomp].passed", "inline", "file"),
+        ("HostConfig.Tmpfs[/run]", None, scratch),
+        ("HostConfig.Tmpfs[/var/tmp]", None, scratch),
         ("gate.HostConfig.SecurityOpt[seccomp].passed", "inline", "file"),
+        ("gate.HostConfig.Tmpfs[/run]", None, scratch),
+        ("gate.HostConfig.Tmpfs[/var/tmp]", None, scratch),
     ]
 
 

@@ -255,8 +255,20 @@ def test_writable_root() -> None:
     assert rows(report, "read-only-root") == []
 
 
-def test_podman_notes_its_extra_writable_tmpfs() -> None:
+def test_podman_scratch_mounts_are_described_like_any_tmpfs() -> None:
     report = builtin("stdio", dataclasses.replace(TARGET, engine=Engine.PODMAN))
+    assert rows(report, "podman-tmpfs") == []
+    assert {c.field for c in rows(report, "scratch")} >= {
+        "HostConfig.Tmpfs[/run]",
+        "HostConfig.Tmpfs[/var/tmp]",
+    }
+
+
+def test_podman_notes_its_own_tmpfs_where_a_payload_names_none() -> None:
+    policy = compile_policy("stdio").policy
+    plan = lower(policy, dataclasses.replace(TARGET, engine=Engine.PODMAN))
+    del plan.server.body["HostConfig"]["Tmpfs"]["/run"]
+    report = explain(policy, plan)
     note = one(report, "podman-tmpfs")
     assert (note.mark, note.field, note.origin.render()) == (
         Mark.NOTABLE,
@@ -451,17 +463,18 @@ def test_tmpfs_and_masks() -> None:
             "`/cache` is a private 128 MiB scratch space, not executable",
             at(1),
         ),
-        "HostConfig.Tmpfs[/secrets]": (
-            "mask",
-            "`/secrets` is hidden behind an empty read-only tmpfs",
-            at(2),
-        ),
         "HostConfig.Tmpfs[/tmp]": (
             "scratch",
             "`/tmp` is a private 64 MiB scratch space, not executable",
             BASELINE,
         ),
     }
+    [mask] = [(c.field, c.description, c.origin) for c in report.controls if c.kind == "mask"]
+    assert mask == (
+        "HostConfig.Mounts[0]",
+        "`/secrets` is hidden behind an empty read-only directory",
+        at(2),
+    )
     # the payload is what is described: a tmpfs without size or noexec says so
     policy, plan = compiled()
     bare = explain(policy, tampered(plan, Tmpfs={"/tmp": "rw"}))

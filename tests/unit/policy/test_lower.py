@@ -487,14 +487,23 @@ def test_policy_values_reach_the_body_with_their_origins() -> None:
             "ReadOnly": True,
             "BindOptions": {"Propagation": "rprivate"},
         },
+        {  # the mask: mcp-lok's empty directory, read-only, over the denied path
+            "Type": "bind",
+            "Source": "/run/mcp-lok/empty",
+            "Target": "/srv/data/keys",
+            "ReadOnly": True,
+            "BindOptions": {"Propagation": "rprivate"},
+        },
     ]
     assert (trace["HostConfig.Mounts[0]"], trace["HostConfig.Mounts[1]"]) == (at(3), at(2))
+    assert trace["HostConfig.Mounts[2]"] == at(5)
+    assert [(f.path, f.mode, f.directory) for f in plan.files if f.directory] == [
+        ("/run/mcp-lok/empty", 0o555, True)
+    ]
     assert host["Tmpfs"] == {
         "/cache": "rw,noexec,nosuid,nodev,size=8192",
         "/tmp": "rw,noexec,nosuid,nodev,size=67108864",
-        "/srv/data/keys": "ro,noexec,nosuid,nodev,size=4096",
     }
-    assert trace["HostConfig.Tmpfs[/srv/data/keys]"] == at(5)
     assert trace["HostConfig.Tmpfs[/tmp]"] == BASELINE
     assert (host["CapAdd"], host["CapDrop"]) == (["NET_BIND_SERVICE"], ["ALL"])
     assert trace["HostConfig.CapAdd[0]"] == at(6)
@@ -584,8 +593,13 @@ def test_to_dict_lays_out_the_plan() -> None:
             "config": plan.gate.config,
         },
         "files": [
-            {"path": GATE_JSON, "mode": "0644", "content": plan.files[0].content},
-            {"path": RESOLV, "mode": "0644", "content": plan.files[1].content},
+            {
+                "path": GATE_JSON,
+                "mode": "0644",
+                "content": plan.files[0].content,
+                "directory": False,
+            },
+            {"path": RESOLV, "mode": "0644", "content": plan.files[1].content, "directory": False},
         ],
     }
     assert json.loads(plan.to_json()) == json.loads(canonical_json(layout))
@@ -671,3 +685,26 @@ def test_all_target_problems_at_once() -> None:
 )
 def test_default_name(image: str, name: str) -> None:
     assert default_name(image) == name
+
+
+def test_podman_scratch_mounts_are_bounded_and_not_executable() -> None:
+    from mcp_lok.policy import compile_plan as compile_
+
+    target = Target(image="img", name="srv", engine=Engine.PODMAN)
+    tmpfs = compile_("stdio", target).server.body["HostConfig"]["Tmpfs"]
+    assert tmpfs["/run"] == tmpfs["/var/tmp"] == "rw,noexec,nosuid,nodev,size=16777216"
+
+
+def test_podman_scratch_mounts_keep_a_policys_own_and_skip_a_writable_root() -> None:
+    from mcp_lok.policy.build import build
+    from mcp_lok.policy.lower import lower as lower_
+    from mcp_lok.policy.lower.plan import Payload
+    from mcp_lok.policy.lower.podman import harden
+
+    policy = build([rules.Tmpfs(target="/run", size=8192, origin=BASELINE)], "p")
+    plan_ = lower_(policy, Target(image="img", name="srv", engine=Engine.PODMAN))
+    assert plan_.server.body["HostConfig"]["Tmpfs"]["/run"].endswith("size=8192")
+    payload = Payload()
+    payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    harden(payload, read_only=False)
+    assert payload.body["HostConfig"]["Tmpfs"] == {}
