@@ -14,7 +14,7 @@ FEATURE ?=
         test-e2e-verbose coverage lint bench demo clean
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
 
 $(BIN)/mcp-lok: pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,7 +32,8 @@ images: engines ## Build the test and demo images locally (no registry), cached 
 
 test: venv images ## Everything: lint, unit, property and e2e tests on both engines
 	$(MAKE) --no-print-directory lint
-	$(PYTEST) tests
+	$(PYTEST) tests --cov=mcp_lok.policy --cov-branch --cov-fail-under=100 \
+	  --cov-report=term-missing:skip-covered
 
 test-unit: venv ## Unit and property tests (no engine needed)
 	$(PYTEST) tests/unit
