@@ -1,0 +1,591 @@
+"""The gate program (`proxy/gate.py`) without containers: its config validation against
+what lowering writes, and the ingress splice over real Unix and loopback TCP sockets."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_lok.policy import Engine, Target, Transport, compile_plan
+from mcp_lok.proxy import gate
+
+REPO = Path(__file__).resolve().parents[3]
+GATE_PY = REPO / "proxy" / "gate.py"
+
+pytestmark = pytest.mark.timeout(60)
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def ingress_config(socket_path: str = "/run/mcp-lok-gate/ingress.sock", port: int = 8080) -> Any:
+    return {
+        "version": 1,
+        "name": "t",
+        "ingress": {"socket": socket_path, "port": port},
+        "egress": None,
+    }
+
+
+EGRESS = {
+    "socket": "/run/mcp-lok-gate/egress.sock",
+    "dns": "127.0.0.53",
+    "proxy": "127.0.0.1:3128",
+    "rules": [{"hosts": ["example.com"], "ports": [443], "transports": ["tcp"]}],
+    "deny_hosts": [],
+    "deny_ports": [],
+}
+
+
+# --- config ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("transport", [Transport.SSE, Transport.STREAMABLE_HTTP])
+@pytest.mark.parametrize("engine", list(Engine))
+def test_the_config_lowering_writes_for_ingress_is_served(
+    transport: Transport, engine: Engine
+) -> None:
+    plan = compile_plan("stdio", Target(image="x", name="t", engine=engine, transport=transport))
+    assert plan.gate is not None
+    written = {f.path: f.content for f in plan.files}
+    config = gate.parse_config(json.loads(written["/run/mcp-lok/t/gate/gate.json"]))
+    assert config == gate.Config("t", gate.Ingress("/run/mcp-lok-gate/ingress.sock", 8080), None)
+    assert gate.parse_config(plan.gate.config) == config
+    assert plan.gate.container.body["Cmd"] == ["/run/mcp-lok-gate/gate.json"]
+    gate.refuse_unsupported(config)
+
+
+@pytest.mark.parametrize("source", ["examples/github.lok", "examples/seed-example.json"])
+def test_an_egress_config_is_validated_then_refused(source: str) -> None:
+    plan = compile_plan(str(REPO / source), Target(image="x", name="t"))
+    assert plan.gate is not None
+    config = gate.parse_config(plan.gate.config)
+    assert config.egress is not None
+    assert config.egress.proxy == ("127.0.0.1", 3128)
+    assert config.egress.rules
+    with pytest.raises(gate.Unsupported, match="egress not implemented"):
+        gate.refuse_unsupported(config)
+    with pytest.raises(gate.Unsupported):
+        gate.listeners(config, gate.Connections())
+
+
+def _set(path: str, value: object) -> Callable[[Any], None]:
+    def change(config: Any) -> None:
+        *parents, last = path.split(".")
+        node = config
+        for key in parents:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        if value is _DELETE:
+            del node[last]
+        else:
+            node[last] = value
+
+    return change
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_set("version", 2), "`version` must be 1"),
+        (_set("version", True), "`version` must be 1"),
+        (_set("extra", 1), "unknown field `extra`"),
+        (_set("name", _DELETE), "lacks field `name`"),
+        (_set("name", ""), "`name` must be a non-empty string"),
+        (_set("ingress", None), "neither `ingress` nor `egress`"),
+        (_set("ingress", []), "`ingress` must be an object"),
+        (_set("ingress.port", 0), "`ingress.port` must be a port number"),
+        (_set("ingress.port", 65536), "`ingress.port` must be a port number"),
+        (_set("ingress.port", "8080"), "`ingress.port` must be a port number"),
+        (_set("ingress.port", True), "`ingress.port` must be a port number"),
+        (_set("ingress.socket", "ingress.sock"), "`ingress.socket` must be an absolute path"),
+        (_set("ingress.socket", "/" + "s" * 107), "`ingress.socket` must be an absolute path"),
+        (_set("ingress.socket", "/a\x00b"), "`ingress.socket` must be a non-empty string"),
+        (_set("ingress.host", "0.0.0.0"), "unknown field `host`"),
+        (_set("egress", EGRESS | {"dns": "8.8.8.8"}), "`egress.dns` must be a loopback"),
+        (_set("egress", EGRESS | {"proxy": "0.0.0.0:3128"}), "`egress.proxy` must be a loopback"),
+        (_set("egress", EGRESS | {"proxy": "127.0.0.1"}), "`egress.proxy` must be a loopback"),
+        (_set("egress", EGRESS | {"proxy": "127.0.0.1:0"}), "`egress.proxy` must be a port"),
+        (_set("egress", EGRESS | {"rules": {}}), "`egress.rules` must be a list"),
+        (_set("egress", EGRESS | {"deny_ports": [70000]}), "`egress.deny_ports[]` must be a port"),
+        (_set("egress", EGRESS | {"deny_hosts": [1]}), "`egress.deny_hosts[]` must be a non-"),
+        (
+            _set("egress", EGRESS | {"rules": [{"hosts": [], "ports": [], "transports": ["tcp"]}]}),
+            "`egress.rules[0].hosts` is empty",
+        ),
+        (
+            _set("egress", EGRESS | {"rules": [{"hosts": ["a"], "ports": [], "transports": []}]}),
+            "`egress.rules[0].transports` must list",
+        ),
+        (
+            _set(
+                "egress",
+                EGRESS | {"rules": [{"hosts": ["a"], "ports": [], "transports": ["icmp"]}]},
+            ),
+            "`egress.rules[0].transports` must list",
+        ),
+        (
+            _set(
+                "egress",
+                EGRESS | {"rules": [{"hosts": ["a"], "ports": [], "transports": ["tcp"], "x": 1}]},
+            ),
+            "`egress.rules[0]` has unknown field `x`",
+        ),
+    ],
+)
+def test_an_invalid_config_is_refused_naming_the_field(
+    change: Callable[[Any], None], message: str
+) -> None:
+    config = copy.deepcopy(ingress_config())
+    change(config)
+    with pytest.raises(gate.ConfigError) as caught:
+        gate.parse_config(config)
+    assert message in str(caught.value)
+
+
+def test_a_config_that_is_not_an_object_is_refused() -> None:
+    with pytest.raises(gate.ConfigError, match="the config must be an object"):
+        gate.parse_config([])
+
+
+def test_load_config_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(ingress_config()))
+    assert gate.load_config(str(path)).ingress == gate.Ingress(
+        "/run/mcp-lok-gate/ingress.sock", 8080
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{", "is not JSON"),
+        (b"\xff\xfe", "is not JSON"),
+        (" " * (gate.MAX_CONFIG_BYTES + 1), "is larger than"),
+        ("dir", "is not a regular file"),
+        ("fifo", "is not a regular file"),
+    ],
+)
+def test_load_config_refuses_what_it_cannot_use(
+    tmp_path: Path, content: str | bytes | None, message: str
+) -> None:
+    path = tmp_path / "gate.json"
+    if content == "dir":
+        path.mkdir()
+    elif content == "fifo":
+        os.mkfifo(path)
+    elif isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    with pytest.raises(gate.ConfigError, match=message):
+        gate.load_config(str(path))
+
+
+def test_main_refuses_egress_and_bad_arguments(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps(ingress_config() | {"egress": EGRESS}))
+    with caplog.at_level(logging.INFO, logger="mcp-lok-gate"):
+        assert gate.main([str(path)]) == gate.EXIT_CONFIG
+        assert gate.main([]) == gate.EXIT_CONFIG
+        assert gate.main([str(tmp_path / "missing.json")]) == gate.EXIT_CONFIG
+    assert "refusing to start: egress not implemented" in caplog.text
+    assert "usage" in caplog.text
+
+
+def test_main_fails_when_the_socket_cannot_be_made(
+    sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = Path(sock_dir) / "gate.json"
+    path.write_text(json.dumps(ingress_config(f"{sock_dir}/missing/ingress.sock")))
+    with caplog.at_level(logging.INFO, logger="mcp-lok-gate"):
+        assert gate.main([str(path)]) == gate.EXIT_FAILURE
+    assert "cannot serve" in caplog.text
+
+
+def test_the_gate_imports_only_the_standard_library() -> None:
+    tree = ast.parse(GATE_PY.read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, "relative import in the gate"
+            imported.add((node.module or "").split(".")[0])
+    assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+
+
+# --- a short socket folder and a stand-in server ------------------------------------
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[str]:
+    """A short folder: a Unix socket path must fit in 107 bytes, pytest's tmp_path may not."""
+    path = tempfile.mkdtemp(prefix="gate-", dir="/tmp")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def upstream(handler: Handler, port: int = 0) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handler, "127.0.0.1", port)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.asynccontextmanager
+async def ingress(
+    path: str, port: int, *, limit: int = 16, deadline: float = 5.0
+) -> AsyncIterator[gate.Connections]:
+    connections = gate.Connections(limit)
+    listener = gate.IngressListener(gate.Ingress(path, port), connections, dial_deadline=deadline)
+    await listener.start()
+    try:
+        yield connections
+    finally:
+        await listener.close()
+        await connections.drain(0.5)
+
+
+async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while data := await reader.read(65536):
+        writer.write(data)
+        await writer.drain()
+    writer.close()
+
+
+async def read_all(reader: asyncio.StreamReader) -> bytes:
+    chunks = []
+    with contextlib.suppress(ConnectionResetError):
+        while data := await reader.read(65536):
+            chunks.append(data)
+    return b"".join(chunks)
+
+
+async def eventually(check: Callable[[], bool], what: str, within: float = 5.0) -> None:
+    end = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < end, f"not within {within} s: {what}"
+        await asyncio.sleep(0.01)
+
+
+async def wait_for_log(caplog: pytest.LogCaptureFixture, text: str, within: float = 5.0) -> None:
+    await eventually(lambda: text in caplog.text, f"a log line with {text!r}", within)
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+# --- splicing -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_ingress_relays_and_logs_one_line_without_the_payload(
+    sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    caplog.set_level(logging.INFO, logger="mcp-lok-gate")
+    async with upstream(echo) as port, ingress(path, port):
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"secret-payload")
+        writer.write_eof()
+        assert await read_all(reader) == b"secret-payload"
+        writer.close()
+        await wait_for_log(caplog, "ingress #1")
+    lines = [r.getMessage() for r in caplog.records if "ingress #" in r.getMessage()]
+    assert len(lines) == 1
+    assert f"→ 127.0.0.1:{port}: relayed, 14 B up, 14 B down" in lines[0]
+    assert "secret" not in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_ingress_passes_a_half_close_on_in_both_directions(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    got: list[bytes] = []
+
+    async def greet_then_listen(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # the server ends its side first and keeps reading
+        writer.write(b"hello")
+        writer.write_eof()
+        got.append(await read_all(reader))
+        writer.close()
+
+    async with upstream(greet_then_listen) as port, ingress(path, port):
+        reader, writer = await asyncio.open_unix_connection(path)
+        assert await read_all(reader) == b"hello"
+        writer.write(b"still talking")  # our side is still open after the server's EOF
+        await writer.drain()
+        writer.write_eof()
+        await reader.read()
+        writer.close()
+        await eventually(lambda: bool(got), "the server read to the end")
+    assert got == [b"still talking"]
+
+
+@pytest.mark.asyncio
+async def test_ingress_carries_megabytes_intact_both_ways(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    blob = os.urandom(8 * 1024 * 1024)
+    async with upstream(echo) as port, ingress(path, port):
+        reader, writer = await asyncio.open_unix_connection(path)
+
+        async def send() -> None:
+            for i in range(0, len(blob), 100_000):
+                writer.write(blob[i : i + 100_000])
+                await writer.drain()
+            writer.write_eof()
+
+        _, received = await asyncio.gather(send(), read_all(reader))
+        writer.close()
+    assert received == blob
+
+
+@pytest.mark.asyncio
+async def test_a_server_that_does_not_read_stops_the_client_the_gate_buffers_little(
+    sock_dir: str,
+) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    hold = asyncio.Event()
+
+    async def never_read(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await hold.wait()
+        writer.close()
+
+    async with upstream(never_read) as port, ingress(path, port):
+        _, writer = await asyncio.open_unix_connection(path)
+        chunk, sent = b"x" * 65536, 0
+        while sent < 256 * 1024 * 1024:
+            writer.write(chunk)
+            try:
+                await asyncio.wait_for(writer.drain(), 0.5)
+            except TimeoutError:
+                break
+            sent += len(chunk)
+        hold.set()
+        writer.transport.abort()
+    # kernel socket buffers (loopback TCP autotunes to a few MiB) plus the gate's own
+    # few hundred KiB: far below what an unbounded relay would take
+    assert sent < 32 * 1024 * 1024
+
+
+@pytest.mark.asyncio
+async def test_ingress_waits_for_a_server_that_is_still_starting(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    port = free_port()
+    async with ingress(path, port):
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"early")
+        writer.write_eof()
+        await asyncio.sleep(0.4)  # several refused attempts
+        async with upstream(echo, port):
+            assert await asyncio.wait_for(read_all(reader), 5) == b"early"
+        writer.close()
+
+
+@pytest.mark.asyncio
+async def test_ingress_gives_up_on_a_server_that_never_listens(
+    sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    caplog.set_level(logging.INFO, logger="mcp-lok-gate")
+    async with ingress(path, free_port(), deadline=0.3):
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"anyone?")
+        started = time.monotonic()
+        assert await asyncio.wait_for(read_all(reader), 5) == b""
+        assert time.monotonic() - started < 3
+        writer.close()
+        await wait_for_log(caplog, "not relayed")
+    assert "did not accept within" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_ingress_stops_waiting_when_the_client_leaves(
+    sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    caplog.set_level(logging.INFO, logger="mcp-lok-gate")
+    async with ingress(path, free_port(), deadline=30):
+        _, writer = await asyncio.open_unix_connection(path)
+        writer.close()  # a health probe that gives up
+        await wait_for_log(caplog, "the client left", within=3)
+
+
+@pytest.mark.asyncio
+async def test_ingress_refuses_connections_beyond_its_cap(
+    sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    caplog.set_level(logging.INFO, logger="mcp-lok-gate")
+    async with upstream(echo) as port, ingress(path, port, limit=1) as connections:
+        r1, w1 = await asyncio.open_unix_connection(path)
+        w1.write(b"one")
+        assert await r1.readexactly(3) == b"one"
+        assert len(connections) == 1
+        r2, w2 = await asyncio.open_unix_connection(path)
+        assert await asyncio.wait_for(read_all(r2), 5) == b""
+        await wait_for_log(caplog, "#2: refused, 1 connections already open")
+        w1.close()
+        w2.close()
+
+
+# --- the socket -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_the_socket_is_private_replaces_a_stale_one_and_is_removed(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(path)
+    stale.close()
+    async with ingress(path, free_port()):
+        info = os.stat(path)
+        assert stat.S_ISSOCK(info.st_mode)
+        assert stat.S_IMODE(info.st_mode) == 0o600
+    assert not exists(path)
+
+
+@pytest.mark.asyncio
+async def test_a_file_in_the_socket_s_place_is_not_touched(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    with open(path, "w") as fh:  # noqa: ASYNC230 — a test's setup, no loop work waits
+        fh.write("not a socket")
+    listener = gate.IngressListener(gate.Ingress(path, 1), gate.Connections())
+    with pytest.raises(OSError, match="is not a socket"):
+        await listener.start()
+    with open(path) as fh:  # noqa: ASYNC230 — as above
+        assert fh.read() == "not a socket"
+
+
+@pytest.mark.asyncio
+async def test_close_leaves_a_socket_another_process_bound_since(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    listener = gate.IngressListener(gate.Ingress(path, 1), gate.Connections())
+    await listener.start()
+    os.unlink(path)
+    other = socket.socket(socket.AF_UNIX)
+    other.bind(path)
+    try:
+        await listener.close()
+        assert exists(path)
+    finally:
+        other.close()
+
+
+# --- shutdown -----------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_stop_removes_the_socket_at_once_and_drains_then_cuts(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    async with upstream(echo) as port:
+        config = gate.parse_config(ingress_config(path, port))
+        door = gate.Gate(config, drain_seconds=0.5)
+        running = asyncio.ensure_future(door.run())
+        await eventually(lambda: exists(path), "the socket")
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"open")
+        assert await reader.readexactly(4) == b"open"
+        started = time.monotonic()
+        door.stop()
+        await asyncio.sleep(0.1)
+        assert not exists(path)
+        assert not running.done()  # the open connection may still finish
+        await asyncio.wait_for(running, 5)
+        assert 0.4 < time.monotonic() - started < 3
+        assert await read_all(reader) == b""
+        writer.close()
+
+
+@pytest.mark.asyncio
+async def test_a_second_stop_cuts_open_connections_now(sock_dir: str) -> None:
+    path = f"{sock_dir}/ingress.sock"
+    async with upstream(echo) as port:
+        door = gate.Gate(gate.parse_config(ingress_config(path, port)), drain_seconds=30)
+        running = asyncio.ensure_future(door.run())
+        await eventually(lambda: exists(path), "the socket")
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(b"open")
+        assert await reader.readexactly(4) == b"open"
+        door.stop()
+        await asyncio.sleep(0.1)
+        started = time.monotonic()
+        door.stop()
+        await asyncio.wait_for(running, 5)
+        assert time.monotonic() - started < 1
+        writer.close()
+
+
+def test_the_program_runs_isolated_relays_and_exits_cleanly_on_sigterm(sock_dir: str) -> None:
+    """`python3 -I gate.py`, as the image runs it: no mcp-lok on the path, stdlib only."""
+    path = f"{sock_dir}/ingress.sock"
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    config = Path(sock_dir) / "gate.json"
+    config.write_text(json.dumps(ingress_config(path, port)))
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-u", str(GATE_PY), str(config)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        end = time.monotonic() + 10
+        while not os.path.exists(path):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < end
+            time.sleep(0.02)
+        with socket.socket(socket.AF_UNIX) as client:
+            client.settimeout(5)
+            client.connect(path)
+            client.sendall(b"ping")
+            conn, _ = server.accept()
+            with conn:
+                assert conn.recv(4) == b"ping"
+                conn.sendall(b"pong")
+                assert client.recv(4) == b"pong"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        server.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert not os.path.exists(path)
+    assert "gate t ready" in err
+    assert "ingress #1" in err
+    assert "stopping" in err
