@@ -1,0 +1,203 @@
+"""The stdio transport at run time: one attached server, many client sessions.
+
+Reads the attach stream (demultiplex, re-split stdout into lines, stderr to the server's
+log), feeds the router, writes what the router sends to stdin, and hands what it sends
+to clients to their sessions. Knows when the server is gone and says so at `/health`.
+HTTP is the app's business; protocol decisions are the router's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import IO
+
+from .config import ProxyConfig
+from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
+from .jsonrpc import Message
+from .router import Out, Router, ToServer
+from .session import Kind, Session
+from .tasks import Tasks
+
+log = logging.getLogger(__name__)
+
+READ_SIZE = 256 * 1024
+WRITE_TIMEOUT = 30.0
+MAX_LOG_LINE = 64 * 1024
+
+
+class ServerLog:
+    """The server's stderr, appended to a file line by line (complete lines only, so the
+    proxy's own log lines in the same file do not land mid-line)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._file: IO[bytes] | None = open(path, "ab") if path else None  # noqa: SIM115 - closed in close()
+        self._partial = b""
+
+    def write(self, data: bytes) -> None:
+        head, sep, rest = (self._partial + data).rpartition(b"\n")
+        self._partial = rest
+        if len(self._partial) > MAX_LOG_LINE:
+            head, sep, self._partial = head + sep + self._partial, b"\n", b""
+        if sep:
+            self._emit(head + b"\n")
+
+    def close(self) -> None:
+        if self._partial:
+            self._emit(self._partial + b"\n")
+            self._partial = b""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def _emit(self, lines: bytes) -> None:
+        if self._file is not None:
+            self._file.write(lines)
+            self._file.flush()
+        else:
+            for line in lines.splitlines():
+                log.info("server: %s", line.decode("utf-8", "replace"))
+
+
+class StdioBridge:
+    def __init__(
+        self,
+        config: ProxyConfig,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        tasks: Tasks,
+    ) -> None:
+        self.config = config
+        self.router = Router()
+        self.sessions: dict[str, Session] = {}
+        self.gone: str | None = None
+        self._reader = reader
+        self._writer = writer
+        self._tasks = tasks
+        self._demux = Demuxer()
+        self._lines = LineSplitter(config.max_line_bytes)
+        self._stderr = ServerLog(config.log_path)
+        self.server_gone = asyncio.Event()
+        self.draining = True  # on shutdown, let requests in flight finish first
+
+    def start(self) -> None:
+        self._tasks.spawn(self._read(), name="server-output")
+        self._tasks.spawn(self._sweep(), name="session-sweeper")
+
+    # -- sessions -------------------------------------------------------------------------
+
+    def open_session(self, kind: Kind) -> Session | None:
+        """A new session, or None when `max_sessions` are open."""
+        if len(self.sessions) >= self.config.max_sessions:
+            return None
+        session = Session(kind)
+        self.sessions[session.id] = session
+        self.router.open(session.id)
+        return session
+
+    async def close_session(self, session: Session) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        session.close()
+        await self._apply(self.router.close(session.id))
+
+    # -- messages -------------------------------------------------------------------------
+
+    async def submit(self, session: Session, message: Message) -> None:
+        """One client message into the router, and what comes out to where it goes."""
+        if session.closed:  # closed while the message was on its way in: drop it
+            return
+        session.touch()
+        await self._apply(self.router.from_client(session.id, message))
+
+    async def cancel(self, session: Session, request_id: bytes, reason: str) -> None:
+        session.forget(request_id)
+        await self._apply(self.router.cancel(session.id, request_id, reason))
+
+    def health(self) -> tuple[bool, str]:
+        if self.gone is not None:
+            return False, self.gone
+        return True, "attached"
+
+    async def _apply(self, outs: list[Out]) -> None:
+        if self._deliver(outs):
+            await self._flush()
+
+    def _deliver(self, outs: list[Out]) -> bool:
+        """Route outputs; returns whether anything was written to the server."""
+        wrote = False
+        for out in outs:
+            if isinstance(out, ToServer):
+                if self.gone is None:
+                    self._writer.write(encode_stdin(out.data))
+                    wrote = True
+            elif (session := self.sessions.get(out.session)) is not None:
+                session.deliver(out.data, out.reply_to)
+        return wrote
+
+    async def _flush(self) -> None:
+        if not self._writer.transport.get_write_buffer_size():
+            return  # all of it is with the kernel already: nothing to wait for
+        try:
+            async with asyncio.timeout(WRITE_TIMEOUT):
+                await self._writer.drain()
+        except TimeoutError:
+            self._lost(f"the server has not read its input for {WRITE_TIMEOUT:.0f}s")
+        except OSError as error:
+            self._lost(f"writing to the server failed: {error}")
+
+    # -- the server's output --------------------------------------------------------------
+
+    async def _read(self) -> None:
+        reason = "the server's output ended (the container stopped)"
+        try:
+            while chunk := await self._reader.read(READ_SIZE):
+                self._feed(chunk)
+        except (FramingError, LineTooLong) as error:
+            reason = f"the server's output is broken: {error}"
+        except OSError as error:
+            reason = f"the attach connection failed: {error}"
+        self._lost(reason)
+
+    def _feed(self, chunk: bytes) -> None:
+        for stream, payload in self._demux.feed(chunk):
+            if stream is Stream.STDERR:
+                self._stderr.write(payload)
+                continue
+            for line in self._lines.feed(payload):
+                self._deliver(self.router.from_server(line))
+
+    def _lost(self, reason: str) -> None:
+        """The server is gone: every waiting client gets an error now; later requests too."""
+        if self.gone is not None:
+            return
+        log.warning("%s: %s", self.config.name, reason)
+        self._deliver(self.router.server_gone(reason))
+        self.gone = reason
+        self.server_gone.set()
+
+    async def _sweep(self) -> None:
+        """Close Streamable HTTP sessions a client abandoned without DELETE."""
+        loop = asyncio.get_running_loop()
+        idle = self.config.session_idle_timeout
+        while True:
+            await asyncio.sleep(min(idle / 4, 60.0))
+            for session in list(self.sessions.values()):
+                quiet = loop.time() - session.last_seen > idle
+                if quiet and not session.streaming and not session.waiting:
+                    log.info("closing idle session %s…", session.id[:6])
+                    await self.close_session(session)
+
+    async def close(self) -> None:
+        """End every session, then the attach connection (the container keeps running)."""
+        for session in list(self.sessions.values()):
+            await self.close_session(session)
+        if self.gone is None:
+            self.gone = "the proxy is shutting down"  # not the server's doing: no warning
+        self._writer.close()
+        try:
+            async with asyncio.timeout(2.0):
+                await self._writer.wait_closed()
+        except (TimeoutError, OSError):
+            pass
+        self._stderr.close()

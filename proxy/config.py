@@ -1,0 +1,44 @@
+"""What the launcher tells the proxy: one frozen value, the contract between the two.
+
+The proxy never talks to the engine's management API (that is the launcher's job, through
+its one adapter); for stdio it only attaches to the container's streams on the engine's
+socket, and for HTTP transports it only connects to the gate's ingress Unix socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    name: str  # the server's name, for logs and /health
+    transport: str  # "stdio" | "sse" | "streamable-http": how the SERVER speaks
+    host: str = "127.0.0.1"  # where clients reach the proxy; never 0.0.0.0 by default
+    port: int = 0  # 0: pick a free port; the bound URL is reported through `on_ready`
+    # stdio: attach to this container's stdin/stdout/stderr on this engine socket
+    engine_socket: str | None = None
+    container_id: str | None = None
+    # sse / streamable-http: the gate's ingress socket on the host, and the server's port
+    ingress_socket: str | None = None
+    target_port: int = 8080
+    # extra allowed `Origin` values (the proxy's own http://127.0.0.1:PORT and
+    # http://localhost:PORT are always allowed; requests without Origin are allowed)
+    allowed_origins: tuple[str, ...] = ()
+    # where the server's stderr (stdio) and the proxy's own log lines go
+    log_path: str | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    # -- optional, added with the stdio bridge --------------------------------------------
+    # when set, every request but /health must carry `Authorization: Bearer <token>`
+    bearer_token: str | None = None
+    # how long a client's request may wait for the server's answer (then a JSON-RPC error
+    # and `notifications/cancelled` to the server)
+    request_timeout: float = 300.0
+    # Streamable HTTP sessions idle this long, with no open stream, are closed
+    session_idle_timeout: float = 3600.0
+    max_sessions: int = 128
+    # a stdout line (one server message) longer than this ends the bridge: the server is
+    # no longer speaking line-delimited JSON-RPC
+    max_line_bytes: int = 32 * 1024 * 1024
+    # seconds `serve` lets requests in flight finish after `stop` is set
+    drain_timeout: float = 5.0

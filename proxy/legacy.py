@@ -1,0 +1,50 @@
+"""Legacy SSE (MCP 2024-11-05) for a stdio server: GET `/sse` opens a session and its event
+stream, whose first event names the endpoint (`/messages?session_id=…`) where the client
+POSTs its messages; every answer comes back down the stream.
+
+Thin handlers; the session ends when its stream does.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from . import jsonrpc, sse
+from .jsonrpc import Invalid
+from .keys import BRIDGE
+from .session import Kind
+from .stream import stream_events
+from .streamable import EVENT_STREAM, rpc_error
+
+
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    bridge = request.app[BRIDGE]
+    accept = request.headers.get("Accept", "")
+    if accept and EVENT_STREAM not in accept and "*/*" not in accept:
+        return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
+    session = bridge.open_session(Kind.SSE)
+    if session is None:
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
+    endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")
+    try:
+        return await stream_events(request, session, first=endpoint)
+    finally:
+        await bridge.close_session(session)
+
+
+async def post_message(request: web.Request) -> web.StreamResponse:
+    bridge = request.app[BRIDGE]
+    session_id = request.query.get("session_id")
+    if session_id is None:
+        return rpc_error(400, jsonrpc.INVALID_REQUEST, "missing `session_id`")
+    # INVARIANT: only the holder of the stream's unguessable id may post into it.
+    session = bridge.sessions.get(session_id)
+    if session is None or session.kind is not Kind.SSE:
+        return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
+    try:
+        messages, _ = jsonrpc.parse_body(await request.read())
+    except Invalid as error:
+        return rpc_error(400, error.code, error.message, error.id)
+    for message in messages:
+        await bridge.submit(session, message)
+    return web.Response(status=202, text="Accepted")

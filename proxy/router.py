@@ -1,0 +1,343 @@
+"""Several client sessions sharing one stdio server (sans-I/O).
+
+Clients choose their own JSON-RPC ids, so two sessions may both send id 1. The router
+gives every client request a fresh proxy id on its way to the server and keeps
+proxy id → (session, original id); the server's response goes back to that session only,
+with the original id (and its JSON type) restored. Server notifications go to every
+session, or to the one they concern (progress, cancellation); a server request goes to one
+ready session, and only that session's answer is forwarded, with the server's own id.
+The first `initialize` is forwarded; later sessions are answered from its cached result.
+
+Input is parsed messages or raw server lines; output is a list of `ToServer` / `ToClient`.
+Sockets, HTTP, timers and session ids are the caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import jsonrpc
+from .jsonrpc import Id, Invalid, Kind, Message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ToServer:
+    data: bytes  # one JSON-RPC message, compact, no line break
+
+
+@dataclass(frozen=True, slots=True)
+class ToClient:
+    session: str
+    data: bytes
+    reply_to: bytes | None = None  # the client's request id (JSON) this answers, if any
+
+
+Out = ToServer | ToClient
+
+
+@dataclass(slots=True)
+class _Pending:
+    session: str
+    original: Id
+    original_json: bytes
+    method: str
+    progress: Any = None  # the client's own progress token, when one was rewritten
+
+
+@dataclass(slots=True)
+class _Session:
+    ready: bool = False  # its `initialize` has been answered
+    active: int = 0  # recency, from a counter (no clocks in here)
+    in_flight: dict[bytes, int] = field(default_factory=dict)  # original id JSON → proxy id
+    asked: set[bytes] = field(default_factory=set)  # server request ids (JSON) sent to it
+
+
+class Router:
+    def __init__(self) -> None:
+        self._next_id = 1
+        self._tick = 0
+        self._sessions: dict[str, _Session] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._asked: dict[bytes, str] = {}  # server request id (JSON) → the session asked
+        self._init_id: int | None = None  # proxy id of the one forwarded `initialize`
+        self._init_result: Any = None
+        self._init_waiting: list[tuple[str, Message]] = []
+        self._initialized_sent = False
+        self.gone: str | None = None
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def open(self, session: str) -> None:
+        if session in self._sessions:
+            raise ValueError(f"session {session} is already open")
+        self._sessions[session] = _Session(active=self._touch())
+
+    def close(self, session: str) -> list[Out]:
+        """Forget a session: cancel its requests at the server, and refuse the server's
+        requests that only it could have answered."""
+        state = self._sessions.pop(session, None)
+        if state is None:
+            return []
+        out: list[Out] = []
+        for original_json in list(state.in_flight):
+            out += self._cancel(session, state, original_json, "the client session closed")
+        for asked in state.asked:
+            self._asked.pop(asked, None)
+            msg = "the client session that was asked has closed"
+            out.append(ToServer(_error_raw(asked, jsonrpc.INTERNAL_ERROR, msg)))
+        self._init_waiting = [(s, m) for s, m in self._init_waiting if s != session]
+        return out
+
+    def cancel(self, session: str, original_json: bytes, reason: str) -> list[Out]:
+        """The client gave up on a request (timeout, disconnect): tell the server."""
+        state = self._sessions.get(session)
+        return [] if state is None else self._cancel(session, state, original_json, reason)
+
+    @property
+    def sessions(self) -> int:
+        return len(self._sessions)
+
+    def in_flight(self, session: str) -> int:
+        state = self._sessions.get(session)
+        return 0 if state is None else len(state.in_flight)
+
+    # -- client → server ----------------------------------------------------------------
+
+    def from_client(self, session: str, message: Message) -> list[Out]:
+        state = self._sessions.get(session)
+        if state is None:
+            raise ValueError(f"session {session} is not open")
+        state.active = self._touch()
+        if message.kind is Kind.REQUEST:
+            return self._client_request(session, state, message)
+        if message.kind is Kind.RESPONSE:
+            return self._client_response(session, state, message)
+        return self._client_notification(session, state, message)
+
+    def _client_request(self, session: str, state: _Session, message: Message) -> list[Out]:
+        original_json = jsonrpc.dumps(message.id)
+        if self.gone is not None:
+            msg = f"the server has stopped: {self.gone}"
+            error = jsonrpc.error(message.id, jsonrpc.SERVER_GONE, msg)
+            return [ToClient(session, error, original_json)]
+        if original_json in state.in_flight or _waiting(self._init_waiting, session, message):
+            msg = f"request id {original_json.decode()} is already in use"
+            error = jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, msg)
+            return [ToClient(session, error, original_json)]
+        if message.method == "initialize":
+            if self._init_result is not None:
+                state.ready = True
+                reply = jsonrpc.result(message.id, self._init_result)
+                return [ToClient(session, reply, original_json)]
+            if self._init_id is not None:  # the first one is still in flight: wait for it
+                self._init_waiting.append((session, message))
+                return []
+        return [ToServer(self._forward_request(session, state, message, original_json))]
+
+    def _forward_request(
+        self, session: str, state: _Session, message: Message, original_json: bytes
+    ) -> bytes:
+        proxy_id = self._next_id
+        self._next_id += 1
+        pending = _Pending(session, message.id, original_json, message.method)
+        body = dict(message.body, id=proxy_id)
+        meta = _progress_meta(body)
+        if meta is not None:  # route the server's progress back by a token no one else has
+            pending.progress = meta["progressToken"]
+            body["params"] = dict(body["params"], _meta=dict(meta, progressToken=proxy_id))
+        self._pending[proxy_id] = pending
+        state.in_flight[original_json] = proxy_id
+        if message.method == "initialize":
+            self._init_id = proxy_id
+        # INVARIANT: every request reaches the server under a proxy id and is re-encoded
+        # from the parsed body, so a client can neither reuse nor forge another session's id.
+        return jsonrpc.dumps(body)
+
+    def _client_response(self, session: str, state: _Session, message: Message) -> list[Out]:
+        key = jsonrpc.dumps(message.id)
+        # INVARIANT: only the session a server request was sent to may answer it.
+        if self._asked.get(key) != session:
+            log.debug("dropped a response from session %s to %s: not asked", session, key)
+            return []
+        del self._asked[key]
+        state.asked.discard(key)
+        return [ToServer(jsonrpc.dumps(message.body))]
+
+    def _client_notification(self, session: str, state: _Session, message: Message) -> list[Out]:
+        if self.gone is not None:
+            return []
+        if message.method == "notifications/initialized":
+            if self._initialized_sent:
+                return []  # the server was initialized once; later sessions share that
+            self._initialized_sent = True
+        if message.method == "notifications/cancelled":
+            return self._client_cancelled(state, message)
+        if message.raw is not None:
+            return [ToServer(message.raw)]  # nothing to rewrite: the client's own bytes
+        return [ToServer(jsonrpc.dumps(message.body))]
+
+    def _client_cancelled(self, state: _Session, message: Message) -> list[Out]:
+        params = message.body.get("params")
+        if not isinstance(params, dict) or "requestId" not in params:
+            return []
+        original_json = jsonrpc.dumps(params["requestId"])
+        proxy_id = state.in_flight.get(original_json)
+        if proxy_id is None or self._pending[proxy_id].method == "initialize":
+            return []  # unknown, or an `initialize`, which is never cancelled (MCP)
+        del state.in_flight[original_json], self._pending[proxy_id]
+        body = dict(message.body, params=dict(params, requestId=proxy_id))
+        return [ToServer(jsonrpc.dumps(body))]
+
+    def _cancel(self, session: str, state: _Session, original_json: bytes, why: str) -> list[Out]:
+        proxy_id = state.in_flight.pop(original_json, None)
+        if proxy_id is None:
+            return []
+        pending = self._pending.pop(proxy_id)
+        if pending.method == "initialize":  # never cancelled (MCP); its result still counts
+            self._pending[proxy_id] = _Pending("", pending.original, b"", "initialize")
+            return []
+        params = {"requestId": proxy_id, "reason": why}
+        body = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+        return [] if self.gone is not None else [ToServer(jsonrpc.dumps(body))]
+
+    # -- server → client ----------------------------------------------------------------
+
+    def from_server(self, line: bytes) -> list[Out]:
+        proxy_id = jsonrpc.response_id(line)
+        if proxy_id is not None and proxy_id != self._init_id:
+            return self._server_response_fast(proxy_id, line)
+        try:
+            message = jsonrpc.classify(jsonrpc.loads(line))
+        except Invalid as error:
+            log.warning("the server wrote a line that is not JSON-RPC: %s", error.message)
+            return []
+        if message.kind is Kind.RESPONSE:
+            return self._server_response(message)
+        if message.kind is Kind.REQUEST:
+            return self._server_request(message, line)
+        return self._server_notification(message, line)
+
+    def _server_response_fast(self, proxy_id: int, line: bytes) -> list[Out]:
+        pending = self._take(proxy_id)
+        if pending is None:
+            return []
+        data = jsonrpc.swap_response_id(line, pending.original_json)
+        return [ToClient(pending.session, data, pending.original_json)]
+
+    def _server_response(self, message: Message) -> list[Out]:
+        proxy_id = message.id
+        pending = self._take(proxy_id) if isinstance(proxy_id, int) else None
+        if pending is None:
+            return []
+        out: list[Out] = []
+        if proxy_id == self._init_id:
+            out += self._initialized(message, pending.session)
+        if pending.session:
+            data = jsonrpc.dumps(dict(message.body, id=pending.original))
+            out.insert(0, ToClient(pending.session, data, pending.original_json))
+        return out
+
+    def _take(self, proxy_id: int) -> _Pending | None:
+        pending = self._pending.pop(proxy_id, None)
+        if pending is None:
+            log.debug("dropped a server response to %s: no one is waiting", proxy_id)
+            return None
+        state = self._sessions.get(pending.session)
+        if state is not None:
+            state.in_flight.pop(pending.original_json, None)
+        return pending
+
+    def _initialized(self, message: Message, first: str) -> list[Out]:
+        """The first `initialize` was answered: cache a result, or pass an error on to
+        the sessions that waited for it."""
+        self._init_id = None
+        waiting, self._init_waiting = self._init_waiting, []
+        if "result" in message.body:
+            self._init_result = message.body["result"]
+            for session in [first, *(s for s, _ in waiting)]:
+                if session in self._sessions:
+                    self._sessions[session].ready = True
+        out: list[Out] = []
+        for session, request in waiting:
+            reply = dict(message.body, id=request.id)
+            out.append(ToClient(session, jsonrpc.dumps(reply), jsonrpc.dumps(request.id)))
+        return out
+
+    def _server_request(self, message: Message, line: bytes) -> list[Out]:
+        if message.method == "ping":  # the proxy is the server's client: it answers itself
+            return [ToServer(jsonrpc.result(message.id, {}))]
+        session = self._choose()
+        key = jsonrpc.dumps(message.id)
+        if session is None:
+            msg = "no client session is connected to answer"
+            return [ToServer(jsonrpc.error(message.id, jsonrpc.INTERNAL_ERROR, msg))]
+        self._asked[key] = session
+        self._sessions[session].asked.add(key)
+        return [ToClient(session, line)]
+
+    def _choose(self) -> str | None:
+        """The session most likely waiting on this: the newest one with a request in
+        flight, else the most recently active ready one."""
+        busy = [p for p in self._pending.values() if p.session in self._sessions]
+        if busy:
+            return max(busy, key=lambda p: self._sessions[p.session].active).session
+        ready = [(s.active, name) for name, s in self._sessions.items() if s.ready]
+        return max(ready)[1] if ready else None
+
+    def _server_notification(self, message: Message, line: bytes) -> list[Out]:
+        params = message.body.get("params")
+        params = params if isinstance(params, dict) else {}
+        if message.method == "notifications/progress":
+            return self._progress(message, params)
+        if message.method == "notifications/cancelled":
+            session = self._asked.pop(jsonrpc.dumps(params.get("requestId")), None)
+            return [] if session is None else [ToClient(session, line)]
+        return [ToClient(session, line) for session in self._sessions]
+
+    def _progress(self, message: Message, params: dict[str, Any]) -> list[Out]:
+        token = params.get("progressToken")
+        pending = self._pending.get(token) if isinstance(token, int) else None
+        if pending is None or pending.progress is None or not pending.session:
+            return []
+        body = dict(message.body, params=dict(params, progressToken=pending.progress))
+        return [ToClient(pending.session, jsonrpc.dumps(body))]
+
+    def server_gone(self, reason: str) -> list[Out]:
+        """The server's stream ended: every waiting client gets an error now."""
+        self.gone = reason
+        msg = f"the server has stopped: {reason}"
+        out: list[Out] = []
+        for pending in self._pending.values():
+            if pending.session:
+                error = jsonrpc.error(pending.original, jsonrpc.SERVER_GONE, msg)
+                out.append(ToClient(pending.session, error, pending.original_json))
+        for session, request in self._init_waiting:
+            error = jsonrpc.error(request.id, jsonrpc.SERVER_GONE, msg)
+            out.append(ToClient(session, error, jsonrpc.dumps(request.id)))
+        self._pending.clear()
+        self._init_waiting.clear()
+        for state in self._sessions.values():
+            state.in_flight.clear()
+        return out
+
+    def _touch(self) -> int:
+        self._tick += 1
+        return self._tick
+
+
+def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:
+    params = body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta if isinstance(meta, dict) and "progressToken" in meta else None
+
+
+def _waiting(waiting: list[tuple[str, Message]], session: str, message: Message) -> bool:
+    return any(s == session and m.id == message.id for s, m in waiting)
+
+
+def _error_raw(id_json: bytes, code: int, message: str) -> bytes:
+    return jsonrpc.error(jsonrpc.loads(id_json), code, message)

@@ -1,0 +1,245 @@
+"""Run the proxy for one server: attach (stdio) or open the forwarder (HTTP transports),
+bind, report the URL, serve until told to stop, and clean up every task and connection.
+
+`serve` is the async entry point; `run` wraps it for a process of its own, with the
+signals a foreground command or a detached proxy needs (first SIGINT/SIGTERM drains,
+a second forces). Creating, starting and removing containers is the launcher's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import signal
+from collections.abc import Callable, Iterator
+
+from aiohttp import web
+
+from .access import Access
+from .app import make_app
+from .attach import attach
+from .bridge import StdioBridge
+from .config import ProxyConfig
+from .errors import ProxyError
+from .keys import BINDING, Upstream
+from .tasks import Tasks
+
+log = logging.getLogger("mcp_lok.proxy")
+
+TRANSPORTS = ("stdio", "sse", "streamable-http")
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+
+
+async def serve(
+    config: ProxyConfig,
+    *,
+    on_ready: Callable[[str], None],
+    stop: asyncio.Event,
+    stream: Stream | None = None,
+    on_server_gone: Callable[[str], None] | None = None,
+) -> None:
+    """Serve `config`'s server until `stop` is set.
+
+    For stdio the proxy attaches first (unless the caller passes an attached `stream`),
+    then binds and calls `on_ready(url)`: a launcher that starts the container after
+    `on_ready` loses none of its output. When the server's stream ends, `/health` turns
+    503, clients get JSON-RPC errors, `on_server_gone(reason)` is called, and serving goes
+    on until `stop`.
+    """
+    _check(config, stream)
+    tasks = Tasks(f"proxy:{config.name}")
+    bridge, upstream = await _backend(config, tasks, stream)
+    app = make_app(config, bridge=bridge, upstream=upstream)
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=config.drain_timeout + 1.0,
+        handler_cancellation=True,  # a client that disconnects cancels its request
+        access_log=None,
+    )
+    forced = True
+    try:
+        port = await _listen(runner, config)
+        if bridge is not None:
+            bridge.start()
+            if on_server_gone is not None:
+                tasks.spawn(_report_gone(bridge, on_server_gone), name="report-gone")
+        on_ready(url(config.host, port))
+        await stop.wait()
+        forced = False
+    finally:
+        await _shutdown(runner, bridge, upstream, tasks, drain=not forced)
+
+
+def _check(config: ProxyConfig, stream: Stream | None) -> None:
+    if config.transport not in TRANSPORTS:
+        raise ProxyError(
+            f"unknown transport `{config.transport}`", hint="stdio, sse or streamable-http"
+        )
+    attached = stream is not None or (config.engine_socket and config.container_id)
+    if config.transport == "stdio" and not attached:
+        raise ProxyError("a stdio server needs `engine_socket` and `container_id`")
+    if config.transport != "stdio" and not config.ingress_socket:
+        raise ProxyError(f"a `{config.transport}` server needs the gate's `ingress_socket`")
+    if not _is_loopback(config.host):
+        log.warning("the proxy listens on %s, which is not loopback", config.host)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+async def _backend(
+    config: ProxyConfig, tasks: Tasks, stream: Stream | None
+) -> tuple[StdioBridge | None, Upstream | None]:
+    if config.transport == "stdio":
+        if stream is None:
+            assert config.engine_socket is not None
+            assert config.container_id is not None
+            stream = await attach(config.engine_socket, config.container_id)
+        return StdioBridge(config, *stream, tasks), None
+    from .forward import Forwarder  # the HTTP transports' half: loaded only when needed
+
+    assert config.ingress_socket is not None
+    # INVARIANT: the proxy's own bearer token is consumed here, never passed to the server.
+    drop = ("Authorization",) if config.bearer_token else ()
+    return None, Forwarder(config.ingress_socket, config.target_port, drop_headers=drop)
+
+
+async def _listen(runner: web.AppRunner, config: ProxyConfig) -> int:
+    """Bind, then arm the guard with the bound address; returns the port."""
+    await runner.setup()
+    # INVARIANT: the proxy listens where the config says, 127.0.0.1 unless told otherwise;
+    # it never picks a wildcard address itself.
+    site = web.TCPSite(runner, config.host, config.port)
+    try:
+        await site.start()
+    except OSError as error:
+        raise ProxyError(
+            f"cannot listen on {config.host}:{config.port}: {error.strerror or error}",
+            hint="choose another `--port`, or omit it to get a free one",
+        ) from error
+    port: int = runner.addresses[0][1]
+    runner.app[BINDING].access = Access.bound(
+        config.host, port, config.allowed_origins, config.bearer_token
+    )
+    return port
+
+
+def url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _report_gone(bridge: StdioBridge, on_server_gone: Callable[[str], None]) -> None:
+    await bridge.server_gone.wait()
+    on_server_gone(bridge.gone or "the server is gone")
+
+
+async def _shutdown(
+    runner: web.AppRunner,
+    bridge: StdioBridge | None,
+    upstream: Upstream | None,
+    tasks: Tasks,
+    *,
+    drain: bool,
+) -> None:
+    """Stop listening, let requests in flight finish when draining, end the sessions and
+    their streams, close the attach connection or the forwarder, then every task."""
+    if bridge is not None:
+        bridge.draining = drain
+    try:
+        await runner.cleanup()
+    finally:
+        if bridge is not None:
+            await bridge.close()
+        if upstream is not None:
+            await upstream.close()
+        await tasks.close()
+
+
+def run(
+    config: ProxyConfig,
+    on_ready: Callable[[str], None],
+    *,
+    on_server_gone: Callable[[str], None] | None = None,
+) -> int:
+    """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
+    could not run (logged), 130 when a second signal cut the draining short.
+    `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
+    with _log_file(config.log_path):
+        return asyncio.run(_main(config, on_ready, on_server_gone))
+
+
+async def _main(
+    config: ProxyConfig,
+    on_ready: Callable[[str], None],
+    on_server_gone: Callable[[str], None] | None,
+) -> int:
+    stop = asyncio.Event()
+    main = asyncio.current_task()
+    assert main is not None
+    signals: list[int] = []
+
+    def on_signal(number: int) -> None:
+        signals.append(number)
+        if len(signals) == 1:
+            log.info("stopping: finishing requests in flight (signal again to force)")
+            stop.set()
+        else:
+            main.cancel()
+
+    with _signal_handlers(on_signal):
+        try:
+            await serve(config, on_ready=on_ready, stop=stop, on_server_gone=on_server_gone)
+        except ProxyError as error:
+            log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")
+            return 1
+        except asyncio.CancelledError:
+            if len(signals) < 2:
+                raise
+            main.uncancel()
+            return 130
+    return 0
+
+
+@contextlib.contextmanager
+def _signal_handlers(on_signal: Callable[[int], None]) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for number in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(number, on_signal, int(number))
+            installed.append(number)
+        except (NotImplementedError, RuntimeError):  # not the main thread: no signals here
+            log.debug("cannot handle %s in this thread", number.name)
+    try:
+        yield
+    finally:
+        for number in installed:
+            loop.remove_signal_handler(number)
+
+
+@contextlib.contextmanager
+def _log_file(path: str | None) -> Iterator[None]:
+    """The proxy's own log lines go to the server's log file too, when there is one."""
+    if path is None:
+        yield
+        return
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s mcp-lok proxy %(levelname)s %(message)s"))
+    logger = logging.getLogger("mcp_lok.proxy")
+    level = logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.INFO:
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        handler.close()

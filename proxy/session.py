@@ -1,0 +1,106 @@
+"""One client session's I/O side: the responses its HTTP requests wait for, and the outbox
+its event stream (GET `/mcp` or `/sse`) drains.
+
+The router decides what a session gets; this only holds it until the client takes it.
+Both buffers are bounded: an outbox drops its oldest message when full, and says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+import secrets
+from collections import deque
+
+log = logging.getLogger(__name__)
+
+OUTBOX_LIMIT = 1024
+
+
+class SessionClosed(Exception):
+    """The session ended while one of its requests waited for an answer."""
+
+
+class Kind(enum.Enum):
+    STREAMABLE = "streamable-http"  # responses answer the POST that asked
+    SSE = "sse"  # legacy 2024-11-05: everything goes down the event stream
+
+
+def new_id() -> str:
+    # INVARIANT: session ids are unguessable; holding one is what lets a client read the
+    # session's messages.
+    return secrets.token_urlsafe(24)
+
+
+class Session:
+    def __init__(self, kind: Kind, id: str | None = None) -> None:
+        self.id = id or new_id()
+        self.kind = kind
+        self.streaming = False  # an event stream is attached
+        self.closed = False
+        self.last_seen = asyncio.get_running_loop().time()
+        self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        self._outbox: deque[bytes] = deque()
+        self._wakeup = asyncio.Event()
+
+    def expect(self, request_id: bytes) -> asyncio.Future[bytes] | None:
+        """A future for the response to `request_id` (JSON), or None when a request with
+        that id is already waiting in this session."""
+        if request_id in self._waiting:
+            return None
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        if self.closed:  # closed while the request was on its way in
+            future.set_exception(SessionClosed())
+        else:
+            self._waiting[request_id] = future
+        return future
+
+    def forget(self, request_id: bytes) -> None:
+        """Stop waiting for `request_id` (whoever waited holds its future already)."""
+        self._waiting.pop(request_id, None)
+
+    def deliver(self, data: bytes, reply_to: bytes | None) -> None:
+        """A message for this client: the answer an HTTP request waits for, or else the
+        next event of its stream."""
+        future = self._waiting.pop(reply_to, None) if reply_to is not None else None
+        if future is not None and not future.done():
+            future.set_result(data)
+            return
+        if len(self._outbox) >= OUTBOX_LIMIT:
+            self._outbox.popleft()
+            log.warning("session %s…: outbox full, dropped its oldest message", self.id[:6])
+        self._outbox.append(data)
+        self._wakeup.set()
+
+    async def next_batch(self) -> list[bytes] | None:
+        """What is queued, once there is something; None once the session is closed and
+        drained. Safe to cancel while waiting: nothing is taken until it returns."""
+        if not self._outbox and not self.closed:
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if not self._outbox:
+            return None
+        batch = list(self._outbox)
+        self._outbox.clear()
+        return batch
+
+    def in_flight(self) -> list[asyncio.Future[bytes]]:
+        """The answers this session's HTTP requests are waiting for."""
+        return [future for future in self._waiting.values() if not future.done()]
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def touch(self) -> None:
+        self.last_seen = asyncio.get_running_loop().time()
+
+    def close(self) -> None:
+        """End the stream (after what is queued) and release every waiting request."""
+        self.closed = True
+        self._wakeup.set()
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(SessionClosed())
+        self._waiting.clear()
