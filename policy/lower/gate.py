@@ -74,7 +74,12 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     # is per network namespace, so it changes nothing on the host
     payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
     config = gate_config(policy, target)
-    files = (PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),)
+    files = (
+        # INVARIANT: the gate's folder (its sockets) belongs to the gate's uid alone; the
+        # server never has it mounted, and no other uid on the host can enter it
+        PlanFile(gate_dir(target), "", mode=0o700, directory=True, owner=baseline.GATE_USER),
+        PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
+    )
     container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
     return Gate(container, config), files
 

@@ -121,6 +121,7 @@ class PlanFile:
     content: str
     mode: int = 0o644
     directory: bool = False
+    owner: str | None = None  # "uid:gid"; None: whoever runs the launcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,7 @@ class LaunchPlan:
                     "mode": f"{f.mode:04o}",
                     "content": f.content,
                     "directory": f.directory,
+                    "owner": f.owner,
                 }
                 for f in self.files
             ],

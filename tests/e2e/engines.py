@@ -40,6 +40,9 @@ class EngineUnderTest:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(entry["content"])
             path.chmod(int(entry["mode"], 8))
+            if entry["owner"]:
+                uid, gid = (int(part) for part in entry["owner"].split(":"))
+                os.chown(path, uid, gid)
 
     def create(self, body: dict[str, Any], name: str) -> str:
         """POST /containers/create with the body exactly as compiled."""

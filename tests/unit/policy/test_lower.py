@@ -207,7 +207,7 @@ def test_files_are_exactly_what_the_plan_needs(
     plan = lower(policy_for(mode), target(engine, transport))
     expected = set()
     if plan.gate is not None:
-        expected.add(GATE_JSON)
+        expected |= {GATE_JSON.rsplit("/", 1)[0], GATE_JSON}
     if mode is NetworkMode.ALLOW_LIST:
         expected.add(RESOLV)
     paths = [f.path for f in plan.files]
@@ -216,6 +216,9 @@ def test_files_are_exactly_what_the_plan_needs(
     assert len(seccomp_files) == (1 if engine is Engine.PODMAN else 0)
     assert set(paths) - set(seccomp_files) == expected
     assert paths == sorted(paths)
+    # the gate's folder belongs to the gate's uid, and only to it
+    folders = [(f.path, f.mode, f.owner) for f in plan.files if f.directory]
+    assert folders == ([(GATE_JSON.rsplit("/", 1)[0], 0o700, "65533:65533")] if plan.gate else [])
 
 
 @pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
@@ -594,12 +597,26 @@ def test_to_dict_lays_out_the_plan() -> None:
         },
         "files": [
             {
+                "path": GATE_JSON.rsplit("/", 1)[0],
+                "mode": "0700",
+                "content": "",
+                "directory": True,
+                "owner": "65533:65533",
+            },
+            {
                 "path": GATE_JSON,
                 "mode": "0644",
-                "content": plan.files[0].content,
+                "content": plan.files[1].content,
                 "directory": False,
+                "owner": None,
             },
-            {"path": RESOLV, "mode": "0644", "content": plan.files[1].content, "directory": False},
+            {
+                "path": RESOLV,
+                "mode": "0644",
+                "content": plan.files[2].content,
+                "directory": False,
+                "owner": None,
+            },
         ],
     }
     assert json.loads(plan.to_json()) == json.loads(canonical_json(layout))
