@@ -69,10 +69,25 @@ Feature: Server lifecycle
 
     Examples:
       | engine | delay |
-      | docker | 0.4   |
-      | docker | 0.8   |
+      | docker | 0.3   |
+      | docker | 0.5   |
       | podman | 0.4   |
-      | podman | 1.2   |
+      | podman | 0.8   |
+
+  Scenario Outline: Ctrl-C during `mcp-lok start` leaves nothing on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/mcp-server-time" with the "network" profile without waiting
+    And I send it SIGINT after <delay> seconds
+    Then it exits with code 1 within 30 seconds
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine | delay |
+      | docker | 0.2   |
+      | docker | 0.5   |
+      | podman | 0.3   |
+      | podman | 0.7   |
 
   Scenario Outline: an HTTP server runs behind its gate, and rm removes both, on <engine>
     Given the <engine> engine

@@ -1,0 +1,379 @@
+"""`mcp-lok run|start|list|stop|rm|logs|version`: the server lifecycle commands.
+
+Thin: each command parses its options, calls `lifecycle`, `handoff` and `state`, and
+prints — results on stdout, progress and the client snippet on stderr. Engine modules are
+imported inside the commands, so `mcp-lok policy …` never loads docker.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
+
+from .policy_commands import fail
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .engine import EngineClient
+    from .lifecycle import Request
+    from .state import ServerState, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="How to print the result.",
+)
+ENGINE = click.option(
+    "--engine",
+    "engine_choice",
+    metavar="E",
+    help="`docker`, `podman` or a socket URL `unix:///…` "
+    "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
+)
+
+
+def _env_pair(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"`{value}` is not KEY=VALUE", ctx, param)
+        pairs.append((key, val))
+    return tuple(pairs)
+
+
+def _server_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from .state import name_problem
+
+    if problem := name_problem(value):
+        raise click.BadParameter(problem, ctx, param)
+    return value
+
+
+NAME = click.argument("name", callback=_server_name)
+
+
+def launch_options(func: F) -> F:
+    options = [
+        click.option(
+            "--transport",
+            type=click.Choice([t.value for t in Transport]),
+            default="stdio",
+            show_default=True,
+            help="How the server speaks MCP.",
+        ),
+        click.option("--name", help="The server's name (default: from the image)."),
+        click.option(
+            "--port",
+            type=click.IntRange(0, 65535),
+            default=0,
+            help="The proxy's port on 127.0.0.1 (default: a free one).",
+        ),
+        click.option(
+            "--target-port",
+            type=click.IntRange(1, 65535),
+            default=8080,
+            show_default=True,
+            help="The port an HTTP server listens on inside.",
+        ),
+        click.option(
+            "--permission-profile",
+            "profile",
+            default="stdio",
+            show_default=True,
+            metavar="NAME|PATH",
+            help="A built-in, a JSON profile or a policy file.",
+        ),
+        ENGINE,
+        click.option(
+            "-e",
+            "--env",
+            "env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            callback=_env_pair,
+            help="Set an environment variable in the server.",
+        ),
+        click.argument("image"),
+        click.argument("args", nargs=-1, type=click.UNPROCESSED),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
+    """Engine, state store, request and plan for `run`/`start`; policy errors exit 3."""
+    from .engine import discover
+    from .lifecycle import Request, compile_request, reap
+    from .state import RESERVED_NAMES, Store
+
+    name = opts["name"] or default_name(opts["image"])
+    if name in RESERVED_NAMES:
+        raise click.BadParameter(
+            f"`{name}` is reserved for mcp-lok's own files", param_hint="--name"
+        )
+    engine, store = discover(opts["engine_choice"]), Store()
+    reap(engine, store)
+    target = _target(opts, name, engine.kind, str(store.root))
+    if problems := target_problems(target):
+        fail(PolicyError(problems))
+    request = Request(
+        image=opts["image"],
+        name=name,
+        transport=Transport(opts["transport"]),
+        profile=opts["profile"],
+        target_port=opts["target_port"],
+        port=opts["port"],
+        env=opts["env"],
+        args=opts["args"],
+    )
+    try:
+        plan, compiled = compile_request(request, target)
+    except PolicyError as error:
+        fail(error)
+    if compiled.warnings:
+        click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+    engine.require_image(request.image)
+    if plan.gate is not None:
+        engine.require_image(plan.gate.container.body["Image"])
+    _check_port(request.port)
+    return engine, store, request, plan
+
+
+def _target(
+    opts: dict[str, Any], name: str, engine: Any = None, root: str = "/run/mcp-lok"
+) -> Target:
+    from mcp_lok.policy import Engine
+
+    return Target(
+        image=opts["image"],
+        name=name,
+        engine=engine or Engine.DOCKER,
+        transport=Transport(opts["transport"]),
+        args=tuple(opts["args"]),
+        port=opts["target_port"],
+        runtime_dir=root,
+    )
+
+
+def _check_port(port: int) -> None:
+    import socket
+
+    from .errors import LokError
+
+    if not port:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise LokError(
+                f"port {port} on 127.0.0.1 is busy ({error.strerror})",
+                hint="choose another `--port`, or leave it out to get a free one",
+            ) from None
+
+
+def _provision(
+    engine: EngineClient, store: Store, request: Request, plan: Any, detached: bool
+) -> ServerState:
+    """Reserve the name and create everything; on any failure or Ctrl-C, remove it all."""
+    import os
+
+    from .handoff import cleaning_up, interruptible
+    from .lifecycle import Launch, new_state, reserve, undo
+
+    state = new_state(request, plan, engine, store, detached)
+    with store.lock():
+        reserve(engine, store, state)
+    launch = Launch(engine, store, plan, state)
+    try:
+        with interruptible():
+            launch.provision(os.environ)
+    except BaseException:
+        with cleaning_up():
+            undo(engine, store, launch.state)
+        raise
+    return launch.state
+
+
+def _urls(url: str) -> dict[str, str]:
+    return {"mcp": f"{url}/mcp", "sse": f"{url}/sse"}
+
+
+def _snippet(name: str, url: str) -> str:
+    return json.dumps({"mcpServers": {name: {"url": f"{url}/mcp"}}}, indent=2)
+
+
+@click.command(context_settings={"ignore_unknown_options": False})
+@launch_options
+def run(**opts: Any) -> None:
+    """Run IMAGE locked down in the foreground, serving it to MCP clients on 127.0.0.1.
+
+    Prints the client URLs and a client config snippet on stderr. Ctrl-C or SIGTERM
+    stops and removes everything it created. Arguments after `--` become the command.
+    """
+    from .handoff import cleaning_up, interruptible, serve
+    from .lifecycle import teardown
+
+    engine, store, request, plan = _prepare(opts)
+    state = _provision(engine, store, request, plan, detached=False)
+
+    def announce(url: str) -> None:
+        urls = _urls(url)
+        click.echo(
+            f"{state.name} is ready\n  Streamable HTTP: {urls['mcp']}\n"
+            f"  SSE:             {urls['sse']}\n"
+            f"client config:\n{_snippet(state.name, url)}",
+            err=True,
+        )
+
+    try:
+        with interruptible():
+            serve(engine, store, state, request.port, announce)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with cleaning_up():
+            teardown(engine, store, store.load(state.name) or state)
+    click.echo(f"{state.name} stopped and removed", err=True)
+
+
+@click.command()
+@launch_options
+@FORMAT
+def start(fmt: str, **opts: Any) -> None:
+    """Start IMAGE locked down in the background; prints its name and URLs.
+
+    The proxy runs detached and survives the terminal closing. Stop it with
+    `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
+    """
+    from .handoff import cleaning_up, interruptible, log_tail, spawn
+    from .lifecycle import undo
+
+    engine, store, request, plan = _prepare(opts)
+    state = _provision(engine, store, request, plan, detached=True)
+    try:
+        with interruptible():
+            url = spawn(store, state, request.port)
+    except BaseException as error:
+        tail = log_tail(state.log_path)
+        with cleaning_up():
+            undo(engine, store, store.load(state.name) or state)
+        if tail and not isinstance(error, KeyboardInterrupt):
+            click.echo(f"proxy log:\n{tail}", err=True)
+        raise
+    urls = _urls(url)
+    if fmt == "json":
+        click.echo(json.dumps({"name": state.name, "url": urls["mcp"], "sse_url": urls["sse"]}))
+    else:
+        click.echo(f"{state.name}\n{urls['mcp']}\n{urls['sse']}")
+
+
+@click.command("_proxy", hidden=True)
+@NAME
+@click.option("--ready-fd", type=int, required=True)
+@click.option("--port", type=int, default=0)
+def proxy_process(name: str, ready_fd: int, port: int) -> None:
+    """Serve a started server's proxy (spawned by `start`, detached)."""
+    from .handoff import serve_detached
+
+    serve_detached(name, ready_fd, port)
+
+
+@click.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Also show stopped servers.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "human", "json"]),
+    default="table",
+    show_default=True,
+    help="How to print the list.",
+)
+def list_(show_all: bool, fmt: str) -> None:
+    """List servers: name, status, transport, URL, image, engine, profile."""
+    from .servers import rows
+
+    found = [r for r in rows() if show_all or r["status"] != "stopped"]
+    if fmt == "json":
+        click.echo(json.dumps(found, indent=2, sort_keys=True))
+        return
+    columns = ("name", "status", "transport", "url", "image", "engine", "profile")
+    table = [[c.upper() for c in columns]] + [[str(r[c] or "-") for c in columns] for r in found]
+    widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+@click.command()
+@NAME
+def stop(name: str) -> None:
+    """Stop the server NAME (its proxy and containers); `rm` removes it."""
+    from .servers import stop_server
+
+    stop_server(name)
+    click.echo(name)
+
+
+@click.command()
+@NAME
+@click.option("-f", "--force", is_flag=True, help="Remove it even while it runs.")
+def rm(name: str, force: bool) -> None:
+    """Remove the server NAME: the containers, networks, files and state mcp-lok created."""
+    from .servers import remove_server
+
+    remove_server(name, force=force)
+    click.echo(name)
+
+
+@click.command()
+@NAME
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+def logs(name: str, follow: bool) -> None:
+    """Print the server's stderr and its proxy's log."""
+    from .servers import print_logs
+
+    print_logs(name, follow=follow, out=sys.stdout.buffer)
+
+
+@click.command()
+@FORMAT
+@ENGINE
+def version(fmt: str, engine_choice: str | None) -> None:
+    """Show mcp-lok's version, and the engine's when one answers."""
+    from .engine import discover
+    from .errors import LokError
+
+    try:
+        engine = discover(engine_choice)
+        found: dict[str, str] | None = {
+            "kind": engine.kind.value,
+            "version": engine.engine_version,
+            "socket": engine.url,
+        }
+    except LokError:
+        found = None
+    if fmt == "json":
+        click.echo(json.dumps({"version": __version__, "engine": found}, sort_keys=True))
+        return
+    click.echo(f"mcp-lok {__version__}")
+    if found:
+        click.echo(f"engine: {found['kind']} {found['version']} ({found['socket']})")
+
+
+COMMANDS = (run, start, list_, stop, rm, logs, version, proxy_process)
+__all__ = ["COMMANDS", "list_", "logs", "proxy_process", "rm", "run", "start", "stop", "version"]

@@ -1,0 +1,282 @@
+"""The engine adapter: the one module that imports `docker` (ruff's TID251 keeps it so).
+
+Finds the engine (Docker or Podman, through its Docker-compatible Unix socket), identifies
+it from `GET /version`, and sends the plan's payloads to it exactly as compiled: the body
+of `POST /containers/create` and `POST /networks/create` is `canonical_json(body)`, bytes
+the launcher never rebuilds. Every `docker`/`requests` exception is mapped here, once, to
+a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s business.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import docker  # noqa: TID251 - this is the engine adapter, the one module allowed
+import requests
+
+from mcp_lok.policy import Engine, canonical_json
+
+from .errors import LokError
+
+API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
+TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
+PROBE_TIMEOUT = 3  # seconds for `GET /version` while looking for an engine
+
+START_HINT = (
+    "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
+    "or `systemctl start podman.socket`; or name a socket with `--engine unix:///…`"
+)
+
+
+class EngineError(LokError):
+    """The engine refused a request, or did not answer."""
+
+    def __init__(self, message: str, hint: str | None = None, status: int | None = None) -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class NotFound(EngineError):
+    """The engine has no such container, network or image (HTTP 404)."""
+
+
+class Conflict(EngineError):
+    """A name is taken, or an object is in use (HTTP 409)."""
+
+
+def well_known(environ: Mapping[str, str]) -> list[tuple[Engine, str]]:
+    """The sockets tried when nothing names one, in order."""
+    found = [
+        (Engine.DOCKER, "unix:///var/run/docker.sock"),
+        (Engine.PODMAN, "unix:///run/podman/podman.sock"),
+    ]
+    if runtime := environ.get("XDG_RUNTIME_DIR"):
+        found.append((Engine.PODMAN, f"unix://{runtime}/podman/podman.sock"))
+    return found
+
+
+def candidates(choice: str | None, environ: Mapping[str, str]) -> list[str]:
+    """Socket URLs for `--engine CHOICE` (`docker`, `podman`, `unix:///…`) or the
+    environment. An explicit choice, `DOCKER_HOST` or `CONTAINER_HOST` is the only
+    candidate tried; only without them do the well-known sockets apply."""
+    if choice in (Engine.DOCKER.value, Engine.PODMAN.value):
+        return [url for kind, url in well_known(environ) if kind.value == choice]
+    if choice:
+        return [_unix_url(choice, "--engine")]
+    for variable in ("DOCKER_HOST", "CONTAINER_HOST"):
+        if value := environ.get(variable):
+            return [_unix_url(value, variable)]
+    return [url for _, url in well_known(environ)]
+
+
+def _unix_url(value: str, given_by: str) -> str:
+    if value.startswith("unix://") and len(value) > len("unix://"):
+        return value
+    raise LokError(
+        f"`{value}` (from {given_by}) is not an engine mcp-lok can use",
+        hint="use `docker`, `podman`, or a local socket such as "
+        "`unix:///var/run/docker.sock`: plans name host paths, so the engine must be local",
+    )
+
+
+def identify(version: Mapping[str, Any]) -> Engine:
+    """Podman's compat API reports a component named "Podman Engine"; Docker does not."""
+    components = version.get("Components") or []
+    names = {c.get("Name") for c in components if isinstance(c, Mapping)}
+    return Engine.PODMAN if "Podman Engine" in names else Engine.DOCKER
+
+
+def socket_path(url: str) -> str:
+    return url.removeprefix("unix://")
+
+
+def discover(choice: str | None = None, environ: Mapping[str, str] | None = None) -> EngineClient:
+    """The first candidate engine that answers `GET /version`. Raises `LokError` saying
+    what was tried and how to start an engine."""
+    env = os.environ if environ is None else environ
+    tried: list[str] = []
+    for url in candidates(choice, env):
+        path = socket_path(url)
+        if not os.path.exists(path):
+            tried.append(f"{path} (does not exist)")
+            continue
+        try:
+            client = EngineClient.connect(url)
+        except EngineError as error:
+            tried.append(f"{path} ({error.message})")
+            continue
+        if choice in (Engine.DOCKER.value, Engine.PODMAN.value) and client.kind.value != choice:
+            tried.append(f"{path} (is {client.kind.value}, not {choice})")
+            continue
+        return client
+    raise LokError(f"no container engine answers; tried {'; '.join(tried)}", hint=START_HINT)
+
+
+@contextmanager
+def mapped(action: str) -> Iterator[None]:
+    """Turn the SDK's and requests' exceptions into `EngineError`s, once, here."""
+    try:
+        yield
+    except docker.errors.APIError as error:
+        status = error.status_code
+        reason = str(error.explanation or error).strip()
+        missing = status == 404 or isinstance(error, docker.errors.NotFound)
+        kind = NotFound if missing else Conflict if status == 409 else EngineError
+        raise kind(f"the engine refused to {action}: {reason}", status=status) from error
+    except requests.exceptions.ConnectionError as error:
+        raise EngineError(f"cannot reach the engine to {action}", hint=START_HINT) from error
+    except requests.exceptions.Timeout as error:
+        raise EngineError(
+            f"the engine did not answer in time to {action}",
+            hint="the engine may be overloaded; check it with `docker info` or `podman info`",
+        ) from error
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as error:
+        raise EngineError(f"cannot {action}: {error}") from error
+
+
+@dataclass
+class EngineClient:
+    """One engine, reached through its socket."""
+
+    kind: Engine
+    url: str
+    version: dict[str, Any]
+    api: Any  # docker.APIClient (the SDK ships no type information mypy can use)
+
+    @classmethod
+    def connect(cls, url: str, timeout: int = PROBE_TIMEOUT) -> EngineClient:
+        with mapped("report its version"):
+            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
+            version = dict(api.version())
+        api.timeout = TIMEOUT
+        return cls(identify(version), url, version, api)
+
+    @property
+    def socket(self) -> str:
+        return socket_path(self.url)
+
+    @property
+    def engine_version(self) -> str:
+        return str(self.version.get("Version", "unknown"))
+
+    # --- payloads, sent unchanged -------------------------------------------------------
+
+    def _post_payload(self, path: str, body: Mapping[str, Any], params: dict[str, str]) -> Any:
+        # INVARIANT: the bytes sent are the compiled payload's canonical JSON, nothing added
+        data = canonical_json(body).encode()
+        response = self.api._post(
+            self.api._url(path),
+            params=params,
+            data=data,
+            headers={"Content-Type": "application/json"},
+        )
+        return self.api._result(response, True)
+
+    def create_container(self, name: str, body: Mapping[str, Any]) -> str:
+        with mapped(f"create the container `{name}`"):
+            result = self._post_payload("/containers/create", body, {"name": name})
+        return str(result["Id"])
+
+    def create_network(self, body: Mapping[str, Any]) -> str:
+        with mapped(f"create the network `{body.get('Name')}`"):
+            result = self._post_payload("/networks/create", body, {})
+        return str(result["Id"])
+
+    # --- containers -----------------------------------------------------------------------
+
+    def start(self, container: str) -> None:
+        with mapped(f"start the container `{container[:12]}`"):
+            self.api.start(container)
+
+    def stop(self, container: str, timeout: int = 5) -> None:
+        """Stop a container; one that is already stopped or gone is fine."""
+        try:
+            with mapped(f"stop the container `{container[:12]}`"):
+                self.api.stop(container, timeout=timeout)
+        except NotFound:
+            return
+        except EngineError as error:
+            if error.status != 304:  # "not modified": it was not running
+                raise
+
+    def remove_container(self, container: str) -> None:
+        """Remove a container by id, forcibly; one that is gone already is fine."""
+        try:
+            with mapped(f"remove the container `{container[:12]}`"):
+                self.api.remove_container(container, force=True, v=True)
+        except NotFound:
+            return
+
+    def inspect(self, container: str) -> dict[str, Any] | None:
+        try:
+            with mapped(f"inspect the container `{container[:12]}`"):
+                return dict(self.api.inspect_container(container))
+        except NotFound:
+            return None
+
+    def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every container (running or not) that carries all of `labels`."""
+        filters = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}
+        with mapped("list containers"):
+            found = self.api.containers(all=True, filters=filters)
+        return [dict(c) for c in found if _has_labels(c.get("Labels"), labels)]
+
+    def logs(
+        self, container: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]:
+        """The container's stdout and stderr, demultiplexed; with `follow`, until it stops."""
+        with mapped(f"read the logs of `{container[:12]}`"):
+            chunks = self.api.logs(
+                container, stream=True, follow=follow, tail="all" if tail is None else tail
+            )
+            yield from chunks
+
+    # --- networks and images -------------------------------------------------------------
+
+    def networks(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
+        filters = {"label": [f"{k}={v}" for k, v in sorted(labels.items())]}
+        with mapped("list networks"):
+            found = self.api.networks(filters=filters)
+        return [dict(n) for n in found if _has_labels(n.get("Labels"), labels)]
+
+    def remove_network(self, network: str) -> None:
+        try:
+            with mapped(f"remove the network `{network[:12]}`"):
+                self.api.remove_network(network)
+        except NotFound:
+            return
+
+    def require_image(self, image: str) -> None:
+        """Raise a `LokError` with a hint when the engine does not have `image` locally."""
+        try:
+            with mapped(f"inspect the image `{image}`"):
+                self.api.inspect_image(image)
+        except NotFound:
+            tool = self.kind.value
+            raise LokError(
+                f"the image `{image}` is not on {tool}",
+                hint=f"build the project's images with `make images`, or fetch it with "
+                f"`{tool} pull {image}`",
+            ) from None
+
+
+def _has_labels(found: object, wanted: Mapping[str, str]) -> bool:
+    # filters are applied by the engine; this re-checks them, since a label filter the
+    # engine ignores would otherwise make `rm` touch containers that are not ours
+    return isinstance(found, Mapping) and all(found.get(k) == v for k, v in wanted.items())
+
+
+__all__ = [
+    "Conflict",
+    "EngineClient",
+    "EngineError",
+    "NotFound",
+    "candidates",
+    "discover",
+    "identify",
+    "well_known",
+]

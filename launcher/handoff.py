@@ -1,0 +1,226 @@
+"""Handing a provisioned server to the host proxy, in this process (`run`) or in a
+detached one (`start`, through the hidden `mcp-lok _proxy NAME` command).
+
+The order matters for stdio: the server's container is created but not started; the proxy
+attaches to it, and only once the proxy reports ready (`on_ready`, called after it
+listens and has attached) is the container started, so no byte of the server's output is
+lost. HTTP servers are already running behind the gate. The proxy itself (`mcp_lok.proxy`)
+knows nothing of state or engines beyond the `ProxyConfig` it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from types import FrameType
+from typing import Any
+from urllib.parse import urlsplit
+
+from mcp_lok.proxy.config import ProxyConfig
+
+from .engine import EngineClient, socket_path
+from .errors import LokError
+from .state import Phase, ServerState, Store, process_start
+
+log = logging.getLogger(__name__)
+
+READY_WAIT = 30.0  # seconds a detached proxy has to report ready
+Announce = Callable[[str], None]
+
+
+def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
+    stdio = state.transport == "stdio"
+    ingress = store.folder(state.name) / "gate" / "ingress.sock"
+    return ProxyConfig(
+        name=state.name,
+        transport=state.transport,
+        port=port,
+        engine_socket=socket_path(state.engine_url) if stdio else None,
+        container_id=state.container_id if stdio else None,
+        ingress_socket=None if stdio else str(ingress),
+        target_port=state.target_port or 8080,
+        log_path=state.log_path,
+    )
+
+
+def _port_of(url: str) -> int | None:
+    return urlsplit(url).port
+
+
+def serve(
+    engine: EngineClient, store: Store, state: ServerState, port: int, announce: Announce
+) -> None:
+    """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
+    once the proxy is attached; record the proxy as this process; `announce` the URL."""
+    from mcp_lok.proxy import run  # aiohttp: only the commands that serve pay for it
+
+    failures: list[LokError] = []
+    ready: list[str] = []
+
+    def on_ready(url: str) -> None:
+        try:
+            if state.transport == "stdio":
+                engine.start(state.container_id or "")
+            store.save(
+                replace(
+                    store.load(state.name) or state,
+                    phase=Phase.RUNNING.value,
+                    url=url,
+                    port=_port_of(url),
+                    proxy_pid=os.getpid(),
+                    proxy_start=process_start(os.getpid()),
+                    launcher_pid=None,
+                    launcher_start=None,
+                )
+            )
+        except LokError as error:
+            failures.append(error)
+            os.kill(os.getpid(), signal.SIGTERM)  # ask the proxy to shut down
+            return
+        ready.append(url)
+        announce(url)
+
+    code = run(proxy_config(store, state, port), on_ready)
+    if failures:
+        raise failures[0]
+    if not ready:
+        raise LokError(
+            f"the proxy stopped before it was ready (exit {code})",
+            hint=f"see its log: `mcp-lok logs {state.name}`",
+        )
+
+
+def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WAIT) -> str:
+    """Start `mcp-lok _proxy NAME` in a new session (it outlives this terminal) and wait
+    until it reports its URL. Raises `LokError` with the log's tail when it does not."""
+    read_fd, write_fd = os.pipe()
+    command = [
+        sys.executable,
+        "-c",
+        "from mcp_lok.launcher.cli import main; main()",
+        "_proxy",
+        state.name,
+        "--ready-fd",
+        str(write_fd),
+        "--port",
+        str(port),
+    ]
+    with open(state.log_path, "ab") as log_file:
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=log_file,
+            pass_fds=(write_fd,),
+            start_new_session=True,
+            close_fds=True,
+        )
+    os.close(write_fd)
+    try:
+        url = _read_ready(read_fd, child, timeout)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            child.kill()
+        child.wait(timeout=5)
+        raise
+    finally:
+        os.close(read_fd)
+    return url
+
+
+def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while b"\n" not in data:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise LokError(
+                f"the proxy did not become ready in {timeout:.0f}s",
+                hint="see its log with `mcp-lok logs NAME`",
+            )
+        readable, _, _ = select.select([fd], [], [], min(left, 0.5))
+        if readable:
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    if b"\n" not in data:
+        code = child.wait(timeout=5)
+        raise LokError(
+            f"the proxy stopped before it was ready (exit {code})",
+            hint="see its log with `mcp-lok logs NAME`",
+        )
+    return data.split(b"\n", 1)[0].decode()
+
+
+def serve_detached(name: str, ready_fd: int, port: int) -> None:
+    """The body of `mcp-lok _proxy NAME`: serve a server that `start` provisioned."""
+    store = Store()
+    state = store.load(name)
+    if state is None:
+        raise LokError(f"no server named `{name}`")
+    engine = EngineClient.connect(state.engine_url)
+
+    def announce(url: str) -> None:
+        os.write(ready_fd, f"{url}\n".encode())
+        os.close(ready_fd)
+
+    serve(engine, store, state, port, announce)
+
+
+def log_tail(path: str, lines: int = 20) -> str:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """While provisioning, SIGTERM interrupts like Ctrl-C, so cleanup runs for both."""
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def cleaning_up() -> Iterator[None]:
+    """While cleaning up after a signal, a second SIGINT/SIGTERM forces exit (the next
+    command reaps what is left)."""
+
+    def force(signum: int, frame: FrameType | None) -> None:
+        os._exit(1)
+
+    previous: dict[int, Any] = {s: signal.signal(s, force) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+__all__ = [
+    "cleaning_up",
+    "interruptible",
+    "log_tail",
+    "proxy_config",
+    "serve",
+    "serve_detached",
+    "spawn",
+]

@@ -1,0 +1,210 @@
+"""Servers that exist: what `list` shows, and what `stop`, `rm` and `logs` do to them.
+
+Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
+did), the engine (which containers exist and run, found by the `mcp-lok` labels), and the
+OS (whether the recorded proxy pid is still that process). Each command first reaps what
+crashed commands left (`lifecycle.reap`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .engine import EngineClient, discover
+from .errors import LokError
+from .lifecycle import reap, remove_engine_objects, stop_containers, stop_process, teardown
+from .state import Phase, ServerState, Status, Store, alive, status_of
+
+log = logging.getLogger(__name__)
+
+FOREGROUND_STOP_WAIT = 30.0  # a foreground `run` removes everything itself before it exits
+LABEL = {"mcp-lok": "true"}
+
+
+def _connect(url: str) -> EngineClient | None:
+    try:
+        return EngineClient.connect(url)
+    except LokError:
+        return None
+
+
+def engines_for(states: list[ServerState]) -> dict[str, EngineClient | None]:
+    """Each engine the states name (None when it does not answer), and the default one."""
+    found = {url: _connect(url) for url in sorted({s.engine_url for s in states})}
+    with contextlib.suppress(LokError):
+        default = discover()
+        found.setdefault(default.url, default)
+    return found
+
+
+def status(
+    state: ServerState, engine: EngineClient | None, containers: dict[str, str] | None = None
+) -> Status:
+    if containers is None and engine is not None:
+        containers = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
+    return status_of(
+        state,
+        containers,
+        alive(state.proxy_pid, state.proxy_start),
+        alive(state.launcher_pid, state.launcher_start),
+    )
+
+
+def rows() -> list[dict[str, Any]]:
+    """One row per server, with its merged status; reaps crash leftovers first."""
+    store = Store()
+    engines = engines_for(store.all())
+    views: dict[str, dict[str, str] | None] = {}
+    for url, engine in engines.items():
+        if engine is None:
+            views[url] = None
+            continue
+        reap(engine, store)
+        views[url] = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
+    return [
+        _row(
+            s,
+            status_of(
+                s,
+                views.get(s.engine_url),
+                alive(s.proxy_pid, s.proxy_start),
+                alive(s.launcher_pid, s.launcher_start),
+            ),
+        )
+        for s in store.all()
+    ]
+
+
+def _row(state: ServerState, found: Status) -> dict[str, Any]:
+    serving = found in (Status.RUNNING, Status.STARTING) and state.url
+    return {
+        "name": state.name,
+        "status": found.value,
+        "transport": state.transport,
+        "url": f"{state.url}/mcp" if serving else None,
+        "sse_url": f"{state.url}/sse" if serving else None,
+        "image": state.image,
+        "engine": state.engine,
+        "profile": state.profile,
+        "created": state.created,
+        "container": state.container_id,
+    }
+
+
+def load(store: Store, name: str) -> ServerState:
+    state = store.load(name)
+    if state is None:
+        raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
+    return state
+
+
+def _engine(state: ServerState) -> EngineClient:
+    return EngineClient.connect(state.engine_url)
+
+
+def stop_server(name: str) -> None:
+    """Stop the proxy and the containers, keep everything else (so `rm` or `list` see it).
+    A foreground `run` (or a launch in progress) is asked to stop and cleans up itself."""
+    store = Store()
+    state = load(store, name)
+    engine = _engine(state)
+    if not state.detached or state.phase == Phase.STARTING.value:
+        stop_process(state.proxy_pid, state.proxy_start, FOREGROUND_STOP_WAIT)
+        stop_process(state.launcher_pid, state.launcher_start, FOREGROUND_STOP_WAIT)
+        state = store.load(name) or state
+        if store.load(name) is None:
+            return
+    stop_process(state.proxy_pid, state.proxy_start)
+    stop_containers(engine, state)
+    store.save(
+        replace(
+            state,
+            phase=Phase.STOPPED.value,
+            proxy_pid=None,
+            proxy_start=None,
+            launcher_pid=None,
+            launcher_start=None,
+            url=None,
+            port=None,
+        )
+    )
+
+
+def remove_server(name: str, force: bool = False) -> None:
+    """Remove what mcp-lok created for NAME: containers, networks, files, state."""
+    store = Store()
+    state = store.load(name)
+    if state is None:
+        _remove_unrecorded(name)
+        return
+    engine = _connect(state.engine_url)
+    if engine is None and not force:
+        raise LokError(
+            f"the engine of `{name}` ({state.engine_url}) does not answer",
+            hint=f"start it, or drop only the local state with `mcp-lok rm --force {name}`",
+        )
+    found = status(state, engine)
+    if found in (Status.RUNNING, Status.STARTING) and not force:
+        raise LokError(
+            f"`{name}` is {found.value}",
+            hint=f"stop it first with `mcp-lok stop {name}`, or use `mcp-lok rm --force {name}`",
+        )
+    teardown(engine, store, state)
+
+
+def _remove_unrecorded(name: str) -> None:
+    engine = discover()
+    labels = {**LABEL, "mcp-lok-name": name}
+    if not engine.containers(labels) and not engine.networks(labels):
+        raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
+    remove_engine_objects(engine, name, [], [])
+
+
+def print_logs(name: str, *, follow: bool, out: BinaryIO) -> None:
+    """The server's stderr and the proxy's log. For stdio the proxy writes the server's
+    stderr into its log; for HTTP servers the engine keeps the server's output."""
+    store = Store()
+    state = load(store, name)
+    log_file = Path(state.log_path)
+    offset = _copy(log_file, 0, out)
+    try:
+        if state.transport != "stdio" and state.container_id:
+            for chunk in _engine(state).logs(state.container_id, follow=follow):
+                out.write(chunk)
+                out.flush()
+        elif follow:
+            while store.load(name) is not None and (
+                alive(state.proxy_pid, state.proxy_start) or offset < _size(log_file)
+            ):
+                offset = _copy(log_file, offset, out)
+                time.sleep(0.2)
+                state = store.load(name) or state
+    except KeyboardInterrupt:
+        return
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def _copy(path: Path, offset: int, out: BinaryIO) -> int:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            data = handle.read()
+    except OSError:
+        return offset
+    out.write(data)
+    out.flush()
+    return offset + len(data)
+
+
+__all__ = ["engines_for", "print_logs", "remove_server", "rows", "status", "stop_server"]

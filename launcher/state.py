@@ -1,0 +1,280 @@
+"""Per-server state on the host: what mcp-lok created for each server, so that `list`,
+`stop`, `rm` and `logs` can find it again, and so that a crash leaves a record to reap.
+
+One JSON file per server, `<root>/<name>/state.json`, written atomically (temp file,
+fsync, rename, fsync of the folder). The root is the runtime dir the plan's files live in:
+`/run/mcp-lok` as root, else `$XDG_RUNTIME_DIR/mcp-lok`. What the engine says about the
+containers is merged in by `status_of`; this module never talks to the engine itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import LokError
+
+STATE_FILE = "state.json"
+LOCK_FILE = ".launcher.lock"
+# names that would land on the runtime dir's shared entries (Podman's seccomp profiles, the
+# empty folder masks are bound from) or on mcp-lok's own lock
+RESERVED_NAMES = frozenset({"seccomp", "empty"})
+_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")  # policy's `target_problems` rule
+
+
+class Phase(enum.Enum):
+    """What mcp-lok last did to a server (the engine may since disagree)."""
+
+    STARTING = "starting"  # a launch is creating it; `launcher_pid` owns it
+    RUNNING = "running"  # launched; `proxy_pid` serves it
+    STOPPED = "stopped"  # `mcp-lok stop` stopped it on purpose
+
+
+class Status(enum.Enum):
+    """What `list` reports: mcp-lok's phase merged with what the engine and the OS say."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    UNHEALTHY = "unhealthy"  # the server runs, but its proxy (or gate) is gone
+    EXITED = "exited"  # the server's container stopped by itself
+    MISSING = "missing"  # the server's container is gone
+    STOPPED = "stopped"
+    FAILED = "failed"  # a launch died half-way; the next command reaps it
+    UNKNOWN = "unknown"  # the engine does not answer
+
+
+def default_root() -> Path:
+    if os.geteuid() == 0:
+        return Path("/run/mcp-lok")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if not runtime:
+        raise LokError(
+            "cannot tell where to keep runtime files: `XDG_RUNTIME_DIR` is not set",
+            hint="log in through a session that sets it, or run mcp-lok as root",
+        )
+    return Path(runtime) / "mcp-lok"
+
+
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a server (None when it can)."""
+    if not _NAME.fullmatch(name):
+        return (
+            f"`{name}` is not a valid server name: use letters, digits, `_`, `.` and `-`, "
+            "starting with a letter or digit, at most 63 characters"
+        )
+    if name in RESERVED_NAMES:
+        return f"`{name}` is reserved for mcp-lok's own files"
+    return None
+
+
+@dataclass
+class NetworkRef:
+    name: str
+    id: str
+
+
+@dataclass
+class ServerState:
+    name: str
+    engine: str  # "docker" | "podman"
+    engine_url: str  # unix:///…
+    transport: str
+    image: str
+    profile: str  # the policy SOURCE as given
+    policy_digest: str
+    created: str  # ISO 8601, UTC
+    log_path: str
+    container_name: str
+    phase: str = Phase.STARTING.value
+    launcher_pid: int | None = None
+    launcher_start: int | None = None
+    proxy_pid: int | None = None
+    proxy_start: int | None = None  # the pid's start time, so a reused pid is not ours
+    detached: bool = False
+    url: str | None = None
+    port: int | None = None
+    target_port: int | None = None
+    container_id: str | None = None
+    gate_id: str | None = None
+    gate_name: str | None = None
+    networks: list[NetworkRef] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
+    kept: list[str] = field(default_factory=list)  # of those, files that existed before
+    dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> ServerState:
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("not an object")
+        known = {f.name for f in fields(cls)}
+        values: dict[str, Any] = {k: v for k, v in raw.items() if k in known}
+        values["networks"] = [NetworkRef(**n) for n in values.get("networks", [])]
+        return cls(**values)
+
+    @property
+    def ids(self) -> list[str]:
+        """Every container id recorded, the server's first."""
+        return [i for i in (self.container_id, self.gate_id) if i]
+
+
+class Store:
+    """The state files under one root."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = default_root() if root is None else root
+
+    def folder(self, name: str) -> Path:
+        return self.root / name
+
+    def path(self, name: str) -> Path:
+        return self.folder(name) / STATE_FILE
+
+    def log_path(self, name: str) -> Path:
+        return self.folder(name) / "proxy.log"
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob(f"*/{STATE_FILE}"))
+
+    def load(self, name: str) -> ServerState | None:
+        try:
+            text = self.path(name).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        try:
+            return ServerState.from_json(text)
+        except (ValueError, TypeError, KeyError) as error:
+            raise LokError(
+                f"the state of `{name}` is damaged ({self.path(name)}): {error}",
+                hint=f"remove what is left with `mcp-lok rm --force {name}`",
+            ) from error
+
+    def all(self) -> list[ServerState]:
+        found = []
+        for name in self.names():
+            with contextlib.suppress(LokError):
+                if (state := self.load(name)) is not None:
+                    found.append(state)
+        return found
+
+    def save(self, state: ServerState) -> None:
+        folder = self.folder(state.name)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o755)
+        write_atomic(self.path(state.name), state.to_json(), 0o644)
+
+    def remove(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.path(name).unlink()
+        with contextlib.suppress(FileNotFoundError):
+            self.log_path(name).unlink()
+        with contextlib.suppress(OSError):  # only when empty: never delete what we did not write
+            self.folder(name).rmdir()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise name reservation and reaping between concurrent mcp-lok commands."""
+        self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        with open(self.root / LOCK_FILE, "a", encoding="utf-8") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_atomic(path: Path, content: str, mode: int) -> None:
+    """Write `content` to `path` so that readers see the old file or the new, never half."""
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of `pid` (clock ticks since boot), None when it is gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name (field 2) may hold spaces and parentheses: split after the last ')'
+    rest = stat.rsplit(")", 1)[-1].split()
+    if not rest or rest[0] in ("Z", "X"):
+        return None
+    return int(rest[19])
+
+
+def alive(pid: int | None, start: int | None) -> bool:
+    """Whether `pid` still runs and is the same process that was recorded."""
+    if not pid:
+        return False
+    now = process_start(pid)
+    return now is not None and (start is None or now == start)
+
+
+# --- status ----------------------------------------------------------------------------------
+
+
+def status_of(
+    state: ServerState, containers: dict[str, str] | None, proxy_alive: bool, launcher_alive: bool
+) -> Status:
+    """Merge mcp-lok's phase with the engine's view (`containers`: id → engine state such as
+    "running"/"exited", or None when the engine does not answer) and the proxy's pid."""
+    phase = Phase(state.phase)
+    if phase is Phase.STARTING:
+        return Status.STARTING if launcher_alive else Status.FAILED
+    if containers is None:
+        return Status.UNKNOWN
+    server = containers.get(state.container_id or "")
+    if server is None:
+        return Status.MISSING
+    if phase is Phase.STOPPED:
+        return Status.STOPPED
+    if server != "running":
+        return Status.EXITED
+    gate_ok = not state.gate_id or containers.get(state.gate_id) == "running"
+    return Status.RUNNING if proxy_alive and gate_ok else Status.UNHEALTHY
+
+
+__all__ = [
+    "NetworkRef",
+    "Phase",
+    "ServerState",
+    "Status",
+    "Store",
+    "alive",
+    "default_root",
+    "name_problem",
+    "process_start",
+    "status_of",
+    "write_atomic",
+]

@@ -1,0 +1,90 @@
+"""An in-memory engine with the `EngineClient` methods lifecycle and servers use."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcp_lok.launcher.engine import NotFound
+from mcp_lok.policy import Engine
+
+
+@dataclass
+class FakeEngine:
+    kind: Engine = Engine.DOCKER
+    url: str = "unix:///fake/docker.sock"
+    containers_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    networks_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add_container(
+        self, name: str, labels: dict[str, str], created: float = 0.0, state: str = "running"
+    ) -> str:
+        cid = f"c{next(self._ids):063d}"
+        self.containers_by_id[cid] = {
+            "Id": cid,
+            "Names": [f"/{name}"],
+            "Labels": labels,
+            "Created": created,
+            "State": state,
+        }
+        return cid
+
+    def add_network(self, name: str, labels: dict[str, str]) -> str:
+        nid = f"n{next(self._ids):063d}"
+        self.networks_by_id[nid] = {"Id": nid, "Name": name, "Labels": labels}
+        return nid
+
+    def create_container(self, name: str, body: dict[str, Any]) -> str:
+        self.calls.append(("create", name))
+        return self.add_container(name, dict(body.get("Labels", {})), state="created")
+
+    def create_network(self, body: dict[str, Any]) -> str:
+        self.calls.append(("network", body["Name"]))
+        return self.add_network(body["Name"], dict(body["Labels"]))
+
+    def start(self, container: str) -> None:
+        self.calls.append(("start", container))
+        self.containers_by_id[container]["State"] = "running"
+
+    def stop(self, container: str, timeout: int = 5) -> None:
+        self.calls.append(("stop", container))
+        if container in self.containers_by_id:
+            self.containers_by_id[container]["State"] = "exited"
+
+    def remove_container(self, container: str) -> None:
+        self.calls.append(("remove", container))
+        self.containers_by_id.pop(container, None)
+
+    def remove_network(self, network: str) -> None:
+        self.calls.append(("remove-network", network))
+        self.networks_by_id.pop(network, None)
+
+    def inspect(self, container: str) -> dict[str, Any] | None:
+        for found in self.containers_by_id.values():
+            if container in (found["Id"], found["Names"][0][1:]):
+                return {"State": {"Running": found["State"] == "running"}, **found}
+        return None
+
+    def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            c
+            for c in self.containers_by_id.values()
+            if all(c["Labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    def networks(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        return [
+            n
+            for n in self.networks_by_id.values()
+            if all(n["Labels"].get(k) == v for k, v in labels.items())
+        ]
+
+    def logs(self, container: str, *, follow: bool = False, tail: int | None = None) -> Any:
+        return iter([b"gate log\n"])
+
+    def require_image(self, image: str) -> None:
+        if image not in ("mcp-lok/mcp-server-time", "mcp-lok/gate:latest"):
+            raise NotFound(f"the image `{image}` is not on docker")

@@ -1,0 +1,268 @@
+"""Provisioning, teardown and reaping against an in-memory engine (no real engine)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_lok.launcher import lifecycle
+from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.lifecycle import (
+    Launch,
+    Request,
+    compile_request,
+    fill_secrets,
+    new_state,
+    reap,
+    reserve,
+    teardown,
+)
+from mcp_lok.launcher.state import Phase, Store
+from mcp_lok.policy import Engine, PolicyError, Target, Transport, canonical_json, compile_plan
+from mcp_lok.policy.origin import Argument
+
+from .fakes import FakeEngine
+
+IMAGE = "mcp-lok/mcp-server-time"
+
+
+def plan_for(tmp_path: Path, request: Request, engine: Engine = Engine.DOCKER) -> Any:
+    target = Target(
+        image=request.image,
+        name=request.name,
+        engine=engine,
+        transport=request.transport,
+        runtime_dir=str(tmp_path),
+        port=request.target_port,
+    )
+    return compile_request(request, target)[0]
+
+
+def test_without_env_a_launch_compiles_exactly_what_policy_compile_prints(tmp_path: Path) -> None:
+    request = Request(IMAGE, "time", Transport.STDIO, profile="network")
+    target = Target(image=IMAGE, name="time", runtime_dir=str(tmp_path))
+    assert compile_request(request, target)[0] == compile_plan("network", target)
+
+
+def test_env_arguments_become_checked_rules_with_their_origin(tmp_path: Path) -> None:
+    request = Request(IMAGE, "time", Transport.STDIO, env=(("TZ", "UTC"), ("HOME", "/data")))
+    plan = plan_for(tmp_path, request)
+    env = plan.server.body["Env"]
+    assert "TZ=UTC" in env
+    assert "HOME=/data" in env
+    assert "HOME=/tmp" not in env
+    origins = [o for k, o in plan.server.trace.items() if k.startswith("Env[")]
+    assert Argument("-e") in origins
+
+
+def test_a_reserved_env_name_is_a_policy_error(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError) as caught:
+        plan_for(tmp_path, Request(IMAGE, "t", Transport.STDIO, env=(("HTTP_PROXY", "x"),)))
+    assert [d.code.value for d in caught.value.diagnostics] == ["policy.invalid-env"]
+
+
+def test_secrets_are_filled_in_from_the_environment_and_files(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text("from-file\n")
+    body = {"Image": "x", "Env": ["A=${secret:env:TOKEN}", f"B=${{secret:file:{secret}}}", "C=1"]}
+    filled = fill_secrets(body, {"TOKEN": "s3cret"})
+    assert filled["Env"] == ["A=s3cret", "B=from-file", "C=1"]
+    assert body["Env"][0] == "A=${secret:env:TOKEN}"  # the plan itself is untouched
+    with pytest.raises(LokError, match="`TOKEN` is not set") as caught:
+        fill_secrets(body, {})
+    assert "s3cret" not in str(caught.value)
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
+    chowned: list[tuple[str, int, int]] = []
+    monkeypatch.setattr(lifecycle.os, "chown", lambda p, u, g: chowned.append((str(p), u, g)))
+    store = Store(tmp_path)
+    store.chowned = chowned  # type: ignore[attr-defined]
+    return store
+
+
+def launch(
+    store: Store, engine: FakeEngine, request: Request, kind: Engine = Engine.DOCKER
+) -> Launch:
+    plan = plan_for(store.root, request, kind)
+    state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
+    reserve(engine, store, state)  # type: ignore[arg-type]
+    started = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    started.provision({})
+    return started
+
+
+def test_a_stdio_server_is_created_but_not_started(store: Store) -> None:
+    engine = FakeEngine()
+    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert [c[0] for c in engine.calls] == ["create"]
+    saved = store.load("time")
+    assert saved is not None
+    assert saved.container_id == started.state.container_id
+    assert saved.phase == Phase.STARTING.value
+    assert saved.launcher_pid == os.getpid()
+
+
+def test_an_open_network_and_podman_seccomp_are_recorded_and_torn_down(store: Store) -> None:
+    engine = FakeEngine(kind=Engine.PODMAN)
+    started = launch(
+        store, engine, Request(IMAGE, "web", Transport.STDIO, profile="network"), Engine.PODMAN
+    )
+    state = started.state
+    assert [n.name for n in state.networks] == ["mcp-lok-web"]
+    seccomp = [Path(f) for f in state.files if "/seccomp/" in f]
+    assert seccomp
+    assert seccomp[0].exists()
+    assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o755
+    teardown(engine, store, state)  # type: ignore[arg-type]
+    assert engine.containers_by_id == {}
+    assert engine.networks_by_id == {}
+    assert not seccomp[0].exists()
+    assert seccomp[0].parent.exists()  # a shared folder stays
+    assert store.load("web") is None
+    assert not store.folder("web").exists()
+
+
+def test_a_shared_seccomp_profile_stays_while_another_server_uses_it(store: Store) -> None:
+    engine = FakeEngine(kind=Engine.PODMAN)
+    one = launch(store, engine, Request(IMAGE, "one", Transport.STDIO), Engine.PODMAN).state
+    two = launch(store, engine, Request(IMAGE, "two", Transport.STDIO), Engine.PODMAN).state
+    shared = next(f for f in one.files if "/seccomp/" in f)
+    teardown(engine, store, one)  # type: ignore[arg-type]
+    assert Path(shared).exists()
+    teardown(engine, store, two)  # type: ignore[arg-type]
+    assert not Path(shared).exists()
+
+
+def test_a_file_that_was_there_before_the_launch_stays(store: Store) -> None:
+    engine = FakeEngine(kind=Engine.PODMAN)
+    request = Request(IMAGE, "one", Transport.STDIO)
+    shared = next(Path(f.path) for f in plan_for(store.root, request, Engine.PODMAN).files)
+    shared.parent.mkdir(parents=True)
+    shared.write_text("someone else's")
+    state = launch(store, engine, request, Engine.PODMAN).state
+    teardown(engine, store, state)  # type: ignore[arg-type]
+    assert shared.exists()
+
+
+def test_an_http_server_gets_its_gate_first_and_the_gate_dir_is_the_gate_users(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = FakeEngine()
+    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *args: None)
+    started = launch(store, engine, Request(IMAGE, "web", Transport.SSE))
+    names = [(kind, what) for kind, what in engine.calls if kind == "create"]
+    assert names == [("create", "mcp-lok-web-gate"), ("create", "mcp-lok-web")]
+    gate_dir = store.folder("web") / "gate"
+    assert stat.S_IMODE(gate_dir.stat().st_mode) == 0o700
+    assert (str(gate_dir), 65533, 65533) in store.chowned  # type: ignore[attr-defined]
+    assert stat.S_IMODE((gate_dir / "gate.json").stat().st_mode) == 0o644
+    assert (gate_dir / "gate.json").exists()
+    state = started.state
+    assert state.gate_id
+    assert state.container_id
+    assert engine.containers_by_id[state.container_id]["State"] == "running"
+    teardown(engine, store, state)  # type: ignore[arg-type]
+    assert engine.containers_by_id == {}
+    assert not store.folder("web").exists()
+
+
+def test_a_taken_name_is_refused_before_anything_is_created(store: Store) -> None:
+    engine = FakeEngine()
+    launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    before = dict(engine.containers_by_id)
+    with pytest.raises(LokError, match="already exists") as caught:
+        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert caught.value.hint
+    assert "mcp-lok rm time" in caught.value.hint
+    assert engine.containers_by_id == before
+
+
+def test_a_container_with_the_name_but_no_state_is_refused(store: Store) -> None:
+    engine = FakeEngine()
+    engine.add_container("mcp-lok-time", {})
+    with pytest.raises(LokError, match="container named `mcp-lok-time` already exists"):
+        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert store.load("time") is None
+
+
+def test_teardown_removes_labelled_leftovers_but_nothing_of_other_servers(store: Store) -> None:
+    engine = FakeEngine()
+    state = launch(store, engine, Request(IMAGE, "time", Transport.STDIO)).state
+    stray = engine.add_container("x", {"mcp-lok": "true", "mcp-lok-name": "time"})
+    other = engine.add_container("mcp-lok-other", {"mcp-lok": "true", "mcp-lok-name": "other"})
+    unrelated = engine.add_container("web", {})
+    teardown(engine, store, state)  # type: ignore[arg-type]
+    assert stray not in engine.containers_by_id
+    assert set(engine.containers_by_id) == {other, unrelated}
+
+
+def test_reap_removes_a_launch_whose_launcher_died(store: Store) -> None:
+    engine = FakeEngine()
+    state = launch(store, engine, Request(IMAGE, "time", Transport.STDIO)).state
+    store.save(state.__class__(**{**state.__dict__, "launcher_pid": 2**22 + 1}))
+    assert reap(engine, store) == ["time"]  # type: ignore[arg-type]
+    assert engine.containers_by_id == {}
+    assert store.load("time") is None
+
+
+def test_reap_leaves_a_launch_in_progress_alone(store: Store) -> None:
+    engine = FakeEngine()
+    launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert reap(engine, store) == []  # type: ignore[arg-type]
+    assert len(engine.containers_by_id) == 1
+
+
+def test_reap_removes_unrecorded_labelled_containers_once_they_are_old(store: Store) -> None:
+    engine = FakeEngine()
+    now = time.time()
+    labels = {"mcp-lok": "true"}
+    old = engine.add_container("mcp-lok-a", {**labels, "mcp-lok-name": "a"}, now - 600, "exited")
+    young = engine.add_container("mcp-lok-b", {**labels, "mcp-lok-name": "b"}, now, "exited")
+    running = engine.add_container("mcp-lok-c", {**labels, "mcp-lok-name": "c"}, now - 600)
+    mine = engine.add_container("web", {"app": "web"}, now - 600)
+    net = engine.add_network("mcp-lok-a", {"mcp-lok": "true", "mcp-lok-name": "a"})
+    assert reap(engine, store, now) == ["a"]  # type: ignore[arg-type]
+    assert set(engine.containers_by_id) == {young, mine, running}
+    assert net not in engine.networks_by_id
+    assert ("remove", old) in engine.calls
+
+
+def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
+    engine = FakeEngine()
+
+    def broken(name: str, body: dict[str, Any]) -> str:
+        raise LokError("boom")
+
+    engine.create_container = broken  # type: ignore[method-assign]
+    request = Request(IMAGE, "web", Transport.STDIO, profile="network")
+    plan = plan_for(store.root, request)
+    state = new_state(request, plan, engine, store, detached=False)  # type: ignore[arg-type]
+    reserve(engine, store, state)  # type: ignore[arg-type]
+    started = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    with pytest.raises(LokError, match="boom"):
+        started.provision({})
+    assert started.state.networks  # the network was recorded before the failure
+    lifecycle.undo(engine, store, started.state)  # type: ignore[arg-type]
+    assert engine.networks_by_id == {}
+    assert store.load("web") is None
+
+
+def test_the_payload_sent_is_the_plan_with_only_secrets_filled(store: Store) -> None:
+    engine = FakeEngine()
+    sent: list[dict[str, Any]] = []
+    original = engine.create_container
+
+    def record(name: str, body: dict[str, Any]) -> str:
+        sent.append(body)
+        return original(name, body)
+
+    engine.create_container = record  # type: ignore[method-assign]
+    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert canonical_json(sent[0]) == canonical_json(started.plan.server.body)
