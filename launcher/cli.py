@@ -16,7 +16,6 @@ import click
 from . import commands, exitcodes
 from .errors import LokError
 from .policy_commands import policy
-from .version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -37,16 +36,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     )
     if ctx.invoked_subcommand is None:
         click.echo(ctx.get_help())
-
-
-@cli.command()
-@click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-def version(fmt: str) -> None:
-    """Show mcp-lok's version."""
-    if fmt == "json":
-        click.echo(f'{{"version": "{__version__}"}}')
-    else:
-        click.echo(f"mcp-lok {__version__}")
 
 
 @cli.command("help")
@@ -74,7 +63,7 @@ cli.add_command(commands.list_)
 cli.add_command(commands.stop)
 cli.add_command(commands.rm)
 cli.add_command(commands.logs)
-cli.add_command(commands.version)  # replaces the one above: it also shows the engine's
+cli.add_command(commands.version)
 cli.add_command(commands.proxy_process)
 
 

@@ -16,7 +16,7 @@ import click
 
 from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
 
-from .policy_commands import fail
+from .policy_commands import env_pairs, fail
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -40,18 +40,6 @@ ENGINE = click.option(
     help="`docker`, `podman` or a socket URL `unix:///…` "
     "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
 )
-
-
-def _env_pair(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
-) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"`{value}` is not KEY=VALUE", ctx, param)
-        pairs.append((key, val))
-    return tuple(pairs)
 
 
 def _server_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -103,7 +91,7 @@ def launch_options(func: F) -> F:
             "env",
             multiple=True,
             metavar="KEY=VALUE",
-            callback=_env_pair,
+            callback=env_pairs,
             help="Set an environment variable in the server.",
         ),
         click.argument("image"),

@@ -28,11 +28,10 @@ from typing import Any
 from mcp_lok.policy import (
     Compiled,
     LaunchPlan,
-    PolicyError,
-    Severity,
     Target,
     Transport,
     compile_policy,
+    env_rules,
     lower,
 )
 
@@ -70,28 +69,8 @@ def compile_request(request: Request, target: Target) -> tuple[LaunchPlan, Compi
     """The policy chain for a launch. `-e KEY=VALUE` become `Env` rules with an argument
     origin, appended after the source's rules (so they override its values) and checked
     like any rule; without them this is exactly `policy compile`'s chain."""
-    compiled = compile_policy(request.profile) if not request.env else _compile_with_env(request)
+    compiled = compile_policy(request.profile, extra=env_rules(request.env))
     return lower(compiled.policy, target), compiled
-
-
-def _compile_with_env(request: Request) -> Compiled:
-    from mcp_lok.policy import rules
-    from mcp_lok.policy.build import build
-    from mcp_lok.policy.check import check
-    from mcp_lok.policy.origin import Argument
-    from mcp_lok.policy.source import load
-
-    loaded = load(request.profile)
-    extra = [rules.Env(name=k, value=v, origin=Argument("-e")) for k, v in request.env]
-    ruleset = [*loaded.rules, *extra]
-    diagnostics = check(ruleset)
-    if any(d.severity is Severity.ERROR for d in diagnostics):
-        raise PolicyError(diagnostics, loaded.texts)
-    try:
-        policy = build(ruleset, loaded.name)
-    except PolicyError as error:
-        raise PolicyError((*diagnostics, *error.diagnostics), loaded.texts) from None
-    return Compiled(policy, tuple(diagnostics), loaded.texts)
 
 
 def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

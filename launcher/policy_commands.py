@@ -6,9 +6,12 @@ aiohttp, so these commands start about as fast as Python does.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from dataclasses import dataclass
+from typing import Any, NoReturn, TypeVar, cast
 
 import click
 
@@ -23,6 +26,7 @@ from mcp_lok.policy import (
     Transport,
     compile_policy,
     default_name,
+    env_rules,
     lower,
     render_all,
     target_problems,
@@ -34,8 +38,56 @@ F = TypeVar("F", bound=Callable[..., Any])
 _INPUT_CODES = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
 
 
+def env_pairs(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """`-e KEY=VALUE` options as pairs."""
+    pairs = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"`{value}` is not KEY=VALUE", ctx, param)
+        pairs.append((key, val))
+    return tuple(pairs)
+
+
+def default_runtime_dir() -> str:
+    """Where the launcher keeps per-server files, so that a compiled plan names the same
+    paths a launch would (`/run/mcp-lok` as root)."""
+    from .errors import LokError
+    from .state import default_root
+
+    try:
+        return str(default_root())
+    except LokError:
+        return "/run/mcp-lok"
+
+
+@dataclass(frozen=True)
+class Lowering:
+    """What a policy is lowered for, from the command line (see `target_options`)."""
+
+    engine: str
+    transport: str
+    name: str | None
+    target_port: int
+    env: tuple[tuple[str, str], ...]
+    runtime_dir: str
+
+    def target(self, image: str, default_name: str, args: tuple[str, ...] = ()) -> Target:
+        return Target(
+            image=image,
+            name=self.name or default_name,
+            engine=Engine(self.engine),
+            transport=Transport(self.transport),
+            args=args,
+            port=self.target_port,
+            runtime_dir=self.runtime_dir,
+        )
+
+
 def target_options(func: F) -> F:
-    """The options that describe what a policy is lowered for."""
+    """The options that describe what a policy is lowered for, passed as `lowering`."""
     options = [
         click.option(
             "--engine",
@@ -53,6 +105,21 @@ def target_options(func: F) -> F:
         ),
         click.option("--name", help="The server's name (default: from the image)."),
         click.option(
+            "-e",
+            "--env",
+            "env",
+            multiple=True,
+            metavar="KEY=VALUE",
+            callback=env_pairs,
+            help="An environment variable for the server, as `run -e` sets it.",
+        ),
+        click.option(
+            "--runtime-dir",
+            default=default_runtime_dir,
+            show_default="/run/mcp-lok as root, else $XDG_RUNTIME_DIR/mcp-lok",
+            help="Where the launcher keeps per-server files (seccomp for Podman, the gate's).",
+        ),
+        click.option(
             "--target-port",
             type=int,
             default=8080,
@@ -60,9 +127,17 @@ def target_options(func: F) -> F:
             help="The port an HTTP server listens on inside its container.",
         ),
     ]
+
+    @functools.wraps(func)
+    def collected(**kwargs: Any) -> Any:
+        names = [f.name for f in dataclasses.fields(Lowering)]
+        lowering = Lowering(**{name: kwargs.pop(name) for name in names})
+        return func(lowering=lowering, **kwargs)
+
+    wrapped: Any = collected
     for option in reversed(options):
-        func = option(func)
-    return func
+        wrapped = option(wrapped)
+    return cast(F, wrapped)
 
 
 def fail(error: PolicyError) -> NoReturn:
@@ -74,9 +149,9 @@ def fail(error: PolicyError) -> NoReturn:
     sys.exit(exitcodes.USAGE if only_input else exitcodes.REJECTED)
 
 
-def load(source: str) -> Compiled:
+def load(source: str, env: tuple[tuple[str, str], ...] = ()) -> Compiled:
     try:
-        compiled = compile_policy(source)
+        compiled = compile_policy(source, extra=env_rules(env))
     except PolicyError as error:
         fail(error)
     if compiled.warnings:
@@ -84,23 +159,7 @@ def load(source: str) -> Compiled:
     return compiled
 
 
-def plan_for(
-    compiled: Compiled,
-    image: str,
-    engine: str,
-    transport: str,
-    name: str | None,
-    target_port: int,
-    args: tuple[str, ...] = (),
-) -> LaunchPlan:
-    target = Target(
-        image=image,
-        name=name or default_name(image),
-        engine=Engine(engine),
-        transport=Transport(transport),
-        args=args,
-        port=target_port,
-    )
+def plan_for(compiled: Compiled, target: Target) -> LaunchPlan:
     problems = target_problems(target)
     if problems:
         fail(PolicyError(problems))
@@ -117,21 +176,14 @@ def policy() -> None:
 @click.option("--image", required=True, help="The server's image.")
 @target_options
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def compile_(
-    source: str,
-    image: str,
-    engine: str,
-    transport: str,
-    name: str | None,
-    target_port: int,
-    args: tuple[str, ...],
-) -> None:
+def compile_(source: str, image: str, lowering: Lowering, args: tuple[str, ...]) -> None:
     """Print the exact payloads the engine would receive for SOURCE.
 
     SOURCE is a built-in (stdio, none, network), a JSON profile or a policy file.
     Arguments after `--` become the server's command.
     """
-    plan = plan_for(load(source), image, engine, transport, name, target_port, args)
+    target = lowering.target(image, default_name(image), args)
+    plan = plan_for(load(source, lowering.env), target)
     click.echo(plan.to_json(), nl=False)
 
 
@@ -145,21 +197,12 @@ def compile_(
     type=click.FloatRange(0, 10),
     help="Exit 3 when the exposure score is above this (0–10).",
 )
-def explain(
-    source: str,
-    image: str,
-    engine: str,
-    transport: str,
-    name: str | None,
-    target_port: int,
-    fmt: str,
-    threshold: float | None,
-) -> None:
+def explain(source: str, image: str, lowering: Lowering, fmt: str, threshold: float | None) -> None:
     """Explain every control SOURCE sets, where it came from, and an exposure score."""
     from mcp_lok.policy import explain as explaining
 
-    compiled = load(source)
-    plan = plan_for(compiled, image, engine, transport, name or "server", target_port)
+    compiled = load(source, lowering.env)
+    plan = plan_for(compiled, lowering.target(image, "server"))
     report = explaining.explain(compiled.policy, plan)
     if fmt == "json":
         click.echo(explaining.render_json(report))
@@ -221,21 +264,11 @@ def validate(sources: tuple[str, ...], fmt: str) -> None:
 @click.option("--image", default="IMAGE", show_default=True, help="The server's image.")
 @target_options
 @click.option("--format", "fmt", type=click.Choice(["human", "json"]), default="human")
-def diff(
-    a: str,
-    b: str,
-    image: str,
-    engine: str,
-    transport: str,
-    name: str | None,
-    target_port: int,
-    fmt: str,
-) -> None:
+def diff(a: str, b: str, image: str, lowering: Lowering, fmt: str) -> None:
     """Show which payload fields change from A to B, and the rule behind each change."""
     from mcp_lok.policy import diff as diffing
 
-    plans = [
-        plan_for(load(s), image, engine, transport, name or "server", target_port) for s in (a, b)
-    ]
+    target = lowering.target(image, "server")
+    plans = [plan_for(load(source, lowering.env), target) for source in (a, b)]
     changes = diffing.diff(plans[0], plans[1])
     click.echo(diffing.render_json(changes) if fmt == "json" else diffing.render_human(changes))

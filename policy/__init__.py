@@ -6,7 +6,7 @@ Pure: it reads the files it is given and nothing else, and imports neither the l
 nor the proxy. This `__all__` is the package's public API.
 """
 
-from .compiler import Compiled, compile_plan, compile_policy
+from .compiler import Compiled, compile_plan, compile_policy, env_rules
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .ir import NetworkMode, Policy, fingerprint
 from .lower import (
@@ -40,6 +40,7 @@ __all__ = [
     "compile_plan",
     "compile_policy",
     "default_name",
+    "env_rules",
     "fingerprint",
     "lower",
     "render",

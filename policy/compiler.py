@@ -9,13 +9,16 @@ goes on to the engine payloads. Warnings travel with the result; errors are one
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from . import rules
 from .build import build
 from .check import check
 from .diagnostics import Diagnostic, PolicyError, Severity
 from .ir import Policy
 from .lower import LaunchPlan, Target, lower
+from .origin import Argument
 from .source import Reader, load, read_text
 
 
@@ -26,17 +29,29 @@ class Compiled:
     texts: dict[str, str]
 
 
-def compile_policy(source: str, read: Reader = read_text) -> Compiled:
+def compile_policy(
+    source: str, read: Reader = read_text, extra: Sequence[rules.Rule] = ()
+) -> Compiled:
+    """SOURCE's IR. `extra` rules (from the command line, e.g. `-e KEY=VALUE`) come after
+    the source's own, so they override its values, and are checked like any rule."""
     loaded = load(source, read)
-    diagnostics = check(loaded.rules)
+    ruleset = [*loaded.rules, *extra]
+    diagnostics = check(ruleset)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicyError(diagnostics, loaded.texts)
     try:
-        policy = build(loaded.rules, loaded.name)
+        policy = build(ruleset, loaded.name)
     except PolicyError as error:
         raise PolicyError((*diagnostics, *error.diagnostics), loaded.texts) from None
     return Compiled(policy, tuple(diagnostics), loaded.texts)
 
 
-def compile_plan(source: str, target: Target, read: Reader = read_text) -> LaunchPlan:
-    return lower(compile_policy(source, read).policy, target)
+def compile_plan(
+    source: str, target: Target, read: Reader = read_text, extra: Sequence[rules.Rule] = ()
+) -> LaunchPlan:
+    return lower(compile_policy(source, read, extra).policy, target)
+
+
+def env_rules(pairs: Iterable[tuple[str, str]]) -> list[rules.Rule]:
+    """`-e KEY=VALUE` arguments as rules, with the argument as their origin."""
+    return [rules.Env(name=key, value=value, origin=Argument("-e")) for key, value in pairs]
