@@ -27,6 +27,7 @@ PUBLIC = {
         "compile_plan",
         "compile_policy",
         "default_name",
+        "env_rules",
         "fingerprint",
         "lower",
         "render",
