@@ -1,13 +1,13 @@
-"""`make demo`: the real MCP server `mcp-server-time`, locked down by mcp-lok's compiled
-`stdio` policy, answering the official MCP Python SDK client.
+"""`make demo`: the real MCP server `mcp-server-time`, locked down by mcp-lok, answering
+the official MCP Python SDK client through mcp-lok's proxy.
 
-1. `mcp-lok policy compile stdio` prints the plan; the container is created from the
-   printed payload unchanged (POST /containers/create on Docker).
-2. The SDK client starts a session over the container's stdio (`docker start -ai`),
-   lists the tools and calls `get_current_time`.
-3. The container is removed, whatever happens.
+1. `mcp-lok start` compiles the built-in `stdio` policy, creates the container from the
+   compiled payload (capabilities dropped, read-only, no network, uid 65534, seccomp,
+   limits), attaches the proxy and prints the client URL.
+2. The SDK client initializes a session at `http://127.0.0.1:PORT/mcp`, lists the tools
+   and calls `get_current_time`.
+3. `mcp-lok rm --force` removes everything that was created, whatever happened.
 
-The host proxy (`mcp-lok run`) replaces step 2's direct attach in the launcher issue.
 Progress goes to stderr; the tool result goes to stdout.
 """
 
@@ -20,9 +20,8 @@ import sys
 import uuid
 from pathlib import Path
 
-import docker
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import ClientSession
+from mcp.client.streamable_http import streamable_http_client
 
 IMAGE = "mcp-lok/mcp-server-time:latest"
 MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")
@@ -32,21 +31,24 @@ def log(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
-def compile_plan(name: str) -> dict[str, object]:
-    command = [MCP_LOK, "policy", "compile", "stdio", "--image", IMAGE, "--name", name]
-    log("$ " + " ".join(command[1:]).replace(MCP_LOK, "mcp-lok"))
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
-    plan: dict[str, object] = json.loads(done.stdout)
-    return plan
+def mcp_lok(*args: str) -> str:
+    log("$ mcp-lok " + " ".join(args))
+    done = subprocess.run([MCP_LOK, *args], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.stderr.write(done.stderr)
+        raise SystemExit(done.returncode)
+    return done.stdout
 
 
-async def talk(container: str) -> str:
-    params = StdioServerParameters(command="docker", args=["start", "-ai", container])
-    async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+async def talk(url: str) -> str:
+    async with (
+        streamable_http_client(url) as (read, write, *_),
+        ClientSession(read, write) as session,
+    ):
         init = await session.initialize()
         log(
             f"initialized {init.server_info.name} {init.server_info.version} "
-            f"(protocol {init.protocol_version})"
+            f"(protocol {init.protocol_version}) through the proxy"
         )
         tools = await session.list_tools()
         log("tools: " + ", ".join(tool.name for tool in tools.tools))
@@ -55,19 +57,13 @@ async def talk(container: str) -> str:
 
 
 def main() -> int:
-    api = docker.APIClient(base_url="unix:///var/run/docker.sock", version="1.41")
-    plan = compile_plan(f"demo-{uuid.uuid4().hex[:8]}")
-    body, name = plan["container"], str(plan["container_name"])
-    created = api.create_container_from_config(body, name=name)
-    log(
-        f"created {name} from the compiled payload (caps dropped, read-only, no network, "
-        f"user 65534, seccomp, limits)"
-    )
+    name = f"demo-{uuid.uuid4().hex[:8]}"
+    started = json.loads(mcp_lok("start", "--name", name, "--format", "json", IMAGE))
     try:
-        text = asyncio.run(talk(created["Id"]))
+        log(f"{name} serves MCP at {started['url']}")
+        text = asyncio.run(talk(started["url"]))
     finally:
-        api.remove_container(created["Id"], force=True)
-        log(f"removed {name}")
+        mcp_lok("rm", "--force", name)
     print(text)
     return 0
 
