@@ -71,7 +71,7 @@ lint: venv ## ruff (lint + format check) and mypy --strict
 bench: venv ## Benchmarks; results go to bench/RESULTS.md by hand after review
 	$(BIN)/python bench/compile_bench.py
 
-demo: venv images ## Run mcp-server-time locked down and call it through the proxy
+demo: venv images ## Run mcp-server-time locked down; the MCP SDK client calls it through the proxy
 	$(BIN)/python scripts/demo.py
 
 clean: ## Remove build outputs (not the venv)
