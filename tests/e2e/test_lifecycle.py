@@ -192,6 +192,14 @@ def shows_as(world: World, command: str, status: str) -> None:
     assert rows[world["name"]]["status"] == status, rows[world["name"]]
 
 
+@then("`mcp-lok list` shows it is no longer served")
+def no_longer_served(world: World) -> None:
+    rows = {r["name"]: r for r in listed()}
+    # the proxy is gone, so the server is unhealthy; when the engine also closes the
+    # server's stdin with the attach (Podman does), the server exits, and `list` says so
+    assert rows[world["name"]]["status"] in ("unhealthy", "exited"), rows[world["name"]]
+
+
 @then(parsers.parse("`mcp-lok {command}` does not show it"))
 def does_not_show(world: World, command: str) -> None:
     assert world["name"] not in {r["name"] for r in listed(*command.split()[1:])}

@@ -154,17 +154,23 @@ class Launched:
 
 
 def write_files(plan: LaunchPlan, runtime_dir: str, gate_dir: str) -> None:
+    """What the launcher does with `plan.files`, by hand."""
     for entry in plan.files:
         path = Path(entry.path)
         assert path.is_relative_to(runtime_dir), f"the plan writes outside its runtime dir: {path}"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(entry.content)
+        if entry.directory:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(entry.content)
         path.chmod(entry.mode)
-    # INVARIANT (launcher's job, done by hand here): the gate's folder is the gate's uid's
-    # alone; root on the host reaches the socket, no other host user does
-    os.makedirs(gate_dir, exist_ok=True)
-    os.chown(gate_dir, GATE_UID, GATE_UID)
-    os.chmod(gate_dir, 0o700)
+        if entry.owner:
+            uid, gid = (int(part) for part in entry.owner.split(":"))
+            os.chown(path, uid, gid)
+    # the plan itself says the gate's folder is the gate's uid's alone: root on the host
+    # reaches the socket, no other host user does
+    assert os.stat(gate_dir).st_uid == GATE_UID
+    assert os.stat(gate_dir).st_mode & 0o777 == 0o700
 
 
 def wait_for_socket(launched: Launched, timeout: float = 30) -> None:

@@ -110,7 +110,7 @@ Feature: Server lifecycle
     Given the <engine> engine
     When I start "mcp-lok/mcp-server-time" with the "network" profile
     And I kill its proxy with SIGKILL
-    Then `mcp-lok list` shows it as "unhealthy"
+    Then `mcp-lok list` shows it is no longer served
     When I remove it
     Then the exit code is 0
     And the engine has no container and no network of it
