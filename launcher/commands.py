@@ -16,7 +16,7 @@ import click
 
 from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
 
-from .policy_commands import env_pairs, fail
+from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -55,14 +55,8 @@ NAME = click.argument("name", callback=_server_name)
 
 def launch_options(func: F) -> F:
     options = [
-        click.option(
-            "--transport",
-            type=click.Choice([t.value for t in Transport]),
-            default="stdio",
-            show_default=True,
-            help="How the server speaks MCP.",
-        ),
-        click.option("--name", help="The server's name (default: from the image)."),
+        TRANSPORT,
+        NAME_OPTION,
         click.option(
             "--port",
             type=click.IntRange(0, 65535),
@@ -85,15 +79,7 @@ def launch_options(func: F) -> F:
             help="A built-in, a JSON profile or a policy file.",
         ),
         ENGINE,
-        click.option(
-            "-e",
-            "--env",
-            "env",
-            multiple=True,
-            metavar="KEY=VALUE",
-            callback=env_pairs,
-            help="Set an environment variable in the server.",
-        ),
+        ENV,
         click.argument("image"),
         click.argument("args", nargs=-1, type=click.UNPROCESSED),
     ]

@@ -86,6 +86,26 @@ class Lowering:
         )
 
 
+# shared with the lifecycle commands, so `policy compile` and `run` read the same way
+TRANSPORT = click.option(
+    "--transport",
+    type=click.Choice([t.value for t in Transport]),
+    default="stdio",
+    show_default=True,
+    help="How the server speaks MCP.",
+)
+NAME_OPTION = click.option("--name", help="The server's name (default: from the image).")
+ENV = click.option(
+    "-e",
+    "--env",
+    "env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    callback=env_pairs,
+    help="Set an environment variable in the server.",
+)
+
+
 def target_options(func: F) -> F:
     """The options that describe what a policy is lowered for, passed as `lowering`."""
     options = [
@@ -96,23 +116,9 @@ def target_options(func: F) -> F:
             show_default=True,
             help="Which engine's payloads to produce.",
         ),
-        click.option(
-            "--transport",
-            type=click.Choice([t.value for t in Transport]),
-            default="stdio",
-            show_default=True,
-            help="How the server speaks MCP.",
-        ),
-        click.option("--name", help="The server's name (default: from the image)."),
-        click.option(
-            "-e",
-            "--env",
-            "env",
-            multiple=True,
-            metavar="KEY=VALUE",
-            callback=env_pairs,
-            help="An environment variable for the server, as `run -e` sets it.",
-        ),
+        TRANSPORT,
+        NAME_OPTION,
+        ENV,
         click.option(
             "--runtime-dir",
             default=default_runtime_dir,
