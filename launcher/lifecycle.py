@@ -329,9 +329,13 @@ def reap(engine: EngineClient, store: Store, now: float | None = None) -> list[s
 
 
 def _reap_unrecorded(engine: EngineClient, store: Store, now: float | None) -> list[str]:
-    known = set(store.names())
     moment = time.time() if now is None else now
     containers = engine.containers({"mcp-lok": "true"})
+    networks = engine.networks({"mcp-lok": "true"})
+    # INVARIANT: state is read after the engine is listed. A launch writes its state
+    # before it creates anything, so whatever the lists hold that a launch in progress
+    # created is already recorded; read earlier, a concurrent launch would look orphaned.
+    known = set(store.names())
     reaped = []
     for container in containers:
         name = container.get("Labels", {}).get("mcp-lok-name", "")
@@ -346,7 +350,7 @@ def _reap_unrecorded(engine: EngineClient, store: Store, now: float | None) -> l
                 engine.remove_container(container["Id"])
             reaped.append(name)
     in_use = {c.get("Labels", {}).get("mcp-lok-name") for c in containers}
-    for network in engine.networks({"mcp-lok": "true"}):
+    for network in networks:
         name = network.get("Labels", {}).get("mcp-lok-name", "")
         if name not in known and (name not in in_use or name in reaped):
             with contextlib.suppress(EngineError):

@@ -234,6 +234,25 @@ def test_reap_removes_unrecorded_labelled_containers_once_they_are_old(store: St
     assert ("remove", old) in engine.calls
 
 
+def test_reap_spares_what_a_concurrent_launch_creates_while_it_lists(store: Store) -> None:
+    engine = FakeEngine()
+    # another process launches `web` between this reap's listing of containers and of
+    # networks: its state is written first, then its network is created
+    listed = engine.networks
+
+    def networks_after_a_launch(labels: dict[str, str]) -> list[dict[str, Any]]:
+        if not engine.networks_by_id:
+            request = Request(IMAGE, "web", Transport.STDIO, profile="network")
+            plan = plan_for(store.root, request)
+            store.save(new_state(request, plan, engine, store, detached=False))  # type: ignore[arg-type]
+            engine.add_network("mcp-lok-web", {"mcp-lok": "true", "mcp-lok-name": "web"})
+        return listed(labels)
+
+    engine.networks = networks_after_a_launch  # type: ignore[method-assign]
+    assert reap(engine, store) == []  # type: ignore[arg-type]
+    assert len(engine.networks_by_id) == 1
+
+
 def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
     engine = FakeEngine()
 
