@@ -17,6 +17,7 @@ import click
 from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
 
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
+from .state import client_urls
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -184,12 +185,9 @@ def _provision(
     return launch.state
 
 
-def _urls(url: str) -> dict[str, str]:
-    return {"mcp": f"{url}/mcp", "sse": f"{url}/sse"}
-
-
-def _snippet(name: str, url: str) -> str:
-    return json.dumps({"mcpServers": {name: {"url": f"{url}/mcp"}}}, indent=2)
+def _snippet(name: str, urls: dict[str, str | None], transport: str) -> str:
+    kind = "sse" if transport == "sse" else "http"
+    return json.dumps({"mcpServers": {name: {"type": kind, "url": urls["url"]}}}, indent=2)
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -207,13 +205,12 @@ def run(**opts: Any) -> None:
     state = _provision(engine, store, request, plan, detached=False)
 
     def announce(url: str) -> None:
-        urls = _urls(url)
-        click.echo(
-            f"{state.name} is ready\n  Streamable HTTP: {urls['mcp']}\n"
-            f"  SSE:             {urls['sse']}\n"
-            f"client config:\n{_snippet(state.name, url)}",
-            err=True,
-        )
+        urls = client_urls(url, state.transport)
+        lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
+        if urls["sse_url"] and urls["sse_url"] != urls["url"]:
+            lines.append(f"  legacy SSE: {urls['sse_url']}")
+        lines.append(f"client config:\n{_snippet(state.name, urls, state.transport)}")
+        click.echo("\n".join(lines), err=True)
 
     try:
         with interruptible():
@@ -250,11 +247,12 @@ def start(fmt: str, **opts: Any) -> None:
         if tail and not isinstance(error, KeyboardInterrupt):
             click.echo(f"proxy log:\n{tail}", err=True)
         raise
-    urls = _urls(url)
+    urls = client_urls(url, state.transport)
     if fmt == "json":
-        click.echo(json.dumps({"name": state.name, "url": urls["mcp"], "sse_url": urls["sse"]}))
+        click.echo(json.dumps({"name": state.name, **urls}))
     else:
-        click.echo(f"{state.name}\n{urls['mcp']}\n{urls['sse']}")
+        shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
+        click.echo("\n".join([state.name, *(u for u in shown if u)]))
 
 
 @click.command("_proxy", hidden=True)

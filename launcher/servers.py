@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 from .engine import EngineClient, discover
 from .errors import LokError
 from .lifecycle import reap, remove_engine_objects, stop_containers, stop_process, teardown
-from .state import Phase, ServerState, Status, Store, alive, status_of
+from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +81,14 @@ def rows() -> list[dict[str, Any]]:
 
 
 def _row(state: ServerState, found: Status) -> dict[str, Any]:
-    serving = found in (Status.RUNNING, Status.STARTING) and state.url
+    urls: dict[str, str | None] = {"url": None, "sse_url": None}
+    if found in (Status.RUNNING, Status.STARTING) and state.url:
+        urls = client_urls(state.url, state.transport)
     return {
         "name": state.name,
         "status": found.value,
         "transport": state.transport,
-        "url": f"{state.url}/mcp" if serving else None,
-        "sse_url": f"{state.url}/sse" if serving else None,
+        **urls,
         "image": state.image,
         "engine": state.engine,
         "profile": state.profile,

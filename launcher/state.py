@@ -278,3 +278,14 @@ __all__ = [
     "status_of",
     "write_atomic",
 ]
+
+
+def client_urls(base: str, transport: str) -> dict[str, str | None]:
+    """Where clients reach a server through its proxy: `url` (the endpoint to configure)
+    and `sse_url` (legacy SSE), by what the server serves. A stdio server gets both from
+    the proxy; an HTTP server is forwarded as it is, so only its own endpoint exists."""
+    if transport == "sse":
+        return {"url": f"{base}/sse", "sse_url": f"{base}/sse"}
+    if transport == "streamable-http":
+        return {"url": f"{base}/mcp", "sse_url": None}
+    return {"url": f"{base}/mcp", "sse_url": f"{base}/sse"}

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import json
+import re
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import zoneinfo
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import docker
 import pytest
+from mcp import ClientSession
+from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.types import CallToolResult, InitializeResult
 from pytest_bdd import given, parsers, then, when
 
-from .engines import PROBE_IMAGE, EngineUnderTest, connect, parse_probe, unique_name
+from .engines import PROBE_IMAGE, EngineUnderTest, connect, parse_probe, unavailable, unique_name
 
 PROBE = (Path(__file__).parent / "probe.py").read_text()
 MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")
+T = TypeVar("T")
 
 
 class World(dict[str, Any]):
@@ -127,3 +140,235 @@ def exit_code(world: World, code: int) -> None:
 @then(parsers.parse('stderr names the diagnostic "{code}" twice'))
 def names_twice(world: World, code: str) -> None:
     assert world["result"].stderr.count(f"error[{code}]") == 2, world["result"].stderr
+
+
+# --- servers started by `mcp-lok start`, driven by the official MCP Python SDK client ---------
+# (transports.feature and protocol.feature)
+
+EXCHANGE_TIMEOUT = 30.0  # seconds any one MCP exchange (connect+initialize, a call) may take
+
+
+def image_required(engine: EngineUnderTest, image: str) -> None:
+    """The image a scenario starts must be built on the engine (fails in CI, skips locally)."""
+    try:
+        engine.api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        unavailable(f"{image} is missing on {engine.name}; run `make images`")
+
+
+def lok_list() -> dict[str, dict[str, Any]]:
+    """`mcp-lok list --all --format json`, by name."""
+    result = mcp_lok("list", "--all", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return {row["name"]: row for row in json.loads(result.stdout)}
+
+
+@pytest.fixture
+def lok_servers(engines: dict[str, EngineUnderTest]) -> Iterator[list[str]]:
+    """Names of the servers a scenario started with `mcp-lok start`. Each is removed
+    afterwards by its name with `mcp-lok rm --force`; should that fail (e.g. the start itself
+    failed half-way), whatever the engine still holds under that name's label goes too."""
+    names: list[str] = []
+    yield names
+    for name in names:
+        if mcp_lok("rm", "--force", name).returncode == 0:
+            continue
+        for engine in engines.values():
+            label = {"label": f"mcp-lok-name={name}"}
+            for found in engine.api.containers(all=True, filters=label):
+                with contextlib.suppress(docker.errors.APIError):
+                    engine.api.remove_container(found["Id"], force=True)
+
+
+def lok_start(world: World, lok_servers: list[str], image: str, *options: str) -> None:
+    """The real product path: `mcp-lok start --format json`, the installed console script."""
+    engine: EngineUnderTest = world["engine"]
+    image_required(engine, image)
+    name = unique_name("e2e")
+    lok_servers.append(name)  # before starting: a half-done start is cleaned up too
+    result = mcp_lok(
+        "start", "--format", "json", "--engine", engine.name, "--name", name, *options, image
+    )
+    assert result.returncode == 0, result.stderr
+    started = json.loads(result.stdout)
+    assert started["name"] == name, started
+    world["name"] = name
+    world["started"] = started
+    world["container"] = lok_list()[name]["container"]  # the server's container, in the engine
+
+
+@given(parsers.parse('`mcp-lok start` runs "{image}" under the "{profile}" profile'))
+def lok_start_profile(world: World, lok_servers: list[str], image: str, profile: str) -> None:
+    lok_start(world, lok_servers, image, "--permission-profile", profile)
+
+
+@given(parsers.parse('`mcp-lok start` runs "{image}" with the "{transport}" transport'))
+def lok_start_transport(world: World, lok_servers: list[str], image: str, transport: str) -> None:
+    lok_start(world, lok_servers, image, "--transport", transport)
+
+
+def proxy_url(world: World, endpoint: str) -> str:
+    """The client URL `mcp-lok start` printed for `endpoint` (`/mcp` or `/sse`)."""
+    url = str(world["started"]["url" if endpoint == "/mcp" else "sse_url"])
+    assert url.startswith("http://127.0.0.1:"), url
+    assert url.endswith(endpoint), (url, endpoint)
+    return url
+
+
+class SdkClient:
+    """One session of the official MCP Python SDK client (Streamable HTTP for a `/mcp` URL,
+    legacy SSE for `/sse`), held open across steps on its own event-loop thread, so the SDK's
+    context managers are entered and left in one task. Every exchange is bounded."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.session: ClientSession | None = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._stop = asyncio.Event()
+        self._held: concurrent.futures.Future[None] | None = None
+
+    def connect(self, timeout: float = EXCHANGE_TIMEOUT) -> InitializeResult:
+        """Open the transport and the session, and send `initialize`; its result."""
+        ready: concurrent.futures.Future[InitializeResult] = concurrent.futures.Future()
+        self._held = asyncio.run_coroutine_threadsafe(self._hold(ready), self._loop)
+        try:
+            return ready.result(timeout)
+        except concurrent.futures.TimeoutError:
+            raise AssertionError(f"{self.url}: no `initialize` answer in {timeout} s") from None
+
+    async def _hold(self, ready: concurrent.futures.Future[InitializeResult]) -> None:
+        transport = sse_client if self.url.endswith("/sse") else streamable_http_client
+        try:
+            async with transport(self.url) as streams, ClientSession(*streams[:2]) as session:
+                initialized = await session.initialize()
+                self.session = session
+                ready.set_result(initialized)
+                await self._stop.wait()
+        except BaseException as error:
+            if not ready.done():
+                ready.set_exception(error)
+            raise
+
+    def submit(
+        self,
+        exchange: Callable[[ClientSession], Awaitable[T]],
+        timeout: float = EXCHANGE_TIMEOUT,
+    ) -> concurrent.futures.Future[T]:
+        """Start `exchange(session)` on the client's loop, bounded by `timeout`."""
+        session = self.session
+        assert session is not None, f"{self.url}: not connected"
+
+        async def bounded() -> T:
+            return await asyncio.wait_for(exchange(session), timeout)
+
+        return asyncio.run_coroutine_threadsafe(bounded(), self._loop)
+
+    def run(
+        self,
+        exchange: Callable[[ClientSession], Awaitable[T]],
+        timeout: float = EXCHANGE_TIMEOUT,
+    ) -> T:
+        return self.submit(exchange, timeout).result(timeout + 5)
+
+    def close(self) -> None:
+        """End the session (bounded); a session whose server died may end with an error."""
+        if self._held is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+            try:
+                self._held.result(10)
+            except Exception:
+                self._held.cancel()
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(
+                    self._loop.shutdown_asyncgens(), self._loop
+                ).result(5)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
+@pytest.fixture
+def sdk_clients() -> Iterator[list[SdkClient]]:
+    """SDK client sessions a scenario opened; all closed afterwards."""
+    opened: list[SdkClient] = []
+    yield opened
+    for client in opened:
+        client.close()
+
+
+def sdk_connect(world: World, sdk_clients: list[SdkClient], endpoint: str) -> SdkClient:
+    client = SdkClient(proxy_url(world, endpoint))
+    sdk_clients.append(client)
+    world["initialized"] = client.connect()
+    world["client"] = client
+    return client
+
+
+@when(parsers.parse("an SDK client connects to the proxy's {endpoint}"))
+def sdk_connects(world: World, sdk_clients: list[SdkClient], endpoint: str) -> None:
+    sdk_connect(world, sdk_clients, endpoint)
+
+
+@then(parsers.parse('`initialize` answers as "{server}"'))
+def initialize_answers(world: World, server: str) -> None:
+    initialized: InitializeResult = world["initialized"]
+    assert initialized.server_info.name == server, initialized
+    # the version the server and the SDK agreed on, in MCP's date form
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", initialized.protocol_version), initialized
+    assert initialized.capabilities.tools is not None, initialized.capabilities
+
+
+@then(parsers.parse('`tools/list` lists exactly "{names}"'))
+def tools_listed(world: World, names: str) -> None:
+    client: SdkClient = world["client"]
+    listed = client.run(lambda session: session.list_tools())
+    assert sorted(tool.name for tool in listed.tools) == sorted(names.split(", ")), listed
+
+
+def sdk_call(world: World, tool: str, arguments: str) -> CallToolResult:
+    client: SdkClient = world["client"]
+    args = json.loads(arguments)
+    result = client.run(lambda session: session.call_tool(tool, args))
+    assert not result.is_error, result
+    return result
+
+
+def tool_text(result: CallToolResult) -> str:
+    return "".join(getattr(part, "text", "") for part in result.content)
+
+
+def tool_json(result: CallToolResult) -> dict[str, Any]:
+    """A tool's JSON answer: its structured content, or else its text parsed."""
+    if result.structured_content is not None:
+        return dict(result.structured_content)
+    return dict(json.loads(tool_text(result)))
+
+
+@then(parsers.re(r'`tools/call (?P<tool>\w+) (?P<arguments>\{.*\})` answers "(?P<text>[^"]*)"$'))
+def tool_answers_text(world: World, tool: str, arguments: str, text: str) -> None:
+    assert tool_text(sdk_call(world, tool, arguments)) == text
+
+
+def assert_time_in(answer: dict[str, Any], zone: str) -> None:
+    """`answer` is mcp-server-time's answer for `zone`: the zone, and the current time there."""
+    assert answer["timezone"] == zone, answer
+    told = datetime.fromisoformat(answer["datetime"])
+    now = datetime.now(UTC)
+    assert abs(told - now) < timedelta(minutes=5), (answer, now)
+    assert told.utcoffset() is not None, answer
+    with contextlib.suppress(zoneinfo.ZoneInfoNotFoundError):  # no tz database on this host
+        assert told.utcoffset() == now.astimezone(zoneinfo.ZoneInfo(zone)).utcoffset(), answer
+
+
+@then(
+    parsers.re(
+        r"`tools/call get_current_time (?P<arguments>\{.*\})` answers the current time in "
+        r'"(?P<zone>[^"]+)"$'
+    )
+)
+def tool_answers_time(world: World, arguments: str, zone: str) -> None:
+    assert_time_in(tool_json(sdk_call(world, "get_current_time", arguments)), zone)

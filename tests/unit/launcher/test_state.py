@@ -180,3 +180,19 @@ def test_the_default_root_is_the_runtime_dir(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     with pytest.raises(LokError, match="XDG_RUNTIME_DIR"):
         state_module.default_root()
+
+
+@pytest.mark.parametrize(
+    ("transport", "url", "sse_url"),
+    [
+        ("stdio", "http://h:1/mcp", "http://h:1/sse"),
+        ("streamable-http", "http://h:1/mcp", None),
+        ("sse", "http://h:1/sse", "http://h:1/sse"),
+    ],
+)
+def test_client_urls_name_only_what_the_server_serves(
+    transport: str, url: str, sse_url: str | None
+) -> None:
+    from mcp_lok.launcher.state import client_urls
+
+    assert client_urls("http://h:1", transport) == {"url": url, "sse_url": sse_url}
