@@ -4,26 +4,40 @@
    over many runs, against a `json.loads` + `json.dumps` round trip of the plan it produces
    (the least any compiler of this output could do). Goal: median under 1 ms.
 2. Cold `mcp-lok policy compile` of that policy, wall time, against `python3 -c pass`
-   with the same interpreter. Goal: at most 4×.
+   with the same interpreter. Goal: at most 4×. Both run with PYTHONDONTWRITEBYTECODE
+   unset after one unmeasured run of each, so mcp-lok's modules load from .pyc files as
+   they do from an installed wheel (the editable install otherwise recompiles every module
+   on every start when the environment sets PYTHONDONTWRITEBYTECODE=1), and the runs
+   alternate, so a change of load hits both alike. `--importtime` also prints the
+   modules that cost most to import in the cold command (`python -X importtime`).
 
-Run: `make bench` (or `.venv/bin/python bench/compile_bench.py`).
+Run: `make bench` (or `.venv/bin/python bench/compile_bench.py [--importtime]
+[--max-load L --max-wait S]`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import platform
 import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from benchlib import (
+    MCP_LOK,
+    REPO,
+    bench_env,
+    goal,
+    load,
+    print_machine,
+    wait_for_quiet,
+)
 
 from mcp_lok.policy import Target, compile_plan
 
-REPO = Path(__file__).resolve().parents[1]
 POLICY = REPO / "examples" / "github.lok"
-MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")
+COMMAND = [MCP_LOK, "policy", "compile", str(POLICY), "--image", "example/github:1.0"]
 
 
 def median_seconds(func: object, runs: int) -> float:
@@ -51,40 +65,79 @@ def in_process(runs: int = 2000) -> tuple[float, float, float]:
     return measured, printed, baseline
 
 
-def cold(runs: int = 20) -> tuple[float, float]:
-    command = [MCP_LOK, "policy", "compile", str(POLICY), "--image", "example/github:1.0"]
+def cold(runs: int = 21) -> tuple[float, float]:
+    """Median wall seconds of the cold command and of `python3 -c pass`, alternating."""
     bare = [sys.executable, "-c", "pass"]
-    subprocess.run(command, check=True, capture_output=True)  # warm the page cache
+    env = bench_env()
 
-    def run(cmd: list[str]) -> None:
-        subprocess.run(cmd, check=True, capture_output=True)
+    def run(cmd: list[str]) -> float:
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True, env=env, timeout=60)
+        return time.perf_counter() - start
 
-    measured = median_seconds(lambda: run(command), runs)
-    baseline = median_seconds(lambda: run(bare), runs)
-    return measured, baseline
+    run(COMMAND)  # writes the .pyc files, warms the page cache
+    run(bare)
+    measured: list[float] = []
+    baseline: list[float] = []
+    for i in range(runs):
+        pair = [(COMMAND, measured), (bare, baseline)]
+        for cmd, samples in pair if i % 2 == 0 else reversed(pair):
+            samples.append(run(cmd))
+    return statistics.median(measured), statistics.median(baseline)
+
+
+def import_profile(top: int = 15) -> None:
+    """The modules with the most import time (own, not their imports') in the command."""
+    code = "import sys; sys.argv[0] = 'mcp-lok'; from mcp_lok.launcher.cli import main; main()"
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *COMMAND[1:]],
+        capture_output=True,
+        text=True,
+        env=bench_env(),
+        timeout=60,
+        check=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line and "self [us]" not in line:
+            own, total, module = line.removeprefix("import time:").split("|")
+            rows.append((int(own), int(total), module.strip()))
+    print(
+        f"  imports of the cold command: {sum(r[0] for r in rows) / 1e3:.1f} ms in total; "
+        f"the {top} with most own time (ms own / with their imports):"
+    )
+    for own_us, total_us, module in sorted(rows, reverse=True)[:top]:
+        print(f"    {own_us / 1e3:6.1f} {total_us / 1e3:7.1f}  {module}")
 
 
 def main() -> None:
-    print(
-        f"machine: {platform.machine()}, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, policy {POLICY.relative_to(REPO)}"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--importtime", action="store_true")
+    parser.add_argument("--max-load", type=float, default=None)
+    parser.add_argument("--max-wait", type=float, default=1200.0)
+    args = parser.parse_args()
+    if args.max_load is not None:
+        wait_for_quiet(args.max_load, args.max_wait)
+    print_machine(f"compile: policy {POLICY.relative_to(REPO)}")
     measured, printed, baseline = in_process()
     print(
-        f"in-process compile to a plan: median {measured * 1e3:.3f} ms "
-        f"({1 / measured:,.0f} policies/s); goal < 1 ms: "
-        f"{'met' if measured < 1e-3 else 'NOT met'}"
+        f"  in-process compile to a plan: median {measured * 1e3:.3f} ms "
+        f"({1 / measured:,.0f} policies/s); goal < 1 ms: {goal(measured < 1e-3)}"
     )
     print(
-        f"  and printed as JSON: {printed * 1e3:.3f} ms; a json round trip of that output "
+        f"    and printed as JSON: {printed * 1e3:.3f} ms; a json round trip of that output "
         f"alone: {baseline * 1e3:.3f} ms (ratio {printed / baseline:.1f}x)"
     )
     measured, baseline = cold()
     print(
-        f"cold `mcp-lok policy compile`: median {measured * 1e3:.1f} ms; "
+        f"  cold `mcp-lok policy compile`: median {measured * 1e3:.1f} ms; "
         f"`python3 -c pass` {baseline * 1e3:.1f} ms; ratio {measured / baseline:.2f}x; "
-        f"goal <= 4x: {'met' if measured <= 4 * baseline else 'NOT met'}"
+        f"goal <= 4x: {goal(measured <= 4 * baseline)}"
     )
+    print("    (PYTHONDONTWRITEBYTECODE unset for both, after one warm-up run: .pyc present)")
+    if args.importtime:
+        import_profile()
+    print(f"  load average after: {' '.join(f'{x:.2f}' for x in load())}")
 
 
 if __name__ == "__main__":
