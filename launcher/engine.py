@@ -1,7 +1,7 @@
 """The engine adapter: the one module that imports `docker` (ruff's TID251 keeps it so).
 
 Finds the engine (Docker or Podman, through its Docker-compatible Unix socket), identifies
-it from `GET /version`, and sends the plan's payloads to it exactly as compiled: the body
+it from `GET /_ping`, and sends the plan's payloads to it exactly as compiled: the body
 of `POST /containers/create` and `POST /networks/create` is `canonical_json(body)`, bytes
 the launcher never rebuilds. Every `docker`/`requests` exception is mapped here, once, to
 a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s business.
@@ -24,7 +24,7 @@ from .errors import LokError
 
 API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
 TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
-PROBE_TIMEOUT = 3  # seconds for `GET /version` while looking for an engine
+PROBE_TIMEOUT = 3  # seconds for `GET /_ping` while looking for an engine
 
 START_HINT = (
     "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
@@ -83,11 +83,21 @@ def _unix_url(value: str, given_by: str) -> str:
     )
 
 
-def identify(version: Mapping[str, Any]) -> Engine:
-    """Podman's compat API reports a component named "Podman Engine"; Docker does not."""
-    components = version.get("Components") or []
-    names = {c.get("Name") for c in components if isinstance(c, Mapping)}
-    return Engine.PODMAN if "Podman Engine" in names else Engine.DOCKER
+def identify_ping(headers: Mapping[str, str]) -> tuple[Engine, dict[str, Any]]:
+    """The engine and its version from `GET /_ping`'s headers. Podman answers `/_ping` at
+    once but takes about 0.4 s over `/version` (measured on 4.3), and its ping already
+    names it: `Libpod-Api-Version`, and `Server: Libpod/4.3.1 (linux)`."""
+    lowered = {key.lower(): value for key, value in headers.items()}
+    server = lowered.get("server", "")
+    product, _, rest = server.partition("/")
+    version = {
+        "Version": rest.split(" ", 1)[0] or "unknown",
+        "Server": server,
+        "ApiVersion": lowered.get("api-version", ""),
+    }
+    if "libpod-api-version" in lowered or product.lower() == "libpod":
+        return Engine.PODMAN, version
+    return Engine.DOCKER, version
 
 
 def socket_path(url: str) -> str:
@@ -95,7 +105,7 @@ def socket_path(url: str) -> str:
 
 
 def discover(choice: str | None = None, environ: Mapping[str, str] | None = None) -> EngineClient:
-    """The first candidate engine that answers `GET /version`. Raises `LokError` saying
+    """The first candidate engine that answers `GET /_ping`. Raises `LokError` saying
     what was tried and how to start an engine."""
     env = os.environ if environ is None else environ
     tried: list[str] = []
@@ -150,10 +160,12 @@ class EngineClient:
     @classmethod
     def connect(cls, url: str, timeout: int = PROBE_TIMEOUT) -> EngineClient:
         with mapped("report its version"):
-            api = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
-            version = dict(api.version())
+            api: Any = docker.APIClient(base_url=url, version=API_VERSION, timeout=timeout)
+            response = api._get(api._url("/_ping"))
+            api._raise_for_status(response)
         api.timeout = TIMEOUT
-        return cls(identify(version), url, version, api)
+        kind, version = identify_ping(response.headers)
+        return cls(kind, url, version, api)
 
     @property
     def socket(self) -> str:
@@ -277,6 +289,6 @@ __all__ = [
     "NotFound",
     "candidates",
     "discover",
-    "identify",
+    "identify_ping",
     "well_known",
 ]

@@ -11,12 +11,14 @@ knows nothing of state or engines beyond the `ProxyConfig` it is given.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -35,6 +37,15 @@ log = logging.getLogger(__name__)
 
 READY_WAIT = 30.0  # seconds a detached proxy has to report ready
 Announce = Callable[[str], None]
+
+
+def prefetch_proxy() -> None:
+    """Import the proxy's web app (aiohttp, ~130 ms) on a thread while the main thread
+    waits for the engine to start the container; the import lock makes the proxy's own
+    import wait for this one rather than repeat it."""
+    threading.Thread(
+        target=importlib.import_module, args=("mcp_lok.proxy.app",), name="prefetch", daemon=True
+    ).start()
 
 
 def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
@@ -66,10 +77,22 @@ def serve(
     failures: list[LokError] = []
     ready: list[str] = []
 
-    def on_ready(url: str) -> None:
+    def on_attached() -> None:
+        # the proxy is attached: start a stdio server now, and let the proxy's web app
+        # import on a thread while the engine starts the container
+        if state.transport != "stdio":
+            return
+        prefetch_proxy()
         try:
-            if state.transport == "stdio":
-                engine.start(state.container_id or "")
+            engine.start(state.container_id or "")
+        except LokError as error:
+            failures.append(error)
+            os.kill(os.getpid(), signal.SIGTERM)  # ask the proxy to shut down
+
+    def on_ready(url: str) -> None:
+        if failures:
+            return
+        try:
             store.save(
                 replace(
                     store.load(state.name) or state,
@@ -89,7 +112,7 @@ def serve(
         ready.append(url)
         announce(url)
 
-    code = run(proxy_config(store, state, port), on_ready)
+    code = run(proxy_config(store, state, port), on_ready, on_attached=on_attached)
     if failures:
         raise failures[0]
     if not ready:

@@ -14,17 +14,24 @@ import ipaddress
 import logging
 import signal
 from collections.abc import Callable, Iterator
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from .access import Access
-from .app import make_app
 from .attach import attach
 from .bridge import StdioBridge
 from .config import ProxyConfig
 from .errors import ProxyError
-from .keys import BINDING, Upstream
 from .tasks import Tasks
+
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from .keys import Upstream
+
+# aiohttp (and the app built on it) is imported only once the server is attached: a
+# launcher that starts the container in `on_attached` lets that import (about 130 ms)
+# run while the engine starts the container, instead of before it
+APP_MODULE = "mcp_lok.proxy.app"
 
 log = logging.getLogger("mcp_lok.proxy")
 
@@ -39,6 +46,7 @@ async def serve(
     stop: asyncio.Event,
     stream: Stream | None = None,
     on_server_gone: Callable[[str], None] | None = None,
+    on_attached: Callable[[], None] | None = None,
 ) -> None:
     """Serve `config`'s server until `stop` is set.
 
@@ -46,11 +54,19 @@ async def serve(
     then binds and calls `on_ready(url)`: a launcher that starts the container after
     `on_ready` loses none of its output. When the server's stream ends, `/health` turns
     503, clients get JSON-RPC errors, `on_server_gone(reason)` is called, and serving goes
-    on until `stop`.
+    on until `stop`. `on_attached()` is called once the backend is attached (stdio) or
+    opened (HTTP), before the web app is even imported: the earliest safe moment to start
+    a stdio container.
     """
     _check(config, stream)
     tasks = Tasks(f"proxy:{config.name}")
     bridge, upstream = await _backend(config, tasks, stream)
+    if on_attached is not None:
+        on_attached()
+    from aiohttp import web
+
+    from .app import make_app
+
     app = make_app(config, bridge=bridge, upstream=upstream)
     runner = web.AppRunner(
         app,
@@ -112,6 +128,10 @@ async def _backend(
 
 
 async def _listen(runner: web.AppRunner, config: ProxyConfig) -> int:
+    from aiohttp import web
+
+    from .keys import BINDING
+
     """Bind, then arm the guard with the bound address; returns the port."""
     await runner.setup()
     # INVARIANT: the proxy listens where the config says, 127.0.0.1 unless told otherwise;
@@ -167,18 +187,20 @@ def run(
     on_ready: Callable[[str], None],
     *,
     on_server_gone: Callable[[str], None] | None = None,
+    on_attached: Callable[[], None] | None = None,
 ) -> int:
     """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
     could not run (logged), 130 when a second signal cut the draining short.
     `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
     with _log_file(config.log_path):
-        return asyncio.run(_main(config, on_ready, on_server_gone))
+        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached))
 
 
 async def _main(
     config: ProxyConfig,
     on_ready: Callable[[str], None],
     on_server_gone: Callable[[str], None] | None,
+    on_attached: Callable[[], None] | None = None,
 ) -> int:
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -195,7 +217,13 @@ async def _main(
 
     with _signal_handlers(on_signal):
         try:
-            await serve(config, on_ready=on_ready, stop=stop, on_server_gone=on_server_gone)
+            await serve(
+                config,
+                on_ready=on_ready,
+                stop=stop,
+                on_server_gone=on_server_gone,
+                on_attached=on_attached,
+            )
         except ProxyError as error:
             log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")
             return 1
