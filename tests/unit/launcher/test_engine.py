@@ -18,7 +18,7 @@ from mcp_lok.launcher.engine import (
     NotFound,
     candidates,
     discover,
-    identify,
+    identify_ping,
     mapped,
 )
 from mcp_lok.launcher.errors import LokError
@@ -61,12 +61,23 @@ def test_an_engine_that_is_not_a_local_socket_is_refused(value: str) -> None:
     assert "unix:///var/run/docker.sock" in caught.value.hint
 
 
-def test_podman_is_identified_by_its_engine_component() -> None:
-    assert identify({"Components": [{"Name": "Podman Engine", "Version": "4.3.1"}]}) is (
-        Engine.PODMAN
+def test_the_engine_is_identified_from_its_ping() -> None:
+    podman = {
+        "Libpod-Api-Version": "4.3.1",
+        "Server": "Libpod/4.3.1 (linux)",
+        "Api-Version": "1.41",
+    }
+    assert identify_ping(podman) == (
+        Engine.PODMAN,
+        {"Version": "4.3.1", "Server": "Libpod/4.3.1 (linux)", "ApiVersion": "1.41"},
     )
-    assert identify({"Components": [{"Name": "Engine", "Version": "20.10.24"}]}) is Engine.DOCKER
-    assert identify({}) is Engine.DOCKER
+    docker = {"Server": "Docker/20.10.24+dfsg1 (linux)", "Api-Version": "1.41"}
+    assert identify_ping(docker)[0] is Engine.DOCKER
+    assert identify_ping(docker)[1]["Version"] == "20.10.24+dfsg1"
+    assert identify_ping({}) == (
+        Engine.DOCKER,
+        {"Version": "unknown", "Server": "", "ApiVersion": ""},
+    )
 
 
 def test_no_engine_says_what_was_tried_and_how_to_start_one(tmp_path: Any) -> None:
