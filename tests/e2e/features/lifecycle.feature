@@ -170,4 +170,4 @@ Feature: Server lifecycle
     Examples:
       | engine | count |
       | docker | 50    |
-      | podman | 10    |
+      | podman | 50    |
