@@ -18,7 +18,6 @@ help: ## Show the targets
 
 $(BIN)/mcp-lok: pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $@
 

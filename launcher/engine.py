@@ -10,6 +10,7 @@ a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s b
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -127,6 +128,19 @@ def discover(choice: str | None = None, environ: Mapping[str, str] | None = None
 
 
 @contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while a create request is in flight: interrupted half-way, the
+    engine could finish creating the object after the launcher's cleanup looked for it.
+    A signal that arrives meanwhile is delivered as soon as the request returns."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextmanager
 def mapped(action: str) -> Iterator[None]:
     """Turn the SDK's and requests' exceptions into `EngineError`s, once, here."""
     try:
@@ -189,12 +203,12 @@ class EngineClient:
         return self.api._result(response, True)
 
     def create_container(self, name: str, body: Mapping[str, Any]) -> str:
-        with mapped(f"create the container `{name}`"):
+        with uninterrupted(), mapped(f"create the container `{name}`"):
             result = self._post_payload("/containers/create", body, {"name": name})
         return str(result["Id"])
 
     def create_network(self, body: Mapping[str, Any]) -> str:
-        with mapped(f"create the network `{body.get('Name')}`"):
+        with uninterrupted(), mapped(f"create the network `{body.get('Name')}`"):
             result = self._post_payload("/networks/create", body, {})
         return str(result["Id"])
 

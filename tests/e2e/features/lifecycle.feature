@@ -82,12 +82,13 @@ Feature: Server lifecycle
     And the engine has no container and no network of it
     And its runtime folder is gone
 
+    # `start` takes about 0.6 s here, interpreter included: both delays land mid-start
     Examples:
       | engine | delay |
       | docker | 0.2   |
-      | docker | 0.5   |
-      | podman | 0.3   |
-      | podman | 0.7   |
+      | docker | 0.4   |
+      | podman | 0.25  |
+      | podman | 0.4   |
 
   Scenario Outline: an HTTP server runs behind its gate, and rm removes both, on <engine>
     Given the <engine> engine

@@ -30,7 +30,10 @@ def test_a_comment_is_one_line_and_ignored_by_readers() -> None:
     assert sse.Parser().feed(sse.comment("x")) == []
 
 
-texts = st.text(alphabet=st.characters(blacklist_characters="\r"), max_size=60)
+# event data is UTF-8 text: lone surrogates cannot be encoded, so they are not generated
+texts = st.text(
+    alphabet=st.characters(blacklist_characters="\r", blacklist_categories=("Cs",)), max_size=60
+)
 
 
 @given(
