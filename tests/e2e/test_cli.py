@@ -102,3 +102,28 @@ def wheel_compiles(venv_bin: Path, tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert located.stdout.startswith(str(venv_bin.parent)), located.stdout
+
+
+@when("I run the demo")
+def run_demo(world: World) -> None:
+    world["demo"] = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@then("it prints the current time in Europe/Paris, answered through the proxy")
+def demo_answer(world: World) -> None:
+    done = world["demo"]
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["timezone"] == "Europe/Paris"
+    assert "through the proxy" in done.stderr
+
+
+@then("it leaves no server behind")
+def demo_clean(world: World) -> None:
+    names = [row["name"] for row in json.loads(mcp_lok("list", "--all", "--format", "json").stdout)]
+    assert not [name for name in names if name.startswith("demo-")], names

@@ -26,3 +26,9 @@ Feature: CLI commands
     When I install it into a fresh virtualenv
     Then `mcp-lok version` there prints the project's version
     And `mcp-lok policy compile` there compiles a policy file with the packaged grammar
+
+  Scenario: the README's demo prints a real tool result from the locked-down server
+    Given the docker engine
+    When I run the demo
+    Then it prints the current time in Europe/Paris, answered through the proxy
+    And it leaves no server behind
