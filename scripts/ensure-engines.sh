@@ -164,7 +164,10 @@ spawn() { # spawn LOGFILE CMD...
   printf '\n=== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$logf"
   # 9>&-: the daemon must not inherit our lock fd, or it would hold the lock
   # for its whole life and the next run of this script would block on it.
-  setsid nohup "$@" >>"$logf" 2>&1 </dev/null 9>&- &
+  # cd /: daemons keep the working directory for life, and Podman's conmon writes
+  # files there (an `oom` marker when a container hits its memory limit), so they must
+  # never run in the checkout that started them.
+  (cd / && exec setsid nohup "$@" >>"$logf" 2>&1 </dev/null 9>&-) &
   echo $!
 }
 
