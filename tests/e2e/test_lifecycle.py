@@ -271,8 +271,14 @@ def foreground() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def run_in_foreground(
-    world: World, servers: list[str], foreground: list[Any], image: str, profile: str
+    world: World,
+    servers: list[str],
+    foreground: list[Any],
+    image: str,
+    profile: str,
+    command: str = "run",
 ) -> subprocess.Popen[str]:
+    """`mcp-lok COMMAND` (run or start) as a child process, not waited for."""
     engine: EngineUnderTest = world["engine"]
     require_image(engine, image)
     name = unique_name("life")
@@ -281,7 +287,7 @@ def run_in_foreground(
     process = subprocess.Popen(
         [
             MCP_LOK,
-            "run",
+            command,
             "--engine",
             engine.name,
             "--name",
@@ -333,30 +339,7 @@ def start_now(
     image: str,
     profile: str,
 ) -> None:
-    engine: EngineUnderTest = world["engine"]
-    require_image(engine, image)
-    name = unique_name("life")
-    servers.append(name)
-    world["name"] = name
-    process = subprocess.Popen(
-        [
-            MCP_LOK,
-            "start",
-            "--engine",
-            engine.name,
-            "--name",
-            name,
-            "--permission-profile",
-            profile,
-            image,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    foreground.append(process)
-    world["process"] = process
+    run_in_foreground(world, servers, foreground, image, profile, command="start")
 
 
 @when(parsers.parse("I send it {name} after {delay:f} seconds"))
