@@ -6,6 +6,7 @@ Not a test helper: nothing here asserts. Every wait is bounded.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import math
 import os
@@ -160,3 +161,20 @@ def require_image(engine: str) -> None:
         raise SystemExit(f"{engine} does not answer ({error}); try `make engines`") from None
     if done.returncode != 0:
         raise SystemExit(f"{engine} has no image {IMAGE}; build it with `make images`")
+
+
+def engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every engine benchmark takes."""
+    parser.add_argument("--engine", action="append", choices=["docker", "podman"])
+    parser.add_argument("--max-load", type=float, default=None)
+    parser.add_argument("--max-wait", type=float, default=1200.0)
+
+
+def settle(args: argparse.Namespace) -> None:
+    """Wait for a quiet machine when `--max-load` asks for it."""
+    if args.max_load is not None:
+        wait_for_quiet(args.max_load, args.max_wait)
+
+
+def print_load_after() -> None:
+    print(f"  load average after: {' '.join(f'{x:.2f}' for x in load())}")

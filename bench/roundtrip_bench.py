@@ -51,15 +51,16 @@ from benchlib import (
     MCP_LOK,
     bench_env,
     cleanup_name,
+    engine_arguments,
     free_port,
     goal,
     leftovers,
-    load,
     median,
     percentile,
+    print_load_after,
     print_machine,
     require_image,
-    wait_for_quiet,
+    settle,
 )
 
 from mcp_lok.proxy import attach
@@ -474,20 +475,17 @@ def report(engine: str, kinds: list[Kind]) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", action="append", choices=["docker", "podman"])
+    engine_arguments(parser)
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--per", type=int, default=200)
-    parser.add_argument("--max-load", type=float, default=None)
-    parser.add_argument("--max-wait", type=float, default=1200.0)
     args = parser.parse_args()
-    if args.max_load is not None:
-        wait_for_quiet(args.max_load, args.max_wait)
+    settle(args)
     print_machine("round trip: sequential tools/call, proxy vs direct stdio")
     rounds, per = max(1, min(args.rounds, 50)), max(10, min(args.per, 2000))
     for engine in args.engine or ["docker", "podman"]:
         require_image(engine)
         asyncio.run(bench(engine, rounds, per))
-    print(f"  load average after: {' '.join(f'{x:.2f}' for x in load())}")
+    print_load_after()
 
 
 if __name__ == "__main__":

@@ -44,14 +44,15 @@ from benchlib import (
     MCP_LOK,
     bench_env,
     cleanup_name,
+    engine_arguments,
     free_port,
     goal,
     leftovers,
-    load,
     median,
+    print_load_after,
     print_machine,
     require_image,
-    wait_for_quiet,
+    settle,
 )
 
 GOAL = 1.3
@@ -275,19 +276,16 @@ def bench(engine: str, runs: int) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", action="append", choices=["docker", "podman"])
+    engine_arguments(parser)
     parser.add_argument("--runs", type=int, default=9)
-    parser.add_argument("--max-load", type=float, default=None)
-    parser.add_argument("--max-wait", type=float, default=1200.0)
     args = parser.parse_args()
-    if args.max_load is not None:
-        wait_for_quiet(args.max_load, args.max_wait)
+    settle(args)
     print_machine("startup: `mcp-lok run` → first initialize through the proxy")
     print("  PYTHONDONTWRITEBYTECODE unset for both, after one warm-up run (.pyc present)")
     for engine in args.engine or ["docker"]:
         require_image(engine)
         bench(engine, max(1, min(args.runs, 50)))
-    print(f"  load average after: {' '.join(f'{x:.2f}' for x in load())}")
+    print_load_after()
 
 
 if __name__ == "__main__":
