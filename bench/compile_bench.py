@@ -29,9 +29,9 @@ from benchlib import (
     REPO,
     bench_env,
     goal,
-    load,
+    print_load_after,
     print_machine,
-    wait_for_quiet,
+    settle,
 )
 
 from mcp_lok.policy import Target, compile_plan
@@ -116,8 +116,7 @@ def main() -> None:
     parser.add_argument("--max-load", type=float, default=None)
     parser.add_argument("--max-wait", type=float, default=1200.0)
     args = parser.parse_args()
-    if args.max_load is not None:
-        wait_for_quiet(args.max_load, args.max_wait)
+    settle(args)
     print_machine(f"compile: policy {POLICY.relative_to(REPO)}")
     measured, printed, baseline = in_process()
     print(
@@ -137,7 +136,7 @@ def main() -> None:
     print("    (PYTHONDONTWRITEBYTECODE unset for both, after one warm-up run: .pyc present)")
     if args.importtime:
         import_profile()
-    print(f"  load average after: {' '.join(f'{x:.2f}' for x in load())}")
+    print_load_after()
 
 
 if __name__ == "__main__":
