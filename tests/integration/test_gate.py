@@ -37,6 +37,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from mcp_lok.policy import Engine, LaunchPlan, Target, Transport, compile_plan
 from mcp_lok.proxy.forward import Forwarder
+from tests.e2e.engines import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
@@ -46,13 +47,6 @@ GATE_IMAGE = "mcp-lok/gate:test"
 GATE_UID = 65533
 
 pytestmark = [pytest.mark.e2e, pytest.mark.transports, pytest.mark.timeout(300)]
-
-
-def unavailable(reason: str) -> None:
-    """In CI a missing engine or image is a failure, never a skip."""
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: `make test` must provide engines and images)")
-    pytest.skip(reason)
 
 
 # --- engines and the gate image -------------------------------------------------------

@@ -28,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_lok.policy import Engine, Target, compile_plan
 from mcp_lok.proxy import ProxyConfig, attach, serve
 from mcp_lok.proxy.framing import Demuxer, Stream
+from tests.e2e.engines import unavailable as _unavailable
 
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
 IMAGE = "mcp-lok/mcp-server-time:latest"
@@ -40,12 +41,6 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 ENGINES = [pytest.param(name, marks=getattr(pytest.mark, name)) for name in SOCKETS]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: the engines must be running)")
-    pytest.skip(reason)
 
 
 @dataclass
