@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
 
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
 from .state import client_urls
@@ -67,7 +68,7 @@ def launch_options(func: F) -> F:
         click.option(
             "--target-port",
             type=click.IntRange(1, 65535),
-            default=8080,
+            default=DEFAULT_TARGET_PORT,
             show_default=True,
             help="The port an HTTP server listens on inside.",
         ),
@@ -128,9 +129,7 @@ def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
     return engine, store, request, plan
 
 
-def _target(
-    opts: dict[str, Any], name: str, engine: Any = None, root: str = "/run/mcp-lok"
-) -> Target:
+def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUNTIME_DIR) -> Target:
     from mcp_lok.policy import Engine
 
     return Target(

@@ -27,6 +27,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.proxy.config import ProxyConfig
 
 from .engine import EngineClient, socket_path
@@ -58,7 +59,7 @@ def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
         engine_socket=socket_path(state.engine_url) if stdio else None,
         container_id=state.container_id if stdio else None,
         ingress_socket=None if stdio else str(ingress),
-        target_port=state.target_port or 8080,
+        target_port=state.target_port or DEFAULT_TARGET_PORT,
         log_path=state.log_path,
     )
 

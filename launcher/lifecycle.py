@@ -34,6 +34,7 @@ from mcp_lok.policy import (
     env_rules,
     lower,
 )
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from .engine import EngineClient, EngineError
 from .errors import LokError
@@ -56,7 +57,7 @@ class Request:
     name: str
     transport: Transport
     profile: str = "stdio"
-    target_port: int = 8080
+    target_port: int = DEFAULT_TARGET_PORT
     port: int = 0
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()

@@ -31,6 +31,7 @@ from mcp_lok.policy import (
     render_all,
     target_problems,
 )
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
 
 from . import exitcodes
 
@@ -60,7 +61,7 @@ def default_runtime_dir() -> str:
     try:
         return str(default_root())
     except LokError:
-        return "/run/mcp-lok"
+        return RUNTIME_DIR
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def target_options(func: F) -> F:
         click.option(
             "--target-port",
             type=int,
-            default=8080,
+            default=DEFAULT_TARGET_PORT,
             show_default=True,
             help="The port an HTTP server listens on inside its container.",
         ),

@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mcp_lok.policy.baseline import RUNTIME_DIR
+
 from .errors import LokError
 
 STATE_FILE = "state.json"
@@ -54,7 +56,7 @@ class Status(enum.Enum):
 
 def default_root() -> Path:
     if os.geteuid() == 0:
-        return Path("/run/mcp-lok")
+        return Path(RUNTIME_DIR)
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if not runtime:
         raise LokError(

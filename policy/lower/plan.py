@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NotRequired, TypedDict
 
+from .. import baseline
 from ..diagnostics import Code, Diagnostic
 from ..origin import Argument, Origin
 
@@ -107,8 +108,8 @@ class Target:
     engine: Engine = Engine.DOCKER
     transport: Transport = Transport.STDIO
     args: tuple[str, ...] = ()
-    port: int = 8080  # the port an HTTP server listens on inside its namespace
-    runtime_dir: str = "/run/mcp-lok"
+    port: int = baseline.DEFAULT_TARGET_PORT  # where an HTTP server listens, in its namespace
+    runtime_dir: str = baseline.RUNTIME_DIR
     gate_image: str = "mcp-lok/gate:latest"
 
 
