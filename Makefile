@@ -11,7 +11,7 @@ FEATURE ?=
 .DEFAULT_GOAL := help
 
 .PHONY: help venv engines images test test-unit test-e2e test-e2e-feature test-e2e-junit \
-        test-e2e-verbose coverage lint bench demo clean
+        test-e2e-verbose coverage lint parser bench demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -66,6 +66,9 @@ lint: venv ## ruff (lint + format check) and mypy --strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	scripts/typecheck.sh
+
+parser: venv ## Regenerate policy/_lalr.py after changing policy/grammar.lark
+	$(BIN)/python scripts/generate_parser.py
 
 bench: venv ## Benchmarks; results go to bench/RESULTS.md by hand after review
 	$(BIN)/python bench/compile_bench.py $(BENCH_ARGS)

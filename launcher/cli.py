@@ -1,26 +1,54 @@
 """The `mcp-lok` command line: parses arguments, calls the library, prints results.
 
 The only place where errors become exit codes (see `exitcodes.py`) and where anything is
-printed: results to stdout, diagnostics and logs to stderr. Subcommands import heavy
-modules lazily so that `policy` commands start fast (no docker, no aiohttp).
+printed: results to stdout, diagnostics and logs to stderr. Each subcommand's module is
+imported only when that subcommand runs (or help lists it), so `mcp-lok policy …` loads the
+compiler and click and nothing else: no docker, no aiohttp, no state handling.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import NoReturn
 
 import click
 
-from . import commands, exitcodes
+from . import exitcodes
 from .errors import LokError
-from .policy_commands import policy
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
+# command name → "module:attribute" under mcp_lok.launcher, imported on first use
+COMMANDS = {
+    "policy": "policy_commands:policy",
+    "run": "commands:run",
+    "start": "commands:start",
+    "list": "commands:list_",
+    "stop": "commands:stop",
+    "rm": "commands:rm",
+    "logs": "commands:logs",
+    "version": "commands:version",
+    "_proxy": "commands:proxy_process",
+}
 
-@click.group(context_settings=CONTEXT, invoke_without_command=True)
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when they are looked up, not at start."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS and name not in self.commands:
+            module, attribute = COMMANDS[name].split(":")
+            command = getattr(importlib.import_module(f"{__package__}.{module}"), attribute)
+            self.add_command(command, name)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings=CONTEXT, invoke_without_command=True)
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr.")
 @click.pass_context
@@ -54,17 +82,6 @@ def help_(ctx: click.Context, command: tuple[str, ...]) -> None:
         sub_ctx = click.Context(found, info_name=word, parent=sub_ctx)
         group = found
     click.echo(group.get_help(sub_ctx))
-
-
-cli.add_command(policy)
-cli.add_command(commands.run)
-cli.add_command(commands.start)
-cli.add_command(commands.list_)
-cli.add_command(commands.stop)
-cli.add_command(commands.rm)
-cli.add_command(commands.logs)
-cli.add_command(commands.version)
-cli.add_command(commands.proxy_process)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

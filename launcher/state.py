@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -200,6 +199,8 @@ class Store:
 
 def write_atomic(path: Path, content: str, mode: int) -> None:
     """Write `content` to `path` so that readers see the old file or the new, never half."""
+    import tempfile  # only writes need it; `policy` commands read the root without it
+
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -43,7 +43,7 @@ _NAMESPACES: Final = (
 )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Finding:
     """The state of one control: its kind (a row of `explain`'s table), the payload field
     it is about, where the value came from, and the words its sentence needs."""

@@ -73,7 +73,7 @@ class Code(enum.Enum):
     PORT_INVALID = "plan.invalid-port"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Diagnostic:
     code: Code
     message: str

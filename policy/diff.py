@@ -46,7 +46,7 @@ _KEYS: Final[Mapping[str, Callable[[Any], str]]] = {
 _SECCOMP: Final = "seccomp="
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Change:
     path: str
     before: Any  # None when absent
@@ -71,7 +71,7 @@ class Change:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class _Side:
     """One plan's view of one payload: its trace and the files a seccomp path names."""
 

@@ -156,7 +156,7 @@ CAPABILITY_WEIGHTS: Final[Mapping[str, float]] = {
 _RISKY: Final = frozenset({"insecure", "safe-capability", "deny-unenforced"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Control:
     kind: str  # a key of `ROWS`
     mark: Mark
@@ -189,7 +189,7 @@ _COLORS: Final = {"✓": "32", "✗": "31", "!": "33"}
 _LEVEL_COLORS: Final = {"OK": "32", "MEDIUM": "33", "EXPOSED": "31", "UNSAFE": "1;31"}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Report:
     source: str
     engine: Engine

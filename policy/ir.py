@@ -21,7 +21,7 @@ from .rules import SecretSource, Transport
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Value(Generic[T]):
     value: T
     origin: Origin = field(compare=False)
@@ -33,7 +33,7 @@ class NetworkMode(enum.Enum):
     OPEN = "open"  # a private bridge network, unrestricted egress
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Mount:
     source: str
     target: str
@@ -41,14 +41,14 @@ class Mount:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Tmpfs:
     target: str
     size: int  # bytes
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Mask:
     """A path hidden by an explicit `deny`."""
 
@@ -56,7 +56,7 @@ class Mask:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EgressRule:
     hosts: tuple[Value[str], ...]
     ports: tuple[Value[int], ...]
@@ -64,7 +64,7 @@ class EgressRule:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Network:
     mode: Value[NetworkMode]
     rules: tuple[EgressRule, ...] = ()
@@ -72,14 +72,14 @@ class Network:
     deny_ports: tuple[Value[int], ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Capability:
     name: str
     reason: str | None
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Limits:
     memory: Value[int]  # bytes; swap is never added
     cpus: Value[int]  # milli-CPUs
@@ -87,14 +87,14 @@ class Limits:
     nofile: Value[int]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class EnvVar:
     name: str
     value: str
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SecretRef:
     name: str
     source: SecretSource
@@ -120,7 +120,7 @@ class Insecurity(enum.Enum):
     ROOT_USER = "runs as root"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Acknowledged:
     """An insecure marker and what it allowed."""
 
@@ -129,7 +129,7 @@ class Acknowledged:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Policy:
     """The compiled policy for one server."""
 

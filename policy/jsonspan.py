@@ -28,7 +28,7 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SCALAR = re.compile(r"[^,\]} \t\n\r]+")
 
 
-@dataclass(slots=True)
+@dataclass
 class SpanMap:
     """Offsets (start, end exclusive) of every value and object key of one JSON text."""
 
@@ -73,7 +73,7 @@ class SpanMap:
         return line, offset - self._line_starts[line - 1] + 1
 
 
-@dataclass(slots=True)
+@dataclass
 class _Container:
     pointer: str
     start: int

@@ -6,36 +6,25 @@ one `PolicyError` carrying every syntax error in the file. It converts what it l
 absolute, a host well formed, a port in range or an `insecure` marker needed is the check
 pass's business, and `extends` rules come back as written for `source` to resolve.
 
-This is the only module that imports `lark`, and `grammar.lark` (one statement) is the
-only file it reads. `parse` runs the grammar once per line, so a bad line never hides the
-errors on the lines after it. Building the LALR tables costs more than a cold start can
-spare, so they are built on first use and kept in the user's cache directory.
+The grammar is `grammar.lark` (one statement). Its LALR tables are generated ahead of
+time into `_lalr.py` by Lark's standalone tool (`make parser`, see
+`scripts/generate_parser.py`), because importing Lark and building its tables cost a cold
+start more than everything else the command does. `parse` runs the grammar once per line,
+so a bad line never hides the errors on the lines after it.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-import os
 import re
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, TypedDict, cast
 
-import lark
-from lark import Lark, Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
-from lark.lexer import PatternRE, PatternStr, TerminalDef
-
 from . import rules
+from ._lalr import Lark, Lark_StandAlone, Token, Tree, UnexpectedCharacters, UnexpectedToken
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .origin import Span
-
-# A keyword must not run on into a word: `reads` is one unknown word, not `read` + `s`.
-# Part of the cache key, because it changes the tables.
-_KEYWORD_END = r'(?![^\s",])'
 
 # How an error names what a position wanted; keywords are named by themselves.
 _PHRASES = {
@@ -150,7 +139,7 @@ def _statement_end(source: str) -> int:
     return len(source[:end].rstrip(" \t")) + 1
 
 
-# --- the grammar, built once per process and cached on disk -------------------------------
+# --- the grammar, loaded once per process -------------------------------
 
 
 @dataclass(frozen=True)
@@ -195,14 +184,7 @@ class _Grammar:
 
 @functools.cache
 def _grammar() -> _Grammar:
-    text = Path(__file__).with_name("grammar.lark").read_text(encoding="utf-8")
-    parser = Lark(
-        text,
-        parser="lalr",
-        maybe_placeholders=True,
-        edit_terminals=_whole_word,
-        cache=_cache_file(text) or False,
-    )
+    parser: Lark = Lark_StandAlone()  # type: ignore[no-untyped-call]  # generated, untyped
     # the grammar's literals: keywords, `,` and `=` (`raw` is the literal as written)
     literals = {
         t.name: t.pattern.raw[1:-1]
@@ -212,38 +194,6 @@ def _grammar() -> _Grammar:
     keywords = {name: word for name, word in literals.items() if word[0].isalpha()}
     words = {**_PHRASES, **{name: f"`{word}`" for name, word in literals.items()}}
     return _Grammar(parser, words, keywords)
-
-
-def _whole_word(terminal: TerminalDef) -> None:
-    """Lark matches a literal wherever it starts; make each keyword match only a whole word."""
-    pattern = terminal.pattern
-    if isinstance(pattern, PatternStr) and pattern.value[0].isalpha():
-        # keeps `raw` (the literal as written) so that errors can still name the keyword
-        terminal.pattern = PatternRE(
-            re.escape(pattern.value) + _KEYWORD_END, pattern.flags, pattern.raw
-        )
-
-
-def _cache_file(grammar: str) -> str | None:
-    """Where Lark keeps the LALR tables between runs, or None when there is no safe place."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    if not os.path.isabs(base):  # the XDG spec says to ignore a relative path
-        base = os.path.join(os.path.expanduser("~"), ".cache")
-        if not os.path.isabs(base):  # no home directory either
-            return None
-    directory = os.path.join(base, "mcp-lok")
-    try:
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        info = os.stat(directory)
-    except OSError:
-        return None
-    # INVARIANT: Lark stores the tables as a pickle, which is code: use only a directory
-    # that this user owns and nobody else can write to.
-    if info.st_uid != os.getuid() or info.st_mode & 0o022:
-        return None
-    key = "\0".join((grammar, _KEYWORD_END, lark.__version__, sys.version))
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return os.path.join(directory, f"grammar-{digest}.lark-tables")
 
 
 # --- syntax errors ---------------------------------------------------------------------------

@@ -98,7 +98,7 @@ class NetworkCreate(TypedDict):
     Labels: dict[str, str]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Target:
     """Everything lowering needs besides the policy; all of it is explicit, so lowering
     never looks at the host."""
@@ -113,7 +113,7 @@ class Target:
     gate_image: str = "mcp-lok/gate:latest"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class PlanFile:
     """A file (or an empty directory) the launcher makes on the host before creating
     containers."""
@@ -125,20 +125,20 @@ class PlanFile:
     owner: str | None = None  # "uid:gid"; None: whoever runs the launcher
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Container:
     name: str
     body: ContainerCreate
     trace: dict[str, Origin] = field(compare=False)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Gate:
     container: Container
     config: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class LaunchPlan:
     engine: Engine
     name: str

@@ -1,9 +1,7 @@
-"""The policy language's parser: every statement form, every error, and the LALR cache."""
+"""The policy language's parser: every statement form and every error."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -782,93 +780,3 @@ read /srv/ok
 def test_errors_in_one_string_are_all_reported() -> None:
     text = 'env X = "\\x and \\y"'
     assert [marked(d, text) for d in errors(text)] == ["\\x", "\\y"]
-
-
-# --- the grammar's tables and their cache -----------------------------------------------------
-
-
-@pytest.fixture
-def fresh_grammar() -> Iterator[None]:
-    """Build the tables again in this test, and again for the tests after it."""
-    parser._grammar.cache_clear()
-    yield
-    parser._grammar.cache_clear()
-
-
-@pytest.mark.usefixtures("fresh_grammar")
-def test_tables_are_cached_under_xdg_cache_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert one("read /a") == Read(path="/a", origin=NOWHERE)
-    (cached,) = (tmp_path / "mcp-lok").iterdir()
-    assert cached.name.startswith("grammar-")
-    assert (tmp_path / "mcp-lok").stat().st_mode & 0o777 == 0o700
-    parser._grammar.cache_clear()  # a second process: loads the tables it saved
-    assert one("read /b") == Read(path="/b", origin=NOWHERE)
-    assert errors("raed /b")[0].help == "did you mean `read`?"
-
-
-@pytest.mark.usefixtures("fresh_grammar")
-def test_a_corrupt_cache_is_rebuilt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    one("read /a")
-    (cached,) = (tmp_path / "mcp-lok").iterdir()
-    cached.write_bytes(b"not a pickle")
-    parser._grammar.cache_clear()
-    assert one("read /b") == Read(path="/b", origin=NOWHERE)
-    assert cached.read_bytes() != b"not a pickle"
-
-
-def test_cache_defaults_to_dot_cache_in_home(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
-    monkeypatch.setenv("HOME", str(tmp_path))
-    cached = parser._cache_file("grammar")
-    assert cached is not None
-    assert os.path.dirname(cached) == str(tmp_path / ".cache" / "mcp-lok")
-
-
-def test_cache_key_follows_the_grammar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert parser._cache_file("a") != parser._cache_file("b")
-    assert parser._cache_file("a") == parser._cache_file("a")
-
-
-def test_no_cache_without_a_home(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # as when HOME is unknown
-    assert parser._cache_file("grammar") is None
-
-
-def test_no_cache_where_the_directory_cannot_be_made(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "file").write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    assert parser._cache_file("grammar") is None
-
-
-def test_no_cache_in_a_directory_others_can_write(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    (tmp_path / "mcp-lok").mkdir(mode=0o700)
-    (tmp_path / "mcp-lok").chmod(0o777)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    assert parser._cache_file("grammar") is None
-
-
-def test_no_cache_in_a_directory_of_another_user(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(os, "getuid", lambda: os.stat(tmp_path).st_uid + 1)
-    assert parser._cache_file("grammar") is None
-
-
-@pytest.mark.usefixtures("fresh_grammar")
-def test_parsing_works_without_a_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "file").write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    assert one("network none") == NetworkNone(origin=NOWHERE)

@@ -1,0 +1,78 @@
+"""`policy/_lalr.py` is the parser that `grammar.lark` describes, and the policy package
+runs without Lark installed.
+
+Lark numbers states and tokens differently from one run to the next, so the generated
+module cannot be compared byte for byte with a fresh one. Its grammar can: the same
+terminals (name, pattern as edited for whole-word keywords, flags, priority) and the same
+rules determine the same LALR tables.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from mcp_lok.policy import _lalr
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def generator() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "generate_parser", ROOT / "scripts" / "generate_parser.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def grammar_of(parser: Any) -> tuple[set[tuple[object, ...]], set[tuple[object, ...]]]:
+    terminals = {
+        (t.name, type(t.pattern).__name__, t.pattern.value, tuple(t.pattern.flags), t.priority)
+        for t in parser.terminals
+    }
+    rules = {
+        (
+            str(rule.origin.name),
+            tuple((type(symbol).__name__, str(symbol.name)) for symbol in rule.expansion),
+            str(rule.alias),
+            rule.options.keep_all_tokens,
+            rule.options.expand1,
+            rule.options.priority,
+            tuple(rule.options.empty_indices),
+        )
+        for rule in parser.rules
+    }
+    return terminals, rules
+
+
+def test_the_generated_parser_is_the_grammar_files() -> None:
+    fresh = generator().build()
+    assert grammar_of(_lalr.Lark_StandAlone()) == grammar_of(fresh), (
+        "policy/_lalr.py is out of date with policy/grammar.lark: run `make parser`"
+    )
+
+
+def test_keywords_match_whole_words_only() -> None:
+    patterns = {t.name: t.pattern for t in _lalr.Lark_StandAlone().terminals}
+    read = patterns["READ"]
+    assert read.raw == '"read"'  # errors still name the keyword as written
+    assert type(read).__name__ == "PatternRE"
+    assert read.value.endswith(generator().KEYWORD_END)
+
+
+def test_the_policy_package_does_not_import_lark() -> None:
+    code = (
+        "import sys; from mcp_lok.policy import compile_policy; "
+        "compile_policy('examples/github.lok'); "
+        "print(sorted(m for m in sys.modules if m == 'lark' or m.startswith('lark.')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
