@@ -13,7 +13,7 @@ import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from .origin import Origin
 from .rules import SecretSource, Transport
@@ -160,14 +160,19 @@ def canonical(value: object) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+_LEAVES = frozenset({str, int, bool, float, type(None)})
+
+
 def _plain(value: object) -> object:
+    kind: type = type(value)
+    if kind in _LEAVES:  # most values: checked first, the fingerprint runs on every compile
+        return value
+    if kind is tuple:
+        return [_plain(v) for v in cast(tuple[object, ...], value)]
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {name: _plain(getattr(value, name)) for name in _compared(type(value))}
-    return value
+    # the IR holds nothing else: any other type is a dataclass, or `fields` raises
+    return {name: _plain(getattr(value, name)) for name in _compared(kind)}
 
 
 @functools.cache
