@@ -8,9 +8,9 @@ import difflib
 import enum
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 
 from .origin import Argument, Default, Origin, Pointer, Span
+from .record import record
 
 
 class Severity(enum.Enum):
@@ -73,7 +73,7 @@ class Code(enum.Enum):
     PORT_INVALID = "plan.invalid-port"
 
 
-@dataclass(frozen=True)
+@record
 class Diagnostic:
     code: Code
     message: str

@@ -12,16 +12,17 @@ import enum
 import functools
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Generic, TypeVar, cast
 
 from .origin import Origin
+from .record import record
 from .rules import SecretSource, Transport
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class Value(Generic[T]):
     value: T
     origin: Origin = field(compare=False)
@@ -33,7 +34,7 @@ class NetworkMode(enum.Enum):
     OPEN = "open"  # a private bridge network, unrestricted egress
 
 
-@dataclass(frozen=True)
+@record
 class Mount:
     source: str
     target: str
@@ -41,14 +42,14 @@ class Mount:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Tmpfs:
     target: str
     size: int  # bytes
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Mask:
     """A path hidden by an explicit `deny`."""
 
@@ -56,7 +57,7 @@ class Mask:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class EgressRule:
     hosts: tuple[Value[str], ...]
     ports: tuple[Value[int], ...]
@@ -64,7 +65,7 @@ class EgressRule:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     mode: Value[NetworkMode]
     rules: tuple[EgressRule, ...] = ()
@@ -72,14 +73,14 @@ class Network:
     deny_ports: tuple[Value[int], ...] = ()
 
 
-@dataclass(frozen=True)
+@record
 class Capability:
     name: str
     reason: str | None
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Limits:
     memory: Value[int]  # bytes; swap is never added
     cpus: Value[int]  # milli-CPUs
@@ -87,14 +88,14 @@ class Limits:
     nofile: Value[int]
 
 
-@dataclass(frozen=True)
+@record
 class EnvVar:
     name: str
     value: str
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class SecretRef:
     name: str
     source: SecretSource
@@ -120,7 +121,7 @@ class Insecurity(enum.Enum):
     ROOT_USER = "runs as root"
 
 
-@dataclass(frozen=True)
+@record
 class Acknowledged:
     """An insecure marker and what it allowed."""
 
@@ -129,7 +130,7 @@ class Acknowledged:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Policy:
     """The compiled policy for one server."""
 

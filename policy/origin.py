@@ -4,10 +4,10 @@ diagnostics render them. Origins never take part in equality (see `ir.py`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .record import record
 
 
-@dataclass(frozen=True)
+@record
 class Span:
     """A region of a source file, 1-based lines and columns, end exclusive."""
 
@@ -24,7 +24,7 @@ class Span:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-@dataclass(frozen=True)
+@record
 class Pointer:
     """A JSON pointer (RFC 6901) into a profile, with the span of the value when known."""
 
@@ -39,7 +39,7 @@ class Pointer:
         return self.span.location() if self.span else self.render()
 
 
-@dataclass(frozen=True)
+@record
 class Default:
     """A value nobody wrote: the hardened baseline or a built-in profile."""
 
@@ -52,7 +52,7 @@ class Default:
         return self.render()
 
 
-@dataclass(frozen=True)
+@record
 class Argument:
     """A value given on the command line (the image, the server's name, its transport)."""
 

@@ -9,9 +9,10 @@ is dangerous, the origin of that `insecure` marker. Origins never take part in e
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from .origin import Origin
+from .record import record
 
 
 class Transport(enum.Enum):
@@ -31,7 +32,7 @@ class SecretSource(enum.Enum):
     FILE = "file"  # a file on the host
 
 
-@dataclass(frozen=True)
+@record
 class Item:
     """One element of a list-valued rule (a host, a port, a transport), with its origin."""
 
@@ -39,7 +40,7 @@ class Item:
     origin: Origin = field(compare=False)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Rule:
     origin: Origin = field(compare=False)
     # the `insecure` marker that acknowledges a dangerous rule, when its author wrote one
@@ -48,14 +49,14 @@ class Rule:
     reason: str | None = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Extends(Rule):
     """Inherit a built-in (`stdio`, `none`, `network`) or another policy file."""
 
     target: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Read(Rule):
     """Bind-mount a host path read-only at the same path (or at `target`)."""
 
@@ -63,7 +64,7 @@ class Read(Rule):
     target: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Write(Rule):
     """Bind-mount a host path read-write at the same path (or at `target`)."""
 
@@ -71,13 +72,13 @@ class Write(Rule):
     target: str | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Tmpfs(Rule):
     target: str
     size: int | None = None  # bytes; None means the baseline's size
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Allow(Rule):
     """Egress to `hosts` × `ports` × `transports`."""
 
@@ -86,51 +87,51 @@ class Allow(Rule):
     transports: tuple[Item, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class NetworkOpen(Rule):
     """Unrestricted egress (dangerous: needs `insecure`)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class NetworkNone(Rule):
     """No network at all; resets what a parent allowed."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DenyHost(Rule):
     host: Item
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DenyPort(Rule):
     port: Item
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class DenyPath(Rule):
     """Hide a path inside the container (masked by an empty read-only tmpfs)."""
 
     path: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class User(Rule):
     spec: str  # "uid", "uid:gid" or a name
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Limit(Rule):
     kind: LimitKind
     value: int
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Env(Rule):
     name: str
     value: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Secret(Rule):
     """An environment variable whose value is fetched at launch, never printed."""
 
@@ -139,31 +140,31 @@ class Secret(Rule):
     ref: str
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Capability(Rule):
     name: str  # without the CAP_ prefix, upper case
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SeccompDeny(Rule):
     syscalls: tuple[Item, ...]
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class SeccompOff(Rule):
     """Run without a seccomp profile (dangerous)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Privileged(Rule):
     """A privileged container (dangerous: it undoes everything else)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class AllowPrivilegeEscalation(Rule):
     """Drop `no-new-privileges` (dangerous: setuid binaries work again)."""
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class WritableRoot(Rule):
     """A writable root filesystem (dangerous)."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NotRequired, TypedDict
 
 from .. import baseline
 from ..diagnostics import Code, Diagnostic
 from ..origin import Argument, Origin
+from ..record import record
 
 
 class Engine(enum.Enum):
@@ -98,7 +99,7 @@ class NetworkCreate(TypedDict):
     Labels: dict[str, str]
 
 
-@dataclass(frozen=True)
+@record
 class Target:
     """Everything lowering needs besides the policy; all of it is explicit, so lowering
     never looks at the host."""
@@ -113,7 +114,7 @@ class Target:
     gate_image: str = "mcp-lok/gate:latest"
 
 
-@dataclass(frozen=True)
+@record
 class PlanFile:
     """A file (or an empty directory) the launcher makes on the host before creating
     containers."""
@@ -125,20 +126,20 @@ class PlanFile:
     owner: str | None = None  # "uid:gid"; None: whoever runs the launcher
 
 
-@dataclass(frozen=True)
+@record
 class Container:
     name: str
     body: ContainerCreate
     trace: dict[str, Origin] = field(compare=False)
 
 
-@dataclass(frozen=True)
+@record
 class Gate:
     container: Container
     config: dict[str, Any]
 
 
-@dataclass(frozen=True)
+@record
 class LaunchPlan:
     engine: Engine
     name: str
