@@ -56,7 +56,7 @@ def default_runtime_dir() -> str:
     """Where the launcher keeps per-server files, so that a compiled plan names the same
     paths a launch would (`/run/mcp-lok` as root)."""
     from .errors import LokError
-    from .state import default_root
+    from .paths import default_root
 
     try:
         return str(default_root())

@@ -20,9 +20,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mcp_lok.policy.baseline import RUNTIME_DIR
-
 from .errors import LokError
+from .paths import default_root
 
 STATE_FILE = "state.json"
 LOCK_FILE = ".launcher.lock"
@@ -51,18 +50,6 @@ class Status(enum.Enum):
     STOPPED = "stopped"
     FAILED = "failed"  # a launch died half-way; the next command reaps it
     UNKNOWN = "unknown"  # the engine does not answer
-
-
-def default_root() -> Path:
-    if os.geteuid() == 0:
-        return Path(RUNTIME_DIR)
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if not runtime:
-        raise LokError(
-            "cannot tell where to keep runtime files: `XDG_RUNTIME_DIR` is not set",
-            hint="log in through a session that sets it, or run mcp-lok as root",
-        )
-    return Path(runtime) / "mcp-lok"
 
 
 def name_problem(name: str) -> str | None:

@@ -4,7 +4,6 @@ error raises one `PolicyError` carrying all of them. Rendering follows compilers
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
 from collections.abc import Iterable, Mapping
@@ -149,6 +148,8 @@ class Collector:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean `x`?" hint for a misspelt name, or None."""
+    import difflib  # only a misspelling needs it: not loaded by a policy without errors
+
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mcp_lok.launcher import paths
 from mcp_lok.launcher import state as state_module
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.state import (
@@ -172,14 +173,14 @@ def test_a_dead_gate_makes_a_running_server_unhealthy() -> None:
 
 
 def test_the_default_root_is_the_runtime_dir(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(state_module.os, "geteuid", lambda: 0)
-    assert state_module.default_root() == Path("/run/mcp-lok")
-    monkeypatch.setattr(state_module.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(paths.os, "geteuid", lambda: 0)
+    assert paths.default_root() == Path("/run/mcp-lok")
+    monkeypatch.setattr(paths.os, "geteuid", lambda: 1000)
     monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    assert state_module.default_root() == Path("/run/user/1000/mcp-lok")
+    assert paths.default_root() == Path("/run/user/1000/mcp-lok")
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     with pytest.raises(LokError, match="XDG_RUNTIME_DIR"):
-        state_module.default_root()
+        paths.default_root()
 
 
 @pytest.mark.parametrize(
