@@ -43,8 +43,9 @@ TransportName = Literal["stdio", "sse", "streamable-http"]
 Profile = Annotated[
     str | None,
     Field(
-        description="A built-in profile (`stdio`, `none`, `network`) or the path of a JSON "
-        "profile or policy file on the host; default `stdio`. Not with `profile_json`."
+        description="A built-in profile (`stdio`, `none`, `network`) or the path of a "
+        "`.json` profile or `.lok` policy file on the host; default `stdio`. "
+        "Not with `profile_json`."
     ),
 ]
 ProfileJson = Annotated[

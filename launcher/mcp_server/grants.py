@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.policy import Target, compile_policy, lower
+from mcp_lok.policy import BUILTINS, Target, compile_policy, lower
 from mcp_lok.policy.explain import Control, Report, explain
 from mcp_lok.policy.source import Reader, read_text
 
 BASELINE = "stdio"
+HOST_FILE_SUFFIXES = (".json", ".lok")
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,12 @@ class ProfileSource:
 def profile_source(
     profile: str | None, profile_json: Mapping[str, Any] | None, inline_path: str
 ) -> ProfileSource:
-    """The source a tool call names: `profile` (a built-in name or a host path, as the
-    CLI's `--permission-profile`), or `profile_json`, an inline JSON profile served to the
-    compiler as `inline_path`; `stdio` when neither is given."""
+    """The source a tool call names: `profile` (a built-in name, or a `.json`/`.lok` file
+    on the host), or `profile_json`, an inline JSON profile served to the compiler as
+    `inline_path`; `stdio` when neither is given."""
     if profile_json is None:
+        if profile is not None and profile not in BUILTINS:
+            _check_host_file(profile)
         return ProfileSource(profile or BASELINE)
     if profile is not None:
         raise LokError(
@@ -52,6 +55,24 @@ def profile_source(
         return text if path == inline_path else read_text(path)
 
     return ProfileSource(inline_path, read, text)
+
+
+def _check_host_file(path: str) -> None:
+    # INVARIANT: a tool reads only profile and policy files from the host. The CLI reads
+    # any SOURCE for the person typing it; a model calling a tool could otherwise have a
+    # key or a credentials file parsed and a line of it quoted back in a diagnostic.
+    if not path.endswith(HOST_FILE_SUFFIXES):
+        raise LokError(
+            f"`profile` is neither a built-in nor a `.json` or `.lok` file: `{path}`",
+            hint=f"name a built-in ({', '.join(BUILTINS)}), a profile or policy file, "
+            "or pass the profile itself as `profile_json`",
+        )
+
+
+def own_texts(source: ProfileSource) -> dict[str, str]:
+    """The file texts a tool result may quote in a diagnostic: only the caller's own
+    inline profile. A host file's lines are never quoted back (see `_check_host_file`)."""
+    return {source.name: source.text} if source.text is not None else {}
 
 
 def inline_name(profile_json: Mapping[str, Any]) -> str:
@@ -107,5 +128,6 @@ __all__ = [
     "describe",
     "exposure",
     "inline_name",
+    "own_texts",
     "profile_source",
 ]

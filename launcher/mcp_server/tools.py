@@ -11,7 +11,8 @@ launched detached, exactly like `mcp-lok start`: it outlives this MCP server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +36,14 @@ from mcp_lok.policy import (
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.explain import explain, render_human
 
-from .grants import ProfileSource, describe, exposure, inline_name, profile_source
+from .grants import (
+    ProfileSource,
+    describe,
+    exposure,
+    inline_name,
+    own_texts,
+    profile_source,
+)
 
 if TYPE_CHECKING:
     from mcp_lok.launcher.commands import Prepared
@@ -71,6 +79,15 @@ def failure(error: Exception) -> Outcome:
     if isinstance(error, click.ClickException):
         return Outcome(f"error: {error.format_message()}", {"error": error.format_message()})
     raise TypeError(f"not a tool failure: {error!r}")
+
+
+@contextlib.contextmanager
+def quoting_only(source: ProfileSource) -> Iterator[None]:
+    """A `PolicyError` raised inside keeps only the texts a tool result may quote."""
+    try:
+        yield
+    except PolicyError as error:
+        raise PolicyError(error.diagnostics, own_texts(source)) from None
 
 
 def _check_name(name: str) -> None:
@@ -152,9 +169,12 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
         "engine_choice": asked.engine,
     }
     warnings: list[str] = []
-    prepared = prepare(
-        opts, source.read, on_warnings=lambda c: warnings.append(render_all(c.warnings, c.texts))
-    )
+    with quoting_only(source):
+        prepared = prepare(
+            opts,
+            source.read,
+            on_warnings=lambda c: warnings.append(render_all(c.warnings, own_texts(source))),
+        )
     found = exposure(explain(prepared.compiled.policy, prepared.plan), prepared.target)
     data: dict[str, Any] = {
         "name": prepared.request.name,
@@ -284,7 +304,8 @@ def explain_policy(
     pairs = env_pairs(None, None, tuple(env))
     lowering = Lowering(engine, transport, None, DEFAULT_TARGET_PORT, pairs, default_runtime_dir())
     target = lowering.target(image, "server")
-    compiled = compile_policy(source.name, source.read, extra=env_rules(pairs))
+    with quoting_only(source):
+        compiled = compile_policy(source.name, source.read, extra=env_rules(pairs))
     if problems := target_problems(target):
         raise PolicyError(problems)
     report = explain(compiled.policy, lower(compiled.policy, target))

@@ -65,6 +65,7 @@ Feature: mcp-lok as an MCP server
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "name": "-bad"}                 | plan.invalid-name            |
       | run_server     | {"image": "mcp-lok/no-such-image:latest"}                                   | is not on                    |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "profile": "/nonexistent.json"} | does not exist               |
+      | explain_policy | {"profile": "/etc/shadow"}                                                  | neither a built-in           |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "profile": "stdio", "profile_json": {}} | not both             |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "profile_json": {"privileged": true}} | policy.insecure-required |
       | stop_server    | {"name": "../etc"}                                                          | not a valid server name      |

@@ -248,3 +248,30 @@ def test_failures_read_like_the_clis() -> None:
     assert usage.text == "error: Invalid value for `name`: bad"
     with pytest.raises(TypeError):
         tools.failure(RuntimeError("a bug is not a tool failure"))
+
+
+# --- host files --------------------------------------------------------------------------
+
+
+def test_a_tool_reads_only_profile_and_policy_files_from_the_host(tmp_path: Path) -> None:
+    key = tmp_path / "id_rsa"
+    key.write_text("ssh-rsa AAAASECRET user@host\n")
+    with pytest.raises(LokError, match=r"neither a built-in nor a `\.json` or `\.lok` file"):
+        tools.explain_policy(str(key))
+    with pytest.raises(LokError, match="neither a built-in"):
+        tools.run_server(RunRequest(IMAGE, profile=str(key)))
+
+
+def test_a_host_files_lines_are_not_quoted_back_but_an_inline_profiles_are(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "config.json"
+    secrets.write_text('{"auths": {"registry": {"auth": "U0VDUkVU"}}}\n')
+    with pytest.raises(PolicyError) as caught:
+        tools.explain_policy(str(secrets))
+    text = tools.failure(caught.value).text
+    assert "profile.unknown-field" in text
+    assert "U0VDUkVU" not in text
+    with pytest.raises(PolicyError) as inline:
+        tools.explain_policy(profile_json={"auths": {"x": 1}})
+    assert '"auths": {' in tools.failure(inline.value).text  # the caller's own text, quoted
