@@ -306,9 +306,9 @@ def explain_policy(
     target = lowering.target(image, "server")
     with quoting_only(source):
         compiled = compile_policy(source.name, source.read, extra=env_rules(pairs))
-    if problems := target_problems(target):
-        raise PolicyError(problems)
-    report = explain(compiled.policy, lower(compiled.policy, target))
+        if problems := target_problems(target):
+            raise PolicyError(problems)
+        report = explain(compiled.policy, lower(compiled.policy, target))
     found = {**exposure(report, target), "controls": [c.to_json() for c in report.controls]}
     return Outcome(f"{render_human(report)}\n{describe(found)}", found)
 
