@@ -2,7 +2,8 @@
 descriptions and hints, and every outcome as a `CallToolResult`.
 
 The SDK derives each tool's input schema from the signature below and refuses arguments
-that do not fit it as a tool error. Each tool then calls its handler in `tools` (the SDK
+that do not fit it as a tool error; its output schema is the `schemas` type named in its
+return annotation. Each tool then calls its handler in `tools` (the SDK
 runs these plain functions on a worker thread, so a launch does not stall the session)
 and returns its text, the same facts as JSON text, and `structuredContent`. A failure the
 CLI would report (`tools.FAILURES`) becomes a result with `isError`; anything else is a
@@ -24,6 +25,7 @@ from mcp_lok.launcher.version import __version__
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from . import tools
+from .schemas import Explained, Launched, Logs, Removed, ServerList, Stopped
 from .tools import FAILURES, MAX_LOG_LINES, Outcome, RunRequest, failure
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ def answer(call: Callable[[], Outcome]) -> CallToolResult:
     )
 
 
-def list_servers(include_stopped: bool = False) -> CallToolResult:
+def list_servers(include_stopped: bool = False) -> Annotated[CallToolResult, ServerList]:
     """List mcp-lok's servers: name, status, transport, client URL, image, engine, profile
     (`mcp-lok list`). Stopped servers only with `include_stopped`."""
     return answer(lambda: tools.list_servers(include_stopped))
@@ -104,7 +106,7 @@ def run_server(
     target_port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_TARGET_PORT,
     port: Annotated[int, Field(ge=0, le=65535, description="Proxy port; 0: a free one.")] = 0,
     dry_run: Annotated[bool, Field(description="Check and explain only; start nothing.")] = False,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, Launched]:
     """Start a server locked down in the background (`mcp-lok start`) and return its client
     URL. The result states what the profile grants beyond the built-in `stdio` profile."""
     asked = RunRequest(
@@ -114,7 +116,7 @@ def run_server(
     return answer(lambda: tools.run_server(asked, dry_run=dry_run))
 
 
-def stop_server(name: Name) -> CallToolResult:
+def stop_server(name: Name) -> Annotated[CallToolResult, Stopped]:
     """Stop a server's proxy and containers, keeping them for `remove_server`."""
     return answer(lambda: tools.stop_server(name))
 
@@ -122,14 +124,14 @@ def stop_server(name: Name) -> CallToolResult:
 def remove_server(
     name: Name,
     force: Annotated[bool, Field(description="Remove it even while it runs.")] = False,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, Removed]:
     """Remove the containers, networks, files and state mcp-lok created for a server."""
     return answer(lambda: tools.remove_server(name, force))
 
 
 def server_logs(
     name: Name, lines: Annotated[int, Field(ge=1, le=MAX_LOG_LINES)] = 100
-) -> CallToolResult:
+) -> Annotated[CallToolResult, Logs]:
     """The last lines of a server's proxy log (a stdio server's stderr is in it) and, for
     an HTTP server, of its container's output."""
     return answer(lambda: tools.server_logs(name, lines))
@@ -142,7 +144,7 @@ def explain_policy(
     engine: Literal["docker", "podman"] = "docker",
     transport: TransportName = "stdio",
     env: Env = None,
-) -> CallToolResult:
+) -> Annotated[CallToolResult, Explained]:
     """Explain every security control a profile or policy sets, where it came from, its
     exposure score (0–10), and what it grants beyond `stdio` (`mcp-lok policy explain`)."""
     return answer(

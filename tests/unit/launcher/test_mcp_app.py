@@ -73,6 +73,16 @@ def test_the_tools_schemas_and_hints() -> None:
     assert listed["remove_server"].annotations.destructive_hint is True
 
 
+def test_every_tool_publishes_an_output_schema_its_results_meet() -> None:
+    server = app.build()
+    listed = asyncio.run(server.list_tools())
+    assert all(tool.output_schema for tool in listed), [t.name for t in listed]
+    # the SDK checks a result against the schema before sending it, and raises on a mismatch
+    result = asyncio.run(server.call_tool("explain_policy", {"profile": "network"}))
+    assert not result.is_error  # type: ignore[union-attr]
+    assert result.structured_content["level"] == "EXPOSED"  # type: ignore[union-attr]
+
+
 def test_bad_arguments_are_tool_errors_through_the_sdk() -> None:
     server = app.build()
     result = asyncio.run(

@@ -9,11 +9,12 @@ from typing import Any
 
 import click
 import pytest
+from pydantic import TypeAdapter
 
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher import handoff, servers, state
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.mcp_server import tools
+from mcp_lok.launcher.mcp_server import schemas, tools
 from mcp_lok.launcher.mcp_server.tools import RunRequest
 from mcp_lok.launcher.state import Store
 from mcp_lok.policy import PolicyError
@@ -23,6 +24,12 @@ from .test_state import make_state
 
 IMAGE = "mcp-lok/mcp-server-time"
 URL = "http://127.0.0.1:40000"
+
+
+def conforms(outcome: tools.Outcome, schema: Any) -> dict[str, Any]:
+    """`outcome`'s data, checked against the output schema its tool publishes."""
+    TypeAdapter(schema).validate_python(outcome.data, strict=True)
+    return outcome.data
 
 
 @pytest.fixture
@@ -54,6 +61,7 @@ def test_run_starts_detached_and_says_nothing_is_granted_beyond_stdio(
     engine: FakeEngine, spawned: list[str]
 ) -> None:
     outcome = tools.run_server(RunRequest(IMAGE, name="time"))
+    conforms(outcome, schemas.Launched)
     assert spawned == ["time"]
     assert outcome.data["started"] is True
     assert outcome.data["url"] == f"{URL}/mcp"
@@ -71,6 +79,7 @@ def test_a_dry_run_explains_the_grant_and_creates_nothing(
     engine: FakeEngine, spawned: list[str]
 ) -> None:
     outcome = tools.run_server(RunRequest(IMAGE, name="web", profile="network"), dry_run=True)
+    conforms(outcome, schemas.Launched)
     assert spawned == []
     assert engine.calls == []
     assert Store().load("web") is None
@@ -152,10 +161,12 @@ def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch
         {"name": "b", "status": "stopped", "transport": "stdio", "url": None},
     ]
     for row in rows:
-        row.update(image=IMAGE, engine="docker", profile="stdio")
+        row.update(image=IMAGE, engine="docker", profile="stdio", sse_url=None)
+        row.update(created="2026-01-01T00:00:00+00:00", container=None)
     monkeypatch.setattr(servers, "rows", lambda: rows)
     assert [r["name"] for r in tools.list_servers().data["servers"]] == ["a"]
     every = tools.list_servers(include_stopped=True)
+    conforms(every, schemas.ServerList)
     assert [r["name"] for r in every.data["servers"]] == ["a", "b"]
     assert every.text.splitlines()[1].startswith("b: stopped, stdio, no URL")
     monkeypatch.setattr(servers, "rows", lambda: [])
@@ -175,8 +186,9 @@ def test_stop_and_remove_call_the_clis_functions(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(
         servers, "remove_server", lambda name, force: called.append(("rm", name, force))
     )
-    assert tools.stop_server("time").data == {"name": "time", "stopped": True}
-    assert tools.remove_server("time", force=True).data == {"name": "time", "removed": True}
+    assert conforms(tools.stop_server("time"), schemas.Stopped) == {"name": "time", "stopped": True}
+    removed = conforms(tools.remove_server("time", force=True), schemas.Removed)
+    assert removed == {"name": "time", "removed": True}
     assert called == [("stop", "time", False), ("rm", "time", True)]
 
 
@@ -186,6 +198,7 @@ def test_logs_are_the_last_lines_bounded(tmp_path: Path, monkeypatch: pytest.Mon
     Store().save(make_state("time", log_path=str(log)))
     log.write_text("".join(f"line {n}\n" for n in range(5000)) + "x" * 5000 + "\n")
     outcome = tools.server_logs("time", lines=3)
+    conforms(outcome, schemas.Logs)
     assert outcome.data["proxy_log"][:2] == ["line 4998", "line 4999"]
     assert len(outcome.data["proxy_log"][2]) == tools.LINE_WIDTH
     assert outcome.data["server_log"] == []
@@ -220,6 +233,7 @@ def test_an_http_servers_logs_include_its_containers_output(
 
 def test_explain_states_what_goes_beyond_stdio() -> None:
     outcome = tools.explain_policy("network", engine="podman")
+    conforms(outcome, schemas.Explained)
     assert outcome.data["engine"] == "podman"
     assert outcome.data["score"] > outcome.data["stdio_score"]
     assert {row["mark"] for row in outcome.data["beyond_stdio"]} == {"!", "✗"}
