@@ -63,7 +63,31 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
         level=level, format="mcp-lok: %(levelname)s: %(message)s", stream=sys.stderr
     )
     if ctx.invoked_subcommand is None:
+        # A client spawning `mcp-lok` gets the MCP server; a person at a terminal, help.
+        if not sys.stdin.isatty():
+            ctx.invoke(mcp)
+            return
         click.echo(ctx.get_help())
+        click.echo(f"\n{MCP_NOTE}")
+
+
+MCP_NOTE = (
+    "Started by an MCP client (stdin not a terminal), `mcp-lok` with no command serves its\n"
+    "own tools over stdio, as `mcp-lok mcp` does: configure the client with the command\n"
+    '`mcp-lok` (see README, "mcp-lok as an MCP server").'
+)
+
+
+@cli.command("mcp")
+def mcp() -> None:
+    """Serve mcp-lok's tools (list, run, stop, rm, logs, explain) to an MCP client on stdio.
+
+    What `mcp-lok` with no command does when stdin is not a terminal. Stdio only: no HTTP
+    endpoint, so only the client that started it can call its tools.
+    """
+    from .mcp_server import serve  # the MCP SDK loads only here
+
+    serve()
 
 
 @cli.command("help")

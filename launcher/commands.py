@@ -10,12 +10,22 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import click
 
-from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
+from mcp_lok.policy import (
+    Compiled,
+    LaunchPlan,
+    PolicyError,
+    Target,
+    Transport,
+    default_name,
+    render_all,
+    target_problems,
+)
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
+from mcp_lok.policy.source import Reader, read_text
 
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
 from .state import client_urls
@@ -90,8 +100,39 @@ def launch_options(func: F) -> F:
     return func
 
 
+class Prepared(NamedTuple):
+    """A launch that passed every check, not yet begun."""
+
+    engine: EngineClient
+    store: Store
+    request: Request
+    plan: LaunchPlan
+    compiled: Compiled
+    target: Target
+
+
 def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
     """Engine, state store, request and plan for `run`/`start`; policy errors exit 3."""
+
+    def warn(compiled: Compiled) -> None:
+        click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+
+    try:
+        prepared = prepare(opts, on_warnings=warn)
+    except PolicyError as error:
+        fail(error)
+    return prepared.engine, prepared.store, prepared.request, prepared.plan
+
+
+def prepare(
+    opts: dict[str, Any],
+    read: Reader = read_text,
+    on_warnings: Callable[[Compiled], None] | None = None,
+) -> Prepared:
+    """What `run` and `start` (and the MCP server's `run_server` tool) check before creating
+    anything: the name, the target, the policy (read through `read`), the images and the
+    port. Raises `PolicyError` when the policy or the target is rejected, `BadParameter` for
+    a reserved name, `LokError` for the engine, an image or the port."""
     from .engine import discover
     from .lifecycle import Request, compile_request, reap
     from .state import RESERVED_NAMES, Store
@@ -105,7 +146,7 @@ def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
     reap(engine, store)
     target = _target(opts, name, engine.kind, str(store.root))
     if problems := target_problems(target):
-        fail(PolicyError(problems))
+        raise PolicyError(problems)
     request = Request(
         image=opts["image"],
         name=name,
@@ -116,17 +157,14 @@ def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
         env=opts["env"],
         args=opts["args"],
     )
-    try:
-        plan, compiled = compile_request(request, target)
-    except PolicyError as error:
-        fail(error)
-    if compiled.warnings:
-        click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+    plan, compiled = compile_request(request, target, read)
+    if compiled.warnings and on_warnings is not None:
+        on_warnings(compiled)
     engine.require_image(request.image)
     if plan.gate is not None:
         engine.require_image(plan.gate.container.body["Image"])
     _check_port(request.port)
-    return engine, store, request, plan
+    return Prepared(engine, store, request, plan, compiled, target)
 
 
 def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUNTIME_DIR) -> Target:
@@ -161,7 +199,7 @@ def _check_port(port: int) -> None:
             ) from None
 
 
-def _provision(
+def provision(
     engine: EngineClient, store: Store, request: Request, plan: Any, detached: bool
 ) -> ServerState:
     """Reserve the name and create everything; on any failure or Ctrl-C, remove it all."""
@@ -201,7 +239,7 @@ def run(**opts: Any) -> None:
     from .lifecycle import teardown
 
     engine, store, request, plan = _prepare(opts)
-    state = _provision(engine, store, request, plan, detached=False)
+    state = provision(engine, store, request, plan, detached=False)
 
     def announce(url: str) -> None:
         urls = client_urls(url, state.transport)
@@ -235,7 +273,7 @@ def start(fmt: str, **opts: Any) -> None:
     from .lifecycle import undo
 
     engine, store, request, plan = _prepare(opts)
-    state = _provision(engine, store, request, plan, detached=True)
+    state = provision(engine, store, request, plan, detached=True)
     try:
         with interruptible():
             url = spawn(store, state, request.port)

@@ -211,7 +211,14 @@ def log_tail(path: str, lines: int = 20) -> str:
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """While provisioning, SIGTERM interrupts like Ctrl-C, so cleanup runs for both."""
+    """While provisioning, SIGTERM interrupts like Ctrl-C, so cleanup runs for both.
+
+    Only the main thread receives signals (and may set handlers): on another thread, e.g.
+    a tool call of the MCP server (`mcp_server`), this does nothing and the caller's own
+    `except` cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -226,7 +233,10 @@ def interruptible() -> Iterator[None]:
 @contextlib.contextmanager
 def cleaning_up() -> Iterator[None]:
     """While cleaning up after a signal, a second SIGINT/SIGTERM forces exit (the next
-    command reaps what is left)."""
+    command reaps what is left). Off the main thread, as for `interruptible`, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
 
     def force(signum: int, frame: FrameType | None) -> None:
         os._exit(1)

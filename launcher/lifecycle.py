@@ -35,6 +35,7 @@ from mcp_lok.policy import (
     lower,
 )
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.source import Reader, read_text
 
 from .engine import EngineClient, EngineError
 from .errors import LokError
@@ -66,11 +67,14 @@ class Request:
 # --- compile ---------------------------------------------------------------------------
 
 
-def compile_request(request: Request, target: Target) -> tuple[LaunchPlan, Compiled]:
+def compile_request(
+    request: Request, target: Target, read: Reader = read_text
+) -> tuple[LaunchPlan, Compiled]:
     """The policy chain for a launch. `-e KEY=VALUE` become `Env` rules with an argument
     origin, appended after the source's rules (so they override its values) and checked
-    like any rule; without them this is exactly `policy compile`'s chain."""
-    compiled = compile_policy(request.profile, extra=env_rules(request.env))
+    like any rule; without them this is exactly `policy compile`'s chain. `read` reads
+    the source's files (the MCP server's tools serve an inline profile through it)."""
+    compiled = compile_policy(request.profile, read, extra=env_rules(request.env))
     return lower(compiled.policy, target), compiled
 
 

@@ -40,9 +40,9 @@ _INPUT_CODES = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
 
 
 def env_pairs(
-    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+    ctx: click.Context | None, param: click.Parameter | None, values: tuple[str, ...]
 ) -> tuple[tuple[str, str], ...]:
-    """`-e KEY=VALUE` options as pairs."""
+    """`-e KEY=VALUE` options as pairs (also the MCP server's `env`, without a context)."""
     pairs = []
     for value in values:
         key, sep, val = value.partition("=")

@@ -238,10 +238,14 @@ class SdkClient:
         except concurrent.futures.TimeoutError:
             raise AssertionError(f"{self.url}: no `initialize` answer in {timeout} s") from None
 
+    def transport(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The SDK's transport to the server (a subclass may use stdio instead)."""
+        opener = sse_client if self.url.endswith("/sse") else streamable_http_client
+        return opener(self.url)
+
     async def _hold(self, ready: concurrent.futures.Future[InitializeResult]) -> None:
-        transport = sse_client if self.url.endswith("/sse") else streamable_http_client
         try:
-            async with transport(self.url) as streams, ClientSession(*streams[:2]) as session:
+            async with self.transport() as streams, ClientSession(*streams[:2]) as session:
                 initialized = await session.initialize()
                 self.session = session
                 ready.set_result(initialized)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from .conftest import World, mcp_lok
@@ -107,6 +110,21 @@ def wheel_compiles(venv_bin: Path, tmp_path: Path) -> None:
         [str(venv_bin / "python"), "-c", "import lark"], capture_output=True, cwd=tmp_path
     )
     assert lark.returncode != 0
+
+
+@then("`mcp-lok` there, spawned by an SDK client over stdio, lists its tools")
+def wheel_serves_mcp(venv_bin: Path, tmp_path: Path) -> None:
+    """The MCP server's subpackage and the SDK, a runtime dependency, are in the install."""
+
+    async def tools() -> list[str]:
+        spawned = StdioServerParameters(command=str(venv_bin / "mcp-lok"), cwd=tmp_path)
+        async with stdio_client(spawned) as streams, ClientSession(*streams[:2]) as session:
+            await session.initialize()
+            return sorted(tool.name for tool in (await session.list_tools()).tools)
+
+    names = asyncio.run(asyncio.wait_for(tools(), 60))
+    assert "run_server" in names, names
+    assert "explain_policy" in names, names
 
 
 @when("I run the demo")

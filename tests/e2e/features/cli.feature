@@ -26,6 +26,7 @@ Feature: CLI commands
     When I install it into a fresh virtualenv
     Then `mcp-lok version` there prints the project's version
     And `mcp-lok policy compile` there compiles a policy file without Lark installed
+    And `mcp-lok` there, spawned by an SDK client over stdio, lists its tools
 
   Scenario: the README's demo prints a real tool result from the locked-down server
     Given the docker engine

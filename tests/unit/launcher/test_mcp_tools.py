@@ -1,0 +1,291 @@
+"""The MCP server's tool handlers (`mcp_server.tools`) without an engine or the SDK: an
+in-memory engine, a state store in a temporary folder, and a fake proxy hand-over."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from pydantic import TypeAdapter
+
+from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher import handoff, servers, state
+from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.mcp_server import schemas, tools
+from mcp_lok.launcher.mcp_server.tools import RunRequest
+from mcp_lok.launcher.state import Store
+from mcp_lok.policy import PolicyError
+
+from .fakes import FakeEngine
+from .test_state import make_state
+
+IMAGE = "mcp-lok/mcp-server-time"
+URL = "http://127.0.0.1:40000"
+
+
+def conforms(outcome: tools.Outcome, schema: Any) -> dict[str, Any]:
+    """`outcome`'s data, checked against the output schema its tool publishes."""
+    TypeAdapter(schema).validate_python(outcome.data, strict=True)
+    return outcome.data
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    """The engine `prepare` discovers, and a state store under `tmp_path`."""
+    fake = FakeEngine()
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
+    return fake
+
+
+@pytest.fixture
+def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Names handed to a (fake) detached proxy, which answers `URL`."""
+    names: list[str] = []
+
+    def spawn(store: Store, server: state.ServerState, port: int) -> str:
+        names.append(server.name)
+        return URL
+
+    monkeypatch.setattr(handoff, "spawn", spawn)
+    return names
+
+
+# --- run_server ----------------------------------------------------------------------------
+
+
+def test_run_starts_detached_and_says_nothing_is_granted_beyond_stdio(
+    engine: FakeEngine, spawned: list[str]
+) -> None:
+    outcome = tools.run_server(RunRequest(IMAGE, name="time"))
+    conforms(outcome, schemas.Launched)
+    assert spawned == ["time"]
+    assert outcome.data["started"] is True
+    assert outcome.data["url"] == f"{URL}/mcp"
+    assert outcome.data["sse_url"] == f"{URL}/sse"
+    assert outcome.data["exposure"]["beyond_stdio"] == []
+    assert "nothing beyond the built-in `stdio` profile" in outcome.text
+    assert f"endpoint: {URL}/mcp" in outcome.text
+    saved = Store().load("time")
+    assert saved is not None
+    assert saved.detached is True
+    assert saved.container_id in engine.containers_by_id
+
+
+def test_a_dry_run_explains_the_grant_and_creates_nothing(
+    engine: FakeEngine, spawned: list[str]
+) -> None:
+    outcome = tools.run_server(RunRequest(IMAGE, name="web", profile="network"), dry_run=True)
+    conforms(outcome, schemas.Launched)
+    assert spawned == []
+    assert engine.calls == []
+    assert Store().load("web") is None
+    assert outcome.data["started"] is False
+    beyond = outcome.data["exposure"]["beyond_stdio"]
+    assert any("unrestricted egress" in row["description"] for row in beyond), beyond
+    assert outcome.text.startswith("would start `web`")
+    assert "beyond `stdio` it grants:" in outcome.text
+
+
+def test_an_inline_profile_is_kept_in_the_servers_folder_and_recorded(
+    engine: FakeEngine, spawned: list[str]
+) -> None:
+    profile = {"read": ["/etc/hostname"]}
+    outcome = tools.run_server(RunRequest(IMAGE, name="time", profile_json=profile))
+    kept = Store().folder("time") / "profile.json"
+    assert json.loads(kept.read_text()) == profile
+    saved = Store().load("time")
+    assert saved is not None
+    assert saved.profile == str(kept)
+    assert str(kept) in saved.files  # so `rm` removes it
+    beyond = outcome.data["exposure"]["beyond_stdio"]
+    assert [row["description"] for row in beyond] == [
+        "`/etc/hostname` is readable from the container"
+    ]
+
+
+def test_env_is_checked_like_the_clis_e_option(engine: FakeEngine, spawned: list[str]) -> None:
+    with pytest.raises(click.BadParameter, match="`NOVALUE` is not KEY=VALUE"):
+        tools.run_server(RunRequest(IMAGE, env=["NOVALUE"]))
+    outcome = tools.run_server(RunRequest(IMAGE, name="time", env=["TZ=Europe/Paris"]))
+    beyond = outcome.data["exposure"]["beyond_stdio"]
+    assert [row["description"] for row in beyond] == ["`TZ` is set (value not shown)"]
+
+
+@pytest.mark.parametrize(
+    ("asked", "error"),
+    [
+        (RunRequest(IMAGE, name="seccomp"), click.BadParameter),
+        (RunRequest(IMAGE, name="-bad"), PolicyError),
+        (RunRequest(IMAGE, profile="/nonexistent.json"), PolicyError),
+        (RunRequest(IMAGE, profile="stdio", profile_json={}), LokError),
+        (RunRequest("mcp-lok/unknown"), LokError),
+    ],
+)
+def test_bad_requests_fail_before_anything_is_created(
+    engine: FakeEngine, spawned: list[str], asked: RunRequest, error: type[Exception]
+) -> None:
+    with pytest.raises(error) as caught:
+        tools.run_server(asked)
+    assert engine.calls == []
+    assert Store().names() == []
+    assert tools.failure(caught.value).data["error"]
+
+
+def test_a_proxy_that_fails_leaves_nothing_and_its_log_joins_the_hint(
+    engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def spawn(store: Store, server: state.ServerState, port: int) -> str:
+        Path(server.log_path).write_text("boom: the proxy could not attach\n")
+        raise LokError("the proxy stopped before it was ready (exit 1)", hint="see its log")
+
+    monkeypatch.setattr(handoff, "spawn", spawn)
+    with pytest.raises(LokError) as caught:
+        tools.run_server(RunRequest(IMAGE, name="time", profile_json={}))
+    assert caught.value.hint is not None
+    assert "boom: the proxy could not attach" in caught.value.hint
+    assert Store().load("time") is None
+    assert not Store().folder("time").exists()  # the inline profile went too
+    assert engine.containers_by_id == {}
+
+
+# --- list, stop, remove, logs --------------------------------------------------------------
+
+
+def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = [
+        {"name": "a", "status": "running", "transport": "stdio", "url": "http://x/mcp"},
+        {"name": "b", "status": "stopped", "transport": "stdio", "url": None},
+    ]
+    for row in rows:
+        row.update(image=IMAGE, engine="docker", profile="stdio", sse_url=None)
+        row.update(created="2026-01-01T00:00:00+00:00", container=None)
+    monkeypatch.setattr(servers, "rows", lambda: rows)
+    assert [r["name"] for r in tools.list_servers().data["servers"]] == ["a"]
+    every = tools.list_servers(include_stopped=True)
+    conforms(every, schemas.ServerList)
+    assert [r["name"] for r in every.data["servers"]] == ["a", "b"]
+    assert every.text.splitlines()[1].startswith("b: stopped, stdio, no URL")
+    monkeypatch.setattr(servers, "rows", lambda: [])
+    assert tools.list_servers().text == "no servers"
+
+
+@pytest.mark.parametrize("handler", [tools.stop_server, tools.remove_server, tools.server_logs])
+@pytest.mark.parametrize("name", ["../etc", "seccomp", "-"])
+def test_a_bad_server_name_is_refused_like_the_cli(handler: Any, name: str) -> None:
+    with pytest.raises(click.BadParameter):
+        handler(name)
+
+
+def test_stop_and_remove_call_the_clis_functions(monkeypatch: pytest.MonkeyPatch) -> None:
+    called: list[tuple[str, str, bool]] = []
+    monkeypatch.setattr(servers, "stop_server", lambda name: called.append(("stop", name, False)))
+    monkeypatch.setattr(
+        servers, "remove_server", lambda name, force: called.append(("rm", name, force))
+    )
+    assert conforms(tools.stop_server("time"), schemas.Stopped) == {"name": "time", "stopped": True}
+    removed = conforms(tools.remove_server("time", force=True), schemas.Removed)
+    assert removed == {"name": "time", "removed": True}
+    assert called == [("stop", "time", False), ("rm", "time", True)]
+
+
+def test_logs_are_the_last_lines_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    log = tmp_path / "time" / "proxy.log"
+    Store().save(make_state("time", log_path=str(log)))
+    log.write_text("".join(f"line {n}\n" for n in range(5000)) + "x" * 5000 + "\n")
+    outcome = tools.server_logs("time", lines=3)
+    conforms(outcome, schemas.Logs)
+    assert outcome.data["proxy_log"][:2] == ["line 4998", "line 4999"]
+    assert len(outcome.data["proxy_log"][2]) == tools.LINE_WIDTH
+    assert outcome.data["server_log"] == []
+    assert outcome.text.startswith("== proxy log of `time` ==")
+    with pytest.raises(click.BadParameter, match="1 to 1000"):
+        tools.server_logs("time", lines=0)
+    with pytest.raises(LokError, match="no server named `gone`"):
+        tools.server_logs("gone")
+
+
+def test_an_http_servers_logs_include_its_containers_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    Store().save(make_state("web", transport="sse", log_path=str(tmp_path / "none.log")))
+    asked: list[int | None] = []
+
+    class Engine(FakeEngine):
+        def logs(self, container: str, *, follow: bool = False, tail: int | None = None) -> Any:
+            asked.append(tail)
+            return iter([b"one\ntw", b"o\nthree\n"])
+
+    monkeypatch.setattr(adapter.EngineClient, "connect", staticmethod(lambda url: Engine()))
+    outcome = tools.server_logs("web", lines=2)
+    assert asked == [2]
+    assert outcome.data == {"name": "web", "proxy_log": [], "server_log": ["two", "three"]}
+    assert "== output of `web`'s container ==\ntwo\nthree" in outcome.text
+
+
+# --- explain, failures ---------------------------------------------------------------------
+
+
+def test_explain_states_what_goes_beyond_stdio() -> None:
+    outcome = tools.explain_policy("network", engine="podman")
+    conforms(outcome, schemas.Explained)
+    assert outcome.data["engine"] == "podman"
+    assert outcome.data["score"] > outcome.data["stdio_score"]
+    assert {row["mark"] for row in outcome.data["beyond_stdio"]} == {"!", "✗"}
+    assert len(outcome.data["controls"]) > len(outcome.data["beyond_stdio"])
+    assert "Overall exposure level for network" in outcome.text
+    assert "beyond `stdio` it grants:" in outcome.text
+    assert tools.explain_policy().data["beyond_stdio"] == []
+
+
+def test_explain_reads_an_inline_profile_and_rejects_a_bad_one() -> None:
+    outcome = tools.explain_policy(profile_json={"read": ["/etc/hostname"]})
+    assert outcome.data["source"].startswith("inline-")
+    with pytest.raises(PolicyError) as caught:
+        tools.explain_policy(profile_json={"privileged": True})
+    failed = tools.failure(caught.value)
+    assert failed.data["error"] == "policy rejected"
+    assert [d["code"] for d in failed.data["diagnostics"]] == ["policy.insecure-required"]
+    assert failed.text.endswith("1 error: policy rejected")
+
+
+def test_failures_read_like_the_clis() -> None:
+    lok = tools.failure(LokError("the engine does not answer", hint="start it"))
+    assert lok.text == "error: the engine does not answer\n  = hint: start it"
+    assert lok.data == {"error": "the engine does not answer", "hint": "start it"}
+    usage = tools.failure(click.BadParameter("bad", param_hint="`name`"))
+    assert usage.text == "error: Invalid value for `name`: bad"
+    with pytest.raises(TypeError):
+        tools.failure(RuntimeError("a bug is not a tool failure"))
+
+
+# --- host files --------------------------------------------------------------------------
+
+
+def test_a_tool_reads_only_profile_and_policy_files_from_the_host(tmp_path: Path) -> None:
+    key = tmp_path / "id_rsa"
+    key.write_text("ssh-rsa AAAASECRET user@host\n")
+    with pytest.raises(LokError, match=r"neither a built-in nor a `\.json` or `\.lok` file"):
+        tools.explain_policy(str(key))
+    with pytest.raises(LokError, match="neither a built-in"):
+        tools.run_server(RunRequest(IMAGE, profile=str(key)))
+
+
+def test_a_host_files_lines_are_not_quoted_back_but_an_inline_profiles_are(
+    tmp_path: Path,
+) -> None:
+    secrets = tmp_path / "config.json"
+    secrets.write_text('{"auths": {"registry": {"auth": "U0VDUkVU"}}}\n')
+    with pytest.raises(PolicyError) as caught:
+        tools.explain_policy(str(secrets))
+    text = tools.failure(caught.value).text
+    assert "profile.unknown-field" in text
+    assert "U0VDUkVU" not in text
+    with pytest.raises(PolicyError) as inline:
+        tools.explain_policy(profile_json={"auths": {"x": 1}})
+    assert '"auths": {' in tools.failure(inline.value).text  # the caller's own text, quoted
