@@ -205,19 +205,26 @@ def provision(
     """Reserve the name and create everything; on any failure or Ctrl-C, remove it all."""
     import os
 
+    from .engine import uninterrupted
     from .handoff import cleaning_up, interruptible
     from .lifecycle import Launch, new_state, reserve, undo
 
     state = new_state(request, plan, engine, store, detached)
-    with store.lock():
-        reserve(engine, store, state)
     launch = Launch(engine, store, plan, state)
+    reserved = False
     try:
         with interruptible():
+            # a signal waits until the name is reserved and `reserved` says so: delivered
+            # in between, it would leave the reservation behind with nobody to undo it
+            with uninterrupted():
+                with store.lock():
+                    reserve(engine, store, state)  # a taken name raises, reserving nothing
+                reserved = True
             launch.provision(os.environ)
     except BaseException:
-        with cleaning_up():
-            undo(engine, store, launch.state)
+        if reserved:
+            with cleaning_up():
+                undo(engine, store, launch.state)
         raise
     return launch.state
 
