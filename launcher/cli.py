@@ -65,6 +65,7 @@ cli.add_command(commands.rm)
 cli.add_command(commands.logs)
 cli.add_command(commands.version)
 cli.add_command(commands.proxy_process)
+cli.add_command(commands.audit)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

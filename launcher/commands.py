@@ -17,6 +17,7 @@ import click
 from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_all, target_problems
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
 
+from .audit.command import audit
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
 from .state import client_urls
 from .version import __version__
@@ -347,4 +348,15 @@ def version(fmt: str, engine_choice: str | None) -> None:
 
 
 COMMANDS = (run, start, list_, stop, rm, logs, version, proxy_process)
-__all__ = ["COMMANDS", "list_", "logs", "proxy_process", "rm", "run", "start", "stop", "version"]
+__all__ = [
+    "COMMANDS",
+    "audit",
+    "list_",
+    "logs",
+    "proxy_process",
+    "rm",
+    "run",
+    "start",
+    "stop",
+    "version",
+]
