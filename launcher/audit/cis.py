@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from mcp_lok.policy import baseline
 
-from .normalise import DEFAULT_CAPS, View
+from .normalise import DEFAULT_CAPS, PODMAN_DEFAULT_CAPS, View
 
 # Pod Security's "safe" sysctls (namespaced, and allowed by the baseline profile)
 SAFE_SYSCTLS: Final = frozenset(
@@ -111,7 +111,8 @@ def engine_socket(path: str) -> bool:
 def _cis_process(c: Context) -> Iterator[Check]:
     caps = c.caps
     extra = sorted(caps - DEFAULT_CAPS) if "ALL" not in caps else ["ALL"]
-    restricted = not extra and caps != set(DEFAULT_CAPS)
+    # holding an engine's whole default set means nothing was dropped
+    restricted = not extra and not (caps >= PODMAN_DEFAULT_CAPS)
     yield _check(
         "CIS 5.3", "Linux kernel capabilities are restricted", restricted,
         f"holds {_words(sorted(caps)) or 'no capability'}",

@@ -53,6 +53,8 @@ DEFAULT_CAPS: Final = frozenset(
         "SYS_CHROOT",
     }
 )
+# Podman's own default set (containers.conf), measured: Docker's without these three
+PODMAN_DEFAULT_CAPS: Final = DEFAULT_CAPS - {"AUDIT_WRITE", "MKNOD", "NET_RAW"}
 # tmpfs options an engine adds on its own, which say nothing about the mount's safety
 _ENGINE_TMPFS_OPTIONS: Final = frozenset({"rprivate", "tmpcopyup"})
 # environment variables Podman sets in every container
@@ -84,10 +86,14 @@ class View:
 
 
 def image_name(image: str) -> str:
+    """An image reference as both engines agree on it: Podman reports
+    `localhost/x:latest` for what Docker reports as `x` (the name as given)."""
     for prefix in _IMAGE_PREFIXES:
         if image.startswith(prefix):
-            return image[len(prefix) :]
-    return image
+            image = image[len(prefix) :]
+            break
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in last or not image else f"{image}:latest"
 
 
 def seccomp_value(option: str) -> str:
@@ -360,6 +366,7 @@ def _extras(engine: str, image: Mapping[str, Any] | None) -> frozenset[str]:
 __all__ = [
     "DEFAULT_CAPS",
     "IMPLICIT",
+    "PODMAN_DEFAULT_CAPS",
     "Live",
     "View",
     "capabilities",

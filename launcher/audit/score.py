@@ -20,7 +20,7 @@ from mcp_lok.policy import baseline
 from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
 
 from .cis import Context, engine_socket, sensitive
-from .normalise import DEFAULT_CAPS, PODMAN, View
+from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
 
 _PODMAN_SCRATCH: Final = ("/run", "/var/tmp")
 
@@ -68,9 +68,10 @@ def _process(c: Context, engine: str) -> Iterator[Row]:
         yield _row("privileged-caps", "HostConfig.CapDrop")
         yield _row("privileged-seccomp", "HostConfig.SecurityOpt")
     else:
-        if caps >= DEFAULT_CAPS:
+        defaults = caps >= PODMAN_DEFAULT_CAPS  # Podman's defaults are Docker's, less three
+        if defaults:
             yield _row("default-caps", "HostConfig.CapDrop")
-        for cap in sorted(caps - DEFAULT_CAPS if caps >= DEFAULT_CAPS else caps):
+        for cap in sorted(caps - DEFAULT_CAPS if defaults else caps):
             kind = "safe-capability" if cap in baseline.SAFE_CAPABILITIES else "capability"
             weight = CAPABILITY_WEIGHTS.get(cap) if kind == "capability" else None
             yield _row(kind, f"HostConfig.Capabilities[{cap}]", weight)
