@@ -68,8 +68,10 @@ def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerA
     server = _container(engine, result, "server", state.container_id, state.container_name)
     if server is not None:
         view = _view(engine, server[1], names)
+        joined = list((gate[1].get("NetworkSettings") or {}).get("Networks") or {}) if gate else []
+        egress = bool(record and record.egress)
         result.rows = score.rows(
-            view, kind, egress=bool(record and record.egress), runtime_dir=str(store.root)
+            view, kind, egress=egress, joined=joined, runtime_dir=str(store.root)
         )
     for role, seen in (("server", server), ("gate", gate)):
         if seen is not None:

@@ -96,10 +96,9 @@ def image_name(image: str) -> str:
     return image if ":" in last or "@" in last or not image else f"{image}:latest"
 
 
-def seccomp_value(option: str) -> str:
-    """`seccomp=<inline JSON>` becomes a digest of its canonical JSON (Docker echoes the
+def seccomp_value(value: str) -> str:
+    """An inline JSON profile becomes a digest of its canonical JSON (Docker echoes the
     JSON, perhaps reformatted); a path or `unconfined` stays as it is."""
-    value = option.partition("=")[2]
     if value.lstrip().startswith("{"):
         try:
             parsed = json.loads(value)
@@ -149,7 +148,7 @@ def security_options(options: Sequence[str] | None) -> dict[str, Any]:
         elif option.startswith(("no-new-privileges:", "no-new-privileges=")):
             found["HostConfig.SecurityOpt[no-new-privileges]"] = False
         elif option.startswith(("seccomp=", "seccomp:")):
-            found["HostConfig.SecurityOpt[seccomp]"] = seccomp_value(option.replace(":", "=", 1))
+            found["HostConfig.SecurityOpt[seccomp]"] = seccomp_value(option[len("seccomp=") :])
         else:
             found[f"HostConfig.SecurityOpt[{option}]"] = True
     return found

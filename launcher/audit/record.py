@@ -57,6 +57,9 @@ def parse(text: str) -> Record:
     raw = json.loads(text)
     if not isinstance(raw, dict) or raw.get("version") != VERSION:
         raise ValueError("not a launch record mcp-lok can read")
+    missing = {"container", "container_name", "networks", "files"} - set(raw["plan"])
+    if missing or "server" not in raw["trace"]:
+        raise ValueError(f"the launch record lacks {', '.join(sorted(missing)) or 'a trace'}")
     return Record(plan=raw["plan"], trace=raw["trace"])
 
 

@@ -12,7 +12,7 @@ only (`policy explain` adds 0.03–0.15 per destination). Pure: no engine, no I/
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,12 +33,19 @@ class Row:
 
 
 def rows(
-    view: View, engine: str, *, egress: bool = False, runtime_dir: str = baseline.RUNTIME_DIR
+    view: View,
+    engine: str,
+    *,
+    egress: bool = False,
+    joined: Sequence[str] = (),
+    runtime_dir: str = baseline.RUNTIME_DIR,
 ) -> list[Row]:
     """The weighted rows of a container. `egress`: the plan gave the server an allow-listed
-    gate (inspect shows only `container:<gate>`, the same as an ingress-only gate)."""
+    gate (inspect shows only `container:<gate>`, the same as an ingress-only gate);
+    `joined`: the networks of the container whose namespace it shares (`container:<gate>`)."""
     c = Context(view, runtime_dir)
-    found = [*_process(c, engine), *_network(c, egress), *_mounts(c), *_limits(c)]
+    network = _network(c, egress, [n for n in joined if n != "none"])
+    found = [*_process(c, engine), *network, *_mounts(c), *_limits(c)]
     return [r for r in found if r.weight > 0]
 
 
@@ -95,11 +102,11 @@ def _process(c: Context, engine: str) -> Iterator[Row]:
         yield _row("host-namespace", f"HostConfig.{shared[0]}")
 
 
-def _network(c: Context, egress: bool) -> Iterator[Row]:
+def _network(c: Context, egress: bool, joined: list[str]) -> Iterator[Row]:
     mode = str(c.fields.get("HostConfig.NetworkMode", "none"))
     if mode == "host":
         yield _row("host-network", "HostConfig.NetworkMode")
-    elif c.fields.get("Networks"):
+    elif c.fields.get("Networks") or (mode.startswith("container:") and joined):
         yield _row("open-network", "Networks")
     elif egress and mode.startswith("container:"):
         yield _row("allow-list", "HostConfig.NetworkMode")
