@@ -180,9 +180,9 @@ def _cis_resources(c: Context) -> Iterator[Check]:
         "no memory limit", "set `--memory`",
     )  # fmt: skip
     cpus = int(c.fields.get("HostConfig.NanoCpus") or 0)
+    count = f"{cpus / 1e9:g} CPU" + ("" if cpus == 10**9 else "s")
     yield _check(
-        "CIS 5.11", "CPU usage is limited", cpus > 0, f"{cpus / 1e9:g} CPUs",
-        "no CPU limit", "set `--cpus`",
+        "CIS 5.11", "CPU usage is limited", cpus > 0, count, "no CPU limit", "set `--cpus`",
     )  # fmt: skip
     pids = int(c.fields.get("HostConfig.PidsLimit") or 0)
     yield _check(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcp_lok.launcher.engine import EngineClient
-from mcp_lok.launcher.state import ServerState, Store
+from mcp_lok.launcher.state import Phase, ServerState, Store
 
 from . import cgroup, cis, drift, normalise, score
 from .record import Record, load
@@ -47,6 +47,9 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
 def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerAudit:
     kind = engine.kind.value
     result = ServerAudit(state.name, kind, recorded=True)
+    if state.phase == Phase.STARTING.value:  # its containers may not exist yet
+        result.notes.append(Note("a launch is in progress; audit it once it is up", drift=False))
+        return result
     try:
         record = load(store.folder(state.name))
     except (ValueError, KeyError) as error:

@@ -78,7 +78,7 @@ def audit(
     else:
         click.echo(render_human(found, verbose_checks), nl=False)
     worse = [a.name for a in found if threshold is not None and a.score > threshold]
-    drifted = [a.name for a in found if a.drifted]
+    drifted = sorted({a.name for a in found if a.drifted})
     if worse:
         click.echo(f"exposure above {threshold:g}: {', '.join(worse)}", err=True)
     if drifted:

@@ -92,10 +92,10 @@ class ServerAudit:
 
 
 def render_json(audits: list[ServerAudit], threshold: float | None) -> str:
-    over = [a.name for a in audits if threshold is not None and a.score > threshold]
+    over = sorted({a.name for a in audits if threshold is not None and a.score > threshold})
     body = {
         "servers": [a.to_json() for a in audits],
-        "drifted": [a.name for a in audits if a.drifted],
+        "drifted": sorted({a.name for a in audits if a.drifted}),
         "threshold": threshold,
         "exceeded": over,
     }
@@ -128,6 +128,11 @@ def _server_lines(audit: ServerAudit, verbose: bool) -> list[str]:
         lines.append(f"  {container.role} {container.name} ({(container.id or 'gone')[:12]})")
         for d in container.drift:
             lines.append(f"    ✗ drift {d.describe()}  [set by {d.origin}]")
+        if container.drift:
+            lines.append(
+                f"        fix: relaunch it from its policy: `mcp-lok rm --force {audit.name}`, "
+                "then `mcp-lok start …` again"
+            )
         checks = (
             container.checks
             if verbose

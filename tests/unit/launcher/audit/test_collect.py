@@ -169,3 +169,17 @@ def test_a_server_on_another_engine_is_left_out(tmp_path: Path) -> None:
     engine.url = "unix:///other.sock"
     engine.by_id.clear()
     assert audit(engine, store, None) == []  # type: ignore[arg-type]
+
+
+def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    name = data["record"]["plan"]["name"]
+    state = store.load(name)
+    assert state is not None
+    state.phase = "starting"
+    store.save(state)
+    engine.by_id.clear()
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert not found.drifted
+    assert found.containers == []
+    assert "in progress" in found.notes[0].message
