@@ -80,6 +80,7 @@ def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerA
         if seen is not None:
             _judge(engine, result, role, seen, record, names, store)
     if record is not None:
+        result.compared = True
         _networks(engine, result, record, state)
         _files(result, record)
     return result

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from mcp_lok.launcher import exitcodes
 from mcp_lok.launcher.errors import LokError
+
+if TYPE_CHECKING:
+    from .report import ServerAudit
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -77,6 +82,11 @@ def audit(
         click.echo(render_json(found, threshold), nl=False)
     else:
         click.echo(render_human(found, verbose_checks), nl=False)
+    _conclude(found, threshold)
+
+
+def _conclude(found: list[ServerAudit], threshold: float | None) -> None:
+    """Say on stderr why the exit code is not 0, and exit 3 then."""
     worse = [a.name for a in found if threshold is not None and a.score > threshold]
     drifted = sorted({a.name for a in found if a.drifted})
     if worse:

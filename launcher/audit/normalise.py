@@ -188,29 +188,33 @@ def network_fields(mode: str, networks: Sequence[str]) -> dict[str, Any]:
 def plan_view(body: Mapping[str, Any], engine: str) -> View:
     """What the create body `body` promises, as the engine should report it."""
     host = body["HostConfig"]
-    fields: dict[str, Any] = {
-        "Image": image_name(body["Image"]),
-        "User": body.get("User", ""),
-        "OpenStdin": body.get("OpenStdin", False),
-        "StdinOnce": body.get("StdinOnce", False),
-        "Tty": body.get("Tty", False),
-    }
+    fields = _config_fields(body, engine)
     if "Cmd" in body:
         fields["Cmd"] = list(body["Cmd"])
-    if engine == DOCKER:
-        fields.update(
-            {k: body.get(k, False) for k in ("AttachStdin", "AttachStdout", "AttachStderr")}
-        )
-    fields |= _entries("Env", _env(body.get("Env")))
-    fields |= _entries("Labels", body.get("Labels", {}))
     mode = host.get("NetworkMode") or "none"
     named = [] if mode in ("none", "host") or mode.startswith("container:") else [mode]
     fields |= _host_fields(host, list(host.get("Mounts", [])), named)
-    fields["HostConfig.Init"] = bool(host.get("Init"))
     for key, value in IMPLICIT.items():
         fields.setdefault(key, value)
     unreported = frozenset({k for k in fields if k.startswith("HostConfig.Sysctls")})
     return View(fields, unreported if engine == PODMAN else frozenset())
+
+
+def _config_fields(config: Mapping[str, Any], engine: str) -> dict[str, Any]:
+    """The process fields: a create body's top level, or inspect's `Config` (Podman
+    reports the attach flags as false whatever was asked, so they count on Docker only)."""
+    fields: dict[str, Any] = {
+        "Image": image_name(config.get("Image") or ""),
+        "User": config.get("User") or "",
+        "OpenStdin": bool(config.get("OpenStdin")),
+        "StdinOnce": bool(config.get("StdinOnce")),
+        "Tty": bool(config.get("Tty")),
+    }
+    if engine == DOCKER:
+        fields |= {k: bool(config.get(k)) for k in ("AttachStdin", "AttachStdout", "AttachStderr")}
+    fields |= _entries("Env", _env(config.get("Env")))
+    fields |= _entries("Labels", config.get("Labels") or {})
+    return fields
 
 
 def _host_fields(
@@ -243,11 +247,13 @@ def _host_fields(
     if "PublishAllPorts" in host:
         fields["HostConfig.PublishAllPorts"] = bool(host.get("PublishAllPorts"))
     if "Devices" in host:
-        devices = host.get("Devices") or ()
-        fields["HostConfig.Devices"] = sorted(
-            f"{d['PathOnHost']}:{d['PathInContainer']}" for d in devices
-        )
+        fields["HostConfig.Devices"] = _devices(host.get("Devices"))
+    fields["HostConfig.Init"] = bool(host.get("Init"))
     return fields
+
+
+def _devices(devices: Sequence[Mapping[str, str]] | None) -> list[str]:
+    return sorted(f"{d['PathOnHost']}:{d['PathInContainer']}" for d in devices or ())
 
 
 def _mount(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -289,20 +295,8 @@ def inspect_view(
     the image's `Config` (its `Env` and `Labels` are not the container's doing); `names`
     maps container ids to names, so `container:<id>` reads as the plan wrote it."""
     config, host = inspect.get("Config") or {}, inspect.get("HostConfig") or {}
-    fields: dict[str, Any] = {
-        "Image": image_name(config.get("Image", "")),
-        "User": config.get("User") or "",
-        "OpenStdin": bool(config.get("OpenStdin")),
-        "StdinOnce": bool(config.get("StdinOnce")),
-        "Tty": bool(config.get("Tty")),
-        "Cmd": list(config.get("Cmd") or []),
-    }
-    if engine == DOCKER:
-        fields.update(
-            {k: bool(config.get(k)) for k in ("AttachStdin", "AttachStdout", "AttachStderr")}
-        )
-    fields |= _entries("Env", _env(config.get("Env")))
-    fields |= _entries("Labels", config.get("Labels") or {})
+    fields = _config_fields(config, engine)
+    fields["Cmd"] = list(config.get("Cmd") or [])
     settings = inspect.get("NetworkSettings") or {}
     mode = host.get("NetworkMode") or "none"
     if mode.startswith("container:") and names:
@@ -312,18 +306,13 @@ def inspect_view(
         for m in inspect.get("Mounts") or ()
         if m.get("Type") in ("bind", "volume")
     ]
-    fields |= _host_fields(
-        {**host, "NetworkMode": mode}, mounts, list(settings.get("Networks") or {})
-    )
-    fields["HostConfig.Init"] = bool(host.get("Init"))
+    networks = list(settings.get("Networks") or {})
+    fields |= _host_fields({**host, "NetworkMode": mode}, mounts, networks)
     fields["HostConfig.PortBindings"] = sorted(
         set(_ports(host.get("PortBindings"))) | set(_ports(settings.get("Ports")))
     )
     fields["HostConfig.PublishAllPorts"] = bool(host.get("PublishAllPorts"))
-    devices = host.get("Devices") or ()
-    fields["HostConfig.Devices"] = sorted(
-        f"{d['PathOnHost']}:{d['PathInContainer']}" for d in devices
-    )
+    fields["HostConfig.Devices"] = _devices(host.get("Devices"))
     if live is not None:
         _apply_live(fields, live)
     return View(fields, _unreported(engine), _extras(engine, image))

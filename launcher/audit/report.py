@@ -53,6 +53,7 @@ class ServerAudit:
     name: str
     engine: str
     recorded: bool  # launched by mcp-lok (a state records it)
+    compared: bool = False  # its containers were compared with a launch record
     containers: list[ContainerAudit] = field(default_factory=list)
     notes: list[Note] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
@@ -82,6 +83,7 @@ class ServerAudit:
             "name": self.name,
             "engine": self.engine,
             "recorded": self.recorded,
+            "compared": self.compared,
             "drifted": self.drifted,
             "score": self.score,
             "level": self.level,
@@ -119,6 +121,8 @@ def _server_lines(audit: ServerAudit, verbose: bool) -> list[str]:
     verdict = f"DRIFT ({count} field{'s' * (count != 1)})" if audit.drifted else "matches its plan"
     if not audit.recorded:
         verdict = "NOT LAUNCHED BY MCP-LOK"
+    elif not audit.compared and not audit.drifted:
+        verdict = "not compared with a plan"
     lines = [f"{audit.name} on {audit.engine}: {verdict}; exposure {audit.score:.1f} {audit.level}"]
     for note in audit.notes:
         lines.append(f"  {'✗' if note.drift else '!'} {note.message}")

@@ -78,6 +78,7 @@ def test_an_untampered_server_has_no_drift(tmp_path: Path, case: str) -> None:
     engine, store, _ = launched(tmp_path, case)
     (found,) = audit(engine, store, None)  # type: ignore[arg-type]
     assert found.recorded
+    assert found.compared
     assert not found.drifted, (found.notes, found.drift)
     assert [c.role for c in found.containers] == (
         ["server", "gate"] if case.endswith("http") else ["server"]
@@ -150,6 +151,7 @@ def test_a_server_without_a_record_gets_the_benchmark_checks_only(tmp_path: Path
     (store.folder(name) / RECORD_FILE).unlink()
     (found,) = audit(engine, store, None)  # type: ignore[arg-type]
     assert not found.drifted
+    assert not found.compared
     assert found.notes[0].message.startswith("no launch record")
     assert found.containers[0].checks
     data["record"]["plan"]["policy_digest"] = "0" * 64

@@ -24,7 +24,7 @@ from mcp_lok.launcher.errors import LokError
 
 
 def audits() -> list[ServerAudit]:
-    clean = ServerAudit("calm", "docker", recorded=True, rows=[Row("uid", "User", 0.03)])
+    clean = ServerAudit("calm", "docker", True, True, rows=[Row("uid", "User", 0.03)])
     clean.containers.append(
         ContainerAudit(
             "server", "mcp-lok-calm", "a" * 64, checks=[Check("CIS 5.4", "t", Status.PASS, "ok")]
@@ -60,6 +60,8 @@ def test_human_output_gives_a_verdict_drift_with_origins_and_fixes() -> None:
     assert "✓ 1 of 1 benchmark checks pass" in text
     assert "✓ CIS 5.4" in render_human(audits(), verbose=True)
     assert render_human([]) == "no server to audit\n"
+    unknown = ServerAudit("old", "docker", recorded=True)
+    assert "old on docker: not compared with a plan" in render_human([unknown])
 
 
 def test_json_output_lists_drift_and_what_exceeds_the_threshold() -> None:
