@@ -3,9 +3,10 @@ container-runtime checks that `inspect` can answer) and the Kubernetes Pod Secur
 Standards' *restricted* profile, translated to engine fields.
 
 Each check reads one `normalise.View` of what the engine reports, so Docker and Podman
-are judged alike. Left out: 5.1/5.2 (AppArmor, SELinux: host-dependent), 5.6 (sshd:
-needs `exec`), 5.22/5.23 (`exec` options: not in inspect), 5.24 (cgroup parent:
-site policy), 5.26 (health checks), 5.27 (image freshness). Pure: no engine, no I/O.
+are judged alike. Numbering as in v1.6.0 (and DESIGN.md). Left out: 5.1 (swarm mode:
+the engine's, not a container's), 5.2/5.3 (AppArmor, SELinux: host-dependent), 5.7 (sshd:
+needs `exec`), 5.23/5.24 (`exec` options: not in inspect), 5.25 (cgroup parent: site
+policy), 5.27 (health checks), 5.28 (image freshness). Pure: no engine, no I/O.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class Status(enum.Enum):
 
 @dataclass(frozen=True)
 class Check:
-    id: str  # "CIS 5.4", "PSS restricted/capabilities"
+    id: str  # "CIS 5.5", "PSS restricted/capabilities"
     title: str
     status: Status
     finding: str
@@ -114,33 +115,33 @@ def _cis_process(c: Context) -> Iterator[Check]:
     # holding an engine's whole default set means nothing was dropped
     restricted = not extra and not (caps >= PODMAN_DEFAULT_CAPS)
     yield _check(
-        "CIS 5.3", "Linux kernel capabilities are restricted", restricted,
+        "CIS 5.4", "Linux kernel capabilities are restricted", restricted,
         f"holds {_words(sorted(caps)) or 'no capability'}",
         f"holds {_words(extra) if extra else 'every default capability'}",
         "drop all capabilities (`CapDrop: [ALL]`) and add back only what a rule names",
     )  # fmt: skip
     privileged = bool(c.fields.get("HostConfig.Privileged"))
     yield _check(
-        "CIS 5.4", "privileged containers are not used", not privileged,
+        "CIS 5.5", "privileged containers are not used", not privileged,
         "not privileged", "the container is privileged",
         "recreate it without `--privileged`: `mcp-lok rm` and launch it again",
     )  # fmt: skip
     nnp = bool(c.fields.get("HostConfig.SecurityOpt[no-new-privileges]"))
     yield _check(
-        "CIS 5.25", "the container cannot acquire additional privileges", nnp,
+        "CIS 5.26", "the container cannot acquire additional privileges", nnp,
         "no-new-privileges is set", "no-new-privileges is not set",
         "add `--security-opt no-new-privileges`",
     )  # fmt: skip
     seccomp = str(c.fields.get("HostConfig.SecurityOpt[seccomp]", "engine default"))
     yield _check(
-        "CIS 5.21", "the default seccomp profile is not disabled",
+        "CIS 5.22", "the default seccomp profile is not disabled",
         seccomp != "unconfined" and not privileged,
         f"seccomp: {_seccomp_words(seccomp)}",
         "no seccomp filter (unconfined or privileged)",
         "remove `seccomp=unconfined`; mcp-lok's baseline profile applies by default",
     )  # fmt: skip
     yield _check(
-        "CIS 5.12", "the root filesystem is mounted read-only",
+        "CIS 5.13", "the root filesystem is mounted read-only",
         bool(c.fields.get("HostConfig.ReadonlyRootfs")), "read-only root filesystem",
         "the root filesystem is writable", "add `--read-only`, with a tmpfs for scratch space",
     )  # fmt: skip
@@ -149,15 +150,15 @@ def _cis_process(c: Context) -> Iterator[Check]:
 def _cis_namespaces(c: Context) -> Iterator[Check]:
     mode = str(c.fields.get("HostConfig.NetworkMode", "none"))
     yield _check(
-        "CIS 5.9", "the host's network namespace is not shared", mode != "host",
+        "CIS 5.10", "the host's network namespace is not shared", mode != "host",
         f"network: {mode}", "shares the host's network namespace",
         "recreate it without `--network host`",
     )  # fmt: skip
     for cid, key, word in (
-        ("CIS 5.15", "PidMode", "process"),
-        ("CIS 5.16", "IpcMode", "IPC"),
-        ("CIS 5.20", "UTSMode", "UTS"),
-        ("CIS 5.30", "UsernsMode", "user"),
+        ("CIS 5.16", "PidMode", "process"),
+        ("CIS 5.17", "IpcMode", "IPC"),
+        ("CIS 5.21", "UTSMode", "UTS"),
+        ("CIS 5.31", "UsernsMode", "user"),
     ):
         shared = c.fields.get(f"HostConfig.{key}") == "host"
         yield _check(
@@ -167,7 +168,7 @@ def _cis_namespaces(c: Context) -> Iterator[Check]:
         )  # fmt: skip
     networks = sorted(set(c.fields.get("Networks") or ()) & DEFAULT_BRIDGES)
     yield _check(
-        "CIS 5.29", "the engine's default bridge is not used", not networks,
+        "CIS 5.30", "the engine's default bridge is not used", not networks,
         "not on a default bridge", f"attached to the default network {_words(networks)}",
         f"disconnect it: `docker network disconnect {''.join(networks[:1])} <container>`",
     )  # fmt: skip
@@ -176,22 +177,22 @@ def _cis_namespaces(c: Context) -> Iterator[Check]:
 def _cis_resources(c: Context) -> Iterator[Check]:
     memory = int(c.fields.get("HostConfig.Memory") or 0)
     yield _check(
-        "CIS 5.10", "memory usage is limited", memory > 0, f"memory limit {_mib(memory)}",
+        "CIS 5.11", "memory usage is limited", memory > 0, f"memory limit {_mib(memory)}",
         "no memory limit", "set `--memory`",
     )  # fmt: skip
     cpus = int(c.fields.get("HostConfig.NanoCpus") or 0)
     count = f"{cpus / 1e9:g} CPU" + ("" if cpus == 10**9 else "s")
     yield _check(
-        "CIS 5.11", "CPU usage is limited", cpus > 0, count, "no CPU limit", "set `--cpus`",
+        "CIS 5.12", "CPU usage is limited", cpus > 0, count, "no CPU limit", "set `--cpus`",
     )  # fmt: skip
     pids = int(c.fields.get("HostConfig.PidsLimit") or 0)
     yield _check(
-        "CIS 5.28", "the PIDs cgroup limit is used", pids > 0, f"at most {pids} processes",
+        "CIS 5.29", "the PIDs cgroup limit is used", pids > 0, f"at most {pids} processes",
         "no PIDs limit", "set `--pids-limit`",
     )  # fmt: skip
     limits = sorted(c.entries("HostConfig.Ulimits"))
     yield Check(
-        "CIS 5.18", "default ulimits are overridden where needed",
+        "CIS 5.19", "default ulimits are overridden where needed",
         Status.PASS if limits else Status.WARN,
         f"ulimits set: {_words(limits)}" if limits else "the engine's default ulimits apply",
         "" if limits else "set `--ulimit nofile=…` and `--ulimit nproc=…`",
@@ -200,7 +201,7 @@ def _cis_resources(c: Context) -> Iterator[Check]:
     name, _, count = restart.partition(":")
     ok = name == "no" or (name == "on-failure" and 0 < int(count or 0) <= 5)
     yield _check(
-        "CIS 5.14", "the restart policy is `no` or `on-failure` at most 5 times", ok,
+        "CIS 5.15", "the restart policy is `no` or `on-failure` at most 5 times", ok,
         f"restart policy `{restart}`", f"restart policy `{restart}` restarts without bound",
         "use `--restart on-failure:5` or no restart policy",
     )  # fmt: skip
@@ -210,25 +211,25 @@ def _cis_host_access(c: Context) -> Iterator[Check]:
     mounts = c.mounts
     bad = sorted(m["Source"] for m in mounts.values() if sensitive(m["Source"]))
     yield _check(
-        "CIS 5.5", "sensitive host directories are not mounted", not bad,
+        "CIS 5.6", "sensitive host directories are not mounted", not bad,
         "no sensitive host path is mounted", f"mounts {_words(bad)}",
         "remove the mount; grant the server a narrower folder",
     )  # fmt: skip
     sockets = sorted(m["Source"] for m in mounts.values() if engine_socket(m["Source"]))
     yield _check(
-        "CIS 5.31", "the engine socket is not mounted", not sockets,
+        "CIS 5.32", "the engine socket is not mounted", not sockets,
         "no engine socket is mounted", f"mounts the engine socket {_words(sockets)}",
         "remove the mount: control of the engine is control of the host",
     )  # fmt: skip
     shared = sorted(t for t, m in mounts.items() if m["Propagation"] in ("shared", "rshared"))
     yield _check(
-        "CIS 5.19", "mount propagation is not shared", not shared,
+        "CIS 5.20", "mount propagation is not shared", not shared,
         "no mount propagates to the host", f"shared propagation on {_words(shared)}",
         "mount with the default `rprivate` propagation",
     )  # fmt: skip
     devices = list(c.fields.get("HostConfig.Devices") or ())
     yield _check(
-        "CIS 5.17", "host devices are not exposed", not devices, "no host device",
+        "CIS 5.18", "host devices are not exposed", not devices, "no host device",
         f"host devices {_words(devices)}", "remove `--device`",
     )  # fmt: skip
     yield from _cis_ports(c)
@@ -238,18 +239,18 @@ def _cis_ports(c: Context) -> Iterator[Check]:
     ports = list(c.fields.get("HostConfig.PortBindings") or ())
     everything = bool(c.fields.get("HostConfig.PublishAllPorts"))
     yield _check(
-        "CIS 5.8", "only needed ports are open", not ports and not everything,
+        "CIS 5.9", "only needed ports are open", not ports and not everything,
         "no port is published", f"published: {_words(ports) or 'every exposed port'}",
         "publish nothing: mcp-lok's proxy reaches the server through the engine",
     )  # fmt: skip
     low = [p for p in ports if 0 < _host_port(p) < 1024]
     yield _check(
-        "CIS 5.7", "privileged ports are not mapped", not low, "no privileged host port",
+        "CIS 5.8", "privileged ports are not mapped", not low, "no privileged host port",
         f"privileged host ports {_words(low)}", "publish on a port of 1024 or more, or not at all",
     )  # fmt: skip
     wide = [p for p in ports if p.split(":", 1)[0] in ("0.0.0.0", "::", "[::]", "")]
     yield _check(
-        "CIS 5.13", "incoming traffic is bound to a specific host interface", not wide,
+        "CIS 5.14", "incoming traffic is bound to a specific host interface", not wide,
         "no port listens on every interface", f"listens on every interface: {_words(wide)}",
         "publish on `127.0.0.1:PORT`, or not at all",
     )  # fmt: skip

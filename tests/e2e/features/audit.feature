@@ -44,7 +44,7 @@ Feature: audit running servers against their plan and the benchmarks
     And I audit the servers I started
     Then the exit code is 3
     And the audit reports drift of "Networks" set by "default (network)"
-    And the check "CIS 5.29" fails
+    And the check "CIS 5.30" fails
 
     Examples:
       | engine |
@@ -60,7 +60,7 @@ Feature: audit running servers against their plan and the benchmarks
     And the audit notes that the server container was replaced
     And the audit reports drift of "HostConfig.Capabilities[SYS_ADMIN]" set by "default (baseline)"
     And the check "PSS restricted/capabilities" fails
-    And the check "CIS 5.3" fails
+    And the check "CIS 5.4" fails
 
     Examples:
       | engine |
@@ -73,7 +73,7 @@ Feature: audit running servers against their plan and the benchmarks
     And I audit it by its label's name
     Then the exit code is 3
     And the audit says no launch recorded it
-    And the checks "CIS 5.3, CIS 5.10, CIS 5.12, CIS 5.25" fail
+    And the checks "CIS 5.4, CIS 5.11, CIS 5.13, CIS 5.26" fail
     And its exposure score is above the stdio built-in's
 
     Examples:

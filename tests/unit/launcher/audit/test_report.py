@@ -27,7 +27,7 @@ def audits() -> list[ServerAudit]:
     clean = ServerAudit("calm", "docker", True, True, rows=[Row("uid", "User", 0.03)])
     clean.containers.append(
         ContainerAudit(
-            "server", "mcp-lok-calm", "a" * 64, checks=[Check("CIS 5.4", "t", Status.PASS, "ok")]
+            "server", "mcp-lok-calm", "a" * 64, checks=[Check("CIS 5.5", "t", Status.PASS, "ok")]
         )
     )
     moved = ServerAudit(
@@ -39,7 +39,7 @@ def audits() -> list[ServerAudit]:
             "server", "mcp-lok-moved", None,
             drift=[Drift("server", "Networks", ["n"], ["podman"], "default (network)")],
             checks=[
-                Check("CIS 5.29", "default bridge", Status.FAIL, "attached", "disconnect it"),
+                Check("CIS 5.30", "default bridge", Status.FAIL, "attached", "disconnect it"),
                 Check("PSS baseline/sysctls", "safe", Status.WARN, "not reported"),
             ],
         )
@@ -53,12 +53,12 @@ def test_human_output_gives_a_verdict_drift_with_origins_and_fixes() -> None:
     assert "calm on docker: matches its plan; exposure 0.3 OK" in text
     assert "moved on podman: DRIFT (1 field); exposure 5.0 EXPOSED" in text
     assert "✗ drift `Networks` is `podman`, the plan says `n`  [set by default (network)]" in text
-    assert "✗ CIS 5.29: default bridge: attached\n        fix: disconnect it" in text
+    assert "✗ CIS 5.30: default bridge: attached\n        fix: disconnect it" in text
     assert "! PSS baseline/sysctls" in text
     assert "✗ the gate container `g` is gone\n      fix: relaunch" in text
     assert "stray on docker: NOT LAUNCHED BY MCP-LOK" in text
     assert "✓ 1 of 1 benchmark checks pass" in text
-    assert "✓ CIS 5.4" in render_human(audits(), verbose=True)
+    assert "✓ CIS 5.5" in render_human(audits(), verbose=True)
     assert render_human([]) == "no server to audit\n"
     unknown = ServerAudit("old", "docker", recorded=True)
     assert "old on docker: not compared with a plan" in render_human([unknown])
