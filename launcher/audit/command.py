@@ -72,6 +72,9 @@ def audit(
         raise click.UsageError("name the servers to audit, or pass `--all`")
     engine, store = discover(engine_choice), Store()
     found = collect(engine, store, None if audit_all else names)
+    elsewhere = sorted(s.name for s in store.all() if s.engine_url != engine.url)
+    if audit_all and elsewhere:
+        click.echo(f"not audited, on another engine: {', '.join(elsewhere)}", err=True)
     missing = sorted(set(names) - {a.name for a in found})
     if missing:
         raise LokError(

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher import state
 from mcp_lok.launcher.audit import collect
 from mcp_lok.launcher.audit.cis import Check, Status
 from mcp_lok.launcher.audit.drift import Drift
@@ -85,7 +86,7 @@ def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[ServerAudit]:
 
     monkeypatch.setattr(adapter, "discover", lambda choice=None: Found())
     monkeypatch.setattr(collect, "audit", lambda engine, store, names: found)
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     return found
 
 
@@ -117,3 +118,17 @@ def test_a_name_no_server_has_is_an_error(fake: list[ServerAudit]) -> None:
     result = run("ghost")
     assert isinstance(result.exception, LokError)  # `main` prints it and exits 1
     assert "no server named `ghost` on docker" in result.exception.message
+
+
+def test_all_says_which_servers_are_on_another_engine(
+    fake: list[ServerAudit], tmp_path: Path
+) -> None:
+    other = state.ServerState(
+        name="far", engine="podman", engine_url="unix:///other.sock", transport="stdio",
+        image="img", profile="stdio", policy_digest="d", created="", log_path="",
+        container_name="mcp-lok-far",
+    )  # fmt: skip
+    state.Store(tmp_path).save(other)
+    result = run("--all")
+    assert result.exit_code == 0
+    assert "not audited, on another engine: far" in result.stderr
