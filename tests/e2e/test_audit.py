@@ -89,9 +89,18 @@ def above(world: World, lok_servers: list[str], profile: str) -> None:
 
 @when("the engine updates the server's memory limit to 256 MiB")
 def update_memory(world: World) -> None:
+    update(world["engine"], server_container(world), 256 * 1024 * 1024)
+
+
+@when("the engine updates the gate's memory limit to 32 MiB")
+def update_gate_memory(world: World) -> None:
     engine: EngineUnderTest = world["engine"]
-    container = server_container(world)
-    limit = 256 * 1024 * 1024
+    gate = str(engine.inspect(f"mcp-lok-{world['name']}-gate")["Id"])
+    update(engine, gate, 32 * 1024 * 1024)
+
+
+def update(engine: EngineUnderTest, container: str, limit: int) -> None:
+    """`docker update --memory`, or what `podman update --memory` sends."""
     if engine.name == "docker":
         engine.api.update_container(container, mem_limit=limit)
         return
@@ -159,6 +168,18 @@ def drift_values(world: World, field: str, before: int, after: int, origin: str)
     drift = drift_of(world, field)
     assert (drift["expected"], drift["found"], drift["origin"]) == (before, after, origin)
     assert world["audit"]["drifted"] == [world["name"]]
+
+
+@then(
+    parsers.parse('the audit reports drift of the gate\'s "{field}" from {before:d} to {after:d}')
+)
+def gate_drift(world: World, field: str, before: int, after: int) -> None:
+    (audit,) = world["audit"]["servers"]
+    (gate,) = [c for c in audit["containers"] if c["role"] == "gate"]
+    found = [(d["field"], d["expected"], d["found"]) for d in gate["drift"]]
+    assert (field, before, after) in found, found
+    (server,) = [c for c in audit["containers"] if c["role"] == "server"]
+    assert server["drift"] == []
 
 
 @then(parsers.parse('the audit reports drift of "{field}" set by "{origin}"'))

@@ -37,6 +37,19 @@ Feature: audit running servers against their plan and the benchmarks
       | docker |
       | podman |
 
+  Scenario Outline: the gate is audited too: its memory limit changed is drift, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs "mcp-lok/http-test-server" with the "streamable-http" transport
+    When the engine updates the gate's memory limit to 32 MiB
+    And I audit the servers I started
+    Then the exit code is 3
+    And the audit reports drift of the gate's "HostConfig.Memory" from 67108864 to 33554432
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
   Scenario Outline: a server moved to another network is drift, on <engine>
     Given the <engine> engine
     And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "network" profile
