@@ -34,11 +34,18 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
     found = [_recorded(engine, store, s) for s in states]
-    known = {i for s in store.all() for i in s.ids}
+    # INVARIANT: state is read after the engine is listed (as `lifecycle.reap` does): a
+    # launch records its state before it creates anything, so a container listed above is
+    # either recorded by now or belongs to a launch still in progress, never "unrecorded"
+    everyone = store.all()
+    known = {i for s in everyone for i in s.ids}
     known |= {c.id for a in found for c in a.containers if c.id}
+    launching = {s.name for s in everyone if s.phase == Phase.STARTING.value}
     for container in labelled:
         name = (container.get("Labels") or {}).get("mcp-lok-name", "")
-        if container["Id"] in known or (wanted is not None and name not in wanted):
+        if container["Id"] in known or name in launching:
+            continue
+        if wanted is not None and name not in wanted:
             continue
         found.append(_unrecorded(engine, store, container["Id"], name))
     return found

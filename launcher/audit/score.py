@@ -22,7 +22,7 @@ from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
 from .cis import Context, engine_socket, sensitive
 from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
 
-_PODMAN_SCRATCH: Final = ("/run", "/var/tmp")
+_PODMAN_SCRATCH: Final = ("/run", "/tmp", "/var/tmp")  # as `policy explain` expects
 
 
 @dataclass(frozen=True)

@@ -185,3 +185,5 @@ def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
     assert not found.drifted
     assert found.containers == []
     assert "in progress" in found.notes[0].message
+    engine.add(data["server"])  # created, its id not yet recorded: not a stray either
+    assert [a.name for a in audit(engine, store, None)] == [name]  # type: ignore[arg-type]
