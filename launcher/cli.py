@@ -31,6 +31,7 @@ COMMANDS = {
     "logs": "commands:logs",
     "version": "commands:version",
     "_proxy": "commands:proxy_process",
+    "audit": "audit.command:audit",
 }
 
 

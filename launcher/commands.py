@@ -391,5 +391,13 @@ def version(fmt: str, engine_choice: str | None) -> None:
         click.echo(f"engine: {found['kind']} {found['version']} ({found['socket']})")
 
 
-COMMANDS = (run, start, list_, stop, rm, logs, version, proxy_process)
-__all__ = ["COMMANDS", "list_", "logs", "proxy_process", "rm", "run", "start", "stop", "version"]
+__all__ = [
+    "list_",
+    "logs",
+    "proxy_process",
+    "rm",
+    "run",
+    "start",
+    "stop",
+    "version",
+]

@@ -269,6 +269,22 @@ class EngineClient:
             found = self.api.networks(filters=filters)
         return [dict(n) for n in found if _has_labels(n.get("Labels"), labels)]
 
+    def inspect_network(self, network: str) -> dict[str, Any] | None:
+        try:
+            with mapped(f"inspect the network `{network[:40]}`"):
+                return dict(self.api.inspect_network(network))
+        except NotFound:
+            return None
+
+    def image_config(self, image: str) -> dict[str, Any] | None:
+        """The image's `Config` (its environment, labels, user), None when it is gone."""
+        try:
+            with mapped(f"inspect the image `{image}`"):
+                found = self.api.inspect_image(image)
+        except NotFound:
+            return None
+        return dict(found.get("Config") or {})
+
     def remove_network(self, network: str) -> None:
         try:
             with mapped(f"remove the network `{network[:12]}`"):

@@ -37,6 +37,7 @@ from mcp_lok.policy import (
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.source import Reader, read_text
 
+from .audit import record
 from .engine import EngineClient, EngineError
 from .errors import LokError
 from .state import NetworkRef, Phase, ServerState, Store, alive, process_start, write_atomic
@@ -159,6 +160,7 @@ class Launch:
     def provision(self, environ: Mapping[str, str]) -> None:
         with self.store.lock():
             self.write_files()
+        self.write_record()
         for body in self.plan.networks:
             network_id = self.engine.create_network(body)
             self.record(networks=[*self.state.networks, NetworkRef(body["Name"], network_id)])
@@ -188,6 +190,12 @@ class Launch:
             if planned.owner is not None:
                 uid, _, gid = planned.owner.partition(":")
                 os.chown(path, int(uid), int(gid or uid))
+
+    def write_record(self) -> None:
+        """Keep the plan and its trace next to the state, for `audit` to compare with."""
+        path = self.store.folder(self.state.name) / record.RECORD_FILE
+        self.record(files=[*self.state.files, str(path)])
+        write_atomic(path, record.render(self.plan), record.RECORD_MODE)
 
     def make_dirs(self, folder: Path) -> None:
         missing = []

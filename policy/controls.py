@@ -150,9 +150,10 @@ def _root(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("writable-root", field, _at(plan, field))
         return
     yield _row("read-only-root", field, _at(plan, field))
-    # the Podman lowering names `/run` and `/var/tmp` so that Podman's own unbounded,
+    # the Podman lowering names `/run`, `/tmp` and `/var/tmp` so that Podman's own unbounded,
     # executable ones are replaced; say so if a payload lacks them
-    if plan.engine is Engine.PODMAN and not {"/run", "/var/tmp"} <= set(_host(plan)["Tmpfs"]):
+    scratch = {"/run", "/tmp", "/var/tmp"}
+    if plan.engine is Engine.PODMAN and not scratch <= set(_host(plan)["Tmpfs"]):
         yield _row("podman-tmpfs", field, ENGINE)
 
 

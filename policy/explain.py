@@ -73,7 +73,7 @@ seccomp-deny       ✓  0     `{call}` is refused too
 writable-root      ✗  0.15  the server can change the image's files (writable root filesystem)
 read-only-root     ✓  0     the image's filesystem is read-only
 podman-tmpfs       !  0.02  Podman's compat API mounts its own writable, executable tmpfs on
-                            `/run` and `/var/tmp` where the payload names none
+                            `/run`, `/tmp` and `/var/tmp` where the payload names none
 host-namespace     ✗  0.90  the server shares the host's {names} namespace
 own-namespaces     ✓  0     no host namespace is shared: PID, IPC, UTS, user and cgroup are the
                             container's own

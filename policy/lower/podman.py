@@ -3,8 +3,9 @@
 Two differences from Docker, both measured on Podman 4.3's Docker-compatible API:
 - it takes a seccomp profile *path*, not inline JSON, so the profile becomes a file the
   launcher writes first, named by its content digest so that equal profiles share one file;
-- with `ReadonlyRootfs` it mounts its own writable, executable, unbounded tmpfs on `/run`
-  and `/var/tmp`; naming them in `Tmpfs` replaces them with bounded, `noexec` ones.
+- with `ReadonlyRootfs` it mounts its own writable, executable, unbounded tmpfs on `/run`,
+  `/tmp` and `/var/tmp` (seen by `audit` on the gate, which names no `/tmp`); naming them
+  in `Tmpfs` replaces them with bounded, `noexec` ones.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .plan import Payload, PlanFile, Target
 
 PODMAN = Default("podman")
 # where Podman would otherwise add its own writable tmpfs to a read-only root
-SCRATCH = ("/run", "/var/tmp")
+SCRATCH = ("/run", "/tmp", "/var/tmp")
 SCRATCH_SIZE = 16 * 1024 * 1024
 
 

@@ -177,6 +177,7 @@ def test_docker_and_podman_differ_in_how_the_profile_travels_and_in_scratch_moun
         ("HostConfig.Tmpfs[/var/tmp]", None, scratch),
         ("gate.HostConfig.SecurityOpt[seccomp].passed", "inline", "file"),
         ("gate.HostConfig.Tmpfs[/run]", None, scratch),
+        ("gate.HostConfig.Tmpfs[/tmp]", None, scratch),
         ("gate.HostConfig.Tmpfs[/var/tmp]", None, scratch),
     ]
 

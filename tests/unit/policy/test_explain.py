@@ -275,7 +275,7 @@ def test_podman_notes_its_own_tmpfs_where_a_payload_names_none() -> None:
         "HostConfig.ReadonlyRootfs",
         "argument (--engine)",
     )
-    assert "`/run` and `/var/tmp`" in note.description
+    assert "`/run`, `/tmp` and `/var/tmp`" in note.description
     # the seccomp profile travels as a file, and is still described
     assert one(report, "seccomp").description.startswith("a seccomp filter refuses 60")
 

@@ -1,0 +1,189 @@
+"""`collect` over an in-memory engine that answers with recorded inspect output."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_lok.launcher.audit.collect import audit
+from mcp_lok.launcher.audit.record import RECORD_FILE
+from mcp_lok.launcher.state import NetworkRef, ServerState, Store
+from mcp_lok.policy import Engine
+
+from .conftest import load
+
+
+@dataclass
+class RecordedEngine:
+    kind: Engine
+    url: str = "unix:///fake.sock"
+    by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = field(default_factory=dict)
+    nets: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, inspect: dict[str, Any]) -> None:
+        self.by_id[inspect["Id"]] = inspect
+
+    def inspect(self, ref: str) -> dict[str, Any] | None:
+        return next((c for c in self.by_id.values() if ref in (c["Id"], c["Name"][1:])), None)
+
+    def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+        found = [c for c in self.by_id.values() if c["Config"]["Labels"].get("mcp-lok") == "true"]
+        return [{"Id": c["Id"], "Labels": c["Config"]["Labels"]} for c in found]
+
+    def image_config(self, image: str) -> dict[str, Any] | None:
+        return self.images.get(image)
+
+    def inspect_network(self, name: str) -> dict[str, Any] | None:
+        return self.nets.get(name)
+
+
+def launched(tmp_path: Path, case: str) -> tuple[RecordedEngine, Store, dict[str, Any]]:
+    """The recorded server `case`, as a state and a record under `tmp_path`."""
+    data = load(case)
+    engine = RecordedEngine(Engine(data["engine"]))
+    store = Store(tmp_path)
+    record = data["record"]
+    name = record["plan"]["name"]
+    record["plan"]["files"] = []  # the recorded host's files are not here
+    engine.add(data["server"])
+    engine.images[data["server"]["Image"]] = data["image"]
+    networks = []
+    for body in record["plan"]["networks"]:
+        engine.nets[body["Name"]] = {"Id": "n1", "Internal": False, "Labels": body["Labels"]}
+        networks.append(NetworkRef(body["Name"], "n1"))
+    if data["gate"] is not None:
+        engine.add(data["gate"])
+        engine.images[data["gate"]["Image"]] = data["gate_image"]
+    state = ServerState(
+        name=name, engine=data["engine"], engine_url=engine.url, transport="stdio",
+        image="img", profile="stdio", policy_digest=record["plan"]["policy_digest"],
+        created="2026-01-01T00:00:00+00:00", log_path="", phase="running",
+        container_name=record["plan"]["container_name"], container_id=data["server"]["Id"],
+        gate_id=data["gate"]["Id"] if data["gate"] else None,
+        gate_name=record["plan"]["gate"]["container_name"] if data["gate"] else None,
+        networks=networks,
+    )  # fmt: skip
+    store.save(state)
+    (store.folder(name) / RECORD_FILE).write_text(json.dumps(record))
+    return engine, store, data
+
+
+@pytest.mark.parametrize("case", ["docker-http", "podman-http", "docker-net", "podman-std"])
+def test_an_untampered_server_has_no_drift(tmp_path: Path, case: str) -> None:
+    engine, store, _ = launched(tmp_path, case)
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert found.recorded
+    assert found.compared
+    assert not found.drifted, (found.notes, found.drift)
+    assert [c.role for c in found.containers] == (
+        ["server", "gate"] if case.endswith("http") else ["server"]
+    )
+    assert found.failed == []
+
+
+def test_a_container_recreated_under_the_servers_name_is_noted_and_compared(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    server = engine.by_id.pop(data["server"]["Id"])
+    server["Id"] = "f" * 64
+    server["HostConfig"]["CapAdd"] = ["SYS_ADMIN"]
+    engine.add(server)
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert any("was replaced" in n.message for n in found.notes)
+    assert [d.field for d in found.drift] == ["HostConfig.Capabilities[SYS_ADMIN]"]
+    assert "capability" in {r.kind for r in found.rows}
+
+
+def test_a_labelled_container_no_launch_recorded_is_reported(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    stray = json.loads(json.dumps(data["server"]))
+    stray["Id"], stray["Name"] = "e" * 64, "/by-hand"
+    stray["Config"]["Labels"]["mcp-lok-name"] = data["record"]["plan"]["name"]
+    engine.add(stray)
+    found = audit(engine, store, [data["record"]["plan"]["name"]])  # type: ignore[arg-type]
+    assert [a.recorded for a in found] == [True, False]
+    assert "under the name of the server" in found[1].notes[0].message
+    assert found[1].drifted
+    assert audit(engine, store, ["other"]) == []  # type: ignore[arg-type]
+
+
+def test_what_is_gone_or_changed_around_the_containers_is_noted(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-http")
+    name = data["record"]["plan"]["name"]
+    record = json.loads((store.folder(name) / RECORD_FILE).read_text())
+    planned = tmp_path / "planned.conf"
+    planned.write_text("changed\n")
+    record["plan"]["files"] = [
+        {"path": str(planned), "content": "original\n", "directory": False},
+        {"path": str(tmp_path / "gone"), "content": "", "directory": False},
+        {"path": str(tmp_path), "content": "", "directory": True},
+    ]
+    (store.folder(name) / RECORD_FILE).write_text(json.dumps(record))
+    del engine.by_id[data["gate"]["Id"]]
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    messages = " | ".join(n.message for n in found.notes)
+    assert "was changed since launch" in messages
+    assert "`" + str(tmp_path / "gone") + "` is gone" in messages
+    assert "the gate container" in messages
+
+
+def test_networks_must_still_be_the_planned_ones(tmp_path: Path) -> None:
+    engine, store, _data = launched(tmp_path, "docker-net")
+    (network,) = engine.nets.values()
+    network.update(Id="n2", Internal=True, Labels={})
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    messages = " | ".join(n.message for n in found.notes)
+    assert "was recreated" in messages
+    assert "`Internal` True" in messages
+    assert "lacks the label `mcp-lok=true`" in messages
+    engine.nets.clear()
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert "is gone" in found.notes[0].message
+
+
+def test_a_server_without_a_record_gets_the_benchmark_checks_only(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "podman-std")
+    name = data["record"]["plan"]["name"]
+    (store.folder(name) / RECORD_FILE).unlink()
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert not found.drifted
+    assert not found.compared
+    assert found.notes[0].message.startswith("no launch record")
+    assert found.containers[0].checks
+    data["record"]["plan"]["policy_digest"] = "0" * 64
+    (store.folder(name) / RECORD_FILE).write_text(json.dumps(data["record"]))
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert "does not belong to this launch" in found.notes[0].message
+    (store.folder(name) / RECORD_FILE).write_text('{"version": 1, "plan": {}, "trace": {}}')
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert "damaged" in found.notes[0].message
+    (store.folder(name) / RECORD_FILE).write_text("[]")
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert "damaged" in found.notes[0].message
+
+
+def test_a_server_on_another_engine_is_left_out(tmp_path: Path) -> None:
+    engine, store, _ = launched(tmp_path, "docker-std")
+    engine.url = "unix:///other.sock"
+    engine.by_id.clear()
+    assert audit(engine, store, None) == []  # type: ignore[arg-type]
+
+
+def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    name = data["record"]["plan"]["name"]
+    state = store.load(name)
+    assert state is not None
+    state.phase = "starting"
+    store.save(state)
+    engine.by_id.clear()
+    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    assert not found.drifted
+    assert found.containers == []
+    assert "in progress" in found.notes[0].message
+    engine.add(data["server"])  # created, its id not yet recorded: not a stray either
+    assert [a.name for a in audit(engine, store, None)] == [name]  # type: ignore[arg-type]

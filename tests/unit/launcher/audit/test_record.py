@@ -1,0 +1,78 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcp_lok.launcher.audit.record import RECORD_FILE, load, parse, render
+from mcp_lok.policy import Engine, Target, Transport, compile_plan
+
+
+def test_a_record_holds_the_plan_and_every_containers_trace(tmp_path: Path) -> None:
+    target = Target(image="img", name="srv", engine=Engine.PODMAN, transport=Transport.SSE)
+    plan = compile_plan("network", target)
+    text = render(plan)
+    assert text == render(plan)  # deterministic
+    (tmp_path / RECORD_FILE).write_text(text)
+    record = load(tmp_path)
+    assert record is not None
+    assert record.plan == json.loads(plan.to_json())
+    assert record.trace["server"]["HostConfig.NetworkMode"] == "default (network)"
+    assert record.trace["gate"]["HostConfig.Tmpfs[/tmp]"] == "default (podman)"
+    assert record.body("gate") == plan.gate.container.body if plan.gate else False
+    assert record.container_name("server") == "mcp-lok-srv"
+    assert record.container_name("gate") == "mcp-lok-srv-gate"
+    assert record.egress is False
+
+
+def test_a_stdio_record_has_no_gate(tmp_path: Path) -> None:
+    record = parse(render(compile_plan("stdio", Target(image="img", name="srv"))))
+    assert record.body("gate") is None
+    assert record.container_name("gate") is None
+    assert set(record.trace) == {"server"}
+    assert load(tmp_path) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[]",
+        '{"version": 99}',
+        '{"version": 1, "plan": {}, "trace": {}}',
+        '{"version": 1, "plan": {"container": {}, "container_name": "x", "networks": [],'
+        ' "files": []}, "trace": {}}',
+    ],
+)
+def test_a_foreign_record_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="launch record"):
+        parse(text)
+
+
+def test_a_launch_keeps_its_record_private_and_rm_removes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_lok.launcher import lifecycle
+    from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
+    from mcp_lok.launcher.state import Store
+    from mcp_lok.policy import Transport
+    from tests.unit.launcher.fakes import FakeEngine
+
+    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    store, engine = Store(tmp_path), FakeEngine()
+    request = Request("img", "srv", Transport.STREAMABLE_HTTP, env=(("TOKEN", "t0ken"),))
+    target = Target(image="img", name="srv", transport=request.transport, runtime_dir=str(tmp_path))
+    plan = compile_request(request, target)[0]
+    state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
+    reserve(engine, store, state)  # type: ignore[arg-type]
+    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *_: None)
+    launch = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    launch.provision({})
+    path = store.folder("srv") / RECORD_FILE
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds `-e` values
+    assert str(path) in launch.state.files
+    record = load(store.folder("srv"))
+    assert record is not None
+    assert record.plan["container"] == plan.server.body
+    lifecycle.teardown(engine, store, launch.state)  # type: ignore[arg-type]
+    assert not path.exists()
