@@ -93,15 +93,19 @@ class ServerAudit:
         }
 
 
-def render_json(audits: list[ServerAudit], threshold: float | None) -> str:
+def report_json(audits: list[ServerAudit], threshold: float | None) -> dict[str, Any]:
+    """The whole audit as JSON: `audit --format json`, and the MCP tool's result."""
     over = sorted({a.name for a in audits if threshold is not None and a.score > threshold})
-    body = {
+    return {
         "servers": [a.to_json() for a in audits],
         "drifted": sorted({a.name for a in audits if a.drifted}),
         "threshold": threshold,
         "exceeded": over,
     }
-    return canonical_json(body, indent=2) + "\n"
+
+
+def render_json(audits: list[ServerAudit], threshold: float | None) -> str:
+    return canonical_json(report_json(audits, threshold), indent=2) + "\n"
 
 
 _MARKS = {Status.PASS: "✓", Status.FAIL: "✗", Status.WARN: "!"}
@@ -152,4 +156,4 @@ def _server_lines(audit: ServerAudit, verbose: bool) -> list[str]:
     return lines
 
 
-__all__ = ["ContainerAudit", "Note", "ServerAudit", "render_human", "render_json"]
+__all__ = ["ContainerAudit", "Note", "ServerAudit", "render_human", "render_json", "report_json"]

@@ -1,4 +1,4 @@
-"""`mcp-lok` as an MCP server: tools that list, run, stop, remove, tail and explain
+"""`mcp-lok` as an MCP server: tools that list, run, stop, remove, tail, explain and audit
 mcp-lok's servers, for an MCP client (Claude Desktop, Claude Code, VS Code, …) that
 starts `mcp-lok` as a subprocess.
 

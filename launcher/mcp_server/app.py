@@ -25,7 +25,7 @@ from mcp_lok.launcher.version import __version__
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from . import tools
-from .schemas import Explained, Launched, Logs, Removed, ServerList, Stopped
+from .schemas import Audit, Explained, Launched, Logs, Removed, ServerList, Stopped
 from .tools import FAILURES, MAX_LOG_LINES, Outcome, RunRequest, failure
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,8 @@ read-only root, seccomp, no network unless the profile allows it) and serves eac
 clients through a proxy on 127.0.0.1. `run_server` launches one in the background and
 returns its URL; its result states, in the words of `mcp-lok policy explain`, everything
 its profile grants beyond the built-in `stdio` profile. To show that before anything runs,
-call `explain_policy`, or `run_server` with `dry_run`."""
+call `explain_policy`, or `run_server` with `dry_run`. `audit_servers` checks that running
+servers still match the plan they were launched from."""
 
 Name = Annotated[
     str, Field(description="The server's name, as `list_servers` shows it.", max_length=63)
@@ -152,6 +153,27 @@ def explain_policy(
     )
 
 
+def audit_servers(
+    names: Annotated[
+        list[Name] | None, Field(description="The servers to audit. Not with `all`.")
+    ] = None,
+    all: Annotated[  # the CLI's `--all`
+        bool, Field(description="Audit every server on the engine. Not with `names`.")
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        Field(ge=0, le=10, description="Name the servers whose exposure score is above it."),
+    ] = None,
+    engine: Annotated[
+        str | None, Field(description="`docker`, `podman` or `unix:///…` (default: found).")
+    ] = None,
+) -> Annotated[CallToolResult, Audit]:
+    """Compare running servers with the plans they were launched from, field by field,
+    check them against CIS Docker Benchmark section 5 and Pod Security's restricted
+    profile, and score their exposure (`mcp-lok audit`). Drift is reported, not an error."""
+    return answer(lambda: tools.audit_servers(names or [], all, threshold, engine))
+
+
 def build() -> MCPServer[Any]:
     """The server with every tool registered."""
     server: MCPServer[Any] = MCPServer(
@@ -166,7 +188,7 @@ def build() -> MCPServer[Any]:
     server.add_tool(remove_server, annotations=destructive)
     server.add_tool(server_logs, annotations=READ_ONLY)
     server.add_tool(explain_policy, annotations=READ_ONLY)
-    # audit: register an `audit_servers` tool here once `tools` has one (see its end)
+    server.add_tool(audit_servers, annotations=READ_ONLY)
     return server
 
 

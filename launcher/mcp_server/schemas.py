@@ -9,6 +9,8 @@ from __future__ import annotations
 
 # pydantic, which reads these for the SDK, needs typing_extensions' TypedDict before 3.12
 # for nested ones (it is pydantic's own dependency)
+from typing import Any
+
 from typing_extensions import TypedDict
 
 
@@ -89,13 +91,91 @@ class Logs(TypedDict):
     server_log: list[str]
 
 
+class AuditNote(TypedDict):
+    """Something about a server as a whole; `drift`: it differs from what was launched."""
+
+    message: str
+    hint: str
+    drift: bool
+
+
+class DriftRow(TypedDict):
+    """One field that differs from the plan, and the rule that set the expected value."""
+
+    container: str
+    field: str
+    kind: str
+    expected: Any
+    found: Any
+    origin: str
+    description: str
+
+
+class CheckRow(TypedDict):
+    """One CIS Docker Benchmark §5 or Pod Security restricted check."""
+
+    id: str
+    title: str
+    status: str
+    finding: str
+    fix: str
+
+
+class ContainerAudit(TypedDict):
+    role: str
+    name: str
+    id: str | None
+    drift: list[DriftRow]
+    checks: list[CheckRow]
+
+
+class ExposureRow(TypedDict):
+    kind: str
+    field: str
+    weight: float
+
+
+class ServerAudit(TypedDict):
+    """One server, as `mcp-lok audit --format json` prints it."""
+
+    name: str
+    engine: str
+    recorded: bool
+    compared: bool
+    drifted: bool
+    score: float
+    level: str
+    notes: list[AuditNote]
+    containers: list[ContainerAudit]
+    exposure: list[ExposureRow]
+
+
+class Audit(TypedDict):
+    """`mcp-lok audit --format json`, plus the engine audited and the servers left out
+    because they run on another one."""
+
+    engine: str
+    servers: list[ServerAudit]
+    drifted: list[str]
+    threshold: float | None
+    exceeded: list[str]
+    elsewhere: list[str]
+
+
 __all__ = [
+    "Audit",
+    "AuditNote",
+    "CheckRow",
+    "ContainerAudit",
     "ControlRow",
+    "DriftRow",
     "Explained",
     "Exposure",
+    "ExposureRow",
     "Launched",
     "Logs",
     "Removed",
+    "ServerAudit",
     "ServerList",
     "ServerRow",
     "Stopped",

@@ -1,4 +1,4 @@
-"""The MCP server's tools, without the SDK: list, run, stop, remove, logs and explain.
+"""The MCP server's tools, without the SDK: list, run, stop, remove, logs, explain, audit.
 
 Each handler checks its arguments with the CLI's own functions (`name_problem`,
 `env_pairs`, `prepare`, the compiler's `target_problems`), calls the same library code as
@@ -313,8 +313,34 @@ def explain_policy(
     return Outcome(f"{render_human(report)}\n{describe(found)}", found)
 
 
-# The audit tool (issue 6, first half) belongs here once `mcp-lok audit` exists as a library
-# function on this branch: `audit_servers(names, all)` → its JSON report and its text.
+# --- audit -------------------------------------------------------------------------------
+
+
+def audit_servers(
+    names: Sequence[str] = (),
+    audit_all: bool = False,
+    threshold: float | None = None,
+    engine: str | None = None,
+) -> Outcome:
+    """`mcp-lok audit [NAME... | --all] [--threshold N]`: each server compared with the plan
+    it was launched from, checked against the benchmarks, and scored. Drift and a score
+    above `threshold` are what an audit is for, so they are an ordinary result (where the
+    CLI exits 3), stated in its first line; only a request the CLI refuses is a failure."""
+    from mcp_lok.launcher.audit.command import check_names, check_threshold, run, verdicts
+    from mcp_lok.launcher.audit.report import render_human, report_json
+
+    check_names(names, param_hint="`names`")
+    limit = check_threshold(threshold, "`threshold`")
+    audited = run(engine, list(names), audit_all, spell=("all", "engine"))
+    found = audited.found
+    data = {"engine": audited.engine, **report_json(found, limit), "elsewhere": audited.elsewhere}
+    failed = verdicts(found, limit)
+    above = f", no exposure above {limit:g}" if limit is not None else ""
+    head = f"audit failed: {'; '.join(failed)}" if failed else f"audit passed: no drift{above}"
+    lines = [f"{head} ({len(found)} server{'s' * (len(found) != 1)} on {audited.engine})"]
+    if audited.elsewhere:
+        lines.append(f"not audited, on another engine: {', '.join(audited.elsewhere)}")
+    return Outcome("\n".join([*lines, "", render_human(found).rstrip("\n")]), data)
 
 
 __all__ = [
@@ -322,6 +348,7 @@ __all__ = [
     "MAX_LOG_LINES",
     "Outcome",
     "RunRequest",
+    "audit_servers",
     "explain_policy",
     "failure",
     "list_servers",

@@ -54,6 +54,7 @@ def test_a_bug_is_left_to_the_sdk() -> None:
 def test_the_tools_schemas_and_hints() -> None:
     listed = {tool.name: tool for tool in asyncio.run(app.build().list_tools())}
     assert sorted(listed) == [
+        "audit_servers",
         "explain_policy",
         "list_servers",
         "remove_server",
@@ -71,6 +72,12 @@ def test_the_tools_schemas_and_hints() -> None:
     assert listed["list_servers"].annotations.read_only_hint is True
     assert listed["remove_server"].annotations is not None
     assert listed["remove_server"].annotations.destructive_hint is True
+    audit = listed["audit_servers"]
+    threshold = audit.input_schema["properties"]["threshold"]["anyOf"][0]
+    assert (threshold["minimum"], threshold["maximum"]) == (0, 10)
+    assert "names" not in audit.input_schema.get("required", [])
+    assert audit.annotations is not None
+    assert audit.annotations.read_only_hint is True
 
 
 def test_every_tool_publishes_an_output_schema_its_results_meet() -> None:
@@ -89,6 +96,14 @@ def test_bad_arguments_are_tool_errors_through_the_sdk() -> None:
         server._handle_call_tool(  # the SDK's tools/call handler, without a transport
             None,  # type: ignore[arg-type]
             CallToolRequestParams(name="server_logs", arguments={"name": "x", "lines": 0}),
+        )
+    )
+    assert result.is_error  # type: ignore[union-attr]
+    asked = {"all": True, "threshold": 11}
+    result = asyncio.run(
+        server._handle_call_tool(
+            None,  # type: ignore[arg-type]
+            CallToolRequestParams(name="audit_servers", arguments=asked),
         )
     )
     assert result.is_error  # type: ignore[union-attr]

@@ -3,22 +3,27 @@ in-memory engine, a state store in a temporary folder, and a fake proxy hand-ove
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 import pytest
+from click.testing import CliRunner
 from pydantic import TypeAdapter
 
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher import handoff, servers, state
+from mcp_lok.launcher.audit.command import audit as audit_command
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.mcp_server import schemas, tools
+from mcp_lok.launcher.mcp_server import app, schemas, tools
 from mcp_lok.launcher.mcp_server.tools import RunRequest
 from mcp_lok.launcher.state import Store
 from mcp_lok.policy import PolicyError
 
+from .audit.test_collect import RecordedEngine, launched
 from .fakes import FakeEngine
 from .test_state import make_state
 
@@ -262,6 +267,113 @@ def test_failures_read_like_the_clis() -> None:
     assert usage.text == "error: Invalid value for `name`: bad"
     with pytest.raises(TypeError):
         tools.failure(RuntimeError("a bug is not a tool failure"))
+
+
+# --- audit -------------------------------------------------------------------------------
+
+MIB = 1024 * 1024
+
+
+@pytest.fixture
+def recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[RecordedEngine, str]:
+    """A server launched on Docker (recorded inspect output and launch record), in the
+    store the tools use, on the engine `audit` discovers; and its name."""
+    engine, _store, data = launched(tmp_path, "docker-std")
+    data["server"]["State"]["Pid"] = 0  # its limits are inspect's, not some host process's
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: engine)
+    return engine, data["record"]["plan"]["name"]
+
+
+def server_inspect(engine: RecordedEngine) -> dict[str, Any]:
+    (found,) = [c for c in engine.by_id.values() if not c["Name"].endswith("-gate")]
+    return found
+
+
+def test_audit_reports_an_untampered_server_clean_with_its_score(
+    recorded: tuple[RecordedEngine, str],
+) -> None:
+    _engine, name = recorded
+    outcome = tools.audit_servers([name])
+    data = conforms(outcome, schemas.Audit)
+    assert (data["engine"], data["drifted"], data["exceeded"]) == ("docker", [], [])
+    (server,) = data["servers"]
+    assert (server["name"], server["recorded"], server["compared"]) == (name, True, True)
+    assert server["drifted"] is False
+    assert 0 < server["score"] < 10
+    assert [c["drift"] for c in server["containers"]] == [[]]
+    assert outcome.text.startswith("audit passed: no drift (1 server on docker)")
+    assert f"{name} on docker: matches its plan; exposure {server['score']:.1f}" in outcome.text
+    assert tools.audit_servers(audit_all=True).data == data
+
+
+def test_drift_and_a_score_above_the_threshold_are_a_result_not_a_failure(
+    recorded: tuple[RecordedEngine, str],
+) -> None:
+    engine, name = recorded
+    server_inspect(engine)["HostConfig"]["Memory"] = 256 * MIB  # `docker update --memory 256m`
+    outcome = tools.audit_servers([name], threshold=0)
+    data = conforms(outcome, schemas.Audit)
+    assert (data["drifted"], data["exceeded"], data["threshold"]) == ([name], [name], 0.0)
+    (drift,) = data["servers"][0]["containers"][0]["drift"]
+    assert (drift["field"], drift["expected"], drift["found"]) == (
+        "HostConfig.Memory", 512 * MIB, 256 * MIB,
+    )  # fmt: skip
+    assert drift["origin"] == "default (baseline)"
+    assert outcome.text.startswith(
+        f"audit failed: exposure above 0: {name}; drifted from their plan: {name}"
+    )
+    # through the SDK, which checks the result against the tool's output schema
+    result = asyncio.run(app.build().call_tool("audit_servers", {"names": [name]}))
+    assert not result.is_error  # type: ignore[union-attr]
+    assert result.structured_content["drifted"] == [name]  # type: ignore[union-attr]
+
+
+def test_audit_names_the_servers_it_left_out_on_another_engine(
+    recorded: tuple[RecordedEngine, str],
+) -> None:
+    Store().save(make_state("elsewhere", engine_url="unix:///other.sock"))
+    data = tools.audit_servers(audit_all=True).data
+    assert data["elsewhere"] == ["elsewhere"]
+    assert [s["name"] for s in data["servers"]] == [recorded[1]]
+    assert tools.audit_servers([recorded[1]]).data["elsewhere"] == []  # named: none left out
+
+
+BAD_AUDITS = [
+    # (tool arguments, CLI arguments, what both say)
+    ({}, [], "name the servers to audit, or pass"),
+    ({"names": ["x"], "audit_all": True}, ["x", "--all"], "name the servers to audit, or pass"),
+    ({"names": ["../etc"]}, ["../etc"], "not a valid server name"),
+    ({"names": ["seccomp"]}, ["seccomp"], "reserved for mcp-lok"),
+    ({"audit_all": True, "threshold": 11}, ["--all", "--threshold", "11"], "0<=x<=10"),
+    ({"audit_all": True, "threshold": -1}, ["--all", "--threshold", "-1"], "0<=x<=10"),
+    ({"audit_all": True, "threshold": math.nan}, ["--all", "--threshold", "nan"], "not a number"),
+]
+
+
+@pytest.mark.parametrize(("asked", "argv", "says"), BAD_AUDITS)
+def test_bad_audit_requests_are_refused_like_the_clis(
+    recorded: tuple[RecordedEngine, str], asked: dict[str, Any], argv: list[str], says: str
+) -> None:
+    with pytest.raises(click.UsageError) as caught:
+        tools.audit_servers(**asked)
+    failed = tools.failure(caught.value)
+    assert says in failed.data["error"], failed
+    cli = CliRunner().invoke(audit_command, argv)
+    assert cli.exit_code == 2, cli.output
+    assert says in cli.output, cli.output
+
+
+def test_auditing_a_server_that_does_not_exist_is_a_tool_error(
+    recorded: tuple[RecordedEngine, str],
+) -> None:
+    with pytest.raises(LokError, match="no server named `gone` on docker") as caught:
+        tools.audit_servers([recorded[1], "gone"])
+    assert caught.value.hint == "see `mcp-lok list --all`, or pass `engine`"
+    result = app.audit_servers(names=["gone"])
+    assert result.is_error
+    assert result.structured_content is not None
+    assert result.structured_content["error"] == "no server named `gone` on docker"
 
 
 # --- host files --------------------------------------------------------------------------
