@@ -60,6 +60,19 @@ class EngineUnderTest:
     def inspect(self, container: str) -> dict[str, Any]:
         return dict(self.api.inspect_container(container))
 
+    def update_memory(self, container: str, limit: int) -> None:
+        """`docker update --memory`, or what `podman update --memory` sends: tampering
+        behind mcp-lok's back, as someone with access to the engine would."""
+        if self.name == "docker":
+            self.api.update_container(container, mem_limit=limit)
+            return
+        # Podman 4.3's compat API has no `update`; its own API does (what `podman update` calls)
+        response = self.api._post_json(
+            f"{self.api.base_url}/v4.3.0/libpod/containers/{container}/update",
+            data={"memory": {"limit": limit}},
+        )
+        self.api._raise_for_status(response)
+
     def cleanup(self) -> None:
         for container in self.created:
             with contextlib.suppress(docker.errors.NotFound):

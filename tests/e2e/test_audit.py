@@ -89,27 +89,15 @@ def above(world: World, lok_servers: list[str], profile: str) -> None:
 
 @when("the engine updates the server's memory limit to 256 MiB")
 def update_memory(world: World) -> None:
-    update(world["engine"], server_container(world), 256 * 1024 * 1024)
+    engine: EngineUnderTest = world["engine"]
+    engine.update_memory(server_container(world), 256 * 1024 * 1024)
 
 
 @when("the engine updates the gate's memory limit to 32 MiB")
 def update_gate_memory(world: World) -> None:
     engine: EngineUnderTest = world["engine"]
     gate = str(engine.inspect(f"mcp-lok-{world['name']}-gate")["Id"])
-    update(engine, gate, 32 * 1024 * 1024)
-
-
-def update(engine: EngineUnderTest, container: str, limit: int) -> None:
-    """`docker update --memory`, or what `podman update --memory` sends."""
-    if engine.name == "docker":
-        engine.api.update_container(container, mem_limit=limit)
-        return
-    # Podman 4.3's compat API has no `update`; its own API does (what `podman update` calls)
-    response = engine.api._post_json(
-        f"{engine.api.base_url}/v4.3.0/libpod/containers/{container}/update",
-        data={"memory": {"limit": limit}},
-    )
-    engine.api._raise_for_status(response)
+    engine.update_memory(gate, 32 * 1024 * 1024)
 
 
 @when("the server is disconnected from its network and connected to the engine's default one")

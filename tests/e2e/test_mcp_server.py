@@ -167,6 +167,58 @@ def logs(world: World, lines: int) -> None:
     assert tool_text(result).startswith(f"== proxy log of `{world['name']}` =="), result
 
 
+@when("the client calls `audit_servers` for it")
+def audit(world: World) -> None:
+    engine: EngineUnderTest = world["engine"]
+    asked = {"names": [world["name"]], "engine": engine.name}
+    world["audit"] = call(world, "audit_servers", asked, timeout=60)
+    world["audit_data"] = succeeded(world["audit"])  # drift too is a result, not `isError`
+    assert world["audit_data"]["engine"] == engine.name, world["audit_data"]
+
+
+def audited_server(world: World) -> dict[str, Any]:
+    (server,) = world["audit_data"]["servers"]
+    assert (server["name"], server["recorded"], server["compared"]) == (world["name"], True, True)
+    return dict(server)
+
+
+@then("the audit answers that it matches its plan, scored as `run_server` stated")
+def audit_clean(world: World) -> None:
+    server = audited_server(world)
+    assert world["audit_data"]["drifted"] == [], server
+    assert server["drifted"] is False, server
+    assert [c["drift"] for c in server["containers"]] == [[]], server  # a stdio server: no gate
+    checks = [k for c in server["containers"] for k in c["checks"]]
+    assert len(checks) >= 30, checks
+    assert [k for k in checks if k["status"] == "fail"] == [], checks
+    assert server["score"] == world["ran_data"]["exposure"]["score"], (server, world["ran_data"])
+    text = tool_text(world["audit"])
+    assert text.startswith(f"audit passed: no drift (1 server on {server['engine']})"), text
+    assert f"{world['name']} on {server['engine']}: matches its plan; exposure" in text, text
+
+
+@when("the engine updates its container's memory limit to 256 MiB behind mcp-lok's back")
+def tamper(world: World) -> None:
+    engine: EngineUnderTest = world["engine"]
+    engine.update_memory(str(engine.inspect(f"mcp-lok-{world['name']}")["Id"]), 256 * 1024 * 1024)
+
+
+@then(
+    parsers.parse(
+        'the audit answers, as a result and not an error, that "{field}" drifted '
+        "from {before:d} to {after:d}"
+    )
+)
+def audit_drift(world: World, field: str, before: int, after: int) -> None:
+    server = audited_server(world)
+    assert world["audit_data"]["drifted"] == [world["name"]], server
+    (drift,) = [d for c in server["containers"] for d in c["drift"]]
+    assert (drift["field"], drift["expected"], drift["found"]) == (field, before, after), drift
+    text = tool_text(world["audit"])
+    assert text.startswith(f"audit failed: drifted from their plan: {world['name']}"), text
+    assert f"✗ drift `{field}` is " in text, text  # the person reading it sees the field too
+
+
 @when("the client calls `stop_server` for it")
 def stop(world: World) -> None:
     assert succeeded(call(world, "stop_server", {"name": world["name"]}))["stopped"] is True
@@ -214,7 +266,7 @@ def call_all(world: World, lok_servers: list[str], datatable: list[list[str]]) -
     world["answers"] = []
     for tool, arguments, says in rows:
         asked = json.loads(arguments)
-        if tool == "run_server":
+        if tool in ("run_server", "audit_servers"):
             asked.setdefault("engine", engine.name)
             if "name" not in asked:  # a unique name, removed afterwards should it ever start
                 asked["name"] = unique_name("e2e-mcp")
