@@ -205,6 +205,11 @@ class Launch:
         gate = self.plan.gate.container
         self.record(gate_id=self.engine.create_container(gate.name, gate.body))
         self.engine.start(self.state.gate_id or "")
+        if self.plan.gate.config.get("egress"):
+            # made by the host-side relay when it serves; recorded so that `rm` removes
+            # it even when that process died without cleaning up
+            egress = self.store.folder(self.state.name) / "gate" / "egress.sock"
+            self.record(files=[*self.state.files, str(egress)])
         if self.plan.gate.config.get("ingress"):
             socket = self.store.folder(self.state.name) / "gate" / "ingress.sock"
             self.record(files=[*self.state.files, str(socket)])
