@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from typing import cast
@@ -84,7 +86,17 @@ class Destinations:
     ) -> None:
         refused = await relay_tcp(self._egress.socket, serial, "dns", name, port, client, b"")
         if refused is not None:
-            client[1].transport.abort()  # the client sees a reset, as from a closed port
+            reset(client[1])
+
+
+def reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP reset (linger 0): the client sees a refused connection, not an
+    empty answer it might take for a reply."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 async def relay_tcp(

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from .config import Egress
 from .egress import relay_tcp
 from .log import log
-from .names import Names, canonical, literal
+from .names import canonical, literal
 from .splice import CHUNK, Connections
 
 HEAD_LIMIT = 16 * 1024
@@ -70,8 +70,8 @@ def status(code: int, reason: str, detail: str) -> bytes:
 class HttpProxy:
     label = "proxy"
 
-    def __init__(self, egress: Egress, names: Names, connections: Connections) -> None:
-        self._egress, self._names, self._connections = egress, names, connections
+    def __init__(self, egress: Egress, connections: Connections) -> None:
+        self._egress, self._connections = egress, connections
         self._server: asyncio.Server | None = None
 
     async def start(self) -> None:
@@ -115,11 +115,11 @@ class HttpProxy:
             await self._reply(writer, status(403, "Forbidden", refused))
 
     def _refusal(self, host: str, port: int) -> str | None:
+        """What the gate refuses before asking the host. Any other request goes to the
+        host, which decides and logs it (so `mcp-lok logs` shows every refusal)."""
         address = literal(host)
         if host == "localhost" or (address is not None and address.is_loopback):
             return "the namespace's own loopback is reached directly, not through the proxy"
-        if not self._names.allows(host, port, "tcp"):
-            return f"no rule allows {host}:{port}/tcp"
         return None
 
     async def _reply(self, writer: asyncio.StreamWriter, data: bytes) -> None:

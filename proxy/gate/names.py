@@ -6,7 +6,8 @@ suffix, not the suffix itself), an address or a network. Explicit denies win ove
 rule. Each allowed name gets its own address in 127.0.0.0/8, so which address the server
 dialled says which destination it meant: exact names at start, wildcard names on their
 first lookup. `localhost` is the namespace's own loopback and is never relayed. The host
-checks every decision again (`mcp_lok.proxy.egress`); this is the first of two locks.
+checks every decision again (`mcp_lok.proxy.egress`): here the names and listeners are
+the first of two locks; the HTTP proxy leaves the decision (and its log line) to the host.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def listeners(config: Config, connections: Connections) -> list[Listener]:
 
         found += [
             destinations,
-            HttpProxy(config.egress, names, connections),
+            HttpProxy(config.egress, connections),
             DnsServer(config.egress.dns, lookup),
         ]
     return found
