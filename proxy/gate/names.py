@@ -20,7 +20,9 @@ from .config import Egress
 LOCALHOST = "localhost"
 EXACT_BASE = int(ipaddress.IPv4Address("127.1.0.0"))  # exact names: 127.1.0.1, 127.1.0.2, …
 WILDCARD_BASE = int(ipaddress.IPv4Address("127.2.0.0"))  # wildcard names, on first lookup
-MAX_NAMES = 4096  # each name costs listeners; beyond this, lookups are refused
+# each name costs a listener per allowed port (descriptors, within the gate's nofile
+# limit of 1024); beyond this many names, lookups are refused
+MAX_NAMES = 256
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
