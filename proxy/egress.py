@@ -12,6 +12,7 @@ loop, next to the MCP proxy and independent of it.
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
 import ipaddress
@@ -26,9 +27,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 from .egress_policy import Address, Rules, RulesError, decide, literal, load_rules, vet
+from .egress_splice import Pair
 from .errors import ProxyError
-from .gate.relay import frame, read_frame
-from .gate.splice import CHUNK, Traffic, splice
+from .gate.relay import FRAME_LENGTH, frame, read_frame
+from .gate.splice import Traffic
 from .hostaddr import own_addresses
 
 log = logging.getLogger("mcp_lok.egress")
@@ -37,18 +39,20 @@ REQUEST_WAIT = 10.0
 CONNECT_WAIT = 10.0
 UDP_IDLE = 60.0
 MAX_CONNECTIONS = 256
+MAX_REQUEST = 4096
+MAX_FIRST = 64 * 1024  # a rewritten proxy request head
 RULES_FILE = "egress.json"
 # INVARIANT: only a test harness sets this (a name=address list for names the test
 # controls); a policy can never reach it, and every answer it gives is still vetted.
 TEST_RESOLVE = "MCP_LOK_TEST_RESOLVE"
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
 class EgressRelay:
     def __init__(self, rules: Rules, overrides: Mapping[str, str] | None = None) -> None:
         self.rules = rules
         self._overrides = dict(overrides or {})
-        self._server: asyncio.Server | None = None
+        self._accepting: asyncio.Task[None] | None = None
+        self._pairs: set[Pair] = set()
         self._open = 0
         self._serial = 0
 
@@ -58,61 +62,120 @@ class EgressRelay:
             if not stat.S_ISSOCK(os.lstat(path).st_mode):
                 raise OSError(f"`{path}` exists and is not a socket")
             os.unlink(path)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         # INVARIANT: the socket is the gate's alone: created 0600 with no wider window,
         # then handed to the gate's uid; its folder is the gate's and never the server's
         old = os.umask(0o177)
         try:
-            self._server = await asyncio.start_unix_server(self._client, path=path, limit=CHUNK)
+            listener.bind(path)
+        except OSError:
+            listener.close()
+            raise
         finally:
             os.umask(old)
         os.chown(path, *self.rules.gate_user)
+        listener.listen(128)
+        listener.setblocking(False)
+        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
         if self._overrides:
             log.warning("egress %s: test resolver overrides in effect", self.rules.name)
         log.info("egress %s: relaying for the gate at %s", self.rules.name, path)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+            self._accepting = None
+        for pair in list(self._pairs):
+            pair.cut()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.rules.socket)
 
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                link, _ = await loop.sock_accept(listener)
+                link.setblocking(False)
+                task = loop.create_task(self._client(link))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+        finally:
+            listener.close()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _client(self, link: socket.socket) -> None:
         self._serial += 1
         serial = self._serial
         if self._open >= MAX_CONNECTIONS:
-            writer.transport.abort()
+            link.close()
             return
         self._open += 1
         try:
-            await self._serve(serial, (reader, writer))
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError):
-            writer.transport.abort()
+            await self._serve(serial, link)
+        except (OSError, TimeoutError, ValueError) as error:
+            log.info("egress %s #%d: ended: %s", self.rules.name, serial, error)
         finally:
             self._open -= 1
+            link.close()
 
-    async def _serve(self, serial: int, gate: Stream) -> None:
+    async def _serve(self, serial: int, link: socket.socket) -> None:
         async with asyncio.timeout(REQUEST_WAIT):
-            request = json.loads(await gate[0].readuntil(b"\n"))
+            request = json.loads(await _read_line(link))
         host = str(request.get("host", "")).lower().rstrip(".")
         port, transport = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))[:8]
         if type(port) is not int or not host:
-            return await _answer(gate, {"ok": False, "reason": "a malformed request"})
+            return await _answer(link, {"ok": False, "reason": "a malformed request"})
         where = f"{via} {host}:{port}/{transport}"
         decision = decide(self.rules, host, port, transport)
         if isinstance(decision, str):
-            return await self._refuse(gate, where, decision)
+            return await self._refuse(link, where, decision)
         found = await self._resolve(host, port, transport)
         if isinstance(found, str):
-            return await self._refuse(gate, where, found)
+            return await self._refuse(link, where, found)
         upstream = await self._connect(found, port, transport)
         if isinstance(upstream, str):
-            return await self._refuse(gate, where, upstream)
-        address, link = upstream
-        self._decided(where, f"allowed to {address} by {decision.text()}")
-        await _answer(gate, {"ok": True, "address": str(address)})
-        await self._relay(serial, where, gate, link, transport)
+            return await self._refuse(link, where, upstream)
+        address, outside = upstream
+        log.info("egress %s %s: allowed to %s by %s", self.rules.name, where, address,
+                 decision.text())  # fmt: skip
+        await _answer(link, {"ok": True, "address": str(address)})
+        started = time.monotonic()
+        if isinstance(outside, socket.socket):
+            out, back = await self._splice(link, outside)
+        else:
+            out, back = await _udp_relay(link, outside)
+        log.info(
+            "egress %s #%d %s: closed, %d B out, %d B in, %.2f s",
+            self.rules.name, serial, where, out, back, time.monotonic() - started,
+        )  # fmt: skip
+
+    async def _splice(self, link: socket.socket, outside: socket.socket) -> tuple[int, int]:
+        """Take the client's connection from the gate and splice it to the destination."""
+        try:
+            async with asyncio.timeout(REQUEST_WAIT):
+                client, first = await _receive_client(link)
+        except BaseException:
+            outside.close()
+            raise
+        pair = Pair(client, outside)
+        self._pairs.add(pair)
+        try:
+            if first:
+                await asyncio.get_running_loop().sock_sendall(outside, first)
+        except BaseException:
+            client.close()
+            outside.close()
+            raise
+        try:
+            await pair.run()  # it owns and closes both sockets
+        finally:
+            self._pairs.discard(pair)
+        return pair.out + len(first), pair.back
 
     async def _resolve(self, host: str, port: int, transport: str) -> list[Address] | str:
         """The addresses `host` may be dialled at, vetted after resolution."""
@@ -136,53 +199,113 @@ class EgressRelay:
 
     async def _connect(
         self, addresses: list[Address], port: int, transport: str
-    ) -> tuple[Address, Stream | asyncio.DatagramTransport] | str:
+    ) -> tuple[Address, socket.socket | asyncio.DatagramTransport] | str:
         errors = []
+        loop = asyncio.get_running_loop()
         for address in addresses:
+            family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
-                    if transport == "tcp":
-                        stream = await asyncio.open_connection(str(address), port, limit=CHUNK)
-                        return address, stream
-                    return address, await _udp(str(address), port)
+                    if transport != "tcp":
+                        return address, await _udp(str(address), port)
+                    outside = socket.socket(family, socket.SOCK_STREAM)
+                    outside.setblocking(False)
+                    try:
+                        await loop.sock_connect(outside, (str(address), port))
+                    except BaseException:
+                        outside.close()
+                        raise
+                    return address, outside
             except (OSError, TimeoutError) as error:
                 errors.append(f"{address}: {error.strerror or type(error).__name__}")
         return "cannot connect: " + "; ".join(errors)
 
-    async def _relay(
-        self,
-        serial: int,
-        where: str,
-        gate: Stream,
-        link: Stream | asyncio.DatagramTransport,
-        transport: str,
-    ) -> None:
-        started, traffic = time.monotonic(), Traffic()
-        try:
-            if isinstance(link, tuple):
-                await splice(gate, link, traffic)
-            else:
-                await _udp_relay(gate, link, traffic)
-        finally:
-            log.info(
-                "egress %s #%d %s: closed, %d B out, %d B in, %.2f s",
-                self.rules.name, serial, where, traffic.up, traffic.down,
-                time.monotonic() - started,
-            )  # fmt: skip
-
-    async def _refuse(self, gate: Stream, where: str, reason: str) -> None:
+    async def _refuse(self, link: socket.socket, where: str, reason: str) -> None:
         log.warning("egress %s %s: refused: %s", self.rules.name, where, reason)
-        await _answer(gate, {"ok": False, "reason": reason})
-
-    def _decided(self, where: str, what: str) -> None:
-        log.info("egress %s %s: %s", self.rules.name, where, what)
+        await _answer(link, {"ok": False, "reason": reason})
 
 
-async def _answer(gate: Stream, answer: dict[str, object]) -> None:
-    gate[1].write(json.dumps(answer).encode() + b"\n")
-    await gate[1].drain()
-    if not answer["ok"]:
-        gate[1].close()
+async def _read_line(link: socket.socket) -> bytes:
+    """The gate's request line; it sends nothing more before it has the answer."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await loop.sock_recv(link, MAX_REQUEST)
+        if not chunk or len(data) > MAX_REQUEST:
+            raise ValueError("the gate sent no request")
+        data += chunk
+    return data
+
+
+async def _answer(link: socket.socket, answer: dict[str, object]) -> None:
+    await asyncio.get_running_loop().sock_sendall(link, json.dumps(answer).encode() + b"\n")
+
+
+async def _receive_client(link: socket.socket) -> tuple[socket.socket, bytes]:
+    """The client's connection the gate hands over, and the bytes it sends first."""
+    loop = asyncio.get_running_loop()
+    while True:
+        await _readable(link)
+        try:
+            data, ancillary, _, _ = link.recvmsg(FRAME_LENGTH.size, socket.CMSG_SPACE(4 * 4))
+        except BlockingIOError:
+            continue
+        break
+    fds = []
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds += array.array("i", payload[: len(payload) - len(payload) % 4]).tolist()
+    client = _client_socket(fds)
+    try:
+        if len(data) < FRAME_LENGTH.size:
+            data += await loop.sock_recv(link, FRAME_LENGTH.size - len(data))
+        (size,) = FRAME_LENGTH.unpack(data)
+        if size > MAX_FIRST:
+            raise ValueError(f"the gate sent {size} bytes to go first")
+        first = b""
+        while len(first) < size:
+            chunk = await loop.sock_recv(link, size - len(first))
+            if not chunk:
+                raise ValueError("the gate closed mid-handover")
+            first += chunk
+    except BaseException:
+        client.close()
+        raise
+    return client, first
+
+
+def _client_socket(fds: list[int]) -> socket.socket:
+    """INVARIANT: exactly one descriptor, and it must be a TCP stream socket (the client's
+    connection); anything else a subverted gate might send is closed, never used."""
+    if len(fds) != 1:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"the gate handed over {len(fds)} descriptors, not one")
+    if not stat.S_ISSOCK(os.fstat(fds[0]).st_mode):
+        os.close(fds[0])
+        raise ValueError("the gate handed over something that is not a socket")
+    client = socket.socket(fileno=fds[0])
+    if client.type != socket.SOCK_STREAM or client.family not in (socket.AF_INET,
+                                                                  socket.AF_INET6):  # fmt: skip
+        client.close()
+        raise ValueError("the gate handed over a socket that is not a TCP connection")
+    client.setblocking(False)
+    return client
+
+
+async def _readable(sock: socket.socket) -> None:
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
 
 
 class _Datagrams(asyncio.DatagramProtocol):
@@ -203,13 +326,16 @@ async def _udp(address: str, port: int) -> asyncio.DatagramTransport:
     return transport
 
 
-async def _udp_relay(gate: Stream, link: asyncio.DatagramTransport, traffic: Traffic) -> None:
-    protocol = link.get_protocol()
+async def _udp_relay(link: socket.socket, outside: asyncio.DatagramTransport) -> tuple[int, int]:
+    """A UDP flow: framed datagrams on the gate's stream, plain ones to the destination."""
+    protocol = outside.get_protocol()
     assert isinstance(protocol, _Datagrams)
+    reader, writer = await asyncio.open_connection(sock=link.dup())
+    traffic = Traffic()
 
     async def out() -> None:
-        while (data := await read_frame(gate[0])) is not None:
-            link.sendto(data)
+        while (data := await read_frame(reader)) is not None:
+            outside.sendto(data)
             traffic.up += len(data)
         raise OSError("the gate ended the flow")
 
@@ -217,8 +343,8 @@ async def _udp_relay(gate: Stream, link: asyncio.DatagramTransport, traffic: Tra
         while True:
             async with asyncio.timeout(UDP_IDLE):
                 data = await protocol.queue.get()
-            gate[1].write(frame(data))
-            await gate[1].drain()
+            writer.write(frame(data))
+            await writer.drain()
             traffic.down += len(data)
 
     try:
@@ -228,8 +354,9 @@ async def _udp_relay(gate: Stream, link: asyncio.DatagramTransport, traffic: Tra
     except* (OSError, TimeoutError):
         pass
     finally:
-        link.close()
-        gate[1].close()
+        outside.close()
+        writer.close()
+    return traffic.up, traffic.down
 
 
 def test_overrides(environ: Mapping[str, str]) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Egress listeners: one per allowed name × allowed port, on the name's own loopback
 address, so software that ignores proxy variables, and protocols that are not HTTP
-(databases, mail, …), reach exactly the allowed destinations. TCP connections and UDP
-flows are relayed to the host (`relay.py`); nothing else listens.
+(databases, mail, …), reach exactly the allowed destinations. TCP connections are handed
+over to the host, UDP flows relayed to it (`relay.py`); nothing else listens.
 """
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import cast
 
 from .config import Egress
 from .log import log
 from .names import Names
-from .relay import Refused, frame, open_relay, read_frame
-from .splice import CHUNK, Connections, Traffic, splice
+from .relay import Refused, frame, hand_over, open_relay, read_frame
+from .sockets import accept_forever, listen_tcp, reset
+from .splice import Connections
 
 UDP_IDLE = 60.0  # a UDP flow with no datagram either way for this long is closed
 MAX_UDP_FLOWS = 64  # per listener
@@ -35,7 +35,7 @@ class Destinations:
         self._egress = egress
         self._names = names
         self._connections = connections
-        self._servers: list[asyncio.Server] = []
+        self._accepting: list[asyncio.Task[None]] = []
         self._udp: list[UdpDestination] = []
         self._lock = asyncio.Lock()
 
@@ -44,16 +44,13 @@ class Destinations:
             await self.open(name, address)
 
     async def open(self, name: str, address: str) -> None:
+        loop = asyncio.get_running_loop()
         async with self._lock:
             for port, transport in sorted(self._names.allowed(name)):
                 if transport == "tcp":
-                    server = await asyncio.start_server(
-                        self._acceptor(name, port),
-                        host=address,
-                        port=port,
-                        limit=CHUNK,
-                    )
-                    self._servers.append(server)
+                    listener = listen_tcp(address, port)
+                    accept = accept_forever(listener, self._acceptor(name, port))
+                    self._accepting.append(loop.create_task(accept))
                 else:
                     udp = UdpDestination(self._egress.socket, name, port)
                     await udp.start(address)
@@ -61,81 +58,60 @@ class Destinations:
             log.info("egress: %s is %s", name, address)
 
     async def close(self) -> None:
-        for server in self._servers:
-            server.close()
+        for task in self._accepting:
+            task.cancel()
+        await asyncio.gather(*self._accepting, return_exceptions=True)
         for udp in self._udp:
             udp.close()
-        self._servers, self._udp = [], []
+        self._accepting, self._udp = [], []
 
     def _acceptor(
         self, name: str, port: int
-    ) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
-        async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    ) -> Callable[[socket.socket], Coroutine[object, object, None]]:
+        async def accept(conn: socket.socket) -> None:
             await self._connections.serve(
-                writer, self.label, lambda serial: self._relay(serial, name, port, (reader, writer))
+                lambda: reset(conn),
+                self.label,
+                lambda serial: relay_tcp(self._egress.socket, serial, "dns", name, port, conn),
             )
 
         return accept
 
-    async def _relay(
-        self,
-        serial: int,
-        name: str,
-        port: int,
-        client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    ) -> None:
-        refused = await relay_tcp(self._egress.socket, serial, "dns", name, port, client, b"")
-        if refused is not None:
-            reset(client[1])
-
-
-def reset(writer: asyncio.StreamWriter) -> None:
-    """Close with a TCP reset (linger 0): the client sees a refused connection, not an
-    empty answer it might take for a reply."""
-    sock = writer.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    writer.transport.abort()
-
 
 async def relay_tcp(
-    socket: str,
+    path: str,
     serial: int,
     via: str,
     host: str,
     port: int,
-    client: tuple[asyncio.StreamReader, asyncio.StreamWriter],
-    first: bytes,
+    client: socket.socket,
+    first: bytes = b"",
     on_open: bytes = b"",
-) -> str | None:
-    """Relay one TCP connection to `host:port` through the host; `first` goes upstream
-    and `on_open` to the client once the host has connected. Why it was refused, or None."""
+    on_refused: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Hand one TCP connection to the host for `host:port`; `first` goes to the destination
+    before the client's own bytes, `on_open` to the client once the host has connected.
+    A refused connection is reset, unless `on_refused` answers it."""
     started = time.monotonic()
-    traffic = Traffic()
-    outcome = "refused"
+    request = {"host": host, "port": port, "transport": "tcp", "via": via}
     try:
-        upstream, address = await open_relay(socket, host, port, "tcp", via)
+        address = await hand_over(path, client, request, first=first, on_open=on_open)
     except Refused as error:
         log.info("egress #%d %s %s:%d: refused: %s", serial, via, host, port, error)
-        return str(error)
-    try:
-        outcome = f"relayed to {address}"
-        if first:
-            upstream[1].write(first)
-        if on_open:
-            client[1].write(on_open)
-        await splice(client, upstream, traffic)
-    except asyncio.CancelledError:
-        outcome += ", cut at shutdown"
+        if on_refused is None:
+            reset(client)
+        else:
+            await on_refused(str(error))  # an answer, then an orderly close
+            client.close()
+        return
+    except BaseException:
+        reset(client)
         raise
-    finally:
-        log.info(
-            "egress #%d %s %s:%d: %s, %d B up, %d B down, %.2f s",
-            serial, via, host, port, outcome, traffic.up, traffic.down,
-            time.monotonic() - started,
-        )  # fmt: skip
-    return None
+    client.close()  # the host holds the connection now
+    log.info(
+        "egress #%d %s %s:%d: handed to mcp-lok on the host, to %s, in %.3f s",
+        serial, via, host, port, address, time.monotonic() - started,
+    )  # fmt: skip
 
 
 class UdpDestination(asyncio.DatagramProtocol):

@@ -10,13 +10,16 @@ connection carries requests to one destination only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 from urllib.parse import urlsplit
 
 from .config import Egress
 from .egress import relay_tcp
 from .log import log
 from .names import canonical, literal
-from .splice import CHUNK, Connections
+from .sockets import accept_forever, listen_tcp, readable, reset
+from .splice import Connections
 
 HEAD_LIMIT = 16 * 1024
 HEAD_WAIT = 30.0
@@ -72,47 +75,47 @@ class HttpProxy:
 
     def __init__(self, egress: Egress, connections: Connections) -> None:
         self._egress, self._connections = egress, connections
-        self._server: asyncio.Server | None = None
+        self._accepting: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         host, port = self._egress.proxy
-        self._server = await asyncio.start_server(self._accept, host, port, limit=CHUNK)
+        listener = listen_tcp(host, port)
+        accept = accept_forever(listener, self._accept)
+        self._accepting = asyncio.get_running_loop().create_task(accept)
         log.info("proxy: %s:%d relays allowed destinations only", host, port)
 
     async def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            self._server = None
+        if self._accepting is not None:
+            self._accepting.cancel()
+            await asyncio.gather(self._accepting, return_exceptions=True)
+            self._accepting = None
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _accept(self, conn: socket.socket) -> None:
         await self._connections.serve(
-            writer, self.label, lambda serial: self._handle(serial, reader, writer)
+            lambda: reset(conn), self.label, lambda serial: self._handle(serial, conn)
         )
 
-    async def _handle(
-        self, serial: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _handle(self, serial: int, conn: socket.socket) -> None:
         try:
             async with asyncio.timeout(HEAD_WAIT):
-                head = await reader.readuntil(b"\r\n\r\n")
-            if len(head) > HEAD_LIMIT:
-                raise BadRequest("the request head is too long")
-            host, port, tunnel, upstream = parse_head(head[:-4] + b"\r\n\r\n")
-        except (BadRequest, asyncio.LimitOverrunError, asyncio.IncompleteReadError,
-                TimeoutError, OSError) as error:  # fmt: skip
-            await self._reply(writer, status(400, "Bad Request", str(error) or "bad request"))
+                head = await read_head(conn)
+            host, port, tunnel, upstream = parse_head(head)
+        except (BadRequest, TimeoutError, OSError) as error:
+            await _reply(conn, status(400, "Bad Request", str(error) or "bad request"))
             return
         problem = self._refusal(host, port)
         if problem:
             log.info("proxy #%d %s:%d: refused: %s", serial, host, port, problem)
-            await self._reply(writer, status(403, "Forbidden", problem))
+            await _reply(conn, status(403, "Forbidden", problem))
             return
+
+        async def refused(reason: str) -> None:
+            await _reply(conn, status(403, "Forbidden", reason), close=False)
+
         opened = b"HTTP/1.1 200 Connection established\r\n\r\n" if tunnel else b""
-        refused = await relay_tcp(
-            self._egress.socket, serial, "proxy", host, port, (reader, writer), upstream, opened
+        await relay_tcp(
+            self._egress.socket, serial, "proxy", host, port, conn, upstream, opened, refused
         )
-        if refused is not None:
-            await self._reply(writer, status(403, "Forbidden", refused))
 
     def _refusal(self, host: str, port: int) -> str | None:
         """What the gate refuses before asking the host. Any other request goes to the
@@ -122,11 +125,32 @@ class HttpProxy:
             return "the namespace's own loopback is reached directly, not through the proxy"
         return None
 
-    async def _reply(self, writer: asyncio.StreamWriter, data: bytes) -> None:
-        try:
-            writer.write(data)
-            await writer.drain()
-            writer.close()
-            await writer.wait_closed()
-        except OSError:
-            pass
+
+async def read_head(conn: socket.socket) -> bytes:
+    """The request head, read exactly: every byte after it stays unread in the socket, to
+    go to the destination with the connection itself."""
+    while True:
+        await readable(conn)
+        peeked = conn.recv(HEAD_LIMIT, socket.MSG_PEEK)
+        if not peeked:
+            raise BadRequest("the client closed before its request head ended")
+        end = peeked.find(b"\r\n\r\n")
+        if end >= 0:
+            return _take(conn, end + 4)
+        if len(peeked) >= HEAD_LIMIT:
+            raise BadRequest("the request head is too long")
+
+
+def _take(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:  # all of it is buffered already: the peek saw it
+        data += conn.recv(size - len(data))
+    return data
+
+
+async def _reply(conn: socket.socket, data: bytes, *, close: bool = True) -> None:
+    with contextlib.suppress(OSError):
+        await asyncio.get_running_loop().sock_sendall(conn, data)
+        conn.shutdown(socket.SHUT_WR)
+    if close:
+        conn.close()

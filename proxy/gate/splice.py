@@ -118,14 +118,21 @@ class Connections:
         return len(self._tasks)
 
     async def serve(
-        self, writer: asyncio.StreamWriter, label: str, work: Callable[[int], Awaitable[None]]
+        self,
+        refuse: asyncio.StreamWriter | Callable[[], object],
+        label: str,
+        work: Callable[[int], Awaitable[None]],
     ) -> None:
-        """Run `work(serial)` for one accepted connection, as a task this object owns."""
+        """Run `work(serial)` for one accepted connection, as a task this object owns.
+        Over the limit, the connection is refused: its writer aborted, or `refuse()`."""
         self._serial += 1
         serial = self._serial
         if len(self._tasks) >= self._limit:
             log.warning("%s #%d: refused, %d connections already open", label, serial, self._limit)
-            writer.transport.abort()
+            if isinstance(refuse, asyncio.StreamWriter):
+                refuse.transport.abort()
+            else:
+                refuse()
             return
         task = asyncio.current_task()
         assert task is not None  # asyncio runs every connection callback in a task
