@@ -402,7 +402,27 @@ def attack(spec):
         os.path.join(spec["out"], "report.json.tmp"), os.path.join(spec["out"], "report.json")
     )
     print("probe: report written", file=sys.stderr, flush=True)
-    time.sleep(spec.get("linger", 0))
+    if spec.get("allowed"):
+        second_round(spec)
+
+
+def second_round(spec):
+    """Wait (bounded) for the test to take mcp-lok's host process away, then try the
+    allowed destination again: with nobody relaying, nothing may get through."""
+    go = os.path.join(spec["out"], "go")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(go) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    name = spec["allowed"]
+    after = {
+        "plain_tcp": attempt(lambda: tcp_talk(name, 443, b"hello\n")),
+        "by_connect": attempt(lambda: connect_through_proxy(name, 443, b"hello\n")),
+        "waited": os.path.exists(go),
+    }
+    path = os.path.join(spec["out"], "after.json")
+    with open(path + ".tmp", "w") as handle:
+        json.dump(after, handle, sort_keys=True)
+    os.rename(path + ".tmp", path)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
@@ -500,12 +501,38 @@ def logs_show(world: World) -> None:
     assert "no rule names it" in logs, logs
 
 
+@when("mcp-lok's host process for the server is killed")
+def kill_host_process(world: World) -> None:
+    """SIGKILL: the relay gets no chance to clean up, as after a crash."""
+    state = json.loads(Path(f"/run/mcp-lok/{world['name']}/state.json").read_text())
+    pid = state["proxy_pid"]
+    assert pid, state
+    os.kill(pid, signal.SIGKILL)  # the detached proxy this scenario's `mcp-lok start` made
+    end = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < end:
+        time.sleep(0.05)
+    (Path(world["folders"]["out"]) / "go").write_text("go")
+
+
+@then("the attacker can no longer reach the allowed destination in any way")
+def no_host_no_egress(world: World) -> None:
+    path = Path(world["folders"]["out"]) / "after.json"
+    end = time.monotonic() + 60
+    while not path.exists():
+        assert time.monotonic() < end, "the attacker's second round never reported"
+        time.sleep(0.3)
+    after = json.loads(path.read_text())
+    assert after["waited"] is True, after
+    for way in ("plain_tcp", "by_connect"):
+        failed(after[way], forbidding="echo:")
+
+
 @then("`mcp-lok rm` removes the server, its gate and the egress socket")
 def removed(world: World) -> None:
     engine: EngineUnderTest = world["engine"]
     name = world["name"]
     socket_path = Path(f"/run/mcp-lok/{name}/gate/egress.sock")
-    assert socket_path.exists()
+    assert socket_path.exists()  # the killed relay could not remove it: `rm` must
     assert mcp_lok("rm", "--force", name).returncode == 0
     assert not socket_path.exists()
     assert not Path(f"/run/mcp-lok/{name}").exists()
