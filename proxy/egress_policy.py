@@ -136,8 +136,10 @@ def decide(rules: Rules, host: str, port: int, transport: str) -> Rule | str:
 
 def special(address: Address, own: frozenset[Address]) -> str | None:
     """Why `address` is refused unless a rule names it, or None for a public address."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return special(address.ipv4_mapped, own)
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        # an IPv6 spelling of an IPv4 address is judged as that address
+        return special(embedded, own) or "an IPv6 address that embeds an IPv4 one"
     if address in METADATA:
         return "a cloud metadata address"
     if address in own:
@@ -155,6 +157,22 @@ def special(address: Address, own: frozenset[Address]) -> str | None:
     return None
 
 
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def vet(
     rules: Rules, port: int, transport: str, address: Address, own: frozenset[Address]
 ) -> str | None:
@@ -162,11 +180,7 @@ def vet(
     reason = special(address, own)
     if reason is None:
         return None
-    unwrapped = (
-        address.ipv4_mapped
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped
-        else address
-    )
+    unwrapped = _embedded_ipv4(address) or address
     for rule in rules.rules:
         if (
             port in rule.ports

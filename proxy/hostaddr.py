@@ -22,7 +22,7 @@ def own_addresses() -> frozenset[Address]:
     global _cache
     now = time.monotonic()
     if now - _cache[0] > CACHE_SECONDS:
-        _cache = (now, frozenset(_ipv4() | _ipv6()))
+        _cache = (now, frozenset(_ipv4() | _local_routes() | _ipv6()))
     return _cache[1]
 
 
@@ -43,4 +43,17 @@ def _ipv6() -> set[Address]:
         for line in table:
             digits = line.split()[0]
             found.add(ipaddress.ip_address(bytes.fromhex(digits)))
+    return found
+
+
+def _local_routes() -> set[Address]:
+    """Every local IPv4 address (secondary ones too) from the kernel's routing trie."""
+    found: set[Address] = set()
+    with contextlib.suppress(OSError), open("/proc/net/fib_trie", encoding="ascii") as trie:
+        previous = ""
+        for line in trie:
+            if line.strip() == "/32 host LOCAL":
+                with contextlib.suppress(ValueError, IndexError):
+                    found.add(ipaddress.ip_address(previous.split()[-1]))
+            previous = line
     return found

@@ -11,7 +11,9 @@ signal, then drain. `python3 -I -m mcp_lok_gate /run/mcp-lok-gate/gate.json` in 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ DRAIN_SECONDS = 3.0  # on the first SIGTERM, how long open connections may finis
 EXIT_OK = 0
 EXIT_FAILURE = 1  # a listener could not start
 EXIT_CONFIG = 2  # the config is unreadable or invalid
+READY = "ready"
 
 
 class Listener(Protocol):
@@ -78,6 +81,9 @@ class Gate:
     config: Config
     connections: Connections = field(default_factory=Connections)
     drain_seconds: float = DRAIN_SECONDS
+    # written once every listener is up (the launcher starts the server after it), and
+    # removed at shutdown; in the gate's own folder, next to its config
+    ready_file: str | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     _started: list[Listener] = field(default_factory=list, init=False)
 
@@ -96,6 +102,8 @@ class Gate:
     async def run(self) -> None:
         try:
             await self.start()
+            if self.ready_file is not None:
+                _write_ready(self.ready_file)
             log.info("gate %s ready", self.config.name)
             await self._stop.wait()
             log.info(
@@ -105,13 +113,22 @@ class Gate:
             await self.shutdown()
 
     async def shutdown(self) -> None:
+        if self.ready_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.ready_file)
         while self._started:
             await self._started.pop().close()
         await self.connections.drain(self.drain_seconds)
 
 
-async def serve(config: Config) -> None:
-    gate = Gate(config)
+def _write_ready(path: str) -> None:
+    with open(f"{path}.tmp", "w", encoding="ascii") as marker:
+        marker.write("ready\n")
+    os.replace(f"{path}.tmp", path)
+
+
+async def serve(config: Config, ready_file: str | None = None) -> None:
+    gate = Gate(config, ready_file=ready_file)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, gate.stop)
@@ -138,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("refusing to start: %s", error)
         return EXIT_CONFIG
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, os.path.join(os.path.dirname(args[0]), READY)))
     except OSError as error:
         log.error("cannot serve: %s", error)
         return EXIT_FAILURE

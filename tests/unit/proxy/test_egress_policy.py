@@ -86,6 +86,9 @@ def test_denies_win_and_nothing_else_passes(
         ("224.0.0.1", "not a unicast address"),
         ("0.0.0.0", "private"),
         ("::ffff:127.0.0.1", "loopback"),  # an IPv4-mapped address is checked as IPv4
+        ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
+        ("64:ff9b::a9fe:a9fe", "metadata"),  # NAT64 of 169.254.169.254
+        ("::ffff:140.82.121.6", "embeds an IPv4"),  # public, but named only as IPv4
         ("198.51.100.1", "this host's own"),
         ("8.8.4.4", "this host's own"),
     ],
