@@ -212,7 +212,9 @@ class Launch:
             ready = folder / "ready"
             self.record(files=[*self.state.files, str(folder / "egress.sock"), str(ready)])
             # the server starts only once the gate's DNS, listeners and proxy are up
-            wait_for_socket(self.engine, self.state.gate_id or "", ready, INGRESS_WAIT, "ready")
+            wait_for_socket(
+                self.engine, self.state.gate_id or "", ready, INGRESS_WAIT, "ready marker"
+            )
         if self.plan.gate.config.get("ingress"):
             socket = self.store.folder(self.state.name) / "gate" / "ingress.sock"
             self.record(files=[*self.state.files, str(socket)])
@@ -220,9 +222,13 @@ class Launch:
 
 
 def wait_for_socket(
-    engine: EngineClient, gate_id: str, socket: Path, timeout: float, what: str = "ingress"
+    engine: EngineClient,
+    gate_id: str,
+    socket: Path,
+    timeout: float,
+    what: str = "ingress socket",
 ) -> None:
-    """Wait until the gate has made `socket` (its ingress socket, or its `ready` file)."""
+    """Wait until the gate has made `socket` (its ingress socket, or its ready marker)."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while not socket.exists():
@@ -235,9 +241,7 @@ def wait_for_socket(
             )
         if time.monotonic() > deadline:
             raise LokError(
-                f"the gate's {what} file did not appear in {timeout:.0f}s"
-                if what == "ready"
-                else f"the gate's ingress socket did not appear in {timeout:.0f}s",
+                f"the gate's {what} did not appear in {timeout:.0f}s",
                 hint=f"check the gate's logs: `{engine.kind.value} logs {gate_id[:12]}`",
             )
         time.sleep(delay)
