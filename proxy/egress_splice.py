@@ -7,19 +7,49 @@ release the GIL); an end on one side is passed on as a half-close, an error ends
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import fcntl
+import functools
 import os
+import queue
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 CHUNK = 1 << 20
 JOIN_WAIT = 2.0  # after a cut, how long the threads have to notice
 MAX_PAIRS = 256  # the relay's connection limit
-# threads are kept and reused: starting two per connection would cost its set-up time
-_POOL = concurrent.futures.ThreadPoolExecutor(2 * MAX_PAIRS, thread_name_prefix="egress-splice")
+
+
+class Workers:
+    """Daemon threads kept and reused (starting two per connection would cost its set-up
+    time); daemons, so a thread still blocked in `splice` never holds the process at exit."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            if self._idle <= 0 and self._threads < self._limit:
+                self._threads += 1
+                threading.Thread(target=self._work, name="egress-splice", daemon=True).start()
+            else:
+                self._idle -= 1  # an idle thread's job (below 0: queued for the next free)
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            self._jobs.get()()
+            with self._lock:
+                self._idle += 1
+
+
+_WORKERS = Workers(2 * MAX_PAIRS)
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ (Python 3.10+ on Linux); named here for mypy
 
 
@@ -47,7 +77,8 @@ class Pair:
             sock.setblocking(True)
         for src, dst, outward in ((self.client, self.upstream, True),
                                   (self.upstream, self.client, False)):  # fmt: skip
-            _POOL.submit(self._pump, src, dst, outward, lambda: loop.call_soon_threadsafe(finished))
+            notify = functools.partial(loop.call_soon_threadsafe, finished)
+            _WORKERS.submit(functools.partial(self._pump, src, dst, outward, notify))
         try:
             await done
         finally:

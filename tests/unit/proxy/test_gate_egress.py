@@ -12,6 +12,7 @@ import shutil
 import socket
 import struct
 import tempfile
+import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest_asyncio
 
 from mcp_lok.proxy import egress as host_egress
 from mcp_lok.proxy.egress_policy import load_rules
+from mcp_lok.proxy.egress_splice import Pair, Workers
 from mcp_lok.proxy.gate import Connections, Names, parse_config
 from mcp_lok.proxy.gate.dns import NXDOMAIN, DnsServer, answer, parse_query
 from mcp_lok.proxy.gate.egress import Destinations
@@ -382,3 +384,56 @@ def test_test_overrides_come_from_the_harness_variable_only() -> None:
     assert found == {"a.test": "10.0.0.1", "b.test": "::1"}
     with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
         host_egress.test_overrides({host_egress.TEST_RESOLVE: "a.test=not-an-address"})
+
+
+# --- the host's kernel splice --------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_pair_splices_both_ways_passes_half_closes_and_counts() -> None:
+    client, client_peer = socket.socketpair()
+    upstream, upstream_peer = socket.socketpair()
+    pair = Pair(client, upstream)
+    running = asyncio.get_running_loop().create_task(pair.run())
+    loop = asyncio.get_running_loop()
+    for sock in (client_peer, upstream_peer):
+        sock.setblocking(False)
+    await loop.sock_sendall(client_peer, b"x" * 300_000)
+    got = b""
+    while len(got) < 300_000:
+        got += await asyncio.wait_for(loop.sock_recv(upstream_peer, 65536), 5)
+    await loop.sock_sendall(upstream_peer, b"back")
+    assert await asyncio.wait_for(loop.sock_recv(client_peer, 16), 5) == b"back"
+    client_peer.shutdown(socket.SHUT_WR)  # the client is done sending: passed on
+    assert await asyncio.wait_for(loop.sock_recv(upstream_peer, 16), 5) == b""
+    upstream_peer.close()
+    await asyncio.wait_for(running, 5)
+    assert (pair.out, pair.back) == (300_000, 4)
+    assert client.fileno() == -1  # the pair closed what it owned
+    client_peer.close()
+
+
+@pytest.mark.asyncio
+async def test_cutting_a_pair_ends_it() -> None:
+    client, client_peer = socket.socketpair()
+    upstream, upstream_peer = socket.socketpair()
+    pair = Pair(client, upstream)
+    running = asyncio.get_running_loop().create_task(pair.run())
+    await asyncio.sleep(0.05)
+    pair.cut()
+    await asyncio.wait_for(running, 5)
+    assert upstream.fileno() == -1
+    client_peer.close()
+    upstream_peer.close()
+
+
+def test_workers_are_reused_and_bounded() -> None:
+    workers = Workers(2)
+    done = threading.Barrier(3)
+    for _ in range(2):
+        workers.submit(done.wait)
+    done.wait(5)
+    finished = threading.Event()
+    workers.submit(finished.set)  # an idle thread takes it: no third thread
+    assert finished.wait(5)
+    assert workers._threads == 2
