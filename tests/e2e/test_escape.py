@@ -219,24 +219,78 @@ def _write_policy(world: World, tmp_path: Path, text: str) -> None:
 # --- when -----------------------------------------------------------------------------------
 
 
-@when("`mcp-lok start` runs the attacker under it")
-def start_attacker(world: World, lok_servers: list[str]) -> None:
+def _attacker(world: World, lok_servers: list[str], command: str) -> list[str]:
+    """The command line that launches the attacker as the server, and its environment."""
     engine: EngineUnderTest = world["engine"]
     image_required(engine, PROBE_IMAGE)
     name = unique_name("e2e-atk")
     lok_servers.append(name)
-    allow_listed = "allow " in world["policy_text"]
-    spec = _spec(world, name, allow_listed)
-    environ = dict(os.environ, MCP_LOK_TEST_RESOLVE=world["resolve"])
-    result = subprocess.run(
-        [MCP_LOK, "start", "--format", "json", "--engine", engine.name, "--name", name,
-         "--permission-profile", world["source"], PROBE_IMAGE,
-         "--", "python3", "-c", PROBE, "--attack", json.dumps(spec)],
-        capture_output=True, text=True, timeout=120, check=False, env=environ,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    spec = _spec(world, name, "allow " in world["policy_text"])
     world["name"] = name
     world["spec"] = spec
+    options = ["--format", "json"] if command == "start" else []
+    return [MCP_LOK, command, *options, "--engine", engine.name, "--name", name,
+            "--permission-profile", world["source"], PROBE_IMAGE,
+            "--", "python3", "-c", PROBE, "--attack", json.dumps(spec)]  # fmt: skip
+
+
+@when("`mcp-lok start` runs the attacker under it")
+def start_attacker(world: World, lok_servers: list[str]) -> None:
+    command = _attacker(world, lok_servers, "start")
+    environ = dict(os.environ, MCP_LOK_TEST_RESOLVE=world["resolve"])
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, env=environ
+    )
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.fixture
+def foreground() -> Iterator[list[subprocess.Popen[str]]]:
+    """`mcp-lok run` processes a scenario started; interrupted, then killed, if still up."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+
+
+@when("`mcp-lok run` runs the attacker under it in the foreground")
+def run_attacker(
+    world: World, lok_servers: list[str], foreground: list[subprocess.Popen[str]]
+) -> None:
+    command = _attacker(world, lok_servers, "run")
+    environ = dict(os.environ, MCP_LOK_TEST_RESOLVE=world["resolve"])
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=environ
+    )
+    foreground.append(process)
+    world["run"] = process
+
+
+@when("the foreground `mcp-lok run` is interrupted")
+def interrupt_run(world: World) -> None:
+    process: subprocess.Popen[str] = world["run"]
+    assert process.poll() is None, process.communicate(timeout=5)
+    assert Path(f"/run/mcp-lok/{world['name']}/gate/egress.sock").exists()
+    process.send_signal(signal.SIGINT)  # the process this scenario started, by its handle
+    _, err = process.communicate(timeout=60)
+    world["run_stderr"] = err
+    assert process.returncode == 0, err
+
+
+@then("it removes the server, its gate and the egress socket")
+def run_removed(world: World) -> None:
+    engine: EngineUnderTest = world["engine"]
+    name = world["name"]
+    assert f"{name} stopped and removed" in world["run_stderr"], world["run_stderr"]
+    assert not Path(f"/run/mcp-lok/{name}").exists()
+    label = {"label": f"mcp-lok-name={name}"}
+    assert engine.api.containers(all=True, filters=label) == []
 
 
 def _spec(world: World, name: str, allow_listed: bool) -> dict[str, Any]:

@@ -86,3 +86,33 @@ Feature: Escape matrix: a server stays inside its policy
       | engine |
       | docker |
       | podman |
+
+  Scenario Outline: a foreground `mcp-lok run` relays the same way, and its end ends egress, on <engine>
+    Given the <engine> engine
+    And a test service container standing in for "google.com", "tcponly.test" and the host's gateway as "rebind.test"
+    And a service listening on every address of the host
+    And another mcp-lok server serving on the host
+    And a host folder "shared" holding "hello.txt"
+    And a host folder "out"
+    And a host file "secret/secret.txt" that no rule lets the server read
+    And the seed's example network profile, extended by:
+      """
+      read {shared} as /data
+      write {out} as /out
+      allow {service} port 80, 443 over tcp, udp
+      allow tcponly.test, {service} port 7000
+      allow rebind.test port 80
+      """
+    When `mcp-lok run` runs the attacker under it in the foreground
+    Then the attacker's report arrives within 120 seconds
+    And the allowed destination answers over plain TCP with no proxy variables
+    And the allowed destination answers through the proxy, plainly and with CONNECT
+    And a host no rule allows is refused by the proxy and unreachable by address
+    And an allowed name the host resolves to its own gateway is refused (no DNS rebinding)
+    When the foreground `mcp-lok run` is interrupted
+    Then it removes the server, its gate and the egress socket
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
