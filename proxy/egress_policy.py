@@ -119,6 +119,10 @@ def decide(rules: Rules, host: str, port: int, transport: str) -> Rule | str:
         return f"unknown transport `{transport}`"
     if not 1 <= port <= 65535:
         return f"port {port} is out of range"
+    if literal(host) is None and classify(host) is not HostKind.NAME:
+        # INVARIANT: only a well-formed name is matched and resolved (no `#`, spaces,
+        # numeric spellings of addresses), so a wildcard cannot be tricked into a suffix
+        return f"`{host[:80]}` is not a host name"
     for pattern in rules.deny_hosts:
         if names(pattern, host):
             return f"denied by `deny host {pattern}`"

@@ -13,6 +13,7 @@ the first of two locks; the HTTP proxy leaves the decision (and its log line) to
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 
 from .config import Egress
@@ -24,6 +25,15 @@ WILDCARD_BASE = int(ipaddress.IPv4Address("127.2.0.0"))  # wildcard names, on fi
 # limit of 1024); beyond this many names, lookups are refused
 MAX_NAMES = 256
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def well_formed(name: str) -> bool:
+    """A DNS host name: letters, digits and inner hyphens, a non-numeric last label."""
+    labels = name.split(".")
+    if len(name) > 253 or labels[-1].isdigit():
+        return False
+    return all(_LABEL.fullmatch(label) for label in labels)
 
 
 def literal(host: str) -> Address | None:
@@ -107,7 +117,7 @@ class Names:
             return "127.0.0.1", False
         if name in self._address:
             return self._address[name], False
-        if literal(name) is not None or not self.allowed(name):
+        if literal(name) is not None or not well_formed(name) or not self.allowed(name):
             return None, False
         if len(self._address) >= MAX_NAMES:
             return None, False

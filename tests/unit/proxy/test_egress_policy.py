@@ -59,6 +59,9 @@ def test_a_rule_allows(host: str, port: int, transport: str, rule: int) -> None:
         ("evilapi.example.com", 443, "tcp", "no rule allows"),
         ("api.example.com", 443, "sctp", "unknown transport"),
         ("api.example.com", 0, "tcp", "out of range"),
+        ("evil.test#.cdn.example.com", 443, "tcp", "is not a host name"),
+        ("evil test.cdn.example.com", 443, "tcp", "is not a host name"),
+        ("2130706433", 443, "tcp", "is not a host name"),
     ],
 )
 def test_denies_win_and_nothing_else_passes(

@@ -82,6 +82,7 @@ def test_exact_names_have_their_own_address_and_wildcards_get_one_on_lookup() ->
     assert names.address_of("wild.test") == (None, False)  # the suffix itself is not allowed
     assert names.address_of("bad.wild.test") == (None, False)  # an explicit deny wins
     assert names.address_of("example.com") == (None, False)
+    assert names.address_of("evil#.wild.test") == (None, False)  # not a host name
     assert names.address_of("127.0.0.1") == (None, False)  # addresses are not names
     assert names.address_of("localhost") == ("127.0.0.1", False)
     assert names.allowed("echo.test") == {(443, "tcp"), (443, "udp")}
