@@ -111,6 +111,8 @@ class EgressRelay:
         self._serial += 1
         serial = self._serial
         if self._open >= MAX_CONNECTIONS:
+            log.warning("egress %s #%d: refused, %d connections already open",
+                        self.rules.name, serial, MAX_CONNECTIONS)  # fmt: skip
             link.close()
             return
         self._open += 1
@@ -127,10 +129,12 @@ class EgressRelay:
             request = json.loads(await _read_line(link))
         host = str(request.get("host", "")).lower().rstrip(".")
         port, transport = request.get("port"), str(request.get("transport", ""))
-        via = str(request.get("via", "?"))[:8]
+        via = str(request.get("via", "?"))
         if type(port) is not int or not host:
             return await _answer(link, {"ok": False, "reason": "a malformed request"})
-        where = f"{via} {host}:{port}/{transport}"
+        # INVARIANT: what the gate sent reaches the log only as printable text (a subverted
+        # gate cannot forge log lines)
+        where = _printable(f"{via[:8]} {host[:253]}:{port}/{transport[:8]}")
         decision = decide(self.rules, host, port, transport)
         if isinstance(decision, str):
             return await self._refuse(link, where, decision)
@@ -221,8 +225,12 @@ class EgressRelay:
         return "cannot connect: " + "; ".join(errors)
 
     async def _refuse(self, link: socket.socket, where: str, reason: str) -> None:
-        log.warning("egress %s %s: refused: %s", self.rules.name, where, reason)
+        log.warning("egress %s %s: refused: %s", self.rules.name, where, _printable(reason))
         await _answer(link, {"ok": False, "reason": reason})
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 async def _read_line(link: socket.socket) -> bytes:

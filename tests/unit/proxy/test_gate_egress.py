@@ -4,6 +4,7 @@ decisions. The host's addresses are the test's own loopback here, named by a rul
 
 from __future__ import annotations
 
+import array
 import asyncio
 import json
 import logging
@@ -438,3 +439,57 @@ def test_workers_are_reused_and_bounded() -> None:
     workers.submit(finished.set)  # an idle thread takes it: no third thread
     assert finished.wait(5)
     assert workers._threads == 2
+
+
+# --- a subverted gate ----------------------------------------------------------------------
+
+
+async def ask(sock_dir: str, request: dict[str, object]) -> tuple[socket.socket, dict[str, object]]:
+    loop = asyncio.get_running_loop()
+    link = socket.socket(socket.AF_UNIX)
+    link.setblocking(False)
+    await loop.sock_connect(link, f"{sock_dir}/egress.sock")
+    await loop.sock_sendall(link, json.dumps(request).encode() + b"\n")
+    answer = await asyncio.wait_for(loop.sock_recv(link, 4096), 5)
+    return link, json.loads(answer)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("handed", ["file", "two", "udp", "none"])
+async def test_the_host_takes_nothing_but_one_tcp_connection_from_the_gate(
+    door: Door, sock_dir: str, handed: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_lok.egress")
+    request = {"host": "echo.test", "port": door.port, "transport": "tcp", "via": "dns"}
+    link, answer = await ask(sock_dir, request)
+    assert answer["ok"] is True
+    secret = Path(sock_dir) / "gate-file"
+    secret.write_text("")
+    file_fd = os.open(secret, os.O_WRONLY)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        fds = {"file": [file_fd], "two": [udp.fileno(), udp.fileno()],
+               "udp": [udp.fileno()], "none": []}[handed]  # fmt: skip
+        ancillary = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
+        link.sendmsg([struct.pack("!I", 0)], ancillary)
+        closed = await asyncio.wait_for(asyncio.get_running_loop().sock_recv(link, 16), 5)
+    os.close(file_fd)
+    link.close()
+    assert closed == b""  # the host dropped the link, and spliced nothing
+    assert secret.read_text() == ""
+    assert "ended:" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_a_forged_request_cannot_forge_log_lines(
+    door: Door, sock_dir: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="mcp_lok.egress")
+    forged = "x.test\n2026-01-01 mcp-lok INFO egress t: allowed everything"
+    request = {"host": forged, "port": door.port, "transport": "tcp", "via": "dns\n"}
+    link, answer = await ask(sock_dir, request)
+    link.close()
+    assert answer["ok"] is False
+    assert "is not a host name" in str(answer["reason"])
+    refused = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert refused
+    assert all("\n" not in line for line in refused)
