@@ -354,6 +354,10 @@ def allowed_attempts(spec):
         "tcp_only_works": attempt(lambda: tcp_talk(tcp_only, 7000, b"hello\n")),
         "rebind_direct": attempt(lambda: tcp_talk(rebind, 80, b"GET / HTTP/1.0\r\n\r\n")),
         "rebind_proxy": attempt(lambda: via_proxy(f"http://{rebind}/")),
+        "wildcard_first": attempt(lambda: socket.gethostbyname(spec["wildcard"][0])),
+        "wildcard_second": attempt(lambda: socket.gethostbyname(spec["wildcard"][1])),
+        "wildcard_talk": attempt(lambda: tcp_talk(spec["wildcard"][0], 443, b"wild\n")),
+        "wildcard_suffix": attempt(lambda: socket.gethostbyname(spec["wildcard"][2])),
     }
 
 

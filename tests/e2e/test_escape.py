@@ -156,7 +156,10 @@ def service_container(
     world["service"] = address
     world["gateway"] = gateway
     world["names"] = {"allowed": allowed, "tcp_only": tcp_only, "rebind": rebind}
-    world["resolve"] = f"{allowed}={address},{tcp_only}={address},{rebind}={gateway}"
+    world["resolve"] = (
+        f"{allowed}={address},{tcp_only}={address},{rebind}={gateway},a.wild.test={address},"
+        f"b.c.wild.test={address}"
+    )
 
 
 def _wait_for(address: str, port: int, timeout: float = 30.0) -> None:
@@ -320,6 +323,7 @@ def _spec(world: World, name: str, allow_listed: bool) -> dict[str, Any]:
             "allowed": names["allowed"],
             "tcp_only": names["tcp_only"],
             "rebind": names["rebind"],
+            "wildcard": ["a.wild.test", "b.c.wild.test", "wild.test"],
             "exhaust": True,
             "pids_limit": 48,
             "memory_limit": 64 * MIB,
@@ -396,6 +400,17 @@ def udp_allowed(world: World) -> None:
 @then("`localhost` is the namespace's own loopback")
 def localhost(world: World) -> None:
     assert ok(report(world)["localhost"]) == "local"
+
+
+@then("names under an allowed wildcard get addresses of their own on first lookup, and work")
+def wildcard(world: World) -> None:
+    r = report(world)
+    first, second = ok(r["wildcard_first"]), ok(r["wildcard_second"])
+    assert first.startswith("127.2."), first
+    assert second.startswith("127.2."), second
+    assert first != second
+    assert ok(r["wildcard_talk"]) == "echo: wild\n"
+    failed(r["wildcard_suffix"])  # the suffix itself is not under the wildcard
 
 
 @then("an arbitrary name does not resolve, through the resolver or asked directly")

@@ -21,6 +21,7 @@ Feature: Escape matrix: a server stays inside its policy
       allow {service} port 80, 443 over tcp, udp
       allow tcponly.test, {service} port 7000
       allow rebind.test port 80
+      allow *.wild.test port 443
       limit memory 64M
       limit pids 48
       """
@@ -33,6 +34,7 @@ Feature: Escape matrix: a server stays inside its policy
     And the allowed destination answers a non-HTTP protocol
     And the allowed destination answers over UDP, which its rule allows
     And `localhost` is the namespace's own loopback
+    And names under an allowed wildcard get addresses of their own on first lookup, and work
     # every escape fails
     And an arbitrary name does not resolve, through the resolver or asked directly
     And no DNS server outside is reachable
