@@ -12,7 +12,6 @@ loop, next to the MCP proxy and independent of it.
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
 import ipaddress
@@ -26,21 +25,17 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
 from .egress_policy import Address, Rules, RulesError, decide, literal, load_rules, vet
 from .egress_splice import Pair
 from .errors import ProxyError
-from .gate.relay import FRAME_LENGTH, frame, read_frame
-from .gate.splice import Traffic
 from .hostaddr import own_addresses
 
 log = logging.getLogger("mcp_lok.egress")
 
 REQUEST_WAIT = 10.0
 CONNECT_WAIT = 10.0
-UDP_IDLE = 60.0
 MAX_CONNECTIONS = 256
-MAX_REQUEST = 4096
-MAX_FIRST = 64 * 1024  # a rewritten proxy request head
 RULES_FILE = "egress.json"
 # INVARIANT: only a test harness sets this (a name=address list for names the test
 # controls); a policy can never reach it, and every answer it gives is still vetted.
@@ -126,15 +121,15 @@ class EgressRelay:
 
     async def _serve(self, serial: int, link: socket.socket) -> None:
         async with asyncio.timeout(REQUEST_WAIT):
-            request = json.loads(await _read_line(link))
+            request = json.loads(await read_line(link))
         host = str(request.get("host", "")).lower().rstrip(".")
         port, transport = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))
         if type(port) is not int or not host:
-            return await _answer(link, {"ok": False, "reason": "a malformed request"})
+            return await answer(link, {"ok": False, "reason": "a malformed request"})
         # INVARIANT: what the gate sent reaches the log only as printable text (a subverted
         # gate cannot forge log lines)
-        where = _printable(f"{via[:8]} {host[:253]}:{port}/{transport[:8]}")
+        where = printable(f"{via[:8]} {host[:253]}:{port}/{transport[:8]}")
         decision = decide(self.rules, host, port, transport)
         if isinstance(decision, str):
             return await self._refuse(link, where, decision)
@@ -147,12 +142,12 @@ class EgressRelay:
         address, outside = upstream
         log.info("egress %s %s: allowed to %s by %s", self.rules.name, where, address,
                  decision.text())  # fmt: skip
-        await _answer(link, {"ok": True, "address": str(address)})
+        await answer(link, {"ok": True, "address": str(address)})
         started = time.monotonic()
         if isinstance(outside, socket.socket):
             out, back = await self._splice(link, outside)
         else:
-            out, back = await _udp_relay(link, outside)
+            out, back = await udp_relay(link, outside)
         log.info(
             "egress %s #%d %s: closed, %d B out, %d B in, %.2f s",
             self.rules.name, serial, where, out, back, time.monotonic() - started,
@@ -162,7 +157,7 @@ class EgressRelay:
         """Take the client's connection from the gate and splice it to the destination."""
         try:
             async with asyncio.timeout(REQUEST_WAIT):
-                client, first = await _receive_client(link)
+                client, first = await receive_client(link)
         except BaseException:
             outside.close()
             raise
@@ -211,7 +206,7 @@ class EgressRelay:
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
                     if transport != "tcp":
-                        return address, await _udp(str(address), port)
+                        return address, await open_udp(str(address), port)
                     outside = socket.socket(family, socket.SOCK_STREAM)
                     outside.setblocking(False)
                     try:
@@ -225,146 +220,8 @@ class EgressRelay:
         return "cannot connect: " + "; ".join(errors)
 
     async def _refuse(self, link: socket.socket, where: str, reason: str) -> None:
-        log.warning("egress %s %s: refused: %s", self.rules.name, where, _printable(reason))
-        await _answer(link, {"ok": False, "reason": reason})
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)
-
-
-async def _read_line(link: socket.socket) -> bytes:
-    """The gate's request line; it sends nothing more before it has the answer."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await loop.sock_recv(link, MAX_REQUEST)
-        if not chunk or len(data) > MAX_REQUEST:
-            raise ValueError("the gate sent no request")
-        data += chunk
-    return data
-
-
-async def _answer(link: socket.socket, answer: dict[str, object]) -> None:
-    await asyncio.get_running_loop().sock_sendall(link, json.dumps(answer).encode() + b"\n")
-
-
-async def _receive_client(link: socket.socket) -> tuple[socket.socket, bytes]:
-    """The client's connection the gate hands over, and the bytes it sends first."""
-    loop = asyncio.get_running_loop()
-    while True:
-        await _readable(link)
-        try:
-            data, ancillary, _, _ = link.recvmsg(FRAME_LENGTH.size, socket.CMSG_SPACE(4 * 4))
-        except BlockingIOError:
-            continue
-        break
-    fds = []
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds += array.array("i", payload[: len(payload) - len(payload) % 4]).tolist()
-    client = _client_socket(fds)
-    try:
-        if len(data) < FRAME_LENGTH.size:
-            data += await loop.sock_recv(link, FRAME_LENGTH.size - len(data))
-        (size,) = FRAME_LENGTH.unpack(data)
-        if size > MAX_FIRST:
-            raise ValueError(f"the gate sent {size} bytes to go first")
-        first = b""
-        while len(first) < size:
-            chunk = await loop.sock_recv(link, size - len(first))
-            if not chunk:
-                raise ValueError("the gate closed mid-handover")
-            first += chunk
-    except BaseException:
-        client.close()
-        raise
-    return client, first
-
-
-def _client_socket(fds: list[int]) -> socket.socket:
-    """INVARIANT: exactly one descriptor, and it must be a TCP stream socket (the client's
-    connection); anything else a subverted gate might send is closed, never used."""
-    if len(fds) != 1:
-        for fd in fds:
-            os.close(fd)
-        raise ValueError(f"the gate handed over {len(fds)} descriptors, not one")
-    if not stat.S_ISSOCK(os.fstat(fds[0]).st_mode):
-        os.close(fds[0])
-        raise ValueError("the gate handed over something that is not a socket")
-    client = socket.socket(fileno=fds[0])
-    if client.type != socket.SOCK_STREAM or client.family not in (socket.AF_INET,
-                                                                  socket.AF_INET6):  # fmt: skip
-        client.close()
-        raise ValueError("the gate handed over a socket that is not a TCP connection")
-    client.setblocking(False)
-    return client
-
-
-async def _readable(sock: socket.socket) -> None:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(sock.fileno(), wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(sock.fileno())
-
-
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(64)
-
-    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        with contextlib.suppress(asyncio.QueueFull):
-            self.queue.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP unreachable: the peer is not there; the flow idles out
-
-
-async def _udp(address: str, port: int) -> asyncio.DatagramTransport:
-    loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(_Datagrams, remote_addr=(address, port))
-    return transport
-
-
-async def _udp_relay(link: socket.socket, outside: asyncio.DatagramTransport) -> tuple[int, int]:
-    """A UDP flow: framed datagrams on the gate's stream, plain ones to the destination."""
-    protocol = outside.get_protocol()
-    assert isinstance(protocol, _Datagrams)
-    reader, writer = await asyncio.open_connection(sock=link.dup())
-    traffic = Traffic()
-
-    async def out() -> None:
-        while (data := await read_frame(reader)) is not None:
-            outside.sendto(data)
-            traffic.up += len(data)
-        raise OSError("the gate ended the flow")
-
-    async def back() -> None:
-        while True:
-            async with asyncio.timeout(UDP_IDLE):
-                data = await protocol.queue.get()
-            writer.write(frame(data))
-            await writer.drain()
-            traffic.down += len(data)
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            group.create_task(out())
-            group.create_task(back())
-    except* (OSError, TimeoutError):
-        pass
-    finally:
-        outside.close()
-        writer.close()
-    return traffic.up, traffic.down
+        log.warning("egress %s %s: refused: %s", self.rules.name, where, printable(reason))
+        await answer(link, {"ok": False, "reason": reason})
 
 
 def test_overrides(environ: Mapping[str, str]) -> dict[str, str]:
