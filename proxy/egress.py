@@ -1,10 +1,12 @@
 """The host's half of egress: the only way out of an allow-listed server's namespace.
 
-The gate relays each connection the server opens over a Unix socket in its folder; this
+For each connection the server opens, the gate asks over a Unix socket in its folder; this
 process listens there (only the gate's uid may connect), checks the request again
 (`egress_policy`), resolves the name itself, refuses special addresses no rule names,
-connects, splices, and logs every decision to the server's log (`mcp-lok logs`). While
-no mcp-lok process serves the server, nothing listens and nothing leaves.
+connects, then takes the client's connection over from the gate and splices it in the
+kernel (`egress_splice`; a UDP flow stays framed on the link), and logs every decision to
+the server's log (`mcp-lok logs`). While no mcp-lok process serves the server, nothing
+listens and nothing leaves.
 
 It runs on a thread of the host-side mcp-lok process (`relay_running`), with its own event
 loop, next to the MCP proxy and independent of it.
@@ -122,6 +124,8 @@ class EgressRelay:
     async def _serve(self, serial: int, link: socket.socket) -> None:
         async with asyncio.timeout(REQUEST_WAIT):
             request = json.loads(await read_line(link))
+        if not isinstance(request, dict):
+            raise ValueError("the gate's request is not an object")
         host = str(request.get("host", "")).lower().rstrip(".")
         port, transport = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))
