@@ -339,6 +339,9 @@ def report_arrives(world: World, seconds: int) -> None:
     path = Path(world["folders"]["out"]) / "report.json"
     end = time.monotonic() + seconds
     while not path.exists():
+        run: subprocess.Popen[str] | None = world.get("run")
+        if run is not None and run.poll() is not None:
+            raise AssertionError(f"`mcp-lok run` exited {run.returncode}: {run.communicate()[1]}")
         if time.monotonic() > end:
             logs = mcp_lok("logs", world["name"]).stdout
             raise AssertionError(f"no report in {seconds} s; the server's log:\n{logs}")
