@@ -82,7 +82,7 @@ class Names:
             - {LOCALHOST}
         )
         for index, name in enumerate(exact[:MAX_NAMES], start=1):
-            if not self.denied(name):
+            if self.allowed(name):  # not denied, and some port is left once denies are out
                 self._bind(name, str(ipaddress.IPv4Address(EXACT_BASE + index)))
 
     def _bind(self, name: str, address: str) -> None:

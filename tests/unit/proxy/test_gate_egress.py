@@ -93,7 +93,9 @@ def test_exact_names_have_their_own_address_and_wildcards_get_one_on_lookup() ->
 def test_denied_ports_are_taken_out_and_the_number_of_names_is_bounded(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert names_for(deny_ports=[443]).allowed("echo.test") == set()
+    denied = names_for(deny_ports=[443])
+    assert denied.allowed("echo.test") == set()
+    assert denied.address_of("echo.test") == (None, False)  # nothing left: not even a name
     monkeypatch.setattr("mcp_lok.proxy.gate.names.MAX_NAMES", 3)
     names = names_for()
     assert names.address_of("one.wild.test")[0] is not None
