@@ -60,7 +60,11 @@ def listeners(config: Config, connections: Connections) -> list[Listener]:
             address, new = names.address_of(name)
             if address is not None and new:
                 # the listeners exist before the answer does, so the first dial connects
-                await destinations.open(name, address)
+                try:
+                    await destinations.open(name, address)
+                except OSError as error:  # e.g. the server bound that address first
+                    log.warning("egress: cannot listen for %s on %s: %s", name, address, error)
+                    return None
             return address
 
         found += [
