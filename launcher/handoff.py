@@ -113,7 +113,9 @@ def serve(
         ready.append(url)
         announce(url)
 
-    code = run(proxy_config(store, state, port), on_ready, on_attached=on_attached)
+    # egress (issue 5): the allow-list's host side lives as long as this process serves
+    with _egress(store, state):
+        code = run(proxy_config(store, state, port), on_ready, on_attached=on_attached)
     if failures:
         raise failures[0]
     if not ready:
@@ -121,6 +123,19 @@ def serve(
             f"the proxy stopped before it was ready (exit {code})",
             hint=f"see its log: `mcp-lok logs {state.name}`",
         )
+
+
+@contextlib.contextmanager
+def _egress(store: Store, state: ServerState) -> Iterator[None]:
+    """Relay the server's allowed egress while the proxy serves (nothing without egress)."""
+    from mcp_lok.proxy.egress import relay_running
+    from mcp_lok.proxy.errors import ProxyError
+
+    try:
+        with relay_running(store.folder(state.name), state.log_path):
+            yield
+    except ProxyError as error:
+        raise LokError(error.message, hint=error.hint) from error
 
 
 def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WAIT) -> str:

@@ -217,13 +217,30 @@ class Launch:
         gate = self.plan.gate.container
         self.record(gate_id=self.engine.create_container(gate.name, gate.body))
         self.engine.start(self.state.gate_id or "")
+        if self.plan.gate.config.get("egress"):
+            folder = self.store.folder(self.state.name) / "gate"
+            # the socket is made by the host-side relay when it serves; recorded so that
+            # `rm` removes it even when that process died without cleaning up
+            ready = folder / "ready"
+            self.record(files=[*self.state.files, str(folder / "egress.sock"), str(ready)])
+            # the server starts only once the gate's DNS, listeners and proxy are up
+            wait_for_socket(
+                self.engine, self.state.gate_id or "", ready, INGRESS_WAIT, "ready marker"
+            )
         if self.plan.gate.config.get("ingress"):
             socket = self.store.folder(self.state.name) / "gate" / "ingress.sock"
             self.record(files=[*self.state.files, str(socket)])
             wait_for_socket(self.engine, self.state.gate_id or "", socket, INGRESS_WAIT)
 
 
-def wait_for_socket(engine: EngineClient, gate_id: str, socket: Path, timeout: float) -> None:
+def wait_for_socket(
+    engine: EngineClient,
+    gate_id: str,
+    socket: Path,
+    timeout: float,
+    what: str = "ingress socket",
+) -> None:
+    """Wait until the gate has made `socket` (its ingress socket, or its ready marker)."""
     deadline = time.monotonic() + timeout
     delay = 0.02
     while not socket.exists():
@@ -236,7 +253,7 @@ def wait_for_socket(engine: EngineClient, gate_id: str, socket: Path, timeout: f
             )
         if time.monotonic() > deadline:
             raise LokError(
-                f"the gate's ingress socket did not appear in {timeout:.0f}s",
+                f"the gate's {what} did not appear in {timeout:.0f}s",
                 hint=f"check the gate's logs: `{engine.kind.value} logs {gate_id[:12]}`",
             )
         time.sleep(delay)

@@ -5,7 +5,7 @@ Each request goes out as it came in — method, path, query, streamed body, end-
 headers — with `Host` set to the server's own loopback address, and the answer streams
 back chunk by chunk, so SSE events reach the client as the server sends them. Origin,
 Host and token checks, size limits and routing are `proxy/server.py`'s job; the gate
-(`proxy/gate.py`) splices the socket to the server's port.
+(`proxy/gate/`) splices the socket to the server's port.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Images (all tagged ``:<inputs-hash>`` and ``:latest``):
                             ``docker import`` / ``podman import``.
   mcp-lok/mcp-server-time   the PyPI server ``mcp-server-time`` over stdio.
   mcp-lok/http-test-server  images/http-test-server/server.py (official SDK).
-  mcp-lok/gate              proxy/gate.py (stdlib only) on the base image.
+  mcp-lok/gate              proxy/gate/ (stdlib only) on the base image.
 
 Python packages are resolved on the host (``pip install --target`` for CPython
 3.11 / manylinux x86_64, hash-checked against images/*/requirements.txt) and
@@ -119,7 +119,8 @@ APP_IMAGES = ["mcp-server-time", "http-test-server", "gate"]
 ALL_IMAGES = ["base", *APP_IMAGES]
 # Files copied into a build context from elsewhere in the repo, which stays
 # their one source of truth (context name -> repo path). Hashed like the rest.
-EXTRA_FILES = {"gate": {"gate.py": REPO / "proxy" / "gate.py"}}
+# A folder is copied whole (its files hashed one by one), without bytecode caches.
+EXTRA_FILES = {"gate": {"mcp_lok_gate": REPO / "proxy" / "gate"}}
 
 
 def log(msg: str) -> None:
@@ -416,8 +417,17 @@ def app_key(name: str, base: Built) -> str:
     }
     extras = EXTRA_FILES.get(name, {})
     if extras:
-        inputs["extra"] = {d: hashlib.sha256(p.read_bytes()).hexdigest() for d, p in extras.items()}
+        inputs["extra"] = {d: _extra_hash(p) for d, p in extras.items()}
     return sha256_json(inputs)
+
+
+def _extra_hash(path: Path) -> str:
+    if not path.is_dir():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    files = sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
+    return sha256_json(
+        {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    )
 
 
 def make_context(name: str, ctx: Path) -> None:
@@ -426,6 +436,11 @@ def make_context(name: str, ctx: Path) -> None:
     t0 = time.monotonic()
     shutil.copytree(src, ctx, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for dst, extra in EXTRA_FILES.get(name, {}).items():
+        if extra.is_dir():
+            shutil.copytree(extra, ctx / dst, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+            for copied in (ctx / dst).rglob("*"):
+                copied.chmod(0o755 if copied.is_dir() else 0o644)
+            continue
         shutil.copyfile(extra, ctx / dst)
         (ctx / dst).chmod(0o644)
     if (src / "requirements.txt").exists():

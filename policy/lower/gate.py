@@ -74,14 +74,37 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     # is per network namespace, so it changes nothing on the host
     payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
     config = gate_config(policy, target)
-    files = (
+    files: tuple[PlanFile, ...] = (
         # INVARIANT: the gate's folder (its sockets) belongs to the gate's uid alone; the
         # server never has it mounted, and no other uid on the host can enter it
         PlanFile(gate_dir(target), "", mode=0o700, directory=True, owner=baseline.GATE_USER),
         PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
     )
+    if config["egress"] is not None:
+        files += (PlanFile(egress_rules_path(target), _json(host_rules(config, target)), 0o600),)
     container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
     return Gate(container, config), files
+
+
+def egress_rules_path(target: Target) -> str:
+    """The host's own copy of the egress rules, outside the gate's folder."""
+    return f"{target.runtime_dir}/{target.name}/egress.json"
+
+
+def host_rules(config: dict[str, Any], target: Target) -> dict[str, Any]:
+    """What mcp-lok on the host enforces for this server's egress. INVARIANT: the host
+    reads its rules from here, a root-owned file the gate cannot write (the gate may
+    rewrite anything in its own folder), and listens where only the gate can connect."""
+    egress = config["egress"]
+    return {
+        "version": 1,
+        "name": target.name,
+        "socket": f"{gate_dir(target)}/egress.sock",
+        "gate_user": baseline.GATE_USER,
+        "rules": egress["rules"],
+        "deny_hosts": egress["deny_hosts"],
+        "deny_ports": egress["deny_ports"],
+    }
 
 
 def gate_config(policy: Policy, target: Target) -> dict[str, Any]:

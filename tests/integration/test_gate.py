@@ -5,7 +5,7 @@ from the plan's payloads exactly as compiled, put a `Forwarder` behind a tiny ai
 on the host, and talk MCP to it (Streamable HTTP and legacy SSE). Then look from inside:
 the server has only `lo` and cannot see the gate's socket folder or its processes.
 
-The gate image is built from the working tree (`images/gate/Dockerfile` + `proxy/gate.py`)
+The gate image is built from the working tree (`images/gate/Dockerfile` + `proxy/gate/`)
 as `mcp-lok/gate:test`, so the test always runs the gate it is next to. In CI (`CI` set) a
 missing engine or image fails the run; elsewhere it skips.
 """
@@ -56,8 +56,11 @@ def _context() -> io.BytesIO:
     """The gate's build context: its Dockerfile and the gate program, nothing else."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for name, path in (("Dockerfile", "images/gate/Dockerfile"), ("gate.py", "proxy/gate.py")):
-            data = (REPO / path).read_bytes()
+        files = [("Dockerfile", REPO / "images/gate/Dockerfile")] + [
+            (f"mcp_lok_gate/{p.name}", p) for p in sorted((REPO / "proxy/gate").glob("*.py"))
+        ]
+        for name, path in files:
+            data = path.read_bytes()
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -359,7 +362,7 @@ def test_the_server_sees_only_loopback_and_nothing_of_the_gate(launch: Any) -> N
         "server", ["sh", "-c", "cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '"]
     )
     assert code == 0
-    assert "gate.py" not in out
+    assert "mcp_lok_gate" not in out
     # the gate itself: only loopback too, and the socket where the host expects it
     code, out = launched.exec("gate", ["ls", "/sys/class/net"])
     assert (code, out.split()) == (0, ["lo"])

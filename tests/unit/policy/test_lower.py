@@ -41,6 +41,7 @@ PROXY_ENV = {
 }
 RESOLV = "/run/mcp-lok/srv/resolv.conf"
 GATE_JSON = "/run/mcp-lok/srv/gate/gate.json"
+EGRESS_JSON = "/run/mcp-lok/srv/egress.json"
 BASELINE_SECCOMP = "seccomp=" + canonical_json(seccomp.profile())
 
 
@@ -209,7 +210,7 @@ def test_files_are_exactly_what_the_plan_needs(
     if plan.gate is not None:
         expected |= {GATE_JSON.rsplit("/", 1)[0], GATE_JSON}
     if mode is NetworkMode.ALLOW_LIST:
-        expected.add(RESOLV)
+        expected |= {RESOLV, EGRESS_JSON}
     paths = [f.path for f in plan.files]
     seccomp_files = [p for p in paths if p.startswith("/run/mcp-lok/seccomp/")]
     # server and gate share the baseline profile, so Podman writes one file
@@ -597,6 +598,13 @@ def test_to_dict_lays_out_the_plan() -> None:
         },
         "files": [
             {
+                "path": EGRESS_JSON,
+                "mode": "0600",
+                "content": plan.files[0].content,
+                "directory": False,
+                "owner": None,
+            },
+            {
                 "path": GATE_JSON.rsplit("/", 1)[0],
                 "mode": "0700",
                 "content": "",
@@ -606,14 +614,14 @@ def test_to_dict_lays_out_the_plan() -> None:
             {
                 "path": GATE_JSON,
                 "mode": "0644",
-                "content": plan.files[1].content,
+                "content": plan.files[2].content,
                 "directory": False,
                 "owner": None,
             },
             {
                 "path": RESOLV,
                 "mode": "0644",
-                "content": plan.files[2].content,
+                "content": plan.files[3].content,
                 "directory": False,
                 "owner": None,
             },
@@ -621,6 +629,11 @@ def test_to_dict_lays_out_the_plan() -> None:
     }
     assert json.loads(plan.to_json()) == json.loads(canonical_json(layout))
     assert lower(policy_for(NetworkMode.NONE), target()).to_dict()["gate"] is None
+    # the host's copy of the rules: outside the gate's folder, readable by mcp-lok only
+    rules = json.loads(plan.files[0].content)
+    assert rules["socket"] == "/run/mcp-lok/srv/gate/egress.sock"
+    assert rules["gate_user"] == "65533:65533"
+    assert rules["rules"] == plan.gate.config["egress"]["rules"]
 
 
 def test_canonical_json() -> None:

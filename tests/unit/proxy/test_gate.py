@@ -1,4 +1,4 @@
-"""The gate program (`proxy/gate.py`) without containers: its config validation against
+"""The gate program (`proxy/gate/`) without containers: its config validation against
 what lowering writes, and the ingress splice over real Unix and loopback TCP sockets."""
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mcp_lok.policy import Engine, Target, Transport, compile_plan
 from mcp_lok.proxy import gate
 
 REPO = Path(__file__).resolve().parents[3]
-GATE_PY = REPO / "proxy" / "gate.py"
+GATE_DIR = REPO / "proxy" / "gate"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -69,21 +69,21 @@ def test_the_config_lowering_writes_for_ingress_is_served(
     assert config == gate.Config("t", gate.Ingress("/run/mcp-lok-gate/ingress.sock", 8080), None)
     assert gate.parse_config(plan.gate.config) == config
     assert plan.gate.container.body["Cmd"] == ["/run/mcp-lok-gate/gate.json"]
-    gate.refuse_unsupported(config)
+    assert [type(x).__name__ for x in gate.listeners(config, gate.Connections())] == [
+        "IngressListener"
+    ]
 
 
 @pytest.mark.parametrize("source", ["examples/github.lok", "examples/seed-example.json"])
-def test_an_egress_config_is_validated_then_refused(source: str) -> None:
+def test_an_egress_config_is_served_by_dns_destinations_and_the_proxy(source: str) -> None:
     plan = compile_plan(str(REPO / source), Target(image="x", name="t"))
     assert plan.gate is not None
     config = gate.parse_config(plan.gate.config)
     assert config.egress is not None
     assert config.egress.proxy == ("127.0.0.1", 3128)
     assert config.egress.rules
-    with pytest.raises(gate.Unsupported, match="egress not implemented"):
-        gate.refuse_unsupported(config)
-    with pytest.raises(gate.Unsupported):
-        gate.listeners(config, gate.Connections())
+    kinds = [type(x).__name__ for x in gate.listeners(config, gate.Connections())]
+    assert kinds == ["Destinations", "HttpProxy", "DnsServer"]
 
 
 def _set(path: str, value: object) -> Callable[[Any], None]:
@@ -202,16 +202,14 @@ def test_load_config_refuses_what_it_cannot_use(
         gate.load_config(str(path))
 
 
-def test_main_refuses_egress_and_bad_arguments(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_main_refuses_bad_arguments(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "gate.json"
-    path.write_text(json.dumps(ingress_config() | {"egress": EGRESS}))
+    path.write_text(json.dumps(ingress_config() | {"egress": EGRESS} | {"version": 2}))
     with caplog.at_level(logging.INFO, logger="mcp-lok-gate"):
         assert gate.main([str(path)]) == gate.EXIT_CONFIG
         assert gate.main([]) == gate.EXIT_CONFIG
         assert gate.main([str(tmp_path / "missing.json")]) == gate.EXIT_CONFIG
-    assert "refusing to start: egress not implemented" in caplog.text
+    assert "refusing to start: `version` must be 1" in caplog.text
     assert "usage" in caplog.text
 
 
@@ -225,16 +223,31 @@ def test_main_fails_when_the_socket_cannot_be_made(
     assert "cannot serve" in caplog.text
 
 
-def test_the_gate_imports_only_the_standard_library() -> None:
-    tree = ast.parse(GATE_PY.read_text())
+def test_the_gate_imports_only_the_standard_library_and_itself() -> None:
     imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            imported |= {alias.name.split(".")[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom):
-            assert node.level == 0, "relative import in the gate"
-            imported.add((node.module or "").split(".")[0])
+    for module in GATE_DIR.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                assert node.level in (0, 1), f"{module.name}: reaches outside the gate"
+                if node.level == 0:
+                    imported.add((node.module or "").split(".")[0])
     assert imported - {"__future__"} <= set(sys.stdlib_module_names)
+
+
+# with -I nothing but the standard library is on the path: add the copy's folder only
+RUN_AS_IMAGE = (
+    "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "runpy.run_module('mcp_lok_gate', run_name='__main__', alter_sys=True)"
+)
+
+
+def _copied(folder: str) -> str:
+    """The gate package copied as the image holds it (`mcp_lok_gate`), in `folder`/lib."""
+    target = Path(folder) / "lib" / "mcp_lok_gate"
+    shutil.copytree(GATE_DIR, target, ignore=shutil.ignore_patterns("__pycache__"))
+    return str(target.parent)
 
 
 # --- a short socket folder and a stand-in server ------------------------------------
@@ -551,14 +564,15 @@ async def test_a_second_stop_cuts_open_connections_now(sock_dir: str) -> None:
 
 
 def test_the_program_runs_isolated_relays_and_exits_cleanly_on_sigterm(sock_dir: str) -> None:
-    """`python3 -I gate.py`, as the image runs it: no mcp-lok on the path, stdlib only."""
+    """`python3 -I -m mcp_lok_gate`, as the image runs it: no mcp-lok on the path, stdlib
+    only (the package is copied under the image's name, next to nothing else)."""
     path = f"{sock_dir}/ingress.sock"
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
     config = Path(sock_dir) / "gate.json"
     config.write_text(json.dumps(ingress_config(path, port)))
     proc = subprocess.Popen(
-        [sys.executable, "-I", "-u", str(GATE_PY), str(config)],
+        [sys.executable, "-I", "-u", "-B", "-c", RUN_AS_IMAGE, _copied(sock_dir), str(config)],
         stderr=subprocess.PIPE,
         text=True,
     )

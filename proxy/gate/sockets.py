@@ -1,0 +1,74 @@
+"""Raw non-blocking sockets on the gate's event loop: listening, accepting, waiting for
+data without reading it. Egress connections stay raw (never wrapped in asyncio streams,
+which read ahead), because each is handed over whole, descriptor and unread bytes, to
+mcp-lok on the host (`relay.hand_over`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable, Coroutine
+
+BACKLOG = 128
+
+
+def listen_tcp(address: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def accept_forever(
+    sock: socket.socket, handle: Callable[[socket.socket], Coroutine[object, object, None]]
+) -> None:
+    """Accept on `sock` until cancelled; each connection is handled in a task of its own,
+    which owns (and closes) the connection."""
+    loop = asyncio.get_running_loop()
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            try:
+                conn, _ = await loop.sock_accept(sock)
+            except OSError:
+                await asyncio.sleep(0.05)  # e.g. out of descriptors: back off, keep serving
+                continue
+            conn.setblocking(False)
+            task = loop.create_task(handle(conn))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        sock.close()
+
+
+async def readable(sock: socket.socket) -> None:
+    """Wait until `sock` has data (or an end) to read, without reading it."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(sock.fileno(), wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(sock.fileno())
+
+
+def reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (linger 0): the client sees a refused connection, not an
+    empty answer it might take for a reply."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
