@@ -75,6 +75,7 @@ bench: venv ## Benchmarks; results go to bench/RESULTS.md by hand after review
 	$(BIN)/python bench/startup_bench.py --engine docker --engine podman $(BENCH_ARGS)
 	$(BIN)/python bench/roundtrip_bench.py --engine docker --engine podman $(BENCH_ARGS)
 	$(BIN)/python bench/audit_bench.py --engine docker --engine podman $(BENCH_ARGS)
+	$(BIN)/python bench/egress_bench.py --engine docker --engine podman $(BENCH_ARGS)
 
 demo: venv images ## Run mcp-server-time locked down; the MCP SDK client calls it through the proxy
 	$(BIN)/python scripts/demo.py
