@@ -133,6 +133,8 @@ def gate_config(policy: Policy, target: Target) -> dict[str, Any]:
 
 
 def _json(value: Any) -> str:
+    """A file only programs read: compact, which Python's C encoder writes (it cannot
+    indent), so lowering stays fast. `policy compile` shows the same JSON in `gate`."""
     from .plan import canonical_json
 
-    return canonical_json(value, indent=2) + "\n"
+    return canonical_json(value) + "\n"

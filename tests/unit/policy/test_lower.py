@@ -369,7 +369,7 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
     assert plan.gate.config == config
     [gate_file] = [f for f in plan.files if f.path == GATE_JSON]
     assert json.loads(gate_file.content) == config
-    assert gate_file.content == canonical_json(config, indent=2) + "\n"
+    assert gate_file.content == canonical_json(config) + "\n"
     env = env_of(plan.server.body)
     assert (env["MCP_PORT"], env["FASTMCP_PORT"]) == ("9000", "9000")
     assert plan.server.body["Labels"]["mcp-lok-port"] == "9000"
