@@ -80,6 +80,13 @@ def launch_options(func: F) -> F:
             metavar="NAME|PATH",
             help="A built-in, a JSON profile or a policy file.",
         ),
+        click.option(
+            "--auth-token",
+            metavar="TOKEN|generate",
+            envvar="MCP_LOK_AUTH_TOKEN",
+            help="Clients must send `Authorization: Bearer TOKEN`; `generate` makes a "
+            "random one and prints it (also read from MCP_LOK_AUTH_TOKEN).",
+        ),
         ENGINE,
         ENV,
         click.argument("image"),
@@ -184,9 +191,35 @@ def _provision(
     return launch.state
 
 
-def _snippet(name: str, urls: dict[str, str | None], transport: str) -> str:
+def _snippet(
+    name: str, urls: dict[str, str | None], transport: str, token: str | None = None
+) -> str:
     kind = "sse" if transport == "sse" else "http"
-    return json.dumps({"mcpServers": {name: {"type": kind, "url": urls["url"]}}}, indent=2)
+    entry: dict[str, Any] = {"type": kind, "url": urls["url"]}
+    if token:
+        entry["headers"] = {"Authorization": f"Bearer {token}"}
+    return json.dumps({"mcpServers": {name: entry}}, indent=2)
+
+
+def _auth_token(value: str | None) -> tuple[str | None, bool]:
+    """The bearer token clients must send, and whether mcp-lok made it (then it is
+    printed: nobody else knows it)."""
+    import secrets
+
+    from .errors import LokError
+
+    if value is None:
+        return None, False
+    if value == "generate":
+        return secrets.token_urlsafe(32), True
+    # INVARIANT: a token short enough to guess, or one that cannot travel in a header,
+    # is refused rather than silently protecting nothing.
+    if len(value) < 16 or not value.isascii() or not value.isprintable() or " " in value:
+        raise LokError(
+            "the `--auth-token` must be at least 16 printable ASCII characters, no spaces",
+            hint="or pass `--auth-token generate` to get a random one",
+        )
+    return value, False
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -200,6 +233,7 @@ def run(**opts: Any) -> None:
     from .handoff import cleaning_up, interruptible, serve
     from .lifecycle import teardown
 
+    token, generated = _auth_token(opts.pop("auth_token"))
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=False)
 
@@ -208,12 +242,15 @@ def run(**opts: Any) -> None:
         lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
         if urls["sse_url"] and urls["sse_url"] != urls["url"]:
             lines.append(f"  legacy SSE: {urls['sse_url']}")
-        lines.append(f"client config:\n{_snippet(state.name, urls, state.transport)}")
+        if generated:
+            lines.append(f"  bearer token: {token}")
+        snippet = _snippet(state.name, urls, state.transport, token)
+        lines.append(f"client config:\n{snippet}")
         click.echo("\n".join(lines), err=True)
 
     try:
         with interruptible():
-            serve(engine, store, state, request.port, announce)
+            serve(engine, store, state, request.port, announce, token=token)
     except KeyboardInterrupt:
         pass
     finally:
@@ -234,11 +271,12 @@ def start(fmt: str, **opts: Any) -> None:
     from .handoff import cleaning_up, interruptible, log_tail, spawn
     from .lifecycle import undo
 
+    token, generated = _auth_token(opts.pop("auth_token"))
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=True)
     try:
         with interruptible():
-            url = spawn(store, state, request.port)
+            url = spawn(store, state, request.port, token=token)
     except BaseException as error:
         tail = log_tail(state.log_path)
         with cleaning_up():
@@ -247,10 +285,13 @@ def start(fmt: str, **opts: Any) -> None:
             click.echo(f"proxy log:\n{tail}", err=True)
         raise
     urls = client_urls(url, state.transport)
+    shown_token = {"token": token} if generated else {}
     if fmt == "json":
-        click.echo(json.dumps({"name": state.name, **urls}))
+        click.echo(json.dumps({"name": state.name, **urls, **shown_token}))
     else:
         shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
+        if generated:
+            shown.append(f"bearer token: {token}")
         click.echo("\n".join([state.name, *(u for u in shown if u)]))
 
 
@@ -260,9 +301,11 @@ def start(fmt: str, **opts: Any) -> None:
 @click.option("--port", type=int, default=0)
 def proxy_process(name: str, ready_fd: int, port: int) -> None:
     """Serve a started server's proxy (spawned by `start`, detached)."""
-    from .handoff import serve_detached
+    import os
 
-    serve_detached(name, ready_fd, port)
+    from .handoff import TOKEN_VARIABLE, serve_detached
+
+    serve_detached(name, ready_fd, port, os.environ.pop(TOKEN_VARIABLE, None))
 
 
 @click.command("list")

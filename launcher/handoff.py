@@ -37,6 +37,9 @@ from .state import Phase, ServerState, Store, process_start
 log = logging.getLogger(__name__)
 
 READY_WAIT = 30.0  # seconds a detached proxy has to report ready
+# the detached proxy gets its bearer token in its environment, never on its command line
+# (which every local user can read in /proc)
+TOKEN_VARIABLE = "MCP_LOK_PROXY_TOKEN"
 Announce = Callable[[str], None]
 
 
@@ -49,7 +52,9 @@ def prefetch_proxy() -> None:
     ).start()
 
 
-def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
+def proxy_config(
+    store: Store, state: ServerState, port: int, token: str | None = None
+) -> ProxyConfig:
     stdio = state.transport == "stdio"
     ingress = store.folder(state.name) / "gate" / "ingress.sock"
     return ProxyConfig(
@@ -61,6 +66,7 @@ def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
         ingress_socket=None if stdio else str(ingress),
         target_port=state.target_port or DEFAULT_TARGET_PORT,
         log_path=state.log_path,
+        bearer_token=token,
     )
 
 
@@ -69,7 +75,13 @@ def _port_of(url: str) -> int | None:
 
 
 def serve(
-    engine: EngineClient, store: Store, state: ServerState, port: int, announce: Announce
+    engine: EngineClient,
+    store: Store,
+    state: ServerState,
+    port: int,
+    announce: Announce,
+    *,
+    token: str | None = None,
 ) -> None:
     """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
     once the proxy is attached; record the proxy as this process; `announce` the URL."""
@@ -113,7 +125,7 @@ def serve(
         ready.append(url)
         announce(url)
 
-    code = run(proxy_config(store, state, port), on_ready, on_attached=on_attached)
+    code = run(proxy_config(store, state, port, token), on_ready, on_attached=on_attached)
     if failures:
         raise failures[0]
     if not ready:
@@ -123,7 +135,14 @@ def serve(
         )
 
 
-def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WAIT) -> str:
+def spawn(
+    store: Store,
+    state: ServerState,
+    port: int,
+    timeout: float = READY_WAIT,
+    *,
+    token: str | None = None,
+) -> str:
     """Start `mcp-lok _proxy NAME` in a new session (it outlives this terminal) and wait
     until it reports its URL. Raises `LokError` with the log's tail when it does not."""
     read_fd, write_fd = os.pipe()
@@ -138,9 +157,13 @@ def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WA
         "--port",
         str(port),
     ]
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_VARIABLE, "MCP_LOK_AUTH_TOKEN")}
+    if token is not None:
+        env[TOKEN_VARIABLE] = token
     with open(state.log_path, "ab") as log_file:
         child = subprocess.Popen(
             command,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
@@ -186,7 +209,7 @@ def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
     return data.split(b"\n", 1)[0].decode()
 
 
-def serve_detached(name: str, ready_fd: int, port: int) -> None:
+def serve_detached(name: str, ready_fd: int, port: int, token: str | None = None) -> None:
     """The body of `mcp-lok _proxy NAME`: serve a server that `start` provisioned."""
     store = Store()
     state = store.load(name)
@@ -198,7 +221,7 @@ def serve_detached(name: str, ready_fd: int, port: int) -> None:
         os.write(ready_fd, f"{url}\n".encode())
         os.close(ready_fd)
 
-    serve(engine, store, state, port, announce)
+    serve(engine, store, state, port, announce, token=token)
 
 
 def log_tail(path: str, lines: int = 20) -> str:
@@ -240,6 +263,7 @@ def cleaning_up() -> Iterator[None]:
 
 
 __all__ = [
+    "TOKEN_VARIABLE",
     "cleaning_up",
     "interruptible",
     "log_tail",

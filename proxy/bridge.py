@@ -86,13 +86,13 @@ class StdioBridge:
 
     # -- sessions -------------------------------------------------------------------------
 
-    def open_session(self, kind: Kind) -> Session | None:
+    def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
         """A new session, or None when `max_sessions` are open."""
         if len(self.sessions) >= self.config.max_sessions:
             return None
-        session = Session(kind)
+        session = Session(kind, stateless=stateless)
         self.sessions[session.id] = session
-        self.router.open(session.id)
+        self.router.open(session.id, can_be_asked=not stateless)
         return session
 
     async def close_session(self, session: Session) -> None:

@@ -34,6 +34,8 @@ class ProxyConfig:
     # how long a client's request may wait for the server's answer (then a JSON-RPC error
     # and `notifications/cancelled` to the server)
     request_timeout: float = 300.0
+    # how long a client may take to send a request's body (then 408, connection closed)
+    read_timeout: float = 30.0
     # Streamable HTTP sessions idle this long, with no open stream, are closed
     session_idle_timeout: float = 3600.0
     max_sessions: int = 128

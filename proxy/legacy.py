@@ -14,7 +14,7 @@ from .jsonrpc import Invalid
 from .keys import BRIDGE
 from .session import Kind
 from .stream import stream_events
-from .streamable import EVENT_STREAM, rpc_error
+from .streamable import EVENT_STREAM, read_body, rpc_error
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -42,9 +42,11 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if session is None or session.kind is not Kind.SSE:
         return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
     try:
-        messages, _ = jsonrpc.parse_body(await request.read())
+        messages, _ = jsonrpc.parse_body(await read_body(request))
     except Invalid as error:
         return rpc_error(400, error.code, error.message, error.id)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
     for message in messages:
         await bridge.submit(session, message)
     return web.Response(status=202, text="Accepted")

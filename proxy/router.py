@@ -51,6 +51,7 @@ class _Pending:
 @dataclass(slots=True)
 class _Session:
     ready: bool = False  # its `initialize` has been answered
+    can_be_asked: bool = True  # it has a way to receive the server's requests
     active: int = 0  # recency, from a counter (no clocks in here)
     in_flight: dict[bytes, int] = field(default_factory=dict)  # original id JSON → proxy id
     asked: set[bytes] = field(default_factory=set)  # server request ids (JSON) sent to it
@@ -71,10 +72,12 @@ class Router:
 
     # -- sessions ---------------------------------------------------------------------
 
-    def open(self, session: str) -> None:
+    def open(self, session: str, *, can_be_asked: bool = True) -> None:
+        """A new session; `can_be_asked=False` for one that cannot receive the server's
+        requests (a stateless POST has no stream to carry them)."""
         if session in self._sessions:
             raise ValueError(f"session {session} is already open")
-        self._sessions[session] = _Session(active=self._touch())
+        self._sessions[session] = _Session(active=self._touch(), can_be_asked=can_be_asked)
 
     def close(self, session: str) -> list[Out]:
         """Forget a session: cancel its requests at the server, and refuse the server's
@@ -282,10 +285,11 @@ class Router:
     def _choose(self) -> str | None:
         """The session most likely waiting on this: the newest one with a request in
         flight, else the most recently active ready one."""
-        busy = [p for p in self._pending.values() if p.session in self._sessions]
+        askable = {name for name, s in self._sessions.items() if s.can_be_asked}
+        busy = [p for p in self._pending.values() if p.session in askable]
         if busy:
             return max(busy, key=lambda p: self._sessions[p.session].active).session
-        ready = [(s.active, name) for name, s in self._sessions.items() if s.ready]
+        ready = [(s.active, n) for n, s in self._sessions.items() if s.ready and s.can_be_asked]
         return max(ready)[1] if ready else None
 
     def _server_notification(self, message: Message, line: bytes) -> list[Out]:

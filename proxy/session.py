@@ -34,9 +34,10 @@ def new_id() -> str:
 
 
 class Session:
-    def __init__(self, kind: Kind, id: str | None = None) -> None:
+    def __init__(self, kind: Kind, id: str | None = None, *, stateless: bool = False) -> None:
         self.id = id or new_id()
         self.kind = kind
+        self.stateless = stateless  # lives for one POST (MCP 2026-07-28): never named to clients
         self.streaming = False  # an event stream is attached
         self.closed = False
         self.last_seen = asyncio.get_running_loop().time()

@@ -2,6 +2,12 @@
 answers (JSON, or SSE when that is all the client accepts), GET the session's stream of
 server-initiated messages, DELETE to end the session.
 
+Revisions 2025-03-26 to 2025-11-25 open a session with `initialize` and name it in
+`Mcp-Session-Id`. The stateless 2026-07-28 revision has no handshake and no session: a
+POST without `Mcp-Session-Id` that is not an `initialize` (`server/discover`, or any
+request carrying its protocol version in `_meta`) is answered in a session of its own that
+ends with the POST.
+
 Thin handlers: HTTP in and out. Sessions are the bridge's, routing is the router's.
 """
 
@@ -21,6 +27,11 @@ from .session import Session, SessionClosed
 from .stream import stream_events
 
 SESSION_HEADER = "Mcp-Session-Id"
+VERSION_HEADER = "MCP-Protocol-Version"
+# the revisions whose HTTP rules this endpoint follows; any other value is refused (400)
+PROTOCOL_VERSIONS = frozenset(
+    {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+)
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 
@@ -34,20 +45,59 @@ def _accepts(request: web.Request, kind: str) -> bool:
     return not accept or kind in accept or "*/*" in accept
 
 
+def version_problem(request: web.Request) -> web.Response | None:
+    """400 for an `MCP-Protocol-Version` this endpoint does not speak (the spec's MUST);
+    no header is fine (2025-03-26 clients send none)."""
+    version = request.headers.get(VERSION_HEADER)
+    if version is None or version in PROTOCOL_VERSIONS:
+        return None
+    supported = ", ".join(sorted(PROTOCOL_VERSIONS))
+    msg = f"unsupported `{VERSION_HEADER}` (supported: {supported})"
+    return rpc_error(400, jsonrpc.INVALID_REQUEST, msg)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, within `read_timeout`: a client that stalls mid-body holds only
+    its own connection, and not for long."""
+    async with asyncio.timeout(request.app[BRIDGE].config.read_timeout):
+        return await request.read()
+
+
 async def post(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     wants_json = _accepts(request, JSON)
     if not wants_json and not _accepts(request, EVENT_STREAM):
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{JSON}` or `{EVENT_STREAM}`")
+    if problem := version_problem(request):
+        return problem
     try:
-        messages, batch = jsonrpc.parse_body(await request.read())
+        messages, batch = jsonrpc.parse_body(await read_body(request))
     except Invalid as error:
         return rpc_error(400, error.code, error.message, error.id)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
     session_or_error = _session_for(request, bridge, messages, batch)
     if isinstance(session_or_error, web.Response):
         return session_or_error
     session = session_or_error
-    headers = {SESSION_HEADER: session.id}
+    if session.stateless:
+        try:
+            return await _answer_post(bridge, session, messages, batch, wants_json, {})
+        finally:
+            await bridge.close_session(session)
+    return await _answer_post(
+        bridge, session, messages, batch, wants_json, {SESSION_HEADER: session.id}
+    )
+
+
+async def _answer_post(
+    bridge: StdioBridge,
+    session: Session,
+    messages: list[Message],
+    batch: bool,
+    wants_json: bool,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     waits = _expect(session, messages)
     if waits is None:
         return rpc_error(400, jsonrpc.INVALID_REQUEST, "a request id is already in use")
@@ -67,22 +117,25 @@ def _session_for(
     request: web.Request, bridge: StdioBridge, messages: list[Message], batch: bool
 ) -> Session | web.Response:
     header = request.headers.get(SESSION_HEADER)
-    if header is None:
-        first = messages[0]
-        if batch or first.kind is not Kind.REQUEST or first.method != "initialize":
-            return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")
-        session = bridge.open_session(SessionKind.STREAMABLE)
-        if session is None:
-            return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
-        return session
-    return _known(bridge, header)
+    if header is not None:
+        return _known(bridge, header)
+    opens = not batch and messages[0].kind is Kind.REQUEST and messages[0].method == "initialize"
+    if not opens and not any(m.kind is Kind.REQUEST for m in messages):
+        # a notification or response belongs to a session: without one it has no meaning
+        return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")
+    if not opens and any(m.method == "initialize" for m in messages):
+        return rpc_error(400, jsonrpc.INVALID_REQUEST, "`initialize` must be sent on its own")
+    session = bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
+    if session is None:
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
+    return session
 
 
 def _known(bridge: StdioBridge, header: str) -> Session | web.Response:
     # INVARIANT: a session is reached only by its own unguessable id, and only over the
     # transport that opened it.
     session = bridge.sessions.get(header)
-    if session is None or session.kind is not SessionKind.STREAMABLE:
+    if session is None or session.kind is not SessionKind.STREAMABLE or session.stateless:
         return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
     return session
 
@@ -142,6 +195,8 @@ async def get(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     if not _accepts(request, EVENT_STREAM):
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
+    if problem := version_problem(request):
+        return problem
     found = _from_header(request, bridge)
     if isinstance(found, web.Response):
         return found
@@ -152,6 +207,8 @@ async def get(request: web.Request) -> web.StreamResponse:
 
 async def delete(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
+    if problem := version_problem(request):
+        return problem
     found = _from_header(request, bridge)
     if isinstance(found, web.Response):
         return found
