@@ -132,7 +132,7 @@ class StdioBridge:
                     self._writer.write(encode_stdin(out.data))
                     wrote = True
             elif (session := self.sessions.get(out.session)) is not None:
-                session.deliver(out.data, out.reply_to)
+                session.deliver(out.data, out.reply_to, out.only_if_waiting, out.related)
         return wrote
 
     async def _flush(self) -> None:

@@ -34,6 +34,8 @@ class ToClient:
     session: str
     data: bytes
     reply_to: bytes | None = None  # the client's request id (JSON) this answers, if any
+    only_if_waiting: bool = False  # drop it unless an HTTP request is waiting for it
+    related: bytes | None = None  # the client's request id (JSON) a notification is about
 
 
 Out = ToServer | ToClient
@@ -52,6 +54,7 @@ class _Pending:
 class _Session:
     ready: bool = False  # its `initialize` has been answered
     can_be_asked: bool = True  # it has a way to receive the server's requests
+    capabilities: frozenset[str] = frozenset()  # what its `initialize` said it can answer
     active: int = 0  # recency, from a counter (no clocks in here)
     in_flight: dict[bytes, int] = field(default_factory=dict)  # original id JSON → proxy id
     asked: set[bytes] = field(default_factory=set)  # server request ids (JSON) sent to it
@@ -132,6 +135,7 @@ class Router:
             error = jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, msg)
             return [ToClient(session, error, original_json)]
         if message.method == "initialize":
+            state.capabilities = _capabilities(message.body)
             if self._init_result is not None:
                 state.ready = True
                 reply = jsonrpc.result(message.id, self._init_result)
@@ -178,12 +182,12 @@ class Router:
                 return []  # the server was initialized once; later sessions share that
             self._initialized_sent = True
         if message.method == "notifications/cancelled":
-            return self._client_cancelled(state, message)
+            return self._client_cancelled(session, state, message)
         if message.raw is not None:
             return [ToServer(message.raw)]  # nothing to rewrite: the client's own bytes
         return [ToServer(jsonrpc.dumps(message.body))]
 
-    def _client_cancelled(self, state: _Session, message: Message) -> list[Out]:
+    def _client_cancelled(self, session: str, state: _Session, message: Message) -> list[Out]:
         params = message.body.get("params")
         if not isinstance(params, dict) or "requestId" not in params:
             return []
@@ -191,9 +195,14 @@ class Router:
         proxy_id = state.in_flight.get(original_json)
         if proxy_id is None or self._pending[proxy_id].method == "initialize":
             return []  # unknown, or an `initialize`, which is never cancelled (MCP)
-        del state.in_flight[original_json], self._pending[proxy_id]
+        pending = self._pending.pop(proxy_id)
+        del state.in_flight[original_json]
         body = dict(message.body, params=dict(params, requestId=proxy_id))
-        return [ToServer(jsonrpc.dumps(body))]
+        # the POST that carried the request is still open: end it (the client ignores it)
+        msg = "cancelled by the client"
+        error = jsonrpc.error(pending.original, jsonrpc.REQUEST_CANCELLED, msg)
+        done = ToClient(session, error, original_json, only_if_waiting=True)
+        return [ToServer(jsonrpc.dumps(body)), done]
 
     def _cancel(self, session: str, state: _Session, original_json: bytes, why: str) -> list[Out]:
         proxy_id = state.in_flight.pop(original_json, None)
@@ -273,23 +282,31 @@ class Router:
     def _server_request(self, message: Message, line: bytes) -> list[Out]:
         if message.method == "ping":  # the proxy is the server's client: it answers itself
             return [ToServer(jsonrpc.result(message.id, {}))]
-        session = self._choose()
+        needs = _NEEDS.get(message.method)
+        session = self._choose(needs)
         key = jsonrpc.dumps(message.id)
         if session is None:
-            msg = "no client session is connected to answer"
+            msg = "no client session is connected to answer" + (f" {needs}" if needs else "")
             return [ToServer(jsonrpc.error(message.id, jsonrpc.INTERNAL_ERROR, msg))]
         self._asked[key] = session
         self._sessions[session].asked.add(key)
         return [ToClient(session, line)]
 
-    def _choose(self) -> str | None:
-        """The session most likely waiting on this: the newest one with a request in
-        flight, else the most recently active ready one."""
-        askable = {name for name, s in self._sessions.items() if s.can_be_asked}
+    def _choose(self, needs: str | None) -> str | None:
+        """A session that can answer (it declared the capability `needs`), and of those the
+        one most likely waiting on this: the newest with a request in flight, else the most
+        recently active ready one. A stdio server's request does not say which client
+        request it serves, so with several sessions busy this is a guess among sessions
+        that can answer (`--session-mode per-session` gives each client its own server)."""
+        askable = {
+            name
+            for name, s in self._sessions.items()
+            if s.can_be_asked and (needs is None or needs in s.capabilities)
+        }
         busy = [p for p in self._pending.values() if p.session in askable]
         if busy:
             return max(busy, key=lambda p: self._sessions[p.session].active).session
-        ready = [(s.active, n) for n, s in self._sessions.items() if s.ready and s.can_be_asked]
+        ready = [(s.active, n) for n, s in self._sessions.items() if s.ready and n in askable]
         return max(ready)[1] if ready else None
 
     def _server_notification(self, message: Message, line: bytes) -> list[Out]:
@@ -308,7 +325,8 @@ class Router:
         if pending is None or pending.progress is None or not pending.session:
             return []
         body = dict(message.body, params=dict(params, progressToken=pending.progress))
-        return [ToClient(pending.session, jsonrpc.dumps(body))]
+        data = jsonrpc.dumps(body)
+        return [ToClient(pending.session, data, related=pending.original_json)]
 
     def server_gone(self, reason: str) -> list[Out]:
         """The server's stream ended: every waiting client gets an error now."""
@@ -331,6 +349,24 @@ class Router:
     def _touch(self) -> int:
         self._tick += 1
         return self._tick
+
+
+# the client capability a server request needs (MCP); other requests go to any session
+_NEEDS = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+def _capabilities(body: dict[str, Any]) -> frozenset[str]:
+    params = body.get("params")
+    found = params.get("capabilities") if isinstance(params, dict) else None
+    return (
+        frozenset(k for k, v in found.items() if v is not None)
+        if isinstance(found, dict)
+        else frozenset()
+    )
 
 
 def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:

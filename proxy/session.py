@@ -42,6 +42,8 @@ class Session:
         self.closed = False
         self.last_seen = asyncio.get_running_loop().time()
         self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        # requests whose HTTP response streams the notifications about them (progress)
+        self._listening: dict[bytes, asyncio.Queue[bytes]] = {}
         self._outbox: deque[bytes] = deque()
         self._wakeup = asyncio.Event()
 
@@ -61,12 +63,34 @@ class Session:
         """Stop waiting for `request_id` (whoever waited holds its future already)."""
         self._waiting.pop(request_id, None)
 
-    def deliver(self, data: bytes, reply_to: bytes | None) -> None:
-        """A message for this client: the answer an HTTP request waits for, or else the
-        next event of its stream."""
+    def listen(self, request_id: bytes) -> asyncio.Queue[bytes]:
+        """Notifications about `request_id` (progress) go to this queue instead of the
+        session's stream, until `unlisten`: they then precede its answer on one stream."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._listening[request_id] = queue
+        return queue
+
+    def unlisten(self, request_id: bytes) -> None:
+        self._listening.pop(request_id, None)
+
+    def deliver(
+        self,
+        data: bytes,
+        reply_to: bytes | None,
+        only_if_waiting: bool = False,
+        related: bytes | None = None,
+    ) -> None:
+        """A message for this client: the answer an HTTP request waits for, a notification
+        about a request whose response streams, or else the next event of its stream
+        (unless it is `only_if_waiting`)."""
+        if related is not None and (queue := self._listening.get(related)) is not None:
+            queue.put_nowait(data)
+            return
         future = self._waiting.pop(reply_to, None) if reply_to is not None else None
         if future is not None and not future.done():
             future.set_result(data)
+            return
+        if only_if_waiting:
             return
         if len(self._outbox) >= OUTBOX_LIMIT:
             self._outbox.popleft()

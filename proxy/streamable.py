@@ -82,15 +82,15 @@ async def post(request: web.Request) -> web.StreamResponse:
     session = session_or_error
     if session.stateless:
         try:
-            return await _answer_post(bridge, session, messages, batch, wants_json, {})
+            return await _answer_post(request, bridge, session, messages, batch, wants_json, {})
         finally:
             await bridge.close_session(session)
-    return await _answer_post(
-        bridge, session, messages, batch, wants_json, {SESSION_HEADER: session.id}
-    )
+    headers = {SESSION_HEADER: session.id}
+    return await _answer_post(request, bridge, session, messages, batch, wants_json, headers)
 
 
 async def _answer_post(
+    request: web.Request,
     bridge: StdioBridge,
     session: Session,
     messages: list[Message],
@@ -105,6 +105,8 @@ async def _answer_post(
         for message in messages:
             await bridge.submit(session, message)
         return web.Response(status=202, headers=headers)
+    if len(messages) == 1 and _wants_progress(messages[0]) and _accepts(request, EVENT_STREAM):
+        return await _stream_answer(request, bridge, session, waits[0], headers)
     answers = await _exchange(bridge, session, messages, waits)
     if wants_json:
         body = answers[0] if not batch else b"[" + b",".join(answers) + b"]"
@@ -180,6 +182,50 @@ async def _exchange(
             if not future.done() or future.cancelled():
                 await bridge.cancel(session, key, "the client stopped waiting")
     return [_answer(message, future) for message, _, future in waits]
+
+
+def _wants_progress(message: Message) -> bool:
+    params = message.body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and "progressToken" in meta
+
+
+async def _stream_answer(
+    request: web.Request,
+    bridge: StdioBridge,
+    session: Session,
+    wait: Wait,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """A request that asked for progress, from a client that takes SSE: its progress and
+    then its answer, in order, as events of this response (over the session's GET stream
+    progress could arrive after the answer, and a client drops it then)."""
+    message, key, future = wait
+    notes = session.listen(key)
+    response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, **headers})
+    response.headers["Cache-Control"] = "no-cache, no-transform"
+    try:
+        await response.prepare(request)
+        await bridge.submit(session, message)
+        async with asyncio.timeout(bridge.config.request_timeout):
+            while not future.done():
+                note = asyncio.ensure_future(notes.get())
+                await asyncio.wait({future, note}, return_when=asyncio.FIRST_COMPLETED)
+                if not note.done():
+                    note.cancel()
+                    break
+                await response.write(sse.encode(note.result()))
+    except TimeoutError:
+        pass
+    finally:
+        session.unlisten(key)
+        if not future.done() or future.cancelled():
+            await bridge.cancel(session, key, "the client stopped waiting")
+    while not notes.empty():
+        await response.write(sse.encode(notes.get_nowait()))
+    await response.write(sse.encode(_answer(message, future)))
+    await response.write_eof()
+    return response
 
 
 def _answer(message: Message, future: asyncio.Future[bytes]) -> bytes:

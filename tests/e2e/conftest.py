@@ -21,6 +21,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, InitializeResult
 from pytest_bdd import given, parsers, then, when
 
@@ -220,8 +221,12 @@ class SdkClient:
     legacy SSE for `/sse`), held open across steps on its own event-loop thread, so the SDK's
     context managers are entered and left in one task. Every exchange is bounded."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, **session_options: Any
+    ) -> None:
         self.url = url
+        self.headers = headers  # extra HTTP headers on every request (e.g. a bearer token)
+        self.session_options = session_options  # ClientSession callbacks (sampling, roots, …)
         self.session: ClientSession | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -239,9 +244,16 @@ class SdkClient:
             raise AssertionError(f"{self.url}: no `initialize` answer in {timeout} s") from None
 
     async def _hold(self, ready: concurrent.futures.Future[InitializeResult]) -> None:
-        transport = sse_client if self.url.endswith("/sse") else streamable_http_client
+        if self.url.endswith("/sse"):
+            transport = sse_client(self.url, headers=self.headers)
+        else:
+            http = create_mcp_http_client(headers=self.headers) if self.headers else None
+            transport = streamable_http_client(self.url, http_client=http)
         try:
-            async with transport(self.url) as streams, ClientSession(*streams[:2]) as session:
+            async with (
+                transport as streams,
+                ClientSession(*streams[:2], **self.session_options) as session,
+            ):
                 initialized = await session.initialize()
                 self.session = session
                 ready.set_result(initialized)

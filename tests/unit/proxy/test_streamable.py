@@ -333,3 +333,22 @@ async def test_an_idle_stream_gets_keep_alive_comments(
     chunk = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
     assert chunk == b": keep-alive\n\n"
     response.close()
+
+
+async def test_progress_precedes_the_answer_on_the_posts_own_stream(proxy: Proxy) -> None:
+    """Over the GET stream the progress could arrive after the answer (and be dropped);
+    a client that takes SSE gets both, in order, as the POST's answer."""
+    session = await proxy.initialize()
+    params = {"name": "count", "arguments": {"steps": 4}, "_meta": {"progressToken": "mine"}}
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params}
+    response = await proxy.post(body, session)
+    assert response.status == 200
+    assert response.content_type == "text/event-stream"
+    events = [json.loads(e.data) for e in sse.Parser().feed(await response.read())]
+    assert [e["params"]["progress"] for e in events[:-1]] == [1, 2, 3, 4]
+    assert {e["params"]["progressToken"] for e in events[:-1]} == {"mine"}
+    assert events[-1]["id"] == 9
+    assert "result" in events[-1]
+    # without a progress token the answer stays plain JSON (the fast path)
+    plain = await proxy.post({**body, "params": {"name": "echo"}}, session)
+    assert plain.content_type == "application/json"
