@@ -70,6 +70,7 @@ class StdioBridge:
         self.config = config
         self.router = Router()
         self.sessions: dict[str, Session] = {}
+        self._stateless = 0  # how many of `sessions` are stateless
         self.gone: str | None = None
         self._reader = reader
         self._writer = writer
@@ -87,10 +88,15 @@ class StdioBridge:
     # -- sessions -------------------------------------------------------------------------
 
     def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
-        """A new session, or None when `max_sessions` are open."""
-        if len(self.sessions) >= self.config.max_sessions:
+        """A new session, or None when `max_sessions` are open (stateless ones, which
+        last one POST, are bounded by `max_stateless` instead)."""
+        if stateless:
+            if self._stateless >= self.config.max_stateless:
+                return None
+        elif len(self.sessions) - self._stateless >= self.config.max_sessions:
             return None
         session = Session(kind, stateless=stateless)
+        self._stateless += stateless
         self.sessions[session.id] = session
         self.router.open(session.id, can_be_asked=not stateless)
         return session
@@ -98,6 +104,7 @@ class StdioBridge:
     async def close_session(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is None:
             return
+        self._stateless -= session.stateless
         session.close()
         await self._apply(self.router.close(session.id))
 

@@ -39,6 +39,8 @@ class ProxyConfig:
     # Streamable HTTP sessions idle this long, with no open stream, are closed
     session_idle_timeout: float = 3600.0
     max_sessions: int = 128
+    # stateless (2026-07-28) requests in flight at once, each in a session of its own
+    max_stateless: int = 1024
     # a stdout line (one server message) longer than this ends the bridge: the server is
     # no longer speaking line-delimited JSON-RPC
     max_line_bytes: int = 32 * 1024 * 1024
