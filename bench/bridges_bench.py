@@ -1,0 +1,365 @@
+"""Bridges side by side (issue 4): the same `mcp-server-time` image behind direct stdio,
+mcp-lok's proxy, the PyPI `mcp-proxy`, the npm `mcp-proxy` and the npm `supergateway`,
+driven by the same plain aiohttp JSON-RPC client (not the MCP SDK, whose own 2–4 ms per
+call would hide the bridges). Reported per bridge: sequential `tools/call` p50 and p99,
+calls/s with 16 sessions at once, and the bridge process's peak RSS (VmHWM).
+
+direct        `E run -i` of the image, one line out and one line back on its stdio (the
+              baseline every bridge adds to; no HTTP, so no 16-session figure)
+mcp-lok       `mcp-lok start` (detached proxy; the server runs under the stdio profile)
+pypi-mcp-proxy, npm-mcp-proxy, supergateway
+              each runs `E run -i --rm --network none … IMAGE` itself, Streamable HTTP
+              on 127.0.0.1 (supergateway with --stateful, so sessions share one server)
+
+The peers are not project dependencies: `--pypi-mcp-proxy PATH` and `--node-modules DIR`
+name where they are installed (`make bench-bridges` installs them under target/); a peer
+that is not installed is reported as skipped. Everything is on loopback; every server,
+container and process started here is removed at the end. Run:
+`.venv/bin/python bench/bridges_bench.py [--engine docker] [--calls N] [--per-session N]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from benchlib import (
+    DIRECT_FLAGS,
+    IMAGE,
+    MCP_LOK,
+    REPO,
+    bench_env,
+    cleanup_name,
+    free_port,
+    leftovers,
+    load,
+    median,
+    percentile,
+    print_machine,
+)
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 0,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "bridges-bench", "version": "0"},
+    },
+}
+INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+READY_WAIT = 90.0
+CALL_WAIT = 30.0
+
+
+def call(request_id: int) -> bytes:
+    params = {"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+def answer_to(raw: bytes, content_type: str, request_id: int) -> dict[str, Any]:
+    """The JSON-RPC answer to `request_id` in a JSON body or an SSE body."""
+    if "event-stream" in content_type:
+        for line in raw.decode().splitlines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("id") == request_id:
+                    return dict(message)
+        raise RuntimeError(f"no answer to {request_id} in the event stream: {raw[:200]!r}")
+    message = json.loads(raw)
+    if message.get("id") != request_id:
+        raise RuntimeError(f"answer to the wrong id: {raw[:200]!r}")
+    return dict(message)
+
+
+class HttpSession:
+    """One MCP session over Streamable HTTP on its own kept-alive connection."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.headers = dict(ACCEPT)
+        self.http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=1),
+            timeout=aiohttp.ClientTimeout(total=CALL_WAIT),
+        )
+
+    async def open(self) -> None:
+        async with self.http.post(self.url, json=INITIALIZE, headers=self.headers) as response:
+            raw = await response.read()
+            if response.status != 200:
+                raise RuntimeError(f"initialize: {response.status} {raw[:200]!r}")
+            answer_to(raw, response.content_type, 0)
+            if "Mcp-Session-Id" in response.headers:
+                self.headers["Mcp-Session-Id"] = response.headers["Mcp-Session-Id"]
+        async with self.http.post(self.url, data=INITIALIZED, headers=self.headers) as response:
+            await response.read()
+
+    async def send(self, request_id: int) -> None:
+        async with self.http.post(self.url, data=call(request_id), headers=self.headers) as r:
+            answer = answer_to(await r.read(), r.content_type, request_id)
+        if "Europe/Paris" not in json.dumps(answer.get("result")):
+            raise RuntimeError(f"not a get_current_time result: {answer}")
+
+    async def close(self) -> None:
+        await self.http.close()
+
+
+class DirectSession:
+    """`E run -i` of the image, line-delimited JSON-RPC on its stdio."""
+
+    def __init__(self, engine: str) -> None:
+        self.engine, self.name = engine, f"bench-br-direct-{uuid.uuid4().hex[:8]}"
+        self.child: asyncio.subprocess.Process | None = None
+
+    async def open(self) -> None:
+        self.child = await asyncio.create_subprocess_exec(
+            *(self.engine, "run", "-i", "--name", self.name, *DIRECT_FLAGS, IMAGE),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            limit=2**24,
+        )
+        assert self.child.stdin is not None
+        assert self.child.stdout is not None
+        self.child.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+        await asyncio.wait_for(self.child.stdout.readline(), READY_WAIT)
+        self.child.stdin.write(INITIALIZED + b"\n")
+
+    async def send(self, request_id: int) -> None:
+        assert self.child is not None
+        assert self.child.stdin is not None
+        assert self.child.stdout is not None
+        self.child.stdin.write(call(request_id) + b"\n")
+        answer = json.loads(await self.child.stdout.readline())
+        if answer.get("id") != request_id:
+            raise RuntimeError(f"answer to the wrong id: {answer}")
+
+    async def close(self) -> None:
+        if self.child is not None and self.child.stdin is not None:
+            self.child.stdin.close()
+            try:
+                await asyncio.wait_for(self.child.wait(), 30)
+            except TimeoutError:
+                self.child.kill()
+        if leftovers(self.engine, self.name):
+            cleanup_name(self.engine, self.name)
+
+
+@dataclass
+class Bridge:
+    name: str
+    url: str = ""
+    pid: int | None = None
+    process: subprocess.Popen[bytes] | None = None
+    container: str = ""
+    lok_name: str = ""
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def peak_rss_mib(pid: int | None) -> float | None:
+    if pid is None:
+        return None
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def start_peer(name: str, command: list[str], engine: str) -> Bridge:
+    """Start a peer bridge in front of `E run -i` of the image; its URL and process."""
+    container = f"bench-br-{name}-{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    server = [engine, "run", "-i", "--name", container, *DIRECT_FLAGS, IMAGE]
+    if name == "pypi-mcp-proxy":
+        argv = [*command, "--port", str(port), "--host", "127.0.0.1", "--", *server]
+    elif name == "npm-mcp-proxy":
+        argv = [*command, "--port", str(port), "--host", "127.0.0.1", "--server", "stream"]
+        argv += ["--", *server]
+    else:  # supergateway
+        argv = [*command, "--stdio", " ".join(server), "--outputTransport", "streamableHttp"]
+        argv += ["--stateful", "--port", str(port)]
+    env = {**bench_env(), "NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/ca-certificates.crt"}
+    process = subprocess.Popen(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    bridge = Bridge(name, f"http://127.0.0.1:{port}/mcp", process.pid, process, container)
+    return bridge
+
+
+def start_lok(engine: str) -> Bridge:
+    name = f"bench-br-lok-{uuid.uuid4().hex[:6]}"
+    result = subprocess.run(
+        [MCP_LOK, "start", "--format", "json", "--engine", engine, "--name", name, IMAGE],
+        capture_output=True, text=True, timeout=120, check=False, env=bench_env(),
+    )  # fmt: skip
+    if result.returncode != 0:
+        raise RuntimeError(f"mcp-lok start failed: {result.stderr}")
+    url = json.loads(result.stdout)["url"]
+    sys.path.insert(0, str(REPO.parent))
+    from mcp_lok.launcher.state import Store
+
+    state = Store().load(name)
+    return Bridge("mcp-lok", url, state.proxy_pid if state else None, lok_name=name)
+
+
+def stop(bridge: Bridge, engine: str) -> None:
+    if bridge.lok_name:
+        subprocess.run([MCP_LOK, "rm", "--force", bridge.lok_name], capture_output=True,
+                       timeout=60, check=False)  # fmt: skip
+    if bridge.process is not None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bridge.process.pid, 15)
+        try:
+            bridge.process.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(bridge.process.pid, 9)
+            bridge.process.wait(5)
+    if bridge.container and leftovers(engine, bridge.container):
+        cleanup_name(engine, bridge.container)
+
+
+async def ready(bridge: Bridge) -> HttpSession:
+    deadline = time.monotonic() + READY_WAIT
+    while True:
+        session = HttpSession(bridge.url)
+        try:
+            await session.open()
+            return session
+        except (aiohttp.ClientError, RuntimeError, TimeoutError, ValueError):
+            await session.close()
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+async def sequential(session: Any, calls: int) -> list[float]:
+    for n in range(1, 21):  # warm-up
+        await session.send(n)
+    samples = []
+    for n in range(100, 100 + calls):
+        start = time.perf_counter()
+        await session.send(n)
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+async def throughput(url: str, sessions: int, per_session: int) -> float:
+    opened = [HttpSession(url) for _ in range(sessions)]
+    try:
+        await asyncio.gather(*(s.open() for s in opened))
+
+        async def run(session: HttpSession) -> None:
+            for n in range(1, per_session + 1):
+                await session.send(n)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(run(s) for s in opened))
+        return sessions * per_session / (time.perf_counter() - start)
+    finally:
+        await asyncio.gather(*(s.close() for s in opened))
+
+
+async def measure(bridge: Bridge, calls: int, per_session: int) -> None:
+    session = await ready(bridge)
+    try:
+        samples = await sequential(session, calls)
+    finally:
+        await session.close()
+    bridge.results = {"p50": median(samples), "p99": percentile(samples, 99)}
+    try:
+        bridge.results["calls/s"] = await throughput(bridge.url, 16, per_session)
+    except Exception as error:  # reported in the table as failed, with the reason
+        print(f"{bridge.name}: 16 sessions failed: {type(error).__name__}: {error}", flush=True)
+    bridge.results["rss"] = peak_rss_mib(bridge.pid)
+
+
+def peer_commands(args: argparse.Namespace) -> dict[str, list[str]]:
+    """Each peer's command, or [] when it is not installed."""
+    node = Path(args.node_modules) / ".bin"
+    found = {
+        "pypi-mcp-proxy": Path(args.pypi_mcp_proxy),
+        "npm-mcp-proxy": node / "mcp-proxy",
+        "supergateway": node / "supergateway",
+    }
+    return {name: [str(path)] if path.exists() else [] for name, path in found.items()}
+
+
+async def main(args: argparse.Namespace) -> int:
+    engine = args.engine
+    print_machine("bridges: sequential tools/call, 16 sessions, peak RSS")
+    print(f"load before: {' / '.join(f'{x:.2f}' for x in load())}", flush=True)
+    rows: list[Bridge] = []
+    direct = DirectSession(engine)
+    try:
+        await direct.open()
+        samples = await sequential(direct, args.calls)
+    finally:
+        await direct.close()
+    rows.append(Bridge("direct stdio", results={"p50": median(samples),
+                                                 "p99": percentile(samples, 99)}))  # fmt: skip
+    peers = peer_commands(args)
+    for name in ["mcp-lok", *peers]:
+        if name != "mcp-lok" and not peers[name]:
+            print(f"{name}: not installed, skipped (`make bench-bridges` installs it)", flush=True)
+            continue
+        bridge = start_lok(engine) if name == "mcp-lok" else start_peer(name, peers[name], engine)
+        try:
+            await measure(bridge, args.calls, args.per_session)
+        except Exception as error:  # a peer that fails is reported, not fatal
+            print(f"{name}: failed: {type(error).__name__}: {error}", flush=True)
+        finally:
+            stop(bridge, engine)
+        rows.append(bridge)
+        print(f"{name}: {bridge.results}", flush=True)
+    print_table(rows)
+    print(f"load after: {' / '.join(f'{x:.2f}' for x in load())}", flush=True)
+    return 0
+
+
+def print_table(rows: list[Bridge]) -> None:
+    base = rows[0].results["p50"]
+    pypi = next((r.results for r in rows if r.name == "pypi-mcp-proxy" and r.results), None)
+    print("\n| Bridge | p50 ms | p99 ms | p50 − direct | 16 sessions calls/s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for row in rows:
+        r = row.results
+        if not r:
+            print(f"| {row.name} | failed | | | | |")
+            continue
+        cps = f"{r['calls/s']:.0f}" if "calls/s" in r else ("—" if row.pid is None else "failed")
+        rss = f"{r['rss']:.1f}" if r.get("rss") else "—"
+        print(f"| {row.name} | {r['p50']:.2f} | {r['p99']:.2f} | +{r['p50'] - base:.2f} | "
+              f"{cps} | {rss} |")  # fmt: skip
+    lok = next((r.results for r in rows if r.name == "mcp-lok" and r.results), None)
+    if lok and pypi:
+        print(f"\nmcp-lok vs PyPI mcp-proxy: p50 {pypi['p50'] / lok['p50']:.2f}× faster, "
+              f"16-session throughput {lok['calls/s'] / pypi['calls/s']:.2f}×")  # fmt: skip
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--engine", default="docker", choices=["docker", "podman"])
+    parser.add_argument("--calls", type=int, default=300, help="sequential calls measured")
+    parser.add_argument("--per-session", type=int, default=50, help="calls per session of 16")
+    parser.add_argument("--pypi-mcp-proxy", default=str(REPO / "target/bench-py/bin/mcp-proxy"))
+    parser.add_argument("--node-modules", default=str(REPO / "target/bench-node/node_modules"))
+    sys.exit(asyncio.run(main(parser.parse_args())))
