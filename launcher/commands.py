@@ -276,7 +276,13 @@ def start(fmt: str, **opts: Any) -> None:
     state = _provision(engine, store, request, plan, detached=True)
     try:
         with interruptible():
-            url = spawn(store, state, request.port, token=token)
+            # a stdio server's container starts once its proxy is attached to it
+            start_it = (
+                (lambda: engine.start(state.container_id or ""))
+                if state.container_id and state.transport == "stdio"
+                else None
+            )
+            url = spawn(store, state, request.port, token=token, on_attached=start_it)
     except BaseException as error:
         tail = log_tail(state.log_path)
         with cleaning_up():
@@ -300,7 +306,8 @@ def start(fmt: str, **opts: Any) -> None:
 @click.option("--ready-fd", type=int, required=True)
 @click.option("--port", type=int, default=0)
 def proxy_process(name: str, ready_fd: int, port: int) -> None:
-    """Serve a started server's proxy (spawned by `start`, detached)."""
+    """Serve a started server's proxy, detached (`start` spawns the lighter
+    `python -m mcp_lok.launcher.handoff`; this stays for a proxy run by hand)."""
     import os
 
     from .handoff import TOKEN_VARIABLE, serve_detached

@@ -6,6 +6,11 @@ attaches to it, and only once the proxy reports ready (`on_ready`, called after 
 listens and has attached) is the container started, so no byte of the server's output is
 lost. HTTP servers are already running behind the gate. The proxy itself (`mcp_lok.proxy`)
 knows nothing of state or engines beyond the `ProxyConfig` it is given.
+
+A detached proxy does not load the engine adapter (the docker SDK, ~9 MiB of its resident
+memory): it says `attached` on its ready pipe and the `start` process, which has the
+engine open already, starts the container, while the proxy binds. Its entry point
+(`python -m mcp_lok.launcher.handoff`) loads neither click nor the policy compiler.
 """
 
 from __future__ import annotations
@@ -24,19 +29,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.proxy.config import ProxyConfig
 
-from .engine import EngineClient, socket_path
 from .errors import LokError
 from .state import Phase, ServerState, Store, process_start
+
+if TYPE_CHECKING:
+    from .engine import EngineClient
 
 log = logging.getLogger(__name__)
 
 READY_WAIT = 30.0  # seconds a detached proxy has to report ready
+ATTACHED = "attached"  # a detached stdio proxy's first line: start the container now
 # the detached proxy gets its bearer token in its environment, never on its command line
 # (which every local user can read in /proc)
 TOKEN_VARIABLE = "MCP_LOK_PROXY_TOKEN"
@@ -61,7 +69,8 @@ def proxy_config(
         name=state.name,
         transport=state.transport,
         port=port,
-        engine_socket=socket_path(state.engine_url) if stdio else None,
+        # `engine.socket_path`, without importing the engine adapter (the docker SDK)
+        engine_socket=state.engine_url.removeprefix("unix://") if stdio else None,
         container_id=state.container_id if stdio else None,
         ingress_socket=None if stdio else str(ingress),
         target_port=state.target_port or DEFAULT_TARGET_PORT,
@@ -75,16 +84,18 @@ def _port_of(url: str) -> int | None:
 
 
 def serve(
-    engine: EngineClient,
+    engine: EngineClient | None,
     store: Store,
     state: ServerState,
     port: int,
     announce: Announce,
     *,
     token: str | None = None,
+    attached: Callable[[], None] | None = None,
 ) -> None:
     """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
-    once the proxy is attached; record the proxy as this process; `announce` the URL."""
+    once the proxy is attached (with `engine`, or by calling `attached()`, which has
+    someone else start it); record the proxy as this process; `announce` the URL."""
     from mcp_lok.proxy import run  # aiohttp: only the commands that serve pay for it
 
     failures: list[LokError] = []
@@ -94,6 +105,10 @@ def serve(
         # the proxy is attached: start a stdio server now, and let the proxy's web app
         # import on a thread while the engine starts the container
         if state.transport != "stdio":
+            return
+        if engine is None:
+            assert attached is not None
+            attached()
             return
         prefetch_proxy()
         try:
@@ -142,21 +157,15 @@ def spawn(
     timeout: float = READY_WAIT,
     *,
     token: str | None = None,
+    on_attached: Callable[[], None] | None = None,
 ) -> str:
-    """Start `mcp-lok _proxy NAME` in a new session (it outlives this terminal) and wait
-    until it reports its URL. Raises `LokError` with the log's tail when it does not."""
+    """Start the detached proxy for NAME in a new session (it outlives this terminal),
+    call `on_attached()` when it says it is attached (a stdio server: start the container
+    then), and wait until it reports its URL. Raises `LokError` with the log's tail when
+    it does not, or what `on_attached` raised."""
     read_fd, write_fd = os.pipe()
-    command = [
-        sys.executable,
-        "-c",
-        "from mcp_lok.launcher.cli import main; main()",
-        "_proxy",
-        state.name,
-        "--ready-fd",
-        str(write_fd),
-        "--port",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "mcp_lok.launcher.handoff", state.name, str(write_fd)]
+    command.append(str(port))
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_VARIABLE, "MCP_LOK_AUTH_TOKEN")}
     if token is not None:
         env[TOKEN_VARIABLE] = token
@@ -173,7 +182,7 @@ def spawn(
         )
     os.close(write_fd)
     try:
-        url = _read_ready(read_fd, child, timeout)
+        url = _read_ready(read_fd, child, timeout, on_attached)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             child.kill()
@@ -184,10 +193,23 @@ def spawn(
     return url
 
 
-def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
+def _read_ready(
+    fd: int,
+    child: subprocess.Popen[bytes],
+    timeout: float,
+    on_attached: Callable[[], None] | None = None,
+) -> str:
     deadline = time.monotonic() + timeout
     data = b""
-    while b"\n" not in data:
+    while True:
+        line, newline, rest = data.partition(b"\n")
+        if newline and line == ATTACHED.encode():
+            data = rest
+            if on_attached is not None:
+                on_attached()
+            continue
+        if newline:
+            break
         left = deadline - time.monotonic()
         if left <= 0:
             raise LokError(
@@ -210,18 +232,34 @@ def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
 
 
 def serve_detached(name: str, ready_fd: int, port: int, token: str | None = None) -> None:
-    """The body of `mcp-lok _proxy NAME`: serve a server that `start` provisioned."""
+    """The detached proxy's body: serve a server that `start` provisioned (and starts,
+    once told `attached`)."""
     store = Store()
     state = store.load(name)
     if state is None:
         raise LokError(f"no server named `{name}`")
-    engine = EngineClient.connect(state.engine_url)
+
+    def attached() -> None:
+        os.write(ready_fd, f"{ATTACHED}\n".encode())
 
     def announce(url: str) -> None:
         os.write(ready_fd, f"{url}\n".encode())
         os.close(ready_fd)
 
-    serve(engine, store, state, port, announce, token=token)
+    serve(None, store, state, port, announce, token=token, attached=attached)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m mcp_lok.launcher.handoff NAME READY_FD PORT`, spawned by `start` (the
+    bearer token, if any, comes in the environment)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    name, ready_fd, port = argv[0], int(argv[1]), int(argv[2])
+    try:
+        serve_detached(name, ready_fd, port, os.environ.pop(TOKEN_VARIABLE, None))
+    except LokError as error:
+        log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")
+        return 1
+    return 0
 
 
 def log_tail(path: str, lines: int = 20) -> str:
@@ -272,3 +310,7 @@ __all__ = [
     "serve_detached",
     "spawn",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
