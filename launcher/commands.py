@@ -87,6 +87,14 @@ def launch_options(func: F) -> F:
             help="Clients must send `Authorization: Bearer TOKEN`; `generate` makes a "
             "random one and prints it (also read from MCP_LOK_AUTH_TOKEN).",
         ),
+        click.option(
+            "--restart",
+            default="no",
+            show_default=True,
+            metavar="no|on-failure[:N]",
+            help="Start a stdio server that exits with an error again (at most N times, "
+            "5 by default); clients carry on in their sessions.",
+        ),
         ENGINE,
         ENV,
         click.argument("image"),
@@ -230,10 +238,11 @@ def run(**opts: Any) -> None:
     Prints the client URLs and a client config snippet on stderr. Ctrl-C or SIGTERM
     stops and removes everything it created. Arguments after `--` become the command.
     """
-    from .handoff import cleaning_up, interruptible, serve
+    from .handoff import cleaning_up, interruptible, parse_restart, serve
     from .lifecycle import teardown
 
     token, generated = _auth_token(opts.pop("auth_token"))
+    restarts = parse_restart(opts.pop("restart"))
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=False)
 
@@ -250,7 +259,7 @@ def run(**opts: Any) -> None:
 
     try:
         with interruptible():
-            serve(engine, store, state, request.port, announce, token=token)
+            serve(engine, store, state, request.port, announce, token=token, restarts=restarts)
     except KeyboardInterrupt:
         pass
     finally:
@@ -268,10 +277,11 @@ def start(fmt: str, **opts: Any) -> None:
     The proxy runs detached and survives the terminal closing. Stop it with
     `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
-    from .handoff import cleaning_up, interruptible, log_tail, spawn
+    from .handoff import cleaning_up, interruptible, log_tail, parse_restart, spawn
     from .lifecycle import undo
 
     token, generated = _auth_token(opts.pop("auth_token"))
+    restarts = parse_restart(opts.pop("restart"))
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=True)
     try:
@@ -282,7 +292,9 @@ def start(fmt: str, **opts: Any) -> None:
                 if state.container_id and state.transport == "stdio"
                 else None
             )
-            url = spawn(store, state, request.port, token=token, on_attached=start_it)
+            url = spawn(
+                store, state, request.port, token=token, on_attached=start_it, restarts=restarts
+            )
     except BaseException as error:
         tail = log_tail(state.log_path)
         with cleaning_up():

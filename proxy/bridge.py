@@ -85,6 +85,18 @@ class StdioBridge:
         self._tasks.spawn(self._read(), name="server-output")
         self._tasks.spawn(self._sweep(), name="session-sweeper")
 
+    async def reattach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The server was started again: read and write its new streams, and replay the
+        handshake so every session carries on (what was in flight got its error already)."""
+        old = self._writer
+        self._reader, self._writer = reader, writer
+        self._demux, self._lines = Demuxer(), LineSplitter(self.config.max_line_bytes)
+        old.close()
+        self.gone = None
+        self.server_gone = asyncio.Event()
+        self._tasks.spawn(self._read(), name="server-output")
+        await self._apply(self.router.restarted())
+
     # -- sessions -------------------------------------------------------------------------
 
     def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:

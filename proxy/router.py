@@ -69,6 +69,7 @@ class Router:
         self._asked: dict[bytes, str] = {}  # server request id (JSON) → the session asked
         self._init_id: int | None = None  # proxy id of the one forwarded `initialize`
         self._init_result: Any = None
+        self._init_params: Any = None  # what the first `initialize` asked, for a restart
         self._init_waiting: list[tuple[str, Message]] = []
         self._initialized_sent = False
         self.gone: str | None = None
@@ -160,6 +161,7 @@ class Router:
         state.in_flight[original_json] = proxy_id
         if message.method == "initialize":
             self._init_id = proxy_id
+            self._init_params = body.get("params")
         # INVARIANT: every request reaches the server under a proxy id and is re-encoded
         # from the parsed body, so a client can neither reuse nor forge another session's id.
         return jsonrpc.dumps(body)
@@ -345,6 +347,26 @@ class Router:
         for state in self._sessions.values():
             state.in_flight.clear()
         return out
+
+    def restarted(self) -> list[Out]:
+        """The server was started again (a new process): take requests again, and give
+        it the handshake its first life had, so the sessions carry on. The answer to that
+        `initialize` goes to no session."""
+        self.gone = None
+        self._asked.clear()
+        for state in self._sessions.values():
+            state.asked.clear()
+        if self._init_result is None:
+            return []  # never initialized: the first client's `initialize` will come
+        proxy_id = self._next_id
+        self._next_id += 1
+        self._pending[proxy_id] = _Pending("", 0, b"", "initialize")
+        self._init_id = proxy_id
+        request = {"jsonrpc": "2.0", "id": proxy_id, "method": "initialize"}
+        if self._init_params is not None:
+            request["params"] = self._init_params
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        return [ToServer(jsonrpc.dumps(request)), ToServer(jsonrpc.dumps(note))]
 
     def _touch(self) -> int:
         self._tick += 1

@@ -13,7 +13,7 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .access import Access
@@ -37,6 +37,9 @@ log = logging.getLogger("mcp_lok.proxy")
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# called with the reason when a stdio server is gone: the attached streams of the server
+# started again, or None to leave it stopped (the launcher's restart policy)
+Restart = Callable[[str], Awaitable[Stream | None]]
 
 
 async def serve(
@@ -47,6 +50,7 @@ async def serve(
     stream: Stream | None = None,
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
 ) -> None:
     """Serve `config`'s server until `stop` is set.
 
@@ -56,7 +60,9 @@ async def serve(
     503, clients get JSON-RPC errors, `on_server_gone(reason)` is called, and serving goes
     on until `stop`. `on_attached()` is called once the backend is attached (stdio) or
     opened (HTTP), before the web app is even imported: the earliest safe moment to start
-    a stdio container.
+    a stdio container. When a stdio server is gone and `restart(reason)` gives its new
+    streams, the proxy re-attaches and the sessions carry on; `on_server_gone` is called
+    only once no restart follows.
     """
     _check(config, stream)
     tasks = Tasks(f"proxy:{config.name}")
@@ -80,8 +86,9 @@ async def serve(
         port = await _listen(runner, config)
         if bridge is not None:
             bridge.start()
-            if on_server_gone is not None:
-                tasks.spawn(_report_gone(bridge, on_server_gone), name="report-gone")
+            if on_server_gone is not None or restart is not None:
+                watch = _watch(bridge, on_server_gone, restart)
+                tasks.spawn(watch, name="server-watch")
         on_ready(url(config.host, port))
         await stop.wait()
         forced = False
@@ -155,9 +162,26 @@ def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _report_gone(bridge: StdioBridge, on_server_gone: Callable[[str], None]) -> None:
-    await bridge.server_gone.wait()
-    on_server_gone(bridge.gone or "the server is gone")
+async def _watch(
+    bridge: StdioBridge,
+    on_server_gone: Callable[[str], None] | None,
+    restart: Restart | None,
+) -> None:
+    while True:
+        await bridge.server_gone.wait()
+        reason = bridge.gone or "the server is gone"
+        stream = None
+        if restart is not None:
+            try:
+                stream = await restart(reason)
+            except Exception as error:  # a failed restart leaves it stopped, and says why
+                log.error("%s: restarting the server failed: %s", bridge.config.name, error)
+        if stream is None:
+            if on_server_gone is not None:
+                on_server_gone(reason)
+            return
+        log.warning("%s: started the server again (%s)", bridge.config.name, reason)
+        await bridge.reattach(*stream)
 
 
 async def _shutdown(
@@ -188,12 +212,13 @@ def run(
     *,
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
 ) -> int:
     """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
     could not run (logged), 130 when a second signal cut the draining short.
     `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
     with _log_file(config.log_path):
-        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached))
+        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached, restart))
 
 
 async def _main(
@@ -201,6 +226,7 @@ async def _main(
     on_ready: Callable[[str], None],
     on_server_gone: Callable[[str], None] | None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
 ) -> int:
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -223,6 +249,7 @@ async def _main(
                 stop=stop,
                 on_server_gone=on_server_gone,
                 on_attached=on_attached,
+                restart=restart,
             )
         except ProxyError as error:
             log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")

@@ -444,3 +444,65 @@ def token_client(world: World, sdk_clients: list[SdkClient], endpoint: str) -> N
     headers = {"Authorization": f"Bearer {world['token']}"}
     client = connect_as(world, sdk_clients, f"holder-{endpoint[1:]}", endpoint, headers=headers)
     assert tool_text(client.run(lambda s: s.call_tool("echo", {"text": "let in"}))) == "let in"
+
+
+# --- restarts -------------------------------------------------------------------------------
+
+
+@given(
+    parsers.parse(
+        '`mcp-lok start` runs the test server over stdio with its protocol tools and "{options}"'
+    )
+)
+def start_with_options(world: World, lok_servers: list[str], options: str) -> None:
+    lok_start(world, lok_servers, TEST_SERVER, *PROTOCOL_TOOLS, *options.split())
+
+
+@when("the engine kills the server's container")
+def kill_container(world: World) -> None:
+    engine = world["engine"]
+    deadline = time.monotonic() + 30
+    while not engine.api.inspect_container(world["container"])["State"]["Running"]:
+        assert time.monotonic() < deadline, "the server's container is not running"
+        time.sleep(0.2)
+    engine.api.kill(world["container"])
+
+
+def health_status(world: World) -> tuple[int, dict[str, Any]]:
+    url = proxy_url(world, "/mcp").removesuffix("/mcp") + "/health"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return int(answer.status), json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return int(refused.code), json.loads(refused.read())
+
+
+def health_becomes(world: World, status: int, seconds: int) -> dict[str, Any]:
+    """Poll /health until it answers `status` (the kill is seen first: a 503 comes before
+    the 200 of a restart, but may be too short to catch, so only the end is asserted)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen, about = health_status(world)
+        if seen == status:
+            return about
+        assert time.monotonic() < deadline, (seen, about)
+        time.sleep(0.25)
+
+
+@then(parsers.parse("the proxy's /health answers 200 again within {seconds:d} seconds"))
+def health_again(world: World, seconds: int) -> None:
+    time.sleep(1.0)  # the proxy sees the stream end within this; /health must then recover
+    health_becomes(world, 200, seconds)
+    engine = world["engine"]
+    state = engine.api.inspect_container(world["container"])["State"]
+    assert state["Running"], state
+
+
+@then(
+    parsers.parse("the proxy's /health answers 503 within {seconds:d} seconds, the restart spent")
+)
+def health_spent(world: World, seconds: int) -> None:
+    about = health_becomes(world, 503, seconds)
+    assert "stopped" in about["reason"] or "ended" in about["reason"], about
+    time.sleep(2.0)  # a restart would have come by now (its delay is 0.5 s)
+    assert health_status(world)[0] == 503

@@ -81,3 +81,18 @@ Feature: Many client sessions on one stdio server
       | engine |
       | docker |
       | podman |
+
+  Scenario Outline: --restart on-failure:1 starts a killed server again and the sessions carry on, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs the test server over stdio with its protocol tools and "--restart on-failure:1"
+    When SDK clients "alice" on /mcp and "bob" on /sse connect, each answering the server's requests as itself
+    And the engine kills the server's container
+    Then the proxy's /health answers 200 again within 30 seconds
+    And one client at a time, `ask_llm`, `ask_user` and `roots` answer each client with its own name, 1 times each
+    When the engine kills the server's container
+    Then the proxy's /health answers 503 within 30 seconds, the restart spent
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |

@@ -1,5 +1,5 @@
-"""`--auth-token`: a given token is checked, `generate` makes one, and the client snippet
-carries it."""
+"""The proxy options of `run` and `start`: `--auth-token` (a given token is checked,
+`generate` makes one, the client snippet carries it) and `--restart`."""
 
 from __future__ import annotations
 
@@ -46,3 +46,25 @@ def test_the_snippet_carries_the_bearer_header() -> None:
         "headers": {"Authorization": f"Bearer {'t' * 20}"},
     }
     assert "headers" not in json.loads(_snippet("x", urls, "stdio"))["mcpServers"]["x"]
+
+
+@pytest.mark.parametrize(
+    ("value", "restarts"),
+    [("no", 0), ("on-failure", 5), ("on-failure:1", 1), ("on-failure:100", 100)],
+)
+def test_restart_policies(value: str, restarts: int) -> None:
+    from mcp_lok.launcher.handoff import parse_restart
+
+    assert parse_restart(value) == restarts
+
+
+@pytest.mark.parametrize(
+    "value", ["always", "on-failure:0", "on-failure:-1", "on-failure:x", "on-failure:101"]
+)
+def test_unknown_restart_policies_are_refused_with_a_hint(value: str) -> None:
+    from mcp_lok.launcher.handoff import parse_restart
+
+    with pytest.raises(LokError) as error:
+        parse_restart(value)
+    assert error.value.hint
+    assert "on-failure:N" in error.value.hint
