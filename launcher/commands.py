@@ -18,6 +18,7 @@ from mcp_lok.policy import PolicyError, Target, Transport, default_name, render_
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
 
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
+from .proxy_options import PROXY_OPTIONS, auth_token, per_session_mode, session_body
 from .state import client_urls
 from .version import __version__
 
@@ -80,21 +81,7 @@ def launch_options(func: F) -> F:
             metavar="NAME|PATH",
             help="A built-in, a JSON profile or a policy file.",
         ),
-        click.option(
-            "--auth-token",
-            metavar="TOKEN|generate",
-            envvar="MCP_LOK_AUTH_TOKEN",
-            help="Clients must send `Authorization: Bearer TOKEN`; `generate` makes a "
-            "random one and prints it (also read from MCP_LOK_AUTH_TOKEN).",
-        ),
-        click.option(
-            "--restart",
-            default="no",
-            show_default=True,
-            metavar="no|on-failure[:N]",
-            help="Start a stdio server that exits with an error again (at most N times, "
-            "5 by default); clients carry on in their sessions.",
-        ),
+        *PROXY_OPTIONS,
         ENGINE,
         ENV,
         click.argument("image"),
@@ -209,27 +196,6 @@ def _snippet(
     return json.dumps({"mcpServers": {name: entry}}, indent=2)
 
 
-def _auth_token(value: str | None) -> tuple[str | None, bool]:
-    """The bearer token clients must send, and whether mcp-lok made it (then it is
-    printed: nobody else knows it)."""
-    import secrets
-
-    from .errors import LokError
-
-    if value is None:
-        return None, False
-    if value == "generate":
-        return secrets.token_urlsafe(32), True
-    # INVARIANT: a token short enough to guess, or one that cannot travel in a header,
-    # is refused rather than silently protecting nothing.
-    if len(value) < 16 or not value.isascii() or not value.isprintable() or " " in value:
-        raise LokError(
-            "the `--auth-token` must be at least 16 printable ASCII characters, no spaces",
-            hint="or pass `--auth-token generate` to get a random one",
-        )
-    return value, False
-
-
 @click.command(context_settings={"ignore_unknown_options": False})
 @launch_options
 def run(**opts: Any) -> None:
@@ -238,13 +204,16 @@ def run(**opts: Any) -> None:
     Prints the client URLs and a client config snippet on stderr. Ctrl-C or SIGTERM
     stops and removes everything it created. Arguments after `--` become the command.
     """
-    from .handoff import cleaning_up, interruptible, parse_restart, serve
+    from .handoff import cleaning_up, interruptible, serve
     from .lifecycle import teardown
+    from .respawn import parse_restart
 
-    token, generated = _auth_token(opts.pop("auth_token"))
+    token, generated = auth_token(opts.pop("auth_token"))
     restarts = parse_restart(opts.pop("restart"))
+    per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=False)
+    body = session_body(plan) if per_session else None
 
     def announce(url: str) -> None:
         urls = client_urls(url, state.transport)
@@ -259,7 +228,16 @@ def run(**opts: Any) -> None:
 
     try:
         with interruptible():
-            serve(engine, store, state, request.port, announce, token=token, restarts=restarts)
+            serve(
+                engine,
+                store,
+                state,
+                request.port,
+                announce,
+                token=token,
+                restarts=restarts,
+                body=body,
+            )
     except KeyboardInterrupt:
         pass
     finally:
@@ -277,23 +255,32 @@ def start(fmt: str, **opts: Any) -> None:
     The proxy runs detached and survives the terminal closing. Stop it with
     `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
-    from .handoff import cleaning_up, interruptible, log_tail, parse_restart, spawn
+    from .handoff import cleaning_up, interruptible, log_tail, spawn
     from .lifecycle import undo
+    from .respawn import parse_restart
 
-    token, generated = _auth_token(opts.pop("auth_token"))
+    token, generated = auth_token(opts.pop("auth_token"))
     restarts = parse_restart(opts.pop("restart"))
+    per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
     state = _provision(engine, store, request, plan, detached=True)
+    body = session_body(plan) if per_session else None
     try:
         with interruptible():
             # a stdio server's container starts once its proxy is attached to it
             start_it = (
                 (lambda: engine.start(state.container_id or ""))
-                if state.container_id and state.transport == "stdio"
+                if state.container_id and state.transport == "stdio" and body is None
                 else None
             )
             url = spawn(
-                store, state, request.port, token=token, on_attached=start_it, restarts=restarts
+                store,
+                state,
+                request.port,
+                token=token,
+                on_attached=start_it,
+                restarts=restarts,
+                body=body,
             )
     except BaseException as error:
         tail = log_tail(state.log_path)

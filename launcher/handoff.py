@@ -15,9 +15,9 @@ engine open already, starts the container, while the proxy binds. Its entry poin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import os
 import select
@@ -40,8 +40,6 @@ from .errors import LokError
 from .state import Phase, ServerState, Store, process_start
 
 if TYPE_CHECKING:
-    from mcp_lok.proxy.server import Restart, Stream
-
     from .engine import EngineClient
 
 log = logging.getLogger(__name__)
@@ -82,55 +80,6 @@ def proxy_config(
     )
 
 
-RESTART_DEFAULT = 5  # `on-failure` without a count: at most this many restarts
-
-
-def parse_restart(value: str) -> int:
-    """`no` → 0, `on-failure` → RESTART_DEFAULT, `on-failure:N` → N restarts at most."""
-    if value == "no":
-        return 0
-    policy, _, count = value.partition(":")
-    if policy == "on-failure" and (not count or (count.isdigit() and 0 < int(count) <= 100)):
-        return int(count) if count else RESTART_DEFAULT
-    raise LokError(
-        f"unknown restart policy `{value}`",
-        hint="`no`, `on-failure` or `on-failure:N` with N from 1 to 100",
-    )
-
-
-def restarter(state: ServerState, most: int) -> Restart:
-    """Start a stdio server that failed (a non-zero exit) again, at most `most` times,
-    a little later each time; returns the proxy's new attached streams. The engine
-    adapter is loaded only when a server dies."""
-    from mcp_lok.proxy.attach import attach
-
-    restarts = 0
-    container = state.container_id or ""
-    socket = state.engine_url.removeprefix("unix://")
-
-    async def restart(reason: str) -> Stream | None:
-        nonlocal restarts
-        if restarts >= most:
-            log.warning("%s: not restarting: %d restarts already", state.name, restarts)
-            return None
-        from .engine import EngineClient
-
-        loop = asyncio.get_running_loop()
-        engine = await loop.run_in_executor(None, EngineClient.connect, state.engine_url)
-        found = await loop.run_in_executor(None, engine.inspect, container)
-        code = (found or {}).get("State", {}).get("ExitCode")
-        if found is None or code == 0:
-            return None  # removed, or it ended well: on-failure leaves it be
-        restarts += 1
-        log.warning("%s: exit code %s; restart %d of %d", state.name, code, restarts, most)
-        await asyncio.sleep(min(restarts, 5) * 0.5)  # a crash loop does not spin
-        stream = await attach(socket, container)  # before it starts: no output is lost
-        await loop.run_in_executor(None, engine.start, container)
-        return stream
-
-    return restart
-
-
 def _port_of(url: str) -> int | None:
     return urlsplit(url).port
 
@@ -145,11 +94,14 @@ def serve(
     token: str | None = None,
     attached: Callable[[], None] | None = None,
     restarts: int = 0,
+    body: dict[str, Any] | None = None,
 ) -> None:
     """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
     once the proxy is attached (with `engine`, or by calling `attached()`, which has
     someone else start it); record the proxy as this process; `announce` the URL. A stdio
-    server that fails is started again up to `restarts` times."""
+    server that fails is started again up to `restarts` times. With `body` (the server's
+    container payload), every client session gets a container of its own from it instead,
+    and the provisioned one stays unstarted."""
     from mcp_lok.proxy import run  # aiohttp: only the commands that serve pay for it
 
     failures: list[LokError] = []
@@ -158,7 +110,7 @@ def serve(
     def on_attached() -> None:
         # the proxy is attached: start a stdio server now, and let the proxy's web app
         # import on a thread while the engine starts the container
-        if state.transport != "stdio":
+        if state.transport != "stdio" or body is not None:
             return
         if engine is None:
             assert attached is not None
@@ -194,9 +146,15 @@ def serve(
         ready.append(url)
         announce(url)
 
+    from .respawn import restarter, session_spawner
+
     again = restarter(state, restarts) if restarts and state.transport == "stdio" else None
     config = proxy_config(store, state, port, token)
-    code = run(config, on_ready, on_attached=on_attached, restart=again)
+    spawn = None
+    if body is not None:
+        config = replace(config, session_mode="per-session")
+        spawn = session_spawner(state, body)
+    code = run(config, on_ready, on_attached=on_attached, restart=again, spawn=spawn)
     if failures:
         raise failures[0]
     if not ready:
@@ -215,14 +173,16 @@ def spawn(
     token: str | None = None,
     on_attached: Callable[[], None] | None = None,
     restarts: int = 0,
+    body: dict[str, Any] | None = None,
 ) -> str:
     """Start the detached proxy for NAME in a new session (it outlives this terminal),
     call `on_attached()` when it says it is attached (a stdio server: start the container
     then), and wait until it reports its URL. Raises `LokError` with the log's tail when
-    it does not, or what `on_attached` raised."""
+    it does not, or what `on_attached` raised. A server `body` for per-session mode goes
+    to the proxy on its stdin (it may hold secrets: never on disk or a command line)."""
     read_fd, write_fd = os.pipe()
     command = [sys.executable, "-m", "mcp_lok.launcher.handoff", state.name, str(write_fd)]
-    command += [str(port), str(restarts)]
+    command += [str(port), str(restarts), "per-session" if body is not None else "shared"]
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_VARIABLE, "MCP_LOK_AUTH_TOKEN")}
     if token is not None:
         env[TOKEN_VARIABLE] = token
@@ -230,7 +190,7 @@ def spawn(
         child = subprocess.Popen(
             command,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if body is not None else subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
             pass_fds=(write_fd,),
@@ -238,6 +198,10 @@ def spawn(
             close_fds=True,
         )
     os.close(write_fd)
+    if child.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write(json.dumps(body).encode())
+        child.stdin.close()
     try:
         url = _read_ready(read_fd, child, timeout, on_attached)
     except BaseException:
@@ -289,7 +253,12 @@ def _read_ready(
 
 
 def serve_detached(
-    name: str, ready_fd: int, port: int, token: str | None = None, restarts: int = 0
+    name: str,
+    ready_fd: int,
+    port: int,
+    token: str | None = None,
+    restarts: int = 0,
+    body: dict[str, Any] | None = None,
 ) -> None:
     """The detached proxy's body: serve a server that `start` provisioned (and starts,
     once told `attached`)."""
@@ -305,17 +274,29 @@ def serve_detached(
         os.write(ready_fd, f"{url}\n".encode())
         os.close(ready_fd)
 
-    serve(None, store, state, port, announce, token=token, attached=attached, restarts=restarts)
+    serve(
+        None,
+        store,
+        state,
+        port,
+        announce,
+        token=token,
+        attached=attached,
+        restarts=restarts,
+        body=body,
+    )
 
 
 def main(argv: list[str]) -> int:
-    """`python -m mcp_lok.launcher.handoff NAME READY_FD PORT RESTARTS`, spawned by
-    `start` (the bearer token, if any, comes in the environment)."""
+    """`python -m mcp_lok.launcher.handoff NAME READY_FD PORT RESTARTS SESSION_MODE`,
+    spawned by `start` (the bearer token, if any, comes in the environment; the server's
+    payload for per-session mode on stdin)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     name, ready_fd, port, restarts = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
     token = os.environ.pop(TOKEN_VARIABLE, None)
+    body = json.loads(sys.stdin.buffer.read()) if argv[4] == "per-session" else None
     try:
-        serve_detached(name, ready_fd, port, token, restarts)
+        serve_detached(name, ready_fd, port, token, restarts, body)
     except LokError as error:
         log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")
         return 1
@@ -365,7 +346,6 @@ __all__ = [
     "cleaning_up",
     "interruptible",
     "log_tail",
-    "parse_restart",
     "proxy_config",
     "serve",
     "serve_detached",

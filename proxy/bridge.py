@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import IO
+from typing import IO, Protocol
 
 from .config import ProxyConfig
 from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
@@ -59,6 +59,42 @@ class ServerLog:
                 log.info("server: %s", line.decode("utf-8", "replace"))
 
 
+class Bridge(Protocol):
+    """What the HTTP handlers need from the stdio side: one shared server
+    (`StdioBridge`), or a server for each session (`pool.PerSessionBridge`)."""
+
+    config: ProxyConfig
+    sessions: dict[str, Session]
+    draining: bool
+
+    def start(self) -> None: ...
+
+    async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None: ...
+
+    async def close_session(self, session: Session) -> None: ...
+
+    async def submit(self, session: Session, message: Message) -> None: ...
+
+    async def cancel(self, session: Session, request_id: bytes, reason: str) -> None: ...
+
+    def health(self) -> tuple[bool, str]: ...
+
+    async def close(self) -> None: ...
+
+
+async def sweep(owner: Bridge) -> None:
+    """Close Streamable HTTP sessions a client abandoned without DELETE."""
+    loop = asyncio.get_running_loop()
+    idle = owner.config.session_idle_timeout
+    while True:
+        await asyncio.sleep(min(idle / 4, 60.0))
+        for session in list(owner.sessions.values()):
+            quiet = loop.time() - session.last_seen > idle
+            if quiet and not session.streaming and not session.waiting:
+                log.info("closing idle session %s…", session.id[:6])
+                await owner.close_session(session)
+
+
 class StdioBridge:
     def __init__(
         self,
@@ -81,9 +117,10 @@ class StdioBridge:
         self.server_gone = asyncio.Event()
         self.draining = True  # on shutdown, let requests in flight finish first
 
-    def start(self) -> None:
+    def start(self, *, sweeping: bool = True) -> None:
         self._tasks.spawn(self._read(), name="server-output")
-        self._tasks.spawn(self._sweep(), name="session-sweeper")
+        if sweeping:  # else its owner sweeps
+            self._tasks.spawn(sweep(self), name="session-sweeper")
 
     async def reattach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """The server was started again: read and write its new streams, and replay the
@@ -99,7 +136,7 @@ class StdioBridge:
 
     # -- sessions -------------------------------------------------------------------------
 
-    def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
+    async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
         """A new session, or None when `max_sessions` are open (stateless ones, which
         last one POST, are bounded by `max_stateless` instead)."""
         if stateless:
@@ -194,18 +231,6 @@ class StdioBridge:
         self._deliver(self.router.server_gone(reason))
         self.gone = reason
         self.server_gone.set()
-
-    async def _sweep(self) -> None:
-        """Close Streamable HTTP sessions a client abandoned without DELETE."""
-        loop = asyncio.get_running_loop()
-        idle = self.config.session_idle_timeout
-        while True:
-            await asyncio.sleep(min(idle / 4, 60.0))
-            for session in list(self.sessions.values()):
-                quiet = loop.time() - session.last_seen > idle
-                if quiet and not session.streaming and not session.waiting:
-                    log.info("closing idle session %s…", session.id[:6])
-                    await self.close_session(session)
 
     async def close(self) -> None:
         """End every session, then the attach connection (the container keeps running)."""

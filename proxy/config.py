@@ -41,6 +41,9 @@ class ProxyConfig:
     max_sessions: int = 128
     # stateless (2026-07-28) requests in flight at once, each in a session of its own
     max_stateless: int = 1024
+    # "shared": every client session on one server; "per-session": a server of its own for
+    # each (stdio only; the launcher passes `serve` a `spawn` that starts one)
+    session_mode: str = "shared"
     # a stdout line (one server message) longer than this ends the bridge: the server is
     # no longer speaking line-delimited JSON-RPC
     max_line_bytes: int = 32 * 1024 * 1024

@@ -22,7 +22,7 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
     accept = request.headers.get("Accept", "")
     if accept and EVENT_STREAM not in accept and "*/*" not in accept:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
-    session = bridge.open_session(Kind.SSE)
+    session = await bridge.open_session(Kind.SSE)
     if session is None:
         return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
     endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from .access import Access
 from .attach import attach
-from .bridge import StdioBridge
+from .bridge import Bridge, StdioBridge
 from .config import ProxyConfig
 from .errors import ProxyError
 from .tasks import Tasks
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .keys import Upstream
+    from .pool import Spawn
 
 # aiohttp (and the app built on it) is imported only once the server is attached: a
 # launcher that starts the container in `on_attached` lets that import (about 130 ms)
@@ -51,6 +52,7 @@ async def serve(
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> None:
     """Serve `config`'s server until `stop` is set.
 
@@ -62,11 +64,12 @@ async def serve(
     opened (HTTP), before the web app is even imported: the earliest safe moment to start
     a stdio container. When a stdio server is gone and `restart(reason)` gives its new
     streams, the proxy re-attaches and the sessions carry on; `on_server_gone` is called
-    only once no restart follows.
+    only once no restart follows. With `session_mode` "per-session" nothing is attached
+    up front: `spawn()` starts a server for each session as it opens.
     """
-    _check(config, stream)
+    _check(config, stream, spawn)
     tasks = Tasks(f"proxy:{config.name}")
-    bridge, upstream = await _backend(config, tasks, stream)
+    bridge, upstream = await _backend(config, tasks, stream, spawn)
     if on_attached is not None:
         on_attached()
     from aiohttp import web
@@ -86,7 +89,8 @@ async def serve(
         port = await _listen(runner, config)
         if bridge is not None:
             bridge.start()
-            if on_server_gone is not None or restart is not None:
+            watched = on_server_gone is not None or restart is not None
+            if isinstance(bridge, StdioBridge) and watched:
                 watch = _watch(bridge, on_server_gone, restart)
                 tasks.spawn(watch, name="server-watch")
         on_ready(url(config.host, port))
@@ -96,11 +100,19 @@ async def serve(
         await _shutdown(runner, bridge, upstream, tasks, drain=not forced)
 
 
-def _check(config: ProxyConfig, stream: Stream | None) -> None:
+def _check(config: ProxyConfig, stream: Stream | None, spawn: Spawn | None = None) -> None:
     if config.transport not in TRANSPORTS:
         raise ProxyError(
             f"unknown transport `{config.transport}`", hint="stdio, sse or streamable-http"
         )
+    if config.session_mode not in ("shared", "per-session"):
+        raise ProxyError(
+            f"unknown session mode `{config.session_mode}`", hint="shared, per-session"
+        )
+    if config.session_mode == "per-session":
+        if config.transport != "stdio" or spawn is None:
+            raise ProxyError("a server per session needs a stdio server and `spawn`")
+        return
     attached = stream is not None or (config.engine_socket and config.container_id)
     if config.transport == "stdio" and not attached:
         raise ProxyError("a stdio server needs `engine_socket` and `container_id`")
@@ -118,8 +130,13 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _backend(
-    config: ProxyConfig, tasks: Tasks, stream: Stream | None
-) -> tuple[StdioBridge | None, Upstream | None]:
+    config: ProxyConfig, tasks: Tasks, stream: Stream | None, spawn: Spawn | None = None
+) -> tuple[Bridge | None, Upstream | None]:
+    if config.session_mode == "per-session":
+        from .pool import PerSessionBridge
+
+        assert spawn is not None
+        return PerSessionBridge(config, spawn, tasks), None
     if config.transport == "stdio":
         if stream is None:
             assert config.engine_socket is not None
@@ -186,7 +203,7 @@ async def _watch(
 
 async def _shutdown(
     runner: web.AppRunner,
-    bridge: StdioBridge | None,
+    bridge: Bridge | None,
     upstream: Upstream | None,
     tasks: Tasks,
     *,
@@ -213,12 +230,13 @@ def run(
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> int:
     """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
     could not run (logged), 130 when a second signal cut the draining short.
     `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
     with _log_file(config.log_path):
-        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached, restart))
+        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached, restart, spawn))
 
 
 async def _main(
@@ -227,6 +245,7 @@ async def _main(
     on_server_gone: Callable[[str], None] | None,
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> int:
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -250,6 +269,7 @@ async def _main(
                 on_server_gone=on_server_gone,
                 on_attached=on_attached,
                 restart=restart,
+                spawn=spawn,
             )
         except ProxyError as error:
             log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")

@@ -19,7 +19,7 @@ import contextlib
 from aiohttp import web
 
 from . import jsonrpc, sse
-from .bridge import StdioBridge
+from .bridge import Bridge
 from .jsonrpc import Invalid, Kind, Message
 from .keys import BRIDGE
 from .session import Kind as SessionKind
@@ -76,7 +76,7 @@ async def post(request: web.Request) -> web.StreamResponse:
         return rpc_error(400, error.code, error.message, error.id)
     except TimeoutError:
         return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
-    session_or_error = _session_for(request, bridge, messages, batch)
+    session_or_error = await _session_for(request, bridge, messages, batch)
     if isinstance(session_or_error, web.Response):
         return session_or_error
     session = session_or_error
@@ -91,7 +91,7 @@ async def post(request: web.Request) -> web.StreamResponse:
 
 async def _answer_post(
     request: web.Request,
-    bridge: StdioBridge,
+    bridge: Bridge,
     session: Session,
     messages: list[Message],
     batch: bool,
@@ -115,8 +115,8 @@ async def _answer_post(
     return web.Response(body=events, content_type=EVENT_STREAM, headers=headers)
 
 
-def _session_for(
-    request: web.Request, bridge: StdioBridge, messages: list[Message], batch: bool
+async def _session_for(
+    request: web.Request, bridge: Bridge, messages: list[Message], batch: bool
 ) -> Session | web.Response:
     header = request.headers.get(SESSION_HEADER)
     if header is not None:
@@ -127,13 +127,13 @@ def _session_for(
         return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")
     if not opens and any(m.method == "initialize" for m in messages):
         return rpc_error(400, jsonrpc.INVALID_REQUEST, "`initialize` must be sent on its own")
-    session = bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
+    session = await bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
     if session is None:
         return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
     return session
 
 
-def _known(bridge: StdioBridge, header: str) -> Session | web.Response:
+def _known(bridge: Bridge, header: str) -> Session | web.Response:
     # INVARIANT: a session is reached only by its own unguessable id, and only over the
     # transport that opened it.
     session = bridge.sessions.get(header)
@@ -161,7 +161,7 @@ def _expect(session: Session, messages: list[Message]) -> list[Wait] | None:
 
 
 async def _exchange(
-    bridge: StdioBridge, session: Session, messages: list[Message], waits: list[Wait]
+    bridge: Bridge, session: Session, messages: list[Message], waits: list[Wait]
 ) -> list[bytes]:
     """Send the messages, then wait for every answer, at most `request_timeout` in all;
     what does not come in time gets a timeout error, and the server a cancellation. A
@@ -192,7 +192,7 @@ def _wants_progress(message: Message) -> bool:
 
 async def _stream_answer(
     request: web.Request,
-    bridge: StdioBridge,
+    bridge: Bridge,
     session: Session,
     wait: Wait,
     headers: dict[str, str],
@@ -262,7 +262,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-def _from_header(request: web.Request, bridge: StdioBridge) -> Session | web.Response:
+def _from_header(request: web.Request, bridge: Bridge) -> Session | web.Response:
     header = request.headers.get(SESSION_HEADER)
     if header is None:
         return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")

@@ -506,3 +506,59 @@ def health_spent(world: World, seconds: int) -> None:
     assert "stopped" in about["reason"] or "ended" in about["reason"], about
     time.sleep(2.0)  # a restart would have come by now (its delay is 0.5 s)
     assert health_status(world)[0] == 503
+
+
+# --- a server per session -------------------------------------------------------------------
+
+
+def running_containers(world: World) -> list[dict[str, Any]]:
+    label = {"label": f"mcp-lok-name={world['name']}"}
+    return list(world["engine"].api.containers(filters=label))
+
+
+@then(
+    parsers.parse(
+        "the engine runs {count:d} containers for the server, and `whoami` names a different "
+        "one to each client"
+    )
+)
+def containers_each(world: World, count: int) -> None:
+    assert len(running_containers(world)) == count
+    hosts = {
+        label: json.loads(tool_text(client.run(lambda s: s.call_tool("whoami", {}))))["hostname"]
+        for label, client in world["clients"].items()
+    }
+    assert len(set(hosts.values())) == len(hosts), hosts
+
+
+@then(
+    parsers.parse(
+        "at once, `ask_llm`, `ask_user` and `roots` answer each client with its own name, "
+        "{times:d} times each"
+    )
+)
+def own_answers_at_once(world: World, times: int) -> None:
+    for label, answers in all_at_once(world, asking(times)).items():
+        assert answers == answers_of(label) * times, (label, answers)
+
+
+@when(parsers.parse('"{label}" disconnects'))
+def disconnects(world: World, sdk_clients: list[SdkClient], label: str) -> None:
+    client: SdkClient = world["clients"].pop(label)
+    client.close()
+    sdk_clients.remove(client)
+
+
+@then(
+    parsers.parse(
+        "the engine runs {count:d} container for the server within {seconds:d} seconds, "
+        '"{label}" carries on'
+    )
+)
+def containers_left(world: World, count: int, seconds: int, label: str) -> None:
+    deadline = time.monotonic() + seconds
+    while len(running_containers(world)) != count:
+        assert time.monotonic() < deadline, running_containers(world)
+        time.sleep(0.25)
+    client: SdkClient = world["clients"][label]
+    assert tool_text(client.run(lambda s: s.call_tool("echo", {"text": "still"}))) == "still"

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from mcp_lok.launcher.commands import _auth_token, _snippet
+from mcp_lok.launcher.commands import _snippet
 from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.proxy_options import auth_token as _auth_token
 
 
 def test_no_token_means_no_auth() -> None:
@@ -53,7 +54,7 @@ def test_the_snippet_carries_the_bearer_header() -> None:
     [("no", 0), ("on-failure", 5), ("on-failure:1", 1), ("on-failure:100", 100)],
 )
 def test_restart_policies(value: str, restarts: int) -> None:
-    from mcp_lok.launcher.handoff import parse_restart
+    from mcp_lok.launcher.respawn import parse_restart
 
     assert parse_restart(value) == restarts
 
@@ -62,7 +63,7 @@ def test_restart_policies(value: str, restarts: int) -> None:
     "value", ["always", "on-failure:0", "on-failure:-1", "on-failure:x", "on-failure:101"]
 )
 def test_unknown_restart_policies_are_refused_with_a_hint(value: str) -> None:
-    from mcp_lok.launcher.handoff import parse_restart
+    from mcp_lok.launcher.respawn import parse_restart
 
     with pytest.raises(LokError) as error:
         parse_restart(value)
