@@ -16,6 +16,8 @@ from collections import deque
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
+REPLAY_LIMIT = 256  # events sent on the stream that a reconnecting client may ask again
+Event = tuple[int, bytes]  # (event id, message)
 
 
 class SessionClosed(Exception):
@@ -45,6 +47,8 @@ class Session:
         # requests whose HTTP response streams the notifications about them (progress)
         self._listening: dict[bytes, asyncio.Queue[bytes]] = {}
         self._outbox: deque[bytes] = deque()
+        self._sent: deque[Event] = deque(maxlen=REPLAY_LIMIT)
+        self._next_event = 1
         self._wakeup = asyncio.Event()
 
     def expect(self, request_id: bytes) -> asyncio.Future[bytes] | None:
@@ -98,17 +102,27 @@ class Session:
         self._outbox.append(data)
         self._wakeup.set()
 
-    async def next_batch(self) -> list[bytes] | None:
-        """What is queued, once there is something; None once the session is closed and
-        drained. Safe to cancel while waiting: nothing is taken until it returns."""
+    async def next_batch(self) -> list[Event] | None:
+        """What is queued, numbered, once there is something; None once the session is
+        closed and drained. Safe to cancel while waiting: nothing is taken until it
+        returns. What it returns is kept (the last REPLAY_LIMIT) for `replay`."""
         if not self._outbox and not self.closed:
             self._wakeup.clear()
             await self._wakeup.wait()
         if not self._outbox:
             return None
-        batch = list(self._outbox)
+        batch: list[Event] = []
+        for data in self._outbox:
+            batch.append((self._next_event, data))
+            self._next_event += 1
         self._outbox.clear()
+        self._sent.extend(batch)
         return batch
+
+    def replay(self, last_seen: int) -> list[Event]:
+        """The events sent after `last_seen` (a reconnecting client's `Last-Event-ID`),
+        as far as they are kept: the stream may have dropped them on their way."""
+        return [event for event in self._sent if event[0] > last_seen]
 
     def in_flight(self) -> list[asyncio.Future[bytes]]:
         """The answers this session's HTTP requests are waiting for."""

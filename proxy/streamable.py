@@ -248,7 +248,12 @@ async def get(request: web.Request) -> web.StreamResponse:
         return found
     if found.streaming:
         return rpc_error(409, jsonrpc.INVALID_REQUEST, "this session already has a stream")
-    return await stream_events(request, found, headers={SESSION_HEADER: found.id})
+    last = request.headers.get("Last-Event-ID", "")
+    # resumption: what the stream sent after the client's last event, sent again
+    number = last.isascii() and last.isdigit() and len(last) < 19
+    replay = found.replay(int(last)) if number else None
+    headers = {SESSION_HEADER: found.id}
+    return await stream_events(request, found, headers=headers, replay=replay)
 
 
 async def delete(request: web.Request) -> web.StreamResponse:

@@ -562,3 +562,67 @@ def containers_left(world: World, count: int, seconds: int, label: str) -> None:
         time.sleep(0.25)
     client: SdkClient = world["clients"][label]
     assert tool_text(client.run(lambda s: s.call_tool("echo", {"text": "still"}))) == "still"
+
+
+# --- resumption -----------------------------------------------------------------------------
+
+
+async def read_events(stream: Any, count: int) -> list[Any]:
+    from mcp_lok.proxy import sse
+
+    parser, events = sse.Parser(), []
+    async with asyncio.timeout(30):
+        while len(events) < count:
+            chunk = await stream.content.readany()
+            assert chunk, "the stream ended"
+            events += parser.feed(chunk)
+    return events
+
+
+async def resumption(url: str) -> tuple[list[Any], list[Any]]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        answer = await http.post(url, json=INITIALIZE, headers=JSON_HEADERS)
+        session = {"Mcp-Session-Id": answer.headers["Mcp-Session-Id"]}
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        await http.post(url, json=note, headers={**JSON_HEADERS, **session})
+        listen = {"Accept": "text/event-stream", **session}
+        stream = await http.get(url, headers=listen)
+        assert stream.status == 200
+        params = {"name": "count", "arguments": {"steps": 3}, "_meta": {"progressToken": "p"}}
+        call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        json_only = {"Content-Type": "application/json", "Accept": "application/json", **session}
+        done = await (await http.post(url, json=call, headers=json_only)).json()
+        assert done["result"]["content"][0]["text"] == "counted 3", done
+        sent = await read_events(stream, 3)
+        stream.close()
+        async with asyncio.timeout(10):
+            while True:  # the proxy sees the old stream go, then lets the client resume
+                again = await http.get(url, headers={**listen, "Last-Event-ID": sent[0].id})
+                if again.status != 409:
+                    break
+                again.close()
+                await asyncio.sleep(0.1)
+        assert again.status == 200
+        replayed = await read_events(again, 2)
+        again.close()
+        return sent, replayed
+
+
+@when("a raw client's `count 3` sends its progress down the session's GET stream")
+def count_down_stream(world: World) -> None:
+    world["sent"], world["replayed"] = asyncio.run(resumption(proxy_url(world, "/mcp")))
+    progress = [json.loads(event.data)["params"]["progress"] for event in world["sent"]]
+    assert progress == [1, 2, 3], world["sent"]
+
+
+@when("the client reconnects the stream with the Last-Event-ID of the first progress event")
+def reconnected() -> None:
+    """Done with the step before, in the same client (one event loop)."""
+
+
+@then("the resumed stream carries the 2nd and 3rd progress events again, with the same ids")
+def replayed(world: World) -> None:
+    sent, again = world["sent"], world["replayed"]
+    assert [(e.id, e.data) for e in again] == [(e.id, e.data) for e in sent[1:]]

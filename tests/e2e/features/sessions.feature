@@ -110,3 +110,15 @@ Feature: Many client sessions on one stdio server
       | engine |
       | docker |
       | podman |
+
+  Scenario Outline: a GET stream resumed with Last-Event-ID gets again what it missed, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs the test server over stdio with its protocol tools
+    When a raw client's `count 3` sends its progress down the session's GET stream
+    And the client reconnects the stream with the Last-Event-ID of the first progress event
+    Then the resumed stream carries the 2nd and 3rd progress events again, with the same ids
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |

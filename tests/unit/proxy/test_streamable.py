@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -352,3 +353,36 @@ async def test_progress_precedes_the_answer_on_the_posts_own_stream(proxy: Proxy
     # without a progress token the answer stays plain JSON (the fast path)
     plain = await proxy.post({**body, "params": {"name": "echo"}}, session)
     assert plain.content_type == "application/json"
+
+
+async def test_a_resuming_stream_gets_again_what_was_sent_after_its_last_event(
+    proxy: Proxy,
+) -> None:
+    session = await proxy.initialize()
+    headers = {"Accept": "text/event-stream", "Mcp-Session-Id": session}
+    stream = await proxy.http.get(f"{proxy.url}/mcp", headers=headers)
+    await proxy.call(session, 1, "notify", text="one")
+    first = await _next_event(stream)
+    await proxy.call(session, 2, "notify", text="two")
+    second = await _next_event(stream)
+    assert (first.id, second.id) == ("1", "2")
+    stream.close()  # the client lost the connection; say it never got "two"
+    resumed = await _reopen(proxy, {**headers, "Last-Event-ID": first.id})
+    again = await _next_event(resumed)
+    assert again.id == "2"
+    assert json.loads(again.data)["params"]["data"] == "two"
+    await proxy.call(session, 3, "notify", text="three")
+    assert (await _next_event(resumed)).id == "3"
+    resumed.close()
+
+
+async def _reopen(proxy: Proxy, headers: dict[str, str]) -> Any:
+    """GET the stream again, once the proxy has seen the old one go (409 until then)."""
+    async with asyncio.timeout(5):
+        while True:
+            stream = await proxy.http.get(f"{proxy.url}/mcp", headers=headers)
+            if stream.status != 409:
+                assert stream.status == 200
+                return stream
+            stream.close()
+            await asyncio.sleep(0.05)
