@@ -15,9 +15,12 @@ import concurrent.futures
 import contextlib
 import http.client
 import json
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import mcp.types as types
@@ -626,3 +629,44 @@ def reconnected() -> None:
 def replayed(world: World) -> None:
     sent, again = world["sent"], world["replayed"]
     assert [(e.id, e.data) for e in again] == [(e.id, e.data) for e in sent[1:]]
+
+
+# --- the 1.x SDK client ---------------------------------------------------------------------
+
+SDK1 = Path(__file__).resolve().parents[2] / "target" / "sdk1"
+
+
+@pytest.fixture(scope="session")
+def sdk1_python() -> str:
+    """The 1.x client's interpreter: a venv of its own under target/ (the project's venv
+    has the 2.x line), made once from PyPI by pip."""
+    python = SDK1 / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(SDK1)], check=True, timeout=120)
+        install = [str(python), "-m", "pip", "install", "--quiet", "mcp>=1.20,<2"]
+        subprocess.run(install, check=True, timeout=600)
+    return str(python)
+
+
+@when(
+    parsers.parse(
+        "the official 1.x SDK client calls `echo` and `ask_llm` through the proxy's {endpoint}"
+    )
+)
+def sdk1_calls(world: World, sdk1_python: str, endpoint: str) -> None:
+    script = Path(__file__).with_name("sdk1_client.py")
+    run = subprocess.run(
+        [sdk1_python, str(script), proxy_url(world, endpoint)],
+        capture_output=True, text=True, timeout=90, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    world["sdk1"] = json.loads(run.stdout)
+
+
+@then(parsers.parse('it was served by "{server}", and its own sampling answered `ask_llm`'))
+def sdk1_served(world: World, server: str) -> None:
+    got = world["sdk1"]
+    assert got["server"] == server, got
+    assert {"echo", "ask_llm", "roots"} <= set(got["tools"]), got
+    assert got["echo"] == "from 1.x", got
+    assert got["ask_llm"] == "llm of sdk1", got

@@ -122,3 +122,16 @@ Feature: Many client sessions on one stdio server
       | engine |
       | docker |
       | podman |
+
+  Scenario Outline: the 1.x SDK client works through <endpoint> on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs the test server over stdio with its protocol tools
+    When the official 1.x SDK client calls `echo` and `ask_llm` through the proxy's <endpoint>
+    Then it was served by "mcp-lok-test-server", and its own sampling answered `ask_llm`
+
+    Examples:
+      | engine | endpoint |
+      | docker | /mcp     |
+      | docker | /sse     |
+      | podman | /mcp     |
+      | podman | /sse     |

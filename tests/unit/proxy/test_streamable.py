@@ -386,3 +386,9 @@ async def _reopen(proxy: Proxy, headers: dict[str, str]) -> Any:
                 return stream
             stream.close()
             await asyncio.sleep(0.05)
+
+
+async def test_other_methods_on_the_endpoint_get_405(proxy: Proxy) -> None:
+    for method in ("PUT", "PATCH"):
+        response = await proxy.http.request(method, f"{proxy.url}/mcp", data=b"{}")
+        assert response.status == 405
