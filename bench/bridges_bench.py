@@ -1,21 +1,25 @@
 """Bridges side by side (issue 4): the same `mcp-server-time` image behind direct stdio,
 mcp-lok's proxy, the PyPI `mcp-proxy`, the npm `mcp-proxy` and the npm `supergateway`,
-driven by the same plain aiohttp JSON-RPC client (not the MCP SDK, whose own 2–4 ms per
-call would hide the bridges). Reported per bridge: sequential `tools/call` p50 and p99,
-calls/s with 16 sessions at once, and the bridge process's peak RSS (VmHWM).
+driven by the same raw client (JSON-RPC over hand-written HTTP/1.1 on a kept-alive
+socket; not the MCP SDK, whose own 2–4 ms per call would hide the bridges). Reported per
+bridge: sequential `tools/call` p50 and p99 (all kinds up at once, measured in rounds whose
+order rotates, so load on the shared machine falls on each alike), calls/s with 16
+sessions at once (median of 3, one bridge at a time), and the bridge process's peak RSS
+(VmHWM, after all of it).
 
 direct        `E run -i` of the image, one line out and one line back on its stdio (the
               baseline every bridge adds to; no HTTP, so no 16-session figure)
 mcp-lok       `mcp-lok start` (detached proxy; the server runs under the stdio profile)
 pypi-mcp-proxy, npm-mcp-proxy, supergateway
               each runs `E run -i --rm --network none … IMAGE` itself, Streamable HTTP
-              on 127.0.0.1 (supergateway with --stateful, so sessions share one server)
+              on 127.0.0.1 (supergateway with `--stateful`, for sessions)
 
 The peers are not project dependencies: `--pypi-mcp-proxy PATH` and `--node-modules DIR`
 name where they are installed (`make bench-bridges` installs them under target/); a peer
 that is not installed is reported as skipped. Everything is on loopback; every server,
 container and process started here is removed at the end. Run:
-`.venv/bin/python bench/bridges_bench.py [--engine docker] [--calls N] [--per-session N]`.
+`.venv/bin/python bench/bridges_bench.py [--engine E] [--rounds R] [--per-round N]
+[--per-session N]` (or `make bench-bridges`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from benchlib import (
     DIRECT_FLAGS,
     IMAGE,
@@ -87,35 +90,76 @@ def answer_to(raw: bytes, content_type: str, request_id: int) -> dict[str, Any]:
 
 
 class HttpSession:
-    """One MCP session over Streamable HTTP on its own kept-alive connection."""
+    """One MCP session over Streamable HTTP on its own kept-alive connection, spoken by
+    hand (HTTP/1.1, Content-Length or chunked bodies, JSON or SSE): no client library's
+    cost in the figures, the same client for every bridge."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.headers = dict(ACCEPT)
-        self.http = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=1),
-            timeout=aiohttp.ClientTimeout(total=CALL_WAIT),
-        )
+        authority, _, self.path = url.removeprefix("http://").partition("/")
+        self.path = "/" + self.path
+        self.host, _, port = authority.rpartition(":")
+        self.port = int(port)
+        self.session_header = b""
+        self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def exchange(self, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+        if self.stream is None:
+            self.stream = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.stream
+        writer.write(
+            b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: application/json, text/event-stream"
+            b"\r\nContent-Type: application/json\r\n%sContent-Length: %d\r\n\r\n%s"
+            % (self.path.encode(), self.host.encode(), self.port, self.session_header,
+               len(body), body)
+        )  # fmt: skip
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), CALL_WAIT)
+        status_line, *lines = head[:-4].split(b"\r\n")
+        headers = {}
+        for line in lines:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower()] = value.strip()
+        if b"content-length" in headers:
+            data = await reader.readexactly(int(headers[b"content-length"]))
+        elif headers.get(b"transfer-encoding") == b"chunked":
+            data = await self._chunks(reader)
+        else:
+            data = b""
+        if headers.get(b"connection", b"").lower() == b"close":
+            writer.close()
+            self.stream = None
+        return int(status_line.split()[1]), headers, data
+
+    @staticmethod
+    async def _chunks(reader: asyncio.StreamReader) -> bytes:
+        parts = []
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                await reader.readuntil(b"\r\n")
+                return b"".join(parts)
+            parts.append(await reader.readexactly(size))
+            await reader.readexactly(2)
 
     async def open(self) -> None:
-        async with self.http.post(self.url, json=INITIALIZE, headers=self.headers) as response:
-            raw = await response.read()
-            if response.status != 200:
-                raise RuntimeError(f"initialize: {response.status} {raw[:200]!r}")
-            answer_to(raw, response.content_type, 0)
-            if "Mcp-Session-Id" in response.headers:
-                self.headers["Mcp-Session-Id"] = response.headers["Mcp-Session-Id"]
-        async with self.http.post(self.url, data=INITIALIZED, headers=self.headers) as response:
-            await response.read()
+        status, headers, raw = await self.exchange(json.dumps(INITIALIZE).encode())
+        if status != 200:
+            raise RuntimeError(f"initialize: {status} {raw[:200]!r}")
+        answer_to(raw, headers.get(b"content-type", b"").decode(), 0)
+        if b"mcp-session-id" in headers:
+            self.session_header = b"Mcp-Session-Id: %s\r\n" % headers[b"mcp-session-id"]
+        await self.exchange(INITIALIZED)
 
     async def send(self, request_id: int) -> None:
-        async with self.http.post(self.url, data=call(request_id), headers=self.headers) as r:
-            answer = answer_to(await r.read(), r.content_type, request_id)
+        status, headers, raw = await self.exchange(call(request_id))
+        answer = answer_to(raw, headers.get(b"content-type", b"").decode(), request_id)
         if "Europe/Paris" not in json.dumps(answer.get("result")):
-            raise RuntimeError(f"not a get_current_time result: {answer}")
+            raise RuntimeError(f"not a get_current_time result ({status}): {answer}")
 
     async def close(self) -> None:
-        await self.http.close()
+        if self.stream is not None:
+            self.stream[1].close()
+            self.stream = None
 
 
 class DirectSession:
@@ -244,28 +288,23 @@ async def ready(bridge: Bridge) -> HttpSession:
         try:
             await session.open()
             return session
-        except (aiohttp.ClientError, RuntimeError, TimeoutError, ValueError):
+        except (OSError, RuntimeError, TimeoutError, ValueError, asyncio.IncompleteReadError):
             await session.close()
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
 
 
-async def sequential(session: Any, calls: int) -> list[float]:
-    for n in range(1, 21):  # warm-up
+async def warm(session: Any) -> None:
+    for n in range(1, 21):
         await session.send(n)
-    samples = []
-    for n in range(100, 100 + calls):
-        start = time.perf_counter()
-        await session.send(n)
-        samples.append((time.perf_counter() - start) * 1000)
-    return samples
 
 
 async def throughput(url: str, sessions: int, per_session: int) -> float:
     opened = [HttpSession(url) for _ in range(sessions)]
     try:
-        await asyncio.gather(*(s.open() for s in opened))
+        for session in opened:  # one after another: opening is not what is measured
+            await session.open()
 
         async def run(session: HttpSession) -> None:
             for n in range(1, per_session + 1):
@@ -278,18 +317,53 @@ async def throughput(url: str, sessions: int, per_session: int) -> float:
         await asyncio.gather(*(s.close() for s in opened))
 
 
-async def measure(bridge: Bridge, calls: int, per_session: int) -> None:
-    session = await ready(bridge)
-    try:
-        samples = await sequential(session, calls)
-    finally:
-        await session.close()
-    bridge.results = {"p50": median(samples), "p99": percentile(samples, 99)}
-    try:
-        bridge.results["calls/s"] = await throughput(bridge.url, 16, per_session)
-    except Exception as error:  # reported in the table as failed, with the reason
-        print(f"{bridge.name}: 16 sessions failed: {type(error).__name__}: {error}", flush=True)
-    bridge.results["rss"] = peak_rss_mib(bridge.pid)
+async def all_throughputs(bridges: list[Bridge], per_session: int) -> None:
+    """16 sessions on one bridge at a time, three times in rotating order: the median;
+    then each bridge's peak RSS."""
+    rates: dict[str, list[float]] = {bridge.name: [] for bridge in bridges}
+    for repeat in range(3):
+        for bridge in bridges[repeat % len(bridges) :] + bridges[: repeat % len(bridges)]:
+            if len(rates[bridge.name]) < repeat:
+                continue  # it failed before
+            try:
+                rates[bridge.name].append(await throughput(bridge.url, 16, per_session))
+            except Exception as error:  # reported as failed, with the reason
+                print(f"{bridge.name}: 16 sessions failed: {type(error).__name__}: {error}")
+    for bridge in bridges:
+        if len(rates[bridge.name]) == 3:
+            bridge.results["calls/s"] = median(rates[bridge.name])
+        bridge.results["rss"] = peak_rss_mib(bridge.pid)
+
+
+async def interleaved(sessions: dict[str, Any], rounds: int, per: int) -> dict[str, list[float]]:
+    """`rounds` rounds of `per` sequential calls on each session, the order rotating each
+    round, so that a burst of load on the shared machine falls on every kind alike."""
+    samples: dict[str, list[float]] = {name: [] for name in sessions}
+    names = list(sessions)
+    next_id = 100
+    for round_ in range(rounds):
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in order:
+            for _ in range(per):
+                start = time.perf_counter()
+                await sessions[name].send(next_id)
+                samples[name].append((time.perf_counter() - start) * 1000)
+                next_id += 1
+    return samples
+
+
+def peer_versions(args: argparse.Namespace) -> dict[str, str]:
+    """The installed version of each peer, from its own package metadata."""
+    found: dict[str, str] = {}
+    site = sorted(Path(args.pypi_mcp_proxy).parents[1].glob("lib/python*/site-packages"))
+    for folder in site:
+        for meta in folder.glob("mcp_proxy-*.dist-info/METADATA"):
+            found["pypi-mcp-proxy"] = meta.parent.name.removesuffix(".dist-info").split("-")[1]
+    for name, package in (("npm-mcp-proxy", "mcp-proxy"), ("supergateway", "supergateway")):
+        manifest = Path(args.node_modules) / package / "package.json"
+        if manifest.exists():
+            found[name] = json.loads(manifest.read_text())["version"]
+    return found
 
 
 def peer_commands(args: argparse.Namespace) -> dict[str, list[str]]:
@@ -307,32 +381,46 @@ async def main(args: argparse.Namespace) -> int:
     engine = args.engine
     print_machine("bridges: sequential tools/call, 16 sessions, peak RSS")
     print(f"load before: {' / '.join(f'{x:.2f}' for x in load())}", flush=True)
-    rows: list[Bridge] = []
+    print(f"peers: {peer_versions(args)}, node {node_version()}", flush=True)
+    peers = peer_commands(args)
+    bridges: list[Bridge] = []
+    sessions: dict[str, Any] = {}
     direct = DirectSession(engine)
     try:
         await direct.open()
-        samples = await sequential(direct, args.calls)
+        sessions["direct stdio"] = direct
+        for name in ["mcp-lok", *peers]:
+            if name != "mcp-lok" and not peers[name]:
+                print(f"{name}: not installed, skipped (`make bench-bridges` installs it)")
+                continue
+            bridge = (
+                start_lok(engine) if name == "mcp-lok" else start_peer(name, peers[name], engine)
+            )
+            bridges.append(bridge)
+            sessions[name] = await ready(bridge)
+        for session in sessions.values():
+            await warm(session)
+        samples = await interleaved(sessions, args.rounds, args.per_round)
+        rows = [Bridge("direct stdio"), *bridges]
+        for row in rows:
+            row.results = {
+                "p50": median(samples[row.name]),
+                "p99": percentile(samples[row.name], 99),
+            }
+        await all_throughputs(bridges, args.per_session)
     finally:
-        await direct.close()
-    rows.append(Bridge("direct stdio", results={"p50": median(samples),
-                                                 "p99": percentile(samples, 99)}))  # fmt: skip
-    peers = peer_commands(args)
-    for name in ["mcp-lok", *peers]:
-        if name != "mcp-lok" and not peers[name]:
-            print(f"{name}: not installed, skipped (`make bench-bridges` installs it)", flush=True)
-            continue
-        bridge = start_lok(engine) if name == "mcp-lok" else start_peer(name, peers[name], engine)
-        try:
-            await measure(bridge, args.calls, args.per_session)
-        except Exception as error:  # a peer that fails is reported, not fatal
-            print(f"{name}: failed: {type(error).__name__}: {error}", flush=True)
-        finally:
+        for session in sessions.values():
+            await session.close()
+        for bridge in bridges:
             stop(bridge, engine)
-        rows.append(bridge)
-        print(f"{name}: {bridge.results}", flush=True)
     print_table(rows)
     print(f"load after: {' / '.join(f'{x:.2f}' for x in load())}", flush=True)
     return 0
+
+
+def node_version() -> str:
+    found = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    return found.stdout.strip() or "not found"
 
 
 def print_table(rows: list[Bridge]) -> None:
@@ -358,7 +446,8 @@ def print_table(rows: list[Bridge]) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", default="docker", choices=["docker", "podman"])
-    parser.add_argument("--calls", type=int, default=300, help="sequential calls measured")
+    parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds")
+    parser.add_argument("--per-round", type=int, default=40, help="calls per kind and round")
     parser.add_argument("--per-session", type=int, default=50, help="calls per session of 16")
     parser.add_argument("--pypi-mcp-proxy", default=str(REPO / "target/bench-py/bin/mcp-proxy"))
     parser.add_argument("--node-modules", default=str(REPO / "target/bench-node/node_modules"))
