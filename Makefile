@@ -76,7 +76,7 @@ bench: venv ## Benchmarks; results go to bench/RESULTS.md by hand after review
 BENCH_PEERS := target/bench-py/bin/mcp-proxy target/bench-node/node_modules/.bin/supergateway
 
 bench-bridges: venv $(BENCH_PEERS) ## mcp-lok's proxy against the PyPI/npm bridges (installed under target/)
-	$(BIN)/python bench/bridges_bench.py --engine docker $(BRIDGES_ARGS)
+	$(BIN)/python bench/bridges_bench.py --engine docker --engine podman $(BENCH_ARGS)
 
 # the peers are benchmark subjects, not dependencies: each in a throwaway place of its own
 target/bench-py/bin/mcp-proxy:

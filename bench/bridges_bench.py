@@ -44,12 +44,14 @@ from benchlib import (
     REPO,
     bench_env,
     cleanup_name,
+    engine_arguments,
     free_port,
     leftovers,
     load,
     median,
     percentile,
     print_machine,
+    settle,
 )
 
 INITIALIZE = {
@@ -104,6 +106,17 @@ class HttpSession:
         self.stream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def exchange(self, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
+        try:
+            return await self._exchange(body)
+        except asyncio.IncompleteReadError as error:
+            if error.partial:
+                raise
+            # the server closed the kept-alive connection while it was idle (Node's
+            # default keep-alive timeout is 5 s): the request never arrived; again, anew
+            await self.close()
+            return await self._exchange(body)
+
+    async def _exchange(self, body: bytes) -> tuple[int, dict[bytes, bytes], bytes]:
         if self.stream is None:
             self.stream = await asyncio.open_connection(self.host, self.port)
         reader, writer = self.stream
@@ -445,10 +458,15 @@ def print_table(rows: list[Bridge]) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--engine", default="docker", choices=["docker", "podman"])
+    engine_arguments(parser)
     parser.add_argument("--rounds", type=int, default=11, help="interleaved rounds")
     parser.add_argument("--per-round", type=int, default=40, help="calls per kind and round")
     parser.add_argument("--per-session", type=int, default=50, help="calls per session of 16")
     parser.add_argument("--pypi-mcp-proxy", default=str(REPO / "target/bench-py/bin/mcp-proxy"))
     parser.add_argument("--node-modules", default=str(REPO / "target/bench-node/node_modules"))
-    sys.exit(asyncio.run(main(parser.parse_args())))
+    arguments = parser.parse_args()
+    settle(arguments)
+    for engine in arguments.engine or ["docker"]:
+        arguments.engine = engine
+        code = asyncio.run(main(arguments))
+    sys.exit(code)
