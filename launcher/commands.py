@@ -305,8 +305,10 @@ def start(fmt: str, **opts: Any) -> None:
 @click.option("--ready-fd", type=int, required=True)
 @click.option("--port", type=int, default=0)
 def proxy_process(name: str, ready_fd: int, port: int) -> None:
-    """Serve a started server's proxy, detached (`start` spawns the lighter
-    `python -m mcp_lok.launcher.handoff`; this stays for a proxy run by hand)."""
+    """Serve a started server's proxy, detached. `start` no longer uses it: it spawns
+    the lighter `python -m mcp_lok.launcher.handoff`, which says `attached` on the ready
+    pipe and lets `start` start a stdio container (so does this: whoever reads READY_FD
+    must start it)."""
     import os
 
     from .handoff import TOKEN_VARIABLE, serve_detached
