@@ -30,7 +30,8 @@ def parse_restart(value: str) -> int:
     if value == "no":
         return 0
     policy, _, count = value.partition(":")
-    if policy == "on-failure" and (not count or (count.isdigit() and 0 < int(count) <= 100)):
+    number = count.isascii() and count.isdigit() and 0 < int(count) <= 100
+    if policy == "on-failure" and (not count or number):
         return int(count) if count else RESTART_DEFAULT
     raise LokError(
         f"unknown restart policy `{value}`",

@@ -60,7 +60,8 @@ def test_restart_policies(value: str, restarts: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["always", "on-failure:0", "on-failure:-1", "on-failure:x", "on-failure:101"]
+    "value",
+    ["always", "on-failure:0", "on-failure:-1", "on-failure:x", "on-failure:101", "on-failure:²"],
 )
 def test_unknown_restart_policies_are_refused_with_a_hint(value: str) -> None:
     from mcp_lok.launcher.respawn import parse_restart
