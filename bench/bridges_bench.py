@@ -392,7 +392,7 @@ def peer_commands(args: argparse.Namespace) -> dict[str, list[str]]:
 
 async def main(args: argparse.Namespace) -> int:
     engine = args.engine
-    print_machine("bridges: sequential tools/call, 16 sessions, peak RSS")
+    print_machine(f"bridges on {engine}: sequential tools/call, 16 sessions, peak RSS")
     print(f"load before: {' / '.join(f'{x:.2f}' for x in load())}", flush=True)
     print(f"peers: {peer_versions(args)}, node {node_version()}", flush=True)
     peers = peer_commands(args)
