@@ -59,6 +59,8 @@ def version_problem(request: web.Request) -> web.Response | None:
 async def read_body(request: web.Request) -> bytes:
     """The request body, within `read_timeout`: a client that stalls mid-body holds only
     its own connection, and not for long."""
+    if request.content.is_eof():  # all of it is here already (the usual case): no timer
+        return await request.read()
     async with asyncio.timeout(request.app[BRIDGE].config.read_timeout):
         return await request.read()
 
