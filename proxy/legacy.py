@@ -14,7 +14,7 @@ from .jsonrpc import Invalid
 from .keys import BRIDGE
 from .session import Kind
 from .stream import stream_events
-from .streamable import EVENT_STREAM, read_body, rpc_error
+from .streamable import EVENT_STREAM, NO_SESSION, read_body, rpc_error
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -24,7 +24,7 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
     session = await bridge.open_session(Kind.SSE)
     if session is None:
-        return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
     endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")
     try:
         return await stream_events(request, session, first=endpoint)

@@ -32,6 +32,7 @@ VERSION_HEADER = "MCP-Protocol-Version"
 PROTOCOL_VERSIONS = frozenset(
     {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
 )
+NO_SESSION = "no session can open now: too many are open, or its server did not start"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 
@@ -131,7 +132,7 @@ async def _session_for(
         return rpc_error(400, jsonrpc.INVALID_REQUEST, "`initialize` must be sent on its own")
     session = await bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
     if session is None:
-        return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
     return session
 
 

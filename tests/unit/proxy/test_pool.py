@@ -76,3 +76,24 @@ async def test_a_server_per_session_needs_stdio_and_a_spawn() -> None:
     config = ProxyConfig(name="p", transport="stdio", session_mode="per-session")
     with pytest.raises(ProxyError):
         await serve(config, on_ready=print, stop=asyncio.Event())
+
+
+async def test_a_session_whose_server_does_not_start_gets_503_and_nothing_stays(
+    tmp_path: Path,
+) -> None:
+    async def spawn() -> tuple[Stream, Remove]:
+        raise OSError("the engine said no")
+
+    config = ProxyConfig(name="p", transport="stdio", session_mode="per-session")
+    stop = asyncio.Event()
+    ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    task = asyncio.ensure_future(serve(config, on_ready=ready.set_result, stop=stop, spawn=spawn))
+    base = await asyncio.wait_for(ready, 5)
+    async with aiohttp.ClientSession() as http:
+        body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": INIT}
+        refused = await http.post(f"{base}/mcp", json=body, headers=ACCEPT_BOTH)
+        assert refused.status == 503
+        assert "did not start" in (await refused.json())["error"]["message"]
+        assert (await (await http.get(f"{base}/health")).json())["sessions"] == 0
+    stop.set()
+    await asyncio.wait_for(task, 10)
