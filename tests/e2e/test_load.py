@@ -3,7 +3,8 @@ and Podman. Loopback only, every count and wait bounded, no timing asserted.
 
 500 raw HTTP connections (one aiohttp connector, no pooling limit) each POST a stateless
 `echo` with a text of their own, all in flight at once; 1,000 malformed requests of
-several kinds arrive at the same time; 16 SDK sessions call `echo` meanwhile. Memory is
+several kinds arrive at the same time; 16 SDK sessions call `echo` meanwhile; and 100
+more connections stall half-way through their headers or body the whole time. Memory is
 the proxy process's resident set from /proc, before and after.
 """
 
@@ -30,6 +31,7 @@ scenarios("load.feature")
 pytestmark = pytest.mark.timeout(300)
 
 MIB = 1 << 20
+STALLED = 100  # slow clients holding a connection each, for the whole flood
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -81,17 +83,39 @@ async def flood(url: str, connections: int, bad: int) -> tuple[dict[int, Any], l
             async with http.post(url, data=data, headers={**ACCEPT, **headers}) as response:
                 return response.status, await response.read()
 
-        good = [echo(n) for n in range(connections)]
-        junk = [garbage(n) for n in range(bad)]
-        results = await asyncio.gather(*good, *junk)
+        stalled = await stall(url, STALLED)
+        try:
+            good = [echo(n) for n in range(connections)]
+            junk = [garbage(n) for n in range(bad)]
+            results = await asyncio.gather(*good, *junk)
+        finally:
+            for _, writer in stalled:
+                writer.close()
     return dict(enumerate(results[:connections])), list(results[connections:])
+
+
+async def stall(url: str, count: int) -> list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """`count` connections that send half a request's headers, or half a body, and stop:
+    slow clients that must not hold up anyone else."""
+    host, port = url.removeprefix("http://").split("/")[0].split(":")
+    opened = []
+    for n in range(count):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        if n % 2:
+            writer.write(f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: ".encode())
+        else:
+            head = f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 64\r\n\r\n"
+            writer.write(head.encode() + b'{"jsonrpc":')
+        await writer.drain()
+        opened.append((reader, writer))
+    return opened
 
 
 @when(
     parsers.parse(
         "{connections:d} connections each send a stateless `echo` of their own text at once, "
         "while {bad} malformed requests arrive and {sessions:d} SDK sessions call `echo` "
-        "{times:d} times each"
+        "{times:d} times each (100 more connections stalled)"
     )
 )
 def under_load(

@@ -7,7 +7,7 @@ Feature: The proxy under load
   Scenario Outline: 500 concurrent connections and 1,000 malformed requests on <engine>
     Given the <engine> engine
     And `mcp-lok start` runs the test server over stdio with its protocol tools
-    When 500 connections each send a stateless `echo` of their own text at once, while 1,000 malformed requests arrive and 16 SDK sessions call `echo` 10 times each
+    When 500 connections each send a stateless `echo` of their own text at once, while 1,000 malformed requests arrive and 16 SDK sessions call `echo` 10 times each (100 more connections stalled)
     Then every connection and every SDK session got exactly its own texts back
     And every malformed request was refused with a 4xx and a JSON-RPC error
     And the proxy's memory grew by less than 64 MiB and its /health answers 200 with no session left
