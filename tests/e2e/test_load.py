@@ -31,7 +31,6 @@ scenarios("load.feature")
 pytestmark = pytest.mark.timeout(300)
 
 MIB = 1 << 20
-STALLED = 100  # slow clients holding a connection each, for the whole flood
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -67,7 +66,9 @@ def malformed(n: int) -> tuple[bytes, dict[str, str]]:
     return kinds[n % len(kinds)]
 
 
-async def flood(url: str, connections: int, bad: int) -> tuple[dict[int, Any], list[Any]]:
+async def flood(
+    url: str, connections: int, bad: int, stalled_count: int
+) -> tuple[dict[int, Any], list[Any]]:
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
@@ -83,7 +84,7 @@ async def flood(url: str, connections: int, bad: int) -> tuple[dict[int, Any], l
             async with http.post(url, data=data, headers={**ACCEPT, **headers}) as response:
                 return response.status, await response.read()
 
-        stalled = await stall(url, STALLED)
+        stalled = await stall(url, stalled_count)
         try:
             good = [echo(n) for n in range(connections)]
             junk = [garbage(n) for n in range(bad)]
@@ -115,7 +116,7 @@ async def stall(url: str, count: int) -> list[tuple[asyncio.StreamReader, asynci
     parsers.parse(
         "{connections:d} connections each send a stateless `echo` of their own text at once, "
         "while {bad} malformed requests arrive and {sessions:d} SDK sessions call `echo` "
-        "{times:d} times each (100 more connections stalled)"
+        "{times:d} times each ({stalled:d} more connections stalled)"
     )
 )
 def under_load(
@@ -125,6 +126,7 @@ def under_load(
     bad: str,
     sessions: int,
     times: int,
+    stalled: int,
 ) -> None:
     world["rss_before"] = proxy_rss(world)
     clients = []
@@ -144,7 +146,8 @@ def under_load(
 
     pending = {f"sdk-{n}": c.submit(calling(f"sdk-{n}"), 180) for n, c in enumerate(clients)}
     count = int(str(bad).replace(",", ""))
-    world["good"], world["junk"] = asyncio.run(flood(proxy_url(world, "/mcp"), connections, count))
+    url = proxy_url(world, "/mcp")
+    world["good"], world["junk"] = asyncio.run(flood(url, connections, count, stalled))
     concurrent.futures.wait(pending.values(), timeout=190)
     world["sdk"] = {label: future.result(0) for label, future in pending.items()}
     world["times"] = times
