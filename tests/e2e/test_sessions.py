@@ -713,3 +713,10 @@ def inspector_printed(world: World, text: str) -> None:
     answer = world["inspected"]
     assert answer["content"][0]["text"] == text, answer
     assert answer.get("isError") in (None, False), answer
+
+
+@then(parsers.parse('`mcp-lok list` reports it "{status}" with its URL'))
+def listed(world: World, status: str) -> None:
+    row = lok_list()[world["name"]]
+    assert row["status"] == status, row
+    assert row["url"] == world["started"]["url"], row

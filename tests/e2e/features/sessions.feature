@@ -102,6 +102,7 @@ Feature: Many client sessions on one stdio server
     And `mcp-lok start` runs the test server over stdio with its protocol tools and "--session-mode per-session"
     When SDK clients "alice" on /mcp and "bob" on /sse connect, each answering the server's requests as itself
     Then the engine runs 2 containers for the server, and `whoami` names a different one to each client
+    And `mcp-lok list` reports it "running" with its URL
     And at once, `ask_llm`, `ask_user` and `roots` answer each client with its own name, 3 times each
     When "bob" disconnects
     Then the engine runs 1 container for the server within 15 seconds, "alice" carries on
