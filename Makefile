@@ -11,7 +11,7 @@ FEATURE ?=
 .DEFAULT_GOAL := help
 
 .PHONY: help venv engines images test test-unit test-e2e test-e2e-feature test-e2e-junit \
-        test-e2e-verbose coverage lint parser bench demo clean
+        test-e2e-verbose coverage lint parser bench bench-bridges demo clean
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -76,6 +76,22 @@ bench: venv ## Benchmarks; results go to bench/RESULTS.md by hand after review
 	$(BIN)/python bench/roundtrip_bench.py --engine docker --engine podman $(BENCH_ARGS)
 	$(BIN)/python bench/audit_bench.py --engine docker --engine podman $(BENCH_ARGS)
 	$(BIN)/python bench/egress_bench.py --engine docker --engine podman $(BENCH_ARGS)
+	$(MAKE) bench-bridges
+
+BENCH_PEERS := target/bench-py/bin/mcp-proxy target/bench-node/node_modules/.bin/supergateway
+
+bench-bridges: venv $(BENCH_PEERS) ## mcp-lok's proxy against the PyPI/npm bridges (installed under target/)
+	$(BIN)/python bench/bridges_bench.py --engine docker --engine podman $(BENCH_ARGS)
+
+# the peers are benchmark subjects, not dependencies: each in a throwaway place of its own
+target/bench-py/bin/mcp-proxy:
+	python3 -m venv target/bench-py
+	target/bench-py/bin/pip install --quiet mcp-proxy
+
+target/bench-node/node_modules/.bin/supergateway:
+	mkdir -p target/bench-node
+	cd target/bench-node && NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt \
+	  npm install --no-audit --no-fund --silent mcp-proxy supergateway
 
 demo: venv images ## Run mcp-server-time locked down; the MCP SDK client calls it through the proxy
 	$(BIN)/python scripts/demo.py

@@ -28,6 +28,7 @@ from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
 from mcp_lok.policy.source import Reader, read_text
 
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
+from .proxy_options import PROXY_OPTIONS, auth_token, per_session_mode, session_body
 from .state import client_urls
 from .version import __version__
 
@@ -90,6 +91,7 @@ def launch_options(func: F) -> F:
             metavar="NAME|PATH",
             help="A built-in, a JSON profile or a policy file.",
         ),
+        *PROXY_OPTIONS,
         ENGINE,
         ENV,
         click.argument("image"),
@@ -229,9 +231,25 @@ def provision(
     return launch.state
 
 
-def _snippet(name: str, urls: dict[str, str | None], transport: str) -> str:
+def starter(
+    engine: EngineClient, state: ServerState, body: dict[str, Any] | None = None
+) -> Callable[[], None] | None:
+    """What starts a detached stdio server's container once its proxy is attached to it
+    (None when the proxy has nothing to wait for: an HTTP server, or per-session mode)."""
+    if not state.container_id or state.transport != "stdio" or body is not None:
+        return None
+    container = state.container_id
+    return lambda: engine.start(container)
+
+
+def _snippet(
+    name: str, urls: dict[str, str | None], transport: str, token: str | None = None
+) -> str:
     kind = "sse" if transport == "sse" else "http"
-    return json.dumps({"mcpServers": {name: {"type": kind, "url": urls["url"]}}}, indent=2)
+    entry: dict[str, Any] = {"type": kind, "url": urls["url"]}
+    if token:
+        entry["headers"] = {"Authorization": f"Bearer {token}"}
+    return json.dumps({"mcpServers": {name: entry}}, indent=2)
 
 
 @click.command(context_settings={"ignore_unknown_options": False})
@@ -244,21 +262,38 @@ def run(**opts: Any) -> None:
     """
     from .handoff import cleaning_up, interruptible, serve
     from .lifecycle import teardown
+    from .respawn import parse_restart
 
+    token, generated = auth_token(opts.pop("auth_token"))
+    restarts = parse_restart(opts.pop("restart"))
+    per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
     state = provision(engine, store, request, plan, detached=False)
+    body = session_body(plan) if per_session else None
 
     def announce(url: str) -> None:
         urls = client_urls(url, state.transport)
         lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
         if urls["sse_url"] and urls["sse_url"] != urls["url"]:
             lines.append(f"  legacy SSE: {urls['sse_url']}")
-        lines.append(f"client config:\n{_snippet(state.name, urls, state.transport)}")
+        if generated:
+            lines.append(f"  bearer token: {token}")
+        snippet = _snippet(state.name, urls, state.transport, token)
+        lines.append(f"client config:\n{snippet}")
         click.echo("\n".join(lines), err=True)
 
     try:
         with interruptible():
-            serve(engine, store, state, request.port, announce)
+            serve(
+                engine,
+                store,
+                state,
+                request.port,
+                announce,
+                token=token,
+                restarts=restarts,
+                body=body,
+            )
     except KeyboardInterrupt:
         pass
     finally:
@@ -278,12 +313,25 @@ def start(fmt: str, **opts: Any) -> None:
     """
     from .handoff import cleaning_up, interruptible, log_tail, spawn
     from .lifecycle import undo
+    from .respawn import parse_restart
 
+    token, generated = auth_token(opts.pop("auth_token"))
+    restarts = parse_restart(opts.pop("restart"))
+    per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
     state = provision(engine, store, request, plan, detached=True)
+    body = session_body(plan) if per_session else None
     try:
         with interruptible():
-            url = spawn(store, state, request.port)
+            url = spawn(
+                store,
+                state,
+                request.port,
+                token=token,
+                on_attached=starter(engine, state, body),
+                restarts=restarts,
+                body=body,
+            )
     except BaseException as error:
         tail = log_tail(state.log_path)
         with cleaning_up():
@@ -292,10 +340,13 @@ def start(fmt: str, **opts: Any) -> None:
             click.echo(f"proxy log:\n{tail}", err=True)
         raise
     urls = client_urls(url, state.transport)
+    shown_token = {"token": token} if generated else {}
     if fmt == "json":
-        click.echo(json.dumps({"name": state.name, **urls}))
+        click.echo(json.dumps({"name": state.name, **urls, **shown_token}))
     else:
         shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
+        if generated:
+            shown.append(f"bearer token: {token}")
         click.echo("\n".join([state.name, *(u for u in shown if u)]))
 
 
@@ -304,10 +355,15 @@ def start(fmt: str, **opts: Any) -> None:
 @click.option("--ready-fd", type=int, required=True)
 @click.option("--port", type=int, default=0)
 def proxy_process(name: str, ready_fd: int, port: int) -> None:
-    """Serve a started server's proxy (spawned by `start`, detached)."""
-    from .handoff import serve_detached
+    """Serve a started server's proxy, detached. `start` no longer uses it: it spawns
+    the lighter `python -m mcp_lok.launcher.handoff`, which says `attached` on the ready
+    pipe and lets `start` start a stdio container (so does this: whoever reads READY_FD
+    must start it)."""
+    import os
 
-    serve_detached(name, ready_fd, port)
+    from .handoff import TOKEN_VARIABLE, serve_detached
+
+    serve_detached(name, ready_fd, port, os.environ.pop(TOKEN_VARIABLE, None))
 
 
 @click.command("list")

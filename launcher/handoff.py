@@ -6,12 +6,18 @@ attaches to it, and only once the proxy reports ready (`on_ready`, called after 
 listens and has attached) is the container started, so no byte of the server's output is
 lost. HTTP servers are already running behind the gate. The proxy itself (`mcp_lok.proxy`)
 knows nothing of state or engines beyond the `ProxyConfig` it is given.
+
+A detached proxy does not load the engine adapter (the docker SDK, ~9 MiB of its resident
+memory): it says `attached` on its ready pipe and the `start` process, which has the
+engine open already, starts the container, while the proxy binds. Its entry point
+(`python -m mcp_lok.launcher.handoff`) loads neither click nor the policy compiler.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import logging
 import os
 import select
@@ -24,19 +30,25 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.proxy.config import ProxyConfig
 
-from .engine import EngineClient, socket_path
 from .errors import LokError
 from .state import Phase, ServerState, Store, process_start
+
+if TYPE_CHECKING:
+    from .engine import EngineClient
 
 log = logging.getLogger(__name__)
 
 READY_WAIT = 30.0  # seconds a detached proxy has to report ready
+ATTACHED = "attached"  # a detached stdio proxy's first line: start the container now
+# the detached proxy gets its bearer token in its environment, never on its command line
+# (which every local user can read in /proc)
+TOKEN_VARIABLE = "MCP_LOK_PROXY_TOKEN"
 Announce = Callable[[str], None]
 
 
@@ -49,18 +61,22 @@ def prefetch_proxy() -> None:
     ).start()
 
 
-def proxy_config(store: Store, state: ServerState, port: int) -> ProxyConfig:
+def proxy_config(
+    store: Store, state: ServerState, port: int, token: str | None = None
+) -> ProxyConfig:
     stdio = state.transport == "stdio"
     ingress = store.folder(state.name) / "gate" / "ingress.sock"
     return ProxyConfig(
         name=state.name,
         transport=state.transport,
         port=port,
-        engine_socket=socket_path(state.engine_url) if stdio else None,
+        # `engine.socket_path`, without importing the engine adapter (the docker SDK)
+        engine_socket=state.engine_url.removeprefix("unix://") if stdio else None,
         container_id=state.container_id if stdio else None,
         ingress_socket=None if stdio else str(ingress),
         target_port=state.target_port or DEFAULT_TARGET_PORT,
         log_path=state.log_path,
+        bearer_token=token,
     )
 
 
@@ -69,10 +85,23 @@ def _port_of(url: str) -> int | None:
 
 
 def serve(
-    engine: EngineClient, store: Store, state: ServerState, port: int, announce: Announce
+    engine: EngineClient | None,
+    store: Store,
+    state: ServerState,
+    port: int,
+    announce: Announce,
+    *,
+    token: str | None = None,
+    attached: Callable[[], None] | None = None,
+    restarts: int = 0,
+    body: dict[str, Any] | None = None,
 ) -> None:
     """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
-    once the proxy is attached; record the proxy as this process; `announce` the URL."""
+    once the proxy is attached (with `engine`, or by calling `attached()`, which has
+    someone else start it); record the proxy as this process; `announce` the URL. A stdio
+    server that fails is started again up to `restarts` times. With `body` (the server's
+    container payload), every client session gets a container of its own from it instead,
+    and the provisioned one stays unstarted."""
     from mcp_lok.proxy import run  # aiohttp: only the commands that serve pay for it
 
     failures: list[LokError] = []
@@ -81,7 +110,11 @@ def serve(
     def on_attached() -> None:
         # the proxy is attached: start a stdio server now, and let the proxy's web app
         # import on a thread while the engine starts the container
-        if state.transport != "stdio":
+        if state.transport != "stdio" or body is not None:
+            return
+        if engine is None:
+            assert attached is not None
+            attached()
             return
         prefetch_proxy()
         try:
@@ -113,9 +146,17 @@ def serve(
         ready.append(url)
         announce(url)
 
+    from .respawn import restarter, session_spawner
+
+    again = restarter(state, restarts) if restarts and state.transport == "stdio" else None
+    config = proxy_config(store, state, port, token)
+    spawn = None
+    if body is not None:
+        config = replace(config, session_mode="per-session")
+        spawn = session_spawner(state, body)
     # egress (issue 5): the allow-list's host side lives as long as this process serves
     with _egress(store, state):
-        code = run(proxy_config(store, state, port), on_ready, on_attached=on_attached)
+        code = run(config, on_ready, on_attached=on_attached, restart=again, spawn=spawn)
     if failures:
         raise failures[0]
     if not ready:
@@ -138,25 +179,33 @@ def _egress(store: Store, state: ServerState) -> Iterator[None]:
         raise LokError(error.message, hint=error.hint) from error
 
 
-def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WAIT) -> str:
-    """Start `mcp-lok _proxy NAME` in a new session (it outlives this terminal) and wait
-    until it reports its URL. Raises `LokError` with the log's tail when it does not."""
+def spawn(
+    store: Store,
+    state: ServerState,
+    port: int,
+    timeout: float = READY_WAIT,
+    *,
+    token: str | None = None,
+    on_attached: Callable[[], None] | None = None,
+    restarts: int = 0,
+    body: dict[str, Any] | None = None,
+) -> str:
+    """Start the detached proxy for NAME in a new session (it outlives this terminal),
+    call `on_attached()` when it says it is attached (a stdio server: start the container
+    then), and wait until it reports its URL. Raises `LokError` with the log's tail when
+    it does not, or what `on_attached` raised. A server `body` for per-session mode goes
+    to the proxy on its stdin (it may hold secrets: never on disk or a command line)."""
     read_fd, write_fd = os.pipe()
-    command = [
-        sys.executable,
-        "-c",
-        "from mcp_lok.launcher.cli import main; main()",
-        "_proxy",
-        state.name,
-        "--ready-fd",
-        str(write_fd),
-        "--port",
-        str(port),
-    ]
+    command = [sys.executable, "-m", "mcp_lok.launcher.handoff", state.name, str(write_fd)]
+    command += [str(port), str(restarts), "per-session" if body is not None else "shared"]
+    env = {k: v for k, v in os.environ.items() if k not in (TOKEN_VARIABLE, "MCP_LOK_AUTH_TOKEN")}
+    if token is not None:
+        env[TOKEN_VARIABLE] = token
     with open(state.log_path, "ab") as log_file:
         child = subprocess.Popen(
             command,
-            stdin=subprocess.DEVNULL,
+            env=env,
+            stdin=subprocess.PIPE if body is not None else subprocess.DEVNULL,
             stdout=log_file,
             stderr=log_file,
             pass_fds=(write_fd,),
@@ -164,8 +213,12 @@ def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WA
             close_fds=True,
         )
     os.close(write_fd)
+    if child.stdin is not None:
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.write(json.dumps(body).encode())
+        child.stdin.close()
     try:
-        url = _read_ready(read_fd, child, timeout)
+        url = _read_ready(read_fd, child, timeout, on_attached)
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
             child.kill()
@@ -176,10 +229,23 @@ def spawn(store: Store, state: ServerState, port: int, timeout: float = READY_WA
     return url
 
 
-def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
+def _read_ready(
+    fd: int,
+    child: subprocess.Popen[bytes],
+    timeout: float,
+    on_attached: Callable[[], None] | None = None,
+) -> str:
     deadline = time.monotonic() + timeout
     data = b""
-    while b"\n" not in data:
+    while True:
+        line, newline, rest = data.partition(b"\n")
+        if newline and line == ATTACHED.encode():
+            data = rest
+            if on_attached is not None:
+                on_attached()
+            continue
+        if newline:
+            break
         left = deadline - time.monotonic()
         if left <= 0:
             raise LokError(
@@ -201,19 +267,55 @@ def _read_ready(fd: int, child: subprocess.Popen[bytes], timeout: float) -> str:
     return data.split(b"\n", 1)[0].decode()
 
 
-def serve_detached(name: str, ready_fd: int, port: int) -> None:
-    """The body of `mcp-lok _proxy NAME`: serve a server that `start` provisioned."""
+def serve_detached(
+    name: str,
+    ready_fd: int,
+    port: int,
+    token: str | None = None,
+    restarts: int = 0,
+    body: dict[str, Any] | None = None,
+) -> None:
+    """The detached proxy's body: serve a server that `start` provisioned (and starts,
+    once told `attached`)."""
     store = Store()
     state = store.load(name)
     if state is None:
         raise LokError(f"no server named `{name}`")
-    engine = EngineClient.connect(state.engine_url)
+
+    def attached() -> None:
+        os.write(ready_fd, f"{ATTACHED}\n".encode())
 
     def announce(url: str) -> None:
         os.write(ready_fd, f"{url}\n".encode())
         os.close(ready_fd)
 
-    serve(engine, store, state, port, announce)
+    serve(
+        None,
+        store,
+        state,
+        port,
+        announce,
+        token=token,
+        attached=attached,
+        restarts=restarts,
+        body=body,
+    )
+
+
+def main(argv: list[str]) -> int:
+    """`python -m mcp_lok.launcher.handoff NAME READY_FD PORT RESTARTS SESSION_MODE`,
+    spawned by `start` (the bearer token, if any, comes in the environment; the server's
+    payload for per-session mode on stdin)."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    name, ready_fd, port, restarts = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
+    token = os.environ.pop(TOKEN_VARIABLE, None)
+    body = json.loads(sys.stdin.buffer.read()) if argv[4] == "per-session" else None
+    try:
+        serve_detached(name, ready_fd, port, token, restarts, body)
+    except LokError as error:
+        log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")
+        return 1
+    return 0
 
 
 def log_tail(path: str, lines: int = 20) -> str:
@@ -265,6 +367,7 @@ def cleaning_up() -> Iterator[None]:
 
 
 __all__ = [
+    "TOKEN_VARIABLE",
     "cleaning_up",
     "interruptible",
     "log_tail",
@@ -273,3 +376,7 @@ __all__ = [
     "serve_detached",
     "spawn",
 ]
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

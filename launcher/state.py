@@ -249,6 +249,10 @@ def status_of(
         return Status.MISSING
     if phase is Phase.STOPPED:
         return Status.STOPPED
+    if server == "created" and proxy_alive:
+        # `--session-mode per-session`: the provisioned container is never started (each
+        # client session gets a container of its own); the proxy serving is what counts
+        return Status.RUNNING
     if server != "running":
         return Status.EXITED
     gate_ok = not state.gate_id or containers.get(state.gate_id) == "running"

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from . import jsonrpc, legacy, streamable
-from .bridge import StdioBridge
+from .bridge import Bridge
 from .config import ProxyConfig
 from .keys import BINDING, BRIDGE, CONFIG, UPSTREAM, Binding, Upstream
 from .streamable import rpc_error
@@ -23,7 +23,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def make_app(
-    config: ProxyConfig, *, bridge: StdioBridge | None = None, upstream: Upstream | None = None
+    config: ProxyConfig, *, bridge: Bridge | None = None, upstream: Upstream | None = None
 ) -> web.Application:
     """The app for one server: `bridge` for a stdio server, `upstream` for an HTTP one."""
     if (bridge is None) == (upstream is None):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import IO
+from typing import IO, Protocol
 
 from .config import ProxyConfig
 from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
@@ -59,6 +59,42 @@ class ServerLog:
                 log.info("server: %s", line.decode("utf-8", "replace"))
 
 
+class Bridge(Protocol):
+    """What the HTTP handlers need from the stdio side: one shared server
+    (`StdioBridge`), or a server for each session (`pool.PerSessionBridge`)."""
+
+    config: ProxyConfig
+    sessions: dict[str, Session]
+    draining: bool
+
+    def start(self) -> None: ...
+
+    async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None: ...
+
+    async def close_session(self, session: Session) -> None: ...
+
+    async def submit(self, session: Session, message: Message) -> None: ...
+
+    async def cancel(self, session: Session, request_id: bytes, reason: str) -> None: ...
+
+    def health(self) -> tuple[bool, str]: ...
+
+    async def close(self) -> None: ...
+
+
+async def sweep(owner: Bridge) -> None:
+    """Close Streamable HTTP sessions a client abandoned without DELETE."""
+    loop = asyncio.get_running_loop()
+    idle = owner.config.session_idle_timeout
+    while True:
+        await asyncio.sleep(min(idle / 4, 60.0))
+        for session in list(owner.sessions.values()):
+            quiet = loop.time() - session.last_seen > idle
+            if quiet and not session.streaming and not session.waiting:
+                log.info("closing idle session %s…", session.id[:6])
+                await owner.close_session(session)
+
+
 class StdioBridge:
     def __init__(
         self,
@@ -70,6 +106,7 @@ class StdioBridge:
         self.config = config
         self.router = Router()
         self.sessions: dict[str, Session] = {}
+        self._stateless = 0  # how many of `sessions` are stateless
         self.gone: str | None = None
         self._reader = reader
         self._writer = writer
@@ -80,24 +117,43 @@ class StdioBridge:
         self.server_gone = asyncio.Event()
         self.draining = True  # on shutdown, let requests in flight finish first
 
-    def start(self) -> None:
+    def start(self, *, sweeping: bool = True) -> None:
         self._tasks.spawn(self._read(), name="server-output")
-        self._tasks.spawn(self._sweep(), name="session-sweeper")
+        if sweeping:  # else its owner sweeps
+            self._tasks.spawn(sweep(self), name="session-sweeper")
+
+    async def reattach(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """The server was started again: read and write its new streams, and replay the
+        handshake so every session carries on (what was in flight got its error already)."""
+        old = self._writer
+        self._reader, self._writer = reader, writer
+        self._demux, self._lines = Demuxer(), LineSplitter(self.config.max_line_bytes)
+        old.close()
+        self.gone = None
+        self.server_gone = asyncio.Event()
+        self._tasks.spawn(self._read(), name="server-output")
+        await self._apply(self.router.restarted())
 
     # -- sessions -------------------------------------------------------------------------
 
-    def open_session(self, kind: Kind) -> Session | None:
-        """A new session, or None when `max_sessions` are open."""
-        if len(self.sessions) >= self.config.max_sessions:
+    async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
+        """A new session, or None when `max_sessions` are open (stateless ones, which
+        last one POST, are bounded by `max_stateless` instead)."""
+        if stateless:
+            if self._stateless >= self.config.max_stateless:
+                return None
+        elif len(self.sessions) - self._stateless >= self.config.max_sessions:
             return None
-        session = Session(kind)
+        session = Session(kind, stateless=stateless)
+        self._stateless += stateless
         self.sessions[session.id] = session
-        self.router.open(session.id)
+        self.router.open(session.id, can_be_asked=not stateless)
         return session
 
     async def close_session(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is None:
             return
+        self._stateless -= session.stateless
         session.close()
         await self._apply(self.router.close(session.id))
 
@@ -132,7 +188,7 @@ class StdioBridge:
                     self._writer.write(encode_stdin(out.data))
                     wrote = True
             elif (session := self.sessions.get(out.session)) is not None:
-                session.deliver(out.data, out.reply_to)
+                session.deliver(out.data, out.reply_to, out.only_if_waiting, out.related)
         return wrote
 
     async def _flush(self) -> None:
@@ -175,18 +231,6 @@ class StdioBridge:
         self._deliver(self.router.server_gone(reason))
         self.gone = reason
         self.server_gone.set()
-
-    async def _sweep(self) -> None:
-        """Close Streamable HTTP sessions a client abandoned without DELETE."""
-        loop = asyncio.get_running_loop()
-        idle = self.config.session_idle_timeout
-        while True:
-            await asyncio.sleep(min(idle / 4, 60.0))
-            for session in list(self.sessions.values()):
-                quiet = loop.time() - session.last_seen > idle
-                if quiet and not session.streaming and not session.waiting:
-                    log.info("closing idle session %s…", session.id[:6])
-                    await self.close_session(session)
 
     async def close(self) -> None:
         """End every session, then the attach connection (the container keeps running)."""

@@ -34,9 +34,16 @@ class ProxyConfig:
     # how long a client's request may wait for the server's answer (then a JSON-RPC error
     # and `notifications/cancelled` to the server)
     request_timeout: float = 300.0
+    # how long a client may take to send a request's body (then 408, connection closed)
+    read_timeout: float = 30.0
     # Streamable HTTP sessions idle this long, with no open stream, are closed
     session_idle_timeout: float = 3600.0
     max_sessions: int = 128
+    # stateless (2026-07-28) requests in flight at once, each in a session of its own
+    max_stateless: int = 1024
+    # "shared": every client session on one server; "per-session": a server of its own for
+    # each (stdio only; the launcher passes `serve` a `spawn` that starts one)
+    session_mode: str = "shared"
     # a stdout line (one server message) longer than this ends the bridge: the server is
     # no longer speaking line-delimited JSON-RPC
     max_line_bytes: int = 32 * 1024 * 1024

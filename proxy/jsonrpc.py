@@ -19,6 +19,7 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 SERVER_GONE = -32000  # implementation-defined range: the server's stream has ended
 REQUEST_TIMEOUT = -32001
+REQUEST_CANCELLED = -32002  # answers an HTTP request whose JSON-RPC request was cancelled
 
 Id = int | str
 

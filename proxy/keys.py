@@ -8,7 +8,7 @@ from typing import Protocol
 from aiohttp import web
 
 from .access import Access
-from .bridge import StdioBridge
+from .bridge import Bridge
 from .config import ProxyConfig
 
 
@@ -30,6 +30,6 @@ class Binding:
 
 
 CONFIG = web.AppKey("config", ProxyConfig)
-BRIDGE = web.AppKey("bridge", StdioBridge)
+BRIDGE: web.AppKey[Bridge] = web.AppKey("bridge")
 UPSTREAM = web.AppKey("upstream", Upstream)
 BINDING = web.AppKey("binding", Binding)

@@ -14,7 +14,7 @@ from .jsonrpc import Invalid
 from .keys import BRIDGE
 from .session import Kind
 from .stream import stream_events
-from .streamable import EVENT_STREAM, rpc_error
+from .streamable import EVENT_STREAM, NO_SESSION, read_body, rpc_error
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -22,9 +22,9 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
     accept = request.headers.get("Accept", "")
     if accept and EVENT_STREAM not in accept and "*/*" not in accept:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
-    session = bridge.open_session(Kind.SSE)
+    session = await bridge.open_session(Kind.SSE)
     if session is None:
-        return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
     endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")
     try:
         return await stream_events(request, session, first=endpoint)
@@ -42,9 +42,11 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     if session is None or session.kind is not Kind.SSE:
         return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
     try:
-        messages, _ = jsonrpc.parse_body(await request.read())
+        messages, _ = jsonrpc.parse_body(await read_body(request))
     except Invalid as error:
         return rpc_error(400, error.code, error.message, error.id)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
     for message in messages:
         await bridge.submit(session, message)
     return web.Response(status=202, text="Accepted")

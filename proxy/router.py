@@ -34,6 +34,8 @@ class ToClient:
     session: str
     data: bytes
     reply_to: bytes | None = None  # the client's request id (JSON) this answers, if any
+    only_if_waiting: bool = False  # drop it unless an HTTP request is waiting for it
+    related: bytes | None = None  # the client's request id (JSON) a notification is about
 
 
 Out = ToServer | ToClient
@@ -51,6 +53,8 @@ class _Pending:
 @dataclass(slots=True)
 class _Session:
     ready: bool = False  # its `initialize` has been answered
+    can_be_asked: bool = True  # it has a way to receive the server's requests
+    capabilities: frozenset[str] = frozenset()  # what its `initialize` said it can answer
     active: int = 0  # recency, from a counter (no clocks in here)
     in_flight: dict[bytes, int] = field(default_factory=dict)  # original id JSON → proxy id
     asked: set[bytes] = field(default_factory=set)  # server request ids (JSON) sent to it
@@ -65,16 +69,19 @@ class Router:
         self._asked: dict[bytes, str] = {}  # server request id (JSON) → the session asked
         self._init_id: int | None = None  # proxy id of the one forwarded `initialize`
         self._init_result: Any = None
+        self._init_params: Any = None  # what the first `initialize` asked, for a restart
         self._init_waiting: list[tuple[str, Message]] = []
         self._initialized_sent = False
         self.gone: str | None = None
 
     # -- sessions ---------------------------------------------------------------------
 
-    def open(self, session: str) -> None:
+    def open(self, session: str, *, can_be_asked: bool = True) -> None:
+        """A new session; `can_be_asked=False` for one that cannot receive the server's
+        requests (a stateless POST has no stream to carry them)."""
         if session in self._sessions:
             raise ValueError(f"session {session} is already open")
-        self._sessions[session] = _Session(active=self._touch())
+        self._sessions[session] = _Session(active=self._touch(), can_be_asked=can_be_asked)
 
     def close(self, session: str) -> list[Out]:
         """Forget a session: cancel its requests at the server, and refuse the server's
@@ -129,6 +136,7 @@ class Router:
             error = jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, msg)
             return [ToClient(session, error, original_json)]
         if message.method == "initialize":
+            state.capabilities = _capabilities(message.body)
             if self._init_result is not None:
                 state.ready = True
                 reply = jsonrpc.result(message.id, self._init_result)
@@ -153,6 +161,7 @@ class Router:
         state.in_flight[original_json] = proxy_id
         if message.method == "initialize":
             self._init_id = proxy_id
+            self._init_params = body.get("params")
         # INVARIANT: every request reaches the server under a proxy id and is re-encoded
         # from the parsed body, so a client can neither reuse nor forge another session's id.
         return jsonrpc.dumps(body)
@@ -175,12 +184,12 @@ class Router:
                 return []  # the server was initialized once; later sessions share that
             self._initialized_sent = True
         if message.method == "notifications/cancelled":
-            return self._client_cancelled(state, message)
+            return self._client_cancelled(session, state, message)
         if message.raw is not None:
             return [ToServer(message.raw)]  # nothing to rewrite: the client's own bytes
         return [ToServer(jsonrpc.dumps(message.body))]
 
-    def _client_cancelled(self, state: _Session, message: Message) -> list[Out]:
+    def _client_cancelled(self, session: str, state: _Session, message: Message) -> list[Out]:
         params = message.body.get("params")
         if not isinstance(params, dict) or "requestId" not in params:
             return []
@@ -188,9 +197,14 @@ class Router:
         proxy_id = state.in_flight.get(original_json)
         if proxy_id is None or self._pending[proxy_id].method == "initialize":
             return []  # unknown, or an `initialize`, which is never cancelled (MCP)
-        del state.in_flight[original_json], self._pending[proxy_id]
+        pending = self._pending.pop(proxy_id)
+        del state.in_flight[original_json]
         body = dict(message.body, params=dict(params, requestId=proxy_id))
-        return [ToServer(jsonrpc.dumps(body))]
+        # the POST that carried the request is still open: end it (the client ignores it)
+        msg = "cancelled by the client"
+        error = jsonrpc.error(pending.original, jsonrpc.REQUEST_CANCELLED, msg)
+        done = ToClient(session, error, original_json, only_if_waiting=True)
+        return [ToServer(jsonrpc.dumps(body)), done]
 
     def _cancel(self, session: str, state: _Session, original_json: bytes, why: str) -> list[Out]:
         proxy_id = state.in_flight.pop(original_json, None)
@@ -270,22 +284,31 @@ class Router:
     def _server_request(self, message: Message, line: bytes) -> list[Out]:
         if message.method == "ping":  # the proxy is the server's client: it answers itself
             return [ToServer(jsonrpc.result(message.id, {}))]
-        session = self._choose()
+        needs = _NEEDS.get(message.method)
+        session = self._choose(needs)
         key = jsonrpc.dumps(message.id)
         if session is None:
-            msg = "no client session is connected to answer"
+            msg = "no client session is connected to answer" + (f" {needs}" if needs else "")
             return [ToServer(jsonrpc.error(message.id, jsonrpc.INTERNAL_ERROR, msg))]
         self._asked[key] = session
         self._sessions[session].asked.add(key)
         return [ToClient(session, line)]
 
-    def _choose(self) -> str | None:
-        """The session most likely waiting on this: the newest one with a request in
-        flight, else the most recently active ready one."""
-        busy = [p for p in self._pending.values() if p.session in self._sessions]
+    def _choose(self, needs: str | None) -> str | None:
+        """A session that can answer (it declared the capability `needs`), and of those the
+        one most likely waiting on this: the newest with a request in flight, else the most
+        recently active ready one. A stdio server's request does not say which client
+        request it serves, so with several sessions busy this is a guess among sessions
+        that can answer (`--session-mode per-session` gives each client its own server)."""
+        askable = {
+            name
+            for name, s in self._sessions.items()
+            if s.can_be_asked and (needs is None or needs in s.capabilities)
+        }
+        busy = [p for p in self._pending.values() if p.session in askable]
         if busy:
             return max(busy, key=lambda p: self._sessions[p.session].active).session
-        ready = [(s.active, name) for name, s in self._sessions.items() if s.ready]
+        ready = [(s.active, n) for n, s in self._sessions.items() if s.ready and n in askable]
         return max(ready)[1] if ready else None
 
     def _server_notification(self, message: Message, line: bytes) -> list[Out]:
@@ -304,7 +327,8 @@ class Router:
         if pending is None or pending.progress is None or not pending.session:
             return []
         body = dict(message.body, params=dict(params, progressToken=pending.progress))
-        return [ToClient(pending.session, jsonrpc.dumps(body))]
+        data = jsonrpc.dumps(body)
+        return [ToClient(pending.session, data, related=pending.original_json)]
 
     def server_gone(self, reason: str) -> list[Out]:
         """The server's stream ended: every waiting client gets an error now."""
@@ -324,9 +348,47 @@ class Router:
             state.in_flight.clear()
         return out
 
+    def restarted(self) -> list[Out]:
+        """The server was started again (a new process): take requests again, and give
+        it the handshake its first life had, so the sessions carry on. The answer to that
+        `initialize` goes to no session."""
+        self.gone = None
+        self._asked.clear()
+        for state in self._sessions.values():
+            state.asked.clear()
+        if self._init_result is None:
+            return []  # never initialized: the first client's `initialize` will come
+        proxy_id = self._next_id
+        self._next_id += 1
+        self._pending[proxy_id] = _Pending("", 0, b"", "initialize")
+        self._init_id = proxy_id
+        request = {"jsonrpc": "2.0", "id": proxy_id, "method": "initialize"}
+        if self._init_params is not None:
+            request["params"] = self._init_params
+        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+        return [ToServer(jsonrpc.dumps(request)), ToServer(jsonrpc.dumps(note))]
+
     def _touch(self) -> int:
         self._tick += 1
         return self._tick
+
+
+# the client capability a server request needs (MCP); other requests go to any session
+_NEEDS = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+def _capabilities(body: dict[str, Any]) -> frozenset[str]:
+    params = body.get("params")
+    found = params.get("capabilities") if isinstance(params, dict) else None
+    return (
+        frozenset(k for k, v in found.items() if v is not None)
+        if isinstance(found, dict)
+        else frozenset()
+    )
 
 
 def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:

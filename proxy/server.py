@@ -13,12 +13,12 @@ import contextlib
 import ipaddress
 import logging
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from .access import Access
 from .attach import attach
-from .bridge import StdioBridge
+from .bridge import Bridge, StdioBridge
 from .config import ProxyConfig
 from .errors import ProxyError
 from .tasks import Tasks
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from .keys import Upstream
+    from .pool import Spawn
 
 # aiohttp (and the app built on it) is imported only once the server is attached: a
 # launcher that starts the container in `on_attached` lets that import (about 130 ms)
@@ -37,6 +38,9 @@ log = logging.getLogger("mcp_lok.proxy")
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# called with the reason when a stdio server is gone: the attached streams of the server
+# started again, or None to leave it stopped (the launcher's restart policy)
+Restart = Callable[[str], Awaitable[Stream | None]]
 
 
 async def serve(
@@ -47,6 +51,8 @@ async def serve(
     stream: Stream | None = None,
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> None:
     """Serve `config`'s server until `stop` is set.
 
@@ -56,11 +62,14 @@ async def serve(
     503, clients get JSON-RPC errors, `on_server_gone(reason)` is called, and serving goes
     on until `stop`. `on_attached()` is called once the backend is attached (stdio) or
     opened (HTTP), before the web app is even imported: the earliest safe moment to start
-    a stdio container.
+    a stdio container. When a stdio server is gone and `restart(reason)` gives its new
+    streams, the proxy re-attaches and the sessions carry on; `on_server_gone` is called
+    only once no restart follows. With `session_mode` "per-session" nothing is attached
+    up front: `spawn()` starts a server for each session as it opens.
     """
-    _check(config, stream)
+    _check(config, stream, spawn)
     tasks = Tasks(f"proxy:{config.name}")
-    bridge, upstream = await _backend(config, tasks, stream)
+    bridge, upstream = await _backend(config, tasks, stream, spawn)
     if on_attached is not None:
         on_attached()
     from aiohttp import web
@@ -80,8 +89,10 @@ async def serve(
         port = await _listen(runner, config)
         if bridge is not None:
             bridge.start()
-            if on_server_gone is not None:
-                tasks.spawn(_report_gone(bridge, on_server_gone), name="report-gone")
+            watched = on_server_gone is not None or restart is not None
+            if isinstance(bridge, StdioBridge) and watched:
+                watch = _watch(bridge, on_server_gone, restart)
+                tasks.spawn(watch, name="server-watch")
         on_ready(url(config.host, port))
         await stop.wait()
         forced = False
@@ -89,11 +100,19 @@ async def serve(
         await _shutdown(runner, bridge, upstream, tasks, drain=not forced)
 
 
-def _check(config: ProxyConfig, stream: Stream | None) -> None:
+def _check(config: ProxyConfig, stream: Stream | None, spawn: Spawn | None = None) -> None:
     if config.transport not in TRANSPORTS:
         raise ProxyError(
             f"unknown transport `{config.transport}`", hint="stdio, sse or streamable-http"
         )
+    if config.session_mode not in ("shared", "per-session"):
+        raise ProxyError(
+            f"unknown session mode `{config.session_mode}`", hint="shared, per-session"
+        )
+    if config.session_mode == "per-session":
+        if config.transport != "stdio" or spawn is None:
+            raise ProxyError("a server per session needs a stdio server and `spawn`")
+        return
     attached = stream is not None or (config.engine_socket and config.container_id)
     if config.transport == "stdio" and not attached:
         raise ProxyError("a stdio server needs `engine_socket` and `container_id`")
@@ -111,8 +130,13 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _backend(
-    config: ProxyConfig, tasks: Tasks, stream: Stream | None
-) -> tuple[StdioBridge | None, Upstream | None]:
+    config: ProxyConfig, tasks: Tasks, stream: Stream | None, spawn: Spawn | None = None
+) -> tuple[Bridge | None, Upstream | None]:
+    if config.session_mode == "per-session":
+        from .pool import PerSessionBridge
+
+        assert spawn is not None
+        return PerSessionBridge(config, spawn, tasks), None
     if config.transport == "stdio":
         if stream is None:
             assert config.engine_socket is not None
@@ -155,14 +179,31 @@ def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def _report_gone(bridge: StdioBridge, on_server_gone: Callable[[str], None]) -> None:
-    await bridge.server_gone.wait()
-    on_server_gone(bridge.gone or "the server is gone")
+async def _watch(
+    bridge: StdioBridge,
+    on_server_gone: Callable[[str], None] | None,
+    restart: Restart | None,
+) -> None:
+    while True:
+        await bridge.server_gone.wait()
+        reason = bridge.gone or "the server is gone"
+        stream = None
+        if restart is not None:
+            try:
+                stream = await restart(reason)
+            except Exception as error:  # a failed restart leaves it stopped, and says why
+                log.error("%s: restarting the server failed: %s", bridge.config.name, error)
+        if stream is None:
+            if on_server_gone is not None:
+                on_server_gone(reason)
+            return
+        log.warning("%s: started the server again (%s)", bridge.config.name, reason)
+        await bridge.reattach(*stream)
 
 
 async def _shutdown(
     runner: web.AppRunner,
-    bridge: StdioBridge | None,
+    bridge: Bridge | None,
     upstream: Upstream | None,
     tasks: Tasks,
     *,
@@ -188,12 +229,14 @@ def run(
     *,
     on_server_gone: Callable[[str], None] | None = None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> int:
     """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
     could not run (logged), 130 when a second signal cut the draining short.
     `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
     with _log_file(config.log_path):
-        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached))
+        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached, restart, spawn))
 
 
 async def _main(
@@ -201,6 +244,8 @@ async def _main(
     on_ready: Callable[[str], None],
     on_server_gone: Callable[[str], None] | None,
     on_attached: Callable[[], None] | None = None,
+    restart: Restart | None = None,
+    spawn: Spawn | None = None,
 ) -> int:
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -223,6 +268,8 @@ async def _main(
                 stop=stop,
                 on_server_gone=on_server_gone,
                 on_attached=on_attached,
+                restart=restart,
+                spawn=spawn,
             )
         except ProxyError as error:
             log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")

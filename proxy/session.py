@@ -16,6 +16,8 @@ from collections import deque
 log = logging.getLogger(__name__)
 
 OUTBOX_LIMIT = 1024
+REPLAY_LIMIT = 256  # events sent on the stream that a reconnecting client may ask again
+Event = tuple[int, bytes]  # (event id, message)
 
 
 class SessionClosed(Exception):
@@ -34,14 +36,19 @@ def new_id() -> str:
 
 
 class Session:
-    def __init__(self, kind: Kind, id: str | None = None) -> None:
+    def __init__(self, kind: Kind, id: str | None = None, *, stateless: bool = False) -> None:
         self.id = id or new_id()
         self.kind = kind
+        self.stateless = stateless  # lives for one POST (MCP 2026-07-28): never named to clients
         self.streaming = False  # an event stream is attached
         self.closed = False
         self.last_seen = asyncio.get_running_loop().time()
         self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
+        # requests whose HTTP response streams the notifications about them (progress)
+        self._listening: dict[bytes, asyncio.Queue[bytes]] = {}
         self._outbox: deque[bytes] = deque()
+        self._sent: deque[Event] = deque(maxlen=REPLAY_LIMIT)
+        self._next_event = 1
         self._wakeup = asyncio.Event()
 
     def expect(self, request_id: bytes) -> asyncio.Future[bytes] | None:
@@ -60,12 +67,34 @@ class Session:
         """Stop waiting for `request_id` (whoever waited holds its future already)."""
         self._waiting.pop(request_id, None)
 
-    def deliver(self, data: bytes, reply_to: bytes | None) -> None:
-        """A message for this client: the answer an HTTP request waits for, or else the
-        next event of its stream."""
+    def listen(self, request_id: bytes) -> asyncio.Queue[bytes]:
+        """Notifications about `request_id` (progress) go to this queue instead of the
+        session's stream, until `unlisten`: they then precede its answer on one stream."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._listening[request_id] = queue
+        return queue
+
+    def unlisten(self, request_id: bytes) -> None:
+        self._listening.pop(request_id, None)
+
+    def deliver(
+        self,
+        data: bytes,
+        reply_to: bytes | None,
+        only_if_waiting: bool = False,
+        related: bytes | None = None,
+    ) -> None:
+        """A message for this client: the answer an HTTP request waits for, a notification
+        about a request whose response streams, or else the next event of its stream
+        (unless it is `only_if_waiting`)."""
+        if related is not None and (queue := self._listening.get(related)) is not None:
+            queue.put_nowait(data)
+            return
         future = self._waiting.pop(reply_to, None) if reply_to is not None else None
         if future is not None and not future.done():
             future.set_result(data)
+            return
+        if only_if_waiting:
             return
         if len(self._outbox) >= OUTBOX_LIMIT:
             self._outbox.popleft()
@@ -73,17 +102,27 @@ class Session:
         self._outbox.append(data)
         self._wakeup.set()
 
-    async def next_batch(self) -> list[bytes] | None:
-        """What is queued, once there is something; None once the session is closed and
-        drained. Safe to cancel while waiting: nothing is taken until it returns."""
+    async def next_batch(self) -> list[Event] | None:
+        """What is queued, numbered, once there is something; None once the session is
+        closed and drained. Safe to cancel while waiting: nothing is taken until it
+        returns. What it returns is kept (the last REPLAY_LIMIT) for `replay`."""
         if not self._outbox and not self.closed:
             self._wakeup.clear()
             await self._wakeup.wait()
         if not self._outbox:
             return None
-        batch = list(self._outbox)
+        batch: list[Event] = []
+        for data in self._outbox:
+            batch.append((self._next_event, data))
+            self._next_event += 1
         self._outbox.clear()
+        self._sent.extend(batch)
         return batch
+
+    def replay(self, last_seen: int) -> list[Event]:
+        """The events sent after `last_seen` (a reconnecting client's `Last-Event-ID`),
+        as far as they are kept: the stream may have dropped them on their way."""
+        return [event for event in self._sent if event[0] > last_seen]
 
     def in_flight(self) -> list[asyncio.Future[bytes]]:
         """The answers this session's HTTP requests are waiting for."""

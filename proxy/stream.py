@@ -12,7 +12,7 @@ import asyncio
 from aiohttp import web
 
 from . import sse
-from .session import Session
+from .session import Event, Session
 
 KEEPALIVE = 15.0  # seconds between comments on an idle stream (proxies time out at 30–60)
 
@@ -23,7 +23,10 @@ async def stream_events(
     *,
     first: bytes = b"",
     headers: dict[str, str] | None = None,
+    replay: list[Event] | None = None,
 ) -> web.StreamResponse:
+    """Stream the session's messages as numbered events (`id:`), after `first` and the
+    events to `replay` to a client that resumes."""
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -37,6 +40,8 @@ async def stream_events(
     try:
         if first:
             await response.write(first)
+        if replay:
+            await response.write(_encode(replay))
         while True:
             try:
                 async with asyncio.timeout(KEEPALIVE):
@@ -46,9 +51,13 @@ async def stream_events(
                 continue
             if batch is None:
                 break
-            await response.write(b"".join(sse.encode(message) for message in batch))
+            await response.write(_encode(batch))
     except ConnectionError:
         pass  # the client went away; the caller decides what that means for the session
     finally:
         session.streaming = False
     return response
+
+
+def _encode(events: list[Event]) -> bytes:
+    return b"".join(sse.encode(data, id=str(number)) for number, data in events)

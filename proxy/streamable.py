@@ -2,6 +2,12 @@
 answers (JSON, or SSE when that is all the client accepts), GET the session's stream of
 server-initiated messages, DELETE to end the session.
 
+Revisions 2025-03-26 to 2025-11-25 open a session with `initialize` and name it in
+`Mcp-Session-Id`. The stateless 2026-07-28 revision has no handshake and no session: a
+POST without `Mcp-Session-Id` that is not an `initialize` (`server/discover`, or any
+request carrying its protocol version in `_meta`) is answered in a session of its own that
+ends with the POST.
+
 Thin handlers: HTTP in and out. Sessions are the bridge's, routing is the router's.
 """
 
@@ -13,7 +19,7 @@ import contextlib
 from aiohttp import web
 
 from . import jsonrpc, sse
-from .bridge import StdioBridge
+from .bridge import Bridge
 from .jsonrpc import Invalid, Kind, Message
 from .keys import BRIDGE
 from .session import Kind as SessionKind
@@ -21,6 +27,12 @@ from .session import Session, SessionClosed
 from .stream import stream_events
 
 SESSION_HEADER = "Mcp-Session-Id"
+VERSION_HEADER = "MCP-Protocol-Version"
+# the revisions whose HTTP rules this endpoint follows; any other value is refused (400)
+PROTOCOL_VERSIONS = frozenset(
+    {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+)
+NO_SESSION = "no session can open now: too many are open, or its server did not start"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 
@@ -34,20 +46,61 @@ def _accepts(request: web.Request, kind: str) -> bool:
     return not accept or kind in accept or "*/*" in accept
 
 
+def version_problem(request: web.Request) -> web.Response | None:
+    """400 for an `MCP-Protocol-Version` this endpoint does not speak (the spec's MUST);
+    no header is fine (2025-03-26 clients send none)."""
+    version = request.headers.get(VERSION_HEADER)
+    if version is None or version in PROTOCOL_VERSIONS:
+        return None
+    supported = ", ".join(sorted(PROTOCOL_VERSIONS))
+    msg = f"unsupported `{VERSION_HEADER}` (supported: {supported})"
+    return rpc_error(400, jsonrpc.INVALID_REQUEST, msg)
+
+
+async def read_body(request: web.Request) -> bytes:
+    """The request body, within `read_timeout`: a client that stalls mid-body holds only
+    its own connection, and not for long."""
+    if request.content.is_eof():  # all of it is here already (the usual case): no timer
+        return await request.read()
+    async with asyncio.timeout(request.app[BRIDGE].config.read_timeout):
+        return await request.read()
+
+
 async def post(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     wants_json = _accepts(request, JSON)
     if not wants_json and not _accepts(request, EVENT_STREAM):
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{JSON}` or `{EVENT_STREAM}`")
+    if problem := version_problem(request):
+        return problem
     try:
-        messages, batch = jsonrpc.parse_body(await request.read())
+        messages, batch = jsonrpc.parse_body(await read_body(request))
     except Invalid as error:
         return rpc_error(400, error.code, error.message, error.id)
-    session_or_error = _session_for(request, bridge, messages, batch)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+    session_or_error = await _session_for(request, bridge, messages, batch)
     if isinstance(session_or_error, web.Response):
         return session_or_error
     session = session_or_error
+    if session.stateless:
+        try:
+            return await _answer_post(request, bridge, session, messages, batch, wants_json, {})
+        finally:
+            await bridge.close_session(session)
     headers = {SESSION_HEADER: session.id}
+    return await _answer_post(request, bridge, session, messages, batch, wants_json, headers)
+
+
+async def _answer_post(
+    request: web.Request,
+    bridge: Bridge,
+    session: Session,
+    messages: list[Message],
+    batch: bool,
+    wants_json: bool,
+    headers: dict[str, str],
+) -> web.StreamResponse:
     waits = _expect(session, messages)
     if waits is None:
         return rpc_error(400, jsonrpc.INVALID_REQUEST, "a request id is already in use")
@@ -55,6 +108,8 @@ async def post(request: web.Request) -> web.StreamResponse:
         for message in messages:
             await bridge.submit(session, message)
         return web.Response(status=202, headers=headers)
+    if len(messages) == 1 and _wants_progress(messages[0]) and _accepts(request, EVENT_STREAM):
+        return await _stream_answer(request, bridge, session, waits[0], headers)
     answers = await _exchange(bridge, session, messages, waits)
     if wants_json:
         body = answers[0] if not batch else b"[" + b",".join(answers) + b"]"
@@ -63,26 +118,29 @@ async def post(request: web.Request) -> web.StreamResponse:
     return web.Response(body=events, content_type=EVENT_STREAM, headers=headers)
 
 
-def _session_for(
-    request: web.Request, bridge: StdioBridge, messages: list[Message], batch: bool
+async def _session_for(
+    request: web.Request, bridge: Bridge, messages: list[Message], batch: bool
 ) -> Session | web.Response:
     header = request.headers.get(SESSION_HEADER)
-    if header is None:
-        first = messages[0]
-        if batch or first.kind is not Kind.REQUEST or first.method != "initialize":
-            return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")
-        session = bridge.open_session(SessionKind.STREAMABLE)
-        if session is None:
-            return rpc_error(503, jsonrpc.INTERNAL_ERROR, "too many sessions")
-        return session
-    return _known(bridge, header)
+    if header is not None:
+        return _known(bridge, header)
+    opens = not batch and messages[0].kind is Kind.REQUEST and messages[0].method == "initialize"
+    if not opens and not any(m.kind is Kind.REQUEST for m in messages):
+        # a notification or response belongs to a session: without one it has no meaning
+        return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")
+    if not opens and any(m.method == "initialize" for m in messages):
+        return rpc_error(400, jsonrpc.INVALID_REQUEST, "`initialize` must be sent on its own")
+    session = await bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
+    if session is None:
+        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
+    return session
 
 
-def _known(bridge: StdioBridge, header: str) -> Session | web.Response:
+def _known(bridge: Bridge, header: str) -> Session | web.Response:
     # INVARIANT: a session is reached only by its own unguessable id, and only over the
     # transport that opened it.
     session = bridge.sessions.get(header)
-    if session is None or session.kind is not SessionKind.STREAMABLE:
+    if session is None or session.kind is not SessionKind.STREAMABLE or session.stateless:
         return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
     return session
 
@@ -106,7 +164,7 @@ def _expect(session: Session, messages: list[Message]) -> list[Wait] | None:
 
 
 async def _exchange(
-    bridge: StdioBridge, session: Session, messages: list[Message], waits: list[Wait]
+    bridge: Bridge, session: Session, messages: list[Message], waits: list[Wait]
 ) -> list[bytes]:
     """Send the messages, then wait for every answer, at most `request_timeout` in all;
     what does not come in time gets a timeout error, and the server a cancellation. A
@@ -129,6 +187,50 @@ async def _exchange(
     return [_answer(message, future) for message, _, future in waits]
 
 
+def _wants_progress(message: Message) -> bool:
+    params = message.body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and "progressToken" in meta
+
+
+async def _stream_answer(
+    request: web.Request,
+    bridge: Bridge,
+    session: Session,
+    wait: Wait,
+    headers: dict[str, str],
+) -> web.StreamResponse:
+    """A request that asked for progress, from a client that takes SSE: its progress and
+    then its answer, in order, as events of this response (over the session's GET stream
+    progress could arrive after the answer, and a client drops it then)."""
+    message, key, future = wait
+    notes = session.listen(key)
+    response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, **headers})
+    response.headers["Cache-Control"] = "no-cache, no-transform"
+    try:
+        await response.prepare(request)
+        await bridge.submit(session, message)
+        async with asyncio.timeout(bridge.config.request_timeout):
+            while not future.done():
+                note = asyncio.ensure_future(notes.get())
+                await asyncio.wait({future, note}, return_when=asyncio.FIRST_COMPLETED)
+                if not note.done():
+                    note.cancel()
+                    break
+                await response.write(sse.encode(note.result()))
+    except TimeoutError:
+        pass
+    finally:
+        session.unlisten(key)
+        if not future.done() or future.cancelled():
+            await bridge.cancel(session, key, "the client stopped waiting")
+    while not notes.empty():
+        await response.write(sse.encode(notes.get_nowait()))
+    await response.write(sse.encode(_answer(message, future)))
+    await response.write_eof()
+    return response
+
+
 def _answer(message: Message, future: asyncio.Future[bytes]) -> bytes:
     if not future.done() or future.cancelled():
         late = "the server did not answer in time"
@@ -142,16 +244,25 @@ async def get(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     if not _accepts(request, EVENT_STREAM):
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
+    if problem := version_problem(request):
+        return problem
     found = _from_header(request, bridge)
     if isinstance(found, web.Response):
         return found
     if found.streaming:
         return rpc_error(409, jsonrpc.INVALID_REQUEST, "this session already has a stream")
-    return await stream_events(request, found, headers={SESSION_HEADER: found.id})
+    last = request.headers.get("Last-Event-ID", "")
+    # resumption: what the stream sent after the client's last event, sent again
+    number = last.isascii() and last.isdigit() and len(last) < 19
+    replay = found.replay(int(last)) if number else None
+    headers = {SESSION_HEADER: found.id}
+    return await stream_events(request, found, headers=headers, replay=replay)
 
 
 async def delete(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
+    if problem := version_problem(request):
+        return problem
     found = _from_header(request, bridge)
     if isinstance(found, web.Response):
         return found
@@ -159,7 +270,7 @@ async def delete(request: web.Request) -> web.StreamResponse:
     return web.Response(status=200)
 
 
-def _from_header(request: web.Request, bridge: StdioBridge) -> Session | web.Response:
+def _from_header(request: web.Request, bridge: Bridge) -> Session | web.Response:
     header = request.headers.get(SESSION_HEADER)
     if header is None:
         return rpc_error(400, jsonrpc.INVALID_REQUEST, f"missing `{SESSION_HEADER}` header")

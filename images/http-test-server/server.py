@@ -9,12 +9,22 @@ Transport from the environment:
                      protection is on. Off by default: Host/Origin checks are the
                      mcp-lok proxy's job, and the proxy may forward any Host.
   MCP_LOG_LEVEL      DEBUG | INFO | WARNING (default) | ERROR
+  MCP_TEST_TOOLS     "protocol" adds the tools below that exercise a proxy's routing
+                     (off by default, so the default tool list stays echo, add, whoami)
 
 Tools:
   echo(text)   -> text
   add(a, b)    -> a + b
   whoami()     -> uid/gid/cwd and other facts about the process, so tests can
                   check the container's isolation from the inside.
+
+With MCP_TEST_TOOLS=protocol (mcp 2.x only):
+  ask_llm(prompt)     -> the client's sampling answer (sampling/createMessage)
+  ask_user(question)  -> the client's elicitation answer (elicitation/create)
+  roots()             -> the client's roots, comma-separated (roots/list)
+  count(steps)        -> "counted N", after N progress notifications
+  sleep(seconds)      -> "slept", unless cancelled first
+  cancelled()         -> how many sleeps were cancelled so far
 
 Works with mcp 2.x (MCPServer) and mcp 1.x (FastMCP).
 """
@@ -130,6 +140,68 @@ def whoami() -> dict[str, Any]:
         "nofile": _rlimit("RLIMIT_NOFILE"),
         "nproc": _rlimit("RLIMIT_NPROC"),
     }
+
+
+def _protocol_tools() -> None:
+    """Tools whose answers depend on the client: a proxy must route the server's requests,
+    progress and cancellation to and from the right session."""
+    import anyio
+    from mcp_types import SamplingMessage, TextContent
+    from pydantic import BaseModel
+
+    cancelled = [0]
+
+    class Answer(BaseModel):
+        answer: str
+
+    @server.tool()
+    async def ask_llm(prompt: str, ctx: Context) -> str:
+        """Ask the client's model (sampling) and return its text."""
+        message = SamplingMessage(role="user", content=TextContent(type="text", text=prompt))
+        result = await ctx.session.create_message([message], max_tokens=64)
+        content = result.content
+        return content.text if isinstance(content, TextContent) else str(content)
+
+    @server.tool()
+    async def ask_user(question: str, ctx: Context) -> str:
+        """Ask the client's user (elicitation) and return the answer."""
+        result = await ctx.elicit(question, schema=Answer)
+        return result.data.answer if result.action == "accept" and result.data else result.action
+
+    @server.tool()
+    async def roots(ctx: Context) -> str:
+        """The client's roots, comma-separated."""
+        listed = await ctx.session.list_roots()
+        return ",".join(str(root.uri) for root in listed.roots)
+
+    @server.tool()
+    async def count(steps: int, ctx: Context) -> str:
+        """Report `steps` progress notifications, then answer."""
+        for step in range(1, steps + 1):
+            await ctx.report_progress(step, steps, f"step {step}")
+        return f"counted {steps}"
+
+    @server.tool()
+    async def sleep(seconds: float) -> str:
+        """Sleep (at most 60 s); a cancelled sleep is counted."""
+        try:
+            await anyio.sleep(min(seconds, 60.0))
+        except anyio.get_cancelled_exc_class():
+            cancelled[0] += 1
+            raise
+        return "slept"
+
+    @server.tool(name="cancelled")
+    def cancelled_sleeps() -> int:
+        """How many sleeps were cancelled so far."""
+        return cancelled[0]
+
+
+if os.environ.get("MCP_TEST_TOOLS", "") == "protocol":
+    # at module level: the SDK resolves the tools' annotations in this module's globals
+    from mcp.server.mcpserver import Context
+
+    _protocol_tools()
 
 
 def main() -> None:

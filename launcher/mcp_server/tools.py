@@ -202,7 +202,7 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
 def _launch(prepared: Prepared, source: ProfileSource) -> str:
     """Provision and hand over to a detached proxy, as `start` does; its base URL. On any
     failure everything is removed, and the proxy's last log lines join the hint."""
-    from mcp_lok.launcher.commands import provision
+    from mcp_lok.launcher.commands import provision, starter
     from mcp_lok.launcher.handoff import log_tail, spawn
     from mcp_lok.launcher.lifecycle import undo
 
@@ -211,7 +211,7 @@ def _launch(prepared: Prepared, source: ProfileSource) -> str:
     try:
         if source.text is not None:
             state = _keep_profile(prepared, source.text)
-        return spawn(store, state, request.port)
+        return spawn(store, state, request.port, on_attached=starter(engine, state))
     except BaseException as error:
         tail = log_tail(state.log_path)
         undo(engine, store, store.load(state.name) or state)

@@ -21,6 +21,7 @@ import pytest
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.types import CallToolResult, InitializeResult
 from pytest_bdd import given, parsers, then, when
 
@@ -220,8 +221,12 @@ class SdkClient:
     legacy SSE for `/sse`), held open across steps on its own event-loop thread, so the SDK's
     context managers are entered and left in one task. Every exchange is bounded."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, **session_options: Any
+    ) -> None:
         self.url = url
+        self.headers = headers  # extra HTTP headers on every request (e.g. a bearer token)
+        self.session_options = session_options  # ClientSession callbacks (sampling, roots, …)
         self.session: ClientSession | None = None
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -240,12 +245,17 @@ class SdkClient:
 
     def transport(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """The SDK's transport to the server (a subclass may use stdio instead)."""
-        opener = sse_client if self.url.endswith("/sse") else streamable_http_client
-        return opener(self.url)
+        if self.url.endswith("/sse"):
+            return sse_client(self.url, headers=self.headers)
+        http = create_mcp_http_client(headers=self.headers) if self.headers else None
+        return streamable_http_client(self.url, http_client=http)
 
     async def _hold(self, ready: concurrent.futures.Future[InitializeResult]) -> None:
         try:
-            async with self.transport() as streams, ClientSession(*streams[:2]) as session:
+            async with (
+                self.transport() as streams,
+                ClientSession(*streams[:2], **self.session_options) as session,
+            ):
                 initialized = await session.initialize()
                 self.session = session
                 ready.set_result(initialized)

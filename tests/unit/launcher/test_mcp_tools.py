@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,15 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Names handed to a (fake) detached proxy, which answers `URL`."""
     names: list[str] = []
 
-    def spawn(store: Store, server: state.ServerState, port: int) -> str:
+    def spawn(
+        store: Store,
+        server: state.ServerState,
+        port: int,
+        on_attached: Callable[[], None] | None = None,
+    ) -> str:
         names.append(server.name)
+        if on_attached is not None:  # the proxy is attached: the container starts now
+            on_attached()
         return URL
 
     monkeypatch.setattr(handoff, "spawn", spawn)
@@ -68,6 +76,7 @@ def test_run_starts_detached_and_says_nothing_is_granted_beyond_stdio(
     outcome = tools.run_server(RunRequest(IMAGE, name="time"))
     conforms(outcome, schemas.Launched)
     assert spawned == ["time"]
+    assert [call for call in engine.calls if call[0] == "start"]  # a stdio server runs
     assert outcome.data["started"] is True
     assert outcome.data["url"] == f"{URL}/mcp"
     assert outcome.data["sse_url"] == f"{URL}/sse"
@@ -143,7 +152,7 @@ def test_bad_requests_fail_before_anything_is_created(
 def test_a_proxy_that_fails_leaves_nothing_and_its_log_joins_the_hint(
     engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def spawn(store: Store, server: state.ServerState, port: int) -> str:
+    def spawn(store: Store, server: state.ServerState, port: int, **options: Any) -> str:
         Path(server.log_path).write_text("boom: the proxy could not attach\n")
         raise LokError("the proxy stopped before it was ready (exit 1)", hint="see its log")
 

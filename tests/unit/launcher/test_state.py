@@ -153,6 +153,8 @@ G = "g" * 64
         (Phase.STOPPED, {}, False, False, Status.MISSING),
         (Phase.STARTING, {}, False, True, Status.STARTING),
         (Phase.STARTING, {C: "created"}, False, False, Status.FAILED),
+        (Phase.RUNNING, {C: "created"}, True, False, Status.RUNNING),  # per-session
+        (Phase.RUNNING, {C: "created"}, False, False, Status.EXITED),
     ],
 )
 def test_the_status_merges_phase_engine_and_processes(

@@ -38,7 +38,11 @@ class Proxy:
         return await self.http.post(f"{self.url}/mcp", json=body, headers=sent)
 
     async def initialize(self, id: Any = 0) -> str:
-        params = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t"}}
+        params = {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"sampling": {}, "roots": {}, "elicitation": {}},
+            "clientInfo": {"name": "t"},
+        }
         body = {"jsonrpc": "2.0", "id": id, "method": "initialize", "params": params}
         response = await self.post(body)
         assert response.status == 200, await response.text()

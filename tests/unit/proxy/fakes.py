@@ -88,6 +88,12 @@ class FakeServer:
             ask = {"jsonrpc": "2.0", "id": ask_id, "method": "sampling/createMessage"}
             self.send(writer, ask)
             text = json.dumps((await self.answers[ask_id])["result"])
+        elif name == "count":  # progress notifications, then the answer, back to back
+            token = params.get("_meta", {}).get("progressToken")
+            for step in range(1, int(args.get("steps", 3)) + 1):
+                progress = {"progressToken": token, "progress": step, "total": args.get("steps")}
+                note = {"jsonrpc": "2.0", "method": "notifications/progress", "params": progress}
+                self.send(writer, note)
         elif name == "stderr":
             writer.write(frame(Stream.STDERR, b"warning: partial"))
             writer.write(frame(Stream.STDERR, b" line\nsecond line\n"))

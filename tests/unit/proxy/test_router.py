@@ -56,8 +56,12 @@ def router() -> Router:
     return r
 
 
+# a client that can answer every request a server may send
+ABLE = {"protocolVersion": "x", "capabilities": {"sampling": {}, "roots": {}, "elicitation": {}}}
+
+
 def initialized(router: Router) -> Router:
-    [sent] = to_server(router.from_client("a", request(0, "initialize", {"protocolVersion": "x"})))
+    [sent] = to_server(router.from_client("a", request(0, "initialize", ABLE)))
     router.from_server(line({"jsonrpc": "2.0", "id": sent["id"], "result": INIT_RESULT}))
     return router
 
@@ -154,6 +158,7 @@ def test_a_server_request_goes_to_the_busy_session_and_only_its_answer_returns(
     router: Router,
 ) -> None:
     initialized(router)
+    router.from_client("b", request("ib", "initialize", ABLE))  # answered from the cache
     router.from_client("b", request(5, "tools/call"))
     ask = {"jsonrpc": "2.0", "id": "s1", "method": "sampling/createMessage", "params": {}}
     [(session, got, reply_to)] = to_clients(router.from_server(line(ask)))
@@ -168,10 +173,28 @@ def test_a_server_request_with_no_one_busy_goes_to_the_last_active_ready_session
     router: Router,
 ) -> None:
     initialized(router)
-    router.from_client("b", request("i", "initialize"))  # answered from the cache
+    router.from_client("b", request("i", "initialize", ABLE))  # answered from the cache
     ask = {"jsonrpc": "2.0", "id": 3, "method": "roots/list"}
     [(session, _, _)] = to_clients(router.from_server(line(ask)))
     assert session == "b"
+
+
+def test_a_server_request_goes_only_to_a_session_that_declared_the_capability(
+    router: Router,
+) -> None:
+    initialized(router)  # a can answer everything
+    no_roots = {"protocolVersion": "x", "capabilities": {"sampling": {}}}
+    router.from_client("b", request("ib", "initialize", no_roots))
+    router.from_client("b", request(5, "tools/call"))  # b is the busy one...
+    ask = {"jsonrpc": "2.0", "id": 3, "method": "roots/list"}
+    [(session, _, _)] = to_clients(router.from_server(line(ask)))
+    assert session == "a"  # ...but only a can list roots
+    sample = {"jsonrpc": "2.0", "id": 4, "method": "sampling/createMessage", "params": {}}
+    [(session, _, _)] = to_clients(router.from_server(line(sample)))
+    assert session == "b"
+    router.close("a")
+    [refusal] = to_server(router.from_server(line({**ask, "id": 5})))
+    assert refusal["error"]["message"].endswith("roots")
 
 
 def test_a_server_request_with_no_session_ready_is_refused() -> None:
@@ -258,8 +281,14 @@ def test_a_client_cancellation_names_the_proxy_id_and_drops_the_late_answer(
 ) -> None:
     [sent] = to_server(router.from_client("a", request("r", "tools/call")))
     cancel = notification("notifications/cancelled", {"requestId": "r", "reason": "bored"})
-    [forwarded] = to_server(router.from_client("a", cancel))
+    outs = router.from_client("a", cancel)
+    [forwarded] = to_server(outs)
     assert forwarded["params"] == {"requestId": sent["id"], "reason": "bored"}
+    # the HTTP request still waiting for "r" is ended, and only if one waits
+    [ended] = [out for out in outs if isinstance(out, ToClient)]
+    assert ended.only_if_waiting
+    assert (ended.session, ended.reply_to) == ("a", b'"r"')
+    assert json.loads(ended.data)["error"]["code"] == jsonrpc.REQUEST_CANCELLED
     assert router.from_server(line({"jsonrpc": "2.0", "id": sent["id"], "result": {}})) == []
     assert router.from_client("b", cancel) == []  # b has no request "r"
 

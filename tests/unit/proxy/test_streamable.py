@@ -7,6 +7,7 @@ import asyncio
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,12 +102,56 @@ async def test_malformed_bodies_get_a_json_rpc_error_not_a_crash(
     assert (await proxy.http.get(f"{proxy.url}/health")).status == 200
 
 
-async def test_requests_need_a_known_session(proxy: Proxy) -> None:
+async def test_a_named_session_must_be_known_and_a_notification_needs_one(proxy: Proxy) -> None:
     body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
-    assert (await proxy.post(body)).status == 400
     assert (await proxy.post(body, "no-such-session")).status == 404
     batch = [{"jsonrpc": "2.0", "id": 1, "method": "initialize"}]
     assert (await proxy.post(batch)).status == 400
+    note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert (await proxy.post(note)).status == 400
+
+
+async def test_a_request_without_a_session_is_answered_statelessly(proxy: Proxy) -> None:
+    """MCP 2026-07-28: no handshake, no session; `server/discover` and unknown methods
+    reach the server as they are, and no session is left behind."""
+    discover = {"jsonrpc": "2.0", "id": "d", "method": "server/discover", "params": {}}
+    response = await proxy.post(discover, **{"MCP-Protocol-Version": "2026-07-28"})
+    assert response.status == 200
+    assert "Mcp-Session-Id" not in response.headers
+    assert (await response.json())["id"] == "d"
+    assert proxy.server.methods() == ["server/discover"]
+    params = {"name": "echo", "arguments": {"text": "alone"}}
+    call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}
+    answer = await (await proxy.post(call)).json()
+    assert answer["result"]["content"][0]["text"] == "alone"
+    health = await (await proxy.http.get(f"{proxy.url}/health")).json()
+    assert health["sessions"] == 0
+
+
+@pytest.mark.parametrize("version", ["not-a-version", "2000-01-01", "2099-01-01"])
+async def test_an_unsupported_protocol_version_header_is_refused(
+    proxy: Proxy, version: str
+) -> None:
+    session = await proxy.initialize()
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    assert (await proxy.post(body, session, **{"MCP-Protocol-Version": version})).status == 400
+    headers = {"Mcp-Session-Id": session, "MCP-Protocol-Version": version}
+    assert (await proxy.http.delete(f"{proxy.url}/mcp", headers=headers)).status == 400
+    ok = await proxy.post(body, session, **{"MCP-Protocol-Version": "2025-11-25"})
+    assert ok.status == 200
+
+
+@pytest.mark.parametrize("proxy", [{"read_timeout": 0.3}], indirect=True)
+async def test_a_client_stalled_mid_body_times_out_and_others_are_served(proxy: Proxy) -> None:
+    host, port = proxy.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = f"POST /mcp HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: 100\r\n"
+    writer.write(head.encode() + b'Accept: */*\r\n\r\n{"jsonrpc":')
+    session = await proxy.initialize()  # served while the stalled body waits
+    assert (await proxy.call(session, 1, "echo", text="x"))["id"] == 1
+    status = await asyncio.wait_for(reader.readline(), 5)
+    assert status.split()[1] == b"408"
+    writer.close()
 
 
 async def test_an_id_already_waiting_in_the_session_is_refused(proxy: Proxy) -> None:
@@ -289,3 +334,61 @@ async def test_an_idle_stream_gets_keep_alive_comments(
     chunk = await asyncio.wait_for(response.content.readuntil(b"\n\n"), 5)
     assert chunk == b": keep-alive\n\n"
     response.close()
+
+
+async def test_progress_precedes_the_answer_on_the_posts_own_stream(proxy: Proxy) -> None:
+    """Over the GET stream the progress could arrive after the answer (and be dropped);
+    a client that takes SSE gets both, in order, as the POST's answer."""
+    session = await proxy.initialize()
+    params = {"name": "count", "arguments": {"steps": 4}, "_meta": {"progressToken": "mine"}}
+    body = {"jsonrpc": "2.0", "id": 9, "method": "tools/call", "params": params}
+    response = await proxy.post(body, session)
+    assert response.status == 200
+    assert response.content_type == "text/event-stream"
+    events = [json.loads(e.data) for e in sse.Parser().feed(await response.read())]
+    assert [e["params"]["progress"] for e in events[:-1]] == [1, 2, 3, 4]
+    assert {e["params"]["progressToken"] for e in events[:-1]} == {"mine"}
+    assert events[-1]["id"] == 9
+    assert "result" in events[-1]
+    # without a progress token the answer stays plain JSON (the fast path)
+    plain = await proxy.post({**body, "params": {"name": "echo"}}, session)
+    assert plain.content_type == "application/json"
+
+
+async def test_a_resuming_stream_gets_again_what_was_sent_after_its_last_event(
+    proxy: Proxy,
+) -> None:
+    session = await proxy.initialize()
+    headers = {"Accept": "text/event-stream", "Mcp-Session-Id": session}
+    stream = await proxy.http.get(f"{proxy.url}/mcp", headers=headers)
+    await proxy.call(session, 1, "notify", text="one")
+    first = await _next_event(stream)
+    await proxy.call(session, 2, "notify", text="two")
+    second = await _next_event(stream)
+    assert (first.id, second.id) == ("1", "2")
+    stream.close()  # the client lost the connection; say it never got "two"
+    resumed = await _reopen(proxy, {**headers, "Last-Event-ID": first.id})
+    again = await _next_event(resumed)
+    assert again.id == "2"
+    assert json.loads(again.data)["params"]["data"] == "two"
+    await proxy.call(session, 3, "notify", text="three")
+    assert (await _next_event(resumed)).id == "3"
+    resumed.close()
+
+
+async def _reopen(proxy: Proxy, headers: dict[str, str]) -> Any:
+    """GET the stream again, once the proxy has seen the old one go (409 until then)."""
+    async with asyncio.timeout(5):
+        while True:
+            stream = await proxy.http.get(f"{proxy.url}/mcp", headers=headers)
+            if stream.status != 409:
+                assert stream.status == 200
+                return stream
+            stream.close()
+            await asyncio.sleep(0.05)
+
+
+async def test_other_methods_on_the_endpoint_get_405(proxy: Proxy) -> None:
+    for method in ("PUT", "PATCH"):
+        response = await proxy.http.request(method, f"{proxy.url}/mcp", data=b"{}")
+        assert response.status == 405
