@@ -573,6 +573,22 @@ def logs_show(world: World) -> None:
     assert "no rule names it" in logs, logs
 
 
+@then("`mcp-lok logs` shows the arbitrary names the gate's DNS refused")
+def logs_show_dns_refusals(world: World) -> None:
+    """The gate reports them to mcp-lok on the host in batches, a moment after the lookup."""
+    wanted = ["`exfil-1234.example.com` (", "`secret-data.attacker.example` ("]
+    end = time.monotonic() + 15
+    while True:
+        logs = mcp_lok("logs", world["name"]).stdout
+        lines = [line for line in logs.splitlines() if "dns: refused to resolve" in line]
+        if all(any(w in line for line in lines) for w in wanted):
+            break
+        assert time.monotonic() < end, logs
+        time.sleep(0.5)
+    assert all(f"egress {world['name']} dns: refused to resolve" in line for line in lines), lines
+    assert not any(world["names"]["allowed"] in line for line in lines), lines
+
+
 @when("mcp-lok's host process for the server is killed")
 def kill_host_process(world: World) -> None:
     """SIGKILL: the relay gets no chance to clean up, as after a crash."""
