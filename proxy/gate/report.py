@@ -32,7 +32,9 @@ INTERVAL = 5.0  # between two reports, at first
 MAX_INTERVAL = 60.0  # and at most; this long without a report is a quiet spell
 MAX_NAMED = 8
 MAX_NAME = 253
-SHUTDOWN_WAIT = 1.0  # at shutdown, how long the host may take to be there
+# at shutdown, one attempt: when mcp-lok stops a server it ends its relay first, so a
+# report then reaches it only if the gate stops on its own
+SHUTDOWN_WAIT = 0.0
 
 
 class RefusalReport:
