@@ -5,8 +5,9 @@ process listens there (only the gate's uid may connect), checks the request agai
 (`egress_policy`), resolves the name itself, refuses special addresses no rule names,
 connects, then takes the client's connection over from the gate and splices it in the
 kernel (`egress_splice`; a UDP flow stays framed on the link), and logs every decision to
-the server's log (`mcp-lok logs`). While no mcp-lok process serves the server, nothing
-listens and nothing leaves.
+the server's log (`mcp-lok logs`), with the names the gate's DNS refused, which the gate
+reports over the same socket (`egress_report`). While no mcp-lok process serves the
+server, nothing listens and nothing leaves.
 
 It runs on a thread of the host-side mcp-lok process (`relay_running`), with its own event
 loop, next to the MCP proxy and independent of it.
@@ -29,6 +30,7 @@ from pathlib import Path
 
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
 from .egress_policy import Address, Rules, RulesError, decide, literal, load_rules, vet
+from .egress_report import Reports, is_report
 from .egress_splice import Pair
 from .errors import ProxyError
 from .hostaddr import own_addresses
@@ -52,6 +54,7 @@ class EgressRelay:
         self._pairs: set[Pair] = set()
         self._open = 0
         self._serial = 0
+        self._reports = Reports()
 
     async def start(self) -> None:
         path = self.rules.socket
@@ -126,6 +129,11 @@ class EgressRelay:
             request = json.loads(await read_line(link))
         if not isinstance(request, dict):
             raise ValueError("the gate's request is not an object")
+        if is_report(request):  # names its DNS refused; nothing to answer
+            line = self._reports.line(request)
+            if line is not None:
+                log.warning("egress %s %s", self.rules.name, line)
+            return None
         host = str(request.get("host", "")).lower().rstrip(".")
         port, transport = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))

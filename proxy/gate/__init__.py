@@ -5,7 +5,8 @@ this package imports nothing from mcp-lok and only itself, relatively (the image
 it as `mcp_lok_gate`; here it is importable as `mcp_lok.proxy.gate` for tests).
 Rules are applied twice: here (which names resolve, which addresses and ports listen) and
 again by mcp-lok on the host (`mcp_lok.proxy.egress`), which alone reaches the outside.
-The gate logs one line per connection or refusal (never a payload) to stderr.
+The gate logs one line per connection or refusal (never a payload) to stderr, and
+reports the names its DNS refused to the host, in bounded batches, for the server's log.
 """
 
 from .config import (
@@ -20,6 +21,7 @@ from .config import (
 )
 from .ingress import IngressListener
 from .names import Names
+from .report import RefusalReport
 from .run import EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, Gate, listeners, main, serve
 from .splice import Connections, DialError, Traffic, dial, splice
 
@@ -38,6 +40,7 @@ __all__ = [
     "Ingress",
     "IngressListener",
     "Names",
+    "RefusalReport",
     "Traffic",
     "dial",
     "listeners",

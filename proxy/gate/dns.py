@@ -1,6 +1,7 @@
 """The gate's resolver on 127.0.0.53 (UDP and TCP, port 53): it answers allowed names with
 their own loopback address and every other name with NXDOMAIN, so DNS carries nothing out
-of the namespace (no recursion, no forwarding, no exfiltration through lookups).
+of the namespace (no recursion, no forwarding, no exfiltration through lookups). Refused
+names go to the host's log in bounded batches (`report.py`).
 
 Only the wire format's small subset that stub resolvers send is read: one question, no
 compression in it. Anything else gets FORMERR or is dropped.
@@ -27,6 +28,7 @@ TCP_IDLE = 10.0
 MAX_TCP_QUERIES = 64
 # name -> its address (None: refused); may start the name's listeners first
 Lookup = Callable[[str], Awaitable[str | None]]
+Refused = Callable[[str], None]  # told each name refused (`report.RefusalReport.note`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ def error(data: bytes, rcode: int) -> bytes | None:
     return HEADER.pack(ident, 0x8000 | (flags & 0x0100) | rcode, 0, 0, 0, 0)
 
 
-async def answer(data: bytes, lookup: Lookup) -> bytes | None:
+async def answer(data: bytes, lookup: Lookup, refused: Refused | None = None) -> bytes | None:
     query = parse_query(data)
     if query is None:
         return error(data, FORMERR)
@@ -100,15 +102,16 @@ async def answer(data: bytes, lookup: Lookup) -> bytes | None:
     address = await lookup(query.name)
     if address is None:
         # INVARIANT: a name no rule allows is answered from here, never forwarded
-        log.info("dns: refused `%s`", query.name[:253])
+        if refused is not None:
+            refused(query.name)
         return response(query, NXDOMAIN)
     # allowed names have an IPv4 loopback address only; other types get no records
     return response(query, NOERROR, [address] if query.qtype == A else [])
 
 
 class DnsUdp(asyncio.DatagramProtocol):
-    def __init__(self, lookup: Lookup) -> None:
-        self._lookup = lookup
+    def __init__(self, lookup: Lookup, refused: Refused | None = None) -> None:
+        self._lookup, self._refused = lookup, refused
         self._transport: asyncio.DatagramTransport | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -123,7 +126,7 @@ class DnsUdp(asyncio.DatagramProtocol):
         task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
-        reply = await answer(data, self._lookup)
+        reply = await answer(data, self._lookup, self._refused)
         if reply is not None and self._transport is not None:
             self._transport.sendto(reply, addr)
 
@@ -139,16 +142,20 @@ class DnsServer:
 
     label = "dns"
 
-    def __init__(self, address: str, lookup: Lookup, port: int = PORT) -> None:
+    def __init__(
+        self, address: str, lookup: Lookup, port: int = PORT, refused: Refused | None = None
+    ) -> None:
         self._address, self._lookup, self._port = address, lookup, port
+        self._refused = refused
         self._udp: DnsUdp | None = None
         self._tcp: asyncio.Server | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp = DnsUdp(self._lookup)
+        self._udp = DnsUdp(self._lookup, self._refused)
         await loop.create_datagram_endpoint(
-            lambda: self._udp or DnsUdp(self._lookup), local_addr=(self._address, self._port)
+            lambda: self._udp or DnsUdp(self._lookup, self._refused),
+            local_addr=(self._address, self._port),
         )
         self._tcp = await asyncio.start_server(self._tcp_client, self._address, self._port)
         log.info("dns: %s:%d answers allowed names only", self._address, self._port)
@@ -159,7 +166,7 @@ class DnsServer:
                 async with asyncio.timeout(TCP_IDLE):
                     size = struct.unpack("!H", await reader.readexactly(2))[0]
                     data = await reader.readexactly(size)
-                reply = await answer(data, self._lookup)
+                reply = await answer(data, self._lookup, self._refused)
                 if reply is None:
                     break
                 writer.write(struct.pack("!H", len(reply)) + reply)

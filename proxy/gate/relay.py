@@ -99,7 +99,7 @@ async def hand_over(
     the client (descriptor and unread bytes) with `first` to the host. The address the
     host reached; raises `Refused` with the host's reason otherwise."""
     loop = asyncio.get_running_loop()
-    link = await _connect_raw(path, wait)
+    link = await connect_link(path, wait)
     try:
         await loop.sock_sendall(link, json.dumps(request).encode() + b"\n")
         try:
@@ -126,7 +126,7 @@ async def hand_over(
 FRAME_LENGTH = struct.Struct("!I")
 
 
-async def _connect_raw(path: str, wait: float) -> socket.socket:
+async def connect_link(path: str, wait: float) -> socket.socket:
     loop = asyncio.get_running_loop()
     end = loop.time() + wait
     delay = 0.05

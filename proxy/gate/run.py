@@ -26,6 +26,7 @@ from .httpproxy import HttpProxy
 from .ingress import IngressListener
 from .log import log
 from .names import Names
+from .report import RefusalReport
 from .splice import Connections
 
 DRAIN_SECONDS = 3.0  # on the first SIGTERM, how long open connections may finish
@@ -67,10 +68,13 @@ def listeners(config: Config, connections: Connections) -> list[Listener]:
                     return None
             return address
 
+        # listed before DNS, it closes after it: the last refusals are sent at shutdown
+        report = RefusalReport(config.egress.socket)
         found += [
             destinations,
             HttpProxy(config.egress, connections),
-            DnsServer(config.egress.dns, lookup),
+            report,
+            DnsServer(config.egress.dns, lookup, refused=report.note),
         ]
     return found
 

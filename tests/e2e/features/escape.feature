@@ -53,6 +53,7 @@ Feature: Escape matrix: a server stays inside its policy
     And ptrace, mount, unshare and raw sockets are refused
     And exhausting pids and memory stays inside the container's limits and egress still works
     And `mcp-lok logs` shows each egress decision with its rule or reason
+    And `mcp-lok logs` shows the arbitrary names the gate's DNS refused
     When mcp-lok's host process for the server is killed
     Then the attacker can no longer reach the allowed destination in any way
     And `mcp-lok rm` removes the server, its gate and the egress socket

@@ -83,7 +83,7 @@ def test_an_egress_config_is_served_by_dns_destinations_and_the_proxy(source: st
     assert config.egress.proxy == ("127.0.0.1", 3128)
     assert config.egress.rules
     kinds = [type(x).__name__ for x in gate.listeners(config, gate.Connections())]
-    assert kinds == ["Destinations", "HttpProxy", "DnsServer"]
+    assert kinds == ["Destinations", "HttpProxy", "RefusalReport", "DnsServer"]
 
 
 def _set(path: str, value: object) -> Callable[[Any], None]:
