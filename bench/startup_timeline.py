@@ -111,7 +111,7 @@ def main() -> None:
         "require_image",
     ):
         timed(engine.EngineClient, method, f"engine {method}")
-    timed(engine, "discover", "discover the engine (GET /version)")
+    timed(engine, "discover", "discover the engine (GET /_ping)")
     timed(commands, "_prepare", "_prepare (discover, reap, compile, check images)")
     timed(lifecycle, "reap", "reap crash leftovers")
     timed(lifecycle, "compile_request", "compile the policy")
@@ -120,7 +120,7 @@ def main() -> None:
     timed(state.Store, "save", "state save")
     timed(server, "attach", "proxy attach (POST /attach, upgrade)")
     timed(server, "_listen", "proxy bind")
-    timed(commands, "_provision", "_provision (reserve, files, create)")
+    timed(commands, "provision", "provision (reserve, files, create)")
     timed(mcp_lok.proxy, "run", "proxy run (until SIGINT)")
 
     name = f"bench-timeline-{uuid.uuid4().hex[:8]}"
@@ -129,14 +129,19 @@ def main() -> None:
     def announce_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def serve(
-            eng: Any, store: Any, st: Any, port: int, announce: Callable[[str], None]
+            eng: Any,
+            store: Any,
+            st: Any,
+            port: int,
+            announce: Callable[[str], None],
+            **options: Any,
         ) -> None:
             def on_url(url: str) -> None:
                 EVENTS.append((_now(), _now(), "ready: proxy listens, container started"))
                 announce(url)
                 threading.Thread(target=ask, args=(url,), daemon=True).start()
 
-            original(eng, store, st, port, on_url)
+            original(eng, store, st, port, on_url, **options)
 
         return serve
 
