@@ -46,7 +46,7 @@ from .grants import (
 )
 
 if TYPE_CHECKING:
-    from mcp_lok.launcher.commands import Prepared
+    from mcp_lok.launcher.launching import Prepared
     from mcp_lok.launcher.state import ServerState
 
 MAX_LOG_LINES = 1000
@@ -151,7 +151,7 @@ class RunRequest:
 def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
     """`mcp-lok start`: check everything, explain what the profile grants beyond `stdio`,
     then (unless `dry_run`) launch the server detached and return its client URLs."""
-    from mcp_lok.launcher.commands import prepare
+    from mcp_lok.launcher.launching import prepare
     from mcp_lok.launcher.state import Store
 
     name = asked.name or default_name(asked.image)
@@ -202,8 +202,8 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
 def _launch(prepared: Prepared, source: ProfileSource) -> str:
     """Provision and hand over to a detached proxy, as `start` does; its base URL. On any
     failure everything is removed, and the proxy's last log lines join the hint."""
-    from mcp_lok.launcher.commands import provision, starter
     from mcp_lok.launcher.handoff import log_tail, spawn
+    from mcp_lok.launcher.launching import provision, starter
     from mcp_lok.launcher.lifecycle import undo
 
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
