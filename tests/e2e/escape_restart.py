@@ -117,6 +117,34 @@ def same_gate(world: World) -> None:
     assert _state(world["name"])["proxy_pid"], "the proxy (and its egress relay) is gone"
 
 
+@when("its gate is stopped, and then the server's process exits with code 1")
+def stop_gate_then_fail(world: World) -> None:
+    """The gate this scenario's server got, stopped by its id (as a crash or an operator
+    would): the server keeps running, with no way out, until it fails."""
+    engine: EngineUnderTest = world["engine"]
+    engine.api.stop(world["gate_id"], timeout=10)
+    assert engine.inspect(world["gate_id"])["State"]["Running"] is False
+    order_failure(world)
+
+
+@then("mcp-lok started its gate again, then the same container, in the gate's new namespace")
+def gate_back(world: World) -> None:
+    engine: EngineUnderTest = world["engine"]
+    server = engine.inspect(world["server_id"])["State"]
+    assert server["Running"] is True, server
+    gate = engine.inspect(world["gate_id"])["State"]
+    assert gate["Running"] is True, gate
+    assert gate["StartedAt"] != world["gate_started"], gate  # the same gate, started again
+    gate_netns = os.readlink(f"/proc/{gate['Pid']}/ns/net")
+    # the restarted server lives in the restarted gate's namespace (its number may be the
+    # old one's: the kernel reuses the numbers of namespaces that are gone)
+    assert world["round-2"]["netns"] == gate_netns, (world["round-2"]["netns"], gate_netns)
+    logs = _logs(world)
+    assert "its gate had stopped; starting it again" in logs, logs
+    assert "exit code 1; restart 1 of 1" in logs, logs
+    assert "started the server again" in logs, logs
+
+
 def _out(world: World) -> Path:
     return Path(world["folders"]["out"])
 
