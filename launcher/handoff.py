@@ -148,7 +148,9 @@ def serve(
 
     from .respawn import restarter, session_spawner
 
-    again = restarter(state, restarts) if restarts and state.transport == "stdio" else None
+    again = None
+    if restarts and state.transport == "stdio":
+        again = restarter(state, restarts, store.folder(state.name) / "gate" / "ready")
     config = proxy_config(store, state, port, token)
     spawn = None
     if body is not None:

@@ -10,7 +10,9 @@ before the container starts so that none of its output is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import LokError
@@ -19,6 +21,8 @@ from .state import ServerState
 if TYPE_CHECKING:
     from mcp_lok.proxy.pool import Remove, Spawn
     from mcp_lok.proxy.server import Restart, Stream
+
+    from .engine import EngineClient
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +43,12 @@ def parse_restart(value: str) -> int:
     )
 
 
-def restarter(state: ServerState, most: int) -> Restart:
+def restarter(state: ServerState, most: int, gate_ready: Path | None = None) -> Restart:
     """Start a stdio server that failed (a non-zero exit) again, at most `most` times,
-    a little later each time; returns the proxy's new attached streams. The engine
+    a little later each time; returns the proxy's new attached streams. A server behind
+    a gate gets its gate back first: the server joins the gate's namespace, so it cannot
+    start without it, and with the gate down it would have no egress at all (`gate_ready`
+    is the marker the gate writes once its DNS, listeners and proxy serve). The engine
     adapter is loaded only when a server dies."""
     from mcp_lok.proxy.attach import attach
 
@@ -65,11 +72,38 @@ def restarter(state: ServerState, most: int) -> Restart:
         restarts += 1
         log.warning("%s: exit code %s; restart %d of %d", state.name, code, restarts, most)
         await asyncio.sleep(min(restarts, 5) * 0.5)  # a crash loop does not spin
+        if state.gate_id:
+            await loop.run_in_executor(None, gate_up, engine, state, gate_ready)
         stream = await attach(socket, container)  # before it starts: no output is lost
         await loop.run_in_executor(None, engine.start, container)
         return stream
 
     return restart
+
+
+def gate_up(engine: EngineClient, state: ServerState, ready: Path | None) -> None:
+    """Start the server's gate again if it stopped (it crashed, or someone stopped it) and
+    wait until it serves; a gate that runs is left alone, so the server rejoins it."""
+    from .lifecycle import INGRESS_WAIT, wait_for_socket
+
+    gate = state.gate_id or ""
+    seen = engine.inspect(gate)
+    if seen is None:
+        raise LokError(
+            f"the gate of `{state.name}` is gone",
+            hint=f"start the server afresh: `mcp-lok rm {state.name}`, then `mcp-lok start`",
+        )
+    if seen.get("State", {}).get("Running"):
+        return
+    log.warning("%s: its gate had stopped; starting it again", state.name)
+    if ready is not None and str(ready) not in state.files:
+        ready = None  # only a gate with egress writes the marker
+    if ready is not None:
+        with contextlib.suppress(FileNotFoundError):
+            ready.unlink()  # a gate killed outright leaves its marker behind
+    engine.start(gate)
+    if ready is not None:
+        wait_for_socket(engine, gate, ready, INGRESS_WAIT, "ready marker")
 
 
 def session_spawner(state: ServerState, body: dict[str, Any]) -> Spawn:

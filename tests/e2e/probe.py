@@ -429,8 +429,49 @@ def second_round(spec):
     os.rename(path + ".tmp", path)
 
 
+# --- `probe.py --rounds SPEC_JSON`: a server that fails once, for `--restart on-failure` ------
+
+
+def restart_rounds(spec):
+    """Each start of the container tries the allowed destination every way and a few that
+    must stay refused, and writes round-N.json into the write mount, which outlives the
+    process. The first start then waits (bounded) for the test's order and exits 1, so that
+    mcp-lok starts the container again; a later start stays up (bounded) until removed."""
+    out, name = spec["out"], spec["allowed"]
+    number = 1 + len([f for f in os.listdir(out) if f.startswith("round-")])
+    found = {
+        "netns": os.readlink("/proc/self/ns/net"),
+        "interfaces": sorted(os.listdir("/sys/class/net")),
+        "resolv": read_first("/etc/resolv.conf"),
+        "resolve_allowed": attempt(lambda: socket.gethostbyname(name)),
+        "by_proxy": attempt(lambda: via_proxy(f"http://{name}/")),
+        "by_connect": attempt(lambda: connect_through_proxy(name, 443, b"hello\n")),
+        "plain_tcp": attempt(lambda: no_proxy(f"http://{name}/")),
+        "non_http": attempt(lambda: tcp_talk(name, 443, b"hello\n")),
+        "resolve_arbitrary": attempt(lambda: socket.gethostbyname("exfil-5678.example.com")),
+        "not_allowed_host_proxy": attempt(lambda: via_proxy("http://not-allowed.test/")),
+        "not_allowed_address": attempt(lambda: tcp_talk(spec["service_address"], 8000, b"x")),
+        "not_allowed_port": attempt(lambda: tcp_talk(name, 8000, b"GET / HTTP/1.0\r\n\r\n")),
+        "not_allowed_port_proxy": attempt(lambda: connect_through_proxy(name, 8000)),
+    }
+    path = os.path.join(out, f"round-{number}.json")
+    with open(path + ".tmp", "w") as handle:
+        json.dump(found, handle, sort_keys=True)
+    os.rename(path + ".tmp", path)
+    print(f"probe: round {number} written", file=sys.stderr, flush=True)
+    order = os.path.join(out, "fail" if number == 1 else "end")
+    deadline = time.monotonic() + spec["linger"]
+    while not os.path.exists(order) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if number == 1 and os.path.exists(order):
+        print("probe: failing on order", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--attack"]:
         attack(json.loads(sys.argv[2]))
+    elif sys.argv[1:2] == ["--rounds"]:
+        restart_rounds(json.loads(sys.argv[2]))
     else:
         main(sys.argv[1:])

@@ -119,3 +119,48 @@ Feature: Escape matrix: a server stays inside its policy
       | engine |
       | docker |
       | podman |
+
+  Scenario Outline: a server that fails is started again inside its gate on <engine>
+    Given the <engine> engine
+    And a test service container standing in for "google.com", "tcponly.test" and the host's gateway as "rebind.test"
+    And a host folder "out"
+    And the seed's example network profile, extended by:
+      """
+      write {out} as /out
+      allow {service} port 80, 443 over tcp
+      """
+    When `mcp-lok start --restart on-failure:1` runs the prober under it
+    Then its round 1 reaches the allowed destination through the gate
+    And its round 1 is refused everything else
+    When the server's process exits with code 1
+    Then its round 2 reaches the allowed destination through the gate
+    And its round 2 is refused everything else
+    And mcp-lok started the same container again, in the same running gate's namespace
+    And `mcp-lok rm` removes the server, its gate and the egress socket
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a server that fails after its gate stopped gets its gate back on <engine>
+    Given the <engine> engine
+    And a test service container standing in for "google.com", "tcponly.test" and the host's gateway as "rebind.test"
+    And a host folder "out"
+    And the seed's example network profile, extended by:
+      """
+      write {out} as /out
+      allow {service} port 80, 443 over tcp
+      """
+    When `mcp-lok start --restart on-failure:1` runs the prober under it
+    Then its round 1 reaches the allowed destination through the gate
+    When its gate is stopped, and then the server's process exits with code 1
+    Then its round 2 reaches the allowed destination through the gate
+    And its round 2 is refused everything else
+    And mcp-lok started its gate again, then the same container, in the gate's new namespace
+    And `mcp-lok rm` removes the server, its gate and the egress socket
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
