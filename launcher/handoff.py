@@ -33,7 +33,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, EGRESS_RULES_FILE
 from mcp_lok.proxy.config import ProxyConfig
 
 from .errors import LokError
@@ -171,6 +171,9 @@ def serve(
 @contextlib.contextmanager
 def _egress(store: Store, state: ServerState) -> Iterator[None]:
     """Relay the server's allowed egress while the proxy serves (nothing without egress)."""
+    if not (store.folder(state.name) / EGRESS_RULES_FILE).exists():
+        yield  # no allow-list: nothing to relay, and nothing to import on the startup path
+        return
     from mcp_lok.proxy.egress import relay_running
     from mcp_lok.proxy.errors import ProxyError
 

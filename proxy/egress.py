@@ -28,6 +28,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from mcp_lok.policy.baseline import EGRESS_RULES_FILE
+
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
 from .egress_policy import Address, Rules, RulesError, decide, literal, load_rules, vet
 from .egress_report import Reports, is_report
@@ -40,7 +42,7 @@ log = logging.getLogger("mcp_lok.egress")
 REQUEST_WAIT = 10.0
 CONNECT_WAIT = 10.0
 MAX_CONNECTIONS = 256
-RULES_FILE = "egress.json"
+RULES_FILE = EGRESS_RULES_FILE  # written by the lowering (policy/lower/gate.py)
 # INVARIANT: only a test harness sets this (a name=address list for names the test
 # controls); a policy can never reach it, and every answer it gives is still vetted.
 TEST_RESOLVE = "MCP_LOK_TEST_RESOLVE"

@@ -88,7 +88,7 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
 
 def egress_rules_path(target: Target) -> str:
     """The host's own copy of the egress rules, outside the gate's folder."""
-    return f"{target.runtime_dir}/{target.name}/egress.json"
+    return f"{target.runtime_dir}/{target.name}/{baseline.EGRESS_RULES_FILE}"
 
 
 def host_rules(config: dict[str, Any], target: Target) -> dict[str, Any]:
