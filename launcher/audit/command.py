@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mcp_lok.launcher import exitcodes
+from mcp_lok.launcher.commands import ENGINE, FORMAT
 from mcp_lok.launcher.errors import LokError
 
 if TYPE_CHECKING:
@@ -121,14 +122,7 @@ def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 @click.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...", callback=_names)
 @click.option("--all", "audit_all", is_flag=True, help="Audit every server on the engine.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["human", "json"]),
-    default="human",
-    show_default=True,
-    help="How to print the result.",
-)
+@FORMAT
 @click.option(
     "--threshold",
     type=THRESHOLD,
@@ -136,13 +130,7 @@ def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     metavar="N",
     help="Exit 3 when a server's exposure score is above N (0–10).",
 )
-@click.option(
-    "--engine",
-    "engine_choice",
-    metavar="E",
-    help="`docker`, `podman` or a socket URL `unix:///…` "
-    "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
-)
+@ENGINE
 @click.option("--verbose-checks", is_flag=True, help="Show passing checks too.")
 def audit(
     names: tuple[str, ...],
