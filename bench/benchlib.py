@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import math
 import os
 import platform
@@ -35,6 +36,32 @@ DIRECT_FLAGS = (
     "--ulimit",
     "nproc=1024:1024",
 )
+
+
+# The MCP messages every benchmark's raw (non-SDK) client sends.
+PROTOCOL = "2025-06-18"
+INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+
+
+def initialize(client: str) -> dict[str, object]:
+    """An `initialize` request (id 0) from a client called `client`."""
+    return {
+        "jsonrpc": "2.0",
+        "id": 0,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL,
+            "capabilities": {},
+            "clientInfo": {"name": client, "version": "0"},
+        },
+    }
+
+
+def call(request_id: int) -> bytes:
+    """`tools/call get_current_time` for Europe/Paris, compact JSON, no line break."""
+    params = {"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}}
+    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def bench_env() -> dict[str, str]:

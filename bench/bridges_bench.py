@@ -40,12 +40,15 @@ from typing import Any
 from benchlib import (
     DIRECT_FLAGS,
     IMAGE,
+    INITIALIZED,
     MCP_LOK,
     REPO,
     bench_env,
+    call,
     cleanup_name,
     engine_arguments,
     free_port,
+    initialize,
     leftovers,
     load,
     median,
@@ -54,26 +57,10 @@ from benchlib import (
     settle,
 )
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "bridges-bench", "version": "0"},
-    },
-}
-INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+INITIALIZE = initialize("bridges-bench")
 ACCEPT = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 READY_WAIT = 90.0
 CALL_WAIT = 30.0
-
-
-def call(request_id: int) -> bytes:
-    params = {"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}}
-    body = {"jsonrpc": "2.0", "id": request_id, "method": "tools/call", "params": params}
-    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def answer_to(raw: bytes, content_type: str, request_id: int) -> dict[str, Any]:

@@ -21,7 +21,16 @@ import sys
 import time
 import uuid
 
-from benchlib import DIRECT_FLAGS, IMAGE, bench_env, cleanup_name, require_image
+from benchlib import (
+    DIRECT_FLAGS,
+    IMAGE,
+    INITIALIZED,
+    bench_env,
+    call,
+    cleanup_name,
+    initialize,
+    require_image,
+)
 
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
 CHILD = r"""
@@ -74,18 +83,6 @@ stats.sort_stats("cumulative").print_stats(r"/(proxy|mcp_lok)/", 25)
 """
 
 
-def call(request_id: int) -> bytes:
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "tools/call",
-            "params": {"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}},
-        },
-        separators=(",", ":"),
-    ).encode()
-
-
 async def drive(url: str, calls: int) -> list[float]:
     host_port = url.split("//", 1)[1]
     host, port = host_port.rsplit(":", 1)
@@ -104,24 +101,14 @@ async def drive(url: str, calls: int) -> list[float]:
                 length = int(line[15:])
         return response, await reader.readexactly(length)
 
-    init = {
-        "jsonrpc": "2.0",
-        "id": 0,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "profile", "version": "0"},
-        },
-    }
-    response, _ = await exchange(json.dumps(init).encode())
+    response, _ = await exchange(json.dumps(initialize("profile")).encode())
     session = next(
         line.split(b":", 1)[1].strip()
         for line in response.split(b"\r\n")
         if line.lower().startswith(b"mcp-session-id:")
     )
     extra = b"Mcp-Session-Id: %s\r\n" % session
-    await exchange(b'{"jsonrpc":"2.0","method":"notifications/initialized"}', extra)
+    await exchange(INITIALIZED, extra)
     times = []
     for i in range(1, calls + 1):
         start = time.perf_counter()

@@ -48,12 +48,15 @@ import aiohttp
 from benchlib import (
     DIRECT_FLAGS,
     IMAGE,
+    INITIALIZED,
     MCP_LOK,
     bench_env,
+    call,
     cleanup_name,
     engine_arguments,
     free_port,
     goal,
+    initialize,
     leftovers,
     median,
     percentile,
@@ -70,18 +73,7 @@ GOAL_MS = 0.6
 ENGINE_SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
 CALL_WAIT = 30.0  # seconds for any one answer
 START_WAIT = 120.0  # seconds for `mcp-lok start` / `rm`
-PROTOCOL = "2025-06-18"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": PROTOCOL,
-        "capabilities": {},
-        "clientInfo": {"name": "roundtrip-bench", "version": "0"},
-    },
-}
-INITIALIZED = b'{"jsonrpc":"2.0","method":"notifications/initialized"}'
+INITIALIZE = initialize("roundtrip-bench")
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 CANNED_SERVER = r"""
 import asyncio, sys
@@ -102,18 +94,6 @@ async def main():
     await runner.cleanup()
 asyncio.run(main())
 """
-
-
-def call(request_id: int) -> bytes:
-    return json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": request_id,
-            "method": "tools/call",
-            "params": {"name": "get_current_time", "arguments": {"timezone": "Europe/Paris"}},
-        },
-        separators=(",", ":"),
-    ).encode()
 
 
 def check(answer: bytes, request_id: int) -> None:

@@ -47,6 +47,7 @@ from benchlib import (
     engine_arguments,
     free_port,
     goal,
+    initialize,
     leftovers,
     median,
     print_load_after,
@@ -59,17 +60,7 @@ GOAL = 1.3
 ANSWER_WAIT = 90.0  # seconds for one run to answer `initialize`
 EXIT_WAIT = 45.0  # seconds for `mcp-lok run` to remove everything after SIGINT
 POLL = 0.005  # seconds between connection attempts while the port refuses
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 0,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "startup-bench", "version": "0"},
-    },
-}
-BODY = json.dumps(INITIALIZE, separators=(",", ":")).encode()
+BODY = json.dumps(initialize("startup-bench"), separators=(",", ":")).encode()
 
 
 class BenchError(Exception):

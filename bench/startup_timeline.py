@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from benchlib import initialize
+
 T0 = time.perf_counter()
 EVENTS: list[tuple[float, float, str]] = []  # (start, end, label), seconds since T0
 
@@ -146,18 +148,7 @@ def main() -> None:
         return serve
 
     def ask(url: str) -> None:
-        body = json.dumps(
-            {
-                "jsonrpc": "2.0",
-                "id": 0,
-                "method": "initialize",
-                "params": {
-                    "protocolVersion": "2025-06-18",
-                    "capabilities": {},
-                    "clientInfo": {"name": "timeline", "version": "0"},
-                },
-            }
-        ).encode()
+        body = json.dumps(initialize("timeline")).encode()
         request = urllib.request.Request(
             f"{url}/mcp",
             data=body,
