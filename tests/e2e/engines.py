@@ -16,6 +16,17 @@ import pytest
 
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
 PROBE_IMAGE = "mcp-lok/base:latest"
+# HostConfig fields the engine's inspect reports exactly as the create body set them
+HARDENED_FIELDS = (
+    "Memory",
+    "MemorySwap",
+    "NanoCpus",
+    "PidsLimit",
+    "ReadonlyRootfs",
+    "Privileged",
+    "NetworkMode",
+    "Init",
+)
 
 
 def unavailable(reason: str) -> None:

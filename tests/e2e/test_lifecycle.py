@@ -27,7 +27,7 @@ import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from .conftest import MCP_LOK, World, mcp_lok
-from .engines import SOCKETS, EngineUnderTest, unavailable, unique_name
+from .engines import HARDENED_FIELDS, SOCKETS, EngineUnderTest, unavailable, unique_name
 
 scenarios("lifecycle.feature")
 
@@ -533,16 +533,7 @@ def inspect_agrees(world: World) -> None:
     for label, value in body["Labels"].items():
         assert seen["Config"]["Labels"][label] == value
     host, want = seen["HostConfig"], body["HostConfig"]
-    for key in (
-        "Memory",
-        "MemorySwap",
-        "NanoCpus",
-        "PidsLimit",
-        "ReadonlyRootfs",
-        "Privileged",
-        "NetworkMode",
-        "Init",
-    ):
+    for key in HARDENED_FIELDS:
         assert host[key] == want[key], key
     assert any(o.startswith("no-new-privileges") for o in host["SecurityOpt"])
     if engine.name == "docker":

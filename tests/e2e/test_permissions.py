@@ -8,7 +8,7 @@ from typing import Any
 from pytest_bdd import parsers, scenarios, then
 
 from .conftest import World
-from .engines import EngineUnderTest
+from .engines import HARDENED_FIELDS, EngineUnderTest
 
 scenarios("permissions.feature")
 
@@ -34,16 +34,7 @@ def inspect_agrees(world: World) -> None:
     body: dict[str, Any] = world["plan"]["container"]
     seen = engine.inspect(world["container"])
     want, host = body["HostConfig"], seen["HostConfig"]
-    for key in (
-        "Memory",
-        "MemorySwap",
-        "NanoCpus",
-        "PidsLimit",
-        "ReadonlyRootfs",
-        "Privileged",
-        "NetworkMode",
-        "Init",
-    ):
+    for key in HARDENED_FIELDS:
         assert host[key] == want[key], (key, host[key], want[key])
     assert seen["Config"]["User"] == body["User"]
     for label, value in body["Labels"].items():
