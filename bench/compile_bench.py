@@ -24,7 +24,6 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -37,7 +36,6 @@ from benchlib import (
     print_machine,
     settle,
 )
-
 from wheelenv import wheel_venv
 
 from mcp_lok.policy import Target, compile_plan
