@@ -4,7 +4,7 @@ Why: the `policy` commands are what CI jobs and editors run over and over, and t
 start-up time is a goal (issue 2, at most 4x a bare `python3 -c pass`). Importing click
 costs ~9 ms with the stdlib it drags in, and the CLI's logging set-up ~3 ms more. So this
 module, and what it imports (`policy_spec`, `policy_actions`), import neither click nor
-logging nor dataclasses; tests/unit/launcher/test_fastpath.py checks it in a subprocess.
+logging nor dataclasses; tests/unit/launcher/test_fastpath_process.py checks it.
 
 How it stays exactly the click CLI: `parse` accepts only the plain success path, read from
 the same declarations click's commands are built from (`policy_spec`): the four

@@ -3,7 +3,7 @@
 Each action is the compiler's chain plus printing, run the same by both ways in: the click
 commands (`policy_commands`, printing with `click.echo`) and the fast path (`fastpath`,
 printing with its own echo, which writes the same bytes). They take the printing function
-as `echo` and end with `sys.exit(code)` when the code is not 0, as click commands may.
+as `echo`, and set an exit code other than 0 with `sys.exit`, as click commands may.
 
 Imports neither click nor logging nor dataclasses (hence `Lowering` is a plain class): the
 fast path runs this module, and its start-up time is a goal (issue 2).

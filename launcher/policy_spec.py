@@ -8,7 +8,7 @@ Why a declaration of our own rather than click decorators: `mcp-lok policy compi
 start in a few times the time of a bare Python (issue 2), and importing click costs ~9 ms
 with the stdlib it pulls in (datetime, uuid, platform, gettext, inspect). So this module
 imports neither click nor logging, dataclasses or typing at run time; keep it that way
-(the subprocess test in tests/unit/launcher/test_fastpath.py checks the modules loaded).
+(tests/unit/launcher/test_fastpath_process.py checks the modules a command loads).
 """
 
 from __future__ import annotations
