@@ -104,12 +104,15 @@ def test_help_goes_to_click() -> None:
     assert "click" not in modules  # declined before anything was run
 
 
-def run(command: list[str], *, merged: bool = False) -> tuple[int, bytes, bytes]:
+def run(
+    command: list[str], *, merged: bool = False, env: dict[str, str] | None = None
+) -> tuple[int, bytes, bytes]:
     done = subprocess.run(
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         cwd=REPO,
+        env=env,
         timeout=60,
         check=False,
     )
@@ -137,6 +140,16 @@ def run(command: list[str], *, merged: bool = False) -> tuple[int, bytes, bytes]
 def test_the_console_script_prints_what_the_click_cli_prints(argv: list[str]) -> None:
     for merged in (False, True):  # separately, and interleaved as a terminal shows them
         assert run([MCP_LOK, *argv], merged=merged) == run([*CLICK, *argv], merged=merged)
+
+
+def test_an_ascii_terminal_gets_what_click_makes_of_it() -> None:
+    # click writes UTF-8 to a stream set up as ASCII; the fast path declines such a stream
+    env = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    argv = ["policy", "explain", GITHUB]
+    fast = run([MCP_LOK, *argv], env=env)
+    assert fast == run([*CLICK, *argv], env=env)
+    assert fast[0] == 0
+    assert not fast[1].isascii()  # the explanation has non-ASCII text, written as UTF-8
 
 
 def test_the_console_script_takes_the_fast_path() -> None:
