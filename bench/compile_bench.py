@@ -94,7 +94,7 @@ def cold(bindir: Path, runs: int = 21) -> tuple[float, float]:
 
 def import_profile(bindir: Path, top: int = 15) -> None:
     """The modules with the most import time (own, not their imports') in the command."""
-    code = "import sys; sys.argv[0] = 'mcp-lok'; from mcp_lok.launcher.cli import main; main()"
+    code = "import sys; sys.argv[0] = 'mcp-lok'; from mcp_lok.launcher.entry import main; main()"
     done = subprocess.run(
         [str(bindir / "python"), "-X", "importtime", "-c", code, *ARGS],
         capture_output=True,

@@ -297,7 +297,8 @@ def explain_policy(
 ) -> Outcome:
     """`mcp-lok policy explain`: every control, its origin and the exposure score, and what
     of it goes beyond `stdio`. Needs no engine."""
-    from mcp_lok.launcher.policy_commands import Lowering, default_runtime_dir
+    from mcp_lok.launcher.policy_actions import Lowering
+    from mcp_lok.launcher.policy_spec import default_runtime_dir
 
     inline = inline_name(profile_json) if profile_json is not None else ""
     source = profile_source(profile, profile_json, inline)
