@@ -11,13 +11,12 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import field
 from typing import Any, NotRequired, TypedDict
 
 from .. import baseline
 from ..diagnostics import Code, Diagnostic
 from ..origin import Argument, Origin
-from ..record import record
+from ..record import field, record
 
 
 class Engine(enum.Enum):
