@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from . import rules
 from .diagnostics import Code, Collector, Diagnostic, PolicyError
 from .origin import Default, Origin
+from .record import field, record
 
 Reader = Callable[[str], str]
 
@@ -38,7 +38,7 @@ def read_text(path: str) -> str:
         return handle.read()
 
 
-@dataclass
+@record
 class Loaded:
     """The rules of a source, its display name and the text of every file read."""
 
