@@ -11,13 +11,12 @@ from ..origin import BASELINE
 from ..record import replace
 from . import docker, podman
 from .gate import gate
+from .payloads import ContainerCreate, NetworkCreate
 from .plan import (
     Container,
-    ContainerCreate,
     Engine,
     Gate,
     LaunchPlan,
-    NetworkCreate,
     PlanFile,
     Target,
     Transport,

@@ -355,3 +355,11 @@ def test_the_policy_commands_import_neither_dataclasses_nor_inspect() -> None:
     for module in found["loaded"]:
         assert _GENERATED & set(found["first"][module]), found
     assert set(found["loaded"]) == set(found["first"])
+
+
+def test_payload_annotations_are_evaluated_not_compiled_from_text() -> None:
+    # `payloads.py` must not use `from __future__ import annotations` (see its docstring)
+    from mcp_lok.policy.lower import payloads
+
+    assert payloads.ContainerCreate.__annotations__["Image"] is str
+    assert payloads.MountSpec.__annotations__["BindOptions"] is payloads.BindOptions
