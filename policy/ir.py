@@ -163,15 +163,19 @@ _LEAVES = frozenset({str, int, bool, float, type(None)})
 
 
 def _plain(value: object) -> object:
+    """`value` as JSON data. Never called with a leaf: most values are leaves, and testing
+    them before the call saves most calls (the fingerprint is part of every compile)."""
     kind: type = type(value)
-    if kind in _LEAVES:  # most values: checked first, the fingerprint runs on every compile
-        return value
     if kind is tuple:
-        return [_plain(v) for v in cast(tuple[object, ...], value)]
+        return [v if type(v) in _LEAVES else _plain(v) for v in cast(tuple[object, ...], value)]
     if isinstance(value, enum.Enum):
         return value.value
     # the IR holds nothing else: any other type is a record, or `fields` raises
-    return {name: _plain(getattr(value, name)) for name in _compared(kind)}
+    plain = {}
+    for name in _compared(kind):
+        v = getattr(value, name)
+        plain[name] = v if type(v) in _LEAVES else _plain(v)
+    return plain
 
 
 @functools.cache
