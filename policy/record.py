@@ -144,6 +144,10 @@ def _make(cls: type, kw_only: bool) -> None:
     # INVARIANT: a record is immutable, whatever its class defines (checked above)
     setattr(cls, "__setattr__", _setattr)  # noqa: B010 - mypy forbids assigning a method
     setattr(cls, "__delattr__", _delattr)  # noqa: B010 - mypy forbids assigning a method
+    if "__eq__" in cls.__dict__ and cls.__dict__.get("__hash__", 0) is None:
+        # Python's implicit `__hash__ = None` for a class that defines `__eq__`: a frozen
+        # dataclass still hashes its fields then, and so does a record
+        delattr(cls, "__hash__")
     # as with a dataclass, what the class defines itself is kept
     for name, method in (
         ("__init__", _initializer(cls, every, positional)),

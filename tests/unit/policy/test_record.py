@@ -136,8 +136,28 @@ def test_repr_matches_a_dataclass() -> None:
     assert repr(Bag()) == "Bag(label='bag', items=[])"  # `repr=False` leaves a field out
 
 
+@record
+class Folded:
+    word: str
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Folded) and self.word.lower() == other.word.lower()
+
+
+@record
+class Unhashable:
+    word: str
+    __hash__ = None  # type: ignore[assignment]
+
+
 def test_a_method_of_the_class_is_kept() -> None:
     assert repr(Shouting("hi")) == "HI"
+    assert Folded("A") == Folded("a")
+    # as a frozen dataclass, a record hashes its fields even when it defines `__eq__` …
+    assert hash(Folded("a")) == hash(Folded("a"))
+    # … but not when it says it has no hash
+    with pytest.raises(TypeError, match="unhashable"):
+        hash(Unhashable("a"))
 
 
 def test_records_are_frozen() -> None:
