@@ -8,7 +8,6 @@ one thing left to decide here is the network mode, since it depends on rule orde
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from posixpath import normpath
 
 from . import baseline, hosts, rules
@@ -39,37 +38,28 @@ _LIMIT_DEFAULTS = {
 }
 
 
-@dataclass
 class _Draft:
-    """The mutable state of one build; frozen into a `Policy` at the end."""
+    """The mutable state of one build, starting from the baseline; frozen into a `Policy`
+    at the end."""
 
-    user: Value[str] = field(default_factory=lambda: Value(baseline.USER, BASELINE))
-    mounts: dict[str, Mount] = field(default_factory=dict)
-    tmpfs: dict[str, Tmpfs] = field(
-        default_factory=lambda: {
-            baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)
-        }
-    )
-    masks: dict[str, Mask] = field(default_factory=dict)
-    mode: Value[NetworkMode] = field(default_factory=lambda: Value(NetworkMode.NONE, BASELINE))
-    egress: list[EgressRule] = field(default_factory=list)
-    deny_hosts: dict[str, Value[str]] = field(default_factory=dict)
-    deny_ports: dict[int, Value[int]] = field(default_factory=dict)
-    capabilities: dict[str, Capability] = field(default_factory=dict)
-    seccomp: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
-    seccomp_deny: dict[str, Value[str]] = field(default_factory=dict)
-    no_new_privileges: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
-    privileged: Value[bool] = field(default_factory=lambda: Value(False, BASELINE))
-    read_only_rootfs: Value[bool] = field(default_factory=lambda: Value(True, BASELINE))
-    limits: dict[rules.LimitKind, Value[int]] = field(
-        default_factory=lambda: {
-            kind: Value(value, BASELINE) for kind, value in _LIMIT_DEFAULTS.items()
-        }
-    )
-    env: dict[str, EnvVar | SecretRef] = field(
-        default_factory=lambda: {"HOME": EnvVar("HOME", baseline.HOME, BASELINE)}
-    )
-    insecure: list[Acknowledged] = field(default_factory=list)
+    def __init__(self) -> None:
+        self.user = Value(baseline.USER, BASELINE)
+        self.mounts: dict[str, Mount] = {}
+        self.tmpfs = {baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)}
+        self.masks: dict[str, Mask] = {}
+        self.mode = Value(NetworkMode.NONE, BASELINE)
+        self.egress: list[EgressRule] = []
+        self.deny_hosts: dict[str, Value[str]] = {}
+        self.deny_ports: dict[int, Value[int]] = {}
+        self.capabilities: dict[str, Capability] = {}
+        self.seccomp = Value(True, BASELINE)
+        self.seccomp_deny: dict[str, Value[str]] = {}
+        self.no_new_privileges = Value(True, BASELINE)
+        self.privileged = Value(False, BASELINE)
+        self.read_only_rootfs = Value(True, BASELINE)
+        self.limits = {kind: Value(value, BASELINE) for kind, value in _LIMIT_DEFAULTS.items()}
+        self.env: dict[str, EnvVar | SecretRef] = {"HOME": EnvVar("HOME", baseline.HOME, BASELINE)}
+        self.insecure: list[Acknowledged] = []
 
 
 def build(ruleset: Sequence[rules.Rule], source: str) -> Policy:

@@ -10,7 +10,6 @@ goes on to the engine payloads. Warnings travel with the result; errors are one
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from . import rules
 from .build import build
@@ -19,10 +18,11 @@ from .diagnostics import Diagnostic, PolicyError, Severity
 from .ir import Policy
 from .lower import LaunchPlan, Target, lower
 from .origin import Argument
+from .record import record
 from .source import Reader, load, read_text
 
 
-@dataclass(frozen=True)
+@record
 class Compiled:
     policy: Policy
     warnings: tuple[Diagnostic, ...]

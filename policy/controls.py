@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from posixpath import basename, normpath
 from typing import Any, Final
 
@@ -21,6 +20,7 @@ from . import baseline, seccomp
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Origin
+from .record import record
 from .rules import SecretSource
 
 ENGINE: Final = Argument("--engine")
@@ -43,7 +43,7 @@ _NAMESPACES: Final = (
 )
 
 
-@dataclass(frozen=True)
+@record
 class Finding:
     """The state of one control: its kind (a row of `explain`'s table), the payload field
     it is about, where the value came from, and the words its sentence needs."""

@@ -25,11 +25,11 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from .lower.plan import LaunchPlan, canonical_json
 from .origin import Origin
+from .record import record
 
 Path = tuple[str, ...]  # rendered segments: `.Field` or `[key]`
 
@@ -46,7 +46,7 @@ _KEYS: Final[Mapping[str, Callable[[Any], str]]] = {
 _SECCOMP: Final = "seccomp="
 
 
-@dataclass(frozen=True)
+@record
 class Change:
     path: str
     before: Any  # None when absent
@@ -71,7 +71,7 @@ class Change:
         }
 
 
-@dataclass(frozen=True)
+@record
 class _Side:
     """One plan's view of one payload: its trace and the files a seccomp path names."""
 

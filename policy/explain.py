@@ -28,13 +28,13 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Final
 
 from .controls import Finding, collect
 from .ir import Policy
 from .lower.plan import Engine, LaunchPlan, canonical_json
 from .origin import Origin
+from .record import record
 
 
 class Mark(enum.Enum):
@@ -156,7 +156,7 @@ CAPABILITY_WEIGHTS: Final[Mapping[str, float]] = {
 _RISKY: Final = frozenset({"insecure", "safe-capability", "deny-unenforced"})
 
 
-@dataclass(frozen=True)
+@record
 class Control:
     kind: str  # a key of `ROWS`
     mark: Mark
@@ -189,7 +189,7 @@ _COLORS: Final = {"✓": "32", "✗": "31", "!": "33"}
 _LEVEL_COLORS: Final = {"OK": "32", "MEDIUM": "33", "EXPOSED": "31", "UNSAFE": "1;31"}
 
 
-@dataclass(frozen=True)
+@record
 class Report:
     source: str
     engine: Engine

@@ -7,16 +7,14 @@ set it, and origins are excluded from equality, so two IRs compare by what they 
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import hashlib
 import json
-from dataclasses import field
 from typing import Generic, TypeVar, cast
 
 from .origin import Origin
-from .record import record
+from .record import field, fields, record
 from .rules import SecretSource, Transport
 
 T = TypeVar("T")
@@ -165,15 +163,19 @@ _LEAVES = frozenset({str, int, bool, float, type(None)})
 
 
 def _plain(value: object) -> object:
+    """`value` as JSON data. Never called with a leaf: most values are leaves, and testing
+    them before the call saves most calls (the fingerprint is part of every compile)."""
     kind: type = type(value)
-    if kind in _LEAVES:  # most values: checked first, the fingerprint runs on every compile
-        return value
     if kind is tuple:
-        return [_plain(v) for v in cast(tuple[object, ...], value)]
+        return [v if type(v) in _LEAVES else _plain(v) for v in cast(tuple[object, ...], value)]
     if isinstance(value, enum.Enum):
         return value.value
-    # the IR holds nothing else: any other type is a dataclass, or `fields` raises
-    return {name: _plain(getattr(value, name)) for name in _compared(kind)}
+    # the IR holds nothing else: any other type is a record, or `fields` raises
+    plain = {}
+    for name in _compared(kind):
+        v = getattr(value, name)
+        plain[name] = v if type(v) in _LEAVES else _plain(v)
+    return plain
 
 
 @functools.cache
@@ -181,7 +183,7 @@ def _compared(cls: type) -> tuple[str, ...]:
     """The fields that make up a value of `cls` (origins are not compared)."""
     return tuple(
         f.name
-        for f in dataclasses.fields(cls)
+        for f in fields(cls)
         # only the policy's own `source` (its file name) is left out; a mount's or a
         # secret's `source` is part of what the policy allows
         if f.compare and not (f.name == "source" and cls is Policy)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import bisect
 import json
 import re
-from dataclasses import dataclass, field
 
 from .origin import Span, join_pointer
 
@@ -28,17 +27,19 @@ _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
 _SCALAR = re.compile(r"[^,\]} \t\n\r]+")
 
 
-@dataclass
 class SpanMap:
     """Offsets (start, end exclusive) of every value and object key of one JSON text."""
 
-    text: str
-    file: str
-    values: dict[str, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[str, tuple[int, int]] = field(default_factory=dict)
-    # the pointer and key offsets of every repeated key, in the order they appear
-    duplicates: list[tuple[str, tuple[int, int]]] = field(default_factory=list)
-    _line_starts: list[int] | None = field(default=None, init=False, repr=False)
+    __slots__ = ("_line_starts", "duplicates", "file", "keys", "text", "values")
+
+    def __init__(self, text: str, file: str) -> None:
+        self.text = text
+        self.file = file
+        self.values: dict[str, tuple[int, int]] = {}
+        self.keys: dict[str, tuple[int, int]] = {}
+        # the pointer and key offsets of every repeated key, in the order they appear
+        self.duplicates: list[tuple[str, tuple[int, int]]] = []
+        self._line_starts: list[int] | None = None
 
     def value(self, pointer: str) -> Span | None:
         """The span of the value at `pointer`, or None when there is none."""
@@ -73,13 +74,17 @@ class SpanMap:
         return line, offset - self._line_starts[line - 1] + 1
 
 
-@dataclass
 class _Container:
-    pointer: str
-    start: int
-    is_object: bool
-    count: int = 0
-    seen: set[str] = field(default_factory=set)
+    """An object or array being scanned: where it is and what it holds so far."""
+
+    __slots__ = ("count", "is_object", "pointer", "seen", "start")
+
+    def __init__(self, pointer: str, start: int, is_object: bool) -> None:
+        self.pointer = pointer
+        self.start = start
+        self.is_object = is_object
+        self.count = 0
+        self.seen: set[str] = set()
 
 
 def scan(text: str, file: str) -> SpanMap:

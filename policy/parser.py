@@ -18,13 +18,13 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypedDict, cast
 
 from . import rules
 from ._lalr import Lark, Lark_StandAlone, Token, Tree, UnexpectedCharacters, UnexpectedToken
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .origin import Span
+from .record import record
 
 # How an error names what a position wanted; keywords are named by themselves.
 _PHRASES = {
@@ -142,7 +142,7 @@ def _statement_end(source: str) -> int:
 # --- the grammar, loaded once per process -------------------------------
 
 
-@dataclass(frozen=True)
+@record
 class _Grammar:
     lark: Lark
     words: dict[str, str]  # terminal name → how an error message names it
@@ -221,13 +221,15 @@ def _show(text: str) -> str:
 # --- values ----------------------------------------------------------------------------------
 
 
-@dataclass
 class _Line:
     """One line being turned into a rule: where it is, and what is wrong with its values."""
 
-    file: str
-    number: int
-    problems: list[Diagnostic] = field(default_factory=list)
+    __slots__ = ("file", "number", "problems")
+
+    def __init__(self, file: str, number: int) -> None:
+        self.file = file
+        self.number = number
+        self.problems: list[Diagnostic] = []
 
     def span(self, start: int, end: int) -> Span:
         return Span(self.file, self.number, start, self.number, end)

@@ -9,10 +9,9 @@ is dangerous, the origin of that `insecure` marker. Origins never take part in e
 from __future__ import annotations
 
 import enum
-from dataclasses import field
 
 from .origin import Origin
-from .record import record
+from .record import field, record
 
 
 class Transport(enum.Enum):

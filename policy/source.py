@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from . import rules
 from .diagnostics import Code, Collector, Diagnostic, PolicyError
 from .origin import Default, Origin
+from .record import field, record
 
 Reader = Callable[[str], str]
 
@@ -38,7 +38,7 @@ def read_text(path: str) -> str:
         return handle.read()
 
 
-@dataclass
+@record
 class Loaded:
     """The rules of a source, its display name and the text of every file read."""
 
@@ -83,8 +83,11 @@ class _Loader:
         self.spliced: set[str] = set()
 
     def load_file(
-        self, path: str, origin: Origin | None, stack: tuple[str, ...]
+        self, path: str, origin: Origin | None, stack: tuple[str, ...], real: str | None = None
     ) -> list[rules.Rule]:
+        """The rules of the file `path`, its parents spliced in; `real` is its real path
+        when the caller knows it already (each `realpath` costs a system call for every
+        folder on the way, a good share of a compile)."""
         try:
             text = self.read(path)
         except FileNotFoundError:
@@ -102,13 +105,14 @@ class _Loader:
             )
             return []
         self.texts[path] = text
-        self.spliced.add(os.path.realpath(path))
+        real = real or os.path.realpath(path)
+        self.spliced.add(real)
         try:
             parsed = _parse(path, text)
         except PolicyError as error:
             self.out.extend(error.diagnostics)
             return []
-        return self.splice(parsed, path, (*stack, os.path.realpath(path)))
+        return self.splice(parsed, path, (*stack, real))
 
     def splice(
         self, parsed: list[rules.Rule], path: str, stack: tuple[str, ...]
@@ -146,7 +150,7 @@ class _Loader:
             return []
         if real in self.spliced:
             return []
-        return self.load_file(parent, rule.origin, stack)
+        return self.load_file(parent, rule.origin, stack, real)
 
 
 def _builtin_list() -> str:

@@ -6,17 +6,17 @@ the server needs one) and the networks. Pure and deterministic.
 
 from __future__ import annotations
 
-from ..ir import NetworkMode, Policy, fingerprint
+from ..ir import NetworkMode, Policy, Value, fingerprint
 from ..origin import BASELINE
+from ..record import replace
 from . import docker, podman
 from .gate import gate
+from .payloads import ContainerCreate, NetworkCreate
 from .plan import (
     Container,
-    ContainerCreate,
     Engine,
     Gate,
     LaunchPlan,
-    NetworkCreate,
     PlanFile,
     Target,
     Transport,
@@ -75,10 +75,6 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
 
 
 def _baseline_only(policy: Policy) -> Policy:
-    from dataclasses import replace
-
-    from ..ir import Value
-
     return replace(policy, seccomp=Value(True, BASELINE), seccomp_deny=())
 
 

@@ -2,8 +2,8 @@
 links every payload field to the origin that set it.
 
 Payloads are `TypedDict`s with the Engine API's own field names (`POST /containers/create`,
-`POST /networks/create`). `LaunchPlan.to_json` is what `mcp-lok policy compile` prints and
-what the launcher sends, byte for byte.
+`POST /networks/create`), defined in `payloads.py`. `LaunchPlan.to_json` is what `mcp-lok
+policy compile` prints and what the launcher sends, byte for byte.
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ from __future__ import annotations
 import enum
 import json
 import re
-from dataclasses import field
-from typing import Any, NotRequired, TypedDict
+from typing import Any
 
 from .. import baseline
 from ..diagnostics import Code, Diagnostic
 from ..origin import Argument, Origin
-from ..record import record
+from ..record import field, record
+from .payloads import ContainerCreate, NetworkCreate
 
 
 class Engine(enum.Enum):
@@ -33,70 +33,6 @@ class Transport(enum.Enum):
     @property
     def is_http(self) -> bool:
         return self is not Transport.STDIO
-
-
-class Ulimit(TypedDict):
-    Name: str
-    Soft: int
-    Hard: int
-
-
-class BindOptions(TypedDict):
-    Propagation: str
-
-
-class MountSpec(TypedDict):
-    Type: str
-    Source: str
-    Target: str
-    ReadOnly: bool
-    BindOptions: BindOptions
-
-
-class HostConfig(TypedDict):
-    CapAdd: list[str]
-    CapDrop: list[str]
-    Init: bool
-    IpcMode: str
-    Memory: int
-    MemorySwap: int
-    Mounts: list[MountSpec]
-    NanoCpus: int
-    NetworkMode: str
-    PidsLimit: int
-    Privileged: bool
-    ReadonlyRootfs: bool
-    RestartPolicy: dict[str, str]
-    SecurityOpt: list[str]
-    Tmpfs: dict[str, str]
-    Ulimits: list[Ulimit]
-    Sysctls: NotRequired[dict[str, str]]
-
-
-class ContainerCreate(TypedDict):
-    """The body of `POST /containers/create`."""
-
-    Image: str
-    Cmd: NotRequired[list[str]]
-    User: str
-    Env: list[str]
-    Labels: dict[str, str]
-    AttachStdin: bool
-    AttachStdout: bool
-    AttachStderr: bool
-    OpenStdin: bool
-    StdinOnce: bool
-    Tty: bool
-    HostConfig: HostConfig
-
-
-class NetworkCreate(TypedDict):
-    """The body of `POST /networks/create`."""
-
-    Name: str
-    Driver: str
-    Internal: bool
-    Labels: dict[str, str]
 
 
 @record

@@ -4,8 +4,6 @@ another exception."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +16,7 @@ from mcp_lok.policy import (
     compile_policy,
     fingerprint,
 )
+from mcp_lok.policy.record import replace
 
 STATEMENTS = [
     "extends stdio",
@@ -80,7 +79,7 @@ def test_the_digest_ignores_where_rules_were_written(text: str) -> None:
         return
     # the same statements in another file, with blank lines moving every origin
     elsewhere = compile_policy("b/q.lok", read=reader("\n\n" + text)).policy
-    assert dataclasses.replace(elsewhere, source=here.source) == here
+    assert replace(elsewhere, source=here.source) == here
     assert fingerprint(here) == fingerprint(elsewhere)
 
 

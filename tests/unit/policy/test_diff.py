@@ -4,7 +4,6 @@ unordered lists compared by what identifies their items, seccomp profiles by the
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from typing import Any
 
@@ -16,6 +15,7 @@ from mcp_lok.policy.compiler import compile_policy
 from mcp_lok.policy.diff import Change, diff, render_human, render_json
 from mcp_lok.policy.lower import Engine, LaunchPlan, PlanFile, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Argument, Default, Span
+from mcp_lok.policy.record import replace
 
 FILE = "policy.lok"
 TARGET = Target(image="img", name="srv")
@@ -55,7 +55,7 @@ def edited(base: LaunchPlan, **fields: Any) -> LaunchPlan:
     """The plan with top-level fields of its server body replaced."""
     body = copy.deepcopy(base.server.body)
     body.update(fields)  # type: ignore[typeddict-item]
-    return dataclasses.replace(base, server=dataclasses.replace(base.server, body=body))
+    return replace(base, server=replace(base.server, body=body))
 
 
 def with_seccomp(base: LaunchPlan, option: str) -> LaunchPlan:
@@ -166,8 +166,8 @@ def test_seccomp_turned_off_is_summarised() -> None:
 
 
 def test_docker_and_podman_differ_in_how_the_profile_travels_and_in_scratch_mounts() -> None:
-    podman = dataclasses.replace(TARGET, engine=Engine.PODMAN, transport=Transport.SSE)
-    docker = dataclasses.replace(podman, engine=Engine.DOCKER)
+    podman = replace(TARGET, engine=Engine.PODMAN, transport=Transport.SSE)
+    docker = replace(podman, engine=Engine.DOCKER)
     changes = diff(builtin("stdio", docker), builtin("stdio", podman))
     scratch = "rw,noexec,nosuid,nodev,size=16777216"
     assert [(c.path, c.before, c.after) for c in changes] == [
@@ -183,7 +183,7 @@ def test_docker_and_podman_differ_in_how_the_profile_travels_and_in_scratch_moun
 
 
 def test_podman_profiles_are_read_from_the_plan_files() -> None:
-    target = dataclasses.replace(TARGET, engine=Engine.PODMAN)
+    target = replace(TARGET, engine=Engine.PODMAN)
     deny = rules.SeccompDeny(syscalls=(rules.Item("chmod", at(6)),), origin=at(6))
     changes = diff(builtin("stdio", target), plan(deny, target=target))
     assert paths(changes) == ["HostConfig.SecurityOpt[seccomp].syscalls[chmod]"]
@@ -200,7 +200,7 @@ def test_unreadable_profiles_are_summarised_not_dumped() -> None:
         "seccomp={" + "x" * 68 + "...",
     )
     # a plan file that is not a profile
-    listed = dataclasses.replace(missing, files=(PlanFile("/elsewhere/profile.json", "[]"),))
+    listed = replace(missing, files=(PlanFile("/elsewhere/profile.json", "[]"),))
     assert diff(missing, listed) == []
     # no seccomp option at all
     host = copy.deepcopy(base.server.body["HostConfig"])
@@ -270,7 +270,7 @@ def test_two_gates_are_compared_inside() -> None:
     after = plan(allow(2, "api.github.com", "pypi.org"))
     changes = diff(before, after)
     assert paths(changes) == ["gate.config.egress.rules[0].hosts[pypi.org]"]
-    transport = dataclasses.replace(TARGET, transport=Transport.SSE)
+    transport = replace(TARGET, transport=Transport.SSE)
     gates = diff(before, plan(allow(2, "api.github.com"), target=transport))
     label = next(c for c in gates if c.path == "gate.Labels[mcp-lok-transport]")
     assert (label.before, label.after, label.origin_after.render()) == (
@@ -290,12 +290,12 @@ def test_networks_are_keyed_by_name_with_the_network_mode_origin() -> None:
         "removed",
         Default("network"),
     )
-    renamed = diff(builtin("network"), builtin("network", dataclasses.replace(TARGET, name="x")))
+    renamed = diff(builtin("network"), builtin("network", replace(TARGET, name="x")))
     assert "networks[mcp-lok-x]" in paths(renamed)
     # a network on both sides is compared inside: its labels are a map again
     base = builtin("network")
     labelled = {**base.networks[0], "Labels": {**base.networks[0]["Labels"], "extra": "1"}}
-    (label,) = diff(base, dataclasses.replace(base, networks=(labelled,)))
+    (label,) = diff(base, replace(base, networks=(labelled,)))
     assert (label.path, label.after) == ("networks[mcp-lok-srv].Labels[extra]", "1")
     assert label.origin_after == Default("network")
 
@@ -312,8 +312,8 @@ def test_command_arguments_keep_their_order(
     before: tuple[str, ...], after: tuple[str, ...], expected: list[tuple[str, Any, Any]]
 ) -> None:
     changes = diff(
-        builtin("stdio", dataclasses.replace(TARGET, args=before)),
-        builtin("stdio", dataclasses.replace(TARGET, args=after)),
+        builtin("stdio", replace(TARGET, args=before)),
+        builtin("stdio", replace(TARGET, args=after)),
     )
     assert [(c.path, c.before, c.after) for c in changes] == expected
     for change in changes:  # each present side has the origin of the arguments

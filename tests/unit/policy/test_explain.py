@@ -4,7 +4,6 @@ origin, and an exposure score; plus the invariant that no payload field lacks an
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +28,7 @@ from mcp_lok.policy.explain import (
 from mcp_lok.policy.ir import Insecurity, Policy, Value
 from mcp_lok.policy.lower import Engine, LaunchPlan, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Span
+from mcp_lok.policy.record import replace
 
 FILE = "policy.lok"
 TARGET = Target(image="img", name="srv")
@@ -83,7 +83,7 @@ def tampered(plan: LaunchPlan, *, env: list[str] | None = None, **host: Any) -> 
     body["HostConfig"].update(host)  # type: ignore[typeddict-item]
     if env is not None:
         body["Env"] = env
-    return dataclasses.replace(plan, server=dataclasses.replace(plan.server, body=body))
+    return replace(plan, server=replace(plan.server, body=body))
 
 
 # --- the built-ins and the score -------------------------------------------------------
@@ -256,7 +256,7 @@ def test_writable_root() -> None:
 
 
 def test_podman_scratch_mounts_are_described_like_any_tmpfs() -> None:
-    report = builtin("stdio", dataclasses.replace(TARGET, engine=Engine.PODMAN))
+    report = builtin("stdio", replace(TARGET, engine=Engine.PODMAN))
     assert rows(report, "podman-tmpfs") == []
     assert {c.field for c in rows(report, "scratch")} >= {
         "HostConfig.Tmpfs[/run]",
@@ -266,7 +266,7 @@ def test_podman_scratch_mounts_are_described_like_any_tmpfs() -> None:
 
 def test_podman_notes_its_own_tmpfs_where_a_payload_names_none() -> None:
     policy = compile_policy("stdio").policy
-    plan = lower(policy, dataclasses.replace(TARGET, engine=Engine.PODMAN))
+    plan = lower(policy, replace(TARGET, engine=Engine.PODMAN))
     del plan.server.body["HostConfig"]["Tmpfs"]["/run"]
     report = explain(policy, plan)
     note = one(report, "podman-tmpfs")
@@ -377,9 +377,7 @@ def test_deny_rules_that_nothing_enforces() -> None:
     # `build` refuses a deny on an open network; an IR made otherwise is still read honestly
     policy, plan = compiled(rules.NetworkOpen(origin=at(1), insecure=at(1), reason="r"))
     denied = (Value("evil.example.com", at(4)),)
-    policy = dataclasses.replace(
-        policy, network=dataclasses.replace(policy.network, deny_hosts=denied)
-    )
+    policy = replace(policy, network=replace(policy.network, deny_hosts=denied))
     opened = explain(policy, plan)
     unenforced = one(opened, "deny-unenforced")
     assert (unenforced.mark, unenforced.field) == (Mark.NOTABLE, "HostConfig.NetworkMode")
@@ -390,7 +388,7 @@ def test_deny_rules_that_nothing_enforces() -> None:
 
 
 def test_http_server_without_egress_gets_a_gate_for_ingress_only() -> None:
-    report = builtin("stdio", dataclasses.replace(TARGET, transport=Transport.SSE))
+    report = builtin("stdio", replace(TARGET, transport=Transport.SSE))
     assert one(report, "gate-only").description.endswith("shared with the gate; no egress")
     gate = one(report, "gate")
     assert gate.origin.render() == "argument (--transport)"
@@ -406,7 +404,7 @@ def test_http_server_without_egress_gets_a_gate_for_ingress_only() -> None:
 
 
 def test_gate_with_egress_and_ingress() -> None:
-    target = dataclasses.replace(TARGET, transport=Transport.STREAMABLE_HTTP, port=9000)
+    target = replace(TARGET, transport=Transport.STREAMABLE_HTTP, port=9000)
     gate = one(report_of(allow(2, "api.github.com"), target=target), "gate")
     assert "metadata addresses no rule names; it relays the host proxy's" in gate.description
     assert gate.description.endswith("port 9000, so nothing is published")

@@ -3,8 +3,6 @@ policy allows — the same for equal policies, different for different ones."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from mcp_lok.policy import rules
@@ -17,6 +15,7 @@ from mcp_lok.policy.ir import (
     fingerprint,
 )
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
+from mcp_lok.policy.record import replace
 
 ENV, FILE_SOURCE = rules.SecretSource.ENV, rules.SecretSource.FILE
 
@@ -64,7 +63,7 @@ def test_equal_policies_from_different_origins_share_a_digest() -> None:
         ],
         "b.json",
     )
-    assert from_file == dataclasses.replace(from_profile, source="a.lok")
+    assert from_file == replace(from_profile, source="a.lok")
     assert fingerprint(from_file) == fingerprint(from_profile)
     assert len(fingerprint(from_file)) == 64
     assert int(fingerprint(from_file), 16) >= 0
@@ -103,13 +102,13 @@ def test_the_host_side_of_a_mount_is_part_of_the_digest() -> None:
 
 def test_where_a_secret_comes_from_is_part_of_the_digest() -> None:
     policy = build([rules.Secret(name="T", source=ENV, ref="X", origin=at(1))], "a.lok")
-    other = dataclasses.replace(policy, secrets=(SecretRef("T", FILE_SOURCE, "X", at(1)),))
+    other = replace(policy, secrets=(SecretRef("T", FILE_SOURCE, "X", at(1)),))
     assert fingerprint(policy) != fingerprint(other)
 
 
 def test_the_source_name_is_not_part_of_the_digest() -> None:
     policy = build([], "stdio")
-    assert fingerprint(policy) == fingerprint(dataclasses.replace(policy, source="none"))
+    assert fingerprint(policy) == fingerprint(replace(policy, source="none"))
 
 
 def test_canonical_is_compact_sorted_json() -> None:

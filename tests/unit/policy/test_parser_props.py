@@ -4,7 +4,6 @@ what a valid policy says comes back exactly."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from hypothesis import strategies as st
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Span
 from mcp_lok.policy.parser import parse
+from mcp_lok.policy.record import fields, replace
 from mcp_lok.policy.rules import Allow, Env, Item, Rule
 
 FILE = "fuzz.lok"
@@ -110,14 +110,14 @@ def check_span(span: Span, lines: list[str]) -> None:
 
 
 def strings_of(rule: Rule) -> list[str]:
-    found = [getattr(rule, f.name) for f in dataclasses.fields(rule)]
+    found = [getattr(rule, f.name) for f in fields(rule)]
     found += [item.value for item in items_of(rule)]
     return [value for value in found if isinstance(value, str)]
 
 
 def items_of(rule: Rule) -> list[Item]:
     found: list[Item] = []
-    for field in dataclasses.fields(rule):
+    for field in fields(rule):
         value = getattr(rule, field.name)
         if isinstance(value, Item):
             found.append(value)
@@ -183,8 +183,8 @@ def test_each_line_is_parsed_on_its_own(lines: list[str]) -> None:
 
 def moved(diagnostic: Diagnostic, line: int) -> Diagnostic:
     assert isinstance(diagnostic.origin, Span)
-    span = dataclasses.replace(diagnostic.origin, line=line, end_line=line)
-    return dataclasses.replace(diagnostic, origin=span)
+    span = replace(diagnostic.origin, line=line, end_line=line)
+    return replace(diagnostic, origin=span)
 
 
 @BOUNDED
