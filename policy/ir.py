@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import hashlib
 import json
 from dataclasses import field
 from typing import Generic, TypeVar, cast
 
+from .digest import sha256_hex
 from .origin import Origin
 from .record import record
 from .rules import SecretSource, Transport
@@ -154,7 +154,7 @@ class Policy:
 
 def fingerprint(policy: Policy) -> str:
     """A digest of what the policy allows (origins and the source name left out)."""
-    return hashlib.sha256(canonical(_plain(policy)).encode()).hexdigest()
+    return sha256_hex(canonical(_plain(policy)).encode())
 
 
 def canonical(value: object) -> str:
