@@ -26,6 +26,8 @@ NOT_IMPORTED = {
     # policy/digest.py
     "hashlib": "OpenSSL's SHA-256, where CPython's own gives the same digest",
     "_hashlib": "as hashlib",
+    # policy/hosts.py, for a policy that names no address or network
+    "ipaddress": "imported only to check an address literal or a CIDR",
 }
 
 
@@ -58,3 +60,9 @@ def test_a_policy_compile_does_not_import_what_it_does_not_use(tmp_path: Path) -
     loaded = loaded_after_compile(tmp_path, policy, "plan.to_json()")
     assert "mcp_lok.policy._lalr" in loaded  # the policy was parsed
     assert sorted(loaded & set(NOT_IMPORTED)) == []
+
+
+def test_an_address_in_a_policy_is_checked_with_ipaddress(tmp_path: Path) -> None:
+    # the other side of the lazy import above: an address literal still loads `ipaddress`
+    loaded = loaded_after_compile(tmp_path, "extends stdio\nallow 10.0.0.0/8 port 443\n")
+    assert "ipaddress" in loaded
