@@ -158,6 +158,105 @@ except ImportError:
         "see the previous edit",
     ),
     (
+        """        mres = []
+        while terminals:
+"""
+        "            pattern = u'|'.join(u'(?P<%s>%s)' % (t.name, t.pattern.to_regexp())"
+        " for t in terminals[:max_size])\n"
+        """            if self.use_bytes:
+                pattern = pattern.encode('latin-1')
+            try:
+                mre = self.re_.compile(pattern, self.g_regex_flags)
+            except AssertionError:  ##
+
+                return self._build_mres(terminals, max_size // 2)
+
+            mres.append(mre)
+            terminals = terminals[max_size:]
+        return mres
+
+    def match(self, text: TextSlice, pos):
+        for mre in self._mres:
+            m = mre.match(text.text, pos, text.end)
+            if m:
+                return m.group(0), m.lastgroup
+
+
+    def fullmatch(self, text: str) -> Optional[str]:
+        for mre in self._mres:
+            m = mre.fullmatch(text)
+            if m:
+                return m.lastgroup
+        return None
+""",
+        """        mres = []
+        while terminals:
+            chunk = terminals[:max_size]
+            pattern = _alternation([t.pattern.to_regexp() for t in chunk])
+            if self.use_bytes:
+                pattern = pattern.encode('latin-1')
+            try:
+                mre = self.re_.compile(pattern, self.g_regex_flags)
+            except AssertionError:  ##
+
+                return self._build_mres(terminals, max_size // 2)
+
+            mres.append((mre, {'t%d' % i: t.name for i, t in enumerate(chunk)}))
+            terminals = terminals[max_size:]
+        return mres
+
+    def match(self, text: TextSlice, pos):
+        for mre, names in self._mres:
+            m = mre.match(text.text, pos, text.end)
+            if m:
+                return m.group(0), names[m.lastgroup]
+
+
+    def fullmatch(self, text: str) -> Optional[str]:
+        for mre, names in self._mres:
+            m = mre.fullmatch(text)
+            if m:
+                return names[m.lastgroup]
+        return None
+
+
+_KEYWORD_END = {KEYWORD_END!r}
+
+
+def _alternation(regexps):
+    # One lexer state's terminals, in order, as one regular expression. A group is named
+    # by its position, not its terminal, so that states whose terminals have the same
+    # patterns (a host, a user, a system call) share one compiled expression through the
+    # `re` module's cache. A run of keywords (each ending with _KEYWORD_END) is written
+    # `(?:(?P<t1>read)|(?P<t2>write))(?!...)` instead of `(?P<t1>read(?!...))|...`: it
+    # matches the same text with the same group, and `re` parses the lookahead once.
+    parts = []
+    i = 0
+    while i < len(regexps):
+        j = i
+        while j < len(regexps) and regexps[j].endswith(_KEYWORD_END):
+            j += 1
+        if j - i > 1:
+            keywords = [regexps[k][:-len(_KEYWORD_END)] for k in range(i, j)]
+            run = '|'.join('(?P<t%d>%s)' % (i + n, k) for n, k in enumerate(keywords))
+            parts.append('(?:%s)%s' % (run, _KEYWORD_END))
+            i = j
+        else:
+            parts.append('(?P<t%d>%s)' % (i, regexps[i]))
+            i += 1
+    return '|'.join(parts)
+""".replace("{KEYWORD_END!r}", repr(KEYWORD_END)),
+        "not an import: the contextual lexer compiles one expression per state on first use,"
+        " a few ms of the first compile; this makes states with the same patterns share one"
+        " and keywords cheaper to compile",
+    ),
+    (
+        """            if s == _get_match(re_, retok.pattern.to_regexp(), s, g_regex_flags):""",
+        """            if (retok.name, strtok.name) in _EMBEDDED:""",
+        "not an import: each lexer state compiled every pattern that could also match a"
+        " literal (`,` `=`) to ask whether it does; `embedded` asks once, here",
+    ),
+    (
         "import pickle, zlib, base64\n",
         "",
         "the tables are written as Python literals (compress=False), so only Lark's cache,"
@@ -187,7 +286,35 @@ def generate() -> str:
     parser.options.edit_terminals = None
     out = io.StringIO()
     gen_standalone(parser, out=out)
-    return HEADER + trim(out.getvalue())
+    pairs = sorted(embedded(parser))
+    return HEADER + trim(out.getvalue()) + EMBEDDED.format(pairs=pairs)
+
+
+EMBEDDED = """
+
+# (pattern terminal, literal terminal) pairs of equal priority where the pattern matches
+# the whole literal, as Lark's `_create_unless` would find by matching them at run time.
+_EMBEDDED = frozenset({pairs!r})
+"""
+
+
+def embedded(parser: Lark) -> set[tuple[str, str]]:
+    """The pairs of `_EMBEDDED`, computed as Lark's `_create_unless` does."""
+    flags = parser.lexer_conf.g_regex_flags
+    return {
+        (pattern.name, literal.name)
+        for pattern in parser.terminals
+        if isinstance(pattern.pattern, PatternRE)
+        for literal in parser.terminals
+        if isinstance(literal.pattern, PatternStr)
+        and literal.priority == pattern.priority
+        and _whole(re.match(pattern.pattern.to_regexp(), literal.pattern.value, flags))
+        == literal.pattern.value
+    }
+
+
+def _whole(match: re.Match[str] | None) -> str | None:
+    return None if match is None else match.group(0)
 
 
 def trim(module: str) -> str:

@@ -56,6 +56,8 @@ def test_the_generated_parser_is_the_grammar_files() -> None:
     assert grammar_of(_lalr.Lark_StandAlone()) == grammar_of(fresh), (
         "policy/_lalr.py is out of date with policy/grammar.lark: run `make parser`"
     )
+    # what the lexer would otherwise work out at run time from the terminals
+    assert generator().embedded(fresh) == _lalr._EMBEDDED
 
 
 def test_keywords_match_whole_words_only() -> None:
