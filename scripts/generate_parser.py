@@ -257,6 +257,61 @@ def _alternation(regexps):
         " literal (`,` `=`) to ask whether it does; `embedded` asks once, here",
     ),
     (
+        """        lexer_by_tokens: Dict[FrozenSet[str], AbstractBasicLexer] = {}
+        self.lexers = {}
+        for state, accepts in states.items():
+            key = frozenset(accepts)
+            try:
+                lexer = lexer_by_tokens[key]
+            except KeyError:
+                accepts = set(accepts) | set(conf.ignore) | set(always_accept)
+                lexer_conf = copy(trad_conf)
+                lexer_conf.terminals = [terminals_by_name[n] for n in accepts if n in terminals_by_name]
+                lexer = self.BasicLexer(lexer_conf, comparator)
+                lexer_by_tokens[key] = lexer
+
+            self.lexers[state] = lexer
+""",  # noqa: E501 (Lark's text)
+        """        lexer_by_tokens: Dict[FrozenSet[str], AbstractBasicLexer] = {}
+        state_conf = copy(trad_conf)  # as trad_conf is now; it changes below
+
+        def build(accepts):
+            key = frozenset(accepts)
+            try:
+                return lexer_by_tokens[key]
+            except KeyError:
+                accepts = set(accepts) | set(conf.ignore) | set(always_accept)
+                lexer_conf = copy(state_conf)
+                lexer_conf.terminals = [terminals_by_name[n] for n in accepts if n in terminals_by_name]
+                lexer = self.BasicLexer(lexer_conf, comparator)
+                lexer_by_tokens[key] = lexer
+                return lexer
+
+        self.lexers = _StateLexers(states, build)
+""",  # noqa: E501 (Lark's text)
+        "not an import: Lark made the lexers of all of the parser's states when it loaded"
+        " (0.6 ms); `_StateLexers` makes a state's lexer the first time a parse reaches it",
+    ),
+    (
+        """class ContextualLexer(Lexer):
+""",
+        """class _StateLexers(dict):
+    # The lexer of each parser state, made when the state is first looked up.
+    def __init__(self, states, build):
+        super().__init__()
+        self._states = states
+        self._build = build
+
+    def __missing__(self, state):
+        lexer = self[state] = self._build(self._states[state])
+        return lexer
+
+
+class ContextualLexer(Lexer):
+""",
+        "see the previous edit",
+    ),
+    (
         "import pickle, zlib, base64\n",
         "",
         "the tables are written as Python literals (compress=False), so only Lark's cache,"
