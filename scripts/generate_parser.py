@@ -28,6 +28,7 @@ import sys
 from pathlib import Path
 
 from lark import Lark
+from lark.grammar import NonTerminal, Rule, RuleOptions, Terminal
 from lark.lexer import PatternRE, PatternStr, TerminalDef
 from lark.tools.standalone import gen_standalone
 
@@ -341,8 +342,63 @@ def generate() -> str:
     parser.options.edit_terminals = None
     out = io.StringIO()
     gen_standalone(parser, out=out)
+    module = trim(out.getvalue())
+    # the terminals and rules as Python that builds them (see `restoring`)
+    _, memo = parser.memo_serialize([TerminalDef, Rule])
+    module = _replace_once(module, f"MEMO = (\n{memo}\n)\n", RESTORED.format(memo=restoring(memo)))
+    module = _replace_once(module, "(DATA, MEMO, **kwargs)", "(DATA, _memo(), **kwargs)")
     pairs = sorted(embedded(parser))
-    return HEADER + trim(out.getvalue()) + EMBEDDED.format(pairs=pairs)
+    return HEADER + module + EMBEDDED.format(pairs=pairs)
+
+
+def _replace_once(module: str, old: str, new: str) -> str:
+    if module.count(old) != 1:
+        raise SystemExit(f"Lark's standalone module changed: {old[:40]!r} is not there once")
+    return module.replace(old, new)
+
+
+RESTORED = """def _restored(cls, fields):
+    # what Serialize.deserialize makes of a serialised object, without the walk
+    inst = cls.__new__(cls)
+    for name, value in fields:
+        setattr(inst, name, value)
+    if hasattr(inst, '_deserialize'):
+        inst._deserialize()
+    return inst
+
+
+def _memo():
+    # Lark's MEMO (the terminals and rules), written as the code that builds it: Lark
+    # would walk the serialised form, a dictionary per object, on every load.
+    return {memo}
+"""
+
+# the classes whose serialised objects are in MEMO
+SERIALISED = {
+    c.__name__: c
+    for c in (TerminalDef, PatternRE, PatternStr, Rule, NonTerminal, Terminal, RuleOptions)
+}
+
+
+def restoring(value: object) -> str:
+    """Python that builds what Lark's `_deserialize` makes of `value`, a serialised MEMO.
+
+    An object (a dictionary with `__type__`) becomes a `_restored` call that sets its
+    class's serialised fields in the order `deserialize` sets them; dictionaries and lists
+    become new ones, as `_deserialize` makes new ones."""
+    if isinstance(value, dict):
+        if "@" in value:  # a reference to another memoised object: not in MEMO itself
+            raise SystemExit("Lark's MEMO refers to itself; `restoring` cannot write it")
+        if "__type__" in value:
+            cls = SERIALISED[value["__type__"]]
+            fields = cls.__serialize_fields__
+            pairs = ", ".join(f"({f!r}, {restoring(value[f])})" for f in fields)
+            return f"_restored({cls.__name__}, ({pairs},))"
+        items = ", ".join(f"{restoring(k)}: {restoring(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(restoring(v) for v in value) + "]"
+    return repr(value)
 
 
 EMBEDDED = """
