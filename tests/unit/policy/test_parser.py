@@ -262,6 +262,8 @@ def test_sizes_are_bytes_in_powers_of_1024(size: str, value: int) -> None:
         (r"\u0000", "\x00"),  # the check pass decides what may contain a NUL
         ("héllo wörld ✓ 日本 😀", "héllo wörld ✓ 日本 😀"),
         ("a\tb", "a\tb"),  # a raw tab is allowed in a string
+        # not printable, yet allowed raw: no escape is needed for them
+        ("no\u00a0break\u00adsoft\u200bzero", "no\u00a0break\u00adsoft\u200bzero"),
         ("# not a comment", "# not a comment"),
     ],
 )
