@@ -140,25 +140,6 @@ except ImportError:
         " costs a search of sys.path, and importing it where it is installed much more",
     ),
     (
-        """from contextlib import suppress
-""",
-        "",
-        "`contextlib` served one `with suppress(EOFError)`, written as try/except below",
-    ),
-    (
-        """        with suppress(EOFError):
-            while True:
-                yield self.next_token(state, parser_state)
-""",
-        """        try:
-            while True:
-                yield self.next_token(state, parser_state)
-        except EOFError:
-            pass
-""",
-        "see the previous edit",
-    ),
-    (
         """        mres = []
         while terminals:
 """
@@ -309,6 +290,32 @@ def _alternation(regexps):
 
 
 class ContextualLexer(Lexer):
+""",
+        "see the previous edit",
+    ),
+    (
+        "from copy import deepcopy\n",
+        """def deepcopy(x, memo=None):
+    from copy import deepcopy
+
+    return deepcopy(x, memo)
+""",
+        "`copy` (with `weakref`, nearly 1 ms) serves a good parse only to copy the lexer's"
+        " settings (see the next edit); a deep copy is made only by an error's diagnosis",
+    ),
+    (
+        "\nfrom copy import copy\n",  # at the start of a line: a method imports it too
+        """
+def copy(x):
+    # What copy.copy makes of a LexerConf, a plain object (no __slots__, __copy__ or
+    # __reduce__): a new one with the same attributes. Anything else is copied by `copy`.
+    if type(x) is LexerConf:
+        new = LexerConf.__new__(LexerConf)
+        new.__dict__.update(x.__dict__)
+        return new
+    from copy import copy
+
+    return copy(x)
 """,
         "see the previous edit",
     ),

@@ -66,3 +66,35 @@ def test_an_address_in_a_policy_is_checked_with_ipaddress(tmp_path: Path) -> Non
     # the other side of the lazy import above: an address literal still loads `ipaddress`
     loaded = loaded_after_compile(tmp_path, "extends stdio\nallow 10.0.0.0/8 port 443\n")
     assert "ipaddress" in loaded
+
+
+# what the generated parser alone must not import to parse good lines (an error's diagnosis
+# may: it copies the parser's state with `copy`)
+NOT_IMPORTED_BY_THE_PARSER = {
+    *NOT_IMPORTED,
+    "dataclasses",
+    "inspect",
+    "copy",
+    "weakref",
+}
+
+
+def test_the_generated_parser_parses_with_only_what_parsing_uses() -> None:
+    # The module is run on its own, not imported, so that the rest of the package (which
+    # may import some of these for its own use) does not hide what the parser imports.
+    script = (
+        "import json, sys\n"
+        f"namespace = {{'__name__': '_lalr'}}\n"
+        f"path = {str(ROOT / 'policy' / '_lalr.py')!r}\n"
+        "exec(compile(open(path, encoding='utf-8').read(), path, 'exec'), namespace)\n"
+        "parser = namespace['Lark_StandAlone']()\n"
+        "for line in ['read /data as /mnt', 'allow a.com, b.org port 443 over tcp',\n"
+        "             'env X = \"y z\" because \"why\"', 'limit memory 64M  # comment']:\n"
+        "    parser.parse(line)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", script], capture_output=True, text=True, check=True
+    )
+    loaded = set(json.loads(done.stdout))
+    assert sorted(loaded & NOT_IMPORTED_BY_THE_PARSER) == []
