@@ -26,6 +26,7 @@ import io
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from lark import Lark
 from lark.grammar import NonTerminal, Rule, RuleOptions, Terminal
@@ -178,7 +179,7 @@ except ImportError:
             if self.use_bytes:
                 pattern = pattern.encode('latin-1')
             try:
-                mre = self.re_.compile(pattern, self.g_regex_flags)
+                mre = _compile(self.re_, pattern, self.g_regex_flags)
             except AssertionError:  ##
 
                 return self._build_mres(terminals, max_size // 2)
@@ -361,7 +362,83 @@ def generate() -> str:
     module = _replace_once(module, f"MEMO = (\n{memo}\n)\n", RESTORED.format(memo=restoring(memo)))
     module = _replace_once(module, "(DATA, MEMO, **kwargs)", "(DATA, _memo(), **kwargs)")
     pairs = sorted(embedded(parser))
-    return HEADER + module + EMBEDDED.format(pairs=pairs)
+    module = HEADER + module + EMBEDDED.format(pairs=pairs) + PRECOMPILED
+    # the lexer's patterns, compiled here (see PRECOMPILED); finding them takes the module
+    flags = parser.lexer_conf.g_regex_flags
+    table = {p: precompiled(p, flags) for p in sorted(lexer_patterns(module))}
+    lines = "".join(f"    {p!r}: {entry!r},\n" for p, entry in table.items())
+    module = _replace_once(module, "_PRECOMPILED = {}\n", f"_PRECOMPILED = {{\n{lines}}}\n")
+    return module.replace("_PRECOMPILED_FOR = None", f"_PRECOMPILED_FOR = {_sre_version()!r}")
+
+
+PRECOMPILED = """
+
+# Lark compiles each lexer state's pattern with `re` the first time a parse reaches the
+# state: about 2 ms of a cold compile, all of it in re's own parser and compiler, which
+# are written in Python. scripts/generate_parser.py ran them ahead of time on the Python
+# named below (minor version and the `_sre` code format); on such an interpreter
+# `_compile` hands their output to `_sre.compile` exactly as `re.compile` would, and on
+# any other it calls `re.compile`. tests/unit/policy/test_generated_parser.py checks that
+# both give equal patterns (Pattern equality compares the compiled code).
+import _sre
+
+_PRECOMPILED_FOR = None
+_PRECOMPILED_ON = (*sys.version_info[:2], _sre.MAGIC, _sre.CODESIZE) == _PRECOMPILED_FOR
+_COMPILED = {}
+
+
+def _compile(re_, pattern, flags):
+    entry = _PRECOMPILED.get(pattern) if _PRECOMPILED_ON and re_ is re else None
+    if entry is None or entry[0] != flags:
+        return re_.compile(pattern, flags)
+    try:
+        return _COMPILED[pattern]
+    except KeyError:
+        pass
+    _, final_flags, code, groups, groupindex, indexgroup = entry
+    compiled = _sre.compile(pattern, final_flags, list(code), groups, dict(groupindex), indexgroup)
+    _COMPILED[pattern] = compiled
+    return compiled
+
+
+# pattern: (flags, flags | the pattern's own, code, groups, group index, index group)
+_PRECOMPILED = {}
+"""
+
+
+def _sre_version() -> tuple[int, ...]:
+    import _sre
+
+    return (*sys.version_info[:2], _sre.MAGIC, _sre.CODESIZE)
+
+
+def lexer_patterns(module: str) -> set[str]:
+    """Every pattern the module's lexer can compile: each parser state's, the lexer's
+    for all terminals (used to diagnose an error) and those of Lark's `unless` checks."""
+    namespace: dict[str, Any] = {"__name__": "_lalr"}
+    exec(compile(module, str(OUTPUT), "exec"), namespace)
+    lexer = namespace["Lark_StandAlone"]().parser.lexer
+    lexers = [lexer.lexers[state] for state in lexer.lexers._states]
+    lexers.append(lexer.root_lexer)
+    scanners = [basic.scanner for basic in lexers]
+    for basic in lexers:
+        scanners += [c.scanner for c in basic.callback.values() if hasattr(c, "scanner")]
+    return {mre.pattern for scanner in scanners for mre, _ in scanner._mres}
+
+
+def precompiled(pattern: str, flags: int) -> tuple[object, ...]:
+    """What `re._compiler.compile` passes to `_sre.compile` for `pattern` (and `flags`)."""
+    from re import _compiler, _parser  # type: ignore[attr-defined]
+
+    parsed = _parser.parse(pattern, flags)
+    code = _compiler._code(parsed, flags)
+    groupindex = dict(parsed.state.groupdict)
+    indexgroup = [None] * parsed.state.groups
+    for name, index in groupindex.items():
+        indexgroup[index] = name
+    groups = parsed.state.groups - 1
+    code = tuple(int(op) for op in code)  # opcodes are ints that print as their names
+    return (flags, flags | parsed.state.flags, code, groups, groupindex, tuple(indexgroup))
 
 
 def _replace_once(module: str, old: str, new: str) -> str:
