@@ -706,6 +706,22 @@ def test_error(text: str, code: Code, underlined: str, message: str, help: str |
     assert marked(diagnostic, text) == underlined
 
 
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("\ud800read /x", 1),
+        ("read /😀\udfff", 8),  # a character outside the BMP is one column
+        ('env X = "\ud83d\ude00"', 10),  # a raw pair of halves: the first is reported
+        ("read /é\udc00 \ud800", 8),
+    ],
+)
+def test_the_first_lone_surrogate_is_reported(text: str, column: int) -> None:
+    (diagnostic,) = errors(text)
+    assert diagnostic.code is Code.PARSE_UNEXPECTED_CHARACTER
+    assert diagnostic.message == f"unexpected character `\\u{{{ord(text[column - 1]):x}}}`"
+    assert diagnostic.origin == Span(FILE, 1, column, 1, column + 1)
+
+
 # (source, the column just after the last word, what was expected)
 ENDS = [
     ("read", 5, "a path starting with `/` or a quoted string"),
