@@ -288,6 +288,14 @@ def copy(x):
         " uses; `re.sub` and `re.search` take it as text",
     ),
     (
+        "{tokens[token]: ((Reduce, Rule.deserialize(arg, memo)) if action==1 else (Shift, arg))",
+        "{tokens[token]: ((Reduce, memo[arg['@']] if '@' in arg else Rule.deserialize(arg, memo))"
+        " if action==1 else (Shift, arg))",
+        "not an import: a rule in the parse table is a reference to the memo, which"
+        " `Rule.deserialize` looks up after building a dictionary of its namespace, a few"
+        " hundred times per load",
+    ),
+    (
         "import pickle, zlib, base64\n",
         "",
         "the tables are written as Python literals (compress=False), so only Lark's cache,"
