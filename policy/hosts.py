@@ -1,10 +1,13 @@
 """Host patterns in egress rules: exact names, `*.suffix` wildcards, IPv4/IPv6 literals
-and CIDRs. One function to classify a pattern; anything else is malformed."""
+and CIDRs. One function to classify a pattern; anything else is malformed.
+
+`ipaddress` is imported only where a pattern could be an address or a network: most
+policies name hosts only, and importing it costs every cold `mcp-lok policy compile` about
+a millisecond (tests/unit/policy/test_cold_imports.py checks that it stays unloaded)."""
 
 from __future__ import annotations
 
 import enum
-import ipaddress
 import re
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -23,12 +26,16 @@ class HostKind(enum.Enum):
 def classify(pattern: str) -> HostKind | None:
     """The kind of a (lower-cased) host pattern, or None when it is malformed."""
     if "/" in pattern:
+        import ipaddress  # see the module docstring
+
         try:
             ipaddress.ip_network(pattern, strict=True)
         except ValueError:
             return None
         return HostKind.NETWORK
     if _MAYBE_ADDRESS.fullmatch(pattern):
+        import ipaddress  # see the module docstring
+
         try:
             ipaddress.ip_address(_unbracket(pattern))
         except ValueError:
@@ -60,7 +67,11 @@ def normalise(pattern: str) -> str:
     text = pattern.lower()
     kind = classify(text)
     if kind is HostKind.ADDRESS:
+        import ipaddress  # see the module docstring; `classify` has loaded it
+
         return str(ipaddress.ip_address(_unbracket(text)))
     if kind is HostKind.NETWORK:
+        import ipaddress  # as above
+
         return str(ipaddress.ip_network(text))
     return text

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import json
 from typing import Generic, TypeVar, cast
 
+from .digest import sha256_hex
 from .origin import Origin
 from .record import field, fields, record
 from .rules import SecretSource, Transport
@@ -152,7 +152,7 @@ class Policy:
 
 def fingerprint(policy: Policy) -> str:
     """A digest of what the policy allows (origins and the source name left out)."""
-    return hashlib.sha256(canonical(_plain(policy)).encode()).hexdigest()
+    return sha256_hex(canonical(_plain(policy)).encode())
 
 
 def canonical(value: object) -> str:

@@ -53,16 +53,18 @@ _ESCAPE_HELP = (
     'use `\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` or `\\u` and four hex digits'
 )
 
-_BLANK = re.compile(r"[ \t]*(?:#.*)?")
-_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_SURROGATE = re.compile("[\ud800-\udfff]")
+# Patterns compiled at import cost every cold start; the ones that most policies never
+# need are kept as text and compiled by `re` (and cached there) on first use: `_WORD` by
+# errors only, `_STRING_PART` by a quoted string with a backslash or an unusual character.
+# Blank lines and lone surrogates are found without a pattern (see their uses).
+_WORD = r"[A-Za-z][A-Za-z0-9_-]*"
 _DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits fit any limit and keep int() cheap
 _SIZE = re.compile(r"([0-9]{1,18})(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE | re.ASCII)
 _CPUS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,3}))?")
 _UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
 # in a quoted string: an escape, a bad escape, or a character that must be written escaped
 # (a control character or line separator other than tab, which the renderer would hide)
-_STRING_PART = re.compile(
+_STRING_PART = (
     r'\\u([0-9a-fA-F]{4})|\\(["\\/bfnrt])|(\\.)|([\x00-\x08\n-\x1f\x7f-\x9f\u2028\u2029])'
 )
 _ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
@@ -81,7 +83,8 @@ def parse(text: str, file: str) -> list[rules.Rule]:
     # spans and excerpts agree; any other line separator is a stray character
     for number, ending in enumerate(lines, start=1):
         source = ending.removesuffix("\r")
-        if _BLANK.fullmatch(source):
+        words = source.lstrip(" \t")
+        if not words or words[0] == "#":  # blank, or only a comment
             continue
         line = _Line(file, number)
         rule = _parse_line(grammar, source, line)
@@ -94,10 +97,13 @@ def parse(text: str, file: str) -> list[rules.Rule]:
 
 def _parse_line(grammar: _Grammar, source: str, line: _Line) -> rules.Rule | None:
     # No UTF-8 file holds a lone surrogate and no engine takes one. Looking for them here
-    # keeps their range out of the grammar, where it would slow every lexer's compilation.
-    stray = _SURROGATE.search(source)
-    if stray is not None:
-        line.problems.append(_bad_character(stray.group(), stray.start() + 1, source, line))
+    # keeps their range out of the grammar, where it would slow every lexer's compilation,
+    # and out of any pattern (0.4 ms to compile): UTF-8 encodes every character but a
+    # surrogate, and its error gives the first one.
+    try:
+        source.encode("utf-8")
+    except UnicodeEncodeError as stray:
+        line.problems.append(_bad_character(source[stray.start], stray.start + 1, source, line))
         return None
     # The common case, a good line, takes Lark's plain parse; only a line that fails is
     # parsed again interactively, which hands over every token for a precise diagnostic.
@@ -162,7 +168,7 @@ class _Grammar:
             message = f"unexpected end of line: expected {self.describe(expected)}"
             return Diagnostic(Code.PARSE_UNEXPECTED_EOF, message, line.span(end, end))
         known = token in self.keywords.values()  # a keyword out of place, not a misspelling
-        misspelt = not known and _WORD.fullmatch(token) is not None
+        misspelt = not known and re.fullmatch(_WORD, token) is not None
         choices = [self.keywords[t] for t in expected if t in self.keywords]
         help = None if known else did_you_mean(token.lower(), choices)
         if self._starts_statement(expected):
@@ -281,9 +287,11 @@ class _Line:
 
     def _unquote(self, token: Token) -> str:
         body, start = token[1:-1], cast(int, token.column) + 1
+        if "\\" not in body and body.isprintable():
+            return body  # no escape, and no control character or separator: as written
         parts: list[str] = []
         done = 0
-        for match in _STRING_PART.finditer(body):
+        for match in re.finditer(_STRING_PART, body):
             parts.append(body[done : match.start()])
             done = match.end()
             code, simple, bad, control = match.groups()

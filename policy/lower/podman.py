@@ -10,9 +10,8 @@ Two differences from Docker, both measured on Podman 4.3's Docker-compatible API
 
 from __future__ import annotations
 
-import hashlib
-
 from .. import baseline, seccomp
+from ..digest import sha256_hex
 from ..ir import Policy
 from ..origin import Default
 from .plan import Payload, PlanFile, Target
@@ -25,7 +24,7 @@ SCRATCH_SIZE = 16 * 1024 * 1024
 
 def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
     content = seccomp.rendered(frozenset(v.value for v in policy.seccomp_deny), 2)
-    digest = hashlib.sha256(content.encode()).hexdigest()[:16]
+    digest = sha256_hex(content.encode())[:16]
     path = f"{target.runtime_dir}/seccomp/{digest}.json"
     return f"seccomp={path}", (PlanFile(path, content + "\n"),)
 

@@ -10,6 +10,7 @@ rules determine the same LALR tables.
 from __future__ import annotations
 
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,8 @@ def test_the_generated_parser_is_the_grammar_files() -> None:
     assert grammar_of(_lalr.Lark_StandAlone()) == grammar_of(fresh), (
         "policy/_lalr.py is out of date with policy/grammar.lark: run `make parser`"
     )
+    # what the lexer would otherwise work out at run time from the terminals
+    assert generator().embedded(fresh) == _lalr._EMBEDDED
 
 
 def test_keywords_match_whole_words_only() -> None:
@@ -76,3 +79,29 @@ def test_the_policy_package_does_not_import_lark() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_the_precompiled_lexer_patterns_are_what_re_compiles() -> None:
+    # Pattern equality compares flags, text and compiled code; on an interpreter other than
+    # the generator's, `_compile` is `re.compile` itself and this holds trivially.
+    for pattern, entry in _lalr._PRECOMPILED.items():
+        flags = entry[0]
+        ours, theirs = _lalr._compile(re, pattern, flags), re.compile(pattern, flags)
+        assert ours == theirs, pattern
+        assert (ours.groups, ours.groupindex) == (theirs.groups, theirs.groupindex)
+
+
+def test_every_pattern_the_lexer_compiles_is_precompiled() -> None:
+    module = (ROOT / "policy" / "_lalr.py").read_text(encoding="utf-8")
+    assert generator().lexer_patterns(module) == set(_lalr._PRECOMPILED)
+
+
+def test_the_precompiled_patterns_are_used_on_the_python_that_made_them() -> None:
+    import _sre
+
+    made_here = (*sys.version_info[:2], _sre.MAGIC, _sre.CODESIZE) == _lalr._PRECOMPILED_FOR
+    assert made_here == _lalr._PRECOMPILED_ON
+    pattern = next(iter(_lalr._PRECOMPILED))
+    compiled = _lalr._compile(re, pattern, 0)
+    # the precompiled path keeps what it makes in `_COMPILED`; `re.compile` in its own cache
+    assert (compiled is _lalr._COMPILED.get(pattern)) == made_here

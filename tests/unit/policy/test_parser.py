@@ -262,6 +262,8 @@ def test_sizes_are_bytes_in_powers_of_1024(size: str, value: int) -> None:
         (r"\u0000", "\x00"),  # the check pass decides what may contain a NUL
         ("héllo wörld ✓ 日本 😀", "héllo wörld ✓ 日本 😀"),
         ("a\tb", "a\tb"),  # a raw tab is allowed in a string
+        # not printable, yet allowed raw: no escape is needed for them
+        ("no\u00a0break\u00adsoft\u200bzero", "no\u00a0break\u00adsoft\u200bzero"),
         ("# not a comment", "# not a comment"),
     ],
 )
@@ -702,6 +704,22 @@ def test_error(text: str, code: Code, underlined: str, message: str, help: str |
     assert diagnostic.message == message
     assert diagnostic.help == help
     assert marked(diagnostic, text) == underlined
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [
+        ("\ud800read /x", 1),
+        ("read /😀\udfff", 8),  # a character outside the BMP is one column
+        ('env X = "\ud83d\ude00"', 10),  # a raw pair of halves: the first is reported
+        ("read /é\udc00 \ud800", 8),
+    ],
+)
+def test_the_first_lone_surrogate_is_reported(text: str, column: int) -> None:
+    (diagnostic,) = errors(text)
+    assert diagnostic.code is Code.PARSE_UNEXPECTED_CHARACTER
+    assert diagnostic.message == f"unexpected character `\\u{{{ord(text[column - 1]):x}}}`"
+    assert diagnostic.origin == Span(FILE, 1, column, 1, column + 1)
 
 
 # (source, the column just after the last word, what was expected)
