@@ -356,6 +356,8 @@ print(json.dumps({
     "loaded": sorted(WATCHED & set(sys.modules)),
 }))
 """
+
+
 def test_the_policy_commands_import_neither_dataclasses_nor_inspect() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _COMMANDS, str(EXAMPLES)],
