@@ -2,9 +2,10 @@
 
 `parse` turns each statement into a `Rule` (see `rules.py`) that knows its span, or raises
 one `PolicyError` carrying every syntax error in the file. It converts what it lexes
-(quoted strings, sizes, CPU counts, numbers) but judges nothing: whether a path is
-absolute, a host well formed, a port in range or an `insecure` marker needed is the check
-pass's business, and `extends` rules come back as written for `source` to resolve.
+(quoted strings, sizes, CPU counts, numbers; `values.py`) but judges nothing: whether a
+path is absolute, a host well formed, a port in range or an `insecure` marker needed is
+the check pass's business, and `extends` rules come back as written for `source` to
+resolve.
 
 The grammar is `grammar.lark` (one statement). Its LALR tables are generated ahead of
 time into `_lalr.py` by Lark's standalone tool (`make parser`, see
@@ -25,6 +26,7 @@ from ._lalr import Lark, Lark_StandAlone, Token, Tree, UnexpectedCharacters, Une
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .origin import Span
 from .record import record
+from .values import Line, show
 
 # How an error names what a position wanted; keywords are named by themselves.
 _PHRASES = {
@@ -44,30 +46,11 @@ _PHRASES = {
     "NUMBER": "a number",
 }
 _STATEMENT_HELP = "a statement starts with a keyword such as `read`, `write`, `allow` or `limit`"
-_SIZE_HELP = (
-    "write a number of bytes, optionally followed by `K`, `M`, `G` or `T` (powers of 1024),"
-    " such as `64M`"
-)
-_CPUS_HELP = "write a number with at most three decimals, such as `1.5`"
-_ESCAPE_HELP = (
-    'use `\\"`, `\\\\`, `\\/`, `\\b`, `\\f`, `\\n`, `\\r`, `\\t` or `\\u` and four hex digits'
-)
 
-# Patterns compiled at import cost every cold start; the ones that most policies never
-# need are kept as text and compiled by `re` (and cached there) on first use: `_WORD` by
-# errors only, `_STRING_PART` by a quoted string with a backslash or an unusual character.
-# Blank lines and lone surrogates are found without a pattern (see their uses).
+# Patterns compiled at import cost every cold start: this one, which only errors need, is
+# kept as text and compiled by `re` (and cached there) on first use. Blank lines and lone
+# surrogates are found without a pattern (see their uses).
 _WORD = r"[A-Za-z][A-Za-z0-9_-]*"
-_DIGITS = re.compile(r"[0-9]{1,18}")  # 18 digits fit any limit and keep int() cheap
-_SIZE = re.compile(r"([0-9]{1,18})(?:([kmgt])(?:i?b)?|b)?", re.IGNORECASE | re.ASCII)
-_CPUS = re.compile(r"([0-9]{1,18})(?:\.([0-9]{1,3}))?")
-_UNITS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
-# in a quoted string: an escape, a bad escape, or a character that must be written escaped
-# (a control character or line separator other than tab, which the renderer would hide)
-_STRING_PART = (
-    r'\\u([0-9a-fA-F]{4})|\\(["\\/bfnrt])|(\\.)|([\x00-\x08\n-\x1f\x7f-\x9f\u2028\u2029])'
-)
-_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 
 
 def parse(text: str, file: str) -> list[rules.Rule]:
@@ -86,7 +69,7 @@ def parse(text: str, file: str) -> list[rules.Rule]:
         words = source.lstrip(" \t")
         if not words or words[0] == "#":  # blank, or only a comment
             continue
-        line = _Line(file, number)
+        line = Line(file, number)
         rule = _parse_line(grammar, source, line)
         out.extend(line.problems)
         if rule is not None and not line.problems:
@@ -95,7 +78,7 @@ def parse(text: str, file: str) -> list[rules.Rule]:
     return parsed
 
 
-def _parse_line(grammar: _Grammar, source: str, line: _Line) -> rules.Rule | None:
+def _parse_line(grammar: _Grammar, source: str, line: Line) -> rules.Rule | None:
     # No UTF-8 file holds a lone surrogate and no engine takes one. Looking for them here
     # keeps their range out of the grammar, where it would slow every lexer's compilation,
     # and out of any pattern (0.4 ms to compile): UTF-8 encodes every character but a
@@ -162,7 +145,7 @@ class _Grammar:
         *rest, last = sorted((self.words[n] for n in names), key=lambda p: (p == "end of line", p))
         return f"{', '.join(rest)} or {last}" if rest else last
 
-    def unexpected(self, token: Token, expected: set[str], line: _Line) -> Diagnostic:
+    def unexpected(self, token: Token, expected: set[str], line: Line) -> Diagnostic:
         if token.type == "$END":  # Lark's end token borrows the position of the last token
             end = cast(int, token.end_column)
             message = f"unexpected end of line: expected {self.describe(expected)}"
@@ -176,12 +159,12 @@ class _Grammar:
             if misspelt:
                 message = f"unknown statement `{token}`"
                 return Diagnostic(Code.PARSE_UNKNOWN_KEYWORD, message, line.at(token), help)
-            message = f"unexpected `{_show(token)}`: expected a statement"
+            message = f"unexpected `{show(token)}`: expected a statement"
             return Diagnostic(Code.PARSE_UNEXPECTED_TOKEN, message, line.at(token), help)
         # a misspelt word where only a fixed set of words fits, like `network opne`
         fixed = misspelt and len(choices) == len(expected)
         code = Code.PARSE_UNKNOWN_KEYWORD if fixed else Code.PARSE_UNEXPECTED_TOKEN
-        message = f"unexpected `{_show(token)}`: expected {self.describe(expected)}"
+        message = f"unexpected `{show(token)}`: expected {self.describe(expected)}"
         return Diagnostic(code, message, line.at(token), help)
 
     def _starts_statement(self, terminals: set[str]) -> bool:
@@ -205,7 +188,7 @@ def _grammar() -> _Grammar:
 # --- syntax errors ---------------------------------------------------------------------------
 
 
-def _bad_character(char: str, column: int, source: str, line: _Line) -> Diagnostic:
+def _bad_character(char: str, column: int, source: str, line: Line) -> Diagnostic:
     # every printable character starts some token, so this is a quote that is never closed,
     # a blank other than a space or tab, or a control character
     if char == '"':
@@ -215,106 +198,8 @@ def _bad_character(char: str, column: int, source: str, line: _Line) -> Diagnost
             Code.PARSE_UNEXPECTED_EOF, message, line.span(column, end), 'close it with `"`'
         )
     help = "only spaces and tabs separate words" if char.isspace() else None
-    message = f"unexpected character `{_show(char)}`"
+    message = f"unexpected character `{show(char)}`"
     return Diagnostic(Code.PARSE_UNEXPECTED_CHARACTER, message, line.span(column, column + 1), help)
-
-
-def _show(text: str) -> str:
-    """User text for a message, with invisible characters spelt out so that a reader sees them."""
-    return "".join(c if c.isprintable() else f"\\u{{{ord(c):x}}}" for c in text)
-
-
-# --- values ----------------------------------------------------------------------------------
-
-
-class _Line:
-    """One line being turned into a rule: where it is, and what is wrong with its values."""
-
-    __slots__ = ("file", "number", "problems")
-
-    def __init__(self, file: str, number: int) -> None:
-        self.file = file
-        self.number = number
-        self.problems: list[Diagnostic] = []
-
-    def span(self, start: int, end: int) -> Span:
-        return Span(self.file, self.number, start, self.number, end)
-
-    def at(self, token: Token) -> Span:
-        # tokens from the lexer always have positions; Lark's types allow hand-made ones
-        return self.span(cast(int, token.column), cast(int, token.end_column))
-
-    def invalid(self, span: Span, message: str, help: str) -> None:
-        self.problems.append(Diagnostic(Code.PARSE_INVALID_VALUE, message, span, help))
-
-    def item(self, token: Token) -> rules.Item:
-        return rules.Item(str(token), self.at(token))
-
-    def port(self, token: Token) -> rules.Item:
-        self._match(token, _DIGITS, "port", "write a number such as `443`")
-        return self.item(token)
-
-    def integer(self, token: Token) -> int:
-        match = self._match(token, _DIGITS, "number", "write a whole number such as `1024`")
-        return 0 if match is None else int(token)
-
-    def size(self, token: Token) -> int:
-        match = self._match(token, _SIZE, "size", _SIZE_HELP)
-        if match is None:
-            return 0
-        digits, unit = match.groups()
-        return int(digits) << 10 * _UNITS[(unit or "").lower()]
-
-    def cpus(self, token: Token) -> int:
-        """Milli-CPUs, so that `1.5` is exactly 1500."""
-        match = self._match(token, _CPUS, "number of CPUs", _CPUS_HELP)
-        if match is None:
-            return 0
-        whole, fraction = match.groups()
-        return int(whole) * 1000 + int((fraction or "").ljust(3, "0"))
-
-    def _match(
-        self, token: Token, pattern: re.Pattern[str], what: str, help: str
-    ) -> re.Match[str] | None:
-        match = pattern.fullmatch(token)
-        if match is None:
-            self.invalid(self.at(token), f"invalid {what} `{_show(token)}`", help)
-        return match
-
-    def text(self, token: Token) -> str:
-        """A bare word as written, or the contents of a quoted string."""
-        return self._unquote(token) if token.type == "STRING" else str(token)
-
-    def _unquote(self, token: Token) -> str:
-        body, start = token[1:-1], cast(int, token.column) + 1
-        if "\\" not in body and body.isprintable():
-            return body  # no escape, and no control character or separator: as written
-        parts: list[str] = []
-        done = 0
-        for match in re.finditer(_STRING_PART, body):
-            parts.append(body[done : match.start()])
-            done = match.end()
-            code, simple, bad, control = match.groups()
-            at = self.span(start + match.start(), start + match.end())
-            if code is not None:
-                parts.append(chr(int(code, 16)))
-            elif simple is not None:
-                parts.append(_ESCAPES[simple])
-            elif bad is not None:
-                message = f"invalid escape `{_show(bad)}` in a quoted string"
-                self.invalid(at, message, _ESCAPE_HELP)
-            else:
-                message = f"control character `{_show(control)}` in a quoted string"
-                self.invalid(at, message, f"write it as an escape, such as `\\u{ord(control):04x}`")
-        parts.append(body[done:])
-        decoded = "".join(parts)
-        try:
-            # joins `\ud83d\ude00` into one character; a lone half of a pair is an error
-            return decoded.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
-        except UnicodeDecodeError:
-            help = "a `\\u` escape from d800 to dfff must be half of a surrogate pair"
-            self.invalid(self.at(token), "unpaired surrogate in a quoted string", help)
-            return decoded
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -328,10 +213,10 @@ class _Common(TypedDict):
 
 # a node's children: tokens, subtrees, and None where an optional part was left out
 _Args = Sequence[Any]
-_Builder = Callable[[_Args, _Line, _Common], rules.Rule]
+_Builder = Callable[[_Args, Line, _Common], rules.Rule]
 
 
-def _rule(tree: Tree[Token], origin: Span, line: _Line) -> rules.Rule:
+def _rule(tree: Tree[Token], origin: Span, line: Line) -> rules.Rule:
     insecure, statement, reason = cast(_Args, tree.children)
     common: _Common = {
         "origin": origin,
@@ -341,14 +226,14 @@ def _rule(tree: Tree[Token], origin: Span, line: _Line) -> rules.Rule:
     return _BUILDERS[statement.data](statement.children, line, common)
 
 
-def _extends(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+def _extends(args: _Args, line: Line, common: _Common) -> rules.Rule:
     (target,) = args  # a built-in's keyword, or a quoted file name
     name = str(target.children[0]) if isinstance(target, Tree) else line.text(target)
     return rules.Extends(target=name, **common)
 
 
 def _mount(kind: type[rules.Read | rules.Write]) -> _Builder:
-    def build(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+    def build(args: _Args, line: Line, common: _Common) -> rules.Rule:
         path, target = args
         target = None if target is None else line.text(target)
         return kind(path=line.text(path), target=target, **common)
@@ -356,13 +241,13 @@ def _mount(kind: type[rules.Read | rules.Write]) -> _Builder:
     return build
 
 
-def _tmpfs(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+def _tmpfs(args: _Args, line: Line, common: _Common) -> rules.Rule:
     target, size = args
     size = None if size is None else line.size(size)
     return rules.Tmpfs(target=line.text(target), size=size, **common)
 
 
-def _allow(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+def _allow(args: _Args, line: Line, common: _Common) -> rules.Rule:
     hosts, ports, transports = args
     over: tuple[rules.Item, ...]
     if transports is None:  # tcp unless the rule says otherwise; the rule is its origin
@@ -377,12 +262,12 @@ def _allow(args: _Args, line: _Line, common: _Common) -> rules.Rule:
     )
 
 
-def _limit(kind: rules.LimitKind, convert: Callable[[_Line, Token], int]) -> _Builder:
+def _limit(kind: rules.LimitKind, convert: Callable[[Line, Token], int]) -> _Builder:
     return lambda args, line, common: rules.Limit(kind=kind, value=convert(line, args[0]), **common)
 
 
 def _secret(source: rules.SecretSource) -> _Builder:
-    def build(args: _Args, line: _Line, common: _Common) -> rules.Rule:
+    def build(args: _Args, line: Line, common: _Common) -> rules.Rule:
         name, ref = args
         return rules.Secret(name=str(name), source=source, ref=line.text(ref), **common)
 
@@ -407,10 +292,10 @@ _BUILDERS: dict[str, _Builder] = {
     "deny_host": lambda args, line, common: rules.DenyHost(host=line.item(args[0]), **common),
     "deny_port": lambda args, line, common: rules.DenyPort(port=line.port(args[0]), **common),
     "deny_path": lambda args, line, common: rules.DenyPath(path=line.text(args[0]), **common),
-    "limit_memory": _limit(rules.LimitKind.MEMORY, _Line.size),
-    "limit_cpus": _limit(rules.LimitKind.CPUS, _Line.cpus),
-    "limit_pids": _limit(rules.LimitKind.PIDS, _Line.integer),
-    "limit_nofile": _limit(rules.LimitKind.NOFILE, _Line.integer),
+    "limit_memory": _limit(rules.LimitKind.MEMORY, Line.size),
+    "limit_cpus": _limit(rules.LimitKind.CPUS, Line.cpus),
+    "limit_pids": _limit(rules.LimitKind.PIDS, Line.integer),
+    "limit_nofile": _limit(rules.LimitKind.NOFILE, Line.integer),
     "env": lambda args, line, common: rules.Env(
         name=str(args[0]), value=line.text(args[1]), **common
     ),
