@@ -1,6 +1,6 @@
 """Load a JSON permission profile into rules.
 
-This is the JSON edge of the compiler: decode the text, check the profile's shape (known
+This is the JSON edge of the compiler: decode the text (`jsontext`), check the shape (known
 fields, JSON types, how the network entries combine) and turn each entry into a rule whose
 origin is a JSON pointer carrying the span of the value it came from. Checks shared with
 the policy language (paths, mounts, hosts, port ranges, transports, duplicates, which
@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Mapping
 from typing import Any, Final
 
 from .diagnostics import Code, Collector, Diagnostic, PolicyError, did_you_mean
-from .jsonspan import SpanMap, scan
+from .jsonspan import SpanMap
+from .jsontext import decode, quote
 from .origin import Pointer, Span, join_pointer
 from .rules import Allow, Item, NetworkNone, NetworkOpen, Privileged, Read, Rule, Write
 
@@ -36,9 +36,6 @@ _OUTBOUND_AT: Final = "/network/outbound"
 _OPEN_MODES: Final = ("bridge", "default")
 _DEFAULT_TRANSPORT: Final = "tcp"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*://")
-_QUOTED = re.compile(r"'([^']*)'")
-_POSITION_WORDS = re.compile(r"( starting)? at$")
-_LONGEST_QUOTE: Final = 60
 
 # ToolHive fields that mcp-lok knows but refuses, with the reason
 _UNSUPPORTED: Final = {
@@ -67,16 +64,6 @@ _ALONE: Final = {
     ),
 }
 
-# advice for the decoder's messages, keyed by how they start
-_JSON_HELP: Final = {
-    "Expecting property name": "field names need double quotes, and JSON allows no comma "
-    "after the last entry",
-    "Extra data": "a profile is a single JSON object; remove what follows it",
-    "Unexpected UTF-8 BOM": "save the file as UTF-8 without a byte order mark",
-    "Invalid control character": "write control characters in strings as escapes, "
-    "e.g. `\\t` or `\\n`",
-}
-
 
 def load_profile(text: str, file: str) -> list[Rule]:
     """Read a profile's `text` (from `file`) into rules.
@@ -84,54 +71,11 @@ def load_profile(text: str, file: str) -> list[Rule]:
     Raises `PolicyError` with every problem found, in the order they appear in the text.
     """
     collector = Collector()
-    decoded = _decode(text, file, collector)
+    decoded = decode(text, file, collector)
     rules = _Reader(decoded[1], collector).profile(decoded[0]) if decoded else []
     if collector.has_errors:
         raise PolicyError(sorted(collector.diagnostics, key=_position))
     return rules
-
-
-def _decode(text: str, file: str, collector: Collector) -> tuple[Any, SpanMap] | None:
-    """Decode the JSON and map its values to spans; report duplicate keys."""
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        where = Span(file, error.lineno, error.colno, error.lineno, error.colno + 1)
-        message, advice = _json_problem(error)
-        collector.error(Code.PROFILE_INVALID_JSON, message, where, advice)
-        return None
-    except ValueError:  # an integer longer than Python will convert
-        limit = sys.get_int_max_str_digits()
-        digits = re.search(f"[0-9]{{{limit + 1},}}", text)
-        start, end = digits.span() if digits else (0, 1)
-        where = SpanMap(text, file).span(start, end)
-        message = f"a number with more than {limit} digits"
-        collector.error(Code.PROFILE_INVALID_JSON, message, where)
-        return None
-    except RecursionError:
-        where = Span(file, 1, 1, 1, 2)
-        collector.error(Code.PROFILE_INVALID_JSON, "the profile nests too deeply", where)
-        return None
-    spans = scan(text, file)
-    for pointer, (start, end) in spans.duplicates:
-        name = _quote(json.loads(text[start:end]))
-        collector.error(
-            Code.PROFILE_DUPLICATE_KEY,
-            f"field `{name}` appears more than once",
-            Pointer(file, pointer, spans.span(start, end)),
-            f"keep one `{name}` and merge the entries into it",
-        )
-    return data, spans
-
-
-def _json_problem(error: json.JSONDecodeError) -> tuple[str, str | None]:
-    """The decoder's complaint in house style, with advice where it is clear."""
-    text = _POSITION_WORDS.sub("", error.msg)
-    message = "invalid JSON: " + _QUOTED.sub(r"`\1`", text[:1].lower() + text[1:])
-    advice = next((v for k, v in _JSON_HELP.items() if error.msg.startswith(k)), None)
-    if error.msg == "Expecting value" and error.doc[: error.pos].rstrip().endswith(","):
-        advice = "JSON allows no comma after the last entry"
-    return message, advice
 
 
 class _Reader:
@@ -167,7 +111,7 @@ class _Reader:
             if _SCHEME.match(entry):
                 self.collector.error(
                     Code.PROFILE_UNSUPPORTED,
-                    f"`{_quote(entry)}` is not a host path: named volumes are not supported",
+                    f"`{quote(entry)}` is not a host path: named volumes are not supported",
                     self.at(pointer),
                     'mount a host directory instead, e.g. `"/srv/data:/data"`',
                 )
@@ -268,7 +212,7 @@ class _Reader:
                 continue
             listed = "fields allowed here: " + ", ".join(f"`{f}`" for f in allowed)
             advice = did_you_mean(name, allowed) or listed
-            message = f"unknown field `{_quote(name)}` in {where}"
+            message = f"unknown field `{quote(name)}` in {where}"
             self.collector.error(Code.PROFILE_UNKNOWN_FIELD, message, origin, advice)
 
     def section(self, obj: Mapping[str, Any], base: str, name: str) -> dict[str, Any] | None:
@@ -322,11 +266,11 @@ class _Reader:
             elif isinstance(value, float):
                 written = self.spans.source(pointer)
                 whole = f"write `{int(value)}`" if value.is_integer() else None
-                message = f"expected a whole port number, found `{_quote(written)}`"
+                message = f"expected a whole port number, found `{quote(written)}`"
                 self.collector.error(Code.PROFILE_WRONG_TYPE, message, self.at(pointer), whole)
             else:
                 digits = isinstance(value, str) and value.isascii() and value.isdigit()
-                advice = f"write `{_quote(value)}` without quotes" if digits else None
+                advice = f"write `{quote(value)}` without quotes" if digits else None
                 self.wrong_type(pointer, "a port number", value, advice)
         return found
 
@@ -341,7 +285,7 @@ class _Reader:
         if not isinstance(value, list):
             advice = None
             if isinstance(value, str | int) and not isinstance(value, bool):
-                advice = f"put it in a list: `[{_quote(json.dumps(value))}]`"
+                advice = f"put it in a list: `[{quote(json.dumps(value))}]`"
             self.wrong_type(pointer, f"a list of {what}s", value, advice)
             return []
         return [(element, join_pointer(pointer, i)) for i, element in enumerate(value)]
@@ -381,7 +325,7 @@ def _mode_problem(mode: str) -> tuple[Code, str, str]:
         )
     modes = ("none", *_OPEN_MODES)
     listed = "expected " + ", ".join(f"`{m}`" for m in modes)
-    message = f"unknown network mode `{_quote(mode)}`"
+    message = f"unknown network mode `{quote(mode)}`"
     return Code.NETWORK_MODE, message, did_you_mean(mode, modes) or listed
 
 
@@ -404,15 +348,6 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return "a string"
     return "a list" if isinstance(value, list) else "an object"
-
-
-def _quote(text: str) -> str:
-    """User text made safe to print inside backticks: escaped, and cut when long."""
-    if not text.isprintable():
-        text = text.encode("unicode_escape").decode("ascii")
-    if len(text) > _LONGEST_QUOTE:
-        text = text[: _LONGEST_QUOTE - 1] + "…"
-    return text
 
 
 def _position(diagnostic: Diagnostic) -> tuple[int, int]:
