@@ -173,6 +173,7 @@ def run(argv: list[str]) -> int | None:
     from . import policy_actions
     from .errors import LokError
 
+    code: int | None = None
     try:
         try:
             policy_actions.run(*parsed, echo)
@@ -193,7 +194,19 @@ def run(argv: list[str]) -> int | None:
         sys.stdout.flush()
         sys.stderr.flush()
     except OSError as error:
-        if error.errno != errno.EPIPE:
-            raise
-        return 1  # a closed pipe (`| head`): click exits 1 without a word
+        if error.errno == errno.EPIPE:
+            return 1  # a closed pipe (`| head`): click exits 1 without a word
+        if code is None:
+            raise  # not the output failing (`policy_actions` reports that): a bug, shown
+        # the last flush failed: output the action wrote (and perhaps reported) is lost
+        if code == 0:
+            _last_word(f"error: cannot write to standard output: {error.strerror or error}")
+        return code or 1
     return code
+
+
+def _last_word(message: str) -> None:
+    import contextlib
+
+    with contextlib.suppress(OSError):  # stderr fails too: the exit code is all that is left
+        echo(message, err=True)

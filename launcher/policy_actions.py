@@ -11,6 +11,7 @@ fast path runs this module, and its start-up time is a goal (issue 2).
 
 from __future__ import annotations
 
+import errno
 import sys
 
 from mcp_lok.policy import (
@@ -29,6 +30,7 @@ from mcp_lok.policy import (
 )
 
 from . import exitcodes
+from .errors import LokError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -194,4 +196,24 @@ def run(command: str, values: dict[str, Any], echo: Echo) -> None:
     values = dict(values)
     if "engine" in values:  # the command has the target options (`policy_spec.TARGET`)
         values["lowering"] = Lowering(*(values.pop(field) for field in Lowering.__slots__))
-    ACTIONS[command](echo, **values)
+    ACTIONS[command](_reported(echo), **values)
+
+
+def _reported(echo: Echo) -> Echo:
+    """`echo`, with a failure to write the output (a full disk, an I/O error) raised as a
+    `LokError`, which both ways in report as `error: …` with exit 1, not as a traceback.
+    A closed pipe stays an OSError: both end it quietly, as click does (`| head`)."""
+
+    def write(message: str, *, nl: bool = True, err: bool = False) -> None:
+        try:
+            echo(message, nl=nl, err=err)
+        except OSError as error:
+            if error.errno == errno.EPIPE:
+                raise
+            stream = "standard error" if err else "standard output"
+            raise LokError(
+                f"cannot write to {stream}: {error.strerror or error}",
+                hint="check that the file or device it goes to has room and takes writes",
+            ) from error
+
+    return write

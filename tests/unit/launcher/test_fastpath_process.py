@@ -185,3 +185,32 @@ def closed_pipe(command: list[str]) -> tuple[int, bytes]:
 )
 def test_a_closed_pipe_ends_quietly_with_exit_1_as_under_click(argv: list[str]) -> None:
     assert closed_pipe([MCP_LOK, *argv]) == closed_pipe([*CLICK, *argv]) == (1, b"")
+
+
+def full_disk(command: list[str]) -> tuple[int, str]:
+    """Exit code and stderr of `command` writing its output to a full device."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            command, stdout=full, stderr=subprocess.PIPE, cwd=REPO, timeout=60, check=False
+        )
+    return done.returncode, done.stderr.decode()
+
+
+FULL_DISK = (
+    "error: cannot write to standard output: No space left on device\n"
+    "  = hint: check that the file or device it goes to has room and takes writes\n"
+)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["policy", "compile", GITHUB, "--image", "x"],  # larger than a write buffer
+        ["policy", "validate", "stdio"],  # a few bytes, lost at the flush
+        ["policy", "explain", "stdio"],
+    ],
+)
+def test_output_that_cannot_be_written_is_an_error_not_a_traceback(argv: list[str]) -> None:
+    # both ways in (the fast path, and click for `-q …`) say what failed, exit 1
+    assert full_disk([MCP_LOK, *argv]) == (1, FULL_DISK)
+    assert full_disk([MCP_LOK, "-q", *argv]) == (1, FULL_DISK)
