@@ -8,6 +8,7 @@ compiler and click and nothing else: no docker, no aiohttp, no state handling.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import logging
 import sys
@@ -16,7 +17,7 @@ from typing import NoReturn
 import click
 
 from . import exitcodes
-from .errors import LokError
+from .errors import OUTPUT_HINT, LokError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -125,4 +126,15 @@ def main(argv: list[str] | None = None) -> NoReturn:
         code = exitcodes.FAILURE
     except click.exceptions.Exit as done:
         code = done.exit_code
+    except OSError as error:  # click ends a closed pipe (EPIPE) itself, quietly
+        # what no command turned into a LokError: above all, output that cannot be written
+        # (`> /dev/full`); one line, as every operational failure, rather than a traceback
+        where = f" ({error.filename})" if error.filename else ""
+        click.echo(f"error: {error.strerror or error}{where}", err=True)
+        if error.errno in _NO_ROOM:
+            click.echo(f"  = hint: {OUTPUT_HINT}", err=True)
+        code = exitcodes.FAILURE
     sys.exit(code if isinstance(code, int) else exitcodes.OK)
+
+
+_NO_ROOM = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO}

@@ -15,3 +15,7 @@ class LokError(Exception):
 
 class InputError(LokError):
     """A file given on the command line cannot be read."""
+
+
+# output that could not be written for want of room (`> /dev/full`, a full disk or quota)
+OUTPUT_HINT = "check that the file or device the output goes to has room and takes writes"

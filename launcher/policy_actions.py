@@ -30,7 +30,7 @@ from mcp_lok.policy import (
 )
 
 from . import exitcodes
-from .errors import LokError
+from .errors import OUTPUT_HINT, LokError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -213,7 +213,7 @@ def _reported(echo: Echo) -> Echo:
             stream = "standard error" if err else "standard output"
             raise LokError(
                 f"cannot write to {stream}: {error.strerror or error}",
-                hint="check that the file or device it goes to has room and takes writes",
+                hint=OUTPUT_HINT,
             ) from error
 
     return write

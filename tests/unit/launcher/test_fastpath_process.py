@@ -198,7 +198,7 @@ def full_disk(command: list[str]) -> tuple[int, str]:
 
 FULL_DISK = (
     "error: cannot write to standard output: No space left on device\n"
-    "  = hint: check that the file or device it goes to has room and takes writes\n"
+    "  = hint: check that the file or device the output goes to has room and takes writes\n"
 )
 
 
@@ -214,3 +214,12 @@ def test_output_that_cannot_be_written_is_an_error_not_a_traceback(argv: list[st
     # both ways in (the fast path, and click for `-q …`) say what failed, exit 1
     assert full_disk([MCP_LOK, *argv]) == (1, FULL_DISK)
     assert full_disk([MCP_LOK, "-q", *argv]) == (1, FULL_DISK)
+
+
+@pytest.mark.parametrize("argv", [["version"], ["help"]])
+def test_any_command_whose_output_cannot_be_written_says_so_in_one_line(argv: list[str]) -> None:
+    assert full_disk([MCP_LOK, *argv]) == (
+        1,
+        "error: No space left on device\n"
+        "  = hint: check that the file or device the output goes to has room and takes writes\n",
+    )
