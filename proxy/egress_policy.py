@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,14 +129,22 @@ def decide(rules: Rules, host: str, port: int, transport: str) -> Rule | str:
             return f"denied by `deny host {pattern}`"
     if port in rules.deny_ports:
         return f"denied by `deny port {port}`"
+    allowing = _rule_for(rules, port, transport, lambda pattern: names(pattern, host))
+    return allowing or f"no rule allows {host}:{port}/{transport}"
+
+
+def _rule_for(
+    rules: Rules, port: int, transport: str, names_host: Callable[[str], bool]
+) -> Rule | None:
+    """The first rule for `port` and `transport` with a host pattern `names_host` accepts."""
     for rule in rules.rules:
         if (
             port in rule.ports
             and transport in rule.transports
-            and any(names(p, host) for p in rule.hosts)
+            and any(names_host(pattern) for pattern in rule.hosts)
         ):
             return rule
-    return f"no rule allows {host}:{port}/{transport}"
+    return None
 
 
 def special(address: Address, own: frozenset[Address]) -> str | None:
@@ -185,11 +194,6 @@ def vet(
     if reason is None:
         return None
     unwrapped = _embedded_ipv4(address) or address
-    for rule in rules.rules:
-        if (
-            port in rule.ports
-            and transport in rule.transports
-            and any(covers(p, unwrapped) for p in rule.hosts)
-        ):
-            return None
+    if _rule_for(rules, port, transport, lambda pattern: covers(pattern, unwrapped)):
+        return None
     return f"{address} is {reason} and no rule names it"
