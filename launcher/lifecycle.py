@@ -27,6 +27,7 @@ from typing import Any
 
 from mcp_lok.policy import (
     Compiled,
+    Host,
     LaunchPlan,
     Target,
     Transport,
@@ -40,6 +41,7 @@ from mcp_lok.policy.source import Reader, read_text
 from .audit import record
 from .engine import EngineClient, EngineError
 from .errors import LokError
+from .host import ThisHost
 from .state import NetworkRef, Phase, ServerState, Store, alive, process_start, write_atomic
 
 log = logging.getLogger(__name__)
@@ -69,13 +71,16 @@ class Request:
 
 
 def compile_request(
-    request: Request, target: Target, read: Reader = read_text
+    request: Request, target: Target, read: Reader = read_text, host: Host | None = None
 ) -> tuple[LaunchPlan, Compiled]:
     """The policy chain for a launch. `-e KEY=VALUE` become `Env` rules with an argument
     origin, appended after the source's rules (so they override its values) and checked
     like any rule; without them this is exactly `policy compile`'s chain. `read` reads
-    the source's files (the MCP server's tools serve an inline profile through it)."""
-    compiled = compile_policy(request.profile, read, extra=env_rules(request.env))
+    the source's files (the MCP server's tools serve an inline profile through it); grants
+    are judged on `host`, this machine unless a caller says otherwise."""
+    compiled = compile_policy(
+        request.profile, read, extra=env_rules(request.env), host=host or ThisHost()
+    )
     return lower(compiled.policy, target), compiled
 
 

@@ -31,6 +31,7 @@ from mcp_lok.policy import (
 
 from . import exitcodes
 from .errors import OUTPUT_HINT, LokError
+from .host import ThisHost
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -93,7 +94,7 @@ def fail(error: PolicyError, echo: Echo) -> NoReturn:
 
 def load(source: str, env: tuple[tuple[str, str], ...], echo: Echo) -> Compiled:
     try:
-        compiled = compile_policy(source, extra=env_rules(env))
+        compiled = compile_policy(source, extra=env_rules(env), host=ThisHost())
     except PolicyError as error:
         fail(error, echo)
     if compiled.warnings:
@@ -140,7 +141,7 @@ def validate(echo: Echo, sources: tuple[str, ...], fmt: str) -> None:
     worst = exitcodes.OK
     for source in sources:
         try:
-            compiled = compile_policy(source)
+            compiled = compile_policy(source, host=ThisHost())
         except PolicyError as error:
             errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
             code = (

@@ -8,6 +8,7 @@ nor the proxy. This `__all__` is the package's public API.
 
 from .compiler import Compiled, compile_plan, compile_policy, env_rules
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
+from .host import FixedHost, Host, HostPath
 from .ir import NetworkMode, Policy, fingerprint
 from .lower import (
     Engine,
@@ -28,6 +29,9 @@ __all__ = [
     "Compiled",
     "Diagnostic",
     "Engine",
+    "FixedHost",
+    "Host",
+    "HostPath",
     "LaunchPlan",
     "NetworkMode",
     "Origin",

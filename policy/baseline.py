@@ -86,6 +86,52 @@ WRITE_PROTECTED_TREES = (
     "/var/lib/containers",
 )
 ENGINE_SOCKETS = ("docker.sock", "podman.sock", "containerd.sock", "crio.sock")
+# The runtime and storage folders of Docker, Podman, containerd and CRI-O, system-wide and
+# per user: whoever reaches into them reaches the engine (its sockets, its containers'
+# filesystems). Matched on resolved paths by `is_engine_folder`.
+ENGINE_FOLDERS = (
+    "/run/docker",
+    "/run/podman",
+    "/run/containerd",
+    "/run/containers",
+    "/run/libpod",
+    "/run/crio",
+    "/run/runc",
+    "/var/lib/docker",
+    "/var/lib/containers",
+    "/var/lib/containerd",
+    "/var/lib/crio",
+    "/etc/docker",
+    "/etc/containers",
+)
+# below a per-user runtime folder (`/run/user/1000/podman`) or a home (`~/.local/share/…`)
+USER_ENGINE_FOLDERS = ("podman", "docker", "containerd", "containers", "libpod", "crio")
+_USER_RUNTIME = "/run/user/"
+_USER_DATA = "/.local/share/"
+
+
+def is_engine_folder(path: str) -> bool:
+    """Whether the resolved `path` is an engine's folder, or lies inside one."""
+    if any(path == tree or path.startswith(tree + "/") for tree in ENGINE_FOLDERS):
+        return True
+    for marker in (_USER_RUNTIME, _USER_DATA):
+        at = path.find(marker)
+        if at < 0 or (marker == _USER_RUNTIME and at != 0):
+            continue
+        rest = path[at + len(marker) :].split("/")
+        # /run/user/<uid>/<engine>… or …/.local/share/<engine>…
+        name = rest[1] if marker == _USER_RUNTIME and len(rest) > 1 else rest[0]
+        if marker == _USER_RUNTIME and len(rest) > 1 and rest[1] == "docker.sock":
+            return True
+        if name in USER_ENGINE_FOLDERS:
+            return True
+    return False
+
+
+def is_engine_socket(path: str) -> bool:
+    """Whether the resolved `path` names an engine's socket (by name, or by its folder)."""
+    return path.rsplit("/", 1)[-1] in ENGINE_SOCKETS or is_engine_folder(path)
+
 
 # Environment variables mcp-lok sets itself; a policy may not override them.
 RESERVED_ENV = frozenset(

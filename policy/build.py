@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from posixpath import normpath
 
 from . import baseline, hosts, rules
-from .check import dangers
+from .check import LITERAL, dangers
 from .diagnostics import Code, Collector
+from .host import Host
 from .ir import (
     Acknowledged,
     Capability,
@@ -62,14 +63,15 @@ class _Draft:
         self.insecure: list[Acknowledged] = []
 
 
-def build(ruleset: Sequence[rules.Rule], source: str) -> Policy:
-    """The IR for checked rules. Raises `PolicyError` for contradictions between rules."""
+def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> Policy:
+    """The IR for checked rules, their grants as they lead on `host`. Raises `PolicyError`
+    for contradictions between rules."""
     draft, out = _Draft(), Collector()
     for rule in ruleset:
         _apply(draft, rule, out)
         draft.insecure.extend(
             Acknowledged(what, subject, rule.insecure or rule.origin)
-            for what, subject in dangers(rule)
+            for what, subject in dangers(rule, host)
         )
     _check_result(draft, out)
     out.raise_if_errors()

@@ -15,6 +15,7 @@ from posixpath import normpath
 from . import baseline, hosts, names, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .duplicates import check_duplicates
+from .host import FixedHost, Host
 from .ir import Insecurity
 from .origin import Origin, Pointer, Span
 
@@ -34,21 +35,26 @@ LIMIT_RANGES: dict[rules.LimitKind, tuple[int, int, str]] = {
 }
 
 
-def check(ruleset: Sequence[rules.Rule]) -> list[Diagnostic]:
-    """Every problem in `ruleset` (errors and warnings), in source order."""
+# a host on which every path leads to itself (for tests of the passes on their own)
+LITERAL = FixedHost()
+
+
+def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnostic]:
+    """Every problem in `ruleset` (errors and warnings), in source order. Grants are
+    judged by where they lead on `host`."""
     out = Collector()
     for rule in ruleset:
         _CHECKS.get(type(rule), _no_check)(rule, out)
-        _check_insecure(rule, out)
-    _check_profile_markers(ruleset, out)
+        _check_insecure(rule, out, host)
+    _check_profile_markers(ruleset, out, host)
     check_duplicates(ruleset, out)
     return out.diagnostics
 
 
-def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector) -> None:
+def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: Host) -> None:
     """A profile's `"insecure": true` covers the whole file; warn when nothing needed it."""
     markers = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer)}
-    used = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer) and dangers(r)}
+    used = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer) and dangers(r, host)}
     for marker in sorted(markers - used, key=lambda m: (m.file, m.pointer)):
         out.warn(
             Code.INSECURE_UNUSED,
@@ -58,8 +64,8 @@ def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector) -> Non
         )
 
 
-def dangers(rule: rules.Rule) -> list[tuple[Insecurity, str]]:
-    """What makes a rule dangerous (empty when it is not)."""
+def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, str]]:
+    """What makes a rule dangerous on `host` (empty when it is not)."""
     match rule:
         case rules.Read(path=path) | rules.Write(path=path):
             if _sensitive(path, writable=isinstance(rule, rules.Write)):
@@ -106,8 +112,8 @@ def danger_words(what: Insecurity, subject: str) -> str:
 _ARTICLE = {Insecurity.NETWORK_OPEN: "an", Insecurity.SECCOMP_OFF: "running with"}
 
 
-def _check_insecure(rule: rules.Rule, out: Collector) -> None:
-    found = dangers(rule)
+def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
+    found = dangers(rule, host)
     if found and rule.insecure is None:
         what, subject = found[0]
         out.error(

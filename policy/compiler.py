@@ -15,6 +15,7 @@ from . import rules
 from .build import build
 from .check import check
 from .diagnostics import Diagnostic, PolicyError, Severity
+from .host import Host
 from .ir import Policy
 from .lower import LaunchPlan, Target, lower
 from .origin import Argument
@@ -30,26 +31,32 @@ class Compiled:
 
 
 def compile_policy(
-    source: str, read: Reader = read_text, extra: Sequence[rules.Rule] = ()
+    source: str, read: Reader = read_text, extra: Sequence[rules.Rule] = (), *, host: Host
 ) -> Compiled:
     """SOURCE's IR. `extra` rules (from the command line, e.g. `-e KEY=VALUE`) come after
-    the source's own, so they override its values, and are checked like any rule."""
+    the source's own, so they override its values, and are checked like any rule. `host`
+    says where the policy's grants lead on the machine it will run on (`host.py`)."""
     loaded = load(source, read)
     ruleset = [*loaded.rules, *extra]
-    diagnostics = check(ruleset)
+    diagnostics = check(ruleset, host)
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicyError(diagnostics, loaded.texts)
     try:
-        policy = build(ruleset, loaded.name)
+        policy = build(ruleset, loaded.name, host)
     except PolicyError as error:
         raise PolicyError((*diagnostics, *error.diagnostics), loaded.texts) from None
     return Compiled(policy, tuple(diagnostics), loaded.texts)
 
 
 def compile_plan(
-    source: str, target: Target, read: Reader = read_text, extra: Sequence[rules.Rule] = ()
+    source: str,
+    target: Target,
+    read: Reader = read_text,
+    extra: Sequence[rules.Rule] = (),
+    *,
+    host: Host,
 ) -> LaunchPlan:
-    return lower(compile_policy(source, read, extra).policy, target)
+    return lower(compile_policy(source, read, extra, host=host).policy, target)
 
 
 def env_rules(pairs: Iterable[tuple[str, str]]) -> list[rules.Rule]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.host import ThisHost
 from mcp_lok.policy import BUILTINS, Target, compile_policy, lower
 from mcp_lok.policy.explain import Control, Report, explain
 from mcp_lok.policy.source import Reader, read_text
@@ -83,7 +84,7 @@ def inline_name(profile_json: Mapping[str, Any]) -> str:
 
 def baseline_report(target: Target) -> Report:
     """`policy explain stdio` for the same image, engine, transport and name."""
-    compiled = compile_policy(BASELINE)
+    compiled = compile_policy(BASELINE, host=ThisHost())
     return explain(compiled.policy, lower(compiled.policy, target))
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.policy_commands import env_pairs
 from mcp_lok.launcher.state import client_urls, name_problem, write_atomic
 from mcp_lok.policy import (
@@ -306,7 +307,7 @@ def explain_policy(
     lowering = Lowering(engine, transport, None, DEFAULT_TARGET_PORT, pairs, default_runtime_dir())
     target = lowering.target(image, "server")
     with quoting_only(source):
-        compiled = compile_policy(source.name, source.read, extra=env_rules(pairs))
+        compiled = compile_policy(source.name, source.read, extra=env_rules(pairs), host=ThisHost())
         if problems := target_problems(target):
             raise PolicyError(problems)
         report = explain(compiled.policy, lower(compiled.policy, target))

@@ -36,6 +36,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_lok.policy import Engine, LaunchPlan, Target, Transport, compile_plan
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.proxy.forward import Forwarder
 from tests.e2e.engines import unavailable
 
@@ -197,7 +198,7 @@ def launch(engine: Engineered) -> Iterator[Any]:
             runtime_dir=runtime_dir,
             gate_image=GATE_IMAGE,
         )
-        plan = compile_plan(source, target)
+        plan = compile_plan(source, target, host=FixedHost())
         assert plan.gate is not None
         ingress = plan.gate.config["ingress"]
         gate_dir = f"{runtime_dir}/{name}/gate"

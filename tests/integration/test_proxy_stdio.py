@@ -26,6 +26,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from mcp_lok.policy import Engine, Target, compile_plan
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.proxy import ProxyConfig, attach, serve
 from mcp_lok.proxy.framing import Demuxer, Stream
 from tests.e2e.engines import unavailable as _unavailable
@@ -54,7 +55,7 @@ class EngineUnderTest:
         """Create the server container from the compiled plan's payload, unchanged."""
         target = Target(image=image, name=f"it-{uuid.uuid4().hex[:10]}",
                         engine=Engine(self.name), args=args)  # fmt: skip
-        plan = compile_plan("stdio", target).to_dict()
+        plan = compile_plan("stdio", target, host=FixedHost()).to_dict()
         for entry in plan["files"]:  # Podman's seccomp profile is a file
             path = Path(entry["path"])
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from mcp_lok.policy import (
     render_all,
 )
 from mcp_lok.policy import explain as explaining
+from mcp_lok.policy.host import FixedHost
 
 from .snapshot import JsonSnapshot, TextSnapshot
 
@@ -55,7 +56,7 @@ def test_builtin_plan(
         engine=Engine(engine),
         transport=Transport(transport),
     )
-    assert compile_plan(builtin, target).to_json() == plan_snapshot
+    assert compile_plan(builtin, target, host=FixedHost()).to_json() == plan_snapshot
 
 
 @pytest.mark.parametrize("engine", [e.value for e in Engine])
@@ -65,7 +66,7 @@ def test_example_plan(
 ) -> None:
     monkeypatch.chdir(REPO)  # origins name files as a user in the repo would
     target = Target(image="example/server:1.0", name=example.stem, engine=Engine(engine))
-    assert compile_plan(relative(example), target).to_json() == plan_snapshot
+    assert compile_plan(relative(example), target, host=FixedHost()).to_json() == plan_snapshot
 
 
 @pytest.mark.parametrize(
@@ -76,7 +77,7 @@ def test_explain(
 ) -> None:
     monkeypatch.chdir(REPO)
     name = relative(source) if isinstance(source, Path) else source
-    compiled = compile_policy(name)
+    compiled = compile_policy(name, host=FixedHost())
     plan = lower(compiled.policy, Target(image="IMAGE", name="server"))
     assert explaining.render_human(explaining.explain(compiled.policy, plan)) == text_snapshot
 
@@ -87,7 +88,7 @@ def test_diagnostics(
 ) -> None:
     monkeypatch.chdir(REPO)
     try:
-        compiled = compile_policy(relative(case))
+        compiled = compile_policy(relative(case), host=FixedHost())
     except PolicyError as error:
         rendered = render_all(error.diagnostics, error.sources)
     else:

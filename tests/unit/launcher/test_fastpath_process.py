@@ -21,16 +21,18 @@ CASES = "tests/cases/diagnostics/"
 # (whatever it imports today: the fast path is judged by what it adds to that).
 COMPILER = """
 import json, sys
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy import Target, compile_plan, compile_policy, lower, render_all
 from mcp_lok.policy import diff, explain
 target = Target(image="x", name="x")
-plans = [compile_plan(s, target) for s in ("examples/github.lok", "examples/seed-example.json")]
+sources = ("examples/github.lok", "examples/seed-example.json")
+plans = [compile_plan(s, target, host=FixedHost()) for s in sources]
 plans[0].to_json()
-report = explain.explain(compile_policy("network").policy, plans[0])
+report = explain.explain(compile_policy("network", host=FixedHost()).policy, plans[0])
 explain.render_human(report), explain.render_json(report), explain.exceeds(report, 2)
 changes = diff.diff(*plans)
 diff.render_human(changes), diff.render_json(changes)
-compiled = compile_policy("tests/cases/diagnostics/insecure-unused.lok")
+compiled = compile_policy("tests/cases/diagnostics/insecure-unused.lok", host=FixedHost())
 json.dumps([d.to_json() for d in compiled.warnings]), render_all(compiled.warnings, compiled.texts)
 """
 # The fast path, in process, then the modules it left loaded (it returns instead of exiting).
@@ -50,6 +52,7 @@ LAUNCHER = {
     "mcp_lok.launcher.errors",
     "mcp_lok.launcher.exitcodes",
     "mcp_lok.launcher.fastpath",
+    "mcp_lok.launcher.host",
     "mcp_lok.launcher.paths",
     "mcp_lok.launcher.policy_actions",
     "mcp_lok.launcher.policy_spec",

@@ -24,6 +24,7 @@ from mcp_lok.launcher.lifecycle import (
 )
 from mcp_lok.launcher.state import Phase, Store
 from mcp_lok.policy import Engine, PolicyError, Target, Transport, canonical_json, compile_plan
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.origin import Argument
 
 from .fakes import FakeEngine
@@ -46,7 +47,7 @@ def plan_for(tmp_path: Path, request: Request, engine: Engine = Engine.DOCKER) -
 def test_without_env_a_launch_compiles_exactly_what_policy_compile_prints(tmp_path: Path) -> None:
     request = Request(IMAGE, "time", Transport.STDIO, profile="network")
     target = Target(image=IMAGE, name="time", runtime_dir=str(tmp_path))
-    assert compile_request(request, target)[0] == compile_plan("network", target)
+    assert compile_request(request, target)[0] == compile_plan("network", target, host=FixedHost())
 
 
 def test_env_arguments_become_checked_rules_with_their_origin(tmp_path: Path) -> None:

@@ -43,8 +43,9 @@ def loaded_after_compile(tmp_path: Path, policy: str, code: str = "") -> set[str
     file.write_text(policy, encoding="utf-8")
     script = (
         "import json, sys\n"
-        "from mcp_lok.policy import Target, compile_plan\n"
-        f"plan = compile_plan({str(file)!r}, Target(image='example/x:1', name='x'))\n"
+        "from mcp_lok.policy import FixedHost, Target, compile_plan\n"
+        f"plan = compile_plan({str(file)!r}, Target(image='example/x:1', name='x'), "
+        "host=FixedHost())\n"
         f"{code}\n"
         "print(json.dumps(sorted(sys.modules)))\n"
     )

@@ -16,6 +16,7 @@ from mcp_lok.policy import (
     compile_policy,
     fingerprint,
 )
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.record import replace
 
 STATEMENTS = [
@@ -62,23 +63,23 @@ def reader(text: str):  # type: ignore[no-untyped-def]
 @given(policies, targets)
 def test_compiling_is_deterministic_or_a_policy_error(text: str, target: Target) -> None:
     try:
-        first = compile_plan("p.lok", target, read=reader(text)).to_json()
+        first = compile_plan("p.lok", target, read=reader(text), host=FixedHost()).to_json()
     except PolicyError as error:
         assert error.diagnostics  # noqa: PT017 - either outcome is fine; a bare error is not
         return
     # the same input, compiled again, gives the same bytes
-    assert compile_plan("p.lok", target, read=reader(text)).to_json() == first
+    assert compile_plan("p.lok", target, read=reader(text), host=FixedHost()).to_json() == first
 
 
 @settings(max_examples=200, deadline=None)
 @given(policies)
 def test_the_digest_ignores_where_rules_were_written(text: str) -> None:
     try:
-        here = compile_policy("a/p.lok", read=reader(text)).policy
+        here = compile_policy("a/p.lok", read=reader(text), host=FixedHost()).policy
     except PolicyError:
         return
     # the same statements in another file, with blank lines moving every origin
-    elsewhere = compile_policy("b/q.lok", read=reader("\n\n" + text)).policy
+    elsewhere = compile_policy("b/q.lok", read=reader("\n\n" + text), host=FixedHost()).policy
     assert replace(elsewhere, source=here.source) == here
     assert fingerprint(here) == fingerprint(elsewhere)
 
@@ -87,6 +88,6 @@ def test_the_digest_ignores_where_rules_were_written(text: str) -> None:
 @given(st.text(max_size=300))
 def test_any_text_is_a_plan_or_a_policy_error(text: str) -> None:
     try:
-        compile_plan("p.lok", Target(image="x", name="srv"), read=reader(text))
+        compile_plan("p.lok", Target(image="x", name="srv"), read=reader(text), host=FixedHost())
     except PolicyError as error:
         assert error.diagnostics  # noqa: PT017 - either outcome is fine; a bare error is not

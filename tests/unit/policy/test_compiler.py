@@ -9,6 +9,7 @@ from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.compiler import Compiled, compile_plan, compile_policy
 from mcp_lok.policy.diagnostics import Code, PolicyError, Severity, render_all
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.ir import NetworkMode
 from mcp_lok.policy.lower import Engine, Target, Transport, lower
 from mcp_lok.policy.origin import Default, Pointer, Span
@@ -17,14 +18,14 @@ TARGET = Target(image="img:1", name="srv", engine=Engine.PODMAN, transport=Trans
 
 
 def test_a_builtin_compiles_to_the_baseline(files) -> None:
-    compiled = compile_policy("stdio", files.read)
+    compiled = compile_policy("stdio", files.read, host=FixedHost())
     assert compiled == Compiled(build([], "stdio"), (), {})
     assert compiled.policy.source == "stdio"
     assert compiled.policy.network.mode.origin == Default("stdio")
 
 
 def test_the_network_builtin_is_open_and_acknowledged(files) -> None:
-    policy = compile_policy("network", files.read).policy
+    policy = compile_policy("network", files.read, host=FixedHost()).policy
     assert policy.network.mode.value is NetworkMode.OPEN
     assert [(a.what.value, a.origin) for a in policy.insecure] == [
         ("open network", Default("network"))
@@ -33,7 +34,7 @@ def test_the_network_builtin_is_open_and_acknowledged(files) -> None:
 
 def test_warnings_travel_with_the_result(files) -> None:
     files["/p/a.lok"] = "extends stdio\ninsecure read /srv because habit\n"
-    compiled = compile_policy("/p/a.lok", files.read)
+    compiled = compile_policy("/p/a.lok", files.read, host=FixedHost())
     assert [(d.code, d.severity, d.origin) for d in compiled.warnings] == [
         (Code.INSECURE_UNUSED, Severity.WARNING, Span("/p/a.lok", 2, 1, 2, 9))
     ]
@@ -45,7 +46,7 @@ def test_check_errors_are_raised_with_every_diagnostic_and_text(files) -> None:
     files["/p/a.lok"] = "extends base.lok\nread srv\nprivileged\n"
     files["/p/base.lok"] = "insecure user 1000 because habit\n"
     with pytest.raises(PolicyError) as caught:
-        compile_policy("/p/a.lok", files.read)
+        compile_policy("/p/a.lok", files.read, host=FixedHost())
     assert [(d.code, d.severity) for d in caught.value.diagnostics] == [
         (Code.INSECURE_UNUSED, Severity.WARNING),
         (Code.PATH_RELATIVE, Severity.ERROR),
@@ -68,7 +69,7 @@ def test_build_errors_keep_the_warnings_before_them(files) -> None:
         "insecure network open because testing\n"
     )
     with pytest.raises(PolicyError) as caught:
-        compile_policy("/p/a.lok", files.read)
+        compile_policy("/p/a.lok", files.read, host=FixedHost())
     assert [(d.code, d.origin) for d in caught.value.diagnostics] == [
         (Code.INSECURE_UNUSED, Span("/p/a.lok", 2, 1, 2, 9)),
         (Code.NETWORK_CONFLICT, Span("/p/a.lok", 3, 1, 3, 38)),
@@ -79,7 +80,7 @@ def test_build_errors_keep_the_warnings_before_them(files) -> None:
 
 def test_load_errors_propagate(files) -> None:
     with pytest.raises(PolicyError) as caught:
-        compile_policy("/p/missing.lok", files.read)
+        compile_policy("/p/missing.lok", files.read, host=FixedHost())
     assert [d.code for d in caught.value.diagnostics] == [Code.SOURCE_NOT_FOUND]
 
 
@@ -88,15 +89,15 @@ def test_a_diamond_of_extends_compiles(files) -> None:
     files["/p/b.lok"] = "extends d.lok\nuser 1001\n"
     files["/p/c.lok"] = "extends d.lok\n"
     files["/p/d.lok"] = "read /srv\nenv LEVEL=info\n"
-    compiled = compile_policy("/p/a.lok", files.read)
+    compiled = compile_policy("/p/a.lok", files.read, host=FixedHost())
     assert compiled.warnings == ()
     assert [m.target for m in compiled.policy.mounts] == ["/srv"]
 
 
 def test_compile_plan_is_compile_policy_then_lower(files) -> None:
     files["/p/a.lok"] = "allow api.example.com port 443\nenv LEVEL=debug\n"
-    plan = compile_plan("/p/a.lok", TARGET, files.read)
-    expected = lower(compile_policy("/p/a.lok", files.read).policy, TARGET)
+    plan = compile_plan("/p/a.lok", TARGET, files.read, host=FixedHost())
+    expected = lower(compile_policy("/p/a.lok", files.read, host=FixedHost()).policy, TARGET)
     assert plan.to_json() == expected.to_json()
     assert plan.server.trace == expected.server.trace
     assert plan.server.body["HostConfig"]["NetworkMode"] == "container:mcp-lok-srv-gate"
@@ -107,7 +108,7 @@ def test_a_seed_profile_compiles_end_to_end(files) -> None:
         '{"read": ["/srv/repos"], "write": ["/srv/out"],\n'
         ' "network": {"outbound": {"allow_host": ["api.github.com"], "allow_port": [443]}}}\n'
     )
-    compiled = compile_policy("/p/github.json", files.read)
+    compiled = compile_policy("/p/github.json", files.read, host=FixedHost())
     policy = compiled.policy
     assert [(m.source, m.writable) for m in policy.mounts] == [
         ("/srv/out", True),
@@ -119,7 +120,7 @@ def test_a_seed_profile_compiles_end_to_end(files) -> None:
     assert [p.value for p in egress.ports] == [443]
     assert [t.value for t in egress.transports] == [rules.Transport.TCP]
     assert isinstance(egress.origin, Pointer)
-    plan = compile_plan("/p/github.json", TARGET, files.read)
+    plan = compile_plan("/p/github.json", TARGET, files.read, host=FixedHost())
     assert plan.gate is not None
     assert plan.gate.config["egress"]["rules"] == [
         {"hosts": ["api.github.com"], "ports": [443], "transports": ["tcp"]}
@@ -134,7 +135,7 @@ def test_a_policy_file_with_a_parent_compiles(policy_files) -> None:
         'extends stdio\nuser 1000\nread /srv\ninsecure capability SYS_ADMIN because "fuse"\n'
     )
     policy_files["/p/a.lok"] = 'extends "base.lok"\nuser 1001\nallow api.example.com port 443\n'
-    compiled = compile_policy("/p/a.lok", policy_files.read)
+    compiled = compile_policy("/p/a.lok", policy_files.read, host=FixedHost())
     policy = compiled.policy
     assert compiled.warnings == ()
     assert (policy.user.value, policy.user.origin) == ("1001", Span("/p/a.lok", 2, 1, 2, 10))
@@ -149,7 +150,7 @@ def test_a_policy_file_with_a_parent_compiles(policy_files) -> None:
 def test_a_bad_host_is_underlined_exactly(policy_files) -> None:
     policy_files["/p/a.lok"] = "allow api.example.com, *.com port 443\n"
     with pytest.raises(PolicyError) as caught:
-        compile_policy("/p/a.lok", policy_files.read)
+        compile_policy("/p/a.lok", policy_files.read, host=FixedHost())
     [diagnostic] = caught.value.diagnostics
     assert diagnostic.code is Code.HOST_MALFORMED
     rendered = render_all(caught.value.diagnostics, caught.value.sources).splitlines()

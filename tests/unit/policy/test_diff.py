@@ -13,6 +13,7 @@ from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.compiler import compile_policy
 from mcp_lok.policy.diff import Change, diff, render_human, render_json
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.lower import Engine, LaunchPlan, PlanFile, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Argument, Default, Span
 from mcp_lok.policy.record import replace
@@ -31,7 +32,7 @@ def plan(*ruleset: rules.Rule, target: Target = TARGET) -> LaunchPlan:
 
 
 def builtin(name: str, target: Target = TARGET) -> LaunchPlan:
-    return lower(compile_policy(name).policy, target)
+    return lower(compile_policy(name, host=FixedHost()).policy, target)
 
 
 def allow(line: int, *hosts: str) -> rules.Allow:

@@ -25,6 +25,7 @@ from mcp_lok.policy.explain import (
     render_human,
     render_json,
 )
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.ir import Insecurity, Policy, Value
 from mcp_lok.policy.lower import Engine, LaunchPlan, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Span
@@ -63,7 +64,7 @@ def report_of(*ruleset: rules.Rule, target: Target = TARGET) -> Report:
 
 
 def builtin(name: str, target: Target = TARGET) -> Report:
-    policy = compile_policy(name).policy
+    policy = compile_policy(name, host=FixedHost()).policy
     return explain(policy, lower(policy, target))
 
 
@@ -265,7 +266,7 @@ def test_podman_scratch_mounts_are_described_like_any_tmpfs() -> None:
 
 
 def test_podman_notes_its_own_tmpfs_where_a_payload_names_none() -> None:
-    policy = compile_policy("stdio").policy
+    policy = compile_policy("stdio", host=FixedHost()).policy
     plan = lower(policy, replace(TARGET, engine=Engine.PODMAN))
     del plan.server.body["HostConfig"]["Tmpfs"]["/run"]
     report = explain(policy, plan)

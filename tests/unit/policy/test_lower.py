@@ -718,10 +718,11 @@ def test_default_name(image: str, name: str) -> None:
 
 
 def test_podman_scratch_mounts_are_bounded_and_not_executable() -> None:
+    from mcp_lok.policy import FixedHost
     from mcp_lok.policy import compile_plan as compile_
 
     target = Target(image="img", name="srv", engine=Engine.PODMAN)
-    tmpfs = compile_("stdio", target).server.body["HostConfig"]["Tmpfs"]
+    tmpfs = compile_("stdio", target, host=FixedHost()).server.body["HostConfig"]["Tmpfs"]
     assert tmpfs["/run"] == tmpfs["/var/tmp"] == "rw,noexec,nosuid,nodev,size=16777216"
 
 

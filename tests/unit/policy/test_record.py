@@ -335,19 +335,22 @@ sys.meta_path.insert(0, First())
 
 from mcp_lok.policy import PolicyError, Target, compile_plan, compile_policy, lower, render_all
 from mcp_lok.policy import diff, explain
+from mcp_lok.policy.host import FixedHost
 
 examples = sys.argv[1]
 target = Target(image="example/github:1.0", name="github")
-plan = compile_plan(examples + "/github.lok", target)
+plan = compile_plan(examples + "/github.lok", target, host=FixedHost())
 plan.to_json()
-policy = compile_policy(examples + "/seed-example.json").policy
+policy = compile_policy(examples + "/seed-example.json", host=FixedHost()).policy
 other = lower(policy, target)
 report = explain.explain(policy, other)
 explain.render_human(report, color=False), explain.render_json(report)
 changes = diff.diff(plan, other)
 diff.render_human(changes), diff.render_json(changes)
 try:
-    compile_policy("bad.lok", read=lambda path: "allow nowhere port 99999\\nreed /x\\n")
+    compile_policy(
+        "bad.lok", read=lambda path: "allow nowhere port 99999\\nreed /x\\n", host=FixedHost()
+    )
 except PolicyError as error:
     render_all(error.diagnostics, error.sources)
 print(json.dumps({

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from mcp_lok.policy import Engine, Target, Transport, compile_plan
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.proxy import gate
 
 REPO = Path(__file__).resolve().parents[3]
@@ -62,7 +63,9 @@ EGRESS = {
 def test_the_config_lowering_writes_for_ingress_is_served(
     transport: Transport, engine: Engine
 ) -> None:
-    plan = compile_plan("stdio", Target(image="x", name="t", engine=engine, transport=transport))
+    plan = compile_plan(
+        "stdio", Target(image="x", name="t", engine=engine, transport=transport), host=FixedHost()
+    )
     assert plan.gate is not None
     written = {f.path: f.content for f in plan.files}
     config = gate.parse_config(json.loads(written["/run/mcp-lok/t/gate/gate.json"]))
@@ -76,7 +79,7 @@ def test_the_config_lowering_writes_for_ingress_is_served(
 
 @pytest.mark.parametrize("source", ["examples/github.lok", "examples/seed-example.json"])
 def test_an_egress_config_is_served_by_dns_destinations_and_the_proxy(source: str) -> None:
-    plan = compile_plan(str(REPO / source), Target(image="x", name="t"))
+    plan = compile_plan(str(REPO / source), Target(image="x", name="t"), host=FixedHost())
     assert plan.gate is not None
     config = gate.parse_config(plan.gate.config)
     assert config.egress is not None

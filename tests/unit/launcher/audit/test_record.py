@@ -7,11 +7,12 @@ import pytest
 
 from mcp_lok.launcher.audit.record import RECORD_FILE, load, parse, render
 from mcp_lok.policy import Engine, Target, Transport, compile_plan
+from mcp_lok.policy.host import FixedHost
 
 
 def test_a_record_holds_the_plan_and_every_containers_trace(tmp_path: Path) -> None:
     target = Target(image="img", name="srv", engine=Engine.PODMAN, transport=Transport.SSE)
-    plan = compile_plan("network", target)
+    plan = compile_plan("network", target, host=FixedHost())
     text = render(plan)
     assert text == render(plan)  # deterministic
     (tmp_path / RECORD_FILE).write_text(text)
@@ -27,7 +28,7 @@ def test_a_record_holds_the_plan_and_every_containers_trace(tmp_path: Path) -> N
 
 
 def test_a_stdio_record_has_no_gate(tmp_path: Path) -> None:
-    record = parse(render(compile_plan("stdio", Target(image="img", name="srv"))))
+    record = parse(render(compile_plan("stdio", Target(image="img", name="srv"), host=FixedHost())))
     assert record.body("gate") is None
     assert record.container_name("gate") is None
     assert set(record.trace) == {"server"}

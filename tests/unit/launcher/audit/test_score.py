@@ -8,6 +8,7 @@ from mcp_lok.launcher.audit.normalise import inspect_view, plan_view
 from mcp_lok.launcher.audit.score import level, rows, score
 from mcp_lok.policy import BUILTINS, Engine, Target, Transport, compile_policy, lower
 from mcp_lok.policy.explain import explain
+from mcp_lok.policy.host import FixedHost
 
 from .conftest import load
 
@@ -22,7 +23,7 @@ def test_a_plan_scores_what_policy_explain_says(
 ) -> None:
     """Audit's score of what a plan promises equals explain's, except for the per-destination
     rows of an allow-list, which inspect cannot see (audit then scores less)."""
-    compiled = compile_policy(source)
+    compiled = compile_policy(source, host=FixedHost())
     plan = lower(
         compiled.policy, Target(image="img", name="srv", engine=engine, transport=transport)
     )
