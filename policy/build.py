@@ -30,6 +30,7 @@ from .ir import (
     Value,
 )
 from .origin import BASELINE, Origin
+from .paths import where
 
 _LIMIT_DEFAULTS = {
     rules.LimitKind.MEMORY: baseline.MEMORY,
@@ -68,7 +69,10 @@ def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> P
     for contradictions between rules."""
     draft, out = _Draft(), Collector()
     for rule in ruleset:
-        _apply(draft, rule, out)
+        if isinstance(rule, rules.Read | rules.Write):
+            _mount(draft, rule, host)
+        else:
+            _apply(draft, rule, out)
         draft.insecure.extend(
             Acknowledged(what, subject, rule.insecure or rule.origin)
             for what, subject in dangers(rule, host)
@@ -120,8 +124,6 @@ def _check_result(draft: _Draft, out: Collector) -> None:
 
 def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C901 - a dispatch
     match rule:
-        case rules.Read() | rules.Write():
-            _mount(draft, rule)
         case rules.Tmpfs(target=target, size=size):
             draft.tmpfs[normpath(target)] = Tmpfs(
                 normpath(target), size or baseline.TMP_SIZE, rule.origin
@@ -157,8 +159,11 @@ def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C9
             draft.read_only_rootfs = Value(False, rule.origin)
 
 
-def _mount(draft: _Draft, rule: rules.Read | rules.Write) -> None:
-    source = normpath(rule.path)
+def _mount(draft: _Draft, rule: rules.Read | rules.Write, host: Host) -> None:
+    # INVARIANT: the engine binds the path the check judged: the one the written path
+    # leads to, every symlink resolved; the container sees it where the rule wrote it
+    found = where(rule, host)
+    source = found.resolved
     target = normpath(rule.target or rule.path)
     writable = isinstance(rule, rules.Write)
     known = draft.mounts.get(target)
@@ -166,7 +171,7 @@ def _mount(draft: _Draft, rule: rules.Read | rules.Write) -> None:
     # downgrades what a `write` granted, and never upgrades.
     if known is not None and known.source == source and known.writable and not writable:
         return
-    draft.mounts[target] = Mount(source, target, writable, rule.origin)
+    draft.mounts[target] = Mount(source, target, writable, rule.origin, found)
 
 
 def _network(

@@ -18,13 +18,13 @@ from .duplicates import check_duplicates
 from .host import FixedHost, Host
 from .ir import Insecurity
 from .origin import Origin, Pointer, Span
+from .paths import CONTROL, check_where, path_dangers, where
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID = r"(?:[0-9]{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
 _USER = re.compile(rf"^{_ID}(?::{_ID})?$")
 _ROOT = re.compile(r"0+|root")  # uid 0 however it is written: `0`, `00`, `root`
 _PORT = re.compile(r"[0-9]{1,5}")  # ASCII only: `int()` also reads other scripts' digits
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # Bounds that keep a container usable and the host safe.
 LIMIT_RANGES: dict[rules.LimitKind, tuple[int, int, str]] = {
@@ -46,8 +46,10 @@ def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnosti
     for rule in ruleset:
         _CHECKS.get(type(rule), _no_check)(rule, out)
         _check_insecure(rule, out, host)
+        if isinstance(rule, rules.Read | rules.Write):
+            check_where(rule, host, out)
     _check_profile_markers(ruleset, out, host)
-    check_duplicates(ruleset, out)
+    check_duplicates(ruleset, out, host)
     return out.diagnostics
 
 
@@ -67,9 +69,10 @@ def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: 
 def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, str]]:
     """What makes a rule dangerous on `host` (empty when it is not)."""
     match rule:
-        case rules.Read(path=path) | rules.Write(path=path):
-            if _sensitive(path, writable=isinstance(rule, rules.Write)):
-                return [(Insecurity.SENSITIVE_MOUNT, path)]
+        case rules.Read() | rules.Write():
+            # INVARIANT: a host path is judged by where it leads on the host, every symlink
+            # resolved, and by what it holds (`paths.py`), never by its spelling alone
+            return path_dangers(where(rule, host), writable=isinstance(rule, rules.Write))
         case rules.NetworkOpen():
             return [(Insecurity.NETWORK_OPEN, "egress to any host")]
         case rules.Privileged():
@@ -87,21 +90,12 @@ def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, st
     return []
 
 
-def _sensitive(path: str, *, writable: bool) -> bool:
-    # `normpath` keeps a leading `//` (POSIX leaves it implementation-defined), but the
-    # engines read `//etc` as `/etc`
-    path = normpath("/" + path.lstrip("/")) if path.startswith("/") else path
-    if path in baseline.SENSITIVE_EXACT or path.rsplit("/", 1)[-1] in baseline.ENGINE_SOCKETS:
-        return True
-    trees = baseline.SENSITIVE_TREES + (baseline.WRITE_PROTECTED_TREES if writable else ())
-    return any(path == tree or path.startswith(tree + "/") for tree in trees)
-
-
 def danger_words(what: Insecurity, subject: str) -> str:
-    """A dangerous rule in words: "mounting `/var/run/docker.sock`", "an open network"."""
+    """A dangerous rule in words: "mounting `/tmp/x`, which leads to `/run/docker.sock`, a
+    Unix socket", "an open network"."""
     match what:
-        case Insecurity.SENSITIVE_MOUNT:
-            return f"mounting `{subject}`"
+        case Insecurity.SENSITIVE_MOUNT | Insecurity.SPECIAL_MOUNT | Insecurity.REPLACEABLE_MOUNT:
+            return f"mounting {subject}"
         case Insecurity.DANGEROUS_CAPABILITY:
             return f"adding the capability `{subject}`"
         case Insecurity.ROOT_USER:
@@ -155,7 +149,7 @@ def _no_check(rule: rules.Rule, out: Collector) -> None:
 
 def check_path(path: str, origin: Origin, out: Collector, *, what: str = "path") -> None:
     """An absolute, normal path without control characters (host or container side)."""
-    if _CONTROL.search(path):
+    if CONTROL.search(path):
         out.error(
             Code.PATH_CONTROL_CHAR,
             f"the {what} contains a control character",

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from posixpath import basename, normpath
+from posixpath import basename
 from typing import Any, Final
 
 from . import baseline, seccomp
+from .host import Found, HostPath, Inside, PathKind
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Origin
+from .paths import mount_points, path_dangers
 from .record import record
 from .rules import SecretSource
 
@@ -28,6 +30,8 @@ _INSECURE_FIELDS: Final = {
     Insecurity.NETWORK_OPEN: "HostConfig.NetworkMode",
     Insecurity.PRIVILEGED: "HostConfig.Privileged",
     Insecurity.SENSITIVE_MOUNT: "HostConfig.Mounts",
+    Insecurity.SPECIAL_MOUNT: "HostConfig.Mounts",
+    Insecurity.REPLACEABLE_MOUNT: "HostConfig.Mounts",
     Insecurity.DANGEROUS_CAPABILITY: "HostConfig.CapAdd",
     Insecurity.SECCOMP_OFF: "HostConfig.SecurityOpt",
     Insecurity.PRIVILEGE_ESCALATION: "HostConfig.SecurityOpt",
@@ -255,25 +259,81 @@ def _ports(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
 
 
 def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
-    sensitive = {
-        normpath(a.subject) for a in policy.insecure if a.what is Insecurity.SENSITIVE_MOUNT
-    }
-    written = {(m.source, m.target) for m in policy.mounts}
+    granted = {(m.source, m.target): m for m in policy.mounts}
     masks = {m.path for m in policy.masks}
     for i, spec in enumerate(_host(plan)["Mounts"]):
         source, target, writable = spec["Source"], spec["Target"], not spec["ReadOnly"]
+        field = f"HostConfig.Mounts[{i}]"
+        mount = granted.get((source, target))
         if target in masks and not writable:
-            kind = "mask"
-        elif (source, target) not in written and not writable:
-            kind = "own-mount"
-        elif basename(source) in baseline.ENGINE_SOCKETS:
-            kind = "engine-socket"
-        elif source in sensitive:
-            kind = "sensitive-write" if writable else "sensitive-read"
+            yield _row("mask", field, _at(plan, field), target=target)
+        elif mount is None and not writable:
+            yield _row("own-mount", field, _at(plan, field), source=source, target=target)
         else:
-            kind = "write-mount" if writable else "read-mount"
-        field, where = f"HostConfig.Mounts[{i}]", "" if target == source else f" at `{target}`"
-        yield _row(kind, field, _at(plan, field), source=source, target=target, where=where)
+            found = mount.host if mount is not None and mount.host is not None else None
+            found = found or HostPath(source, source, PathKind.DIRECTORY)
+            yield from _mount(found, target, writable, field, _at(plan, field))
+
+
+def mount_kind(found: HostPath, writable: bool) -> str:
+    """The row a bind of `found` is, judged as the check pass judges it (`paths.py`); the
+    same for `audit`, on what a running container mounts."""
+    dangers = {what for what, _ in path_dangers(found, writable=writable)}
+    names = {basename(found.resolved), basename(found.written)}
+    if names & set(baseline.ENGINE_SOCKETS) and dangers:
+        return "engine-socket"
+    if Insecurity.SPECIAL_MOUNT in dangers:
+        if found.kind in (PathKind.SOCKET, PathKind.CHAR_DEVICE, PathKind.BLOCK_DEVICE):
+            engine = found.kind is PathKind.SOCKET and baseline.is_engine_socket(found.resolved)
+            return "engine-socket" if engine else "host-socket"
+        if baseline.is_engine_folder(found.resolved):
+            return "engine-folder"
+        return "holds-socket" if _beneath(found) is not None else "unsearched-mount"
+    if Insecurity.SENSITIVE_MOUNT in dangers:
+        return "sensitive-write" if writable else "sensitive-read"
+    return "write-mount" if writable else "read-mount"
+
+
+def _mount(
+    found: HostPath, target: str, writable: bool, field: str, origin: Origin
+) -> Iterator[Finding]:
+    """A granted bind's row, named by the path as written and where it leads, and a
+    second row when another user could change where it leads."""
+    shown = f"`{found.written}`"
+    if found.resolved != found.written:
+        shown += f" (leads to `{found.resolved}`)"
+    where = "" if target == found.written else f" at `{target}`"
+    beneath = _beneath(found)
+    yield _row(
+        mount_kind(found, writable),
+        field,
+        origin,
+        path=shown,
+        where=where,
+        what=found.kind.value,
+        found=beneath.path if beneath else "",
+        holds=beneath.what.value if beneath else "",
+        nested=_nested(found),
+    )
+    if found.replaceable is not None:
+        yield _row("replaceable-mount", field, origin, path=shown, why=found.replaceable)
+
+
+def _beneath(found: HostPath) -> Found | None:
+    """The first thing beneath a folder that makes granting it more than granting files."""
+    return next((f for f in found.found if f.what is not Inside.MOUNT_POINT), None)
+
+
+def _nested(found: HostPath) -> str:
+    """What a non-recursive bind of a folder leaves out, in words."""
+    if found.kind is not PathKind.DIRECTORY:
+        return ""
+    points = [f"`{point}`" for point in mount_points(found)]
+    if not points:
+        return " (non-recursive: no host mount beneath it is carried in)"
+    if len(points) == 1:
+        return f" (non-recursive: the mount point {points[0]} beneath it is not carried in)"
+    return f" (non-recursive: the mount points {', '.join(points)} beneath it are not carried in)"
 
 
 def _tmpfs(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
@@ -342,4 +402,4 @@ def _bytes(size: int) -> str:
     return f"{size} bytes"
 
 
-__all__ = ["Finding", "collect"]
+__all__ = ["Finding", "collect", "mount_kind"]

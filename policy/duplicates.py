@@ -2,7 +2,8 @@
 
 Within one file a repeated statement is a mistake, and two mounts on one container path
 cannot both be what the author meant; a child policy may restate a parent's rule on
-purpose, so only statements from the same file are compared.
+purpose, so only statements from the same file are compared. Two grants are of the same
+host path when their paths lead to the same place on the host, however they are spelled.
 """
 
 from __future__ import annotations
@@ -12,20 +13,27 @@ from posixpath import normpath
 
 from . import hosts, rules
 from .diagnostics import Code, Collector
+from .host import Host
 from .origin import Origin, Pointer, Span
+from .paths import askable, normal
 
 
 def _file_of(origin: Origin) -> str | None:
     return origin.file if isinstance(origin, Span | Pointer) else None
 
 
-def check_duplicates(ruleset: Sequence[rules.Rule], out: Collector) -> None:
+def _reach(path: str, host: Host) -> str:
+    """Where a host path leads on `host` (as written, when it may not be asked about)."""
+    return host.path(normal(path)).resolved if askable(path) else normpath(path)
+
+
+def check_duplicates(ruleset: Sequence[rules.Rule], out: Collector, host: Host) -> None:
     """Repeated or contradicting entries written in the same file (a child may restate a
     parent's rule on purpose; within one file it is a mistake)."""
     seen: dict[tuple[object, ...], rules.Rule] = {}
     targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs] = {}
     for rule in ruleset:
-        key = _duplicate_key(rule)
+        key = _duplicate_key(rule, host)
         if key is not None:
             first = seen.get((_file_of(rule.origin), *key))
             # the same statement twice is one file reached by two `extends`, not a repeat
@@ -38,13 +46,14 @@ def check_duplicates(ruleset: Sequence[rules.Rule], out: Collector) -> None:
                 )
             seen.setdefault((_file_of(rule.origin), *key), rule)
         if isinstance(rule, rules.Read | rules.Write | rules.Tmpfs):
-            _check_target(rule, targets, out)
+            _check_target(rule, targets, out, host)
 
 
 def _check_target(
     rule: rules.Read | rules.Write | rules.Tmpfs,
     targets: dict[tuple[str | None, str], rules.Read | rules.Write | rules.Tmpfs],
     out: Collector,
+    host: Host,
 ) -> None:
     target = normpath(_target(rule))
     other = targets.setdefault((_file_of(rule.origin), target), rule)
@@ -60,7 +69,7 @@ def _check_target(
     if (
         isinstance(rule, rules.Read | rules.Write)
         and isinstance(other, rules.Read | rules.Write)
-        and normpath(other.path) != normpath(rule.path)
+        and _reach(other.path, host) != _reach(rule.path, host)
     ):
         out.error(
             Code.MOUNT_CONFLICT,
@@ -76,10 +85,10 @@ def _target(rule: rules.Read | rules.Write | rules.Tmpfs) -> str:
     return rule.target or rule.path
 
 
-def _duplicate_key(rule: rules.Rule) -> tuple[object, ...] | None:
+def _duplicate_key(rule: rules.Rule, host: Host) -> tuple[object, ...] | None:
     match rule:
         case rules.Read() | rules.Write():
-            return (type(rule), normpath(rule.path), normpath(_target(rule)))
+            return (type(rule), _reach(rule.path, host), normpath(_target(rule)))
         case rules.Tmpfs(target=target):
             return (type(rule), normpath(target))
         case rules.Limit(kind=kind):

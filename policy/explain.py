@@ -98,12 +98,22 @@ deny-moot          ✓  0     {what} is denied (there is no egress at all)
 gate               ✓  0     the gate `{name}` (uid {uid}) {duties}
 published          ✗  0.30  {ports} published on the host
 unpublished        ✓  0     no port is published on the host
-engine-socket      ✗  0.95  the engine socket `{source}` is reachable{where}: control of the
-                            engine is control of the host
-sensitive-write    ✗  0.80  the host's `{source}` is writable from the container{where}
-sensitive-read     ✗  0.50  the host's `{source}` is readable from the container{where}
-write-mount        ✗  0.10  `{source}` is writable from the container{where}
-read-mount         !  0.02  `{source}` is readable from the container{where}
+engine-socket      ✗  0.95  the engine socket {path} is reachable{where}: control of the engine is
+                            control of the host
+engine-folder      ✗  0.95  the container engine's folder {path} is reachable{where}: control of
+                            the engine is control of the host
+host-socket        ✗  0.95  the host's {what} {path} is reachable{where}: what listens on it or
+                            drives it acts outside the container
+holds-socket       ✗  0.80  {path} holds `{found}`, a {holds}, reachable from the
+                            container{where}{nested}
+unsearched-mount   ✗  0.80  {path} holds more than mcp-lok searches, so a socket or device in it
+                            would be reachable from the container{where}{nested}
+sensitive-write    ✗  0.80  the host's {path} is writable from the container{where}{nested}
+sensitive-read     ✗  0.50  the host's {path} is readable from the container{where}{nested}
+write-mount        ✗  0.10  {path} is writable from the container{where}{nested}
+read-mount         !  0.02  {path} is readable from the container{where}{nested}
+replaceable-mount  ✗  0.30  another user could make {path} lead elsewhere before the engine
+                            binds it ({why})
 own-mount          ✓  0     mcp-lok's own `{source}` is readable at `{target}`
 mask               ✓  0     `{target}` is hidden behind an empty read-only directory
 scratch            ✓  0.01  `{target}` is a private {size}scratch space{noexec}

@@ -13,6 +13,7 @@ import json
 from typing import Generic, TypeVar, cast
 
 from .digest import sha256_hex
+from .host import HostPath
 from .origin import Origin
 from .record import field, fields, record
 from .rules import SecretSource, Transport
@@ -34,10 +35,22 @@ class NetworkMode(enum.Enum):
 
 @record
 class Mount:
+    """A bind mount. `source` is where it leads on the host, every symlink resolved: what
+    the engine is sent and what the mount is compared by. `host` is what the host said of
+    the path as the rule wrote it when the policy was compiled (what it holds, who could
+    change it, its identity), for `explain` and for the launch's second look; it is not
+    part of what the mount reaches."""
+
     source: str
     target: str
     writable: bool
     origin: Origin = field(compare=False)
+    host: HostPath | None = field(default=None, compare=False)
+
+    @property
+    def written(self) -> str:
+        """The host path as the rule wrote it (normalised)."""
+        return self.source if self.host is None else self.host.written
 
 
 @record
@@ -112,6 +125,8 @@ class Insecurity(enum.Enum):
     NETWORK_OPEN = "open network"
     PRIVILEGED = "privileged container"
     SENSITIVE_MOUNT = "sensitive mount"
+    SPECIAL_MOUNT = "mount of a socket, device or engine folder"
+    REPLACEABLE_MOUNT = "replaceable mount"
     DANGEROUS_CAPABILITY = "dangerous capability"
     SECCOMP_OFF = "seccomp disabled"
     PRIVILEGE_ESCALATION = "privilege escalation allowed"

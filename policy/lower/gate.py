@@ -15,7 +15,7 @@ from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE
 from . import podman
-from .plan import Container, Engine, Gate, Payload, PlanFile, Target
+from .plan import Container, Engine, Gate, Payload, PlanFile, Target, bind
 from .server import gate_name, hardening, labels, limits, network_name
 
 CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
@@ -48,19 +48,8 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
         baseline.NOFILE,
         (BASELINE,) * 4,
     )
-    payload.set(
-        "HostConfig.Mounts",
-        [
-            {
-                "Type": "bind",
-                "Source": gate_dir(target),
-                "Target": baseline.GATE_SOCKET_DIR,
-                "ReadOnly": False,
-                "BindOptions": {"Propagation": "rprivate"},
-            }
-        ],
-        BASELINE,
-    )
+    payload.set("HostConfig.Mounts", [], BASELINE)
+    payload.mount(bind(gate_dir(target), baseline.GATE_SOCKET_DIR, read_only=False), BASELINE)
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     if target.engine is Engine.PODMAN:
         podman.harden(payload, read_only=True)

@@ -20,6 +20,7 @@ class Ulimit(TypedDict):
 
 class BindOptions(TypedDict):
     Propagation: str
+    NonRecursive: bool  # mounts beneath the source on the host are not carried in
 
 
 class MountSpec(TypedDict):

@@ -17,7 +17,7 @@ from .. import baseline
 from ..diagnostics import Code, Diagnostic
 from ..origin import Argument, Origin
 from ..record import field, record
-from .payloads import ContainerCreate, NetworkCreate
+from .payloads import BindOptions, ContainerCreate, MountSpec, NetworkCreate
 
 
 class Engine(enum.Enum):
@@ -152,6 +152,10 @@ class Payload:
         self.trace[f"{path}[{len(items)}]"] = origin
         items.append(value)
 
+    def mount(self, spec: MountSpec, origin: Origin) -> None:
+        """Append a mount to `HostConfig.Mounts`."""
+        self.add("HostConfig.Mounts", spec, origin)
+
     def put(self, path: str, key: str, value: Any, origin: Origin) -> None:
         """Set one entry of a map field."""
         *parents, leaf = path.split(".")
@@ -160,6 +164,19 @@ class Payload:
             node = node.setdefault(part, {})
         node.setdefault(leaf, {})[key] = value
         self.trace[f"{path}[{key}]"] = origin
+
+
+def bind(source: str, target: str, *, read_only: bool) -> MountSpec:
+    """A bind mount as mcp-lok makes every one: the host's `source` at `target`."""
+    return MountSpec(
+        Type="bind",
+        Source=source,
+        Target=target,
+        ReadOnly=read_only,
+        # INVARIANT: no mount propagates back to the host (CIS 5.19), and no host mount
+        # nested beneath `source` is carried in: what is bound is exactly what was judged
+        BindOptions=BindOptions(Propagation="rprivate", NonRecursive=True),
+    )
 
 
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE, Argument, Default, Origin
-from .plan import Payload, PlanFile, Target, Transport
+from .plan import Payload, PlanFile, Target, Transport, bind
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
 SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
@@ -152,30 +152,10 @@ def _security_opt(
 def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
-        payload.add(
-            "HostConfig.Mounts",
-            {
-                "Type": "bind",
-                "Source": mount.source,
-                "Target": mount.target,
-                "ReadOnly": not mount.writable,
-                # INVARIANT: no mount propagates back to the host (CIS 5.19)
-                "BindOptions": {"Propagation": "rprivate"},
-            },
-            mount.origin,
-        )
+        payload.mount(bind(mount.source, mount.target, read_only=not mount.writable), mount.origin)
     if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        payload.add(
-            "HostConfig.Mounts",
-            {
-                "Type": "bind",
-                "Source": f"{target.runtime_dir}/{target.name}/resolv.conf",
-                "Target": "/etc/resolv.conf",
-                "ReadOnly": True,
-                "BindOptions": {"Propagation": "rprivate"},
-            },
-            policy.network.mode.origin,
-        )
+        resolv = f"{target.runtime_dir}/{target.name}/resolv.conf"
+        payload.mount(bind(resolv, "/etc/resolv.conf", read_only=True), policy.network.mode.origin)
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     for tmpfs in policy.tmpfs:
         payload.put(
@@ -191,17 +171,7 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanF
     # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
     empty = f"{target.runtime_dir}/empty"
     for mask in policy.masks:
-        payload.add(
-            "HostConfig.Mounts",
-            {
-                "Type": "bind",
-                "Source": empty,
-                "Target": mask.path,
-                "ReadOnly": True,
-                "BindOptions": {"Propagation": "rprivate"},
-            },
-            mask.origin,
-        )
+        payload.mount(bind(empty, mask.path, read_only=True), mask.origin)
     return (PlanFile(empty, "", mode=0o555, directory=True),)
 
 

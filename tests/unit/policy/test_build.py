@@ -359,7 +359,7 @@ def test_acknowledgements_record_the_marker_that_allowed_them() -> None:
         FILE,
     )
     assert policy.insecure == (
-        Acknowledged(Insecurity.SENSITIVE_MOUNT, "/var/run/docker.sock", MARK),
+        Acknowledged(Insecurity.SENSITIVE_MOUNT, "`/var/run/docker.sock`", MARK),
         Acknowledged(Insecurity.ROOT_USER, "root", profile_marker),
         Acknowledged(Insecurity.NETWORK_OPEN, "egress to any host", Default("network")),
     )

@@ -10,6 +10,7 @@ from mcp_lok.policy.check import LIMIT_RANGES, check, dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity
 from mcp_lok.policy.ir import Insecurity
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
+from mcp_lok.policy.paths import normal
 
 FILE = "p.lok"
 S = Span(FILE, 3, 5, 3, 20)  # the statement
@@ -168,14 +169,16 @@ def test_tmpfs_size_bounds(size: int | None, ok: bool) -> None:
 )
 @pytest.mark.parametrize("kind", [rules.Read, rules.Write])
 def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -> None:
-    assert check([kind(path=path, origin=S)]) == [
-        Diagnostic(
-            Code.INSECURE_REQUIRED,
-            f"mounting `{path}` is dangerous and needs an `insecure` marker",
-            S,
-            help=INSECURE_HELP,
-        )
+    # the path is named as the engine reads it (`//etc/` is `/etc`); an engine's folder is
+    # named as such, before its place among the sensitive paths
+    found = check([kind(path=path, origin=S)])
+    assert [(d.code, d.origin, d.help) for d in found] == [
+        (Code.INSECURE_REQUIRED, S, INSECURE_HELP)
     ]
+    assert found[0].message.startswith(f"mounting `{normal(path)}`")
+    assert found[0].message.endswith(" is dangerous and needs an `insecure` marker")
+    kinds = [what for what, _ in dangers(kind(path=path, origin=S))]
+    assert Insecurity.SENSITIVE_MOUNT in kinds
 
 
 @pytest.mark.parametrize(
@@ -183,15 +186,23 @@ def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -
 )
 def test_system_trees_may_be_read_below_the_top_but_not_written(path: str) -> None:
     assert dangers(rules.Read(path=path, origin=S)) == []
-    assert dangers(rules.Write(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, path)]
+    assert dangers(rules.Write(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, f"`{path}`")]
+
+
+@pytest.mark.parametrize("path", ["/run/user/1000", "/var/lib/docker/volumes/x"])
+def test_trees_holding_engine_sockets_and_state_are_sensitive_even_to_read(path: str) -> None:
+    assert Insecurity.SENSITIVE_MOUNT in [w for w, _ in dangers(rules.Read(path=path, origin=S))]
 
 
 @pytest.mark.parametrize(
     "path",
-    ["/run/user/1000", "/run/user/1000/podman", "/var/lib/docker/volumes/x", "/run/containerd"],
+    ["/run/user/1000/podman", "/run/containerd", "/var/lib/docker/volumes/x", "/etc/docker"],
 )
-def test_trees_holding_engine_sockets_and_state_are_sensitive_even_to_read(path: str) -> None:
-    assert dangers(rules.Read(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, path)]
+def test_engine_folders_need_insecure_even_to_read(path: str) -> None:
+    assert dangers(rules.Read(path=path, origin=S))[0] == (
+        Insecurity.SPECIAL_MOUNT,
+        f"`{path}`, in a container engine's folder",
+    )
 
 
 def test_the_seed_examples_socket_is_not_sensitive() -> None:

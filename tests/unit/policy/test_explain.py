@@ -12,6 +12,7 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
+from mcp_lok.policy.check import LITERAL
 from mcp_lok.policy.compiler import compile_policy
 from mcp_lok.policy.explain import (
     CAPABILITY_WEIGHTS,
@@ -25,13 +26,14 @@ from mcp_lok.policy.explain import (
     render_human,
     render_json,
 )
-from mcp_lok.policy.host import FixedHost
+from mcp_lok.policy.host import FixedHost, Host, HostPath, PathKind
 from mcp_lok.policy.ir import Insecurity, Policy, Value
 from mcp_lok.policy.lower import Engine, LaunchPlan, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Span
 from mcp_lok.policy.record import replace
 
 FILE = "policy.lok"
+FLAT = " (non-recursive: no host mount beneath it is carried in)"
 TARGET = Target(image="img", name="srv")
 
 
@@ -54,13 +56,15 @@ def allow(line: int, *hosts: str, ports: tuple[str, ...] = ("443",)) -> rules.Al
     )
 
 
-def compiled(*ruleset: rules.Rule, target: Target = TARGET) -> tuple[Policy, LaunchPlan]:
-    policy = build(list(ruleset), FILE)
+def compiled(
+    *ruleset: rules.Rule, target: Target = TARGET, host: Host = LITERAL
+) -> tuple[Policy, LaunchPlan]:
+    policy = build(list(ruleset), FILE, host)
     return policy, lower(policy, target)
 
 
-def report_of(*ruleset: rules.Rule, target: Target = TARGET) -> Report:
-    return explain(*compiled(*ruleset, target=target))
+def report_of(*ruleset: rules.Rule, target: Target = TARGET, host: Host = LITERAL) -> Report:
+    return explain(*compiled(*ruleset, target=target, host=host))
 
 
 def builtin(name: str, target: Target = TARGET) -> Report:
@@ -291,6 +295,10 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
         rules.User(spec="root", origin=at(6), insecure=at(6), reason="r"),
         rules.NetworkOpen(origin=at(7), insecure=at(7), reason="r"),
         rules.Privileged(origin=at(8), insecure=at(8), reason="r"),
+        rules.Read(path="/tmp/s", origin=at(9), insecure=at(9), reason="r"),
+        host=FixedHost(
+            {"/tmp/s": HostPath("/tmp/s", "/srv/s", PathKind.SOCKET, replaceable="why")}
+        ),
     )
     acknowledged = [(c.field, c.origin) for c in report.controls[:8]]
     assert acknowledged == [
@@ -308,7 +316,7 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
     assert all(
         f"INSECURE, acknowledged: {what.value} (" in " ".join(report.risks) for what in Insecurity
     )
-    assert "! 8 insecure settings are acknowledged: see INSECURE" in render_human(report)
+    assert "! 10 insecure settings are acknowledged: see INSECURE" in render_human(report)
 
 
 # --- network: modes, egress rules, deny rules, the gate ---------------------------------
@@ -432,11 +440,11 @@ def test_mounts() -> None:
     )
     mounts = [c for c in report.controls if c.field.startswith("HostConfig.Mounts[")]
     assert [(c.mark.value, c.description, c.origin) for c in mounts] == [
-        ("✗", "the host's `/etc` is readable from the container at `/host/etc`", at(4)),
-        ("!", "`/data` is readable from the container at `/mnt/data`", at(2)),
-        ("!", "`/src` is readable from the container", at(1)),
-        ("✗", "`/srv/out` is writable from the container", at(3)),
-        ("✗", "the host's `/usr/local` is writable from the container", at(5)),
+        ("✗", f"the host's `/etc` is readable from the container at `/host/etc`{FLAT}", at(4)),
+        ("!", f"`/data` is readable from the container at `/mnt/data`{FLAT}", at(2)),
+        ("!", f"`/src` is readable from the container{FLAT}", at(1)),
+        ("✗", f"`/srv/out` is writable from the container{FLAT}", at(3)),
+        ("✗", f"the host's `/usr/local` is writable from the container{FLAT}", at(5)),
         (
             "✗",
             "the engine socket `/var/run/docker.sock` is reachable: "
@@ -445,7 +453,7 @@ def test_mounts() -> None:
         ),
     ]
     assert [c.weight for c in mounts] == [0.5, 0.02, 0.02, 0.1, 0.8, 0.95]
-    assert "`/srv/out` is writable from the container (policy.lok:3)" in report.risks
+    assert f"`/srv/out` is writable from the container{FLAT} (policy.lok:3)" in report.risks
 
 
 def test_tmpfs_and_masks() -> None:

@@ -164,7 +164,7 @@ def test_resolv_conf_and_proxy_variables_only_for_an_allow_list(
         "Source": RESOLV,
         "Target": "/etc/resolv.conf",
         "ReadOnly": True,
-        "BindOptions": {"Propagation": "rprivate"},
+        "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
     }
     assert (resolv in plan.server.body["HostConfig"]["Mounts"]) is allow
     assert (RESOLV in files) is allow
@@ -345,7 +345,7 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
                     "Source": "/run/mcp-lok/srv/gate",
                     "Target": "/run/mcp-lok-gate",
                     "ReadOnly": False,
-                    "BindOptions": {"Propagation": "rprivate"},
+                    "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
                 }
             ],
             "Tmpfs": {},
@@ -482,21 +482,21 @@ def test_policy_values_reach_the_body_with_their_origins() -> None:
             "Source": "/srv/out",
             "Target": "/out",
             "ReadOnly": False,
-            "BindOptions": {"Propagation": "rprivate"},
+            "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
         },
         {
             "Type": "bind",
             "Source": "/srv/data",
             "Target": "/srv/data",
             "ReadOnly": True,
-            "BindOptions": {"Propagation": "rprivate"},
+            "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
         },
         {  # the mask: mcp-lok's empty directory, read-only, over the denied path
             "Type": "bind",
             "Source": "/run/mcp-lok/empty",
             "Target": "/srv/data/keys",
             "ReadOnly": True,
-            "BindOptions": {"Propagation": "rprivate"},
+            "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
         },
     ]
     assert (trace["HostConfig.Mounts[0]"], trace["HostConfig.Mounts[1]"]) == (at(3), at(2))
