@@ -28,9 +28,8 @@ from .state import client_urls
 from .version import __version__
 
 if TYPE_CHECKING:
-    from .engine import EngineClient
-    from .lifecycle import Request
-    from .state import Store
+    from .launching import Prepared
+    from .state import ServerState
 
 F = TypeVar("F", bound=Callable[..., Any])
 FORMAT = click.option(
@@ -97,17 +96,18 @@ def launch_options(func: F) -> F:
     return func
 
 
-def _prepare(opts: dict[str, Any]) -> tuple[EngineClient, Store, Request, Any]:
-    """Engine, state store, request and plan for `run`/`start`; policy errors exit 3."""
+def _launch(opts: dict[str, Any], detached: bool) -> tuple[Prepared, ServerState]:
+    """Check and provision a server for `run`/`start`; policy errors exit 3, whether the
+    compile found them or the second look at the host paths right before a create."""
 
     def warn(compiled: Compiled) -> None:
         click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
 
     try:
         prepared = prepare(opts, on_warnings=warn)
+        return prepared, provision(prepared, detached=detached)
     except PolicyError as error:
         fail(error)
-    return prepared.engine, prepared.store, prepared.request, prepared.plan
 
 
 def _snippet(
@@ -135,8 +135,8 @@ def run(**opts: Any) -> None:
     token, generated = auth_token(opts.pop("auth_token"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
-    engine, store, request, plan = _prepare(opts)
-    state = provision(engine, store, request, plan, detached=False)
+    prepared, state = _launch(opts, detached=False)
+    engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     body = session_body(plan) if per_session else None
 
     def announce(url: str) -> None:
@@ -186,8 +186,8 @@ def start(fmt: str, **opts: Any) -> None:
     token, generated = auth_token(opts.pop("auth_token"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
-    engine, store, request, plan = _prepare(opts)
-    state = provision(engine, store, request, plan, detached=True)
+    prepared, state = _launch(opts, detached=True)
+    engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     body = session_body(plan) if per_session else None
     try:
         with interruptible():

@@ -27,15 +27,24 @@ GROUP_SCAN_LIMIT = 20_000  # entries of /dev and the engines' folders read for g
 
 
 class ThisHost:
-    """The facts of this machine, read when first asked and kept for one compile."""
+    """The facts of this machine, read when first asked and kept for one compile: every
+    pass of a compile judges the same facts, and a big folder is searched once. A launch
+    looks again with a new `ThisHost`."""
 
     def __init__(self, uid: int | None = None) -> None:
         # the users whose folders may lead anywhere: root and whoever runs mcp-lok
         self.trusted = frozenset({0, os.geteuid() if uid is None else uid})
         self._groups: dict[int, str] | None = None
         self._mounts: frozenset[str] | None = None
+        self._paths: dict[str, HostPath] = {}
 
     def path(self, written: str) -> HostPath:
+        known = self._paths.get(written)
+        if known is None:
+            known = self._paths[written] = self._look(written)
+        return known
+
+    def _look(self, written: str) -> HostPath:
         resolved, broken = resolve(written)
         if broken:
             return HostPath(written, resolved, PathKind.UNRESOLVABLE)

@@ -2,9 +2,10 @@
 server's `run_server` tool share.
 
 `prepare` checks everything before anything is created (name, target, policy, images,
-port); `provision` reserves the name and creates the containers, undoing all of it on any
-failure or signal; `starter` is what starts a detached stdio server once its proxy is
-attached. Engine modules are imported inside the functions, as in `commands.py`.
+port); `provision` looks at the host paths again (`recheck`), reserves the name and
+creates the containers, undoing all of it on any failure or signal; `starter` is what
+starts a detached stdio server once its proxy is attached. Engine modules are imported
+inside the functions, as in `commands.py`.
 """
 
 from __future__ import annotations
@@ -118,18 +119,23 @@ def _check_port(port: int) -> None:
             ) from None
 
 
-def provision(
-    engine: EngineClient, store: Store, request: Request, plan: Any, detached: bool
-) -> ServerState:
-    """Reserve the name and create everything; on any failure or Ctrl-C, remove it all."""
+def provision(prepared: Prepared, detached: bool) -> ServerState:
+    """Reserve the name and create everything; on any failure or Ctrl-C, remove it all.
+    Raises `PolicyError` when a host path the plan mounts changed since the compile,
+    before anything is created, or (everything undone) right before the server's
+    container would be."""
     import os
 
     from .engine import uninterrupted
     from .handoff import cleaning_up, interruptible
     from .lifecycle import Launch, new_state, reserve, undo
+    from .recheck import PathCheck
 
+    engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
+    recheck = PathCheck.of(prepared.compiled)
+    recheck()  # INVARIANT: nothing is created for a plan whose host paths moved
     state = new_state(request, plan, engine, store, detached)
-    launch = Launch(engine, store, plan, state)
+    launch = Launch(engine, store, plan, state, recheck)
     reserved = False
     try:
         with interruptible():

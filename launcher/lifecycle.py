@@ -1,9 +1,9 @@
 """A server's life on the engine: provision it from its plan, tear it down, reap crashes.
 
-    compile → check the images → reserve the name (state first) → write the plan's files →
-    create networks → create and start the gate, wait for its ingress socket → create the
-    server (and start it, for HTTP transports; a stdio server is started by `handoff` once
-    the proxy is attached)
+    compile → check the images → look at the host paths again → reserve the name (state
+    first) → write the plan's files → create networks → create and start the gate, wait for
+    its ingress socket → look at the host paths again → create the server (and start it,
+    for HTTP transports; a stdio server is started by `handoff` once the proxy is attached)
 
 Everything created is recorded in the server's state before the next step, so `undo`, a
 later `rm`, or the next command's `reap` can remove it by id. Removal touches only ids
@@ -19,7 +19,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,10 +153,19 @@ def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
 
 
 class Launch:
-    """One launch in progress; `state` always lists what exists so far."""
+    """One launch in progress; `state` always lists what exists so far. `recheck` looks
+    at the plan's host paths again (`recheck.PathCheck`), raising when one changed."""
 
-    def __init__(self, engine: EngineClient, store: Store, plan: LaunchPlan, state: ServerState):
+    def __init__(
+        self,
+        engine: EngineClient,
+        store: Store,
+        plan: LaunchPlan,
+        state: ServerState,
+        recheck: Callable[[], None],
+    ):
         self.engine, self.store, self.plan, self.state = engine, store, plan, state
+        self.recheck = recheck
 
     def record(self, **changes: Any) -> None:
         self.state = replace(self.state, **changes)
@@ -172,6 +181,8 @@ class Launch:
         if self.plan.gate is not None:
             self.start_gate()
         server = fill_secrets(self.plan.server.body, environ)
+        # INVARIANT: the server's mounts are judged again right before its create call
+        self.recheck()
         self.record(container_id=self.engine.create_container(self.plan.server.name, server))
         if self.state.transport != Transport.STDIO.value:
             self.engine.start(self.state.container_id or "")

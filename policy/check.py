@@ -18,7 +18,7 @@ from .duplicates import check_duplicates
 from .host import FixedHost, Host
 from .ir import Insecurity
 from .origin import Origin, Pointer, Span
-from .paths import CONTROL, check_where, path_dangers, where
+from .paths import CONTROL, check_where, mounting, path_dangers, where
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID = r"(?:[0-9]{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
@@ -95,7 +95,7 @@ def danger_words(what: Insecurity, subject: str) -> str:
     Unix socket", "an open network"."""
     match what:
         case Insecurity.SENSITIVE_MOUNT | Insecurity.SPECIAL_MOUNT | Insecurity.REPLACEABLE_MOUNT:
-            return f"mounting {subject}"
+            return mounting(subject)
         case Insecurity.DANGEROUS_CAPABILITY:
             return f"adding the capability `{subject}`"
         case Insecurity.ROOT_USER:

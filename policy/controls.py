@@ -270,8 +270,7 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         elif mount is None and not writable:
             yield _row("own-mount", field, _at(plan, field), source=source, target=target)
         else:
-            found = mount.host if mount is not None and mount.host is not None else None
-            found = found or HostPath(source, source, PathKind.DIRECTORY)
+            found = mount.host if mount else HostPath(source, source, PathKind.DIRECTORY)
             yield from _mount(found, target, writable, field, _at(plan, field))
 
 

@@ -45,12 +45,12 @@ class Mount:
     target: str
     writable: bool
     origin: Origin = field(compare=False)
-    host: HostPath | None = field(default=None, compare=False)
+    host: HostPath = field(compare=False)
 
     @property
     def written(self) -> str:
         """The host path as the rule wrote it (normalised)."""
-        return self.source if self.host is None else self.host.written
+        return self.host.written
 
 
 @record

@@ -35,7 +35,7 @@ from .ir import Insecurity, Mount
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # what a path or a thing beneath a folder is, in words that take "a"
 _DEVICES = (PathKind.SOCKET, PathKind.CHAR_DEVICE, PathKind.BLOCK_DEVICE)
-_UNSEEN = "holds more entries than mcp-lok searches: sockets or devices may be among them"
+_UNSEEN = "holds more entries than mcp-lok searches for sockets and devices"
 
 
 def normal(path: str) -> str:
@@ -112,6 +112,12 @@ def _lead(found: HostPath, clause: str = "") -> str:
     return f"{head} and {clause}" if leads else f"{head}, which {clause}"
 
 
+def mounting(words: str) -> str:
+    """A danger of `path_dangers` as the subject of a sentence: "mounting `/tmp/x`, which
+    leads to `/run/docker.sock`, a Unix socket," (an aside is closed by a comma)."""
+    return f"mounting {words}" + ("," if ", " in words else "")
+
+
 def mount_points(found: HostPath) -> tuple[str, ...]:
     """The mount points beneath a granted folder: a non-recursive bind leaves them out."""
     return tuple(f.path for f in found.found if f.what is Inside.MOUNT_POINT)
@@ -145,8 +151,6 @@ def changed(mount: Mount, now: HostPath) -> Diagnostic | None:
     or leads elsewhere, or to another file, or to something more dangerous than when the
     policy was compiled."""
     before = mount.host
-    if before is None:
-        return None
     if now.kind is PathKind.MISSING and before.kind is PathKind.MISSING:
         return Diagnostic(
             Code.PATH_MISSING,
@@ -180,7 +184,7 @@ def _difference(before: HostPath, now: HostPath, writable: bool) -> str | None:
     known = {what for what, _ in path_dangers(before, writable=writable)}
     new = [words for what, words in path_dangers(now, writable=writable) if what not in known]
     if new:
-        return f"mounting {new[0]} was not dangerous then"
+        return f"{mounting(new[0])} was not dangerous then"
     return None
 
 
@@ -189,6 +193,7 @@ __all__ = [
     "changed",
     "check_where",
     "mount_points",
+    "mounting",
     "normal",
     "path_dangers",
     "sensitive",

@@ -207,8 +207,9 @@ def _launch(prepared: Prepared, source: ProfileSource) -> str:
     from mcp_lok.launcher.launching import provision, starter
     from mcp_lok.launcher.lifecycle import undo
 
-    engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
-    state = provision(engine, store, request, plan, detached=True)
+    engine, store, request = prepared.engine, prepared.store, prepared.request
+    with quoting_only(source):  # the second look at the host paths may refuse the launch
+        state = provision(prepared, detached=True)
     try:
         if source.text is not None:
             state = _keep_profile(prepared, source.text)

@@ -94,7 +94,7 @@ def launch(
     plan = plan_for(store.root, request, kind)
     state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
     reserve(engine, store, state)  # type: ignore[arg-type]
-    started = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    started = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
     started.provision({})
     return started
 
@@ -265,7 +265,7 @@ def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
     plan = plan_for(store.root, request)
     state = new_state(request, plan, engine, store, detached=False)  # type: ignore[arg-type]
     reserve(engine, store, state)  # type: ignore[arg-type]
-    started = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    started = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
     with pytest.raises(LokError, match="boom"):
         started.provision({})
     assert started.state.networks  # the network was recorded before the failure

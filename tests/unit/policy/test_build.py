@@ -8,6 +8,7 @@ import pytest
 from mcp_lok.policy import baseline, rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
+from mcp_lok.policy.host import HostPath, PathKind
 from mcp_lok.policy.ir import (
     Acknowledged,
     Capability,
@@ -27,6 +28,13 @@ from mcp_lok.policy.ir import (
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
 
 FILE = "p.lok"
+
+
+def mount(source: str, target: str, writable: bool, origin: Span) -> Mount:
+    """An IR mount of a path that leads to itself (what it held is not compared)."""
+    return Mount(source, target, writable, origin, HostPath(source, source, PathKind.DIRECTORY))
+
+
 MARK = Span(FILE, 9, 1, 9, 9)
 TCP = rules.Transport.TCP
 ENV = rules.SecretSource.ENV
@@ -85,7 +93,7 @@ def test_no_rules_give_exactly_the_hardened_baseline() -> None:
 )
 def test_read_and_write_of_one_path_make_one_writable_mount(ruleset: list[rules.Rule]) -> None:
     policy = build(ruleset, FILE)
-    assert policy.mounts == (Mount("/srv", "/srv", True, at(2)),)
+    assert policy.mounts == (mount("/srv", "/srv", True, at(2)),)
     assert policy.mounts[0].origin == at(2)  # the `write` that made it writable
 
 
@@ -98,8 +106,8 @@ def test_mounts_are_normalised_and_sorted_by_target() -> None:
         FILE,
     )
     assert policy.mounts == (
-        Mount("/data/out", "/a/out", True, at(2)),
-        Mount("/srv/b", "/srv/b", False, at(1)),
+        mount("/data/out", "/a/out", True, at(2)),
+        mount("/srv/b", "/srv/b", False, at(1)),
     )
 
 
@@ -111,7 +119,7 @@ def test_a_later_mount_at_the_same_target_replaces_the_earlier() -> None:
         ],
         FILE,
     )
-    assert policy.mounts == (Mount("/b", "/data", False, at(1)),)
+    assert policy.mounts == (mount("/b", "/data", False, at(1)),)
 
 
 def test_tmpfs_masks_and_their_defaults() -> None:

@@ -7,6 +7,7 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
+from mcp_lok.policy.host import FixedHost, HostPath, PathKind
 from mcp_lok.policy.ir import (
     Mount,
     SecretRef,
@@ -36,8 +37,23 @@ def _allow(origin: Span | Pointer) -> rules.Allow:
 def test_values_compare_without_their_origin() -> None:
     assert Value(1, at(1)) == Value(1, BASELINE)
     assert Value(1, at(1)) != Value(2, at(1))
-    assert Mount("/a", "/a", False, at(1)) == Mount("/a", "/a", False, Default("x"))
-    assert Mount("/a", "/a", False, at(1)) != Mount("/a", "/a", True, at(1))
+    here = HostPath("/a", "/a", PathKind.DIRECTORY)
+    assert Mount("/a", "/a", False, at(1), here) == Mount("/a", "/a", False, Default("x"), here)
+    assert Mount("/a", "/a", False, at(1), here) != Mount("/a", "/a", True, at(1), here)
+
+
+def test_a_mount_is_compared_by_what_it_reaches_not_how_it_was_written() -> None:
+    link = HostPath("/tmp/link", "/srv/data", PathKind.DIRECTORY, identity=(1, 2))
+    real = HostPath("/srv/data", "/srv/data", PathKind.DIRECTORY, identity=(1, 3))
+    one = Mount("/srv/data", "/data", False, at(1), link)
+    other = Mount("/srv/data", "/data", False, at(2), real)
+    assert one == other
+    assert (one.written, other.written) == ("/tmp/link", "/srv/data")
+    host = FixedHost({"/tmp/link": link})
+    written = build([rules.Read(path="/tmp/link", target="/data", origin=at(1))], "a", host)
+    direct = build([rules.Read(path="/srv/data", target="/data", origin=at(1))], "b", host)
+    assert written.mounts == direct.mounts
+    assert fingerprint(written) == fingerprint(direct)
 
 
 def test_a_secret_reference_has_a_placeholder_never_a_value() -> None:

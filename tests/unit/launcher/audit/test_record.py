@@ -67,7 +67,7 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
     reserve(engine, store, state)  # type: ignore[arg-type]
     monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *_: None)
-    launch = Launch(engine, store, plan, state)  # type: ignore[arg-type]
+    launch = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
     launch.provision({})
     path = store.folder("srv") / RECORD_FILE
     assert path.stat().st_mode & 0o777 == 0o600  # it holds `-e` values
