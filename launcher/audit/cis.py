@@ -3,7 +3,8 @@ container-runtime checks that `inspect` can answer) and the Kubernetes Pod Secur
 Standards' *restricted* profile, translated to engine fields.
 
 Each check reads one `normalise.View` of what the engine reports, so Docker and Podman
-are judged alike. Numbering as in v1.6.0 (and DESIGN.md). Left out: 5.1 (swarm mode:
+are judged alike; a mount by where its source leads on the host (`mounts.py`). Numbering
+as in v1.6.0 (and DESIGN.md). Left out: 5.1 (swarm mode:
 the engine's, not a container's), 5.2/5.3 (AppArmor, SELinux: host-dependent), 5.7 (sshd:
 needs `exec`), 5.23/5.24 (`exec` options: not in inspect), 5.25 (cgroup parent: site
 policy), 5.27 (health checks), 5.28 (image freshness). Pure: no engine, no I/O.
@@ -14,11 +15,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from posixpath import normpath
 from typing import Any, Final
 
 from mcp_lok.policy import baseline
+from mcp_lok.policy.host import HostPath, PathKind
 
+from . import mounts
 from .normalise import DEFAULT_CAPS, PODMAN_DEFAULT_CAPS, View
 
 # Pod Security's "safe" sysctls (namespaced, and allowed by the baseline profile)
@@ -64,12 +66,20 @@ class Check:
 
 
 class Context:
-    """What the checks read: the view, plus where mcp-lok's own host files live."""
+    """What the checks read: the view, where mcp-lok's own host files live, and what the
+    host said of each mount's source (`paths`; a source it was not asked about is judged
+    as a folder that leads to itself)."""
 
-    def __init__(self, view: View, runtime_dir: str = baseline.RUNTIME_DIR) -> None:
+    def __init__(
+        self,
+        view: View,
+        runtime_dir: str = baseline.RUNTIME_DIR,
+        paths: Mapping[str, HostPath] | None = None,
+    ) -> None:
         self.fields = view.fields
         self.unreported = view.unreported
         self.runtime_dir = runtime_dir.rstrip("/")
+        self.paths = paths or {}
 
     def entries(self, prefix: str) -> dict[str, Any]:
         head = prefix + "["
@@ -86,24 +96,22 @@ class Context:
     def own(self, source: str) -> bool:
         return source == self.runtime_dir or source.startswith(self.runtime_dir + "/")
 
+    def where(self, source: str) -> HostPath:
+        """Where a mount's source leads on the host, as the compiler judges it."""
+        return self.paths.get(source) or HostPath(source, source, PathKind.DIRECTORY)
+
+    def granted(self) -> Iterator[tuple[HostPath, bool]]:
+        """Every bind that is not mcp-lok's own: where its source leads, and whether it is
+        writable."""
+        for _, mount in sorted(self.mounts.items()):
+            if not self.own(mount["Source"]):
+                yield self.where(mount["Source"]), not mount["ReadOnly"]
+
 
 def _check(cid: str, title: str, ok: bool, good: str, bad: str, fix: str) -> Check:
     return Check(
         cid, title, Status.PASS if ok else Status.FAIL, good if ok else bad, "" if ok else fix
     )
-
-
-def sensitive(path: str) -> bool:
-    """Whether a host path hands the container the host (the policy checker's rule)."""
-    path = normpath("/" + path.lstrip("/"))
-    if path in baseline.SENSITIVE_EXACT or path.rsplit("/", 1)[-1] in baseline.ENGINE_SOCKETS:
-        return True
-    return any(path == tree or path.startswith(tree + "/") for tree in baseline.SENSITIVE_TREES)
-
-
-def engine_socket(path: str) -> bool:
-    name = path.rstrip("/").rsplit("/", 1)[-1]
-    return name in baseline.ENGINE_SOCKETS
 
 
 # --- CIS Docker Benchmark v1.6.0, section 5 ---------------------------------------------
@@ -208,20 +216,21 @@ def _cis_resources(c: Context) -> Iterator[Check]:
 
 
 def _cis_host_access(c: Context) -> Iterator[Check]:
-    mounts = c.mounts
-    bad = sorted(m["Source"] for m in mounts.values() if sensitive(m["Source"]))
+    # INVARIANT: a mount is judged where its source leads on the host now, by the
+    # compiler's own rules, never by the text of its path
+    bad = mounts.dangerous(c)
     yield _check(
         "CIS 5.6", "sensitive host directories are not mounted", not bad,
-        "no sensitive host path is mounted", f"mounts {_words(bad)}",
+        "no sensitive host path is mounted", f"mounts {'; '.join(bad)}",
         "remove the mount; grant the server a narrower folder",
     )  # fmt: skip
-    sockets = sorted(m["Source"] for m in mounts.values() if engine_socket(m["Source"]))
+    reached = mounts.sockets(c)
     yield _check(
-        "CIS 5.32", "the engine socket is not mounted", not sockets,
-        "no engine socket is mounted", f"mounts the engine socket {_words(sockets)}",
+        "CIS 5.32", "the engine socket is not mounted", not reached,
+        "no engine socket is mounted", f"mounts {'; '.join(reached)}",
         "remove the mount: control of the engine is control of the host",
     )  # fmt: skip
-    shared = sorted(t for t, m in mounts.items() if m["Propagation"] in ("shared", "rshared"))
+    shared = sorted(t for t, m in c.mounts.items() if m["Propagation"] in ("shared", "rshared"))
     yield _check(
         "CIS 5.20", "mount propagation is not shared", not shared,
         "no mount propagates to the host", f"shared propagation on {_words(shared)}",
@@ -359,9 +368,14 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Check]], ...]] = (
 )
 
 
-def check(view: View, runtime_dir: str = baseline.RUNTIME_DIR) -> list[Check]:
-    """Every check, in benchmark order (CIS by number, then Pod Security)."""
-    context = Context(view, runtime_dir)
+def check(
+    view: View,
+    runtime_dir: str = baseline.RUNTIME_DIR,
+    paths: Mapping[str, HostPath] | None = None,
+) -> list[Check]:
+    """Every check, in benchmark order (CIS by number, then Pod Security). `paths`: where
+    each mount's source leads on the host."""
+    context = Context(view, runtime_dir, paths)
     found = [c for group in CHECKS for c in group(context)]
     cis = sorted((c for c in found if c.id.startswith("CIS")), key=lambda c: _number(c.id))
     return cis + [c for c in found if not c.id.startswith("CIS")]
@@ -390,4 +404,4 @@ def summary(checks: Mapping[str, Check] | list[Check]) -> dict[str, int]:
     return {s.value: sum(c.status is s for c in items) for s in Status}
 
 
-__all__ = ["CHECKS", "Check", "Status", "check", "engine_socket", "sensitive", "summary"]
+__all__ = ["CHECKS", "Check", "Context", "Status", "check", "summary"]

@@ -3,7 +3,8 @@ reports for its containers and networks (through `engine`), plus their live cgro
 
 Finds, besides the servers a state records, every container carrying the `mcp-lok` label
 that no state records — started by hand with the labels, or recreated under a server's
-name. The comparing and checking are `normalise`/`drift`/`cis`/`score`'s.
+name, and where each mount's source leads on the host now (`ThisHost`). The comparing
+and checking are `normalise`/`drift`/`cis`/`score`'s.
 """
 
 from __future__ import annotations
@@ -14,18 +15,24 @@ from pathlib import Path
 from typing import Any
 
 from mcp_lok.launcher.engine import EngineClient
+from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.state import Phase, ServerState, Store
+from mcp_lok.policy.host import Host
 
-from . import cgroup, cis, drift, normalise, score
+from . import cgroup, cis, drift, mounts, normalise, score
 from .record import Record, load
 from .report import ContainerAudit, Note, ServerAudit
 
 LABEL = {"mcp-lok": "true"}
 
 
-def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> list[ServerAudit]:
+def audit(
+    engine: EngineClient, store: Store, names: Iterable[str] | None, host: Host | None = None
+) -> list[ServerAudit]:
     """Audit the servers `names` (every server on this engine when None): recorded ones by
-    their state, then the labelled containers no state records."""
+    their state, then the labelled containers no state records. Mounts are judged by where
+    their sources lead on `host` (this machine unless a caller says otherwise)."""
+    host = host or ThisHost()
     wanted = None if names is None else set(names)
     labelled = engine.containers(LABEL)
     states = [
@@ -33,7 +40,7 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
         for s in store.all()
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
-    found = [_recorded(engine, store, s) for s in states]
+    found = [_recorded(engine, store, s, host) for s in states]
     # INVARIANT: state is read after the engine is listed (as `lifecycle.reap` does): a
     # launch records its state before it creates anything, so a container listed above is
     # either recorded by now or belongs to a launch still in progress, never "unrecorded"
@@ -47,11 +54,11 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
             continue
         if wanted is not None and name not in wanted:
             continue
-        found.append(_unrecorded(engine, store, container["Id"], name))
+        found.append(_unrecorded(engine, store, container["Id"], name, host))
     return found
 
 
-def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerAudit:
+def _recorded(engine: EngineClient, store: Store, state: ServerState, host: Host) -> ServerAudit:
     kind = engine.kind.value
     result = ServerAudit(state.name, kind, recorded=True)
     if state.phase == Phase.STARTING.value:  # its containers may not exist yet
@@ -81,15 +88,22 @@ def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerA
         joined = list((gate[1].get("NetworkSettings") or {}).get("Networks") or {}) if gate else []
         egress = bool(record and record.egress)
         result.rows = score.rows(
-            view, kind, egress=egress, joined=joined, runtime_dir=str(store.root)
+            view,
+            kind,
+            egress=egress,
+            joined=joined,
+            runtime_dir=str(store.root),
+            paths=mounts.where(view, host),
         )
     for role, seen in (("server", server), ("gate", gate)):
         if seen is not None:
-            _judge(engine, result, role, seen, record, names, store)
+            _judge(engine, result, role, seen, record, names, store, host)
     if record is not None:
         result.compared = True
         _networks(engine, result, record, state)
         _files(result, record)
+        hint = f"find out who changed it; relaunch `{state.name}` only once it is right"
+        result.notes += [Note(m, hint) for m in mounts.changed(record, str(store.root), host)]
     return result
 
 
@@ -135,6 +149,7 @@ def _judge(
     record: Record | None,
     names: Mapping[str, str],
     store: Store,
+    host: Host,
 ) -> None:
     cid, inspect = seen
     observed = _view(engine, inspect, names)
@@ -144,7 +159,7 @@ def _judge(
         expected = normalise.plan_view(body, engine.kind.value)
         table = drift.origins(body, record.trace.get(role, {}))
         audit.drift = drift.compare(expected, observed, table, role)
-    audit.checks = cis.check(observed, str(store.root))
+    audit.checks = cis.check(observed, str(store.root), mounts.where(observed, host))
     result.containers.append(audit)
 
 
@@ -193,7 +208,7 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str) -> ServerAudit:
+def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str, host: Host) -> ServerAudit:
     result = ServerAudit(name or cid[:12], engine.kind.value, recorded=False)
     inspect = engine.inspect(cid)
     if inspect is None:  # removed meanwhile
@@ -208,9 +223,10 @@ def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str) -> Serv
         )
     )
     observed = _view(engine, inspect, {})
-    audit = ContainerAudit("container", shown, cid, checks=cis.check(observed, str(store.root)))
-    result.containers.append(audit)
-    result.rows = score.rows(observed, engine.kind.value, runtime_dir=str(store.root))
+    paths = mounts.where(observed, host)
+    checks = cis.check(observed, str(store.root), paths)
+    result.containers.append(ContainerAudit("container", shown, cid, checks=checks))
+    result.rows = score.rows(observed, engine.kind.value, runtime_dir=str(store.root), paths=paths)
     return result
 
 

@@ -12,14 +12,16 @@ only (`policy explain` adds 0.03–0.15 per destination). Pure: no engine, no I/
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from mcp_lok.policy import baseline
+from mcp_lok.policy.controls import mount_kind
 from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
+from mcp_lok.policy.host import HostPath
 
-from .cis import Context, engine_socket, sensitive
+from .cis import Context
 from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
 
 _PODMAN_SCRATCH: Final = ("/run", "/tmp", "/var/tmp")  # as `policy explain` expects
@@ -39,11 +41,14 @@ def rows(
     egress: bool = False,
     joined: Sequence[str] = (),
     runtime_dir: str = baseline.RUNTIME_DIR,
+    paths: Mapping[str, HostPath] | None = None,
 ) -> list[Row]:
     """The weighted rows of a container. `egress`: the plan gave the server an allow-listed
     gate (inspect shows only `container:<gate>`, the same as an ingress-only gate);
-    `joined`: the networks of the container whose namespace it shares (`container:<gate>`)."""
-    c = Context(view, runtime_dir)
+    `joined`: the networks of the container whose namespace it shares (`container:<gate>`);
+    `paths`: where each mount's source leads on the host (a mount weighs what `policy
+    explain` weighs it, by where it leads)."""
+    c = Context(view, runtime_dir, paths)
     network = _network(c, egress, [n for n in joined if n != "none"])
     found = [*_process(c, engine), *network, *_mounts(c), *_limits(c)]
     return [r for r in found if r.weight > 0]
@@ -117,21 +122,14 @@ def _network(c: Context, egress: bool, joined: list[str]) -> Iterator[Row]:
 def _mounts(c: Context) -> Iterator[Row]:
     for target, mount in sorted(c.mounts.items()):
         source, writable = mount["Source"], not mount["ReadOnly"]
-        field = f"HostConfig.Mounts[{target}]"
-        if engine_socket(source):
-            yield _row("engine-socket", field)
-        elif sensitive(source) or (writable and _protected(source)):
-            yield _row("sensitive-write" if writable else "sensitive-read", field)
-        elif c.own(source) and not writable:
+        if c.own(source) and not writable:
             continue  # mcp-lok's own files (resolv.conf, masks): `own-mount`, `mask`
-        else:
-            yield _row("write-mount" if writable else "read-mount", field)
+        where, field = c.where(source), f"HostConfig.Mounts[{target}]"
+        yield _row(mount_kind(where, writable), field)
+        if where.replaceable is not None:
+            yield _row("replaceable-mount", field)
     for target in sorted(c.entries("HostConfig.Tmpfs")):
         yield _row("scratch", f"HostConfig.Tmpfs[{target}]")
-
-
-def _protected(path: str) -> bool:
-    return any(path == t or path.startswith(t + "/") for t in baseline.WRITE_PROTECTED_TREES)
 
 
 def _limits(c: Context) -> Iterator[Row]:

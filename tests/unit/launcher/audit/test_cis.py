@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from mcp_lok.launcher.audit.cis import Status, check, engine_socket, sensitive, summary
+from mcp_lok.launcher.audit.cis import Check, Status, check, summary
 from mcp_lok.launcher.audit.normalise import inspect_view
+from mcp_lok.policy.host import Found, HostPath, Inside, PathKind
 
 from .conftest import load
 
@@ -144,12 +145,47 @@ def test_what_inspect_cannot_decide_is_a_warning() -> None:
     assert statuses(load("docker-http"), "gate")["PSS restricted/volume-types"] is Status.PASS
 
 
-def test_sensitive_paths_follow_the_policy_checkers_rule() -> None:
-    assert sensitive("/etc")
-    assert sensitive("//etc")
-    assert sensitive("/run/podman/podman.sock")
-    assert sensitive("/proc/1")
-    assert not sensitive("/srv/data")
-    assert not sensitive("/run/mcp-lok/x")
-    assert engine_socket("/x/docker.sock/")
-    assert not engine_socket("/x/docker")
+def judged(source: str, fact: HostPath, rw: bool = True) -> dict[str, Check]:
+    data = load("docker-std")
+    _mount(source)(data["server"])
+    data["server"]["Mounts"][-1]["RW"] = rw
+    view = inspect_view(data["server"], "docker")
+    return {c.id: c for c in check(view, paths={source: fact})}
+
+
+def test_a_mount_is_judged_where_its_source_leads_not_by_its_text() -> None:
+    socket = judged("/tmp/x", HostPath("/tmp/x", "/run/docker.sock", PathKind.SOCKET), rw=False)
+    for cid in ("CIS 5.6", "CIS 5.32"):
+        assert (socket[cid].status, socket[cid].finding) == (
+            Status.FAIL,
+            "mounts `/tmp/x`, which leads to `/run/docker.sock`, a Unix socket",
+        )
+    root = judged("/tmp/r", HostPath("/tmp/r", "/", PathKind.DIRECTORY), rw=False)
+    assert (root["CIS 5.6"].status, root["CIS 5.6"].finding) == (
+        Status.FAIL,
+        "mounts `/tmp/r`, which leads to `/`",
+    )
+    assert root["CIS 5.32"].status is Status.PASS
+    holding = HostPath(
+        "/srv/x", "/srv/x", PathKind.DIRECTORY, found=(Found("/srv/x/a.sock", Inside.SOCKET),)
+    )
+    assert judged("/srv/x", holding)["CIS 5.32"].finding == (
+        "mounts `/srv/x`, which holds `/srv/x/a.sock`, a Unix socket"
+    )
+    # the text `/etc` that leads to a harmless folder is still judged as written, too
+    assert judged("/etc", HostPath("/etc", "/srv/etc", PathKind.DIRECTORY))["CIS 5.6"].status is (
+        Status.FAIL
+    )
+    plain = judged("/srv/data", HostPath("/srv/data", "/srv/data", PathKind.DIRECTORY))
+    assert Status.FAIL not in {c.status for c in plain.values()}
+
+
+def test_mcp_lok_s_own_files_are_not_judged_as_grants() -> None:
+    gate = HostPath(
+        "/run/mcp-lok/x/gate",
+        "/run/mcp-lok/x/gate",
+        PathKind.DIRECTORY,
+        found=(Found("/run/mcp-lok/x/gate/egress.sock", Inside.SOCKET),),
+    )
+    found = judged("/run/mcp-lok/x/gate", gate)
+    assert found["CIS 5.6"].status is found["CIS 5.32"].status is Status.PASS

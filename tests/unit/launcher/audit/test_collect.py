@@ -13,8 +13,12 @@ from mcp_lok.launcher.audit.collect import audit
 from mcp_lok.launcher.audit.record import RECORD_FILE
 from mcp_lok.launcher.state import NetworkRef, ServerState, Store
 from mcp_lok.policy import Engine
+from mcp_lok.policy.host import FixedHost, HostPath, PathKind
 
 from .conftest import load
+
+# the recorded servers' host paths are another machine's: here they lead to themselves
+HOST = FixedHost()
 
 
 @dataclass
@@ -76,7 +80,7 @@ def launched(tmp_path: Path, case: str) -> tuple[RecordedEngine, Store, dict[str
 @pytest.mark.parametrize("case", ["docker-http", "podman-http", "docker-net", "podman-std"])
 def test_an_untampered_server_has_no_drift(tmp_path: Path, case: str) -> None:
     engine, store, _ = launched(tmp_path, case)
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert found.recorded
     assert found.compared
     assert not found.drifted, (found.notes, found.drift)
@@ -92,7 +96,7 @@ def test_a_container_recreated_under_the_servers_name_is_noted_and_compared(tmp_
     server["Id"] = "f" * 64
     server["HostConfig"]["CapAdd"] = ["SYS_ADMIN"]
     engine.add(server)
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert any("was replaced" in n.message for n in found.notes)
     assert [d.field for d in found.drift] == ["HostConfig.Capabilities[SYS_ADMIN]"]
     assert "capability" in {r.kind for r in found.rows}
@@ -108,7 +112,7 @@ def test_a_labelled_container_no_launch_recorded_is_reported(tmp_path: Path) -> 
     assert [a.recorded for a in found] == [True, False]
     assert "under the name of the server" in found[1].notes[0].message
     assert found[1].drifted
-    assert audit(engine, store, ["other"]) == []  # type: ignore[arg-type]
+    assert audit(engine, store, ["other"], HOST) == []  # type: ignore[arg-type]
 
 
 def test_what_is_gone_or_changed_around_the_containers_is_noted(tmp_path: Path) -> None:
@@ -124,7 +128,7 @@ def test_what_is_gone_or_changed_around_the_containers_is_noted(tmp_path: Path) 
     ]
     (store.folder(name) / RECORD_FILE).write_text(json.dumps(record))
     del engine.by_id[data["gate"]["Id"]]
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     messages = " | ".join(n.message for n in found.notes)
     assert "was changed since launch" in messages
     assert "`" + str(tmp_path / "gone") + "` is gone" in messages
@@ -135,13 +139,13 @@ def test_networks_must_still_be_the_planned_ones(tmp_path: Path) -> None:
     engine, store, _data = launched(tmp_path, "docker-net")
     (network,) = engine.nets.values()
     network.update(Id="n2", Internal=True, Labels={})
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     messages = " | ".join(n.message for n in found.notes)
     assert "was recreated" in messages
     assert "`Internal` True" in messages
     assert "lacks the label `mcp-lok=true`" in messages
     engine.nets.clear()
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "is gone" in found.notes[0].message
 
 
@@ -149,20 +153,20 @@ def test_a_server_without_a_record_gets_the_benchmark_checks_only(tmp_path: Path
     engine, store, data = launched(tmp_path, "podman-std")
     name = data["record"]["plan"]["name"]
     (store.folder(name) / RECORD_FILE).unlink()
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert not found.drifted
     assert not found.compared
     assert found.notes[0].message.startswith("no launch record")
     assert found.containers[0].checks
     data["record"]["plan"]["policy_digest"] = "0" * 64
     (store.folder(name) / RECORD_FILE).write_text(json.dumps(data["record"]))
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "does not belong to this launch" in found.notes[0].message
     (store.folder(name) / RECORD_FILE).write_text('{"version": 1, "plan": {}, "trace": {}}')
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "damaged" in found.notes[0].message
     (store.folder(name) / RECORD_FILE).write_text("[]")
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "damaged" in found.notes[0].message
 
 
@@ -170,7 +174,7 @@ def test_a_server_on_another_engine_is_left_out(tmp_path: Path) -> None:
     engine, store, _ = launched(tmp_path, "docker-std")
     engine.url = "unix:///other.sock"
     engine.by_id.clear()
-    assert audit(engine, store, None) == []  # type: ignore[arg-type]
+    assert audit(engine, store, None, HOST) == []  # type: ignore[arg-type]
 
 
 def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
@@ -181,9 +185,49 @@ def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
     state.phase = "starting"
     store.save(state)
     engine.by_id.clear()
-    (found,) = audit(engine, store, None)  # type: ignore[arg-type]
+    (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert not found.drifted
     assert found.containers == []
     assert "in progress" in found.notes[0].message
     engine.add(data["server"])  # created, its id not yet recorded: not a stray either
-    assert [a.name for a in audit(engine, store, None)] == [name]  # type: ignore[arg-type]
+    assert [a.name for a in audit(engine, store, None, HOST)] == [name]  # type: ignore[arg-type]
+
+
+def test_a_mount_is_judged_where_its_source_leads_on_the_host_now(tmp_path: Path) -> None:
+    engine, store, _ = launched(tmp_path, "docker-http")
+    # the planned `/tmp/w6data` was swapped for a link to the engine's socket since
+    swapped = HostPath("/tmp/w6data", "/run/docker.sock", PathKind.SOCKET)
+    (found,) = audit(engine, store, None, FixedHost({"/tmp/w6data": swapped}))  # type: ignore[arg-type]
+    assert found.drifted
+    assert [n.message for n in found.notes] == [
+        "the host path `/tmp/w6data` mounted at `/tmp/w6data` now leads to `/run/docker.sock`: "
+        "it changed since the plan was made"
+    ]
+    failed = {c.id: c.finding for c in found.failed}
+    assert (
+        failed["CIS 5.32"]
+        == "mounts `/tmp/w6data`, which leads to `/run/docker.sock`, a Unix socket"
+    )
+    assert "engine-socket" in {r.kind for r in found.rows}
+    for kind, change in (
+        (PathKind.MISSING, "no longer exists on the host"),
+        (PathKind.UNRESOLVABLE, "can no longer be resolved on the host"),
+    ):
+        gone = HostPath("/tmp/w6data", "/tmp/w6data", kind)
+        (found,) = audit(engine, store, None, FixedHost({"/tmp/w6data": gone}))  # type: ignore[arg-type]
+        assert change in found.notes[0].message
+
+
+def test_an_unrecorded_container_s_mounts_are_judged_where_they_lead(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    stray = json.loads(json.dumps(data["server"]))
+    stray["Id"], stray["Name"] = "e" * 64, "/stray"
+    stray["Mounts"].append({"Type": "bind", "Source": "/tmp/l", "Destination": "/x", "RW": False})
+    engine.add(stray)
+    host = FixedHost({"/tmp/l": HostPath("/tmp/l", "/", PathKind.DIRECTORY)})
+    found = {a.recorded: a for a in audit(engine, store, None, host)}  # type: ignore[arg-type]
+    loose = found[False]
+    assert {c.id: c.finding for c in loose.failed}[
+        "CIS 5.6"
+    ] == "mounts `/tmp/l`, which leads to `/`"
+    assert "sensitive-read" in {r.kind for r in loose.rows}

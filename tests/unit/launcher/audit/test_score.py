@@ -7,8 +7,8 @@ import pytest
 from mcp_lok.launcher.audit.normalise import inspect_view, plan_view
 from mcp_lok.launcher.audit.score import level, rows, score
 from mcp_lok.policy import BUILTINS, Engine, Target, Transport, compile_policy, lower
-from mcp_lok.policy.explain import explain
-from mcp_lok.policy.host import FixedHost
+from mcp_lok.policy.explain import WEIGHTS, explain
+from mcp_lok.policy.host import FixedHost, Found, HostPath, Inside, PathKind
 
 from .conftest import load
 
@@ -107,3 +107,27 @@ def test_podman_without_its_scratch_mounts_is_noted() -> None:
     }
     data["server"]["Config"]["User"] = "app"
     assert "named-user" in {r.kind for r in rows(inspect_view(data["server"], "podman"), "podman")}
+
+
+def test_a_mount_weighs_what_policy_explain_weighs_it_by_where_it_leads() -> None:
+    data = load("docker-std")
+    data["server"]["Mounts"] += [
+        {"Type": "bind", "Source": "/tmp/s", "Destination": "/a", "RW": False},
+        {"Type": "bind", "Source": "/srv/x", "Destination": "/b", "RW": False},
+        {"Type": "bind", "Source": "/tmp/w", "Destination": "/c", "RW": True},
+    ]
+    paths = {
+        "/tmp/s": HostPath("/tmp/s", "/srv/app.sock", PathKind.SOCKET),
+        "/srv/x": HostPath(
+            "/srv/x", "/srv/x", PathKind.DIRECTORY, found=(Found("/srv/x/d", Inside.CHAR_DEVICE),)
+        ),
+        "/tmp/w": HostPath("/tmp/w", "/tmp/w", PathKind.DIRECTORY, replaceable="why"),
+    }
+    found = {
+        (r.field, r.kind): r.weight
+        for r in rows(inspect_view(data["server"], "docker"), "docker", paths=paths)
+    }
+    assert found[("HostConfig.Mounts[/a]", "host-socket")] == WEIGHTS["host-socket"] == 0.95
+    assert found[("HostConfig.Mounts[/b]", "holds-socket")] == 0.8
+    assert found[("HostConfig.Mounts[/c]", "write-mount")] == 0.1
+    assert found[("HostConfig.Mounts[/c]", "replaceable-mount")] == 0.3
