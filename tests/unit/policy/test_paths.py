@@ -470,3 +470,28 @@ def test_the_launch_refuses_a_path_missing_since_the_compile() -> None:
         Severity.ERROR,
         "`/srv/x` does not exist on this host",
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/run/user/1000/docker.sock",  # rootless Docker's socket
+        "/run/user/1000/podman/podman.sock",
+        "/home/me/.local/share/containers/storage",
+        "/var/lib/containerd/io",
+        "/etc/containers",
+    ],
+)
+def test_engine_folders_system_wide_and_per_user(path: str) -> None:
+    fact = leads(path, path, PathKind.FILE)
+    assert path_dangers(fact, writable=False)[0] == (
+        Insecurity.SPECIAL_MOUNT,
+        f"`{path}`, in a container engine's folder",
+    )
+
+
+def test_a_fixed_host_states_its_facts() -> None:
+    fixed = FixedHost()
+    assert fixed.path("/srv/x") == HostPath("/srv/x", "/srv/x", PathKind.DIRECTORY)
+    assert fixed.privileged_groups() == {0: "is root's group"}
+    assert fixed.own_addresses() == frozenset({"127.0.0.1", "::1"})
