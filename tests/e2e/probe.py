@@ -92,6 +92,20 @@ def main(paths):
     print(json.dumps(report, sort_keys=True))
 
 
+def report_into(path, paths):
+    """`probe.py --into FILE PATH...`: the report `main` prints, written to FILE (in a write
+    mount) instead, for a server that `mcp-lok start` runs and whose output nobody reads."""
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        main(paths)
+    with open(path + ".tmp", "w") as handle:
+        handle.write(out.getvalue())
+    os.rename(path + ".tmp", path)
+
+
 # --- the attacker: `probe.py --attack SPEC_JSON` -------------------------------------------
 # Tries every way out of the container that the escape matrix lists and records, for each,
 # what happened. It never decides pass or fail itself: the test reads the report.
@@ -473,5 +487,7 @@ if __name__ == "__main__":
         attack(json.loads(sys.argv[2]))
     elif sys.argv[1:2] == ["--rounds"]:
         restart_rounds(json.loads(sys.argv[2]))
+    elif sys.argv[1:2] == ["--into"]:
+        report_into(sys.argv[2], sys.argv[3:])
     else:
         main(sys.argv[1:])

@@ -164,3 +164,55 @@ Feature: Escape matrix: a server stays inside its policy
       | engine |
       | docker |
       | podman |
+
+  # --- paths (issue 11) ---
+  # A host path is judged where it leads, not by its spelling: every second spelling of a
+  # path that reaches the host is refused by `mcp-lok start` before anything is created.
+
+  Scenario Outline: `mcp-lok start` refuses a grant that leads to the host, and creates nothing, on <engine>: <grant>
+    Given the <engine> engine
+    And a host tree of symlinks to the engine's socket, `/` and `/etc`, a loop, and a folder holding a Unix socket
+    And a policy granting "<grant>"
+    When `mcp-lok start` runs the probe under it
+    Then it exits 3 with "error[<code>]" on the grant's line, and a help line
+    And the engine holds no container or network of the server, and mcp-lok keeps no state of it
+
+    Examples:
+      | engine | grant                                    | code                     |
+      | docker | read {to_socket} as /var/run/docker.sock | policy.insecure-required |
+      | docker | read {to_root}                           | policy.insecure-required |
+      | docker | write {to_root}/etc                      | policy.insecure-required |
+      | docker | write {to_etc}/cron.d                    | policy.insecure-required |
+      | docker | read {relative}                          | policy.insecure-required |
+      | docker | read {holding_socket} as /data           | policy.insecure-required |
+      | docker | read {loop}                              | policy.unresolvable-path |
+      | podman | read {to_socket} as /var/run/docker.sock | policy.insecure-required |
+      | podman | read {to_root}                           | policy.insecure-required |
+      | podman | write {to_root}/etc                      | policy.insecure-required |
+      | podman | write {to_etc}/cron.d                    | policy.insecure-required |
+      | podman | read {relative}                          | policy.insecure-required |
+      | podman | read {holding_socket} as /data           | policy.insecure-required |
+      | podman | read {loop}                              | policy.unresolvable-path |
+
+  Scenario Outline: a file system mounted beneath a granted folder is not carried in, and audit sees a grant swapped after launch, on <engine>
+    Given the <engine> engine
+    And a host folder "shared" holding "hello.txt"
+    And a tmpfs mounted at "nested" in the host folder "shared", holding "under.txt"
+    And a host folder "out"
+    And a policy granting:
+      """
+      read {shared} as /data
+      write {out} as /out
+      """
+    When `mcp-lok start` runs the probe under it
+    Then the probe's report arrives within 60 seconds
+    And the server sees "/data/hello.txt" holding "hello from the host"
+    And the server sees "/data/nested" as an empty folder
+    And `mcp-lok policy explain` says the mount point "nested" beneath "shared" is not carried in
+    When the granted folder "out" is swapped for a symlink to "/etc"
+    Then `mcp-lok audit` reports that "out" now leads to "/etc", and fails CIS 5.6 for it
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
