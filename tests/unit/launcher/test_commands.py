@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -57,3 +58,35 @@ def test_version_without_an_engine_still_answers(monkeypatch: pytest.MonkeyPatch
     result = CliRunner().invoke(cli, ["version", "--format", "json"])
     assert result.exit_code == 0
     assert json.loads(result.output)["engine"] is None
+
+
+@pytest.mark.parametrize("command", ["run", "start"])
+def test_a_host_path_swapped_after_the_check_exits_3_and_creates_nothing(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_lok.launcher import state
+
+    from .fakes import FakeEngine
+
+    fake = FakeEngine()
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path / "run")
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "other").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to("real")
+    policy = tmp_path / "p.lok"
+    policy.write_text(f"read {link} as /data\n")
+
+    def swap(image: str) -> None:  # after the compile, before anything is created
+        link.unlink()
+        link.symlink_to("other")
+
+    monkeypatch.setattr(fake, "require_image", swap, raising=False)
+    args = [command, "--name", "srv", "--permission-profile", str(policy), "img"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 3, result.output
+    assert f"{policy}:1:1: error[policy.path-changed]: `{link}` changed since" in result.output
+    assert "= help: " in result.output
+    assert fake.calls == []
+    assert state.Store().names() == []

@@ -166,6 +166,29 @@ def test_a_proxy_that_fails_leaves_nothing_and_its_log_joins_the_hint(
     assert engine.containers_by_id == {}
 
 
+def test_a_host_path_swapped_after_the_check_is_refused_like_the_cli(
+    engine: FakeEngine, spawned: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "other").mkdir()
+    link = tmp_path / "link"
+    link.symlink_to("real")
+
+    def swap(image: str) -> None:  # the policy is compiled by now; nothing is created yet
+        link.unlink()
+        link.symlink_to("other")
+
+    monkeypatch.setattr(engine, "require_image", swap, raising=False)
+    with pytest.raises(PolicyError) as caught:
+        tools.run_server(RunRequest(IMAGE, name="time", profile_json={"read": [str(link)]}))
+    failed = tools.failure(caught.value)
+    assert [d["code"] for d in failed.data["diagnostics"]] == ["policy.path-changed"]
+    assert "error[policy.path-changed]" in failed.text
+    assert engine.calls == []
+    assert Store().names() == []
+    assert spawned == []
+
+
 # --- list, stop, remove, logs --------------------------------------------------------------
 
 
