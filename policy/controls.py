@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterator, Mapping
-from posixpath import basename
 from typing import Any, Final
 
 from . import baseline, seccomp
-from .host import Found, HostPath, Inside, PathKind
+from .host import HostPath, PathKind
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Origin
-from .paths import mount_points, path_dangers
+from .paths import first_beneath, mount_kind, mount_points
 from .record import record
 from .rules import SecretSource
 
@@ -274,25 +273,6 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
             yield from _mount(found, target, writable, field, _at(plan, field))
 
 
-def mount_kind(found: HostPath, writable: bool) -> str:
-    """The row a bind of `found` is, judged as the check pass judges it (`paths.py`); the
-    same for `audit`, on what a running container mounts."""
-    dangers = {what for what, _ in path_dangers(found, writable=writable)}
-    names = {basename(found.resolved), basename(found.written)}
-    if names & set(baseline.ENGINE_SOCKETS) and dangers:
-        return "engine-socket"
-    if Insecurity.SPECIAL_MOUNT in dangers:
-        if found.kind in (PathKind.SOCKET, PathKind.CHAR_DEVICE, PathKind.BLOCK_DEVICE):
-            engine = found.kind is PathKind.SOCKET and baseline.is_engine_socket(found.resolved)
-            return "engine-socket" if engine else "host-socket"
-        if baseline.is_engine_folder(found.resolved):
-            return "engine-folder"
-        return "holds-socket" if _beneath(found) is not None else "unsearched-mount"
-    if Insecurity.SENSITIVE_MOUNT in dangers:
-        return "sensitive-write" if writable else "sensitive-read"
-    return "write-mount" if writable else "read-mount"
-
-
 def _mount(
     found: HostPath, target: str, writable: bool, field: str, origin: Origin
 ) -> Iterator[Finding]:
@@ -302,7 +282,7 @@ def _mount(
     if found.resolved != found.written:
         shown += f" (leads to `{found.resolved}`)"
     where = "" if target == found.written else f" at `{target}`"
-    beneath = _beneath(found)
+    beneath = first_beneath(found)
     yield _row(
         mount_kind(found, writable),
         field,
@@ -316,11 +296,6 @@ def _mount(
     )
     if found.replaceable is not None:
         yield _row("replaceable-mount", field, origin, path=shown, why=found.replaceable)
-
-
-def _beneath(found: HostPath) -> Found | None:
-    """The first thing beneath a folder that makes granting it more than granting files."""
-    return next((f for f in found.found if f.what is not Inside.MOUNT_POINT), None)
 
 
 def _nested(found: HostPath) -> str:
@@ -401,4 +376,4 @@ def _bytes(size: int) -> str:
     return f"{size} bytes"
 
 
-__all__ = ["Finding", "collect", "mount_kind"]
+__all__ = ["Finding", "collect"]

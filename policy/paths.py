@@ -25,11 +25,11 @@ so they are not carried in; `explain` names them.
 from __future__ import annotations
 
 import re
-from posixpath import normpath
+from posixpath import basename, normpath
 
 from . import baseline, rules
 from .diagnostics import Code, Collector, Diagnostic
-from .host import Host, HostPath, Inside, PathKind
+from .host import Found, Host, HostPath, Inside, PathKind
 from .ir import Insecurity, Mount
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -94,7 +94,7 @@ def _special(found: HostPath) -> str | None:
         return f"{_lead(found)}, a {found.kind.value}"
     if found.kind is not PathKind.MISSING and baseline.is_engine_folder(found.resolved):
         return f"{_lead(found)}, in a {Inside.ENGINE_FOLDER.value}"
-    beneath = next((f for f in found.found if f.what is not Inside.MOUNT_POINT), None)
+    beneath = first_beneath(found)
     if beneath is not None:
         return f"{_lead(found, 'holds')} `{beneath.path}`, a {beneath.what.value}"
     if found.truncated:
@@ -116,6 +116,30 @@ def mounting(words: str) -> str:
     """A danger of `path_dangers` as the subject of a sentence: "mounting `/tmp/x`, which
     leads to `/run/docker.sock`, a Unix socket," (an aside is closed by a comma)."""
     return f"mounting {words}" + ("," if ", " in words else "")
+
+
+def mount_kind(found: HostPath, writable: bool) -> str:
+    """What a bind of `found` reaches, as the kind of its row in `explain` (and of its
+    weight in `audit`): judged as the check pass judges it."""
+    dangers = {what for what, _ in path_dangers(found, writable=writable)}
+    names = {basename(found.resolved), basename(found.written)}
+    if names & set(baseline.ENGINE_SOCKETS) and dangers:
+        return "engine-socket"
+    if Insecurity.SPECIAL_MOUNT in dangers:
+        if found.kind in _DEVICES:
+            engine = found.kind is PathKind.SOCKET and baseline.is_engine_socket(found.resolved)
+            return "engine-socket" if engine else "host-socket"
+        if baseline.is_engine_folder(found.resolved):
+            return "engine-folder"
+        return "holds-socket" if first_beneath(found) is not None else "unsearched-mount"
+    if Insecurity.SENSITIVE_MOUNT in dangers:
+        return "sensitive-write" if writable else "sensitive-read"
+    return "write-mount" if writable else "read-mount"
+
+
+def first_beneath(found: HostPath) -> Found | None:
+    """The first thing beneath a folder that makes granting it more than granting files."""
+    return next((f for f in found.found if f.what is not Inside.MOUNT_POINT), None)
 
 
 def mount_points(found: HostPath) -> tuple[str, ...]:
@@ -192,6 +216,8 @@ __all__ = [
     "askable",
     "changed",
     "check_where",
+    "first_beneath",
+    "mount_kind",
     "mount_points",
     "mounting",
     "normal",

@@ -100,13 +100,6 @@ class Context:
         """Where a mount's source leads on the host, as the compiler judges it."""
         return self.paths.get(source) or HostPath(source, source, PathKind.DIRECTORY)
 
-    def granted(self) -> Iterator[tuple[HostPath, bool]]:
-        """Every bind that is not mcp-lok's own: where its source leads, and whether it is
-        writable."""
-        for _, mount in sorted(self.mounts.items()):
-            if not self.own(mount["Source"]):
-                yield self.where(mount["Source"]), not mount["ReadOnly"]
-
 
 def _check(cid: str, title: str, ok: bool, good: str, bad: str, fix: str) -> Check:
     return Check(

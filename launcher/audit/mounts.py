@@ -9,11 +9,11 @@ check`, the launch and `audit`, never a copy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Final
 
-from mcp_lok.policy.controls import mount_kind
 from mcp_lok.policy.host import Host, HostPath, PathKind
-from mcp_lok.policy.paths import askable, normal, path_dangers
+from mcp_lok.policy.paths import askable, mount_kind, normal, path_dangers
 
 if TYPE_CHECKING:
     from .cis import Context
@@ -34,10 +34,18 @@ def where(view: View, host: Host) -> dict[str, HostPath]:
     return {source: host.path(normal(source)) for source in sources if askable(source)}
 
 
+def granted(c: Context) -> Iterator[tuple[HostPath, bool]]:
+    """Every bind that is not mcp-lok's own: where its source leads, and whether it is
+    writable."""
+    for _, mount in sorted(c.mounts.items()):
+        if not c.own(mount["Source"]):
+            yield c.where(mount["Source"]), not mount["ReadOnly"]
+
+
 def dangerous(c: Context) -> list[str]:
     """Each bind that leads somewhere the compiler refuses without `insecure`, in its words."""
     found = []
-    for reached, writable in c.granted():
+    for reached, writable in granted(c):
         dangers = path_dangers(reached, writable=writable)
         if dangers:
             found.append(dangers[0][1])
@@ -48,7 +56,7 @@ def sockets(c: Context) -> list[str]:
     """Each bind that reaches a socket or a device of the host, or an engine's folder."""
     return [
         path_dangers(reached, writable=writable)[0][1]
-        for reached, writable in c.granted()
+        for reached, writable in granted(c)
         if mount_kind(reached, writable) in _SOCKETS
     ]
 

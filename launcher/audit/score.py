@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from typing import Final
 
 from mcp_lok.policy import baseline
-from mcp_lok.policy.controls import mount_kind
 from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
 from mcp_lok.policy.host import HostPath
+from mcp_lok.policy.paths import mount_kind
 
 from .cis import Context
 from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
