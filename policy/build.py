@@ -69,10 +69,7 @@ def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> P
     for contradictions between rules."""
     draft, out = _Draft(), Collector()
     for rule in ruleset:
-        if isinstance(rule, rules.Read | rules.Write):
-            _mount(draft, rule, host)
-        else:
-            _apply(draft, rule, out)
+        _apply(draft, rule, out, host)
         draft.insecure.extend(
             Acknowledged(what, subject, rule.insecure or rule.origin)
             for what, subject in dangers(rule, host)
@@ -122,8 +119,12 @@ def _check_result(draft: _Draft, out: Collector) -> None:
             )
 
 
-def _apply(draft: _Draft, rule: rules.Rule, out: Collector) -> None:  # noqa: C901 - a dispatch
+def _apply(  # noqa: C901 - a dispatch
+    draft: _Draft, rule: rules.Rule, out: Collector, host: Host
+) -> None:
     match rule:
+        case rules.Read() | rules.Write():
+            _mount(draft, rule, host)
         case rules.Tmpfs(target=target, size=size):
             draft.tmpfs[normpath(target)] = Tmpfs(
                 normpath(target), size or baseline.TMP_SIZE, rule.origin

@@ -103,8 +103,8 @@ def _special(found: HostPath) -> str | None:
 
 
 def _lead(found: HostPath, clause: str = "") -> str:
-    """ "`/tmp/l`, which leads to `/srv` and {clause}", or without a link "`/srv`, which
-    {clause}"; without a clause only the path and where it leads."""
+    """The path as written and where it leads, with a clause: `/tmp/l`, which leads to
+    `/srv` and {clause}; without a link `/srv`, which {clause}."""
     leads = found.resolved != found.written
     head = f"`{found.written}`" + (f", which leads to `{found.resolved}`" if leads else "")
     if not clause:
