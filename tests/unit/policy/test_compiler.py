@@ -175,7 +175,7 @@ def test_a_user_is_resolved_against_the_image_between_build_and_lower(policy_fil
 
 
 def test_a_refusal_from_the_image_keeps_the_warnings_and_the_texts(policy_files) -> None:
-    policy_files["/p/a.lok"] = "extends stdio\ninsecure read /srv because \"x\"\nuser toor\n"
+    policy_files["/p/a.lok"] = 'extends stdio\ninsecure read /srv because "x"\nuser toor\n'
     compiled = compile_policy("/p/a.lok", policy_files.read, host=FixedHost())
     accounts = identity.parse("toor:x:0:0::/:/bin/sh\n", "")
     with pytest.raises(PolicyError) as caught:
