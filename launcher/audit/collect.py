@@ -1,5 +1,6 @@
 """Gather what `audit` compares: each server's launch record and state, and what the engine
-reports for its containers and networks (through `engine`), plus their live cgroup limits.
+reports for its containers and networks (through `engine`), plus their live cgroup limits
+and the ids the kernel holds for their processes (`processes`).
 
 Finds, besides the servers a state records, every container carrying the `mcp-lok` label
 that no state records — started by hand with the labels, or recreated under a server's
@@ -16,7 +17,7 @@ from typing import Any
 from mcp_lok.launcher.engine import EngineClient
 from mcp_lok.launcher.state import Phase, ServerState, Store
 
-from . import cgroup, cis, drift, normalise, score
+from . import cgroup, cis, drift, normalise, processes, score
 from .record import Record, load
 from .report import ContainerAudit, Note, ServerAudit
 
@@ -26,14 +27,17 @@ LABEL = {"mcp-lok": "true"}
 def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> list[ServerAudit]:
     """Audit the servers `names` (every server on this engine when None): recorded ones by
     their state, then the labelled containers no state records."""
+    from mcp_lok.launcher.host import privileged_groups
+
     wanted = None if names is None else set(names)
+    groups = privileged_groups()  # judged as the compiler judges a policy's user
     labelled = engine.containers(LABEL)
     states = [
         s
         for s in store.all()
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
-    found = [_recorded(engine, store, s) for s in states]
+    found = [_recorded(engine, store, s, groups) for s in states]
     # INVARIANT: state is read after the engine is listed (as `lifecycle.reap` does): a
     # launch records its state before it creates anything, so a container listed above is
     # either recorded by now or belongs to a launch still in progress, never "unrecorded"
@@ -47,11 +51,13 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
             continue
         if wanted is not None and name not in wanted:
             continue
-        found.append(_unrecorded(engine, store, container["Id"], name))
+        found.append(_unrecorded(engine, store, container["Id"], name, groups))
     return found
 
 
-def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerAudit:
+def _recorded(
+    engine: EngineClient, store: Store, state: ServerState, groups: Mapping[int, str]
+) -> ServerAudit:
     kind = engine.kind.value
     result = ServerAudit(state.name, kind, recorded=True)
     if state.phase == Phase.STARTING.value:  # its containers may not exist yet
@@ -81,11 +87,21 @@ def _recorded(engine: EngineClient, store: Store, state: ServerState) -> ServerA
         joined = list((gate[1].get("NetworkSettings") or {}).get("Networks") or {}) if gate else []
         egress = bool(record and record.egress)
         result.rows = score.rows(
-            view, kind, egress=egress, joined=joined, runtime_dir=str(store.root)
+            view,
+            kind,
+            egress=egress,
+            joined=joined,
+            runtime_dir=str(store.root),
+            groups=groups,
+            processes=processes.read(_pid(server[1])),
         )
     for role, seen in (("server", server), ("gate", gate)):
         if seen is not None:
             _judge(engine, result, role, seen, record, names, store)
+            body = record.body(role) if record else None
+            user = None if body is None else str(body.get("User", ""))
+            found = processes.read(_pid(seen[1]))
+            result.notes += processes.notes(found, user, groups, role)
     if record is not None:
         result.compared = True
         _networks(engine, result, record, state)
@@ -121,10 +137,14 @@ def _view(
 ) -> normalise.View:
     config = inspect.get("Config") or {}
     image = engine.image_config(str(inspect.get("Image") or config.get("Image", "")))
-    pid = int((inspect.get("State") or {}).get("Pid") or 0)
     return normalise.inspect_view(
-        inspect, engine.kind.value, image=image, names=names, live=cgroup.live(pid)
+        inspect, engine.kind.value, image=image, names=names, live=cgroup.live(_pid(inspect))
     )
+
+
+def _pid(inspect: Mapping[str, Any]) -> int:
+    """The host pid of the container's first process (0 when it is not running)."""
+    return int((inspect.get("State") or {}).get("Pid") or 0)
 
 
 def _judge(
@@ -193,7 +213,9 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str) -> ServerAudit:
+def _unrecorded(
+    engine: EngineClient, store: Store, cid: str, name: str, groups: Mapping[int, str]
+) -> ServerAudit:
     result = ServerAudit(name or cid[:12], engine.kind.value, recorded=False)
     inspect = engine.inspect(cid)
     if inspect is None:  # removed meanwhile
@@ -210,7 +232,15 @@ def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str) -> Serv
     observed = _view(engine, inspect, {})
     audit = ContainerAudit("container", shown, cid, checks=cis.check(observed, str(store.root)))
     result.containers.append(audit)
-    result.rows = score.rows(observed, engine.kind.value, runtime_dir=str(store.root))
+    found = processes.read(_pid(inspect))
+    result.notes += processes.notes(found, None, groups, "container")
+    result.rows = score.rows(
+        observed,
+        engine.kind.value,
+        runtime_dir=str(store.root),
+        groups=groups,
+        processes=found,
+    )
     return result
 
 

@@ -16,6 +16,17 @@ DATA = Path(__file__).parent / "data"
 CASES = sorted(p.stem for p in DATA.glob("*.json"))
 
 
+@pytest.fixture(autouse=True)
+def proc(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty /proc: the recorded pids are not this host's processes (a test writes the
+    processes it means into it)."""
+    from mcp_lok.launcher.audit import processes
+
+    folder = tmp_path_factory.mktemp("proc")
+    monkeypatch.setattr(processes, "PROC", folder)
+    return folder
+
+
 def load(case: str) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((DATA / f"{case}.json").read_text())
     return copy.deepcopy(data)
