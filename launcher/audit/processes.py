@@ -1,5 +1,6 @@
 """Who a running container's processes really are: the uids, gids and supplementary groups
-the kernel holds for its init and the init's children, read from the host's /proc.
+the kernel holds for its init, the init's children and every other process in its cgroup
+(what `exec` started), read from the host's /proc.
 
 Inspect reports the `User` a container was created with, which is words the image's files
 (or a later `docker exec --user`, or a process that changed its ids) can turn into other
@@ -21,9 +22,11 @@ from typing import Final
 from mcp_lok.policy.identity import Privilege, judge, numeric
 from mcp_lok.policy.ir import Insecurity
 
+from . import cgroup
 from .report import Note
 
 PROC: Final = Path("/proc")
+CGROUPS: Final = cgroup.ROOT
 MAX_PROCESSES: Final = 64  # the init and its children looked at, per container
 
 
@@ -50,8 +53,10 @@ def read(pid: int, proc: Path | None = None) -> list[Process]:
     if pid <= 0:
         return []
     maps = {kind: _id_map(proc / str(pid) / f"{kind}_map") for kind in ("uid", "gid")}
+    # the cgroup's members include what `exec` started, which is no child of the init
+    pids = dict.fromkeys([pid, *_children(pid, proc), *cgroup.members(pid, proc, CGROUPS)])
     found = []
-    for each in [pid, *_children(pid, proc)][:MAX_PROCESSES]:
+    for each in list(pids)[:MAX_PROCESSES]:
         process = _status(each, proc, maps)
         if process is not None:
             found.append(process)

@@ -206,3 +206,22 @@ def test_audit_judges_an_unrecorded_containers_processes(tmp_path: Path, proc: P
         "as root (uid 0), and no plan acknowledges it" in n.message for n in unrecorded.notes
     )
     assert "root" in {r.kind for r in unrecorded.rows}
+
+
+def test_what_exec_started_in_the_cgroup_is_judged_too(
+    proc: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_lok.launcher.audit import processes
+
+    cgroups = tmp_path / "cg"
+    monkeypatch.setattr(processes, "CGROUPS", cgroups)
+    fake(proc, 10, name="docker-init", children=(11,))
+    fake(proc, 11)
+    fake(proc, 50, name="sleep", gid="105", groups="105")  # `exec --user 65534:105`
+    (proc / "10" / "cgroup").write_text("8:pids:/docker/c1\n")
+    (cgroups / "pids" / "docker" / "c1").mkdir(parents=True)
+    (cgroups / "pids" / "docker" / "c1" / "cgroup.procs").write_text("10\n11\n50\n")
+    found = read(10)
+    assert [p.pid for p in found] == [10, 11, 50]
+    (note, _) = notes(found, "65534:65534", GROUPS, "server")
+    assert note.message.startswith("the server's process 50 (`sleep`) runs in the group 105")
