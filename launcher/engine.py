@@ -9,7 +9,6 @@ a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s b
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 import signal
@@ -24,14 +23,12 @@ import requests
 from mcp_lok.policy import Engine, canonical_json
 
 from .errors import LokError
+from .image_files import READER_LABEL, TAR_HEADERS, first_member, reader_body
 
 API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
 TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
 PROBE_TIMEOUT = 3  # seconds for `GET /_ping` while looking for an engine
 MAX_LINKS = 8  # symlinks followed inside an image while reading one of its files
-_TAR_HEADERS = 64 * 1024  # room for a tar member's headers (PAX ones included) before its data
-# the label that marks a container made only to read an image's files (never started)
-READER_LABEL = "mcp-lok-reader"
 
 START_HINT = (
     "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
@@ -315,7 +312,7 @@ class EngineClient:
         `MAX_LINKS` deep; a missing file, or one that is not a regular file, reads as empty.
         (Docker 20.10 answers a symlink with the link itself, Podman 4.3 with its target.)"""
         name = f"mcp-lok-reader-{os.urandom(6).hex()}"
-        container = self.create_container(name, _reader_body(image_id, name))
+        container = self.create_container(name, reader_body(image_id, name))
         try:
             return {path: self._read_file(container, path, limit) for path in paths}
         finally:
@@ -349,10 +346,10 @@ class EngineClient:
                 if response.status_code == 404:
                     return None
                 self.api._raise_for_status(response)
-                data = response.raw.read(limit + _TAR_HEADERS)
+                data = response.raw.read(limit + TAR_HEADERS)
             finally:
                 response.close()
-        return _first_member(data, limit)
+        return first_member(data, limit)
 
     def require_image(self, image: str) -> None:
         """Raise a `LokError` with a hint when the engine does not have `image` locally."""
@@ -368,46 +365,6 @@ class EngineClient:
             ) from None
 
 
-def _reader_body(image_id: str, name: str) -> dict[str, Any]:
-    """The create body of a container that only serves reads of the image's files: it is
-    never started, and would run nothing with nothing if it were."""
-    return {
-        "Image": image_id,
-        "Entrypoint": ["/mcp-lok-never-started"],
-        "Cmd": [],
-        "User": "65534:65534",
-        "Env": [],
-        "Labels": {READER_LABEL: name},
-        "HostConfig": {
-            "NetworkMode": "none",
-            "CapDrop": ["ALL"],
-            "Privileged": False,
-            "ReadonlyRootfs": True,
-            "SecurityOpt": ["no-new-privileges:true"],
-            "RestartPolicy": {"Name": "no"},
-        },
-    }
-
-
-def _first_member(data: bytes, limit: int) -> bytes | str | None:
-    """What the archive `data` begins with: a regular file's first `limit` bytes, a
-    symlink's target, or None (a folder, a device, an archive that cannot be read)."""
-    import tarfile  # only a launch that resolves a user name reads an archive
-
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
-            member = archive.next()
-    except tarfile.TarError:
-        return None
-    if member is None:
-        return None
-    if member.issym():
-        return member.linkname
-    if not member.isreg():
-        return None
-    return data[member.offset_data : member.offset_data + min(member.size, limit)]
-
-
 def _has_labels(found: object, wanted: Mapping[str, str]) -> bool:
     # filters are applied by the engine; this re-checks them, since a label filter the
     # engine ignores would otherwise make `rm` touch containers that are not ours
@@ -415,6 +372,7 @@ def _has_labels(found: object, wanted: Mapping[str, str]) -> bool:
 
 
 __all__ = [
+    "READER_LABEL",
     "Conflict",
     "EngineClient",
     "EngineError",

@@ -224,14 +224,7 @@ def resolve(policy: Policy, accounts: Accounts, groups: Mapping[int, str]) -> Po
 def _lookup(spec: str, accounts: Accounts, origin: Origin, out: Collector) -> Resolved | None:
     name, _, group = spec.partition(":")
     uid_number = _digits(name)  # `root` is looked up like any name
-    account = next(
-        (
-            a
-            for a in accounts.users
-            if (a.uid == uid_number if uid_number is not None else a.name == name)
-        ),
-        None,
-    )
+    account = _account(name, uid_number, accounts)
     if account is None and uid_number is None:
         names = [a.name for a in accounts.users]
         out.error(
@@ -264,6 +257,14 @@ def _lookup(spec: str, accounts: Accounts, origin: Origin, out: Collector) -> Re
         )
         return None
     return Resolved(uid, gid, _where(spec))
+
+
+def _account(name: str, uid: int | None, accounts: Accounts) -> Account | None:
+    """The first entry for `name`: by number when it is digits (as the engines look a
+    numeric user up), else by name."""
+    if uid is not None:
+        return next((a for a in accounts.users if a.uid == uid), None)
+    return next((a for a in accounts.users if a.name == name), None)
 
 
 def _where(spec: str) -> str:
