@@ -170,14 +170,6 @@ def test_the_score_judges_the_ids_the_kernel_holds() -> None:
     assert kinds(Context(View({"User": "app"})), GROUPS, []) == ["named-user"]
 
 
-@pytest.fixture
-def host_groups(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mcp_lok.launcher import host
-
-    monkeypatch.setattr(host, "privileged_groups", lambda: dict(GROUPS))
-
-
-@pytest.mark.usefixtures("host_groups")
 def test_audit_reports_a_servers_real_groups(tmp_path: Path, proc: Path) -> None:
     engine, store, data = launched(tmp_path, "docker-std")
     pid = data["server"]["State"]["Pid"]
@@ -192,7 +184,6 @@ def test_audit_reports_a_servers_real_groups(tmp_path: Path, proc: Path) -> None
     assert "privileged-group" in {r.kind for r in found.rows}
 
 
-@pytest.mark.usefixtures("host_groups")
 def test_audit_judges_an_unrecorded_containers_processes(tmp_path: Path, proc: Path) -> None:
     engine, store, data = launched(tmp_path, "docker-std")
     stray = json.loads(json.dumps(data["server"]))
