@@ -10,8 +10,9 @@ a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s b
 from __future__ import annotations
 
 import os
+import posixpath
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,10 +23,12 @@ import requests
 from mcp_lok.policy import Engine, canonical_json
 
 from .errors import LokError
+from .image_files import READER_LABEL, TAR_HEADERS, first_member, reader_body
 
 API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
 TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
 PROBE_TIMEOUT = 3  # seconds for `GET /_ping` while looking for an engine
+MAX_LINKS = 8  # symlinks followed inside an image while reading one of its files
 
 START_HINT = (
     "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
@@ -292,6 +295,62 @@ class EngineClient:
         except NotFound:
             return
 
+    def image_id(self, image: str) -> str:
+        """The id of the local `image`; a `LokError` with a hint when the engine lacks it."""
+        try:
+            with mapped(f"inspect the image `{image}`"):
+                return str(self.api.inspect_image(image)["Id"])
+        except NotFound:
+            self.require_image(image)  # raises with the hint
+            raise
+
+    def read_image_files(self, image_id: str, paths: Sequence[str], limit: int) -> dict[str, bytes]:
+        """The first `limit` bytes of each file `paths` names in the image, read without
+        running it: a container is created from the image, never started (no command runs,
+        no network, nothing mounted), each file is read through `GET /containers/{id}/archive`,
+        and the container is removed. A symlink is followed inside the image, at most
+        `MAX_LINKS` deep; a missing file, or one that is not a regular file, reads as empty.
+        (Docker 20.10 answers a symlink with the link itself, Podman 4.3 with its target.)"""
+        name = f"mcp-lok-reader-{os.urandom(6).hex()}"
+        container = self.create_container(name, reader_body(image_id, name))
+        try:
+            return {path: self._read_file(container, path, limit) for path in paths}
+        finally:
+            self.remove_container(container)
+
+    def _read_file(self, container: str, path: str, limit: int) -> bytes:
+        for _ in range(MAX_LINKS + 1):
+            member = self._archive_member(container, path, limit)
+            if member is None or isinstance(member, bytes):
+                return member or b""
+            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), member))
+            path = "/" + path.lstrip("/")  # `normpath` keeps a leading `//`
+        raise EngineError(
+            f"`{path}` in the image is a chain of more than {MAX_LINKS} symlinks",
+            hint="mcp-lok reads the image's /etc/passwd and /etc/group to resolve a user name; "
+            "write the user as numbers (`user 1000:1000`) instead",
+        )
+
+    def _archive_member(self, container: str, path: str, limit: int) -> bytes | str | None:
+        """The first `limit` bytes of the regular file at `path` (bytes), the target of the
+        symlink at `path` (str), or None when `path` is missing or neither."""
+        with mapped(f"read `{path}` from the image"):
+            response = self.api._get(
+                self.api._url("/containers/{0}/archive", container),
+                params={"path": path},
+                # Docker gzips the archive when asked to; plain bytes keep the bound exact
+                headers={"Accept-Encoding": "identity"},
+                stream=True,
+            )
+            try:
+                if response.status_code == 404:
+                    return None
+                self.api._raise_for_status(response)
+                data = response.raw.read(limit + TAR_HEADERS)
+            finally:
+                response.close()
+        return first_member(data, limit)
+
     def require_image(self, image: str) -> None:
         """Raise a `LokError` with a hint when the engine does not have `image` locally."""
         try:
@@ -313,6 +372,7 @@ def _has_labels(found: object, wanted: Mapping[str, str]) -> bool:
 
 
 __all__ = [
+    "READER_LABEL",
     "Conflict",
     "EngineClient",
     "EngineError",

@@ -53,6 +53,7 @@ def prepare(
     anything: the name, the target, the policy (read through `read`), the images and the
     port. Raises `PolicyError` when the policy or the target is rejected, `BadParameter` for
     a reserved name, `LokError` for the engine, an image or the port."""
+    from . import accounts
     from .engine import discover
     from .lifecycle import Request, compile_request, reap
     from .state import RESERVED_NAMES, Store
@@ -77,7 +78,9 @@ def prepare(
         env=opts["env"],
         args=opts["args"],
     )
-    plan, compiled = compile_request(request, target, read)
+    plan, compiled = compile_request(
+        request, target, read, accounts=lambda image: accounts.read(engine, image, store.root)
+    )
     if compiled.warnings and on_warnings is not None:
         on_warnings(compiled)
     engine.require_image(request.image)

@@ -34,8 +34,10 @@ from mcp_lok.policy import (
     compile_policy,
     env_rules,
     lower,
+    resolve_user,
 )
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.identity import Accounts, needs_image, numeric
 from mcp_lok.policy.source import Reader, read_text
 
 from .audit import record
@@ -71,17 +73,33 @@ class Request:
 
 
 def compile_request(
-    request: Request, target: Target, read: Reader = read_text, host: Host | None = None
+    request: Request,
+    target: Target,
+    read: Reader = read_text,
+    host: Host | None = None,
+    accounts: Callable[[str], Accounts] | None = None,
 ) -> tuple[LaunchPlan, Compiled]:
     """The policy chain for a launch. `-e KEY=VALUE` become `Env` rules with an argument
     origin, appended after the source's rules (so they override its values) and checked
     like any rule; without them this is exactly `policy compile`'s chain. `read` reads
     the source's files (the MCP server's tools serve an inline profile through it); grants
-    are judged on `host`, this machine unless a caller says otherwise."""
-    compiled = compile_policy(
-        request.profile, read, extra=env_rules(request.env), host=host or ThisHost()
-    )
-    return lower(compiled.policy, target), compiled
+    are judged on `host`, this machine unless a caller says otherwise. A user only the
+    image can turn into numbers is resolved against `accounts(image)` (the image's
+    /etc/passwd and /etc/group, `accounts.read`), which is asked only then."""
+    host = host or ThisHost()
+    compiled = compile_policy(request.profile, read, extra=env_rules(request.env), host=host)
+    if needs_image(compiled.policy.user) and accounts is not None:
+        compiled = resolve_user(compiled, accounts(request.image), host=host)
+    plan = lower(compiled.policy, target)
+    # INVARIANT: nothing is created for a server whose `User` is not `uid:gid` numbers: a
+    # name, or a uid alone, would let the image's files pick its uid, gid and groups
+    if numeric(plan.server.body["User"]) is None:
+        raise LokError(
+            f"the user `{compiled.policy.user.value}` must be resolved against the image "
+            "before a launch",
+            hint="write the user as numbers, e.g. `user 1000:1000`",
+        )
+    return plan, compiled
 
 
 def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:

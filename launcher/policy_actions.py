@@ -26,8 +26,10 @@ from mcp_lok.policy import (
     env_rules,
     lower,
     render_all,
+    resolve_user,
     target_problems,
 )
+from mcp_lok.policy.identity import needs_image
 
 from . import exitcodes
 from .errors import OUTPUT_HINT, LokError
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 
 _INPUT_CODES = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
+IMAGE_PLACEHOLDER = "IMAGE"  # `policy_spec.IMAGE`'s default: no image was named
 
 
 class Lowering:
@@ -92,13 +95,51 @@ def fail(error: PolicyError, echo: Echo) -> NoReturn:
     sys.exit(exitcodes.USAGE if only_input else exitcodes.REJECTED)
 
 
-def load(source: str, env: tuple[tuple[str, str], ...], echo: Echo) -> Compiled:
+def load(
+    source: str, env: tuple[tuple[str, str], ...], echo: Echo, image: str, engine: str
+) -> Compiled:
+    host = ThisHost()
     try:
-        compiled = compile_policy(source, extra=env_rules(env), host=ThisHost())
+        compiled = compile_policy(source, extra=env_rules(env), host=host)
     except PolicyError as error:
         fail(error, echo)
     if compiled.warnings:
         echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+    if needs_image(compiled.policy.user):
+        compiled = resolved(compiled, image, engine, host, echo)
+    return compiled
+
+
+def resolved(compiled: Compiled, image: str, engine: str, host: ThisHost, echo: Echo) -> Compiled:
+    """`compiled` with its user as the numbers the image gives it, as a launch would send
+    them, when `engine` answers and has `image`; else as written, with a warning that the
+    numbers are found at launch. A refusal (a name the image maps to root) fails here too."""
+    from .accounts import read
+    from .engine import discover
+    from .paths import default_root
+
+    why = "name the image with `--image`"
+    if image != IMAGE_PLACEHOLDER:
+        try:
+            client = discover(engine)
+            try:
+                root = default_root()
+            except LokError:
+                root = None
+            found = read(client, image, root)
+        except LokError as error:
+            why = error.message
+        else:
+            try:
+                return resolve_user(compiled, found, host=host)
+            except PolicyError as error:
+                fail(error, echo)
+    user = compiled.policy.user.value
+    echo(
+        f"warning: `User` is `{user}` as written: the image's /etc/passwd and /etc/group "
+        f"turn it into numbers at launch, judged then ({why})\n",
+        err=True,
+    )
     return compiled
 
 
@@ -113,7 +154,7 @@ def compile_(
     echo: Echo, source: str, image: str, lowering: Lowering, args: tuple[str, ...]
 ) -> None:
     target = lowering.target(image, default_name(image), args)
-    plan = plan_for(load(source, lowering.env, echo), target, echo)
+    plan = plan_for(load(source, lowering.env, echo, image, lowering.engine), target, echo)
     echo(plan.to_json(), nl=False)
 
 
@@ -122,7 +163,7 @@ def explain(
 ) -> None:
     from mcp_lok.policy import explain as explaining
 
-    compiled = load(source, lowering.env, echo)
+    compiled = load(source, lowering.env, echo, image, lowering.engine)
     plan = plan_for(compiled, lowering.target(image, "server"), echo)
     report = explaining.explain(compiled.policy, plan)
     if fmt == "json":
@@ -177,7 +218,10 @@ def diff(echo: Echo, a: str, b: str, image: str, lowering: Lowering, fmt: str) -
     from mcp_lok.policy import diff as diffing
 
     target = lowering.target(image, "server")
-    plans = [plan_for(load(source, lowering.env, echo), target, echo) for source in (a, b)]
+    plans = [
+        plan_for(load(source, lowering.env, echo, image, lowering.engine), target, echo)
+        for source in (a, b)
+    ]
     changes = diffing.diff(plans[0], plans[1])
     echo(diffing.render_json(changes) if fmt == "json" else diffing.render_human(changes))
 

@@ -6,7 +6,7 @@ Pure: it reads the files it is given and nothing else, and imports neither the l
 nor the proxy. This `__all__` is the package's public API.
 """
 
-from .compiler import Compiled, compile_plan, compile_policy, env_rules
+from .compiler import Compiled, compile_plan, compile_policy, env_rules, resolve_user
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .host import FixedHost, Host, HostPath
 from .ir import NetworkMode, Policy, fingerprint
@@ -49,5 +49,6 @@ __all__ = [
     "lower",
     "render",
     "render_all",
+    "resolve_user",
     "target_problems",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from posixpath import normpath
 
-from . import baseline, hosts, rules
+from . import baseline, hosts, identity, rules
 from .check import LITERAL, dangers
 from .diagnostics import Code, Collector
 from .host import Host
@@ -27,10 +27,12 @@ from .ir import (
     Policy,
     SecretRef,
     Tmpfs,
+    User,
     Value,
 )
 from .origin import BASELINE, Origin
 from .paths import where
+from .record import replace
 
 _LIMIT_DEFAULTS = {
     rules.LimitKind.MEMORY: baseline.MEMORY,
@@ -45,7 +47,7 @@ class _Draft:
     at the end."""
 
     def __init__(self) -> None:
-        self.user = Value(baseline.USER, BASELINE)
+        self.user = User(baseline.USER, BASELINE)
         self.mounts: dict[str, Mount] = {}
         self.tmpfs = {baseline.TMP_TARGET: Tmpfs(baseline.TMP_TARGET, baseline.TMP_SIZE, BASELINE)}
         self.masks: dict[str, Mask] = {}
@@ -76,7 +78,16 @@ def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> P
         )
     _check_result(draft, out)
     out.raise_if_errors()
+    draft.user = _privileged(draft.user, host)
     return _freeze(draft, source)
+
+
+def _privileged(user: User, host: Host) -> User:
+    """`user`, saying why its group is root by another name on `host` when it is (a group
+    the image decides is judged when `identity.resolve` finds it)."""
+    numbers = identity.numeric(user.value)
+    why = numbers and identity.group_privilege(*numbers, host.privileged_groups())
+    return replace(user, privileged=why) if why else user
 
 
 def _check_result(draft: _Draft, out: Collector) -> None:
@@ -139,7 +150,10 @@ def _apply(  # noqa: C901 - a dispatch
         case rules.DenyPort(port=item):
             draft.deny_ports[int(item.value)] = Value(int(item.value), item.origin)
         case rules.User(spec=spec):
-            draft.user = Value(spec, rule.origin)
+            numbers = identity.numeric(spec)
+            # numbers are written as numbers (`01000` is uid 1000); words stay words
+            value = f"{numbers[0]}:{numbers[1]}" if numbers else spec
+            draft.user = User(value, rule.origin, insecure=rule.insecure)
         case rules.Limit(kind=kind, value=value):
             draft.limits[kind] = Value(value, rule.origin)
         case rules.Env(name=name, value=value):

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from posixpath import normpath
 
-from . import baseline, hosts, names, rules
+from . import baseline, hosts, identity, names, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .duplicates import check_duplicates
 from .host import FixedHost, Host
@@ -21,9 +21,8 @@ from .origin import Origin, Pointer, Span
 from .paths import CONTROL, check_where, mounting, path_dangers, where
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_ID = r"(?:[0-9]{1,10}|[a-z_][a-z0-9_-]{0,31})"  # a numeric id or a user/group name
+_ID = rf"(?:[0-9]{{1,10}}|{identity.NAME})"  # a numeric id or a user/group name
 _USER = re.compile(rf"^{_ID}(?::{_ID})?$")
-_ROOT = re.compile(r"0+|root")  # uid 0 however it is written: `0`, `00`, `root`
 _PORT = re.compile(r"[0-9]{1,5}")  # ASCII only: `int()` also reads other scripts' digits
 
 # Bounds that keep a container usable and the host safe.
@@ -85,8 +84,13 @@ def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, st
             return [(Insecurity.WRITABLE_ROOT, "the image can be modified")]
         case rules.Capability(name=name) if name not in baseline.SAFE_CAPABILITIES:
             return [(Insecurity.DANGEROUS_CAPABILITY, name)]
-        case rules.User(spec=spec) if _ROOT.fullmatch(spec.split(":")[0]):
-            return [(Insecurity.ROOT_USER, spec)]
+        case rules.User(spec=spec):
+            # uid 0 and gid 0 however written (`00`, `root`, `0:0`, `65534:root`), and a
+            # group that may open an engine socket or a device node on `host`; a name the
+            # image resolves is judged the same way at launch (`identity.resolve`)
+            uid, gid = identity.spelled(spec)
+            found = identity.judge(uid, [] if gid is None else [gid], host.privileged_groups())
+            return [(p.what, spec if p.what is Insecurity.ROOT_USER else p.words()) for p in found]
     return []
 
 
@@ -100,6 +104,8 @@ def danger_words(what: Insecurity, subject: str) -> str:
             return f"adding the capability `{subject}`"
         case Insecurity.ROOT_USER:
             return f"running as `{subject}`"
+        case Insecurity.PRIVILEGED_GROUP:
+            return f"running in a privileged group ({subject})"
     return f"{_ARTICLE.get(what, 'a')} {what.value} ({subject})"
 
 
@@ -108,6 +114,8 @@ _ARTICLE = {Insecurity.NETWORK_OPEN: "an", Insecurity.SECCOMP_OFF: "running with
 
 def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
     found = dangers(rule, host)
+    # a user only the image can turn into numbers may turn out to be root: its marker counts
+    maybe = bool(found) or (isinstance(rule, rules.User) and identity.numeric(rule.spec) is None)
     if found and rule.insecure is None:
         what, subject = found[0]
         out.error(
@@ -117,7 +125,7 @@ def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
             help=_insecure_help(rule),
         )
     elif (
-        found
+        maybe
         and isinstance(rule.insecure, Span)
         and not rule.reason
         and not isinstance(rule, rules.Capability)  # `_check_capability` already asks
@@ -128,7 +136,7 @@ def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
             rule.origin,
             help='add `because "…"` saying why the server needs it',
         )
-    elif not found and isinstance(rule.insecure, Span):
+    elif not maybe and isinstance(rule.insecure, Span):
         out.warn(
             Code.INSECURE_UNUSED,
             "this statement is not dangerous; `insecure` has no effect",
@@ -264,6 +272,23 @@ def _check_user(rule: rules.User, out: Collector) -> None:
             f"`{rule.spec}` is not a user",
             rule.origin,
             help="write a numeric `uid` or `uid:gid` (e.g. `1000:1000`), or a user name",
+        )
+        return
+    uid, gid = identity.spelled(rule.spec)
+    if any(n is not None and n > identity.MAX_ID for n in (uid, gid)):
+        out.error(
+            Code.USER_MALFORMED,
+            f"`{rule.spec}` names an id above {identity.MAX_ID}",
+            rule.origin,
+            help=f"uids and gids go from 0 to {identity.MAX_ID}; the engines refuse larger ones",
+        )
+    elif why := identity.reserved(uid, gid):
+        out.error(
+            Code.USER_RESERVED,
+            f"`{rule.spec}` cannot be a server's user: {why}",
+            rule.origin,
+            help="choose another user; the gate's ids are reserved so that no server can "
+            "pass for the gate",
         )
 
 

@@ -1,17 +1,20 @@
 """The compiler's entry points, each the same short chain of passes:
 
-    load (parse) → check → build → lower
+    load (parse) → check → build → [resolve the user against the image] → lower
 
 `compile_policy` stops at the IR (for `explain`, `validate`, `diff`); `compile_plan`
-goes on to the engine payloads. Warnings travel with the result; errors are one
-`PolicyError` with every diagnostic and the text of every file read.
+goes on to the engine payloads. A `user` that only the image can turn into numbers (a
+name, or a uid without a group) is resolved by `resolve_user`, given the image's accounts
+(read by the launcher, through the engine); until then the IR keeps the policy's words.
+Warnings travel with the result; errors are one `PolicyError` with every diagnostic and
+the text of every file read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from . import rules
+from . import identity, rules
 from .build import build
 from .check import check
 from .diagnostics import Diagnostic, PolicyError, Severity
@@ -19,7 +22,7 @@ from .host import Host
 from .ir import Policy
 from .lower import LaunchPlan, Target, lower
 from .origin import Argument
-from .record import record
+from .record import record, replace
 from .source import Reader, load, read_text
 
 
@@ -57,6 +60,17 @@ def compile_plan(
     host: Host,
 ) -> LaunchPlan:
     return lower(compile_policy(source, read, extra, host=host).policy, target)
+
+
+def resolve_user(compiled: Compiled, accounts: identity.Accounts, *, host: Host) -> Compiled:
+    """`compiled` with the server's user as `uid:gid` numbers from the image's `accounts`,
+    judged on `host` like numbers written in the policy (`identity.resolve`). Raises
+    `PolicyError`, with the text of every file read, when the image says no."""
+    try:
+        policy = identity.resolve(compiled.policy, accounts, host.privileged_groups())
+    except PolicyError as error:
+        raise PolicyError((*compiled.warnings, *error.diagnostics), compiled.texts) from None
+    return replace(compiled, policy=policy)
 
 
 def env_rules(pairs: Iterable[tuple[str, str]]) -> list[rules.Rule]:

@@ -15,7 +15,7 @@ import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from . import baseline, seccomp
+from . import baseline, identity, seccomp
 from .host import HostPath, PathKind
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
@@ -36,6 +36,7 @@ _INSECURE_FIELDS: Final = {
     Insecurity.PRIVILEGE_ESCALATION: "HostConfig.SecurityOpt",
     Insecurity.WRITABLE_ROOT: "HostConfig.ReadonlyRootfs",
     Insecurity.ROOT_USER: "User",
+    Insecurity.PRIVILEGED_GROUP: "User",
 }
 _NAMESPACES: Final = (
     ("PidMode", "PID"),
@@ -86,9 +87,20 @@ def _insecure(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
 
 
 def _user(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
-    uid, _, gid = plan.server.body["User"].partition(":")
-    kind = "root" if uid in ("0", "root") else "uid" if uid.isdigit() else "named-user"
-    yield _row(kind, "User", _at(plan, "User"), uid=uid, group=f", gid {gid}" if gid else "")
+    value, origin = str(plan.server.body["User"]), _at(plan, "User")
+    found = f" ({policy.user.found})" if policy.user.found else ""
+    numbers = identity.numeric(value)
+    if numbers is None:
+        kind = "root" if identity.spelled(value)[0] == 0 else "named-user"
+        yield _row(kind, "User", origin, user=value, found=found)
+        return
+    uid, gid = numbers
+    kind = "root" if uid == 0 else "uid"
+    yield _row(kind, "User", origin, user=value, uid=uid, gid=gid, found=found)
+    why = policy.user.privileged
+    if why is not None:  # judged on the host when the policy was compiled
+        group = "root-group" if gid == 0 else "privileged-group"
+        yield _row(group, "User", origin, gid=gid, why=why)
 
 
 def _privileged(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:

@@ -60,6 +60,11 @@ class Code(enum.Enum):
     CAPABILITY_REASON = "policy.missing-reason"
     SYSCALL_UNKNOWN = "policy.unknown-syscall"
     USER_MALFORMED = "policy.malformed-user"
+    USER_RESERVED = "policy.reserved-user"
+    # resolving a user against the image's /etc/passwd and /etc/group (at launch)
+    USER_UNKNOWN = "policy.unknown-user"
+    GROUP_UNKNOWN = "policy.unknown-group"
+    USER_NO_GROUP = "policy.user-without-group"
     LIMIT_INVALID = "policy.invalid-limit"
     LIMIT_DUPLICATE = "policy.duplicate-limit"
     ENV_INVALID = "policy.invalid-env"

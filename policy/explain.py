@@ -46,11 +46,18 @@ class Mark(enum.Enum):
 # kind             mark weight sentence (`{name}` filled in per row; indented lines continue it)
 _TABLE: Final = """
 insecure           !  0     INSECURE, acknowledged: {what} ({subject})
-root               ✗  0.30  the server runs as root{group}
-uid                ✓  0.03  the server runs as uid {uid}{group}, not root (still a host uid unless
-                            the engine remaps users)
-named-user         !  0.10  the server runs as `{uid}`{group}, a name the image resolves: whether it
-                            is root shows only at launch
+root               ✗  0.30  the server runs as root, `{user}`{found}; no supplementary groups are
+                            added
+uid                ✓  0.03  the server runs as uid {uid}, gid {gid}{found}, not root, and no
+                            supplementary groups are added (still a host uid unless the engine
+                            remaps users)
+named-user         !  0.10  the server runs as `{user}`, which the image's /etc/passwd and
+                            /etc/group turn into numbers at launch, judged then like numbers
+                            written here; no supplementary groups are added
+root-group         ✗  0.30  the server runs in root's group (gid {gid}): it may use every file
+                            and device that group may
+privileged-group   ✗  0.90  the server runs in the group {gid}, which {why} on the host: that
+                            group is root by another name
 privileged         ✗  0.95  the container is privileged: every host device, every capability, no
                             seccomp filter, no masked kernel paths
 unprivileged       ✓  0     the container is not privileged: no host devices

@@ -132,6 +132,27 @@ class Insecurity(enum.Enum):
     PRIVILEGE_ESCALATION = "privilege escalation allowed"
     WRITABLE_ROOT = "writable root filesystem"
     ROOT_USER = "runs as root"
+    PRIVILEGED_GROUP = "privileged group"
+
+
+@record
+class User:
+    """Who the server runs as. `value` is what the create body's `User` carries: `uid:gid`
+    numbers, or, until the image resolves them (a name, or a uid without a group), the
+    policy's words (`identity.resolve` turns them into numbers before a launch). Only
+    `value` is what the policy allows; the rest says where it came from and what it means
+    on the host, and, like an origin, takes no part in equality."""
+
+    value: str
+    origin: Origin = field(compare=False)
+    # the policy's words, when `value` was resolved from them against the image
+    written: str | None = field(default=None, compare=False)
+    # where in the image the numbers were found ("`app` and its group in the image's …")
+    found: str | None = field(default=None, compare=False)
+    # why the group is root by another name on the host ("may open `/run/docker.sock`")
+    privileged: str | None = field(default=None, compare=False)
+    # the `insecure` marker of the rule that named the user: a name may turn out to be root
+    insecure: Origin | None = field(default=None, compare=False)
 
 
 @record
@@ -148,7 +169,7 @@ class Policy:
     """The compiled policy for one server."""
 
     source: str  # the built-in name or file it was compiled from
-    user: Value[str]
+    user: User
     mounts: tuple[Mount, ...]
     tmpfs: tuple[Tmpfs, ...]
     masks: tuple[Mask, ...]

@@ -21,17 +21,9 @@ _UNLIMITED_V1: Final = 1 << 62  # cgroup v1 reports "no limit" as a huge page-al
 
 def live(pid: int, proc: Path = Path("/proc"), root: Path = ROOT) -> Live | None:
     """The limits of the cgroup that process `pid` (on the host) is in."""
-    if pid <= 0:
+    paths = _paths(pid, proc)
+    if paths is None:
         return None
-    try:
-        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    paths: dict[str, str] = {}
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        for controller in controllers.split(",") if controllers else [""]:
-            paths[controller] = path.lstrip("/")
     if "memory" in paths:  # cgroup v1
         return Live(
             memory=_limit(root / "memory" / paths["memory"] / "memory.limit_in_bytes"),
@@ -46,6 +38,36 @@ def live(pid: int, proc: Path = Path("/proc"), root: Path = ROOT) -> Live | None
             pids=_limit(folder / "pids.max"),
         )
     return None
+
+
+def members(pid: int, proc: Path = Path("/proc"), root: Path = ROOT) -> list[int]:
+    """Every process in the cgroup process `pid` is in (a container's: its init, the init's
+    children and whatever `exec` started in it), as host pids; none for the root cgroup,
+    which holds the host's own."""
+    paths = _paths(pid, proc) or {}
+    for controller in ("pids", "memory", ""):  # any v1 controller names the same members
+        path = paths.get(controller)
+        if path:
+            text = _read(root / controller / path / "cgroup.procs")
+            if text is not None:
+                return [int(p) for p in text.split() if p.isdigit()]
+    return []
+
+
+def _paths(pid: int, proc: Path) -> dict[str, str] | None:
+    """Controller → cgroup path of process `pid` ("" is cgroup v2's unified hierarchy)."""
+    if pid <= 0:
+        return None
+    try:
+        lines = (proc / str(pid) / "cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    paths: dict[str, str] = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path.lstrip("/")
+    return paths
 
 
 def _read(path: Path) -> str | None:
@@ -86,4 +108,4 @@ def _nano(quota: str, period: str) -> int:
     return int(quota) * 10**9 // int(period)
 
 
-__all__ = ["live"]
+__all__ = ["live", "members"]

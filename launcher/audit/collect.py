@@ -1,5 +1,6 @@
 """Gather what `audit` compares: each server's launch record and state, and what the engine
-reports for its containers and networks (through `engine`), plus their live cgroup limits.
+reports for its containers and networks (through `engine`), plus their live cgroup limits
+and the ids the kernel holds for their processes (`processes`).
 
 Finds, besides the servers a state records, every container carrying the `mcp-lok` label
 that no state records — started by hand with the labels, or recreated under a server's
@@ -19,7 +20,7 @@ from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.state import Phase, ServerState, Store
 from mcp_lok.policy.host import Host
 
-from . import cgroup, cis, drift, mounts, normalise, score
+from . import cgroup, cis, drift, mounts, normalise, processes, score
 from .record import Record, load
 from .report import ContainerAudit, Note, ServerAudit
 
@@ -31,16 +32,18 @@ def audit(
 ) -> list[ServerAudit]:
     """Audit the servers `names` (every server on this engine when None): recorded ones by
     their state, then the labelled containers no state records. Mounts are judged by where
-    their sources lead on `host` (this machine unless a caller says otherwise)."""
+    their sources lead on `host` (this machine unless a caller says otherwise), the ids of
+    every process as the compiler judges a policy's user."""
     host = host or ThisHost()
     wanted = None if names is None else set(names)
+    groups = host.privileged_groups()  # judged as the compiler judges a policy's user
     labelled = engine.containers(LABEL)
     states = [
         s
         for s in store.all()
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
-    found = [_recorded(engine, store, s, host) for s in states]
+    found = [_recorded(engine, store, s, host, groups) for s in states]
     # INVARIANT: state is read after the engine is listed (as `lifecycle.reap` does): a
     # launch records its state before it creates anything, so a container listed above is
     # either recorded by now or belongs to a launch still in progress, never "unrecorded"
@@ -54,11 +57,13 @@ def audit(
             continue
         if wanted is not None and name not in wanted:
             continue
-        found.append(_unrecorded(engine, store, container["Id"], name, host))
+        found.append(_unrecorded(engine, store, container["Id"], name, host, groups))
     return found
 
 
-def _recorded(engine: EngineClient, store: Store, state: ServerState, host: Host) -> ServerAudit:
+def _recorded(
+    engine: EngineClient, store: Store, state: ServerState, host: Host, groups: Mapping[int, str]
+) -> ServerAudit:
     kind = engine.kind.value
     result = ServerAudit(state.name, kind, recorded=True)
     if state.phase == Phase.STARTING.value:  # its containers may not exist yet
@@ -94,10 +99,16 @@ def _recorded(engine: EngineClient, store: Store, state: ServerState, host: Host
             joined=joined,
             runtime_dir=str(store.root),
             paths=mounts.where(view, host),
+            groups=groups,
+            processes=processes.read(_pid(server[1])),
         )
     for role, seen in (("server", server), ("gate", gate)):
         if seen is not None:
             _judge(engine, result, role, seen, record, names, store, host)
+            body = record.body(role) if record else None
+            user = None if body is None else str(body.get("User", ""))
+            found = processes.read(_pid(seen[1]))
+            result.notes += processes.notes(found, user, groups, role)
     if record is not None:
         result.compared = True
         _networks(engine, result, record, state)
@@ -135,10 +146,14 @@ def _view(
 ) -> normalise.View:
     config = inspect.get("Config") or {}
     image = engine.image_config(str(inspect.get("Image") or config.get("Image", "")))
-    pid = int((inspect.get("State") or {}).get("Pid") or 0)
     return normalise.inspect_view(
-        inspect, engine.kind.value, image=image, names=names, live=cgroup.live(pid)
+        inspect, engine.kind.value, image=image, names=names, live=cgroup.live(_pid(inspect))
     )
+
+
+def _pid(inspect: Mapping[str, Any]) -> int:
+    """The host pid of the container's first process (0 when it is not running)."""
+    return int((inspect.get("State") or {}).get("Pid") or 0)
 
 
 def _judge(
@@ -208,7 +223,14 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str, host: Host) -> ServerAudit:
+def _unrecorded(
+    engine: EngineClient,
+    store: Store,
+    cid: str,
+    name: str,
+    host: Host,
+    groups: Mapping[int, str],
+) -> ServerAudit:
     result = ServerAudit(name or cid[:12], engine.kind.value, recorded=False)
     inspect = engine.inspect(cid)
     if inspect is None:  # removed meanwhile
@@ -226,7 +248,16 @@ def _unrecorded(engine: EngineClient, store: Store, cid: str, name: str, host: H
     paths = mounts.where(observed, host)
     checks = cis.check(observed, str(store.root), paths)
     result.containers.append(ContainerAudit("container", shown, cid, checks=checks))
-    result.rows = score.rows(observed, engine.kind.value, runtime_dir=str(store.root), paths=paths)
+    found = processes.read(_pid(inspect))
+    result.notes += processes.notes(found, None, groups, "container")
+    result.rows = score.rows(
+        observed,
+        engine.kind.value,
+        runtime_dir=str(store.root),
+        paths=paths,
+        groups=groups,
+        processes=found,
+    )
     return result
 
 

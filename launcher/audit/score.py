@@ -14,15 +14,20 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from mcp_lok.policy import baseline
 from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
 from mcp_lok.policy.host import HostPath
+from mcp_lok.policy.identity import ROOT_GROUP, judge, numeric
+from mcp_lok.policy.ir import Insecurity
 from mcp_lok.policy.paths import mount_kind
 
 from .cis import Context
 from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
+
+if TYPE_CHECKING:
+    from .processes import Process
 
 _PODMAN_SCRATCH: Final = ("/run", "/tmp", "/var/tmp")  # as `policy explain` expects
 
@@ -42,15 +47,20 @@ def rows(
     joined: Sequence[str] = (),
     runtime_dir: str = baseline.RUNTIME_DIR,
     paths: Mapping[str, HostPath] | None = None,
+    groups: Mapping[int, str] | None = None,
+    processes: Sequence[Process] = (),
 ) -> list[Row]:
     """The weighted rows of a container. `egress`: the plan gave the server an allow-listed
     gate (inspect shows only `container:<gate>`, the same as an ingress-only gate);
     `joined`: the networks of the container whose namespace it shares (`container:<gate>`);
     `paths`: where each mount's source leads on the host (a mount weighs what `policy
-    explain` weighs it, by where it leads)."""
+    explain` weighs it, by where it leads); `groups`: the host's privileged groups;
+    `processes`: the container's processes as /proc shows them (their ids are judged, else
+    those of inspect's `User`)."""
     c = Context(view, runtime_dir, paths)
     network = _network(c, egress, [n for n in joined if n != "none"])
-    found = [*_process(c, engine), *network, *_mounts(c), *_limits(c)]
+    identity = _identity(c, groups or {0: ROOT_GROUP}, processes)
+    found = [*identity, *_process(c, engine), *network, *_mounts(c), *_limits(c)]
     return [r for r in found if r.weight > 0]
 
 
@@ -67,12 +77,30 @@ def _row(kind: str, field: str, weight: float | None = None) -> Row:
     return Row(kind, field, WEIGHTS[kind] if weight is None else weight)
 
 
+def _identity(c: Context, groups: Mapping[int, str], processes: Sequence[Process]) -> Iterator[Row]:
+    """The user row, as `policy explain` scores it, and a row for each privilege the ids
+    the kernel holds (or, without them, `User`'s numbers) have on this host."""
+    user = str(c.fields.get("User") or "")
+    uid = user.partition(":")[0]
+    first = "root" if uid in ("", "0", "root") else "uid" if uid.isdigit() else "named-user"
+    yield _row(first, "User")
+    numbers = numeric(user)
+    ids = [(p.uids, p.all_gids) for p in processes]
+    if not ids and numbers is not None:
+        ids = [(frozenset({numbers[0]}), frozenset({numbers[1]}))]
+    seen: set[tuple[str, int]] = {("root", 0)} if first == "root" else set()
+    for uids, gids in ids:
+        for privilege in (p for u in sorted(uids) for p in judge(u, gids, groups)):
+            kind = "root" if privilege.what is Insecurity.ROOT_USER else "privileged-group"
+            if privilege.id == 0 and kind != "root":
+                kind = "root-group"
+            if (kind, privilege.id) not in seen:
+                seen.add((kind, privilege.id))
+                yield _row(kind, "User")
+
+
 def _process(c: Context, engine: str) -> Iterator[Row]:
     f = c.fields
-    uid = str(f.get("User") or "").partition(":")[0]
-    yield _row(
-        "root" if uid in ("", "0", "root") else "uid" if uid.isdigit() else "named-user", "User"
-    )
     privileged = bool(f.get("HostConfig.Privileged"))
     caps = c.caps
     if privileged:

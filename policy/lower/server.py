@@ -97,6 +97,12 @@ def server(
     payload.set("Image", target.image, IMAGE)
     if target.args:
         payload.set("Cmd", list(target.args), ARGS)
+    # INVARIANT: a launched server's `User` is `uid:gid` numbers (the launcher resolves a name
+    # or a lone uid against the image first, `identity.resolve`, and refuses to create
+    # anything otherwise): with an explicit group neither engine adds the groups the image's
+    # /etc/group lists the user in (measured on Docker 20.10 and Podman 4.3: `User: "65534"`
+    # on an image listing `docker:x:105:nobody` runs in the groups 105 and 65534,
+    # `User: "65534:65534"` in 65534 only), and a name cannot turn out to be root unjudged.
     payload.set("User", policy.user.value, policy.user.origin)
     labels(payload, target, "server")
     if target.transport.is_http:

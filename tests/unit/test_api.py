@@ -35,6 +35,7 @@ PUBLIC = {
         "lower",
         "render",
         "render_all",
+        "resolve_user",
         "target_problems",
     ],
 }

@@ -216,3 +216,53 @@ Feature: Escape matrix: a server stays inside its policy
       | engine |
       | docker |
       | podman |
+
+  # --- identity (issue 11) ---
+  # A group that may open the host's Docker socket is root by another name, and so is a name
+  # the image maps to uid 0; the gate's uid is the gate's. The image is built by the test
+  # (FROM mcp-lok/base): its /etc/passwd maps `toor` to 0:0, and its /etc/group lists `nobody`
+  # in a group `docker` whose gid is that of the host's Docker socket ({socket} below).
+
+  Scenario Outline: the identity `<user>` is refused before anything is created on <engine>
+    Given the <engine> engine
+    And an image whose /etc/passwd maps `toor` to root and whose /etc/group puts `nobody` in the group of the host's Docker socket
+    And a policy for the user "<user>"
+    When `mcp-lok start` runs that image under it
+    Then it exits 3 with "<code>" saying "<words>"
+    And nothing was created for the server
+
+    Examples:
+      | engine | user            | code                     | words                                                |
+      | docker | 65534:{socket}  | policy.insecure-required | the group {socket} may open `/run/docker.sock`       |
+      | docker | 65534:0{socket} | policy.insecure-required | the group {socket} may open `/run/docker.sock`       |
+      | docker | nobody:docker   | policy.insecure-required | `nobody:docker` is 65534:{socket} in the image       |
+      | docker | toor            | policy.insecure-required | `toor` is 0:0 in the image, and uid 0 is root        |
+      | docker | toor:nogroup    | policy.insecure-required | `toor:nogroup` is 0:65534 in the image               |
+      | docker | 65534:root      | policy.insecure-required | the group 0 is root's group                          |
+      | docker | 65533           | policy.reserved-user     | uid 65533 is the gate's                              |
+      | docker | 4000            | policy.user-without-group | uid 4000 is not in the image's /etc/passwd          |
+      | podman | 65534:{socket}  | policy.insecure-required | the group {socket} may open `/run/docker.sock`       |
+      | podman | 65534:0{socket} | policy.insecure-required | the group {socket} may open `/run/docker.sock`       |
+      | podman | nobody:docker   | policy.insecure-required | `nobody:docker` is 65534:{socket} in the image       |
+      | podman | toor            | policy.insecure-required | `toor` is 0:0 in the image, and uid 0 is root        |
+      | podman | toor:nogroup    | policy.insecure-required | `toor:nogroup` is 0:65534 in the image               |
+      | podman | 65534:root      | policy.insecure-required | the group 0 is root's group                          |
+      | podman | 65533           | policy.reserved-user     | uid 65533 is the gate's                              |
+      | podman | 4000            | policy.user-without-group | uid 4000 is not in the image's /etc/passwd          |
+
+  Scenario Outline: `user <user>` reaches the engine as numbers and adds no group on <engine>
+    Given the <engine> engine
+    And an image whose /etc/passwd maps `toor` to root and whose /etc/group puts `nobody` in the group of the host's Docker socket
+    And a policy for the user "<user>"
+    When `mcp-lok start` runs that image under it
+    Then the server's container was created with `User` "65534:65534"
+    And the server's processes run as uid 65534 and gid 65534 in no other group
+    When a process is started in the server with the group of the Docker socket, by hand
+    Then `mcp-lok audit` exits 3 and reports that process in the socket's group
+
+    Examples:
+      | engine | user   |
+      | docker | nobody |
+      | docker | 65534  |
+      | podman | nobody |
+      | podman | 65534  |

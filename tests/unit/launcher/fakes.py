@@ -1,13 +1,19 @@
-"""An in-memory engine with the `EngineClient` methods lifecycle and servers use."""
+"""An in-memory engine with the `EngineClient` methods lifecycle and servers use (each with
+the adapter's own signature: `test_fakes.py` checks it)."""
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_lok.launcher.engine import NotFound
 from mcp_lok.policy import Engine
+
+# what the fake's images hold in their /etc/passwd and /etc/group
+BASE_PASSWD = b"root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/nonexistent:/bin/sh\n"
+BASE_GROUP = b"root:x:0:\nnogroup:x:65534:\ndocker:x:105:nobody\n"
 
 
 @dataclass
@@ -17,6 +23,12 @@ class FakeEngine:
     containers_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     networks_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # image → its files, as `read_image_files` reads them
+    image_files: dict[str, dict[str, bytes]] = field(
+        default_factory=lambda: {
+            "mcp-lok/mcp-server-time": {"/etc/passwd": BASE_PASSWD, "/etc/group": BASE_GROUP}
+        }
+    )
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_container(
@@ -85,6 +97,15 @@ class FakeEngine:
     def logs(self, container: str, *, follow: bool = False, tail: int | None = None) -> Any:
         return iter([b"gate log\n"])
 
+    def image_id(self, image: str) -> str:
+        self.require_image(image)
+        return f"sha256:{sum(image.encode()):064x}"
+
+    def read_image_files(self, image_id: str, paths: Sequence[str], limit: int) -> dict[str, bytes]:
+        self.calls.append(("read-image", image_id))
+        (files,) = [f for i, f in self.image_files.items() if self.image_id(i) == image_id]
+        return {path: files.get(path, b"")[:limit] for path in paths}
+
     def require_image(self, image: str) -> None:
-        if image not in ("mcp-lok/mcp-server-time", "mcp-lok/gate:latest"):
+        if image not in ("mcp-lok/mcp-server-time", "mcp-lok/gate:latest", *self.image_files):
             raise NotFound(f"the image `{image}` is not on docker")

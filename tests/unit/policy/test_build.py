@@ -23,6 +23,7 @@ from mcp_lok.policy.ir import (
     Policy,
     SecretRef,
     Tmpfs,
+    User,
     Value,
 )
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
@@ -57,7 +58,7 @@ def test_no_rules_give_exactly_the_hardened_baseline() -> None:
     policy = build([], "stdio")
     assert policy == Policy(
         source="stdio",
-        user=Value("65534:65534", BASELINE),
+        user=User("65534:65534", BASELINE),
         mounts=(),
         tmpfs=(Tmpfs("/tmp", 64 * 1024 * 1024, BASELINE),),
         masks=(),
@@ -152,7 +153,7 @@ def test_single_values_take_the_last_rule() -> None:
         ],
         FILE,
     )
-    assert policy.user == Value("1001:1001", at(1))
+    assert policy.user == User("1001:1001", at(1))
     assert policy.user.origin == at(1)
     assert policy.limits.pids == Value(32, at(2))
     assert policy.limits.pids.origin == at(2)

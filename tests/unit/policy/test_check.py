@@ -8,6 +8,7 @@ import pytest
 from mcp_lok.policy import rules
 from mcp_lok.policy.check import LIMIT_RANGES, check, dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity
+from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.ir import Insecurity
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
 from mcp_lok.policy.paths import normal
@@ -16,6 +17,7 @@ FILE = "p.lok"
 S = Span(FILE, 3, 5, 3, 20)  # the statement
 MARK = Span(FILE, 3, 1, 3, 9)  # its `insecure` marker
 PTR = Pointer("p.json", "/read/0", Span("p.json", 1, 10, 1, 16))
+ROOT_GROUP = "the group 0 is root's group"
 INSECURE_HELP = 'remove it, or write `insecure` before it with `because "…"` to accept the risk'
 REASON_HELP = 'add `because "…"` saying why the server needs it'
 
@@ -248,6 +250,11 @@ def test_an_engine_socket_is_sensitive_even_on_a_relative_path() -> None:
         (rules.User(spec="0:0", origin=S), (Insecurity.ROOT_USER, "0:0")),
         (rules.User(spec="00", origin=S), (Insecurity.ROOT_USER, "00")),  # still uid 0
         (rules.User(spec="root:1000", origin=S), (Insecurity.ROOT_USER, "root:1000")),
+        # gid 0, however written, is root's group
+        (rules.User(spec="1000:0", origin=S), (Insecurity.PRIVILEGED_GROUP, ROOT_GROUP)),
+        (rules.User(spec="65534:00", origin=S), (Insecurity.PRIVILEGED_GROUP, ROOT_GROUP)),
+        (rules.User(spec="65534:root", origin=S), (Insecurity.PRIVILEGED_GROUP, ROOT_GROUP)),
+        (rules.User(spec="app:root", origin=S), (Insecurity.PRIVILEGED_GROUP, ROOT_GROUP)),
     ],
 )
 def test_what_makes_a_rule_dangerous(rule: rules.Rule, expected: tuple[Insecurity, str]) -> None:
@@ -258,8 +265,7 @@ def test_what_makes_a_rule_dangerous(rule: rules.Rule, expected: tuple[Insecurit
     "rule",
     [
         rules.Capability(name="NET_BIND_SERVICE", origin=S),
-        rules.User(spec="1000:0", origin=S),  # gid 0 is not uid 0
-        rules.User(spec="10", origin=S),
+        rules.User(spec="10", origin=S),  # its group comes from the image: judged at launch
         rules.User(spec="rooter", origin=S),
         rules.NetworkNone(origin=S),
         rules.Env(name="A", value="b", origin=S),
@@ -482,7 +488,7 @@ def test_repeated_entries_of_an_allow_rule_are_reported_at_the_repeat() -> None:
 
 
 @pytest.mark.parametrize(
-    "spec", ["1000", "1000:1000", "app", "app:staff", "_svc", "www-data", "4294967295"]
+    "spec", ["1000", "1000:1000", "app", "app:staff", "_svc", "www-data", "2147483647"]
 )
 def test_good_users(spec: str) -> None:
     assert check([rules.User(spec=spec, origin=S)]) == []
@@ -859,3 +865,87 @@ def test_rules_without_a_key_are_never_repeats() -> None:
 def test_dangers_read_as_plain_words(rule: rules.Rule, words: str) -> None:
     [diagnostic] = check([rule])
     assert diagnostic.message == f"{words} is dangerous and needs an `insecure` marker"
+
+
+# --- identity: what a user means on this host (issue 11) ---------------------------------
+
+SOCKET_GROUP = FixedHost(groups={0: "is root's group", 105: "may open `/run/docker.sock`"})
+
+
+@pytest.mark.parametrize("spec", ["65534:105", "65534:0105", "1000:105"])
+def test_a_group_that_may_open_an_engine_socket_needs_insecure_and_says_why(spec: str) -> None:
+    assert check([rules.User(spec=spec, origin=S)], SOCKET_GROUP) == [
+        Diagnostic(
+            Code.INSECURE_REQUIRED,
+            "running in a privileged group (the group 105 may open `/run/docker.sock`) is "
+            "dangerous and needs an `insecure` marker",
+            S,
+            help=INSECURE_HELP,
+        )
+    ]
+    acknowledged = rules.User(spec=spec, origin=S, insecure=MARK, reason="drives the engine")
+    assert check([acknowledged], SOCKET_GROUP) == []
+
+
+def test_a_group_is_judged_on_the_host_it_runs_on() -> None:
+    # 105 is only a number on a host where no socket or device belongs to it
+    assert check([rules.User(spec="65534:105", origin=S)]) == []
+
+
+@pytest.mark.parametrize("spec", ["65534:0", "65534:00", "65534:root", "0:0", "root", "00"])
+def test_uid_0_and_gid_0_need_insecure_however_written(spec: str) -> None:
+    assert [c for c, _ in found(rules.User(spec=spec, origin=S))] == [Code.INSECURE_REQUIRED]
+
+
+def test_root_in_a_privileged_group_is_both_dangers() -> None:
+    assert dangers(rules.User(spec="0:105", origin=S), SOCKET_GROUP) == [
+        (Insecurity.ROOT_USER, "0:105"),
+        (Insecurity.PRIVILEGED_GROUP, "the group 105 may open `/run/docker.sock`"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("spec", "why"),
+    [
+        ("65533", "uid 65533 is the gate's"),
+        ("65533:65533", "uid 65533 is the gate's"),
+        ("065533:1000", "uid 65533 is the gate's"),
+        ("1000:65533", "the group 65533 is the gate's"),
+        ("app:65533", "the group 65533 is the gate's"),
+    ],
+)
+def test_the_gates_ids_are_reserved_not_insecure(spec: str, why: str) -> None:
+    expected = Diagnostic(
+        Code.USER_RESERVED,
+        f"`{spec}` cannot be a server's user: {why}",
+        S,
+        help="choose another user; the gate's ids are reserved so that no server can pass "
+        "for the gate",
+    )
+    assert check([rules.User(spec=spec, origin=S)]) == [expected]
+    # no marker makes it allowed
+    marked = rules.User(spec=spec, origin=S, insecure=MARK, reason="x")
+    assert expected in check([marked])
+
+
+@pytest.mark.parametrize("spec", ["2147483648", "4294967296", "1000:2147483648", "9999999999"])
+def test_ids_beyond_what_the_engines_accept_are_malformed(spec: str) -> None:
+    # both engines refuse them only when the container starts, after it was created
+    assert found(rules.User(spec=spec, origin=S)) == [
+        (Code.USER_MALFORMED, f"`{spec}` names an id above 2147483647")
+    ]
+
+
+@pytest.mark.parametrize("spec", ["app", "1000", "app:staff", "1000:staff"])
+def test_a_marker_on_a_user_the_image_resolves_is_kept_for_the_launch(spec: str) -> None:
+    # it may turn out to be root: the marker is not "unused", and it needs a reason
+    assert check([rules.User(spec=spec, origin=S, insecure=MARK, reason="x")]) == []
+    assert found(rules.User(spec=spec, origin=S, insecure=MARK)) == [
+        (Code.CAPABILITY_REASON, "an `insecure` statement needs a reason")
+    ]
+
+
+def test_a_marker_on_a_user_written_as_safe_numbers_is_unused() -> None:
+    assert found(rules.User(spec="1000:1000", origin=S, insecure=MARK, reason="x")) == [
+        (Code.INSECURE_UNUSED, "this statement is not dangerous; `insecure` has no effect")
+    ]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from mcp_lok.policy import rules
+from mcp_lok.policy import identity, rules
 from mcp_lok.policy.build import build
-from mcp_lok.policy.compiler import Compiled, compile_plan, compile_policy
+from mcp_lok.policy.compiler import Compiled, compile_plan, compile_policy, resolve_user
 from mcp_lok.policy.diagnostics import Code, PolicyError, Severity, render_all
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.ir import NetworkMode
@@ -44,7 +44,7 @@ def test_warnings_travel_with_the_result(files) -> None:
 
 def test_check_errors_are_raised_with_every_diagnostic_and_text(files) -> None:
     files["/p/a.lok"] = "extends base.lok\nread srv\nprivileged\n"
-    files["/p/base.lok"] = "insecure user 1000 because habit\n"
+    files["/p/base.lok"] = "insecure user 1000:1000 because habit\n"
     with pytest.raises(PolicyError) as caught:
         compile_policy("/p/a.lok", files.read, host=FixedHost())
     assert [(d.code, d.severity) for d in caught.value.diagnostics] == [
@@ -157,3 +157,33 @@ def test_a_bad_host_is_underlined_exactly(policy_files) -> None:
     source_line, carets = rendered[2], rendered[3]
     start = carets.index("^")
     assert source_line[start : start + carets.count("^")] == "*.com"
+
+
+# --- the user, resolved against the image (issue 11) ---------------------------------------
+
+
+def test_a_user_is_resolved_against_the_image_between_build_and_lower(policy_files) -> None:
+    policy_files["/p/a.lok"] = "extends stdio\nuser app\n"
+    compiled = compile_policy("/p/a.lok", policy_files.read, host=FixedHost())
+    assert lower(compiled.policy, TARGET).server.body["User"] == "app"  # words, until resolved
+    accounts = identity.parse("app:x:1000:1000::/:/bin/sh\n", "")
+    resolved = resolve_user(compiled, accounts, host=FixedHost())
+    plan = lower(resolved.policy, TARGET)
+    assert plan.server.body["User"] == "1000:1000"
+    assert plan.server.trace["User"] == Span("/p/a.lok", 2, 1, 2, 9)
+    assert (resolved.warnings, resolved.texts) == (compiled.warnings, compiled.texts)
+
+
+def test_a_refusal_from_the_image_keeps_the_warnings_and_the_texts(policy_files) -> None:
+    policy_files["/p/a.lok"] = 'extends stdio\ninsecure read /srv because "x"\nuser toor\n'
+    compiled = compile_policy("/p/a.lok", policy_files.read, host=FixedHost())
+    accounts = identity.parse("toor:x:0:0::/:/bin/sh\n", "")
+    with pytest.raises(PolicyError) as caught:
+        resolve_user(compiled, accounts, host=FixedHost())
+    assert [d.code for d in caught.value.diagnostics] == [
+        Code.INSECURE_UNUSED,
+        Code.INSECURE_REQUIRED,
+    ]
+    rendered = render_all(caught.value.diagnostics, caught.value.sources)
+    assert "/p/a.lok:3:1: error[policy.insecure-required]: `toor` is 0:0 in the image" in rendered
+    assert "3 | user toor\n" in rendered

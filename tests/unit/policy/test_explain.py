@@ -56,14 +56,19 @@ def allow(line: int, *hosts: str, ports: tuple[str, ...] = ("443",)) -> rules.Al
     )
 
 
+SOCKET_GROUP = FixedHost(groups={0: "is root's group", 105: "may open `/run/docker.sock`"})
+
+
 def compiled(
-    *ruleset: rules.Rule, target: Target = TARGET, host: Host = LITERAL
+    *ruleset: rules.Rule, target: Target = TARGET, host: Host = SOCKET_GROUP
 ) -> tuple[Policy, LaunchPlan]:
     policy = build(list(ruleset), FILE, host)
     return policy, lower(policy, target)
 
 
-def report_of(*ruleset: rules.Rule, target: Target = TARGET, host: Host = LITERAL) -> Report:
+def report_of(
+    *ruleset: rules.Rule, target: Target = TARGET, host: Host = SOCKET_GROUP
+) -> Report:
     return explain(*compiled(*ruleset, target=target, host=host))
 
 
@@ -180,7 +185,7 @@ def test_score_does_not_depend_on_row_order() -> None:
 
 
 def test_the_table_is_well_formed() -> None:
-    assert ROWS["uid"][2].endswith("not root (still a host uid unless the engine remaps users)")
+    assert ROWS["uid"][2].endswith("(still a host uid unless the engine remaps users)")
     assert all(0.0 <= w <= 1.0 for w in (*WEIGHTS.values(), *CAPABILITY_WEIGHTS.values()))
     # an exposure always weighs something; a holding control at most a residual
     for kind, (mark, weight, _) in ROWS.items():
@@ -193,24 +198,91 @@ def test_the_table_is_well_formed() -> None:
 @pytest.mark.parametrize(
     ("spec", "kind", "description"),
     [
-        ("0:0", "root", "the server runs as root, gid 0"),
+        ("0:0", "root", "the server runs as root, `0:0`; no supplementary groups are added"),
+        ("root", "root", "the server runs as root, `root`; no supplementary groups are added"),
         (
             "node",
             "named-user",
-            "the server runs as `node`, a name the image resolves: "
-            "whether it is root shows only at launch",
+            "the server runs as `node`, which the image's /etc/passwd and /etc/group turn into "
+            "numbers at launch, judged then like numbers written here; no supplementary "
+            "groups are added",
         ),
         (
-            "1000",
+            "1000:1000",
             "uid",
-            "the server runs as uid 1000, not root "
-            "(still a host uid unless the engine remaps users)",
+            "the server runs as uid 1000, gid 1000, not root, and no supplementary groups are "
+            "added (still a host uid unless the engine remaps users)",
         ),
     ],
 )
 def test_user(spec: str, kind: str, description: str) -> None:
     row = one(report_of(rules.User(spec=spec, origin=at(5), insecure=at(5))), kind)
     assert (row.field, row.description, row.origin) == ("User", description, at(5))
+
+
+@pytest.mark.parametrize(
+    ("spec", "kind", "description", "weight"),
+    [
+        (
+            "65534:105",
+            "privileged-group",
+            "the server runs in the group 105, which may open `/run/docker.sock` on the host: "
+            "that group is root by another name",
+            0.9,
+        ),
+        (
+            "65534:0",
+            "root-group",
+            "the server runs in root's group (gid 0): it may use every file and device that "
+            "group may",
+            0.3,
+        ),
+    ],
+)
+def test_a_privileged_group_is_a_high_exposure(
+    spec: str, kind: str, description: str, weight: float
+) -> None:
+    report = report_of(rules.User(spec=spec, origin=at(5), insecure=at(4), reason="r"))
+    row = one(report, kind)
+    assert (row.field, row.description, row.origin, row.weight) == (
+        "User",
+        description,
+        at(5),
+        weight,
+    )
+    assert row.mark is Mark.EXPOSED
+    assert one(report, "uid").description.startswith(
+        f"the server runs as uid 65534, gid {spec[6:]}"
+    )
+    if kind == "privileged-group":
+        assert report.level in ("EXPOSED", "UNSAFE")
+
+
+def test_root_in_roots_group_is_one_row() -> None:
+    # root's own group adds nothing to root
+    report = report_of(rules.User(spec="0:0", origin=at(5), insecure=at(4), reason="r"))
+    assert rows(report, "root-group") == []
+    assert len(rows(report, "root")) == 1
+
+
+def test_a_group_is_not_privileged_on_a_host_where_it_owns_nothing() -> None:
+    report = report_of(rules.User(spec="65534:105", origin=at(5)), host=FixedHost())
+    assert rows(report, "privileged-group") == []
+
+
+def test_an_identity_the_image_resolved_says_where_its_numbers_came_from() -> None:
+    from mcp_lok.policy import identity
+
+    policy = build([rules.User(spec="app", origin=at(5))], FILE)
+    accounts = identity.parse("app:x:1000:1001::/:/bin/sh\n", "")
+    resolved = identity.resolve(policy, accounts, {0: "is root's group"})
+    row = one(explain(resolved, lower(resolved, TARGET)), "uid")
+    assert row.description == (
+        "the server runs as uid 1000, gid 1001 (`app` and its group in the image's "
+        "/etc/passwd), not root, and no supplementary groups are added (still a host uid "
+        "unless the engine remaps users)"
+    )
+    assert row.origin == at(5)
 
 
 def test_added_capabilities_weigh_what_they_give() -> None:
@@ -292,7 +364,7 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
         rules.SeccompOff(origin=at(3), insecure=at(3), reason="r"),
         rules.AllowPrivilegeEscalation(origin=at(4), insecure=at(4), reason="r"),
         rules.WritableRoot(origin=at(5), insecure=at(5), reason="r"),
-        rules.User(spec="root", origin=at(6), insecure=at(6), reason="r"),
+        rules.User(spec="root:105", origin=at(6), insecure=at(6), reason="r"),
         rules.NetworkOpen(origin=at(7), insecure=at(7), reason="r"),
         rules.Privileged(origin=at(8), insecure=at(8), reason="r"),
         rules.Read(path="/tmp/s", origin=at(9), insecure=at(9), reason="r"),
@@ -300,7 +372,7 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
             {"/tmp/s": HostPath("/tmp/s", "/srv/s", PathKind.SOCKET, replaceable="why")}
         ),
     )
-    acknowledged = [(c.field, c.origin) for c in report.controls[:8]]
+    acknowledged = [(c.field, c.origin) for c in report.controls[:9]]
     assert acknowledged == [
         ("HostConfig.Mounts", at(1)),
         ("HostConfig.CapAdd", at(2)),
@@ -308,11 +380,12 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
         ("HostConfig.SecurityOpt", at(4)),
         ("HostConfig.ReadonlyRootfs", at(5)),
         ("User", at(6)),
+        ("User", at(6)),
         ("HostConfig.NetworkMode", at(7)),
         ("HostConfig.Privileged", at(8)),
     ]
     # one of each kind of danger, each loudly named
-    assert [c.kind for c in report.controls[:8]] == ["insecure"] * 8
+    assert [c.kind for c in report.controls[:9]] == ["insecure"] * 9
     assert all(
         f"INSECURE, acknowledged: {what.value} (" in " ".join(report.risks) for what in Insecurity
     )

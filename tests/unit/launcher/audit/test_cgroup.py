@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mcp_lok.launcher.audit.cgroup import live
+from mcp_lok.launcher.audit.cgroup import live, members
 from mcp_lok.launcher.audit.normalise import Live
 
 
@@ -53,3 +53,24 @@ def test_unreadable_limits_are_none(tmp_path: Path) -> None:
     assert live(5, tmp_path, tmp_path) is None
     write(tmp_path / "6" / "cgroup", "4:memory:/x")
     assert live(6, tmp_path, tmp_path) == Live(None, None, None)
+
+
+def test_the_members_of_a_containers_cgroup_are_listed(tmp_path: Path) -> None:
+    proc, root = tmp_path / "proc", tmp_path / "cg"
+    write(proc / "42" / "cgroup", "8:pids:/docker/c1\n4:memory:/docker/c1")
+    write(root / "pids" / "docker/c1" / "cgroup.procs", "42\n43\n77")
+    assert members(42, proc, root) == [42, 43, 77]
+    write(proc / "9" / "cgroup", "0::/system.slice/libpod-c2.scope")
+    write(root / "system.slice/libpod-c2.scope" / "cgroup.procs", "9")
+    assert members(9, proc, root) == [9]
+
+
+def test_the_root_cgroup_or_an_unreadable_one_has_no_members(tmp_path: Path) -> None:
+    proc, root = tmp_path / "proc", tmp_path / "cg"
+    write(proc / "1" / "cgroup", "8:pids:/\n0::/")
+    write(root / "pids" / "cgroup.procs", "1\n2\n3")  # the host's: never read
+    assert members(1, proc, root) == []
+    write(proc / "5" / "cgroup", "8:pids:/docker/gone")
+    assert members(5, proc, root) == []
+    assert members(0, proc, root) == []
+    assert members(6, proc, root) == []
