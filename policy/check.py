@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from posixpath import normpath
 
-from . import baseline, hosts, names, rules
+from . import addresses, baseline, hosts, names, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .duplicates import check_duplicates
 from .host import FixedHost, Host
@@ -43,18 +43,25 @@ def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnosti
     """Every problem in `ruleset` (errors and warnings), in source order. Grants are
     judged by where they lead on `host`."""
     out = Collector()
-    for rule in ruleset:
+    reached = addresses.reach(ruleset, host)  # address rules are judged together
+    for index, rule in enumerate(ruleset):
         _CHECKS.get(type(rule), _no_check)(rule, out)
-        _check_insecure(rule, out, host)
-    _check_profile_markers(ruleset, out, host)
+        _check_insecure(rule, out, host, reached.get(index))
+    _check_profile_markers(ruleset, out, host, reached)
     check_duplicates(ruleset, out)
     return out.diagnostics
 
 
-def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: Host) -> None:
+def _check_profile_markers(
+    ruleset: Sequence[rules.Rule], out: Collector, host: Host, reached: dict[int, addresses.Reach]
+) -> None:
     """A profile's `"insecure": true` covers the whole file; warn when nothing needed it."""
     markers = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer)}
-    used = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer) and dangers(r, host)}
+    used = {
+        r.insecure
+        for i, r in enumerate(ruleset)
+        if isinstance(r.insecure, Pointer) and dangers(r, host, reached.get(i))
+    }
     for marker in sorted(markers - used, key=lambda m: (m.file, m.pointer)):
         out.warn(
             Code.INSECURE_UNUSED,
@@ -64,9 +71,18 @@ def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: 
         )
 
 
-def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, str]]:
-    """What makes a rule dangerous on `host` (empty when it is not)."""
+def dangers(
+    rule: rules.Rule, host: Host = LITERAL, reached: addresses.Reach | None = None
+) -> list[tuple[Insecurity, str]]:
+    """What makes a rule dangerous on `host` (empty when it is not). `reached`: what an
+    `allow` rule's patterns cover among the policy's rules (`addresses.reach`); without
+    it, the rule is judged alone."""
     match rule:
+        case rules.Allow():
+            covered = reached if reached is not None else addresses.reach([rule], host)[0]
+            subject = _special_addresses(rule, covered)
+            if subject:
+                return [(Insecurity.SPECIAL_ADDRESSES, subject)]
         case rules.Read(path=path) | rules.Write(path=path):
             if _sensitive(path, writable=isinstance(rule, rules.Write)):
                 return [(Insecurity.SENSITIVE_MOUNT, path)]
@@ -85,6 +101,22 @@ def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, st
         case rules.User(spec=spec) if _ROOT.fullmatch(spec.split(":")[0]):
             return [(Insecurity.ROOT_USER, spec)]
     return []
+
+
+def _special_addresses(rule: rules.Allow, covered: addresses.Reach) -> str:
+    """Each pattern of `rule` that covers a class of addresses that needs `insecure`, with
+    the classes it covers (`0.0.0.0/0`, which covers a catch-all range, …); "" for none."""
+    found = []
+    for item, classes in zip(rule.hosts, covered, strict=True):
+        pattern = hosts.normalise(item.value)
+        # the unspecified address alone is an error of its own: `insecure` cannot allow it
+        if not classes & addresses.DANGEROUS or addresses.unspecified(pattern):
+            continue
+        net = addresses.network(pattern)
+        together = net is not None and not addresses.wide(net)
+        words = addresses.in_words(classes & addresses.DANGEROUS, together=together)
+        found.append(f"`{item.value}`, which covers {words}")
+    return "; ".join(found)
 
 
 def _sensitive(path: str, *, writable: bool) -> bool:
@@ -106,14 +138,18 @@ def danger_words(what: Insecurity, subject: str) -> str:
             return f"adding the capability `{subject}`"
         case Insecurity.ROOT_USER:
             return f"running as `{subject}`"
+        case Insecurity.SPECIAL_ADDRESSES:
+            return f"allowing {subject},"
     return f"{_ARTICLE.get(what, 'a')} {what.value} ({subject})"
 
 
 _ARTICLE = {Insecurity.NETWORK_OPEN: "an", Insecurity.SECCOMP_OFF: "running with"}
 
 
-def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
-    found = dangers(rule, host)
+def _check_insecure(
+    rule: rules.Rule, out: Collector, host: Host, reached: addresses.Reach | None
+) -> None:
+    found = dangers(rule, host, reached)
     if found and rule.insecure is None:
         what, subject = found[0]
         out.error(
@@ -205,6 +241,29 @@ def check_host(item: rules.Item, out: Collector) -> None:
         )
 
 
+def _check_destination(item: rules.Item, out: Collector) -> None:
+    """The one meaning of loopback in a rule: the server's own; the unspecified address is
+    never a destination."""
+    pattern = hosts.normalise(item.value)
+    if addresses.own_loopback(pattern):
+        out.warn(
+            Code.HOST_OWN_LOOPBACK,
+            f"`{item.value}` is the server's own loopback, which it always reaches: "
+            "this grants nothing outside",
+            item.origin,
+            help="mcp-lok never dials the host's loopback; to reach a service on the host, "
+            "name one of the host's own addresses, marked `insecure`",
+        )
+    elif addresses.unspecified(pattern):
+        out.error(
+            Code.HOST_UNSPECIFIED,
+            f"`{item.value}` is the unspecified address, which is never a destination",
+            item.origin,
+            help="on Linux, dialling it reaches the dialler's own loopback; "
+            "name the address of the service instead",
+        )
+
+
 def check_port(item: rules.Item, out: Collector) -> None:
     if not _PORT.fullmatch(item.value) or not 1 <= int(item.value) <= 65535:
         out.error(Code.PORT_RANGE, f"port `{item.value}` is outside 1–65535", item.origin)
@@ -224,6 +283,7 @@ def _check_transport(item: rules.Item, out: Collector) -> None:
 def _check_allow(rule: rules.Allow, out: Collector) -> None:
     for host in rule.hosts:
         check_host(host, out)
+        _check_destination(host, out)
     for port in rule.ports:
         check_port(port, out)
     for transport in rule.transports:

@@ -12,6 +12,7 @@ import functools
 import json
 from typing import Generic, TypeVar, cast
 
+from .addresses import AddressClass
 from .digest import sha256_hex
 from .origin import Origin
 from .record import field, fields, record
@@ -61,6 +62,12 @@ class EgressRule:
     ports: tuple[Value[int], ...]
     transports: tuple[Value[Transport], ...]
     origin: Origin = field(compare=False)
+    # the address classes each host pattern covers on the host compiled for, in the order
+    # of `hosts` (a name covers none: what it resolves to is judged when it is dialled)
+    covers: tuple[tuple[AddressClass, ...], ...] = ()
+    # the classes this rule's `insecure` marker acknowledged: mcp-lok on the host dials
+    # the host's own, link-local and metadata addresses only through a rule that did
+    acknowledged: tuple[AddressClass, ...] = ()
 
 
 @record
@@ -117,6 +124,7 @@ class Insecurity(enum.Enum):
     PRIVILEGE_ESCALATION = "privilege escalation allowed"
     WRITABLE_ROOT = "writable root filesystem"
     ROOT_USER = "runs as root"
+    SPECIAL_ADDRESSES = "egress to special addresses"
 
 
 @record
