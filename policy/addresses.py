@@ -10,9 +10,9 @@ judged by the IPv4 addresses they carry. Names cover nothing here: what a name r
 is judged on the host when it is dialled (`mcp_lok.proxy.egress_policy`, which takes its
 classes and metadata addresses from this module, so both judge alike).
 
-Deciding what needs `insecure` is `check`'s, naming the classes in a plan is `explain`'s.
-Pure; `ipaddress` is imported only where a pattern is an address or a network (see
-`hosts.py`).
+What a rule covers, and what the check pass says of it, are here; `check` asks for
+`insecure`, `explain` names the classes in a plan. Pure; `ipaddress` is imported only
+where a pattern is an address or a network (see `hosts.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from . import hosts, rules
+from .diagnostics import Code, Collector
 from .host import Host
 
 if TYPE_CHECKING:
@@ -298,6 +299,49 @@ def _size(networks: Iterable[Network]) -> int:
     return sum(n.num_addresses for n in networks)
 
 
+# --- what the check pass says of an address rule ------------------------------------------
+
+
+def danger(rule: rules.Allow, covered: Reach) -> str:
+    """Each pattern of `rule` that covers a class of addresses that needs `insecure`, with
+    the classes it covers (`0.0.0.0/0`, which covers a catch-all range, …); "" for none."""
+    found = []
+    for item, classes in zip(rule.hosts, covered, strict=True):
+        pattern = hosts.normalise(item.value)
+        # the unspecified address alone is an error of its own: `insecure` cannot allow it
+        if not classes & DANGEROUS or unspecified(pattern):
+            continue
+        net = network(pattern)
+        together = net is not None and not wide(net)
+        found.append(
+            f"`{item.value}`, which covers {in_words(classes & DANGEROUS, together=together)}"
+        )
+    return "; ".join(found)
+
+
+def check_destination(item: rules.Item, out: Collector) -> None:
+    """The one meaning of loopback in a rule: the server's own (a warning: it grants nothing
+    outside); the unspecified address is never a destination (an error)."""
+    pattern = hosts.normalise(item.value)
+    if own_loopback(pattern):
+        out.warn(
+            Code.HOST_OWN_LOOPBACK,
+            f"`{item.value}` is the server's own loopback, which it always reaches: "
+            "this grants nothing outside",
+            item.origin,
+            help="mcp-lok never dials the host's loopback; to reach a service on the host, "
+            "name one of the host's own addresses, marked `insecure`",
+        )
+    elif unspecified(pattern):
+        out.error(
+            Code.HOST_UNSPECIFIED,
+            f"`{item.value}` is the unspecified address, which is never a destination",
+            item.origin,
+            help="on Linux, dialling it reaches the dialler's own loopback; "
+            "name the address of the service instead",
+        )
+
+
 def _parse_own(texts: Iterable[str]) -> tuple[Address, ...]:
     import ipaddress  # only called when a rule names an address
 
@@ -319,7 +363,9 @@ __all__ = [
     "Reach",
     "address_classes",
     "carried",
+    "check_destination",
     "classes_of",
+    "danger",
     "embedded_ipv4",
     "in_words",
     "metadata_addresses",

@@ -3,7 +3,8 @@
 Checks what both sources share — paths, host patterns, ports, names, limits — and the
 one rule that makes the policy language safe to use: a dangerous rule needs an `insecure`
 marker (and, in a policy file, a reason). Collects every problem; never stops at the first.
-Statements that repeat or contradict one another are `duplicates.py`'s part of the pass.
+Statements that repeat or contradict one another are `duplicates.py`'s part of the pass;
+what the addresses of `allow` rules cover, together, is `addresses.py`'s.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def dangers(
     match rule:
         case rules.Allow():
             covered = reached if reached is not None else addresses.reach([rule], host)[0]
-            subject = _special_addresses(rule, covered)
+            subject = addresses.danger(rule, covered)
             if subject:
                 return [(Insecurity.SPECIAL_ADDRESSES, subject)]
         case rules.Read(path=path) | rules.Write(path=path):
@@ -101,22 +102,6 @@ def dangers(
         case rules.User(spec=spec) if _ROOT.fullmatch(spec.split(":")[0]):
             return [(Insecurity.ROOT_USER, spec)]
     return []
-
-
-def _special_addresses(rule: rules.Allow, covered: addresses.Reach) -> str:
-    """Each pattern of `rule` that covers a class of addresses that needs `insecure`, with
-    the classes it covers (`0.0.0.0/0`, which covers a catch-all range, …); "" for none."""
-    found = []
-    for item, classes in zip(rule.hosts, covered, strict=True):
-        pattern = hosts.normalise(item.value)
-        # the unspecified address alone is an error of its own: `insecure` cannot allow it
-        if not classes & addresses.DANGEROUS or addresses.unspecified(pattern):
-            continue
-        net = addresses.network(pattern)
-        together = net is not None and not addresses.wide(net)
-        words = addresses.in_words(classes & addresses.DANGEROUS, together=together)
-        found.append(f"`{item.value}`, which covers {words}")
-    return "; ".join(found)
 
 
 def _sensitive(path: str, *, writable: bool) -> bool:
@@ -241,29 +226,6 @@ def check_host(item: rules.Item, out: Collector) -> None:
         )
 
 
-def _check_destination(item: rules.Item, out: Collector) -> None:
-    """The one meaning of loopback in a rule: the server's own; the unspecified address is
-    never a destination."""
-    pattern = hosts.normalise(item.value)
-    if addresses.own_loopback(pattern):
-        out.warn(
-            Code.HOST_OWN_LOOPBACK,
-            f"`{item.value}` is the server's own loopback, which it always reaches: "
-            "this grants nothing outside",
-            item.origin,
-            help="mcp-lok never dials the host's loopback; to reach a service on the host, "
-            "name one of the host's own addresses, marked `insecure`",
-        )
-    elif addresses.unspecified(pattern):
-        out.error(
-            Code.HOST_UNSPECIFIED,
-            f"`{item.value}` is the unspecified address, which is never a destination",
-            item.origin,
-            help="on Linux, dialling it reaches the dialler's own loopback; "
-            "name the address of the service instead",
-        )
-
-
 def check_port(item: rules.Item, out: Collector) -> None:
     if not _PORT.fullmatch(item.value) or not 1 <= int(item.value) <= 65535:
         out.error(Code.PORT_RANGE, f"port `{item.value}` is outside 1–65535", item.origin)
@@ -283,7 +245,7 @@ def _check_transport(item: rules.Item, out: Collector) -> None:
 def _check_allow(rule: rules.Allow, out: Collector) -> None:
     for host in rule.hosts:
         check_host(host, out)
-        _check_destination(host, out)
+        addresses.check_destination(host, out)
     for port in rule.ports:
         check_port(port, out)
     for transport in rule.transports:
