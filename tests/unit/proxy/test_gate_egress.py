@@ -219,7 +219,8 @@ async def door(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     def stand_in(address: egress_policy.Address) -> str | None:
         return None if str(address) == STAND_IN else NEVER_DIALLED(address)
 
-    monkeypatch.setattr(egress_policy, "never_dialled", stand_in)
+    monkeypatch.setattr(egress_policy, "never_dialled", stand_in)  # what `vet` asks
+    monkeypatch.setattr(host_egress, "never_dialled", stand_in)  # and the dial itself
     loop = asyncio.get_running_loop()
     destination = await asyncio.start_server(echo, "127.0.0.1", 0)
     port = destination.sockets[0].getsockname()[1]
@@ -343,6 +344,7 @@ async def test_the_host_never_dials_loopback_whatever_a_rule_says(
     """Without the stand-in, the rule that names 127.0.0.1 still reaches nothing of the
     host's: loopback in a rule is the server's own."""
     monkeypatch.setattr(egress_policy, "never_dialled", NEVER_DIALLED)
+    monkeypatch.setattr(host_egress, "never_dialled", NEVER_DIALLED)
     caplog.set_level(logging.INFO, logger="mcp_lok.egress")
     with pytest.raises(ConnectionResetError):  # echo.test resolves to 127.0.0.1 on the host
         await talk("127.1.0.1", door.port, b"x")
@@ -358,6 +360,18 @@ async def test_the_host_never_dials_loopback_whatever_a_rule_says(
         link.close()
         assert answer["ok"] is False, (host, answer)
     assert "127.0.0.1 is a loopback address, which mcp-lok never dials" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_the_dial_itself_refuses_loopback_and_the_unspecified_address(door: Door) -> None:
+    """The last line: whatever reached it, `_connect` dials no loopback or unspecified
+    address (the stand-in is let through by the fixture, as everywhere in this file)."""
+    addresses = [egress_policy.ipaddress.ip_address(a) for a in ("::1", "0.0.0.0", "::ffff:7f00:1")]
+    found = await door.relay._connect(addresses, door.port, "tcp")
+    assert found == (
+        "cannot connect: ::1: a loopback address, never dialled; 0.0.0.0: the unspecified "
+        "address, never dialled; ::ffff:7f00:1: a loopback address, never dialled"
+    )
 
 
 @pytest.mark.asyncio
