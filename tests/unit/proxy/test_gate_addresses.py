@@ -102,3 +102,8 @@ def test_the_gate_never_relays_loopback_or_the_unspecified_address(
 def test_other_destinations_go_to_the_host_which_decides(head: bytes) -> None:
     host, port, _, _ = parse_head(head + b"\r\n\r\n")
     assert proxy()._refusal(host, port) is None
+
+
+def test_the_host_judges_metadata_addresses_by_the_compiler_s_list() -> None:
+    assert egress_policy.METADATA is addresses.metadata_addresses()  # one list, not a copy
+    assert {str(a) for a in egress_policy.METADATA} == set(addresses.METADATA)
