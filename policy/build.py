@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from posixpath import normpath
 
-from . import baseline, hosts, identity, rules
+from . import addresses, baseline, hosts, identity, rules
 from .check import LITERAL, dangers
 from .diagnostics import Code, Collector
 from .host import Host
@@ -70,11 +70,12 @@ def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> P
     """The IR for checked rules, their grants as they lead on `host`. Raises `PolicyError`
     for contradictions between rules."""
     draft, out = _Draft(), Collector()
-    for rule in ruleset:
-        _apply(draft, rule, out, host)
+    reached = addresses.reach(ruleset, host)
+    for index, rule in enumerate(ruleset):
+        _apply(draft, rule, out, host, reached.get(index, ()))
         draft.insecure.extend(
             Acknowledged(what, subject, rule.insecure or rule.origin)
-            for what, subject in dangers(rule, host)
+            for what, subject in dangers(rule, host, reached.get(index))
         )
     _check_result(draft, out)
     out.raise_if_errors()
@@ -131,7 +132,7 @@ def _check_result(draft: _Draft, out: Collector) -> None:
 
 
 def _apply(  # noqa: C901 - a dispatch
-    draft: _Draft, rule: rules.Rule, out: Collector, host: Host
+    draft: _Draft, rule: rules.Rule, out: Collector, host: Host, reached: addresses.Reach
 ) -> None:
     match rule:
         case rules.Read() | rules.Write():
@@ -143,7 +144,7 @@ def _apply(  # noqa: C901 - a dispatch
         case rules.DenyPath(path=path):
             draft.masks[normpath(path)] = Mask(normpath(path), rule.origin)
         case rules.Allow() | rules.NetworkOpen() | rules.NetworkNone():
-            _network(draft, rule, out)
+            _network(draft, rule, out, reached)
         case rules.DenyHost(host=item):
             name = hosts.normalise(item.value)
             draft.deny_hosts[name] = Value(name, item.origin)
@@ -190,7 +191,10 @@ def _mount(draft: _Draft, rule: rules.Read | rules.Write, host: Host) -> None:
 
 
 def _network(
-    draft: _Draft, rule: rules.Allow | rules.NetworkOpen | rules.NetworkNone, out: Collector
+    draft: _Draft,
+    rule: rules.Allow | rules.NetworkOpen | rules.NetworkNone,
+    out: Collector,
+    reached: addresses.Reach,
 ) -> None:
     if isinstance(rule, rules.NetworkNone):
         draft.mode, draft.egress = Value(NetworkMode.NONE, rule.origin), []
@@ -211,8 +215,21 @@ def _network(
             ports=tuple(Value(int(p.value), p.origin) for p in rule.ports),
             transports=tuple(Value(rules.Transport(t.value), t.origin) for t in rule.transports),
             origin=rule.origin,
+            covers=tuple(addresses.ordered(classes) for classes in reached),
+            acknowledged=_acknowledged(rule, reached),
         )
     )
+
+
+def _acknowledged(
+    rule: rules.Allow, reached: addresses.Reach
+) -> tuple[addresses.AddressClass, ...]:
+    """The classes the host may dial through this rule: those it covers that its
+    `insecure` marker acknowledged."""
+    if rule.insecure is None:
+        return ()
+    covered = frozenset().union(*reached)
+    return addresses.ordered(covered & addresses.ACKNOWLEDGEABLE)
 
 
 def _conflict(rule: rules.Rule, other: EgressRule | Value[NetworkMode], out: Collector) -> None:

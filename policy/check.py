@@ -3,7 +3,8 @@
 Checks what both sources share — paths, host patterns, ports, names, limits — and the
 one rule that makes the policy language safe to use: a dangerous rule needs an `insecure`
 marker (and, in a policy file, a reason). Collects every problem; never stops at the first.
-Statements that repeat or contradict one another are `duplicates.py`'s part of the pass.
+Statements that repeat or contradict one another are `duplicates.py`'s part of the pass;
+what the addresses of `allow` rules cover, together, is `addresses.py`'s.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from posixpath import normpath
 
-from . import baseline, hosts, identity, names, rules
+from . import addresses, baseline, hosts, identity, names, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .duplicates import check_duplicates
 from .host import FixedHost, Host
@@ -42,20 +43,27 @@ def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnosti
     """Every problem in `ruleset` (errors and warnings), in source order. Grants are
     judged by where they lead on `host`."""
     out = Collector()
-    for rule in ruleset:
+    reached = addresses.reach(ruleset, host)  # address rules are judged together
+    for index, rule in enumerate(ruleset):
         _CHECKS.get(type(rule), _no_check)(rule, out)
-        _check_insecure(rule, out, host)
+        _check_insecure(rule, out, host, reached.get(index))
         if isinstance(rule, rules.Read | rules.Write):
             check_where(rule, host, out)
-    _check_profile_markers(ruleset, out, host)
+    _check_profile_markers(ruleset, out, host, reached)
     check_duplicates(ruleset, out, host)
     return out.diagnostics
 
 
-def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: Host) -> None:
+def _check_profile_markers(
+    ruleset: Sequence[rules.Rule], out: Collector, host: Host, reached: dict[int, addresses.Reach]
+) -> None:
     """A profile's `"insecure": true` covers the whole file; warn when nothing needed it."""
     markers = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer)}
-    used = {r.insecure for r in ruleset if isinstance(r.insecure, Pointer) and dangers(r, host)}
+    used = {
+        r.insecure
+        for i, r in enumerate(ruleset)
+        if isinstance(r.insecure, Pointer) and dangers(r, host, reached.get(i))
+    }
     for marker in sorted(markers - used, key=lambda m: (m.file, m.pointer)):
         out.warn(
             Code.INSECURE_UNUSED,
@@ -65,9 +73,18 @@ def _check_profile_markers(ruleset: Sequence[rules.Rule], out: Collector, host: 
         )
 
 
-def dangers(rule: rules.Rule, host: Host = LITERAL) -> list[tuple[Insecurity, str]]:
-    """What makes a rule dangerous on `host` (empty when it is not)."""
+def dangers(
+    rule: rules.Rule, host: Host = LITERAL, reached: addresses.Reach | None = None
+) -> list[tuple[Insecurity, str]]:
+    """What makes a rule dangerous on `host` (empty when it is not). `reached`: what an
+    `allow` rule's patterns cover among the policy's rules (`addresses.reach`); without
+    it, the rule is judged alone."""
     match rule:
+        case rules.Allow():
+            covered = reached if reached is not None else addresses.reach([rule], host)[0]
+            subject = addresses.danger(rule, covered)
+            if subject:
+                return [(Insecurity.SPECIAL_ADDRESSES, subject)]
         case rules.Read() | rules.Write():
             # INVARIANT: a host path is judged by where it leads on the host, every symlink
             # resolved, and by what it holds (`paths.py`), never by its spelling alone
@@ -106,14 +123,18 @@ def danger_words(what: Insecurity, subject: str) -> str:
             return f"running as `{subject}`"
         case Insecurity.PRIVILEGED_GROUP:
             return f"running in a privileged group ({subject})"
+        case Insecurity.SPECIAL_ADDRESSES:
+            return f"allowing {subject},"
     return f"{_ARTICLE.get(what, 'a')} {what.value} ({subject})"
 
 
 _ARTICLE = {Insecurity.NETWORK_OPEN: "an", Insecurity.SECCOMP_OFF: "running with"}
 
 
-def _check_insecure(rule: rules.Rule, out: Collector, host: Host) -> None:
-    found = dangers(rule, host)
+def _check_insecure(
+    rule: rules.Rule, out: Collector, host: Host, reached: addresses.Reach | None
+) -> None:
+    found = dangers(rule, host, reached)
     # a user only the image can turn into numbers may turn out to be root: its marker counts
     maybe = bool(found) or (isinstance(rule, rules.User) and identity.numeric(rule.spec) is None)
     if found and rule.insecure is None:
@@ -226,6 +247,7 @@ def _check_transport(item: rules.Item, out: Collector) -> None:
 def _check_allow(rule: rules.Allow, out: Collector) -> None:
     for host in rule.hosts:
         check_host(host, out)
+        addresses.check_destination(host, out)
     for port in rule.ports:
         check_port(port, out)
     for transport in rule.transports:

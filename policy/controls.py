@@ -11,11 +11,10 @@ Judging findings (marks, weights, sentences), scoring and rendering are `explain
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from . import baseline, identity, seccomp
+from . import addresses, baseline, identity, seccomp
 from .host import HostPath, PathKind
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
@@ -37,6 +36,7 @@ _INSECURE_FIELDS: Final = {
     Insecurity.WRITABLE_ROOT: "HostConfig.ReadonlyRootfs",
     Insecurity.ROOT_USER: "User",
     Insecurity.PRIVILEGED_GROUP: "User",
+    Insecurity.SPECIAL_ADDRESSES: "gate:egress.rules",
 }
 _NAMESPACES: Final = (
     ("PidMode", "PID"),
@@ -202,26 +202,42 @@ def _egress(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     if policy.network.mode.value is not NetworkMode.ALLOW_LIST:
         return
     for i, rule in enumerate(policy.network.rules):
-        for j, host in enumerate(rule.hosts):
-            yield _destination(f"gate:egress.rules[{i}].hosts[{j}]", host, rule)
+        covers = rule.covers or ((),) * len(rule.hosts)  # an IR not made by `build`
+        for j, (host, covered) in enumerate(zip(rule.hosts, covers, strict=True)):
+            yield _destination(f"gate:egress.rules[{i}].hosts[{j}]", host, rule, covered)
 
 
-def _destination(field: str, host: Value[str], rule: EgressRule) -> Finding:
+def _destination(
+    field: str, host: Value[str], rule: EgressRule, covered: tuple[addresses.AddressClass, ...]
+) -> Finding:
+    """One allowed destination, named by every class of addresses it covers."""
     name = host.value
-    try:
-        net = ipaddress.ip_network(name)  # an address is a network of one
-    except ValueError:
-        net = None
-    if name == "localhost" or (net is not None and net.is_loopback):
+    net = addresses.network(name)
+    dangerous = addresses.ordered(set(covered) & addresses.DANGEROUS)
+    if addresses.own_loopback(name):
         kind = "loopback"
-    elif net is not None and (net.is_private or net.is_link_local):
+    elif dangerous:
+        kind = "egress-special"
+    elif covered:
         kind = "egress-private"
     elif net is not None and net.num_addresses > 1:
         kind = "egress-network"
     else:
         kind = "egress-wildcard" if name.startswith("*.") else "egress-host"
     ports = ", ".join(f"{p.value}/{t.value.value}" for p in rule.ports for t in rule.transports)
-    return _row(kind, field, host.origin, host=name, suffix=name[2:], ports=ports)
+    never = {addresses.AddressClass.LOOPBACK, addresses.AddressClass.UNSPECIFIED} & set(covered)
+    note = f"; mcp-lok never dials {addresses.in_words(never)} on the host" if never else ""
+    return _row(
+        kind,
+        field,
+        host.origin,
+        host=name,
+        suffix=name[2:],
+        ports=ports,
+        classes=addresses.in_words(covered) if covered else "",
+        note=note,
+        covered=covered,
+    )
 
 
 def _deny(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
@@ -247,8 +263,10 @@ def _gate(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         origin = container.trace["HostConfig.NetworkMode"]
         duties.append(
             "serves DNS and an HTTP proxy for allowed destinations only and relays "
-            "each connection to mcp-lok on the host, which checks it again and "
-            "refuses private, link-local and metadata addresses no rule names"
+            "each connection to mcp-lok on the host, which checks it again, never dials "
+            "loopback or the unspecified address, dials the host's own, link-local and "
+            "metadata addresses only through a rule that names them and acknowledged them "
+            "with `insecure`, and private ones only through a rule that names them"
         )
     if config["ingress"]:
         duties.append(

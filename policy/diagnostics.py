@@ -54,6 +54,8 @@ class Code(enum.Enum):
     NETWORK_CONFLICT = "policy.network-conflict"
     NETWORK_INCOMPLETE = "policy.network-incomplete"
     NETWORK_MODE = "policy.unknown-network-mode"
+    HOST_OWN_LOOPBACK = "policy.own-loopback"
+    HOST_UNSPECIFIED = "policy.unspecified-address"
     INSECURE_REQUIRED = "policy.insecure-required"
     INSECURE_UNUSED = "policy.insecure-unused"
     CAPABILITY_UNKNOWN = "policy.unknown-capability"

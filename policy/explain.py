@@ -16,11 +16,13 @@ independent chances of escape:
 so one wide-open door (`privileged`, 0.95) is enough for ~10, small openings add up, and
 the score never passes 10. Levels: OK < 2.5 <= MEDIUM < 5 <= EXPOSED < 7.5 <= UNSAFE.
 Every kind of row, with its mark, weight and sentence, is in `_TABLE`; added capabilities
-weigh what `CAPABILITY_WEIGHTS` says. The `stdio` baseline scores 0.9, not 0, because a
-container is not a VM: the server shares the host's kernel and the seccomp filter is a
-deny list, so calls it does not name reach that kernel (0.05); without user-namespace
-remapping its uid is a host uid (0.03); `/tmp` is writable (0.01). The `network` built-in
-adds unrestricted egress (0.5) and scores 5.4; a privileged container scores 9.9.
+weigh what `CAPABILITY_WEIGHTS` says, allowed destinations that cover special addresses
+what `ADDRESS_WEIGHTS` says of the worst class they cover. The `stdio` baseline scores
+0.9, not 0, because a container is not a VM: the server shares the host's kernel and the
+seccomp filter is a deny list, so calls it does not name reach that kernel (0.05); without
+user-namespace remapping its uid is a host uid (0.03); `/tmp` is writable (0.01). The
+`network` built-in adds unrestricted egress (0.5) and scores 5.4; a privileged container
+scores 9.9.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import math
 from collections.abc import Mapping
 from typing import Final
 
+from .addresses import AddressClass
 from .controls import Finding, collect
 from .ir import Policy
 from .lower.plan import Engine, LaunchPlan, canonical_json
@@ -97,8 +100,10 @@ loopback           ✓  0     `{host}` is the server's own loopback, shared with
 egress-host        !  0.03  egress only to `{host}` on {ports}, through the gate
 egress-wildcard    !  0.06  egress only to names under `{suffix}` on {ports}, through the gate
 egress-network     !  0.10  egress only to addresses in `{host}` on {ports}, through the gate
-egress-private     !  0.15  egress to the private or link-local `{host}` on {ports}, through the
-                            gate
+egress-private     !  0.15  egress to `{host}` on {ports}, through the gate, which covers
+                            {classes}
+egress-special     ✗  0.10  egress to `{host}` on {ports}, through the gate, which covers
+                            {classes}{note}
 deny               ✓  0     egress to {what} is refused, even where a rule allows it
 deny-unenforced    !  0     {what} is listed as denied, but an open network enforces no deny rule
 deny-moot          ✓  0     {what} is denied (there is no egress at all)
@@ -168,6 +173,19 @@ CAPABILITY_WEIGHTS: Final[Mapping[str, float]] = {
     **dict.fromkeys(("BPF", "MAC_ADMIN", "MAC_OVERRIDE", "SYS_BOOT"), 0.5),
     **dict.fromkeys(("SYS_PTRACE",), 0.4),
     **dict.fromkeys(("DAC_OVERRIDE", "NET_ADMIN", "PERFMON", "SETFCAP", "SYS_TIME"), 0.3),
+}
+# An allowed destination that covers special addresses weighs what the worst class it
+# covers does (and at least what `egress-special` does): the host's own addresses and the
+# metadata service are ways to the host and to the cloud's credentials, a catch-all range
+# is most of the Internet on the allowed ports (an open network weighs 0.5 too).
+ADDRESS_WEIGHTS: Final[Mapping[AddressClass, float]] = {
+    AddressClass.CATCH_ALL: 0.5,
+    AddressClass.HOST: 0.5,
+    AddressClass.METADATA: 0.5,
+    AddressClass.LINK_LOCAL: 0.4,
+    AddressClass.PRIVATE: 0.15,
+    AddressClass.LOOPBACK: 0.02,  # never dialled on the host: the server's own
+    AddressClass.UNSPECIFIED: 0.02,  # never dialled on the host
 }
 # kinds that are risks even when not marked ✗
 _RISKY: Final = frozenset({"insecure", "safe-capability", "deny-unenforced"})
@@ -249,6 +267,9 @@ def _judge(finding: Finding) -> Control:
     mark, weight, sentence = ROWS[finding.kind]
     if finding.kind == "capability":
         weight = CAPABILITY_WEIGHTS.get(str(finding.words["name"]), weight)
+    elif finding.kind == "egress-special":
+        covered: tuple[AddressClass, ...] = finding.words["covered"]  # type: ignore[assignment]
+        weight = max(weight, *(ADDRESS_WEIGHTS[c] for c in covered))
     description = sentence.format(**finding.words)
     return Control(finding.kind, mark, finding.field, description, finding.origin, weight)
 
@@ -289,6 +310,7 @@ def render_human(report: Report, color: bool = False) -> str:
 
 
 __all__ = [
+    "ADDRESS_WEIGHTS",
     "CAPABILITY_WEIGHTS",
     "ROWS",
     "WEIGHTS",

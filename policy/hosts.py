@@ -11,6 +11,9 @@ import enum
 import re
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# what a resolver (`inet_aton`) reads as an IPv4 address: one to four parts, each decimal,
+# octal or hex (`2130706433`, `0x7f.1`, `0x7f000001`); never a name
+_NUMERIC = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 # only text that could be an address literal is handed to `ipaddress` (a fast path:
 # its failures are exceptions, and most patterns are names)
 _MAYBE_ADDRESS = re.compile(r"\[?[0-9.]+\]?|\[?[0-9a-fA-F:.%]*:[0-9a-zA-Z:.%]*\]?")
@@ -51,7 +54,7 @@ def classify(pattern: str) -> HostKind | None:
 
 def _is_name(name: str) -> bool:
     labels = name.split(".")
-    if len(name) > 253 or labels[-1].isdigit():
+    if len(name) > 253 or labels[-1].isdigit() or _NUMERIC.fullmatch(name):
         return False
     return all(_LABEL.fullmatch(label) for label in labels)
 

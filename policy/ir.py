@@ -12,6 +12,7 @@ import functools
 import json
 from typing import Generic, TypeVar, cast
 
+from .addresses import AddressClass
 from .digest import sha256_hex
 from .host import HostPath
 from .origin import Origin
@@ -74,6 +75,12 @@ class EgressRule:
     ports: tuple[Value[int], ...]
     transports: tuple[Value[Transport], ...]
     origin: Origin = field(compare=False)
+    # the address classes each host pattern covers on the host compiled for, in the order
+    # of `hosts` (a name covers none: what it resolves to is judged when it is dialled)
+    covers: tuple[tuple[AddressClass, ...], ...] = ()
+    # the classes this rule's `insecure` marker acknowledged: mcp-lok on the host dials
+    # the host's own, link-local and metadata addresses only through a rule that did
+    acknowledged: tuple[AddressClass, ...] = ()
 
 
 @record
@@ -133,6 +140,7 @@ class Insecurity(enum.Enum):
     WRITABLE_ROOT = "writable root filesystem"
     ROOT_USER = "runs as root"
     PRIVILEGED_GROUP = "privileged group"
+    SPECIAL_ADDRESSES = "egress to special addresses"
 
 
 @record

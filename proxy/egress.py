@@ -31,7 +31,16 @@ from pathlib import Path
 from mcp_lok.policy.baseline import EGRESS_RULES_FILE
 
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
-from .egress_policy import Address, Rules, RulesError, decide, literal, load_rules, vet
+from .egress_policy import (
+    Address,
+    Rules,
+    RulesError,
+    decide,
+    literal,
+    load_rules,
+    never_dialled,
+    vet,
+)
 from .egress_report import Reports, is_report
 from .egress_splice import Pair
 from .errors import ProxyError
@@ -216,6 +225,12 @@ class EgressRelay:
         errors = []
         loop = asyncio.get_running_loop()
         for address in addresses:
+            # INVARIANT: a loopback or unspecified address is never dialled (`vet` refused it
+            # already; this is the dial itself saying so)
+            never = never_dialled(address)
+            if never is not None:
+                errors.append(f"{address}: {never}, never dialled")
+                continue
             family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
             try:
                 async with asyncio.timeout(CONNECT_WAIT):

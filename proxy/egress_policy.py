@@ -3,9 +3,12 @@ addresses a name resolved to may be dialled.
 
 Checked again here because the gate runs next to the server and could be subverted:
 explicit denies win; then some rule must allow the host, port and transport; then every
-address is checked after resolution (so DNS rebinding cannot slip through): loopback,
-link-local, private, shared, multicast, reserved and metadata addresses, and the host's
-own addresses, are refused unless a rule for that port names the address or its network.
+address is checked after resolution (so DNS rebinding cannot slip through). A loopback or
+unspecified address is never dialled, whatever a rule says: in a rule, loopback is the
+server's own. The host's own, link-local and metadata addresses are dialled only through
+a rule that names them and whose `insecure` marker acknowledged that class; private,
+shared, multicast and reserved ones only through a rule that names them. The classes are
+the compiler's (`mcp_lok.policy.addresses`), so both judge an address alike.
 """
 
 from __future__ import annotations
@@ -17,15 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcp_lok.policy.addresses import (
+    ACKNOWLEDGEABLE,
+    AddressClass,
+    address_classes,
+    embedded_ipv4,
+    metadata_addresses,
+    ordered,
+)
 from mcp_lok.policy.hosts import HostKind, classify
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-# cloud metadata services; most are link-local or private already, named for the log
-METADATA = frozenset(
-    ipaddress.ip_address(a) for a in ("169.254.169.254", "169.254.170.2", "fd00:ec2::254",
-                                      "100.100.100.200")
-)  # fmt: skip
+# cloud metadata services (the compiler's list); most are link-local or private already
+METADATA = metadata_addresses()
 MAX_RULES_BYTES = 1024 * 1024
+# IPv4-compatible IPv6 addresses (deprecated): never a destination, and where a `sit`
+# tunnel is up, a way to the host's IPv4 loopback
+_COMPATIBLE = ipaddress.ip_network("::/96")
 
 
 class RulesError(ValueError):
@@ -38,6 +49,8 @@ class Rule:
     hosts: tuple[str, ...]
     ports: tuple[int, ...]
     transports: tuple[str, ...]
+    # the address classes the rule's `insecure` marker acknowledged (the lowering's)
+    acknowledged: frozenset[AddressClass] = frozenset()
 
     def text(self) -> str:
         return (
@@ -71,6 +84,8 @@ def load_rules(path: Path) -> Rules:
                     tuple(str(h).lower() for h in r["hosts"]),
                     tuple(int(p) for p in r["ports"]),
                     tuple(str(t) for t in r["transports"]),
+                    # a rule written before classes were acknowledged acknowledges none
+                    frozenset(AddressClass(str(a)) for a in r.get("acknowledged", ())),
                 )
                 for i, r in enumerate(raw["rules"])
             ),
@@ -134,55 +149,61 @@ def decide(rules: Rules, host: str, port: int, transport: str) -> Rule | str:
 
 
 def _rule_for(
-    rules: Rules, port: int, transport: str, names_host: Callable[[str], bool]
+    rules: Rules,
+    port: int,
+    transport: str,
+    names_host: Callable[[str], bool],
+    needs: frozenset[AddressClass] = frozenset(),
 ) -> Rule | None:
-    """The first rule for `port` and `transport` with a host pattern `names_host` accepts."""
+    """The first rule for `port` and `transport` with a host pattern `names_host` accepts,
+    whose `insecure` marker acknowledged the classes in `needs`."""
     for rule in rules.rules:
         if (
             port in rule.ports
             and transport in rule.transports
+            and needs <= rule.acknowledged
             and any(names_host(pattern) for pattern in rule.hosts)
         ):
             return rule
     return None
 
 
+_REASONS = {
+    AddressClass.METADATA: "a cloud metadata address",
+    AddressClass.HOST: "one of this host's own addresses",
+    AddressClass.LOOPBACK: "a loopback address",
+    AddressClass.LINK_LOCAL: "a link-local address",
+    AddressClass.UNSPECIFIED: "the unspecified address",
+    AddressClass.PRIVATE: "a private or shared address",
+}
+
+
 def special(address: Address, own: frozenset[Address]) -> str | None:
     """Why `address` is refused unless a rule names it, or None for a public address."""
-    embedded = _embedded_ipv4(address)
+    embedded = embedded_ipv4(address)
     if embedded is not None:
         # an IPv6 spelling of an IPv4 address is judged as that address
         return special(embedded, own) or "an IPv6 address that embeds an IPv4 one"
-    if address in METADATA:
-        return "a cloud metadata address"
-    if address in own:
-        return "one of this host's own addresses"
-    if address.is_loopback:
-        return "a loopback address"
-    if address.is_link_local:
-        return "a link-local address"
-    if address.is_private:
-        return "a private address"
-    if address.is_multicast or address.is_unspecified or address.is_reserved:
+    classes = address_classes(address, own)
+    for kind in _REASONS:
+        if kind in classes:
+            return _REASONS[kind]
+    if address.is_multicast or address.is_reserved:
         return "not a unicast address"
     if not address.is_global:
         return "not a public address"
     return None
 
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")
-
-
-def _embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64), if any."""
-    if not isinstance(address, ipaddress.IPv6Address):
-        return None
-    if address.ipv4_mapped is not None:
-        return address.ipv4_mapped
-    if address.sixtofour is not None:
-        return address.sixtofour
-    if address in NAT64:
-        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+def never_dialled(address: Address) -> str | None:
+    """Why mcp-lok never dials `address`, whatever a rule says (None: it may)."""
+    unwrapped = embedded_ipv4(address) or address
+    if unwrapped.is_loopback:
+        return "a loopback address"
+    if unwrapped.is_unspecified:
+        return "the unspecified address"
+    if address in _COMPATIBLE:
+        return "an IPv4-compatible address"
     return None
 
 
@@ -190,10 +211,28 @@ def vet(
     rules: Rules, port: int, transport: str, address: Address, own: frozenset[Address]
 ) -> str | None:
     """Why a resolved `address` may not be dialled (None: it may)."""
+    # INVARIANT: a loopback or unspecified address, however spelt (IPv4-mapped, NAT64,
+    # 6to4), is never dialled, whatever a rule says: in a rule, loopback means the server's
+    # own (its namespace, shared with the gate), and on Linux the unspecified address
+    # reaches the host's own loopback
+    never = never_dialled(address)
+    if never is not None:
+        return f"{address} is {never}, which mcp-lok never dials: in a rule it is the server's own"
     reason = special(address, own)
     if reason is None:
         return None
-    unwrapped = _embedded_ipv4(address) or address
-    if _rule_for(rules, port, transport, lambda pattern: covers(pattern, unwrapped)):
+    unwrapped = embedded_ipv4(address) or address
+    # INVARIANT: the host's own, link-local and metadata addresses are dialled only through
+    # a rule that names them and acknowledged their class with `insecure`; the host's own
+    # addresses are those it has now, not when the policy was compiled
+    needs = address_classes(unwrapped, own) & ACKNOWLEDGEABLE
+
+    def named(pattern: str) -> bool:
+        return covers(pattern, unwrapped)
+
+    if _rule_for(rules, port, transport, named, needs):
         return None
+    if needs and _rule_for(rules, port, transport, named):
+        words = " and ".join(c.value for c in ordered(needs))
+        return f"{address} is {reason}: no rule that names it acknowledged {words} (`insecure`)"
     return f"{address} is {reason} and no rule names it"

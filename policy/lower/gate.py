@@ -70,7 +70,8 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
         PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
     )
     if config["egress"] is not None:
-        files += (PlanFile(egress_rules_path(target), _json(host_rules(config, target)), 0o600),)
+        rules = host_rules(policy, config, target)
+        files += (PlanFile(egress_rules_path(target), _json(rules), 0o600),)
     container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
     return Gate(container, config), files
 
@@ -80,17 +81,23 @@ def egress_rules_path(target: Target) -> str:
     return f"{target.runtime_dir}/{target.name}/{baseline.EGRESS_RULES_FILE}"
 
 
-def host_rules(config: dict[str, Any], target: Target) -> dict[str, Any]:
-    """What mcp-lok on the host enforces for this server's egress. INVARIANT: the host
+def host_rules(policy: Policy, config: dict[str, Any], target: Target) -> dict[str, Any]:
+    """What mcp-lok on the host enforces for this server's egress: the gate's rules, each
+    with the address classes its `insecure` marker acknowledged (the host dials its own,
+    link-local and metadata addresses only through a rule that did). INVARIANT: the host
     reads its rules from here, a root-owned file the gate cannot write (the gate may
     rewrite anything in its own folder), and listens where only the gate can connect."""
     egress = config["egress"]
+    rules = [
+        {**gate_rule, "acknowledged": [c.value for c in rule.acknowledged]}
+        for gate_rule, rule in zip(egress["rules"], policy.network.rules, strict=True)
+    ]
     return {
         "version": 1,
         "name": target.name,
         "socket": f"{gate_dir(target)}/egress.sock",
         "gate_user": baseline.GATE_USER,
-        "rules": egress["rules"],
+        "rules": rules,
         "deny_hosts": egress["deny_hosts"],
         "deny_ports": egress["deny_ports"],
     }

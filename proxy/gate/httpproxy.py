@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from .config import Egress
 from .egress import relay_tcp
 from .log import log
-from .names import canonical, literal
+from .names import canonical, literal, local, well_formed
 from .sockets import accept_forever, listen_tcp, readable, reset
 from .splice import Connections
 
@@ -120,9 +120,17 @@ class HttpProxy:
     def _refusal(self, host: str, port: int) -> str | None:
         """What the gate refuses before asking the host. Any other request goes to the
         host, which decides and logs it (so `mcp-lok logs` shows every refusal)."""
-        address = literal(host)
-        if host == "localhost" or (address is not None and address.is_loopback):
+        # INVARIANT: the gate never relays a loopback or unspecified destination, however
+        # spelt (`[::1]`, `::ffff:127.0.0.1`, `0.0.0.0`, `[::]`), nor a host that is neither
+        # a name nor an address (`2130706433`, `0x7f.1`, `0`, which resolvers read as
+        # addresses): in a rule, loopback is the namespace's own, reached directly
+        if literal(host) is None and not well_formed(host):
+            return f"`{host[:80]}` is not a host name"
+        what = local(host)
+        if what == "loopback":
             return "the namespace's own loopback is reached directly, not through the proxy"
+        if what == "unspecified":
+            return "the unspecified address is never a destination"
         return None
 
 

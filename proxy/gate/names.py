@@ -26,14 +26,46 @@ WILDCARD_BASE = int(ipaddress.IPv4Address("127.2.0.0"))  # wildcard names, on fi
 MAX_NAMES = 256
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# what a resolver reads as an IPv4 address (`0x7f000001`): never a name (as the compiler's)
+_NUMERIC = re.compile(r"(?:0x[0-9a-f]*|[0-9]+)(?:\.(?:0x[0-9a-f]*|[0-9]+)){0,3}")
 
 
 def well_formed(name: str) -> bool:
     """A DNS host name: letters, digits and inner hyphens, a non-numeric last label."""
     labels = name.split(".")
-    if len(name) > 253 or labels[-1].isdigit():
+    if len(name) > 253 or labels[-1].isdigit() or _NUMERIC.fullmatch(name):
         return False
     return all(_LABEL.fullmatch(label) for label in labels)
+
+
+# IPv6 ranges that carry an IPv4 address, and where it sits: the compiler's list
+# (`mcp_lok.policy.addresses`), copied because the gate imports nothing of mcp-lok; a test
+# keeps the two alike
+CARRIERS = (
+    (ipaddress.IPv6Network("::ffff:0:0/96"), 0),
+    (ipaddress.IPv6Network("64:ff9b::/96"), 0),
+    (ipaddress.IPv6Network("2002::/16"), 80),
+)
+
+
+def unwrap(address: Address) -> Address:
+    """The IPv4 address an IPv6 one carries (IPv4-mapped, NAT64, 6to4), or the address."""
+    if isinstance(address, ipaddress.IPv6Address):
+        for carrier, shift in CARRIERS:
+            if address in carrier:
+                return ipaddress.IPv4Address((int(address) >> shift) & 0xFFFFFFFF)
+    return address
+
+
+def local(host: str) -> str | None:
+    """What `host` is when it is the namespace's own loopback or the unspecified address,
+    however spelt; None for anything else."""
+    address = literal(host)
+    if host == LOCALHOST or (address is not None and unwrap(address).is_loopback):
+        return "loopback"
+    if address is not None and unwrap(address).is_unspecified:
+        return "unspecified"
+    return None
 
 
 def literal(host: str) -> Address | None:

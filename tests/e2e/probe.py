@@ -443,6 +443,43 @@ def second_round(spec):
     os.rename(path + ".tmp", path)
 
 
+# --- `probe.py --addresses SPEC_JSON`: every way to the host's loopback (issue 11) ---------
+
+
+def proxied_get(url):
+    """A plain GET through the proxy, sent by hand (urllib refuses some of these hosts)."""
+    with socket.create_connection(("127.0.0.1", 3128), timeout=TIMEOUT) as conn:
+        conn.sendall(f"GET {url} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        return conn.recv(4096).decode(errors="replace")
+
+
+def address_attempts(spec):
+    """Try the host's loopback service every way: CONNECT and GET through the proxy with
+    every spelling, names the host resolves to loopback, and directly. Writes
+    addresses.json into the write mount."""
+    port = spec["port"]
+    report = {"connect": {}, "get": {}, "names": {}, "direct": {}}
+    for target in spec["connect"]:
+        report["connect"][target] = attempt(lambda t=target: connect_through_proxy(t, port))
+    for host in spec["get"]:
+        url = f"http://{host}:{port}/"
+        report["get"][host] = attempt(lambda u=url: proxied_get(u))
+    for name in spec["names"]:
+        report["names"][name] = {
+            "tcp": attempt(lambda n=name: tcp_talk(n, port, b"x")),
+            "connect": attempt(lambda n=name: connect_through_proxy(n, port)),
+        }
+    for address in spec["direct"]:
+        report["direct"][address] = attempt(lambda a=address: tcp_talk(a, port, b"x"))
+    report["done"] = True
+    path = os.path.join(spec["out"], "addresses.json")
+    with open(path + ".tmp", "w") as handle:
+        json.dump(report, handle, sort_keys=True)
+    os.rename(path + ".tmp", path)
+    print("probe: address report written", file=sys.stderr, flush=True)
+    time.sleep(spec.get("linger", 0))
+
+
 # --- `probe.py --rounds SPEC_JSON`: a server that fails once, for `--restart on-failure` ------
 
 
@@ -485,6 +522,8 @@ def restart_rounds(spec):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--attack"]:
         attack(json.loads(sys.argv[2]))
+    elif sys.argv[1:2] == ["--addresses"]:
+        address_attempts(json.loads(sys.argv[2]))
     elif sys.argv[1:2] == ["--rounds"]:
         restart_rounds(json.loads(sys.argv[2]))
     elif sys.argv[1:2] == ["--into"]:

@@ -25,6 +25,7 @@ from .engines import EngineUnderTest
 
 # the `then` steps that judge the attacker's report; pytest-bdd registers each step as a
 # fixture of the module that defines it, so they are imported here, where the scenarios run
+from .escape_addresses import *  # noqa: F403
 from .escape_checks import *  # noqa: F403
 from .escape_identity import *  # noqa: F403
 from .escape_paths import *  # noqa: F403

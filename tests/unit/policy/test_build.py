@@ -200,6 +200,7 @@ def test_an_allow_rule_makes_an_allow_list_with_normalised_entries() -> None:
                 ports=(Value(443, at(1)), Value(80, at(1))),
                 transports=(Value(TCP, at(1)),),
                 origin=at(1),
+                covers=((), ()),  # a name and a public address cover no special class
             ),
         ),
     )

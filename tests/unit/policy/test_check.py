@@ -464,13 +464,13 @@ def test_every_entry_of_an_allow_rule_is_checked_at_its_own_origin() -> None:
 
 def test_repeated_entries_of_an_allow_rule_are_reported_at_the_repeat() -> None:
     rule = rules.Allow(
-        hosts=(item("api.example.com", 1), item("API.example.com", 2), item("::1", 3)),
+        hosts=(item("api.example.com", 1), item("API.example.com", 2), item("2001:db8::1", 3)),
         ports=(item("443", 4), item("80", 5), item("443", 6)),
         transports=(item("tcp", 7), item("tcp", 8)),
         origin=S,
     )
     rule_v6 = rules.Allow(
-        hosts=(item("::1", 1), item("[0:0::1]", 2)),
+        hosts=(item("2001:db8::1", 1), item("[2001:db8:0::1]", 2)),
         ports=(item("443", 4),),
         transports=(item("tcp", 7),),
         origin=S,
@@ -481,7 +481,7 @@ def test_repeated_entries_of_an_allow_rule_are_reported_at_the_repeat() -> None:
         Diagnostic(Code.PORT_DUPLICATE, "port `443` is listed twice", at(6), again),
         Diagnostic(Code.DUPLICATE, "transport `tcp` is listed twice", at(8), again),
     ]
-    assert found(rule_v6) == [(Code.HOST_DUPLICATE, "host `[0:0::1]` is listed twice")]
+    assert found(rule_v6) == [(Code.HOST_DUPLICATE, "host `[2001:db8:0::1]` is listed twice")]
 
 
 # --- users, limits, environment, secrets ------------------------------------------------

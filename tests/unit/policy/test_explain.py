@@ -12,7 +12,6 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
-from mcp_lok.policy.check import LITERAL
 from mcp_lok.policy.compiler import compile_policy
 from mcp_lok.policy.explain import (
     CAPABILITY_WEIGHTS,
@@ -66,9 +65,7 @@ def compiled(
     return policy, lower(policy, target)
 
 
-def report_of(
-    *ruleset: rules.Rule, target: Target = TARGET, host: Host = SOCKET_GROUP
-) -> Report:
+def report_of(*ruleset: rules.Rule, target: Target = TARGET, host: Host = SOCKET_GROUP) -> Report:
     return explain(*compiled(*ruleset, target=target, host=host))
 
 
@@ -369,7 +366,8 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
         rules.Privileged(origin=at(8), insecure=at(8), reason="r"),
         rules.Read(path="/tmp/s", origin=at(9), insecure=at(9), reason="r"),
         host=FixedHost(
-            {"/tmp/s": HostPath("/tmp/s", "/srv/s", PathKind.SOCKET, replaceable="why")}
+            {"/tmp/s": HostPath("/tmp/s", "/srv/s", PathKind.SOCKET, replaceable="why")},
+            groups=SOCKET_GROUP.groups,
         ),
     )
     acknowledged = [(c.field, c.origin) for c in report.controls[:9]]
@@ -387,9 +385,11 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
     # one of each kind of danger, each loudly named
     assert [c.kind for c in report.controls[:9]] == ["insecure"] * 9
     assert all(
-        f"INSECURE, acknowledged: {what.value} (" in " ".join(report.risks) for what in Insecurity
+        f"INSECURE, acknowledged: {what.value} (" in " ".join(report.risks)
+        for what in Insecurity
+        if what is not Insecurity.SPECIAL_ADDRESSES
     )
-    assert "! 10 insecure settings are acknowledged: see INSECURE" in render_human(report)
+    assert "! 11 insecure settings are acknowledged: see INSECURE" in render_human(report)
 
 
 # --- network: modes, egress rules, deny rules, the gate ---------------------------------
@@ -398,20 +398,20 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
 def test_allow_list_rows_per_host_with_their_own_origin() -> None:
     report = report_of(
         allow(2, "api.github.com", "*.npmjs.org", "localhost", "127.0.0.1", ports=("443", "80")),
-        allow(3, "10.0.0.0/8", "169.254.169.254", "1.0.0.0/24", "8.8.8.8"),
+        allow(3, "10.0.0.0/16", "169.254.169.254", "1.0.0.0/24", "8.8.8.8"),
         rules.DenyHost(host=rules.Item("evil.example.com", at(4)), origin=at(4)),
         rules.DenyPort(port=rules.Item("25", at(5)), origin=at(5)),
     )
     mode = one(report, "allow-list")
     assert (mode.mark, mode.origin, mode.weight) == (Mark.OK, at(2), 0.02)
-    hosts = [c for c in report.controls if c.field.startswith("gate:egress.rules")]
+    hosts = [c for c in report.controls if c.field.startswith("gate:egress.rules[")]
     assert [(c.field, c.kind, c.origin.col) for c in hosts] == [
         ("gate:egress.rules[0].hosts[0]", "egress-host", 7),
         ("gate:egress.rules[0].hosts[1]", "egress-wildcard", 8),
         ("gate:egress.rules[0].hosts[2]", "loopback", 9),
         ("gate:egress.rules[0].hosts[3]", "loopback", 10),
         ("gate:egress.rules[1].hosts[0]", "egress-private", 7),
-        ("gate:egress.rules[1].hosts[1]", "egress-private", 8),
+        ("gate:egress.rules[1].hosts[1]", "egress-special", 8),
         ("gate:egress.rules[1].hosts[2]", "egress-network", 9),
         ("gate:egress.rules[1].hosts[3]", "egress-host", 10),
     ]
@@ -422,8 +422,14 @@ def test_allow_list_rows_per_host_with_their_own_origin() -> None:
         "this grants nothing outside",
     ]
     assert hosts[4].description == (
-        "egress to the private or link-local `10.0.0.0/8` on 443/tcp, through the gate"
+        "egress to `10.0.0.0/16` on 443/tcp, through the gate, which covers private or shared "
+        "addresses"
     )
+    assert hosts[5].description == (
+        "egress to `169.254.169.254` on 443/tcp, through the gate, which covers cloud metadata "
+        "addresses and link-local addresses"
+    )
+    assert (hosts[4].weight, hosts[5].weight, hosts[5].mark) == (0.15, 0.5, Mark.EXPOSED)
     assert (
         hosts[6].description
         == "egress only to addresses in `1.0.0.0/24` on 443/tcp, through the gate"
@@ -488,7 +494,10 @@ def test_http_server_without_egress_gets_a_gate_for_ingress_only() -> None:
 def test_gate_with_egress_and_ingress() -> None:
     target = replace(TARGET, transport=Transport.STREAMABLE_HTTP, port=9000)
     gate = one(report_of(allow(2, "api.github.com"), target=target), "gate")
-    assert "metadata addresses no rule names; it relays the host proxy's" in gate.description
+    assert "never dials loopback or the unspecified address" in gate.description
+    assert "private ones only through a rule that names them; it relays the host proxy's" in (
+        gate.description
+    )
     assert gate.description.endswith("port 9000, so nothing is published")
 
 

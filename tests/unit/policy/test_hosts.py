@@ -14,6 +14,8 @@ from mcp_lok.policy.hosts import HostKind, classify, normalise
         ("api.example.com", HostKind.NAME),
         ("localhost", HostKind.NAME),
         ("a-b.c-d.example", HostKind.NAME),
+        ("0x7f.example", HostKind.NAME),  # hex-looking labels are fine in a name
+        ("1.2.3.example", HostKind.NAME),
         ("*.example.com", HostKind.WILDCARD),
         ("*.co.uk", HostKind.WILDCARD),
         ("10.0.0.5", HostKind.ADDRESS),
@@ -53,6 +55,13 @@ def test_classify_good_patterns(pattern: str, kind: HostKind) -> None:
         ".example.com",
         "example..com",
         "x" * 250 + ".com",
+        # what a resolver reads as an IPv4 address is not a name (`inet_aton`'s spellings)
+        "2130706433",
+        "0x7f000001",
+        "0x7f.1",
+        "0x7f.0.0.0x1",
+        "017700000001",
+        "*.0x7f.1",
     ],
 )
 def test_classify_bad_patterns(pattern: str) -> None:

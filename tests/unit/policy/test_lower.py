@@ -633,7 +633,10 @@ def test_to_dict_lays_out_the_plan() -> None:
     rules = json.loads(plan.files[0].content)
     assert rules["socket"] == "/run/mcp-lok/srv/gate/egress.sock"
     assert rules["gate_user"] == "65533:65533"
-    assert rules["rules"] == plan.gate.config["egress"]["rules"]
+    # the gate's rules, each with the address classes its `insecure` acknowledged
+    assert rules["rules"] == [
+        {**rule, "acknowledged": []} for rule in plan.gate.config["egress"]["rules"]
+    ]
 
 
 def test_canonical_json() -> None:

@@ -9,7 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from mcp_lok.proxy.egress_policy import Rule, Rules, RulesError, decide, load_rules, special, vet
+from mcp_lok.policy.addresses import AddressClass
+from mcp_lok.proxy.egress_policy import (
+    Rule,
+    Rules,
+    RulesError,
+    decide,
+    load_rules,
+    never_dialled,
+    special,
+    vet,
+)
 
 RULES = Rules(
     name="t",
@@ -85,9 +95,11 @@ def test_denies_win_and_nothing_else_passes(
         ("192.168.1.1", "private"),
         ("fd00::1", "private"),
         ("100.100.100.200", "metadata"),
-        ("100.64.0.1", "not a public address"),
+        ("100.64.0.1", "private or shared"),
+        ("198.18.0.1", "not a public address"),
         ("224.0.0.1", "not a unicast address"),
-        ("0.0.0.0", "private"),
+        ("0.0.0.0", "the unspecified address"),
+        ("::", "the unspecified address"),
         ("::ffff:127.0.0.1", "loopback"),  # an IPv4-mapped address is checked as IPv4
         ("2002:a00:1::1", "private"),  # 6to4 of 10.0.0.1
         ("64:ff9b::a9fe:a9fe", "metadata"),  # NAT64 of 169.254.169.254
@@ -112,7 +124,7 @@ def test_a_special_address_passes_only_when_a_rule_for_that_port_names_it() -> N
     assert vet(RULES, 5432, "tcp", private, OWN) is None
     assert vet(RULES, 5432, "tcp", ipaddress.ip_address("192.168.7.200"), OWN) is None
     refused = vet(RULES, 443, "tcp", private, OWN)  # named, but for another port
-    assert refused == "10.0.0.5 is a private address and no rule names it"
+    assert refused == "10.0.0.5 is a private or shared address and no rule names it"
     # a name that resolves there (DNS rebinding) gets the same answer: the name is no licence
     assert vet(RULES, 443, "tcp", ipaddress.ip_address("127.0.0.1"), OWN) is not None
     assert vet(RULES, 443, "tcp", ipaddress.ip_address("140.82.121.6"), OWN) is None
@@ -144,3 +156,116 @@ def test_rules_load_from_the_plan_file(tmp_path: Path) -> None:
         load_rules(path)
     with pytest.raises(RulesError):
         load_rules(tmp_path / "missing.json")
+
+
+# --- the one meaning of loopback, and classes only a rule's `insecure` acknowledges -------
+
+WIDE = Rules(
+    name="t",
+    socket="/s",
+    gate_user=(65533, 65533),
+    rules=(
+        # what `insecure allow 0.0.0.0/0, ::/0 port 80` lowers to on a host with these
+        # classes under it: everything a rule can acknowledge
+        Rule(0, ("0.0.0.0/0", "::/0", "127.0.0.1"), (80,), ("tcp",),
+             frozenset({AddressClass.HOST, AddressClass.METADATA, AddressClass.LINK_LOCAL})),
+        # the same, unacknowledged (a rule without `insecure`, or compiled before a bridge)
+        Rule(1, ("0.0.0.0/0", "::/0"), (81,), ("tcp",)),
+        # one class acknowledged, not the other
+        Rule(2, ("169.254.0.0/16", "10.0.0.0/8"), (82,), ("tcp",),
+             frozenset({AddressClass.LINK_LOCAL})),
+    ),
+    deny_hosts=(),
+    deny_ports=(),
+)  # fmt: skip
+BRIDGE = frozenset({ipaddress.ip_address("172.17.0.1"), ipaddress.ip_address("10.0.0.1")})
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1", "127.255.255.254", "::1", "0.0.0.0", "::",
+        "::ffff:127.0.0.1", "::ffff:0.0.0.0", "64:ff9b::7f00:1", "2002:7f00:1::",
+        "64:ff9b::", "2002::", "::7f00:1",
+    ],
+)  # fmt: skip
+def test_loopback_and_the_unspecified_address_are_never_dialled_whatever_a_rule_says(
+    address: str,
+) -> None:
+    parsed = ipaddress.ip_address(address)
+    assert never_dialled(parsed) is not None
+    for port in (80, 81, 82):
+        refused = vet(WIDE, port, "tcp", parsed, BRIDGE)
+        assert refused is not None
+        assert "which mcp-lok never dials" in refused
+    # the rule that names 127.0.0.1 exactly allows the request (the server's own loopback
+    # is no secret), and the dial is still refused
+    assert isinstance(decide(WIDE, "127.0.0.1", 80, "tcp"), Rule)
+
+
+@pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700::1", "10.9.9.9", "169.254.1.1"])
+def test_other_addresses_are_not_never_dialled(address: str) -> None:
+    assert never_dialled(ipaddress.ip_address(address)) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "verdict"),
+    [
+        # the host's own addresses (read at dial time): only through a rule that acknowledged
+        ("172.17.0.1", 80, None),
+        ("::ffff:172.17.0.1", 80, None),
+        ("172.17.0.1", 81, "one of this host's own addresses: no rule that names it "
+                           "acknowledged host (`insecure`)"),
+        ("10.0.0.1", 82, "one of this host's own addresses: no rule that names it "
+                         "acknowledged host (`insecure`)"),
+        # a private address that is not the host's: a rule that names it is enough
+        ("10.0.0.2", 82, None),
+        ("10.0.0.2", 81, None),
+        # link-local and metadata
+        ("169.254.169.254", 80, None),
+        ("64:ff9b::a9fe:a9fe", 80, None),
+        ("169.254.1.1", 82, None),
+        ("169.254.169.254", 82, "a cloud metadata address: no rule that names it acknowledged "
+                                "metadata and link-local (`insecure`)"),
+        ("169.254.169.254", 81, "acknowledged metadata and link-local"),
+        ("fe80::1", 81, "a link-local address: no rule that names it acknowledged link-local"),
+        ("100.100.100.200", 81, "acknowledged metadata (`insecure`)"),
+        # a name's answer gets the same judgement: the name is no licence
+        ("172.17.0.1", 443, "one of this host's own addresses and no rule names it"),
+        ("8.8.8.8", 81, None),
+    ],
+)  # fmt: skip
+def test_special_classes_are_dialled_only_through_a_rule_that_acknowledged_them(
+    address: str, port: int, verdict: str | None
+) -> None:
+    found = vet(WIDE, port, "tcp", ipaddress.ip_address(address), BRIDGE)
+    if verdict is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert verdict in found
+
+
+def test_the_host_s_own_addresses_are_those_it_has_when_it_dials() -> None:
+    """A bridge made after the policy was compiled is the host's all the same."""
+    later = ipaddress.ip_address("10.88.0.1")
+    assert vet(WIDE, 82, "tcp", later, BRIDGE) is None  # not the host's (yet): private
+    refused = vet(WIDE, 82, "tcp", later, BRIDGE | {later})
+    assert refused is not None
+    assert "one of this host's own addresses" in refused
+
+
+def test_acknowledged_classes_load_from_the_plan_file_and_default_to_none(tmp_path: Path) -> None:
+    path = tmp_path / "egress.json"
+    rule = {"hosts": ["0.0.0.0/0"], "ports": [80], "transports": ["tcp"]}
+    body = {"version": 1, "name": "t", "socket": "/s", "gate_user": "1:1",
+            "deny_hosts": [], "deny_ports": []}  # fmt: skip
+    path.write_text(
+        json.dumps(body | {"rules": [rule | {"acknowledged": ["host", "metadata"]}, rule]})
+    )
+    first, second = load_rules(path).rules
+    assert first.acknowledged == {AddressClass.HOST, AddressClass.METADATA}
+    assert second.acknowledged == frozenset()  # a file written before there were classes
+    path.write_text(json.dumps(body | {"rules": [rule | {"acknowledged": ["everything"]}]}))
+    with pytest.raises(RulesError, match="cannot use the egress rules"):
+        load_rules(path)

@@ -1,6 +1,8 @@
 """The gate's egress half and the host's relay, together over real loopback and Unix
 sockets (no engine): DNS, per-destination listeners, the HTTP proxy, and the host's
-decisions. The host's addresses are the test's own loopback here, named by a rule."""
+decisions. The destination is the test's own 127.0.0.1 here, named by a rule: mcp-lok on
+the host never dials a loopback address, so the `door` fixture lets it dial that one, as
+the address outside it stands for (and one test takes that away again)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import pytest
 import pytest_asyncio
 
 from mcp_lok.proxy import egress as host_egress
+from mcp_lok.proxy import egress_policy
 from mcp_lok.proxy.egress_policy import load_rules
 from mcp_lok.proxy.egress_splice import Pair, Workers
 from mcp_lok.proxy.gate import Connections, Names, parse_config
@@ -189,6 +192,7 @@ class Door:
     proxy: int
     dns: int
     relay: host_egress.EgressRelay
+    sock_dir: str
 
 
 async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -206,8 +210,17 @@ class UdpEcho(asyncio.DatagramProtocol):
         self.transport.sendto(b"udp:" + data, addr)  # type: ignore[attr-defined]
 
 
+STAND_IN = "127.0.0.1"  # the destination, standing for an address outside
+NEVER_DIALLED = egress_policy.never_dialled
+
+
 @pytest_asyncio.fixture
-async def door(sock_dir: str) -> AsyncIterator[Door]:
+async def door(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Door]:
+    def stand_in(address: egress_policy.Address) -> str | None:
+        return None if str(address) == STAND_IN else NEVER_DIALLED(address)
+
+    monkeypatch.setattr(egress_policy, "never_dialled", stand_in)  # what `vet` asks
+    monkeypatch.setattr(host_egress, "never_dialled", stand_in)  # and the dial itself
     loop = asyncio.get_running_loop()
     destination = await asyncio.start_server(echo, "127.0.0.1", 0)
     port = destination.sockets[0].getsockname()[1]
@@ -241,7 +254,7 @@ async def door(sock_dir: str) -> AsyncIterator[Door]:
     dns = DnsServer("127.0.0.53", resolve, port=dns_port)
     for listener in [*started, dns]:
         await listener.start()
-    yield Door(port, proxy_port, dns_port, relay)
+    yield Door(port, proxy_port, dns_port, relay, sock_dir)
     for listener in [*started, dns]:
         await listener.close()
     await connections.drain(1)
@@ -308,7 +321,7 @@ async def test_allowed_names_resolve_and_connect_and_the_rest_is_refused(
     for target, reason in (
         (f"example.com:{door.port}", b"no rule allows example.com"),
         (f"echo.test:{door.port + 1}", b"no rule allows echo.test"),
-        (f"far.test:{door.port}", b"10.9.9.9 is a private address and no rule names it"),
+        (f"far.test:{door.port}", b"10.9.9.9 is a private or shared address and no rule"),
         (f"169.254.169.254:{door.port}", b"no rule allows 169.254.169.254"),
         (f"127.0.0.1:{door.port}", b"loopback is reached directly"),
     ):
@@ -322,6 +335,43 @@ async def test_allowed_names_resolve_and_connect_and_the_rest_is_refused(
     assert f"dns echo.test:{door.port}/tcp: allowed to 127.0.0.1 by rule 1:" in logs
     assert f"proxy example.com:{door.port}/tcp: refused: no rule allows" in logs
     assert "far.test" in logs
+
+
+@pytest.mark.asyncio
+async def test_the_host_never_dials_loopback_whatever_a_rule_says(
+    door: Door, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without the stand-in, the rule that names 127.0.0.1 still reaches nothing of the
+    host's: loopback in a rule is the server's own."""
+    monkeypatch.setattr(egress_policy, "never_dialled", NEVER_DIALLED)
+    monkeypatch.setattr(host_egress, "never_dialled", NEVER_DIALLED)
+    caplog.set_level(logging.INFO, logger="mcp_lok.egress")
+    with pytest.raises(ConnectionResetError):  # echo.test resolves to 127.0.0.1 on the host
+        await talk("127.1.0.1", door.port, b"x")
+    for target in ("127.0.0.1", "[::ffff:127.0.0.1]", "[::1]", "0.0.0.0", "[::]", "localhost",
+                   "2130706433", "0x7f.1", "0", "0177.0.0.1", "[::ffff:0.0.0.0]",
+                   "[64:ff9b::7f00:1]", "[2002:7f00:1::]"):  # fmt: skip
+        refused = await proxied(door, f"CONNECT {target}:{door.port} HTTP/1.1\r\n\r\n".encode())
+        assert refused.startswith(b"HTTP/1.1 403 Forbidden"), (target, refused)
+    # asked directly (a subverted gate), the host refuses every spelling itself
+    for host in ("127.0.0.1", "::ffff:127.0.0.1", "::1", "0.0.0.0", "::", "echo.test"):
+        request = {"host": host, "port": door.port, "transport": "tcp", "via": "dns"}
+        link, answer = await ask(door.sock_dir, request)
+        link.close()
+        assert answer["ok"] is False, (host, answer)
+    assert "127.0.0.1 is a loopback address, which mcp-lok never dials" in caplog.text
+
+
+@pytest.mark.asyncio
+async def test_the_dial_itself_refuses_loopback_and_the_unspecified_address(door: Door) -> None:
+    """The last line: whatever reached it, `_connect` dials no loopback or unspecified
+    address (the stand-in is let through by the fixture, as everywhere in this file)."""
+    addresses = [egress_policy.ipaddress.ip_address(a) for a in ("::1", "0.0.0.0", "::ffff:7f00:1")]
+    found = await door.relay._connect(addresses, door.port, "tcp")
+    assert found == (
+        "cannot connect: ::1: a loopback address, never dialled; 0.0.0.0: the unspecified "
+        "address, never dialled; ::ffff:7f00:1: a loopback address, never dialled"
+    )
 
 
 @pytest.mark.asyncio
