@@ -16,11 +16,12 @@ independent chances of escape:
 so one wide-open door (`privileged`, 0.95) is enough for ~10, small openings add up, and
 the score never passes 10. Levels: OK < 2.5 <= MEDIUM < 5 <= EXPOSED < 7.5 <= UNSAFE.
 Every kind of row, with its mark, weight and sentence, is in `_TABLE`; added capabilities
-weigh what `CAPABILITY_WEIGHTS` says. The `stdio` baseline scores 0.9, not 0, because a
-container is not a VM: the server shares the host's kernel and the seccomp filter is a
-deny list, so calls it does not name reach that kernel (0.05); without user-namespace
-remapping its uid is a host uid (0.03); `/tmp` is writable (0.01). The `network` built-in
-adds unrestricted egress (0.5) and scores 5.4; a privileged container scores 9.9.
+weigh what `CAPABILITY_WEIGHTS` says. The `stdio` baseline scores 1.0 on Docker, not 0,
+because a container is not a VM: the server shares the host's kernel and the seccomp filter
+is a deny list, so calls it does not name reach that kernel (0.05); without user-namespace
+remapping its uid is a host uid (0.03); `/tmp` and `/dev/shm` are writable (0.01 each).
+The `network` built-in adds unrestricted egress (0.5) and scores 5.5; a privileged
+container scores 9.9.
 """
 
 from __future__ import annotations
@@ -104,9 +105,20 @@ sensitive-write    ✗  0.80  the host's `{source}` is writable from the contain
 sensitive-read     ✗  0.50  the host's `{source}` is readable from the container{where}
 write-mount        ✗  0.10  `{source}` is writable from the container{where}
 read-mount         !  0.02  `{source}` is readable from the container{where}
-own-mount          ✓  0     mcp-lok's own `{source}` is readable at `{target}`
 mask               ✓  0     `{target}` is hidden behind an empty read-only directory
 scratch            ✓  0.01  `{target}` is a private {size}scratch space{noexec}
+own-files          ✓  0     {files} are mcp-lok's own read-only files, not the engine's
+resolver-none      ✓  0     `/etc/resolv.conf` names no nameserver: the server resolves no name
+resolver-gate      ✓  0     `/etc/resolv.conf` names only the gate's resolver, which answers allowed
+                            names only
+resolver-engine    !  0     `/etc/resolv.conf` names {engine}'s resolver on the server's
+                            bridge{more}
+shm                ✓  0.01  `/dev/shm` is a private {size} scratch space, not executable, charged to
+                            the memory limit
+engine-mounts      ✓  0     the engine adds {count} mounts of its own, each named in the plan
+                            (`engine_mounts`): the image's root, `/proc`, `/sys` and the cgroup
+                            tree, a private `/dev` with `/dev/pts`, `/dev/mqueue` and `/dev/shm`,
+                            the init binary, and {kernel} kernel paths hidden or made read-only
 memory             ✓  0     memory is capped at {size}
 no-memory-limit    ✗  0.05  memory is not limited
 swap               ✓  0     no swap beyond the memory limit

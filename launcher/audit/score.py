@@ -123,11 +123,13 @@ def _mounts(c: Context) -> Iterator[Row]:
         elif sensitive(source) or (writable and _protected(source)):
             yield _row("sensitive-write" if writable else "sensitive-read", field)
         elif c.own(source) and not writable:
-            continue  # mcp-lok's own files (resolv.conf, masks): `own-mount`, `mask`
+            continue  # mcp-lok's own files (hosts, resolv.conf, masks): `own-files`, `mask`
         else:
             yield _row("write-mount" if writable else "read-mount", field)
     for target in sorted(c.entries("HostConfig.Tmpfs")):
         yield _row("scratch", f"HostConfig.Tmpfs[{target}]")
+    if int(c.fields.get("HostConfig.ShmSize") or 0) > 0:
+        yield _row("shm", "HostConfig.ShmSize")
 
 
 def _protected(path: str) -> bool:

@@ -14,9 +14,9 @@ from typing import Any
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE
-from . import podman
+from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target
-from .server import gate_name, hardening, labels, limits, network_name
+from .server import Quirks, gate_name, hardening, hostname, labels, limits, network_name
 
 CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
 
@@ -26,10 +26,14 @@ def gate_dir(target: Target) -> str:
     return f"{target.runtime_dir}/{target.name}/gate"
 
 
-def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tuple[PlanFile, ...]]:
+def gate(
+    policy: Policy, target: Target, seccomp_option: str, quirks: Quirks
+) -> tuple[Gate, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.gate_image, BASELINE)
     payload.set("Cmd", [CONFIG], BASELINE)
+    # the server's name: a server that joins the gate sees its hostname on Docker
+    hostname(payload, target, False, quirks)
     payload.set("User", baseline.GATE_USER, BASELINE)
     labels(payload, target, "gate")
     for field in ("AttachStdin", "OpenStdin", "StdinOnce", "Tty"):
@@ -61,6 +65,7 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
         ],
         BASELINE,
     )
+    own = files.place(payload, policy, target, "gate", open_resolver=None, extra=quirks.own_files)
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     if target.engine is Engine.PODMAN:
         podman.harden(payload, read_only=True)
@@ -74,16 +79,23 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     # is per network namespace, so it changes nothing on the host
     payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
     config = gate_config(policy, target)
-    files: tuple[PlanFile, ...] = (
+    written: tuple[PlanFile, ...] = (
         # INVARIANT: the gate's folder (its sockets) belongs to the gate's uid alone; the
         # server never has it mounted, and no other uid on the host can enter it
         PlanFile(gate_dir(target), "", mode=0o700, directory=True, owner=baseline.GATE_USER),
         PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
+        *own,
     )
     if config["egress"] is not None:
-        files += (PlanFile(egress_rules_path(target), _json(host_rules(config, target)), 0o600),)
-    container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
-    return Gate(container, config), files
+        written += (PlanFile(egress_rules_path(target), _json(host_rules(config, target)), 0o600),)
+    body = payload.body
+    container = Container(
+        gate_name(target),
+        body,  # type: ignore[arg-type]
+        payload.trace,
+        quirks.engine_mounts(body),  # type: ignore[arg-type]
+    )
+    return Gate(container, config), written
 
 
 def egress_rules_path(target: Target) -> str:

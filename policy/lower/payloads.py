@@ -20,6 +20,7 @@ class Ulimit(TypedDict):
 
 class BindOptions(TypedDict):
     Propagation: str
+    NonRecursive: NotRequired[bool]
 
 
 class MountSpec(TypedDict):
@@ -45,6 +46,7 @@ class HostConfig(TypedDict):
     ReadonlyRootfs: bool
     RestartPolicy: dict[str, str]
     SecurityOpt: list[str]
+    ShmSize: int
     Tmpfs: dict[str, str]
     Ulimits: list[Ulimit]
     Sysctls: NotRequired[dict[str, str]]
@@ -55,6 +57,7 @@ class ContainerCreate(TypedDict):
 
     Image: str
     Cmd: NotRequired[list[str]]
+    Hostname: NotRequired[str]
     User: str
     Env: list[str]
     Labels: dict[str, str]

@@ -1,21 +1,37 @@
 """Lowering of the server's own container: the hardened baseline, then what the policy
 grants, as one `POST /containers/create` body whose every field has an origin.
 
-Engine differences (how seccomp is passed) come in as a function from the engine module;
-the gate's body is built in `gate.py`. Pure: no clock, no host lookups.
+Engine differences come in as `Quirks`, made from the engine's module; the gate's body is
+built in `gate.py`, the files mcp-lok binds in place of the engine's in `files.py`. Pure:
+no clock, no host lookups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE, Argument, Default, Origin
-from .plan import Payload, PlanFile, Target, Transport
+from ..record import record
+from . import files
+from .payloads import ContainerCreate
+from .plan import EngineMount, Payload, PlanFile, Target, Transport
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
 SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
+
+
+@record
+class Quirks:
+    """How one engine differs, as lowering must know it (from `docker.py`, `podman.py`)."""
+
+    seccomp: SeccompOption
+    open_resolver: str | None  # `/etc/resolv.conf` on its own bridge; None: the engine's
+    own_files: Mapping[str, str]  # files it writes besides hosts, hostname, resolv.conf
+    engine_mounts: Callable[[ContainerCreate], tuple[EngineMount, ...]]
+    hostname_when_joined: bool  # it takes `Hostname` in `container:` mode (Docker refuses)
+
 
 IMAGE = Argument("--image")
 NAME = Argument("--name")
@@ -65,6 +81,15 @@ def hardening(payload: Payload, policy: Policy | None) -> None:
         policy.read_only_rootfs.value if policy else True,
         policy.read_only_rootfs.origin if policy else BASELINE,
     )
+    # INVARIANT: /dev/shm is sized by the plan, never the engine's unnamed default
+    payload.set("HostConfig.ShmSize", baseline.SHM_SIZE, BASELINE)
+
+
+def hostname(payload: Payload, target: Target, joined: bool, quirks: Quirks) -> None:
+    """`/etc/hostname` says the server's name (`files.py`); so does `uname -n`, which Docker
+    copies from the gate for a server that joins it."""
+    if not joined or quirks.hostname_when_joined:
+        payload.set("Hostname", target.name, NAME)
 
 
 def limits(
@@ -90,13 +115,12 @@ def limits(
     )
 
 
-def server(
-    policy: Policy, target: Target, seccomp: SeccompOption
-) -> tuple[Payload, tuple[PlanFile, ...]]:
+def server(policy: Policy, target: Target, quirks: Quirks) -> tuple[Payload, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.image, IMAGE)
     if target.args:
         payload.set("Cmd", list(target.args), ARGS)
+    hostname(payload, target, needs_gate(policy, target), quirks)
     payload.set("User", policy.user.value, policy.user.origin)
     labels(payload, target, "server")
     if target.transport.is_http:
@@ -106,7 +130,7 @@ def server(
     payload.set("HostConfig.CapAdd", [], BASELINE)
     for cap in policy.capabilities:
         payload.add("HostConfig.CapAdd", cap.name, cap.origin)
-    files = _security_opt(payload, policy, target, seccomp)
+    written = _security_opt(payload, policy, target, quirks.seccomp)
     lim = policy.limits
     limits(
         payload,
@@ -116,10 +140,10 @@ def server(
         lim.nofile.value,
         (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin),
     )
-    files += _filesystem(payload, policy, target)
+    written += _filesystem(payload, policy, target, quirks)
     _network_mode(payload, policy, target)
     _env(payload, policy, target)
-    return payload, files
+    return payload, written
 
 
 def _stdio(payload: Payload, target: Target) -> None:
@@ -149,7 +173,9 @@ def _security_opt(
     return files
 
 
-def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanFile, ...]:
+def _filesystem(
+    payload: Payload, policy: Policy, target: Target, quirks: Quirks
+) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
         payload.add(
@@ -164,18 +190,14 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanF
             },
             mount.origin,
         )
-    if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        payload.add(
-            "HostConfig.Mounts",
-            {
-                "Type": "bind",
-                "Source": f"{target.runtime_dir}/{target.name}/resolv.conf",
-                "Target": "/etc/resolv.conf",
-                "ReadOnly": True,
-                "BindOptions": {"Propagation": "rprivate"},
-            },
-            policy.network.mode.origin,
-        )
+    own = files.place(
+        payload,
+        policy,
+        target,
+        "server",
+        open_resolver=quirks.open_resolver,
+        extra=quirks.own_files,
+    )
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     for tmpfs in policy.tmpfs:
         payload.put(
@@ -185,7 +207,7 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanF
             tmpfs.origin,
         )
     if not policy.masks:
-        return ()
+        return own
     # A mask is an empty, read-only directory of mcp-lok's bound over the path. (A tmpfs
     # would be simpler, but Podman 4.3 mounts tmpfs before binds, so a tmpfs under a bind
     # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
@@ -202,7 +224,7 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanF
             },
             mask.origin,
         )
-    return (PlanFile(empty, "", mode=0o555, directory=True),)
+    return (*own, PlanFile(empty, "", mode=0o555, directory=True))
 
 
 def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:
@@ -248,4 +270,4 @@ def _env(payload: Payload, policy: Policy, target: Target) -> None:
         payload.add("Env", f"{name}={value}", origin)
 
 
-__all__ = ["container_name", "gate_name", "needs_gate", "server"]
+__all__ = ["Quirks", "container_name", "gate_name", "needs_gate", "server"]

@@ -92,7 +92,7 @@ def tampered(plan: LaunchPlan, *, env: list[str] | None = None, **host: Any) -> 
 
 def test_stdio_is_locked_down_but_not_zero() -> None:
     report = builtin("stdio")
-    assert (report.score, report.level) == (0.9, "OK")
+    assert (report.score, report.level) == (1.0, "OK")
     assert all(c.ok for c in report.controls)
     assert report.risks == ()
     assert one(report, "no-network").description == (
@@ -101,14 +101,14 @@ def test_stdio_is_locked_down_but_not_zero() -> None:
     assert one(report, "no-network").origin.render() == "default (stdio)"
     assert one(report, "no-caps").description == "all capabilities are dropped"
     assert one(report, "no-caps").origin.render() == "default (baseline)"
-    # the residual exposure: the shared kernel, a host uid, a writable /tmp
+    # the residual exposure: the shared kernel, a host uid, a writable /tmp and /dev/shm
     residual = {c.kind: c.weight for c in report.controls if c.weight}
-    assert residual == {"uid": 0.03, "seccomp": 0.05, "scratch": 0.01}
+    assert residual == {"uid": 0.03, "seccomp": 0.05, "scratch": 0.01, "shm": 0.01}
 
 
 def test_network_is_exposed_and_says_so() -> None:
     report = builtin("network")
-    assert (report.score, report.level) == (5.4, "EXPOSED")
+    assert (report.score, report.level) == (5.5, "EXPOSED")
     first = report.controls[0]
     assert (first.kind, first.mark, first.field) == (
         "insecure",
@@ -145,7 +145,7 @@ def test_seccomp_off_is_medium() -> None:
         at(2),
         Mark.EXPOSED,
     )
-    assert (report.score, report.level) == (4.7, "MEDIUM")
+    assert (report.score, report.level) == (4.8, "MEDIUM")
 
 
 @pytest.mark.parametrize(
@@ -364,10 +364,11 @@ def test_allow_list_rows_per_host_with_their_own_origin() -> None:
     assert gate.origin == at(2)
     assert gate.description.startswith("the gate `mcp-lok-srv-gate` (uid 65533) serves DNS")
     assert "relays the host proxy" not in gate.description
-    own = one(report, "own-mount")
-    assert own.description == (
-        "mcp-lok's own `/run/mcp-lok/srv/resolv.conf` is readable at `/etc/resolv.conf`"
+    resolver = one(report, "resolver-gate")
+    assert resolver.description == (
+        "`/etc/resolv.conf` names only the gate's resolver, which answers allowed names only"
     )
+    assert (resolver.field, resolver.origin) == ("HostConfig.Mounts[2]", at(2))
     assert one(report, "own-env").description.startswith("mcp-lok sets `HTTPS_PROXY`, ")
 
 
@@ -430,7 +431,11 @@ def test_mounts() -> None:
         rules.Write(path="/usr/local", origin=at(5), insecure=at(5), reason="r"),
         rules.Read(path="/var/run/docker.sock", origin=at(6), insecure=at(6), reason="r"),
     )
-    mounts = [c for c in report.controls if c.field.startswith("HostConfig.Mounts[")]
+    mounts = [
+        c
+        for c in report.controls
+        if c.field.startswith("HostConfig.Mounts[") and not c.kind.startswith("resolver")
+    ]
     assert [(c.mark.value, c.description, c.origin) for c in mounts] == [
         ("✗", "the host's `/etc` is readable from the container at `/host/etc`", at(4)),
         ("!", "`/data` is readable from the container at `/mnt/data`", at(2)),
@@ -470,7 +475,7 @@ def test_tmpfs_and_masks() -> None:
     }
     [mask] = [(c.field, c.description, c.origin) for c in report.controls if c.kind == "mask"]
     assert mask == (
-        "HostConfig.Mounts[0]",
+        "HostConfig.Mounts[3]",
         "`/secrets` is hidden behind an empty read-only directory",
         at(2),
     )
@@ -613,7 +618,7 @@ def test_human_rendering_is_aligned_and_ends_with_the_overall_level() -> None:
     lines = text.splitlines()
     assert lines[0] == "Security controls of stdio on docker"
     assert lines[2].split() == ["FIELD", "EXPOSURE", "ORIGIN", "DESCRIPTION"]
-    assert lines[-1] == "→ Overall exposure level for stdio: 0.9 OK"
+    assert lines[-1] == "→ Overall exposure level for stdio: 1.0 OK"
     table = lines[2:-2]
     assert len({line.index(" default (") for line in table[1:]}) == 1  # origins aligned
     assert (
@@ -627,7 +632,7 @@ def test_human_rendering_in_colour() -> None:
     text = render_human(builtin("network"), color=True)
     assert "\x1b[31m✗\x1b[0m HostConfig.NetworkMode" in text
     assert "\x1b[33m!\x1b[0m 1 insecure setting is acknowledged: see INSECURE" in text
-    assert text.endswith("network: 5.4 \x1b[31mEXPOSED\x1b[0m\n")
+    assert text.endswith("network: 5.5 \x1b[31mEXPOSED\x1b[0m\n")
 
 
 def test_json_rendering_is_deterministic_and_complete() -> None:
@@ -640,7 +645,7 @@ def test_json_rendering_is_deterministic_and_complete() -> None:
     assert (document["source"], document["engine"], document["score"], document["level"]) == (
         "network",
         "docker",
-        5.4,
+        5.5,
         "EXPOSED",
     )
     assert document["controls"][0] == {
