@@ -194,11 +194,9 @@ def plan_view(body: Mapping[str, Any], engine: str) -> View:
     mode = host.get("NetworkMode") or "none"
     named = [] if mode in ("none", "host") or mode.startswith("container:") else [mode]
     fields |= _host_fields(host, list(host.get("Mounts", [])), named)
-    # set by plans since mcp-lok named them; an older plan leaves them to the engine
+    # set by plans since mcp-lok named it; an older plan leaves it to the engine
     if "ShmSize" in host:
         fields["HostConfig.ShmSize"] = int(host["ShmSize"])
-    if "Hostname" in body:
-        fields["Hostname"] = body["Hostname"]
     for key, value in IMPLICIT.items():
         fields.setdefault(key, value)
     unreported = frozenset({k for k in fields if k.startswith("HostConfig.Sysctls")})
@@ -319,7 +317,6 @@ def inspect_view(
     fields["HostConfig.PublishAllPorts"] = bool(host.get("PublishAllPorts"))
     fields["HostConfig.Devices"] = _devices(host.get("Devices"))
     fields["HostConfig.ShmSize"] = int(host.get("ShmSize") or 0)
-    fields["Hostname"] = str(config.get("Hostname") or "")
     if live is not None:
         _apply_live(fields, live)
     return View(fields, _unreported(engine), _extras(engine, image))

@@ -34,14 +34,12 @@ _QUIRKS = {
         docker.OPEN_RESOLVER,
         docker.OWN_FILES,
         docker.engine_mounts,
-        hostname_when_joined=False,
     ),
     Engine.PODMAN: Quirks(
         podman.seccomp_option,
         podman.OPEN_RESOLVER,
         podman.OWN_FILES,
         podman.engine_mounts,
-        hostname_when_joined=True,
     ),
 }
 

@@ -10,7 +10,10 @@ and for a server that joins the gate's namespace (where Docker would otherwise p
 the gate's files). So each container gets exactly the files named here.
 
 What `/etc/resolv.conf` says is a consequence of the network mode, decided here and only
-here (`resolver`). Pure: the files are `PlanFile`s the launcher writes before creating
+here (`resolver`). The kernel's hostname (`uname -n`) stays the engine's, the container's
+own id (Docker gives a server that joins the gate the gate's), which names nothing of the
+host: Docker refuses `Hostname` in `container:` mode, and the containers of a per-session
+server, made from one payload, would all share one name. Pure: the files are `PlanFile`s the launcher writes before creating
 anything.
 """
 

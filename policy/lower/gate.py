@@ -16,7 +16,7 @@ from ..ir import NetworkMode, Policy
 from ..origin import BASELINE
 from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target
-from .server import Quirks, gate_name, hardening, hostname, labels, limits, network_name
+from .server import Quirks, gate_name, hardening, labels, limits, network_name
 
 CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
 
@@ -32,8 +32,6 @@ def gate(
     payload = Payload()
     payload.set("Image", target.gate_image, BASELINE)
     payload.set("Cmd", [CONFIG], BASELINE)
-    # the server's name: a server that joins the gate sees its hostname on Docker
-    hostname(payload, target, False, quirks)
     payload.set("User", baseline.GATE_USER, BASELINE)
     labels(payload, target, "gate")
     for field in ("AttachStdin", "OpenStdin", "StdinOnce", "Tty"):

@@ -57,7 +57,6 @@ class ContainerCreate(TypedDict):
 
     Image: str
     Cmd: NotRequired[list[str]]
-    Hostname: NotRequired[str]
     User: str
     Env: list[str]
     Labels: dict[str, str]

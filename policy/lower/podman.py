@@ -9,8 +9,6 @@ Its differences from Docker, all measured on Podman 4.3's Docker-compatible API:
 - it writes `/run/.containerenv` (mcp-lok binds an empty one in its place) and, when the
   image's `/etc/passwd` has no line for the container's uid, binds its own copies of
   `/etc/passwd` and `/etc/group` with one (the gate's uid, for one);
-- it gives a container that joins another's network namespace its own hostname (Docker
-  copies the other's, and refuses `Hostname` there), so mcp-lok names it;
 - its resolver on a bridge network is the network's gateway, known only once the network
   exists, so a server on its own bridge keeps Podman's `/etc/resolv.conf` (named among the
   engine mounts); it lists the host's nameservers as well;

@@ -30,7 +30,6 @@ class Quirks:
     open_resolver: str | None  # `/etc/resolv.conf` on its own bridge; None: the engine's
     own_files: Mapping[str, str]  # files it writes besides hosts, hostname, resolv.conf
     engine_mounts: Callable[[ContainerCreate], tuple[EngineMount, ...]]
-    hostname_when_joined: bool  # it takes `Hostname` in `container:` mode (Docker refuses)
 
 
 IMAGE = Argument("--image")
@@ -85,13 +84,6 @@ def hardening(payload: Payload, policy: Policy | None) -> None:
     payload.set("HostConfig.ShmSize", baseline.SHM_SIZE, BASELINE)
 
 
-def hostname(payload: Payload, target: Target, joined: bool, quirks: Quirks) -> None:
-    """`/etc/hostname` says the server's name (`files.py`); so does `uname -n`, which Docker
-    copies from the gate for a server that joins it."""
-    if not joined or quirks.hostname_when_joined:
-        payload.set("Hostname", target.name, NAME)
-
-
 def limits(
     payload: Payload,
     memory: int,
@@ -120,7 +112,6 @@ def server(policy: Policy, target: Target, quirks: Quirks) -> tuple[Payload, tup
     payload.set("Image", target.image, IMAGE)
     if target.args:
         payload.set("Cmd", list(target.args), ARGS)
-    hostname(payload, target, needs_gate(policy, target), quirks)
     payload.set("User", policy.user.value, policy.user.origin)
     labels(payload, target, "server")
     if target.transport.is_http:

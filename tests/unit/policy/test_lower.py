@@ -302,7 +302,6 @@ def test_the_hardened_baseline_body_for_docker_stdio() -> None:
             "ShmSize": 16 * 1024 * 1024,
             "NetworkMode": "none",
         },
-        "Hostname": "srv",
     }
     assert plan.digest == fingerprint(policy_for(NetworkMode.NONE))
     assert plan.engine is Engine.DOCKER
@@ -320,7 +319,6 @@ def test_the_hardened_baseline_body_for_docker_stdio() -> None:
             0o644,
         ),
     ]
-    assert plan.server.trace["Hostname"] == Argument("--name")
     assert plan.server.trace["HostConfig.ShmSize"] == BASELINE
     assert plan.server.trace["Labels[mcp-lok-policy]"] == Default("policy digest")
     assert plan.server.trace["Image"] == Argument("--image")
@@ -388,14 +386,11 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
             "NetworkMode": "none",
             "Sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
         },
-        "Hostname": "srv",
     }
     # the gate resolves nothing itself; the server that joins it names the gate's resolver
     gate_files = {f.path: f.content for f in plan.files}
     assert gate_files[f"{ETC}/gate/resolv.conf"].startswith("# no nameserver")
     assert gate_files[RESOLV] == "nameserver 127.0.0.53\noptions ndots:1\n"
-    # Docker copies the gate's hostname into a server that joins it, and refuses its own
-    assert "Hostname" not in plan.server.body
     config = {
         "version": 1,
         "name": "srv",
