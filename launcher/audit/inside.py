@@ -143,10 +143,10 @@ class Difference:
 
     def describe(self) -> str:
         if self.kind == "unexpected":
-            return f"`{self.target}` is {self.found}, which the plan does not name"
+            return f"`{self.target}` is `{self.found}`, which the plan does not name"
         if self.kind == "missing":
-            return f"`{self.target}` should be {self.expected} but is not mounted"
-        return f"`{self.target}` is {self.found}, the plan says {self.expected}"
+            return f"`{self.target}` should be `{self.expected}` but is not there"
+        return f"`{self.target}` is `{self.found}`, the plan says `{self.expected}`"
 
 
 def compare_mounts(
@@ -180,27 +180,26 @@ def compare_mounts(
 def _mismatch(mount: Mount, want: Expected, locate: Locate | None) -> tuple[str, str] | None:
     """(expected, found) where `mount` is not what `want` names; None where it is."""
     if want.types and mount.fstype not in want.types:
-        return " or ".join(f"`{t}`" for t in sorted(want.types)), f"`{mount.fstype}`"
-    lacking = sorted(want.flags - mount.flags)
-    if lacking:
-        return f"`{','.join(sorted(want.flags))}`", f"`{','.join(sorted(mount.flags & FLAGS))}`"
+        return " or ".join(sorted(want.types)), mount.fstype
+    if want.flags - mount.flags:
+        return ",".join(sorted(want.flags)), ",".join(sorted(mount.flags & FLAGS))
     if want.size is not None and mount.size != -(-want.size // PAGE) * PAGE:
         return f"{want.size} bytes", f"{mount.size} bytes"
     if want.source is not None and locate is not None:
         where = locate(want.source)
         if where is not None and where != (mount.device, mount.root):
-            return f"bound from `{want.source}`", f"bound from `{mount.root}` on {mount.device}"
+            return f"bound from {want.source}", f"bound from {mount.root} on {mount.device}"
     return None
 
 
 def _show(mount: Mount) -> str:
     flags = ",".join(sorted(mount.flags & FLAGS))
-    return f"a `{mount.fstype}` mount ({flags}) of `{mount.root}`"
+    return f"{mount.fstype} mount ({flags}) of {mount.root}"
 
 
 def _want(want: Expected) -> str:
-    kind = " or ".join(f"`{t}`" for t in sorted(want.types)) or "a bind"
-    return f"{kind} ({','.join(sorted(want.flags))})"
+    kind = " or ".join(sorted(want.types)) or "bind"
+    return f"{kind} mount ({','.join(sorted(want.flags))})"
 
 
 def locator(host: Sequence[Mount]) -> Locate:

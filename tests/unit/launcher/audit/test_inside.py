@@ -136,7 +136,7 @@ def test_an_engine_default_that_came_back_is_unexpected() -> None:
     assert hidden.found is not None
     assert "/run/mcp-lok/cap-podman-allow/etc/server/hosts" in hidden.found
     assert hidden.describe().endswith("which the plan does not name")
-    assert (visible.kind, visible.found) == ("changed", "bound from `/etc/hosts` on 254:0")
+    assert (visible.kind, visible.found) == ("changed", "bound from /etc/hosts on 254:0")
 
 
 def test_a_mount_the_plan_does_not_name_is_unexpected() -> None:
@@ -144,7 +144,8 @@ def test_a_mount_the_plan_does_not_name_is_unexpected() -> None:
     table = load("docker-allow")["mountinfo"]["server"] + line
     [found] = differences("docker-allow", "server", table)
     assert (found.kind, found.target, found.expected) == ("unexpected", "/mnt/x", None)
-    assert found.found == "a `tmpfs` mount (rw) of `/`"
+    assert found.found == "tmpfs mount (rw) of /"
+    assert found.describe() == "`/mnt/x` is `tmpfs mount (rw) of /`, which the plan does not name"
 
 
 def test_a_named_mount_that_is_gone_is_missing() -> None:
@@ -158,7 +159,7 @@ def test_a_named_mount_that_is_gone_is_missing() -> None:
         "engine_mounts[/dev/shm]",
     )
     assert found.describe() == (
-        "`/dev/shm` should be `tmpfs` (nodev,noexec,nosuid) but is not mounted"
+        "`/dev/shm` should be `tmpfs mount (nodev,noexec,nosuid)` but is not there"
     )
 
 
@@ -173,8 +174,8 @@ def test_optional_kernel_paths_may_be_absent() -> None:
     ("old", "new", "want", "found"),
     [
         (SHM, SHM.replace("16384k", "65536k"), "16777216 bytes", "67108864 bytes"),
-        (SHM, SHM.replace("noexec,", ""), "`nodev,noexec,nosuid`", "`nodev,nosuid,rw`"),
-        (SHM, SHM.replace("tmpfs shm", "ramfs shm"), "`tmpfs`", "`ramfs`"),
+        (SHM, SHM.replace("noexec,", ""), "nodev,noexec,nosuid", "nodev,nosuid,rw"),
+        (SHM, SHM.replace("tmpfs shm", "ramfs shm"), "tmpfs", "ramfs"),
     ],
 )
 def test_a_changed_mount_says_what_the_plan_says(old: str, new: str, want: str, found: str) -> None:
@@ -193,12 +194,12 @@ def test_a_writable_own_file_and_one_bound_from_elsewhere_are_changed() -> None:
     hosts = "/run/mcp-lok/cap-docker-allow/etc/server/hosts /etc/hosts ro,"
     writable = edited("docker-allow", "server", hosts, hosts.replace(" ro,", " rw,"))
     [diff] = differences("docker-allow", "server", writable)
-    assert (diff.target, diff.expected, diff.found) == ("/etc/hosts", "`ro`", "`rw`")
+    assert (diff.target, diff.expected, diff.found) == ("/etc/hosts", "ro", "rw")
     elsewhere = edited("docker-allow", "server", hosts, "/etc/hosts /etc/hosts ro,")
     [diff] = differences("docker-allow", "server", elsewhere)
-    assert diff.expected == "bound from `/run/mcp-lok/cap-docker-allow/etc/server/hosts`"
-    assert diff.found == "bound from `/etc/hosts` on 254:0"
-    assert diff.describe().startswith("`/etc/hosts` is bound from `/etc/hosts` on 254:0, the plan")
+    assert diff.expected == "bound from /run/mcp-lok/cap-docker-allow/etc/server/hosts"
+    assert diff.found == "bound from /etc/hosts on 254:0"
+    assert diff.describe().startswith("`/etc/hosts` is `bound from /etc/hosts on 254:0`, the plan")
 
 
 def test_mounts_beneath_the_cgroup_tree_must_be_read_only_cgroups() -> None:
@@ -240,11 +241,11 @@ def test_expected_reads_a_plan_without_engine_mounts() -> None:
 def test_describe_each_kind() -> None:
     want = Expected("/x", frozenset({"tmpfs"}), frozenset({"ro"}), "engine_mounts[/x]")
     assert compare_mounts([], [want])[0].describe() == (
-        "`/x` should be `tmpfs` (ro) but is not mounted"
+        "`/x` should be `tmpfs mount (ro)` but is not there"
     )
     bind = Expected("/y", frozenset(), frozenset({"rw"}), "HostConfig.Mounts[/y]")
-    assert (
-        compare_mounts([], [bind])[0].describe() == "`/y` should be a bind (rw) but is not mounted"
+    assert compare_mounts([], [bind])[0].describe() == (
+        "`/y` should be `bind mount (rw)` but is not there"
     )
 
 
