@@ -115,7 +115,7 @@ resolver-engine    !  0     `/etc/resolv.conf` names {engine}'s resolver on the 
                             bridge{more}
 shm                ✓  0.01  `/dev/shm` is a private {size} scratch space, not executable, charged to
                             the memory limit
-engine-mounts      ✓  0     the engine adds {count} mounts of its own, each named in the plan
+engine-mounts      ✓  0     the engine adds up to {count} mounts of its own, each named in the plan
                             (`engine_mounts`): the image's root, `/proc`, `/sys` and the cgroup
                             tree, a private `/dev` with `/dev/pts`, `/dev/mqueue` and `/dev/shm`,
                             the init binary, and {kernel} kernel paths hidden or made read-only

@@ -161,7 +161,8 @@ def compare_mounts(
     for mount in mounts:
         hidden = visible.get(mount.target)
         if hidden is not None:  # a mount beneath another at the same place
-            found.append(Difference("unexpected", hidden.target, None, _show(hidden), ""))
+            shown = f"{_show(hidden)}, hidden beneath another"
+            found.append(Difference("unexpected", hidden.target, None, shown, ""))
         visible[mount.target] = mount
     for target, mount in visible.items():
         want = exact.get(target) or next(

@@ -13,8 +13,8 @@ What `/etc/resolv.conf` says is a consequence of the network mode, decided here 
 here (`resolver`). The kernel's hostname (`uname -n`) stays the engine's, the container's
 own id (Docker gives a server that joins the gate the gate's), which names nothing of the
 host: Docker refuses `Hostname` in `container:` mode, and the containers of a per-session
-server, made from one payload, would all share one name. Pure: the files are `PlanFile`s the launcher writes before creating
-anything.
+server, made from one payload, would all share one name. Pure: the files are `PlanFile`s
+the launcher writes before creating anything.
 """
 
 from __future__ import annotations
