@@ -718,3 +718,55 @@ def test_every_payload_field_has_an_origin(
     assert all(
         c.origin.render() for c in explain(build(list(_POLICIES[policy]), FILE), plan).controls
     )
+
+
+# --- what the engine would add on its own --------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_the_engines_own_files_and_mounts_are_explained(engine: Engine) -> None:
+    target = replace(TARGET, engine=engine)
+    stdio, network = builtin("stdio", target), builtin("network", target)
+    own = one(stdio, "own-files")
+    empty = ", `/etc/hostname` (`srv`) and an empty `/run/.containerenv`"
+    assert own.description == (
+        "`/etc/hosts` (the loopback names only)"
+        + (empty if engine is Engine.PODMAN else " and `/etc/hostname` (`srv`)")
+        + " are mcp-lok's own read-only files, not the engine's"
+    )
+    assert (own.field, own.origin, own.weight) == ("HostConfig.Mounts", BASELINE, 0)
+    none = one(stdio, "resolver-none")
+    assert (none.field, none.origin.render()) == ("HostConfig.Mounts[2]", "default (stdio)")
+    shm = one(stdio, "shm")
+    assert (shm.field, shm.weight, shm.mark) == ("HostConfig.ShmSize", 0.01, Mark.OK)
+    assert shm.description == (
+        "`/dev/shm` is a private 16 MiB scratch space, not executable, charged to the memory limit"
+    )
+    mounts = one(stdio, "engine-mounts")
+    count = 25 if engine is Engine.DOCKER else 29
+    kernel = 15 if engine is Engine.DOCKER else 17
+    assert mounts.description.startswith(f"the engine adds up to {count} mounts of its own")
+    assert mounts.description.endswith(f"and {kernel} kernel paths hidden or made read-only")
+    assert (mounts.field, mounts.origin.render()) == ("engine_mounts", "default (engine)")
+    # on its own bridge the server asks the engine's resolver; Podman's file is its own
+    opened = one(network, "resolver-engine")
+    assert opened.mark is Mark.NOTABLE
+    assert opened.origin.render() == "default (network)"
+    if engine is Engine.DOCKER:
+        assert opened.field == "HostConfig.Mounts[2]"
+        assert opened.description == (
+            "`/etc/resolv.conf` names Docker's resolver on the server's bridge (`127.0.0.11`), "
+            "which asks the host's nameservers"
+        )
+    else:
+        assert opened.field == "engine_mounts"
+        assert opened.description.endswith(
+            "(its gateway, known once the network exists) and the host's nameservers"
+        )
+    # the same mounts on both networks: only the resolver row tells them apart
+    assert one(network, "engine-mounts").description == mounts.description
+
+
+def test_an_allow_list_names_the_gates_resolver() -> None:
+    gate = one(report_of(allow(2, "api.github.com")), "resolver-gate")
+    assert (gate.field, gate.origin) == ("HostConfig.Mounts[2]", at(2))
