@@ -22,6 +22,20 @@ NPROC = 1024
 TMP_SIZE = 64 * 1024 * 1024
 TMP_TARGET = "/tmp"
 TMPFS_OPTIONS = "rw,noexec,nosuid,nodev"
+# `/dev/shm`, set explicitly (both engines default to 64 MiB, and name it nowhere): enough for
+# POSIX semaphores, Python's multiprocessing locks and queues and a browser's small shared
+# buffers; it is charged to the memory limit, and both engines mount it nosuid,nodev,noexec
+SHM_SIZE = 16 * 1024 * 1024
+# Files an engine writes into every container on its own; mcp-lok binds its own in their
+# place (`lower/files.py`), so a policy may not mount, hide or tmpfs them. `/dev/shm` is
+# mcp-lok's too: its size is the payload's `ShmSize`. Each with what mcp-lok puts there.
+OWN_PATHS = {
+    "/etc/hosts": "it holds only the loopback names",
+    "/etc/hostname": "it holds the server's name",
+    "/etc/resolv.conf": "it names the only resolver the network mode allows",
+    "/run/.containerenv": "it is empty, in place of Podman's",
+    "/dev/shm": "its size is the plan's `ShmSize`, charged to the memory limit",
+}
 HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch space
 
 GATE_MEMORY = 64 * 1024 * 1024

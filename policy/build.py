@@ -122,13 +122,28 @@ def _check_result(draft: _Draft, out: Collector) -> None:
                 mount.origin,
                 help=f"the tmpfs comes from {clash.origin.render()}; choose another target",
             )
-        elif target == "/etc/resolv.conf" and draft.mode.value is NetworkMode.ALLOW_LIST:
-            out.error(
-                Code.MOUNT_CONFLICT,
-                "`/etc/resolv.conf` belongs to the gate under an allow-list",
-                mount.origin,
-                help="the gate's resolver is what enforces allowed names; remove this mount",
-            )
+    _check_own_paths(draft, out)
+
+
+def _check_own_paths(draft: _Draft, out: Collector) -> None:
+    """INVARIANT: the files an engine would write (`/etc/hosts`, `/etc/resolv.conf`, …) and
+    `/dev/shm` are mcp-lok's alone: no rule mounts, hides or replaces them."""
+    grants: list[tuple[str, Origin]] = [(t, m.origin) for t, m in draft.mounts.items()]
+    grants += [(t, m.origin) for t, m in draft.masks.items()]
+    grants += [(t, m.origin) for t, m in draft.tmpfs.items()]
+    for target, origin in grants:
+        path = "/" + target.lstrip("/")  # `//etc/hosts` is `/etc/hosts` to the engine
+        if path not in baseline.OWN_PATHS:
+            continue
+        gate = path == "/etc/resolv.conf" and draft.mode.value is NetworkMode.ALLOW_LIST
+        out.error(
+            Code.MOUNT_CONFLICT,
+            f"`{path}` is mcp-lok's own: {baseline.OWN_PATHS[path]}",
+            origin,
+            help="the gate's resolver is what enforces allowed names; remove this rule"
+            if gate
+            else "mcp-lok puts its own there on every engine; remove this rule",
+        )
 
 
 def _apply(  # noqa: C901 - a dispatch

@@ -18,12 +18,14 @@ from . import addresses, baseline, identity, seccomp
 from .host import HostPath, PathKind
 from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
-from .origin import BASELINE, Argument, Origin
+from .origin import BASELINE, Argument, Default, Origin
 from .paths import first_beneath, mount_kind, mount_points
 from .record import record
 from .rules import SecretSource
 
 ENGINE: Final = Argument("--engine")
+# what the engine does on its own, named in the plan
+ENGINE_DEFAULT: Final = Default("engine")
 _INSECURE_FIELDS: Final = {
     Insecurity.NETWORK_OPEN: "HostConfig.NetworkMode",
     Insecurity.PRIVILEGED: "HostConfig.Privileged",
@@ -37,6 +39,10 @@ _INSECURE_FIELDS: Final = {
     Insecurity.ROOT_USER: "User",
     Insecurity.PRIVILEGED_GROUP: "User",
     Insecurity.SPECIAL_ADDRESSES: "gate:egress.rules",
+}
+_ENGINE_RESOLVER: Final = {
+    Engine.DOCKER: " (`127.0.0.11`), which asks the host's nameservers",
+    Engine.PODMAN: " (its gateway, known once the network exists) and the host's nameservers",
 }
 _NAMESPACES: Final = (
     ("PidMode", "PID"),
@@ -62,7 +68,18 @@ def collect(policy: Policy, plan: LaunchPlan) -> tuple[Finding, ...]:
     """The findings for `plan`, which must be what `lower` made of `policy`."""
     process = (_insecure, _user, _privileged, _capabilities, _security_opt, _root, _namespaces)
     network = (_network, _egress, _deny, _gate, _ports)
-    resources = (_mounts, _tmpfs, _limits, _ulimits, _env, _init)
+    resources = (
+        _mounts,
+        _tmpfs,
+        _own_files,
+        _resolver,
+        _shm,
+        _engine_mounts,
+        _limits,
+        _ulimits,
+        _env,
+        _init,
+    )
     sections = (*process, *network, *resources)
     return tuple(finding for section in sections for finding in section(policy, plan))
 
@@ -292,6 +309,8 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     masks = {m.path for m in policy.masks}
     for i, spec in enumerate(_host(plan)["Mounts"]):
         source, target, writable = spec["Source"], spec["Target"], not spec["ReadOnly"]
+        if target in baseline.OWN_PATHS:
+            continue  # mcp-lok's own files: `_own_files`, `_resolver`
         field = f"HostConfig.Mounts[{i}]"
         mount = granted.get((source, target))
         if target in masks and not writable:
@@ -348,6 +367,45 @@ def _tmpfs(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         noexec = ", not executable" if "noexec" in flags else ""
         size = "".join(sizes[:1])
         yield _row(kind, field, _at(plan, field), target=target, size=size, noexec=noexec)
+
+
+def _own_files(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+    mounts = _host(plan)["Mounts"]
+    own = {m["Target"] for m in mounts if m["Target"] in baseline.OWN_PATHS}
+    files = ["`/etc/hosts` (the loopback names only)", f"`/etc/hostname` (`{plan.name}`)"]
+    if "/run/.containerenv" in own:
+        files.append("an empty `/run/.containerenv`")
+    listed = ", ".join(files[:-1]) + f" and {files[-1]}"
+    yield _row("own-files", "HostConfig.Mounts", BASELINE, files=listed)
+
+
+def _resolver(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+    mounts = _host(plan)["Mounts"]
+    at = [i for i, m in enumerate(mounts) if m["Target"] == "/etc/resolv.conf"]
+    field = f"HostConfig.Mounts[{at[0]}]" if at else "engine_mounts"
+    origin = _at(plan, field) if at else policy.network.mode.origin
+    mode = policy.network.mode.value
+    if mode is NetworkMode.ALLOW_LIST:
+        yield _row("resolver-gate", field, origin)
+    elif mode is NetworkMode.NONE:
+        yield _row("resolver-none", field, origin)
+    else:
+        yield _row("resolver-engine", field, origin, engine=plan.engine.value.capitalize(),
+                   more=_ENGINE_RESOLVER[plan.engine])  # fmt: skip
+
+
+def _shm(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+    field = "HostConfig.ShmSize"
+    yield _row("shm", field, _at(plan, field), size=_bytes(_host(plan)["ShmSize"]))
+
+
+def _engine_mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+    # Podman's own resolv.conf (a server on its bridge) is the `resolver-engine` row's
+    named = [m for m in plan.server.engine_mounts if m.target != "/etc/resolv.conf"]
+    kernel = sum(
+        m.optional and not m.beneath and m.target.startswith(("/proc/", "/sys/")) for m in named
+    )
+    yield _row("engine-mounts", "engine_mounts", ENGINE_DEFAULT, count=len(named), kernel=kernel)
 
 
 def _limits(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:

@@ -17,12 +17,12 @@ so one wide-open door (`privileged`, 0.95) is enough for ~10, small openings add
 the score never passes 10. Levels: OK < 2.5 <= MEDIUM < 5 <= EXPOSED < 7.5 <= UNSAFE.
 Every kind of row, with its mark, weight and sentence, is in `_TABLE`; added capabilities
 weigh what `CAPABILITY_WEIGHTS` says, allowed destinations that cover special addresses
-what `ADDRESS_WEIGHTS` says of the worst class they cover. The `stdio` baseline scores
-0.9, not 0, because a container is not a VM: the server shares the host's kernel and the
-seccomp filter is a deny list, so calls it does not name reach that kernel (0.05); without
-user-namespace remapping its uid is a host uid (0.03); `/tmp` is writable (0.01). The
-`network` built-in adds unrestricted egress (0.5) and scores 5.4; a privileged container
-scores 9.9.
+what `ADDRESS_WEIGHTS` says of the worst class they cover. The `stdio` baseline scores 1.0
+on Docker, not 0, because a container is not a VM: the server shares the host's kernel and
+the seccomp filter is a deny list, so calls it does not name reach that kernel (0.05);
+without user-namespace remapping its uid is a host uid (0.03); `/tmp` and `/dev/shm` are
+writable (0.01 each). The `network` built-in adds unrestricted egress (0.5) and scores
+5.5; a privileged container scores 9.9.
 """
 
 from __future__ import annotations
@@ -129,6 +129,18 @@ replaceable-mount  ✗  0.30  another user could make {path} lead elsewhere befo
 own-mount          ✓  0     mcp-lok's own `{source}` is readable at `{target}`
 mask               ✓  0     `{target}` is hidden behind an empty read-only directory
 scratch            ✓  0.01  `{target}` is a private {size}scratch space{noexec}
+own-files          ✓  0     {files} are mcp-lok's own read-only files, not the engine's
+resolver-none      ✓  0     `/etc/resolv.conf` names no nameserver: the server resolves no name
+resolver-gate      ✓  0     `/etc/resolv.conf` names only the gate's resolver, which answers allowed
+                            names only
+resolver-engine    !  0     `/etc/resolv.conf` names {engine}'s resolver on the server's
+                            bridge{more}
+shm                ✓  0.01  `/dev/shm` is a private {size} scratch space, not executable, charged to
+                            the memory limit
+engine-mounts      ✓  0     the engine adds up to {count} mounts of its own, each named in the plan
+                            (`engine_mounts`): the image's root, `/proc`, `/sys` and the cgroup
+                            tree, a private `/dev` with `/dev/pts`, `/dev/mqueue` and `/dev/shm`,
+                            the init binary, and {kernel} kernel paths hidden or made read-only
 memory             ✓  0     memory is capped at {size}
 no-memory-limit    ✗  0.05  memory is not limited
 swap               ✓  0     no swap beyond the memory limit

@@ -20,7 +20,7 @@ from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.state import Phase, ServerState, Store
 from mcp_lok.policy.host import Host
 
-from . import cgroup, cis, drift, mounts, normalise, processes, score
+from . import cgroup, cis, drift, inside, mounts, normalise, proc, processes, score
 from .record import Record, load
 from .report import ContainerAudit, Note, ServerAudit
 
@@ -174,8 +174,52 @@ def _judge(
         expected = normalise.plan_view(body, engine.kind.value)
         table = drift.origins(body, record.trace.get(role, {}))
         audit.drift = drift.compare(expected, observed, table, role)
+        audit.drift += _inside(result, role, inspect, record.plan, table)
     audit.checks = cis.check(observed, str(store.root), mounts.where(observed, host))
     result.containers.append(audit)
+
+
+def _inside(
+    result: ServerAudit,
+    role: str,
+    inspect: Mapping[str, Any],
+    plan: Mapping[str, Any],
+    table: Mapping[str, str],
+) -> list[drift.Drift]:
+    """The container's mount table and mcp-lok's files in it, read from the host, against
+    the plan: a mount it does not name (an engine default that came back) is drift."""
+    if "engine_mounts" not in plan:
+        result.notes.append(
+            Note(
+                "its plan does not name the engine's own mounts (launched by an older "
+                "mcp-lok): its mount table is not compared",
+                hint=f"relaunch it: `mcp-lok rm {result.name}` and `mcp-lok start …`",
+                drift=False,
+            )
+        )
+        return []
+    pid = int((inspect.get("State") or {}).get("Pid") or 0)
+    text = proc.mount_table(pid)
+    if text is None:
+        result.notes.append(
+            Note(f"the {role}'s mount table cannot be read from this host", drift=False)
+        )
+        return []
+    wanted = inside.expected(plan, role)
+    found = inside.compare_mounts(inside.parse(text), wanted, proc.host_locator())
+    planned = inside.planned_files(plan, role)
+    found += inside.compare_files(planned, proc.files(pid, planned))
+    return [_as_drift(role, d, table) for d in found]
+
+
+def _as_drift(role: str, found: inside.Difference, table: Mapping[str, str]) -> drift.Drift:
+    if found.what.startswith("file["):
+        field, origin = found.what, drift.origin_of(f"HostConfig.Mounts[{found.target}]", table)
+    else:
+        field = f"mountinfo[{found.target}]"
+        plan_field = found.what.startswith("HostConfig.")
+        origin = drift.origin_of(found.what, table) if plan_field else drift.ENGINE_DEFAULT
+    return drift.Drift(role, field, found.expected, found.found, origin)
 
 
 def _networks(

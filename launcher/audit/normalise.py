@@ -194,6 +194,9 @@ def plan_view(body: Mapping[str, Any], engine: str) -> View:
     mode = host.get("NetworkMode") or "none"
     named = [] if mode in ("none", "host") or mode.startswith("container:") else [mode]
     fields |= _host_fields(host, list(host.get("Mounts", [])), named)
+    # set by plans since mcp-lok named it; an older plan leaves it to the engine
+    if "ShmSize" in host:
+        fields["HostConfig.ShmSize"] = int(host["ShmSize"])
     for key, value in IMPLICIT.items():
         fields.setdefault(key, value)
     unreported = frozenset({k for k in fields if k.startswith("HostConfig.Sysctls")})
@@ -313,6 +316,7 @@ def inspect_view(
     )
     fields["HostConfig.PublishAllPorts"] = bool(host.get("PublishAllPorts"))
     fields["HostConfig.Devices"] = _devices(host.get("Devices"))
+    fields["HostConfig.ShmSize"] = int(host.get("ShmSize") or 0)
     if live is not None:
         _apply_live(fields, live)
     return View(fields, _unreported(engine), _extras(engine, image))

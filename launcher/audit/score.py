@@ -151,13 +151,15 @@ def _mounts(c: Context) -> Iterator[Row]:
     for target, mount in sorted(c.mounts.items()):
         source, writable = mount["Source"], not mount["ReadOnly"]
         if c.own(source) and not writable:
-            continue  # mcp-lok's own files (resolv.conf, masks): `own-mount`, `mask`
+            continue  # mcp-lok's own files (hosts, resolv.conf, masks): `own-files`, `mask`
         where, field = c.where(source), f"HostConfig.Mounts[{target}]"
         yield _row(mount_kind(where, writable), field)
         if where.replaceable is not None:
             yield _row("replaceable-mount", field)
     for target in sorted(c.entries("HostConfig.Tmpfs")):
         yield _row("scratch", f"HostConfig.Tmpfs[{target}]")
+    if int(c.fields.get("HostConfig.ShmSize") or 0) > 0:
+        yield _row("shm", "HostConfig.ShmSize")
 
 
 def _limits(c: Context) -> Iterator[Row]:

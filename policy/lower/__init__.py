@@ -1,7 +1,8 @@
 """The lower pass: IR + target → `LaunchPlan`, one module per engine.
 
-`lower` picks the engine's seccomp convention and assembles the server, the gate (when
-the server needs one) and the networks. Pure and deterministic.
+`lower` picks the engine's quirks (its seccomp convention, its resolver on a bridge, the
+files and mounts it adds on its own) and assembles the server, the gate (when the server
+needs one) and the networks. Pure and deterministic.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .payloads import ContainerCreate, NetworkCreate
 from .plan import (
     Container,
     Engine,
+    EngineMount,
     Gate,
     LaunchPlan,
     PlanFile,
@@ -24,14 +26,27 @@ from .plan import (
     default_name,
     target_problems,
 )
-from .server import DIGEST, container_name, needs_gate, network_name, server
+from .server import DIGEST, Quirks, container_name, needs_gate, network_name, server
 
-_SECCOMP = {Engine.DOCKER: docker.seccomp_option, Engine.PODMAN: podman.seccomp_option}
+_QUIRKS = {
+    Engine.DOCKER: Quirks(
+        docker.seccomp_option,
+        docker.OPEN_RESOLVER,
+        docker.OWN_FILES,
+        docker.engine_mounts,
+    ),
+    Engine.PODMAN: Quirks(
+        podman.seccomp_option,
+        podman.OPEN_RESOLVER,
+        podman.OWN_FILES,
+        podman.engine_mounts,
+    ),
+}
 
 
 def lower(policy: Policy, target: Target) -> LaunchPlan:
-    seccomp = _SECCOMP[target.engine]
-    payload, files = server(policy, target, seccomp)
+    quirks = _QUIRKS[target.engine]
+    payload, files = server(policy, target, quirks)
     if target.engine is Engine.PODMAN:
         podman.harden(payload, read_only=policy.read_only_rootfs.value)
     digest = fingerprint(policy)
@@ -39,19 +54,11 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
     the_gate: Gate | None = None
     if needs_gate(policy, target):
         # the gate always runs under the baseline seccomp profile, whatever the policy says
-        option, gate_files = seccomp(_baseline_only(policy), target)
-        the_gate, config_files = gate(policy, target, option)
+        option, gate_files = quirks.seccomp(_baseline_only(policy), target)
+        the_gate, config_files = gate(policy, target, option, quirks)
         files = _merge(files, gate_files, config_files)
-    if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        files = _merge(
-            files,
-            (
-                PlanFile(
-                    f"{target.runtime_dir}/{target.name}/resolv.conf",
-                    "nameserver 127.0.0.53\noptions ndots:1\n",
-                ),
-            ),
-        )
+    else:
+        files = _merge(files)
     networks: tuple[NetworkCreate, ...] = ()
     if policy.network.mode.value is NetworkMode.OPEN:
         networks = (
@@ -66,7 +73,7 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
     return LaunchPlan(
         engine=target.engine,
         name=target.name,
-        server=Container(container_name(target), body, payload.trace),
+        server=Container(container_name(target), body, payload.trace, quirks.engine_mounts(body)),
         networks=networks,
         gate=the_gate,
         files=files,
@@ -87,6 +94,7 @@ __all__ = [
     "Container",
     "ContainerCreate",
     "Engine",
+    "EngineMount",
     "Gate",
     "LaunchPlan",
     "NetworkCreate",

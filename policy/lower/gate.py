@@ -14,9 +14,9 @@ from typing import Any
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE
-from . import podman
+from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target, bind
-from .server import gate_name, hardening, labels, limits, network_name
+from .server import Quirks, gate_name, hardening, labels, limits, network_name
 
 CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
 
@@ -26,7 +26,9 @@ def gate_dir(target: Target) -> str:
     return f"{target.runtime_dir}/{target.name}/gate"
 
 
-def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tuple[PlanFile, ...]]:
+def gate(
+    policy: Policy, target: Target, seccomp_option: str, quirks: Quirks
+) -> tuple[Gate, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.gate_image, BASELINE)
     payload.set("Cmd", [CONFIG], BASELINE)
@@ -50,6 +52,7 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     )
     payload.set("HostConfig.Mounts", [], BASELINE)
     payload.mount(bind(gate_dir(target), baseline.GATE_SOCKET_DIR, read_only=False), BASELINE)
+    own = files.place(payload, policy, target, "gate", open_resolver=None, extra=quirks.own_files)
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     if target.engine is Engine.PODMAN:
         podman.harden(payload, read_only=True)
@@ -63,17 +66,24 @@ def gate(policy: Policy, target: Target, seccomp_option: str) -> tuple[Gate, tup
     # is per network namespace, so it changes nothing on the host
     payload.set("HostConfig.Sysctls", {"net.ipv4.ip_unprivileged_port_start": "0"}, BASELINE)
     config = gate_config(policy, target)
-    files: tuple[PlanFile, ...] = (
+    written: tuple[PlanFile, ...] = (
         # INVARIANT: the gate's folder (its sockets) belongs to the gate's uid alone; the
         # server never has it mounted, and no other uid on the host can enter it
         PlanFile(gate_dir(target), "", mode=0o700, directory=True, owner=baseline.GATE_USER),
         PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
+        *own,
     )
     if config["egress"] is not None:
         rules = host_rules(policy, config, target)
-        files += (PlanFile(egress_rules_path(target), _json(rules), 0o600),)
-    container = Container(gate_name(target), payload.body, payload.trace)  # type: ignore[arg-type]
-    return Gate(container, config), files
+        written += (PlanFile(egress_rules_path(target), _json(rules), 0o600),)
+    body = payload.body
+    container = Container(
+        gate_name(target),
+        body,  # type: ignore[arg-type]
+        payload.trace,
+        quirks.engine_mounts(body),  # type: ignore[arg-type]
+    )
+    return Gate(container, config), written
 
 
 def egress_rules_path(target: Target) -> str:

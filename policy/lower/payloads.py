@@ -46,6 +46,7 @@ class HostConfig(TypedDict):
     ReadonlyRootfs: bool
     RestartPolicy: dict[str, str]
     SecurityOpt: list[str]
+    ShmSize: int
     Tmpfs: dict[str, str]
     Ulimits: list[Ulimit]
     Sysctls: NotRequired[dict[str, str]]

@@ -63,10 +63,39 @@ class PlanFile:
 
 
 @record
+class EngineMount:
+    """A mount the engine adds to a container on its own, named so that the plan is the
+    container's whole mount table: where, the filesystem types it may show, the per-mount
+    flags it always has, its size where the payload sets one, and why it is there."""
+
+    target: str
+    types: tuple[str, ...]  # () for a bind: it shows its source's filesystem
+    options: tuple[str, ...]  # flags every such mount has: `ro`, `nosuid`, `nodev`, `noexec`
+    why: str
+    size: int | None = None  # bytes
+    beneath: bool = False  # it stands for every mount beneath `target` as well
+    optional: bool = False  # only where the kernel (or the image) has the path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "types": list(self.types),
+            "options": list(self.options),
+            "size": self.size,
+            "beneath": self.beneath,
+            "optional": self.optional,
+            "why": self.why,
+        }
+
+
+@record
 class Container:
     name: str
     body: ContainerCreate
     trace: dict[str, Origin] = field(compare=False)
+    # what the engine mounts besides the body's `Mounts` and `Tmpfs` (`lower/docker.py`,
+    # `lower/podman.py`)
+    engine_mounts: tuple[EngineMount, ...] = ()
 
 
 @record
@@ -86,8 +115,12 @@ class LaunchPlan:
     digest: str
 
     def to_dict(self) -> dict[str, Any]:
+        engine_mounts = {"server": [m.to_dict() for m in self.server.engine_mounts]}
+        if self.gate is not None:
+            engine_mounts["gate"] = [m.to_dict() for m in self.gate.container.engine_mounts]
         return {
             "engine": self.engine.value,
+            "engine_mounts": engine_mounts,
             "name": self.name,
             "policy_digest": self.digest,
             "container_name": self.server.name,

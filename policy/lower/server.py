@@ -1,21 +1,36 @@
 """Lowering of the server's own container: the hardened baseline, then what the policy
 grants, as one `POST /containers/create` body whose every field has an origin.
 
-Engine differences (how seccomp is passed) come in as a function from the engine module;
-the gate's body is built in `gate.py`. Pure: no clock, no host lookups.
+Engine differences come in as `Quirks`, made from the engine's module; the gate's body is
+built in `gate.py`, the files mcp-lok binds in place of the engine's in `files.py`. Pure:
+no clock, no host lookups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE, Argument, Default, Origin
-from .plan import Payload, PlanFile, Target, Transport, bind
+from ..record import record
+from . import files
+from .payloads import ContainerCreate
+from .plan import EngineMount, Payload, PlanFile, Target, Transport, bind
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
 SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
+
+
+@record
+class Quirks:
+    """How one engine differs, as lowering must know it (from `docker.py`, `podman.py`)."""
+
+    seccomp: SeccompOption
+    open_resolver: str | None  # `/etc/resolv.conf` on its own bridge; None: the engine's
+    own_files: Mapping[str, str]  # files it writes besides hosts, hostname, resolv.conf
+    engine_mounts: Callable[[ContainerCreate], tuple[EngineMount, ...]]
+
 
 IMAGE = Argument("--image")
 NAME = Argument("--name")
@@ -65,6 +80,8 @@ def hardening(payload: Payload, policy: Policy | None) -> None:
         policy.read_only_rootfs.value if policy else True,
         policy.read_only_rootfs.origin if policy else BASELINE,
     )
+    # INVARIANT: /dev/shm is sized by the plan, never the engine's unnamed default
+    payload.set("HostConfig.ShmSize", baseline.SHM_SIZE, BASELINE)
 
 
 def limits(
@@ -90,9 +107,7 @@ def limits(
     )
 
 
-def server(
-    policy: Policy, target: Target, seccomp: SeccompOption
-) -> tuple[Payload, tuple[PlanFile, ...]]:
+def server(policy: Policy, target: Target, quirks: Quirks) -> tuple[Payload, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.image, IMAGE)
     if target.args:
@@ -112,7 +127,7 @@ def server(
     payload.set("HostConfig.CapAdd", [], BASELINE)
     for cap in policy.capabilities:
         payload.add("HostConfig.CapAdd", cap.name, cap.origin)
-    files = _security_opt(payload, policy, target, seccomp)
+    written = _security_opt(payload, policy, target, quirks.seccomp)
     lim = policy.limits
     limits(
         payload,
@@ -122,10 +137,10 @@ def server(
         lim.nofile.value,
         (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin),
     )
-    files += _filesystem(payload, policy, target)
+    written += _filesystem(payload, policy, target, quirks)
     _network_mode(payload, policy, target)
     _env(payload, policy, target)
-    return payload, files
+    return payload, written
 
 
 def _stdio(payload: Payload, target: Target) -> None:
@@ -155,13 +170,20 @@ def _security_opt(
     return files
 
 
-def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanFile, ...]:
+def _filesystem(
+    payload: Payload, policy: Policy, target: Target, quirks: Quirks
+) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
         payload.mount(bind(mount.source, mount.target, read_only=not mount.writable), mount.origin)
-    if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        resolv = f"{target.runtime_dir}/{target.name}/resolv.conf"
-        payload.mount(bind(resolv, "/etc/resolv.conf", read_only=True), policy.network.mode.origin)
+    own = files.place(
+        payload,
+        policy,
+        target,
+        "server",
+        open_resolver=quirks.open_resolver,
+        extra=quirks.own_files,
+    )
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     for tmpfs in policy.tmpfs:
         payload.put(
@@ -171,14 +193,14 @@ def _filesystem(payload: Payload, policy: Policy, target: Target) -> tuple[PlanF
             tmpfs.origin,
         )
     if not policy.masks:
-        return ()
+        return own
     # A mask is an empty, read-only directory of mcp-lok's bound over the path. (A tmpfs
     # would be simpler, but Podman 4.3 mounts tmpfs before binds, so a tmpfs under a bind
     # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
     empty = f"{target.runtime_dir}/empty"
     for mask in policy.masks:
         payload.mount(bind(empty, mask.path, read_only=True), mask.origin)
-    return (PlanFile(empty, "", mode=0o555, directory=True),)
+    return (*own, PlanFile(empty, "", mode=0o555, directory=True))
 
 
 def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:
@@ -224,4 +246,4 @@ def _env(payload: Payload, policy: Policy, target: Target) -> None:
         payload.add("Env", f"{name}={value}", origin)
 
 
-__all__ = ["container_name", "gate_name", "needs_gate", "server"]
+__all__ = ["Quirks", "container_name", "gate_name", "needs_gate", "server"]

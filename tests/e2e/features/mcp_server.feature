@@ -36,8 +36,8 @@ Feature: mcp-lok as an MCP server
   Scenario Outline: an inline profile's grant is stated, kept next to the server, and removed with it on <engine>
     Given the <engine> engine
     And an SDK client spawned `mcp-lok` with no command, over stdio
-    When the client calls `run_server` for "mcp-lok/mcp-server-time:latest" under the inline profile {"read": ["/etc/hostname"]}
-    Then its result states it grants "`/etc/hostname` is readable from the container" beyond the built-in `stdio` profile
+    When the client calls `run_server` for "mcp-lok/mcp-server-time:latest" under the inline profile {"read": ["/etc/debian_version"]}
+    Then its result states it grants "`/etc/debian_version` is readable from the container" beyond the built-in `stdio` profile
     And `list_servers` names the inline profile's file, which holds that profile
     When the client calls `remove_server` for it with `force`
     Then `list_servers` no longer shows it

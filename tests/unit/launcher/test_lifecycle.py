@@ -144,7 +144,8 @@ def test_a_shared_seccomp_profile_stays_while_another_server_uses_it(store: Stor
 def test_a_file_that_was_there_before_the_launch_stays(store: Store) -> None:
     engine = FakeEngine(kind=Engine.PODMAN)
     request = Request(IMAGE, "one", Transport.STDIO)
-    shared = next(Path(f.path) for f in plan_for(store.root, request, Engine.PODMAN).files)
+    planned = plan_for(store.root, request, Engine.PODMAN).files
+    shared = next(Path(f.path) for f in planned if "/seccomp/" in f.path)
     shared.parent.mkdir(parents=True)
     shared.write_text("someone else's")
     state = launch(store, engine, request, Engine.PODMAN).state

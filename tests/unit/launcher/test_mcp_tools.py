@@ -107,7 +107,7 @@ def test_a_dry_run_explains_the_grant_and_creates_nothing(
 def test_an_inline_profile_is_kept_in_the_servers_folder_and_recorded(
     engine: FakeEngine, spawned: list[str]
 ) -> None:
-    profile = {"read": ["/etc/hostname"]}
+    profile = {"read": ["/etc/debian_version"]}
     outcome = tools.run_server(RunRequest(IMAGE, name="time", profile_json=profile))
     kept = Store().folder("time") / "profile.json"
     assert json.loads(kept.read_text()) == profile
@@ -117,7 +117,7 @@ def test_an_inline_profile_is_kept_in_the_servers_folder_and_recorded(
     assert str(kept) in saved.files  # so `rm` removes it
     beyond = outcome.data["exposure"]["beyond_stdio"]
     assert [row["description"] for row in beyond] == [
-        "`/etc/hostname` is readable from the container"
+        "`/etc/debian_version` is readable from the container"
     ]
 
 
@@ -281,7 +281,7 @@ def test_explain_states_what_goes_beyond_stdio() -> None:
 
 
 def test_explain_reads_an_inline_profile_and_rejects_a_bad_one() -> None:
-    outcome = tools.explain_policy(profile_json={"read": ["/etc/hostname"]})
+    outcome = tools.explain_policy(profile_json={"read": ["/etc/debian_version"]})
     assert outcome.data["source"].startswith("inline-")
     with pytest.raises(PolicyError) as caught:
         tools.explain_policy(profile_json={"privileged": True})

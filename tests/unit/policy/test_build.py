@@ -429,14 +429,57 @@ def test_resolv_conf_belongs_to_the_gate_under_an_allow_list() -> None:
         rules.Read(path="/srv/resolv.conf", target="/etc/resolv.conf", origin=at(1)),
         allow(2, "example.com"),
     ]
-    assert codes_and_origins(ruleset) == [(Code.MOUNT_CONFLICT, at(1))]
-
-
-def test_resolv_conf_may_be_mounted_when_there_is_no_gate() -> None:
-    policy = build(
-        [rules.Read(path="/srv/resolv.conf", target="/etc/resolv.conf", origin=at(1))], "p"
+    with pytest.raises(PolicyError) as caught:
+        build(ruleset, "p")
+    [found] = caught.value.diagnostics
+    assert (found.code, found.origin) == (Code.MOUNT_CONFLICT, at(1))
+    assert found.message == (
+        "`/etc/resolv.conf` is mcp-lok's own: it names the only resolver the network mode allows"
     )
-    assert [m.target for m in policy.mounts] == ["/etc/resolv.conf"]
+    assert found.help == "the gate's resolver is what enforces allowed names; remove this rule"
+
+
+OWN = sorted(baseline.OWN_PATHS)
+# the second spellings the engine reads as the same path
+SPELLINGS = ("{}", "/{}", "{}/", "{}/.", "//{}")
+
+
+@pytest.mark.parametrize("path", OWN)
+@pytest.mark.parametrize("spelling", SPELLINGS)
+@pytest.mark.parametrize("kind", ["read", "write", "tmpfs", "deny"])
+def test_mcp_loks_own_files_are_no_rules_business(path: str, spelling: str, kind: str) -> None:
+    """/etc/hosts, /etc/hostname, /etc/resolv.conf, /run/.containerenv and /dev/shm are
+    named by mcp-lok itself, under every network mode: no mount, tmpfs or mask replaces them."""
+    written = spelling.format(path).replace("///", "//")
+    rule: rules.Rule = {
+        "read": rules.Read(path="/srv/x", target=written, origin=at(1)),
+        "write": rules.Write(path="/srv/x", target=written, origin=at(1)),
+        "tmpfs": rules.Tmpfs(target=written, origin=at(1)),
+        "deny": rules.DenyPath(path=written, origin=at(1)),
+    }[kind]
+    with pytest.raises(PolicyError) as caught:
+        build([rule], "p")
+    [found] = caught.value.diagnostics
+    assert (found.code, found.origin) == (Code.MOUNT_CONFLICT, at(1))
+    assert found.message == f"`{path}` is mcp-lok's own: {baseline.OWN_PATHS[path]}"
+    assert found.help == "mcp-lok puts its own there on every engine; remove this rule"
+
+
+def test_a_host_file_read_at_its_own_path_is_refused_too() -> None:
+    # `read /etc/hosts` mounts the host's file at the same path: the leak Podman had
+    assert codes_and_origins([rules.Read(path="/etc/hosts", origin=at(1))]) == [
+        (Code.MOUNT_CONFLICT, at(1))
+    ]
+
+
+def test_paths_beside_mcp_loks_own_files_stay_the_policys() -> None:
+    ruleset: list[rules.Rule] = [
+        rules.Read(path="/srv/hosts.d", target="/etc/hosts.d", origin=at(1)),
+        rules.Tmpfs(target="/dev/shm2", origin=at(2)),
+        rules.DenyPath(path="/run/.containerenv.d", origin=at(3)),
+    ]
+    policy = build(ruleset, "p")
+    assert [m.target for m in policy.mounts] == ["/etc/hosts.d"]
 
 
 def test_hiding_a_tmpfs_is_a_conflict() -> None:

@@ -171,11 +171,27 @@ def test_docker_and_podman_differ_in_how_the_profile_travels_and_in_scratch_moun
     docker = replace(podman, engine=Engine.DOCKER)
     changes = diff(builtin("stdio", docker), builtin("stdio", podman))
     scratch = "rw,noexec,nosuid,nodev,size=16777216"
+    containerenv = {
+        "Type": "bind",
+        "Target": "/run/.containerenv",
+        "ReadOnly": True,
+        "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
+    }
     assert [(c.path, c.before, c.after) for c in changes] == [
         ("engine", "docker", "podman"),
+        (
+            "HostConfig.Mounts[/run/.containerenv]",
+            None,
+            {**containerenv, "Source": "/run/mcp-lok/srv/etc/server/containerenv"},
+        ),
         ("HostConfig.SecurityOpt[seccomp].passed", "inline", "file"),
         ("HostConfig.Tmpfs[/run]", None, scratch),
         ("HostConfig.Tmpfs[/var/tmp]", None, scratch),
+        (
+            "gate.HostConfig.Mounts[/run/.containerenv]",
+            None,
+            {**containerenv, "Source": "/run/mcp-lok/srv/etc/gate/containerenv"},
+        ),
         ("gate.HostConfig.SecurityOpt[seccomp].passed", "inline", "file"),
         ("gate.HostConfig.Tmpfs[/run]", None, scratch),
         ("gate.HostConfig.Tmpfs[/tmp]", None, scratch),

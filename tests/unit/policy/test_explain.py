@@ -98,7 +98,7 @@ def tampered(plan: LaunchPlan, *, env: list[str] | None = None, **host: Any) -> 
 
 def test_stdio_is_locked_down_but_not_zero() -> None:
     report = builtin("stdio")
-    assert (report.score, report.level) == (0.9, "OK")
+    assert (report.score, report.level) == (1.0, "OK")
     assert all(c.ok for c in report.controls)
     assert report.risks == ()
     assert one(report, "no-network").description == (
@@ -107,14 +107,14 @@ def test_stdio_is_locked_down_but_not_zero() -> None:
     assert one(report, "no-network").origin.render() == "default (stdio)"
     assert one(report, "no-caps").description == "all capabilities are dropped"
     assert one(report, "no-caps").origin.render() == "default (baseline)"
-    # the residual exposure: the shared kernel, a host uid, a writable /tmp
+    # the residual exposure: the shared kernel, a host uid, a writable /tmp and /dev/shm
     residual = {c.kind: c.weight for c in report.controls if c.weight}
-    assert residual == {"uid": 0.03, "seccomp": 0.05, "scratch": 0.01}
+    assert residual == {"uid": 0.03, "seccomp": 0.05, "scratch": 0.01, "shm": 0.01}
 
 
 def test_network_is_exposed_and_says_so() -> None:
     report = builtin("network")
-    assert (report.score, report.level) == (5.4, "EXPOSED")
+    assert (report.score, report.level) == (5.5, "EXPOSED")
     first = report.controls[0]
     assert (first.kind, first.mark, first.field) == (
         "insecure",
@@ -151,7 +151,7 @@ def test_seccomp_off_is_medium() -> None:
         at(2),
         Mark.EXPOSED,
     )
-    assert (report.score, report.level) == (4.7, "MEDIUM")
+    assert (report.score, report.level) == (4.8, "MEDIUM")
 
 
 @pytest.mark.parametrize(
@@ -451,10 +451,11 @@ def test_allow_list_rows_per_host_with_their_own_origin() -> None:
     assert gate.origin == at(2)
     assert gate.description.startswith("the gate `mcp-lok-srv-gate` (uid 65533) serves DNS")
     assert "relays the host proxy" not in gate.description
-    own = one(report, "own-mount")
-    assert own.description == (
-        "mcp-lok's own `/run/mcp-lok/srv/resolv.conf` is readable at `/etc/resolv.conf`"
+    resolver = one(report, "resolver-gate")
+    assert resolver.description == (
+        "`/etc/resolv.conf` names only the gate's resolver, which answers allowed names only"
     )
+    assert (resolver.field, resolver.origin) == ("HostConfig.Mounts[2]", at(2))
     assert one(report, "own-env").description.startswith("mcp-lok sets `HTTPS_PROXY`, ")
 
 
@@ -520,7 +521,11 @@ def test_mounts() -> None:
         rules.Write(path="/usr/local", origin=at(5), insecure=at(5), reason="r"),
         rules.Read(path="/var/run/docker.sock", origin=at(6), insecure=at(6), reason="r"),
     )
-    mounts = [c for c in report.controls if c.field.startswith("HostConfig.Mounts[")]
+    mounts = [
+        c
+        for c in report.controls
+        if c.field.startswith("HostConfig.Mounts[") and not c.kind.startswith("resolver")
+    ]
     assert [(c.mark.value, c.description, c.origin) for c in mounts] == [
         ("✗", f"the host's `/etc` is readable from the container at `/host/etc`{FLAT}", at(4)),
         ("!", f"`/data` is readable from the container at `/mnt/data`{FLAT}", at(2)),
@@ -560,7 +565,7 @@ def test_tmpfs_and_masks() -> None:
     }
     [mask] = [(c.field, c.description, c.origin) for c in report.controls if c.kind == "mask"]
     assert mask == (
-        "HostConfig.Mounts[0]",
+        "HostConfig.Mounts[3]",
         "`/secrets` is hidden behind an empty read-only directory",
         at(2),
     )
@@ -703,7 +708,7 @@ def test_human_rendering_is_aligned_and_ends_with_the_overall_level() -> None:
     lines = text.splitlines()
     assert lines[0] == "Security controls of stdio on docker"
     assert lines[2].split() == ["FIELD", "EXPOSURE", "ORIGIN", "DESCRIPTION"]
-    assert lines[-1] == "→ Overall exposure level for stdio: 0.9 OK"
+    assert lines[-1] == "→ Overall exposure level for stdio: 1.0 OK"
     table = lines[2:-2]
     assert len({line.index(" default (") for line in table[1:]}) == 1  # origins aligned
     assert (
@@ -717,7 +722,7 @@ def test_human_rendering_in_colour() -> None:
     text = render_human(builtin("network"), color=True)
     assert "\x1b[31m✗\x1b[0m HostConfig.NetworkMode" in text
     assert "\x1b[33m!\x1b[0m 1 insecure setting is acknowledged: see INSECURE" in text
-    assert text.endswith("network: 5.4 \x1b[31mEXPOSED\x1b[0m\n")
+    assert text.endswith("network: 5.5 \x1b[31mEXPOSED\x1b[0m\n")
 
 
 def test_json_rendering_is_deterministic_and_complete() -> None:
@@ -730,7 +735,7 @@ def test_json_rendering_is_deterministic_and_complete() -> None:
     assert (document["source"], document["engine"], document["score"], document["level"]) == (
         "network",
         "docker",
-        5.4,
+        5.5,
         "EXPOSED",
     )
     assert document["controls"][0] == {
@@ -803,3 +808,55 @@ def test_every_payload_field_has_an_origin(
     assert all(
         c.origin.render() for c in explain(build(list(_POLICIES[policy]), FILE), plan).controls
     )
+
+
+# --- what the engine would add on its own --------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", list(Engine))
+def test_the_engines_own_files_and_mounts_are_explained(engine: Engine) -> None:
+    target = replace(TARGET, engine=engine)
+    stdio, network = builtin("stdio", target), builtin("network", target)
+    own = one(stdio, "own-files")
+    empty = ", `/etc/hostname` (`srv`) and an empty `/run/.containerenv`"
+    assert own.description == (
+        "`/etc/hosts` (the loopback names only)"
+        + (empty if engine is Engine.PODMAN else " and `/etc/hostname` (`srv`)")
+        + " are mcp-lok's own read-only files, not the engine's"
+    )
+    assert (own.field, own.origin, own.weight) == ("HostConfig.Mounts", BASELINE, 0)
+    none = one(stdio, "resolver-none")
+    assert (none.field, none.origin.render()) == ("HostConfig.Mounts[2]", "default (stdio)")
+    shm = one(stdio, "shm")
+    assert (shm.field, shm.weight, shm.mark) == ("HostConfig.ShmSize", 0.01, Mark.OK)
+    assert shm.description == (
+        "`/dev/shm` is a private 16 MiB scratch space, not executable, charged to the memory limit"
+    )
+    mounts = one(stdio, "engine-mounts")
+    count = 25 if engine is Engine.DOCKER else 29
+    kernel = 15 if engine is Engine.DOCKER else 17
+    assert mounts.description.startswith(f"the engine adds up to {count} mounts of its own")
+    assert mounts.description.endswith(f"and {kernel} kernel paths hidden or made read-only")
+    assert (mounts.field, mounts.origin.render()) == ("engine_mounts", "default (engine)")
+    # on its own bridge the server asks the engine's resolver; Podman's file is its own
+    opened = one(network, "resolver-engine")
+    assert opened.mark is Mark.NOTABLE
+    assert opened.origin.render() == "default (network)"
+    if engine is Engine.DOCKER:
+        assert opened.field == "HostConfig.Mounts[2]"
+        assert opened.description == (
+            "`/etc/resolv.conf` names Docker's resolver on the server's bridge (`127.0.0.11`), "
+            "which asks the host's nameservers"
+        )
+    else:
+        assert opened.field == "engine_mounts"
+        assert opened.description.endswith(
+            "(its gateway, known once the network exists) and the host's nameservers"
+        )
+    # the same mounts on both networks: only the resolver row tells them apart
+    assert one(network, "engine-mounts").description == mounts.description
+
+
+def test_an_allow_list_names_the_gates_resolver() -> None:
+    gate = one(report_of(allow(2, "api.github.com")), "resolver-gate")
+    assert (gate.field, gate.origin) == ("HostConfig.Mounts[2]", at(2))

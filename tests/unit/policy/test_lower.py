@@ -39,7 +39,9 @@ PROXY_ENV = {
     "no_proxy": "localhost,127.0.0.1,::1",
     "NODE_USE_ENV_PROXY": "1",
 }
-RESOLV = "/run/mcp-lok/srv/resolv.conf"
+ETC = "/run/mcp-lok/srv/etc"
+RESOLV = f"{ETC}/server/resolv.conf"
+OWN = {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/run/.containerenv"}
 GATE_JSON = "/run/mcp-lok/srv/gate/gate.json"
 EGRESS_JSON = "/run/mcp-lok/srv/egress.json"
 BASELINE_SECCOMP = "seccomp=" + canonical_json(seccomp.profile())
@@ -153,24 +155,11 @@ def test_networks_are_created_only_for_open_egress(
 
 
 @pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
-def test_resolv_conf_and_proxy_variables_only_for_an_allow_list(
+def test_proxy_variables_only_for_an_allow_list(
     engine: Engine, transport: Transport, mode: NetworkMode
 ) -> None:
     plan = lower(policy_for(mode), target(engine, transport))
     allow = mode is NetworkMode.ALLOW_LIST
-    files = {f.path: f for f in plan.files}
-    resolv = {
-        "Type": "bind",
-        "Source": RESOLV,
-        "Target": "/etc/resolv.conf",
-        "ReadOnly": True,
-        "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
-    }
-    assert (resolv in plan.server.body["HostConfig"]["Mounts"]) is allow
-    assert (RESOLV in files) is allow
-    if allow:
-        assert files[RESOLV].content == "nameserver 127.0.0.53\noptions ndots:1\n"
-        assert files[RESOLV].mode == 0o644
     env = env_of(plan.server.body)
     assert {k: env[k] for k in PROXY_ENV if k in env} == (PROXY_ENV if allow else {})
 
@@ -206,11 +195,21 @@ def test_files_are_exactly_what_the_plan_needs(
     engine: Engine, transport: Transport, mode: NetworkMode
 ) -> None:
     plan = lower(policy_for(mode), target(engine, transport))
-    expected = set()
+    own = ["hostname", "hosts", "resolv.conf"] + (
+        ["containerenv"] if engine is Engine.PODMAN else []
+    )
+    # on its own bridge a Podman server keeps Podman's resolv.conf (named as an engine mount)
+    server = [
+        f
+        for f in own
+        if not (f == "resolv.conf" and engine is Engine.PODMAN and mode is NetworkMode.OPEN)
+    ]
+    expected = {f"{ETC}/server/{f}" for f in server}
     if plan.gate is not None:
         expected |= {GATE_JSON.rsplit("/", 1)[0], GATE_JSON}
+        expected |= {f"{ETC}/gate/{f}" for f in own}
     if mode is NetworkMode.ALLOW_LIST:
-        expected |= {RESOLV, EGRESS_JSON}
+        expected |= {EGRESS_JSON}
     paths = [f.path for f in plan.files]
     seccomp_files = [p for p in paths if p.startswith("/run/mcp-lok/seccomp/")]
     # server and gate share the baseline profile, so Podman writes one file
@@ -289,14 +288,38 @@ def test_the_hardened_baseline_body_for_docker_stdio() -> None:
                 {"Name": "nofile", "Soft": 1024, "Hard": 1024},
                 {"Name": "nproc", "Soft": 1024, "Hard": 1024},
             ],
-            "Mounts": [],
+            "Mounts": [
+                {
+                    "Type": "bind",
+                    "Source": f"{ETC}/server/{name}",
+                    "Target": f"/etc/{name}",
+                    "ReadOnly": True,
+                    "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
+                }
+                for name in ("hostname", "hosts", "resolv.conf")
+            ],
             "Tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=67108864"},
+            "ShmSize": 16 * 1024 * 1024,
             "NetworkMode": "none",
         },
     }
     assert plan.digest == fingerprint(policy_for(NetworkMode.NONE))
     assert plan.engine is Engine.DOCKER
-    assert (plan.name, plan.networks, plan.gate, plan.files) == ("srv", (), None, ())
+    assert (plan.name, plan.networks, plan.gate) == ("srv", (), None)
+    assert [(f.path, f.content, f.mode) for f in plan.files] == [
+        (f"{ETC}/server/hostname", "srv\n", 0o644),
+        (
+            f"{ETC}/server/hosts",
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+            0o644,
+        ),
+        (
+            f"{ETC}/server/resolv.conf",
+            "# no nameserver: names resolve only through /etc/hosts\n",
+            0o644,
+        ),
+    ]
+    assert plan.server.trace["HostConfig.ShmSize"] == BASELINE
     assert plan.server.trace["Labels[mcp-lok-policy]"] == Default("policy digest")
     assert plan.server.trace["Image"] == Argument("--image")
     assert plan.server.trace["HostConfig.CapDrop"] == BASELINE
@@ -346,13 +369,28 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
                     "Target": "/run/mcp-lok-gate",
                     "ReadOnly": False,
                     "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
-                }
+                },
+                *(
+                    {
+                        "Type": "bind",
+                        "Source": f"{ETC}/gate/{name}",
+                        "Target": f"/etc/{name}",
+                        "ReadOnly": True,
+                        "BindOptions": {"Propagation": "rprivate", "NonRecursive": True},
+                    }
+                    for name in ("hostname", "hosts", "resolv.conf")
+                ),
             ],
             "Tmpfs": {},
+            "ShmSize": 16 * 1024 * 1024,
             "NetworkMode": "none",
             "Sysctls": {"net.ipv4.ip_unprivileged_port_start": "0"},
         },
     }
+    # the gate resolves nothing itself; the server that joins it names the gate's resolver
+    gate_files = {f.path: f.content for f in plan.files}
+    assert gate_files[f"{ETC}/gate/resolv.conf"].startswith("# no nameserver")
+    assert gate_files[RESOLV] == "nameserver 127.0.0.53\noptions ndots:1\n"
     config = {
         "version": 1,
         "name": "srv",
@@ -476,6 +514,12 @@ def test_policy_values_reach_the_body_with_their_origins() -> None:
     assert body["Cmd"] == ["serve"]
     assert trace["Cmd"] == Argument("-- ARGS")
     assert (body["User"], trace["User"]) == ("1000:1000", at(1))
+    assert [m["Target"] for m in host["Mounts"][2:5]] == [
+        "/etc/hostname",
+        "/etc/hosts",
+        "/etc/resolv.conf",
+    ]
+    del host["Mounts"][2:5]  # mcp-lok's own files, between the policy's mounts and its masks
     assert host["Mounts"] == [
         {
             "Type": "bind",
@@ -500,7 +544,7 @@ def test_policy_values_reach_the_body_with_their_origins() -> None:
         },
     ]
     assert (trace["HostConfig.Mounts[0]"], trace["HostConfig.Mounts[1]"]) == (at(3), at(2))
-    assert trace["HostConfig.Mounts[2]"] == at(5)
+    assert trace["HostConfig.Mounts[5]"] == at(5)
     assert [(f.path, f.mode, f.directory) for f in plan.files if f.directory] == [
         ("/run/mcp-lok/empty", 0o555, True)
     ]
@@ -575,6 +619,8 @@ def test_runtime_dir_and_gate_image_are_inputs() -> None:
         "/var/lib/lok/seccomp",
         "/var/lib/lok/srv",
         "/var/lib/lok/srv/gate",
+        "/var/lib/lok/srv/etc/gate",
+        "/var/lib/lok/srv/etc/server",
     }
     assert plan.gate is not None
     assert plan.gate.container.body["Image"] == "gate:2"
@@ -598,34 +644,38 @@ def test_to_dict_lays_out_the_plan() -> None:
         },
         "files": [
             {
-                "path": EGRESS_JSON,
-                "mode": "0600",
-                "content": plan.files[0].content,
-                "directory": False,
-                "owner": None,
-            },
-            {
-                "path": GATE_JSON.rsplit("/", 1)[0],
-                "mode": "0700",
-                "content": "",
-                "directory": True,
-                "owner": "65533:65533",
-            },
-            {
-                "path": GATE_JSON,
-                "mode": "0644",
-                "content": plan.files[2].content,
-                "directory": False,
-                "owner": None,
-            },
-            {
-                "path": RESOLV,
-                "mode": "0644",
-                "content": plan.files[3].content,
-                "directory": False,
-                "owner": None,
-            },
+                "path": f.path,
+                "mode": f"{f.mode:04o}",
+                "content": f.content,
+                "directory": f.directory,
+                "owner": f.owner,
+            }
+            for f in plan.files
         ],
+        "engine_mounts": {
+            "server": [m.to_dict() for m in plan.server.engine_mounts],
+            "gate": [m.to_dict() for m in plan.gate.container.engine_mounts],
+        },
+    }
+    assert [(f["path"], f["mode"], f["owner"]) for f in layout["files"]] == [
+        (EGRESS_JSON, "0600", None),
+        (f"{ETC}/gate/hostname", "0644", None),
+        (f"{ETC}/gate/hosts", "0644", None),
+        (f"{ETC}/gate/resolv.conf", "0644", None),
+        (f"{ETC}/server/hostname", "0644", None),
+        (f"{ETC}/server/hosts", "0644", None),
+        (RESOLV, "0644", None),
+        (GATE_JSON.rsplit("/", 1)[0], "0700", "65533:65533"),
+        (GATE_JSON, "0644", None),
+    ]
+    assert layout["engine_mounts"]["server"][0] == {
+        "target": "/",
+        "types": [],
+        "options": ["ro"],
+        "size": None,
+        "beneath": False,
+        "optional": False,
+        "why": "the image's filesystem (the engine's storage driver), read-only (`ReadonlyRootfs`)",
     }
     assert json.loads(plan.to_json()) == json.loads(canonical_json(layout))
     assert lower(policy_for(NetworkMode.NONE), target()).to_dict()["gate"] is None

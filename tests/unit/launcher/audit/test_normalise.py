@@ -165,3 +165,17 @@ def test_a_plan_promises_the_engine_defaults_it_relies_on() -> None:
     for key, value in normalise.IMPLICIT.items():
         assert fields[key] == value
     assert "Cmd" not in fields  # the image's command: not the plan's to compare
+
+
+def test_shm_size_is_compared_where_the_plan_sets_it() -> None:
+    data = load("docker-std")
+    body = data["record"]["plan"]["container"]
+    # a plan from before mcp-lok named them leaves them to the engine
+    assert "HostConfig.ShmSize" not in plan_view(body, "docker").fields
+    observed = inspect_view(data["server"], "docker")
+    assert observed.fields["HostConfig.ShmSize"] == 64 * 1024 * 1024
+    planned = {**body, "HostConfig": {**body["HostConfig"], "ShmSize": 16 << 20}}
+    expected = plan_view(planned, "docker")
+    assert expected.fields["HostConfig.ShmSize"] == 16 << 20
+    found = {d.field: (d.expected, d.found) for d in drift.compare(expected, observed, {})}
+    assert found["HostConfig.ShmSize"] == (16 << 20, 64 << 20)

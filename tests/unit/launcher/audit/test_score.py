@@ -40,7 +40,7 @@ def test_a_plan_scores_what_policy_explain_says(
 
 
 def test_recorded_servers_score_what_explain_printed() -> None:
-    expected = {"std": (0.9, 1.1), "net": (5.4, 5.5), "http": (2.0, 2.1)}
+    expected = {"std": (1.0, 1.1), "net": (5.5, 5.6), "http": (2.0, 2.2)}
     for kind, (docker, podman) in expected.items():
         for engine, value in (("docker", docker), ("podman", podman)):
             data = load(f"{engine}-{kind}")
