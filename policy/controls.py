@@ -315,8 +315,6 @@ def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         mount = granted.get((source, target))
         if target in masks and not writable:
             yield _row("mask", field, _at(plan, field), target=target)
-        elif mount is None and not writable:
-            yield _row("own-mount", field, _at(plan, field), source=source, target=target)
         else:
             found = mount.host if mount else HostPath(source, source, PathKind.DIRECTORY)
             yield from _mount(found, target, writable, field, _at(plan, field))

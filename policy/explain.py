@@ -126,7 +126,6 @@ write-mount        ✗  0.10  {path} is writable from the container{where}{neste
 read-mount         !  0.02  {path} is readable from the container{where}{nested}
 replaceable-mount  ✗  0.30  another user could make {path} lead elsewhere before the engine
                             binds it ({why})
-own-mount          ✓  0     mcp-lok's own `{source}` is readable at `{target}`
 mask               ✓  0     `{target}` is hidden behind an empty read-only directory
 scratch            ✓  0.01  `{target}` is a private {size}scratch space{noexec}
 own-files          ✓  0     {files} are mcp-lok's own read-only files, not the engine's
