@@ -246,12 +246,14 @@ def proxy_process(name: str, ready_fd: int, port: int) -> None:
 )
 def list_(show_all: bool, fmt: str) -> None:
     """List servers: name, status, transport, URL, image, engine, profile."""
-    from .servers import rows
+    from .servers import FOREIGN_NOTE, listed
 
-    found = [r for r in rows() if show_all or r["status"] != "stopped"]
+    found = listed(show_all)
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, sort_keys=True))
         return
+    if any(r["status"] == "foreign" for r in found):
+        click.echo(f"foreign: {FOREIGN_NOTE}; mcp-lok never stops or removes it", err=True)
     columns = ("name", "status", "transport", "url", "image", "engine", "profile")
     table = [[c.upper() for c in columns]] + [[str(r[c] or "-") for c in columns] for r in found]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
@@ -276,8 +278,15 @@ def rm(name: str, force: bool) -> None:
     """Remove the server NAME: the containers, networks, files and state mcp-lok created."""
     from .servers import remove_server
 
-    remove_server(name, force=force)
+    left = remove_server(name, force=force)
     click.echo(name)
+    if left:
+        ids = " ".join(i[:12] for i in left)
+        click.echo(
+            f"left alone: containers carrying the labels of `{name}` that mcp-lok did not "
+            f"create ({ids})",
+            err=True,
+        )
 
 
 @click.command()

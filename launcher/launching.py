@@ -24,6 +24,7 @@ from mcp_lok.policy import (
     target_problems,
 )
 from mcp_lok.policy.baseline import RUNTIME_DIR
+from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
 from mcp_lok.policy.source import Reader, read_text
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def prepare(
     a reserved name, `LokError` for the engine, an image or the port."""
     from .engine import discover
     from .lifecycle import Request, compile_request, reap
-    from .state import RESERVED_NAMES, Store
+    from .state import RESERVED_NAMES, Store, new_nonce
 
     name = opts["name"] or default_name(opts["image"])
     if name in RESERVED_NAMES:
@@ -63,7 +64,9 @@ def prepare(
         )
     engine, store = discover(opts["engine_choice"]), Store()
     reap(engine, store)
-    target = _target(opts, name, engine.kind, str(store.root))
+    # the launch's nonce is a lowering input, like the name: the plan sent is the plan
+    # recorded, and `policy compile` prints its placeholder where this launch puts it
+    target = _target(opts, name, engine.kind, str(store.root), new_nonce())
     if problems := target_problems(target):
         raise PolicyError(problems)
     request = Request(
@@ -86,7 +89,13 @@ def prepare(
     return Prepared(engine, store, request, plan, compiled, target)
 
 
-def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUNTIME_DIR) -> Target:
+def _target(
+    opts: dict[str, Any],
+    name: str,
+    engine: Any = None,
+    root: str = RUNTIME_DIR,
+    launch: str = LAUNCH_PLACEHOLDER,
+) -> Target:
     from mcp_lok.policy import Engine
 
     return Target(
@@ -97,6 +106,7 @@ def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUN
         args=tuple(opts["args"]),
         port=opts["target_port"],
         runtime_dir=root,
+        launch=launch,
     )
 
 

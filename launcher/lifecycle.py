@@ -6,9 +6,12 @@
     the proxy is attached)
 
 Everything created is recorded in the server's state before the next step, so `undo`, a
-later `rm`, or the next command's `reap` can remove it by id. Removal touches only ids
-recorded in state and objects carrying this server's `mcp-lok-name` label. Handing the
-server to the proxy is `handoff`'s job; payloads are sent by `engine`, unchanged.
+later `rm`, or the next command's `reap` can remove it by id. The state records the
+launch's nonce before the first create, and every object the launch creates carries it
+(the `mcp-lok-launch` label): an object created just before a crash, its id not recorded
+yet, is found by it. Removal touches nothing else — not what merely carries mcp-lok's
+labels. Handing the server to the proxy is `handoff`'s job; payloads are sent by `engine`,
+unchanged.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,17 +42,27 @@ from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.source import Reader, read_text
 
 from .audit import record
-from .engine import EngineClient, EngineError
+from .engine import EngineClient
 from .errors import LokError
 from .host import ThisHost
-from .state import NetworkRef, Phase, ServerState, Store, alive, process_start, write_atomic
+from .state import (
+    LAUNCH_LABEL,
+    NetworkRef,
+    Phase,
+    ServerState,
+    Store,
+    alive,
+    created_by,
+    is_nonce,
+    process_start,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
 INGRESS_WAIT = 20.0  # seconds for the gate's ingress socket to appear
 PROXY_STOP_WAIT = 5.0  # seconds between SIGTERM and SIGKILL for a proxy
 CONTAINER_STOP_WAIT = 3  # seconds the engine gives a container between SIGTERM and SIGKILL
-ORPHAN_GRACE = 30.0  # seconds: an unrecorded container younger than this may be mid-launch
 _SECRET = re.compile(r"\$\{secret:(env|file):([^}]+)\}")
 
 
@@ -130,19 +143,26 @@ def new_state(
         launcher_start=process_start(os.getpid()),
         target_port=request.target_port if request.transport.is_http else None,
         gate_name=gate.container.name if gate else None,
+        launch=_nonce_of(plan),
     )
 
 
+def _nonce_of(plan: LaunchPlan) -> str:
+    # INVARIANT: a launch has a nonce of its own; `policy compile`'s placeholder would make
+    # every object created from a printed plan look like this launch's
+    if not is_nonce(plan.launch):
+        raise LokError("the plan carries no launch nonce", hint="this is a bug in mcp-lok")
+    return plan.launch
+
+
 def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
-    """Claim the name: refuse one in use, then record the state before creating anything."""
+    """Claim the name: refuse one in use, then record the state (with the launch's nonce)
+    before creating anything. Containers that only carry mcp-lok's labels for this name
+    are not mcp-lok's: they neither block the name nor are touched."""
     name = state.name
     hint = f"choose another `--name`, or remove the old one with `mcp-lok rm {name}`"
     if store.load(name) is not None:
         raise LokError(f"a server named `{name}` already exists", hint=hint)
-    if engine.containers({"mcp-lok": "true", "mcp-lok-name": name}):
-        raise LokError(
-            f"containers of a server named `{name}` exist on {engine.kind.value}", hint=hint
-        )
     for container in (state.container_name, state.gate_name):
         if container and engine.inspect(container) is not None:
             raise LokError(
@@ -288,32 +308,53 @@ def stop_containers(engine: EngineClient, state: ServerState) -> None:
 
 
 def teardown(engine: EngineClient | None, store: Store, state: ServerState) -> None:
-    """Remove everything `state` records, and this server's labelled leftovers, then the
-    state itself. Raises `LokError` (keeping the state, so `rm` can be retried) when the
-    engine cannot remove something."""
+    """Remove everything `state` records (and what its launch created but had not recorded
+    yet), then the state itself. Raises `LokError` (keeping the state, so `rm` can be
+    retried) when the engine cannot remove something."""
     stop_process(state.proxy_pid, state.proxy_start)
     if state.launcher_pid != os.getpid():
         stop_process(state.launcher_pid, state.launcher_start)
     if engine is not None:
-        remove_engine_objects(engine, state.name, state.ids, [n.id for n in state.networks])
+        remove_engine_objects(engine, state)
     with store.lock():
         remove_files(store, state)
         store.remove(state.name)
 
 
-def remove_engine_objects(
-    engine: EngineClient, name: str, ids: Sequence[str], networks: Sequence[str]
-) -> None:
-    """Remove the containers `ids` and the `networks`, and whatever else carries this
-    server's `mcp-lok-name` label (a container created just before a crash)."""
-    labels = {"mcp-lok": "true", "mcp-lok-name": name}
-    containers = list(ids) + [c["Id"] for c in engine.containers(labels) if c["Id"] not in ids]
-    for container in containers:  # the server first: it lives in the gate's namespace
+def remove_engine_objects(engine: EngineClient, state: ServerState) -> None:
+    """Remove the containers and networks `state` records, and those carrying its launch's
+    nonce (created just before a crash, or for a client session by the proxy)."""
+    # INVARIANT: mcp-lok removes only what it created: ids its state recorded, or objects
+    # carrying the nonce it recorded before creating anything. mcp-lok's labels alone (a
+    # look-alike made by hand) are never enough.
+    launched: list[str] = []
+    nets: list[str] = []
+    if is_nonce(state.launch):
+        nonce = {LAUNCH_LABEL: state.launch or ""}
+        launched = [c["Id"] for c in engine.containers(nonce)]
+        nets = [n["Id"] for n in engine.networks(nonce)]
+    gate = [state.gate_id] if state.gate_id else []
+    # the gate last: the server and any session's server live in its namespace
+    containers = [i for i in [*state.ids, *launched] if i not in gate] + gate
+    for container in dict.fromkeys(containers):
         engine.stop(container, timeout=CONTAINER_STOP_WAIT)
         engine.remove_container(container)
-    found = list(networks) + [n["Id"] for n in engine.networks(labels) if n["Id"] not in networks]
-    for network in found:
+    for network in dict.fromkeys([*(n.id for n in state.networks), *nets]):
         engine.remove_network(network)
+
+
+def look_alikes(
+    engine: EngineClient, store: Store, name: str | None = None
+) -> list[dict[str, Any]]:
+    """Containers that carry mcp-lok's labels (for the server `name`, or any) that no
+    launch created: made by hand, or recreated outside mcp-lok. mcp-lok leaves them be."""
+    labels = {"mcp-lok": "true", **({"mcp-lok-name": name} if name else {})}
+    listed = engine.containers(labels)
+    # INVARIANT: state is read after the engine is listed. A launch records its state and
+    # nonce before it creates anything, so whatever the list holds that a launch in
+    # progress created is recorded by now; read earlier, it would look like a look-alike.
+    states = store.all()
+    return [c for c in listed if created_by(c, states) is None]
 
 
 def remove_files(store: Store, state: ServerState) -> None:
@@ -345,10 +386,10 @@ def undo(engine: EngineClient, store: Store, state: ServerState) -> None:
 # --- reaping ---------------------------------------------------------------------------
 
 
-def reap(engine: EngineClient, store: Store, now: float | None = None) -> list[str]:
-    """Remove what crashed commands left on `engine`: launches whose launcher died
-    half-way, and stopped containers (and their networks) labelled as mcp-lok's that no
-    state records (e.g. after a reboot emptied the runtime dir). Returns the names reaped."""
+def reap(engine: EngineClient, store: Store) -> list[str]:
+    """Remove what crashed commands left on `engine`: launches whose launcher died half-way
+    (by their state: recorded ids and the launch's nonce). Returns the names reaped. What
+    no state records is never reaped: `list --all` and `audit` report it."""
     reaped = []
     for state in store.all():
         launching = state.phase == Phase.STARTING.value
@@ -360,37 +401,7 @@ def reap(engine: EngineClient, store: Store, now: float | None = None) -> list[s
             log.warning("removing `%s`: its launch did not finish", state.name)
             undo(engine, store, state)
             reaped.append(state.name)
-    return sorted({*reaped, *_reap_unrecorded(engine, store, now)})
-
-
-def _reap_unrecorded(engine: EngineClient, store: Store, now: float | None) -> list[str]:
-    moment = time.time() if now is None else now
-    containers = engine.containers({"mcp-lok": "true"})
-    networks = engine.networks({"mcp-lok": "true"})
-    # INVARIANT: state is read after the engine is listed. A launch writes its state
-    # before it creates anything, so whatever the lists hold that a launch in progress
-    # created is already recorded; read earlier, a concurrent launch would look orphaned.
-    known = set(store.names())
-    reaped = []
-    for container in containers:
-        name = container.get("Labels", {}).get("mcp-lok-name", "")
-        old = moment - float(container.get("Created", moment)) > ORPHAN_GRACE
-        # INVARIANT: only stopped containers carrying mcp-lok's labels that no state
-        # records, removed by their own id. A running one is never reaped: without state it
-        # is someone's own (e.g. created from `policy compile` output), and a launch always
-        # writes state before it creates anything.
-        if name not in known and old and container.get("State") != "running":
-            log.warning("removing the orphaned container %s of `%s`", container["Id"][:12], name)
-            with contextlib.suppress(EngineError):
-                engine.remove_container(container["Id"])
-            reaped.append(name)
-    in_use = {c.get("Labels", {}).get("mcp-lok-name") for c in containers}
-    for network in networks:
-        name = network.get("Labels", {}).get("mcp-lok-name", "")
-        if name not in known and (name not in in_use or name in reaped):
-            with contextlib.suppress(EngineError):
-                engine.remove_network(network["Id"])
-    return reaped
+    return sorted(reaped)
 
 
 __all__ = [
@@ -398,6 +409,7 @@ __all__ = [
     "Request",
     "compile_request",
     "fill_secrets",
+    "look_alikes",
     "new_state",
     "reap",
     "remove_engine_objects",

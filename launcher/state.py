@@ -15,10 +15,12 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from mcp_lok.policy.lower import LAUNCH_LABEL
 
 from .errors import LokError
 from .paths import default_root
@@ -29,6 +31,7 @@ LOCK_FILE = ".launcher.lock"
 # empty folder masks are bound from) or on mcp-lok's own lock
 RESERVED_NAMES = frozenset({"seccomp", "empty"})
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")  # policy's `target_problems` rule
+_NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 class Phase(enum.Enum):
@@ -50,6 +53,25 @@ class Status(enum.Enum):
     STOPPED = "stopped"
     FAILED = "failed"  # a launch died half-way; the next command reaps it
     UNKNOWN = "unknown"  # the engine does not answer
+    FOREIGN = "foreign"  # carries mcp-lok's labels, but no launch created it
+
+
+def new_nonce() -> str:
+    """A launch nonce: 128 random bits, in hex."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def is_nonce(value: object) -> bool:
+    """Whether `value` is a launch nonce (never `policy compile`'s placeholder)."""
+    return isinstance(value, str) and _NONCE.fullmatch(value) is not None
+
+
+def created_by(listed: Mapping[str, Any], states: Iterable[ServerState]) -> ServerState | None:
+    """The server whose launch created the container or network `listed`; None for a
+    look-alike: mcp-lok's labels alone (a wrong nonce, or none) make nothing mcp-lok's."""
+    return next((s for s in states if s.launched(listed)), None)
 
 
 def name_problem(name: str) -> str | None:
@@ -95,6 +117,10 @@ class ServerState:
     gate_id: str | None = None
     gate_name: str | None = None
     networks: list[NetworkRef] = field(default_factory=list)
+    # the launch's nonce, recorded before anything is created and carried by every object
+    # the launch creates (the `mcp-lok-launch` label): what was created but not recorded
+    # yet (a crash between a create and its record) is found by it, and nothing else is
+    launch: str | None = None
     files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
     kept: list[str] = field(default_factory=list)  # of those, files that existed before
     dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it
@@ -116,6 +142,15 @@ class ServerState:
     def ids(self) -> list[str]:
         """Every container id recorded, the server's first."""
         return [i for i in (self.container_id, self.gate_id) if i]
+
+    def launched(self, listed: Mapping[str, Any]) -> bool:
+        """Whether the container or network `listed` (as the engine lists it) is one this
+        server's launch created: an id it recorded, or this launch's own nonce."""
+        recorded = {*self.ids, *(n.id for n in self.networks)}
+        labels = listed.get("Labels") or {}
+        return listed.get("Id") in recorded or (
+            is_nonce(self.launch) and labels.get(LAUNCH_LABEL) == self.launch
+        )
 
 
 class Store:
@@ -260,14 +295,18 @@ def status_of(
 
 
 __all__ = [
+    "LAUNCH_LABEL",
     "NetworkRef",
     "Phase",
     "ServerState",
     "Status",
     "Store",
     "alive",
+    "created_by",
     "default_root",
+    "is_nonce",
     "name_problem",
+    "new_nonce",
     "process_start",
     "status_of",
     "write_atomic",

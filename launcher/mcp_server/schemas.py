@@ -9,24 +9,26 @@ from __future__ import annotations
 
 # pydantic, which reads these for the SDK, needs typing_extensions' TypedDict before 3.12
 # for nested ones (it is pydantic's own dependency)
-from typing import Any
+from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
 
 class ServerRow(TypedDict):
-    """One server, as `mcp-lok list --format json` prints it."""
+    """One server, as `mcp-lok list --format json` prints it; or (status `foreign`, with a
+    `note`) a container that carries mcp-lok's labels but that no launch created."""
 
     name: str
     status: str
-    transport: str
+    transport: str | None
     url: str | None
     sse_url: str | None
-    image: str
+    image: str | None
     engine: str
-    profile: str
-    created: str
+    profile: str | None
+    created: str | None
     container: str | None
+    note: NotRequired[str]
 
 
 class ServerList(TypedDict):
@@ -83,6 +85,7 @@ class Stopped(TypedDict):
 class Removed(TypedDict):
     name: str
     removed: bool
+    left: list[str]  # containers with its labels that mcp-lok did not create, left alone
 
 
 class Logs(TypedDict):

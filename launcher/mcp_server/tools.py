@@ -101,12 +101,15 @@ def _check_name(name: str) -> None:
 
 def list_servers(include_stopped: bool = False) -> Outcome:
     """`mcp-lok list [--all]`: every server with its merged status."""
-    from mcp_lok.launcher.servers import rows
+    from mcp_lok.launcher.servers import listed
 
-    found = [r for r in rows() if include_stopped or r["status"] != "stopped"]
+    found = listed(include_stopped)
     lines = [
         f"{r['name']}: {r['status']}, {r['transport']}, {r['url'] or 'no URL'}, "
         f"{r['image']} on {r['engine']}, profile `{r['profile']}`"
+        if "note" not in r
+        else f"{r['name']}: {r['status']} container {r['container'][:12]} on {r['engine']}, "
+        f"{r['note']}"
         for r in found
     ]
     return Outcome("\n".join(lines) or "no servers", {"servers": found})
@@ -126,8 +129,17 @@ def remove_server(name: str, force: bool = False) -> Outcome:
     from mcp_lok.launcher.servers import remove_server as removing
 
     _check_name(name)
-    removing(name, force=force)
-    return Outcome(f"removed `{name}`", {"name": name, "removed": True})
+    left = removing(name, force=force)
+    text = f"removed `{name}`"
+    if left:
+        text += f"; left {_not_ours(left)}"
+    return Outcome(text, {"name": name, "removed": True, "left": left})
+
+
+def _not_ours(ids: list[str]) -> str:
+    """What `rm` says of the look-alikes it left."""
+    shown = ", ".join(i[:12] for i in ids)
+    return f"containers carrying its labels that mcp-lok did not create: {shown}"
 
 
 # --- run ---------------------------------------------------------------------------------

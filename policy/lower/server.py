@@ -12,7 +12,7 @@ from collections.abc import Callable
 from .. import baseline
 from ..ir import NetworkMode, Policy
 from ..origin import BASELINE, Argument, Default, Origin
-from .plan import Payload, PlanFile, Target, Transport
+from .plan import LAUNCH_LABEL, Payload, PlanFile, Target, Transport
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
 SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
@@ -22,6 +22,7 @@ NAME = Argument("--name")
 TRANSPORT = Argument("--transport")
 ARGS = Argument("-- ARGS")
 DIGEST = Default("policy digest")
+LAUNCH = Default("launch nonce")
 
 
 def container_name(target: Target) -> str:
@@ -43,6 +44,7 @@ def needs_gate(policy: Policy, target: Target) -> bool:
 def labels(payload: Payload, target: Target, role: str) -> None:
     payload.put("Labels", "mcp-lok", "true", BASELINE)
     payload.put("Labels", "mcp-lok-name", target.name, NAME)
+    payload.put("Labels", LAUNCH_LABEL, target.launch, LAUNCH)
     payload.put("Labels", "mcp-lok-role", role, BASELINE)
     payload.put("Labels", "mcp-lok-transport", target.transport.value, TRANSPORT)
 

@@ -197,12 +197,20 @@ def test_a_bad_server_name_is_refused_like_the_cli(handler: Any, name: str) -> N
 def test_stop_and_remove_call_the_clis_functions(monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[tuple[str, str, bool]] = []
     monkeypatch.setattr(servers, "stop_server", lambda name: called.append(("stop", name, False)))
-    monkeypatch.setattr(
-        servers, "remove_server", lambda name, force: called.append(("rm", name, force))
-    )
+
+    def remove(name: str, force: bool) -> list[str]:
+        called.append(("rm", name, force))
+        return ["c" * 64]  # a look-alike, left alone
+
+    monkeypatch.setattr(servers, "remove_server", remove)
     assert conforms(tools.stop_server("time"), schemas.Stopped) == {"name": "time", "stopped": True}
-    removed = conforms(tools.remove_server("time", force=True), schemas.Removed)
-    assert removed == {"name": "time", "removed": True}
+    outcome = tools.remove_server("time", force=True)
+    removed = conforms(outcome, schemas.Removed)
+    assert removed == {"name": "time", "removed": True, "left": ["c" * 64]}
+    assert outcome.text == (
+        "removed `time`; left containers carrying its labels that mcp-lok did not create: "
+        "cccccccccccc"
+    )
     assert called == [("stop", "time", False), ("rm", "time", True)]
 
 
