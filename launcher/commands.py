@@ -23,7 +23,13 @@ from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from .launching import prepare, provision, starter
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
-from .proxy_options import PROXY_OPTIONS, auth_token, per_session_mode, session_body
+from .proxy_options import (
+    NO_AUTH_WARNING,
+    PROXY_OPTIONS,
+    auth_token,
+    per_session_mode,
+    session_body,
+)
 from .state import client_urls
 from .version import __version__
 
@@ -132,11 +138,11 @@ def run(**opts: Any) -> None:
     from .lifecycle import teardown
     from .respawn import parse_restart
 
-    token, generated = auth_token(opts.pop("auth_token"))
+    token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
-    state = provision(engine, store, request, plan, detached=False)
+    state = provision(engine, store, request, plan, detached=False, token=token)
     body = session_body(plan) if per_session else None
 
     def announce(url: str) -> None:
@@ -144,10 +150,12 @@ def run(**opts: Any) -> None:
         lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
         if urls["sse_url"] and urls["sse_url"] != urls["url"]:
             lines.append(f"  legacy SSE: {urls['sse_url']}")
-        if generated:
+        if token is not None:
             lines.append(f"  bearer token: {token}")
         snippet = _snippet(state.name, urls, state.transport, token)
         lines.append(f"client config:\n{snippet}")
+        if token is None:
+            lines.append(NO_AUTH_WARNING.format(name=state.name))
         click.echo("\n".join(lines), err=True)
 
     try:
@@ -183,11 +191,11 @@ def start(fmt: str, **opts: Any) -> None:
     from .lifecycle import undo
     from .respawn import parse_restart
 
-    token, generated = auth_token(opts.pop("auth_token"))
+    token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
     engine, store, request, plan = _prepare(opts)
-    state = provision(engine, store, request, plan, detached=True)
+    state = provision(engine, store, request, plan, detached=True, token=token)
     body = session_body(plan) if per_session else None
     try:
         with interruptible():
@@ -208,12 +216,14 @@ def start(fmt: str, **opts: Any) -> None:
             click.echo(f"proxy log:\n{tail}", err=True)
         raise
     urls = client_urls(url, state.transport)
-    shown_token = {"token": token} if generated else {}
+    if token is None:
+        click.echo(NO_AUTH_WARNING.format(name=state.name), err=True)
     if fmt == "json":
-        click.echo(json.dumps({"name": state.name, **urls, **shown_token}))
+        found = {"name": state.name, **urls, "auth": token is not None, "token": token}
+        click.echo(json.dumps(found))
     else:
         shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
-        if generated:
+        if token is not None:
             shown.append(f"bearer token: {token}")
         click.echo("\n".join([state.name, *(u for u in shown if u)]))
 
@@ -245,17 +255,26 @@ def proxy_process(name: str, ready_fd: int, port: int) -> None:
     help="How to print the list.",
 )
 def list_(show_all: bool, fmt: str) -> None:
-    """List servers: name, status, transport, URL, image, engine, profile."""
+    """List servers: name, status, transport, URL, image, engine, profile, auth.
+
+    With `--all`, also stopped servers, and containers that carry mcp-lok's labels but that
+    no launch created (status `foreign`: mcp-lok never stops or removes them)."""
     from .servers import FOREIGN_NOTE, listed
 
     found = listed(show_all)
+    for server in found:
+        if server["auth"] is False:  # loud, whatever the format: stderr is not the result
+            click.echo(NO_AUTH_WARNING.format(name=server["name"]), err=True)
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, sort_keys=True))
         return
     if any(r["status"] == "foreign" for r in found):
         click.echo(f"foreign: {FOREIGN_NOTE}; mcp-lok never stops or removes it", err=True)
-    columns = ("name", "status", "transport", "url", "image", "engine", "profile")
-    table = [[c.upper() for c in columns]] + [[str(r[c] or "-") for c in columns] for r in found]
+    columns = ("name", "status", "transport", "url", "image", "engine", "profile", "auth")
+    shown = {True: "token", False: "NONE", None: "-"}
+    table = [[c.upper() for c in columns]] + [
+        [shown[r[c]] if c == "auth" else str(r[c] or "-") for c in columns] for r in found
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -129,16 +129,22 @@ def _check_port(port: int) -> None:
 
 
 def provision(
-    engine: EngineClient, store: Store, request: Request, plan: Any, detached: bool
+    engine: EngineClient,
+    store: Store,
+    request: Request,
+    plan: Any,
+    detached: bool,
+    token: str | None = None,
 ) -> ServerState:
-    """Reserve the name and create everything; on any failure or Ctrl-C, remove it all."""
+    """Reserve the name and create everything; on any failure or Ctrl-C, remove it all.
+    The proxy's bearer `token` (None: `--no-auth`) is kept in the state, for `inspect`."""
     import os
 
     from .engine import uninterrupted
     from .handoff import cleaning_up, interruptible
     from .lifecycle import Launch, new_state, reserve, undo
 
-    state = new_state(request, plan, engine, store, detached)
+    state = new_state(request, plan, engine, store, detached, token)
     launch = Launch(engine, store, plan, state)
     reserved = False
     try:

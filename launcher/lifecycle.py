@@ -47,6 +47,7 @@ from .errors import LokError
 from .host import ThisHost
 from .state import (
     LAUNCH_LABEL,
+    PRIVATE_DIR,
     NetworkRef,
     Phase,
     ServerState,
@@ -124,7 +125,12 @@ def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[st
 
 
 def new_state(
-    request: Request, plan: LaunchPlan, engine: EngineClient, store: Store, detached: bool
+    request: Request,
+    plan: LaunchPlan,
+    engine: EngineClient,
+    store: Store,
+    detached: bool,
+    token: str | None = None,
 ) -> ServerState:
     gate = plan.gate
     return ServerState(
@@ -144,6 +150,7 @@ def new_state(
         target_port=request.target_port if request.transport.is_http else None,
         gate_name=gate.container.name if gate else None,
         launch=_nonce_of(plan),
+        token=token,
     )
 
 
@@ -170,6 +177,7 @@ def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
                 hint="choose another `--name`, or remove that container yourself",
             )
     store.save(state)
+    store.make_log(name)
 
 
 class Launch:
@@ -223,16 +231,22 @@ class Launch:
         write_atomic(path, record.render(self.plan), record.RECORD_MODE)
 
     def make_dirs(self, folder: Path) -> None:
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
-        for made in reversed(missing):
-            self.make_dir(made, 0o755)
+        """The folders on the way to a planned file (the runtime root, the server's own
+        folder, the shared `seccomp/`)."""
+        # INVARIANT: every folder on the way is 0700, whatever the umask. A file a container
+        # reads through a bind mount (resolv.conf, the gate's config, the mask folder) or
+        # the engine reads (Podman's seccomp profiles) keeps the plan's readable mode, but
+        # sits inside a 0700 folder: no other local user can reach it, and a bind mount
+        # does not look at the folders above its source.
+        if folder.is_dir():
+            return
+        made = self.store.private(folder)
+        self.record(dirs=[*self.state.dirs, *map(str, made)])
 
     def make_dir(self, folder: Path, mode: int) -> None:
+        """A folder the plan names, with the plan's mode (the gate's 0700, the mask's)."""
         if not folder.exists():
-            folder.mkdir(mode=mode)
+            folder.mkdir(mode=mode & PRIVATE_DIR)
             self.record(dirs=[*self.state.dirs, str(folder)])
         # INVARIANT: a folder gets the plan's mode whatever the umask (the gate's is 0700)
         folder.chmod(mode)

@@ -108,6 +108,7 @@ def _foreign_row(listed: dict[str, Any], engine: EngineClient) -> dict[str, Any]
         "profile": None,
         "created": None,
         "container": listed["Id"],
+        "auth": None,
         "note": FOREIGN_NOTE,
     }
 
@@ -126,6 +127,7 @@ def _row(state: ServerState, found: Status) -> dict[str, Any]:
         "profile": state.profile,
         "created": state.created,
         "container": state.container_id,
+        "auth": state.token is not None,
     }
 
 
@@ -134,6 +136,12 @@ def load(store: Store, name: str) -> ServerState:
     if state is None:
         raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
     return state
+
+
+def with_status(name: str) -> tuple[ServerState, Status]:
+    """The server NAME's state and its merged status (`unknown` when its engine is down)."""
+    state = load(Store(), name)
+    return state, status(state, _connect(state.engine_url))
 
 
 def _engine(state: ServerState) -> EngineClient:
@@ -261,4 +269,5 @@ __all__ = [
     "rows",
     "status",
     "stop_server",
+    "with_status",
 ]

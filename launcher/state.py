@@ -15,6 +15,7 @@ import fcntl
 import json
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,6 +27,8 @@ from .errors import LokError
 from .paths import default_root
 
 STATE_FILE = "state.json"
+PRIVATE_DIR = 0o700  # every folder mcp-lok makes
+PRIVATE_FILE = 0o600  # every file mcp-lok writes, but those a container reads (the plan's)
 LOCK_FILE = ".launcher.lock"
 # names that would land on the runtime dir's shared entries (Podman's seccomp profiles, the
 # empty folder masks are bound from) or on mcp-lok's own lock
@@ -121,6 +124,9 @@ class ServerState:
     # the launch creates (the `mcp-lok-launch` label): what was created but not recorded
     # yet (a crash between a create and its record) is found by it, and nothing else is
     launch: str | None = None
+    # the proxy's bearer token (None: `--no-auth`, or a state from before tokens were
+    # kept); shown again to its owner by `mcp-lok inspect --show-token`
+    token: str | None = None
     files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
     kept: list[str] = field(default_factory=list)  # of those, files that existed before
     dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it
@@ -196,8 +202,28 @@ class Store:
 
     def save(self, state: ServerState) -> None:
         folder = self.folder(state.name)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-        write_atomic(self.path(state.name), state.to_json(), 0o644)
+        if not folder.is_dir():
+            self.private(folder)
+        # INVARIANT: the state (it holds the bearer token) is its owner's alone: 0600, in
+        # a 0700 folder under a 0700 root
+        write_atomic(self.path(state.name), state.to_json(), PRIVATE_FILE)
+
+    def private(self, folder: Path) -> list[Path]:
+        """Make `folder` (under the root) and its missing parents 0700; returns those made.
+        The root is made 0700 even when it was there already (an older mcp-lok made it
+        0755)."""
+        made = make_private_dirs(folder)
+        # INVARIANT: the runtime root is 0700, so nothing under it is reachable by another
+        # local user, whatever mode a file a container reads through a bind mount has
+        if stat.S_IMODE(self.root.stat().st_mode) != PRIVATE_DIR:
+            self.root.chmod(PRIVATE_DIR)
+        return made
+
+    def make_log(self, name: str) -> None:
+        """Create the proxy's log, 0600, before any process opens it for appending (an
+        `open(…, "a")` would create it with the umask's mode)."""
+        os.close(os.open(self.log_path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(self.log_path(name), PRIVATE_FILE)
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -210,13 +236,32 @@ class Store:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialise name reservation and reaping between concurrent mcp-lok commands."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
-        with open(self.root / LOCK_FILE, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        self.private(self.root)
+        fd = os.open(self.root / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def make_private_dirs(folder: Path) -> list[Path]:
+    """Make `folder` and its missing parents 0700, whatever the umask. Returns the folders
+    made, outermost first."""
+    missing = []
+    probe = folder
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    made = list(reversed(missing))
+    for path in made:
+        with contextlib.suppress(FileExistsError):  # a concurrent command made it
+            path.mkdir(mode=PRIVATE_DIR)
+        path.chmod(PRIVATE_DIR)
+    return made
 
 
 def write_atomic(path: Path, content: str, mode: int) -> None:

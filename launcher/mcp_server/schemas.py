@@ -28,6 +28,7 @@ class ServerRow(TypedDict):
     profile: str | None
     created: str | None
     container: str | None
+    auth: bool | None  # whether its proxy requires a bearer token; None for `foreign`
     note: NotRequired[str]
 
 
@@ -63,7 +64,8 @@ class Explained(Exposure):
 
 
 class Launched(TypedDict):
-    """`run_server`'s answer; `started` is false for a dry run, and then no URL."""
+    """`run_server`'s answer; `started` is false for a dry run, and then no URL and no
+    token. Clients must send `Authorization: Bearer <token>` to the URL."""
 
     name: str
     engine: str
@@ -73,6 +75,7 @@ class Launched(TypedDict):
     started: bool
     url: str | None
     sse_url: str | None
+    token: str | None
     exposure: Exposure
     warnings: list[str]
 

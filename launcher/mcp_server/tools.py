@@ -22,7 +22,8 @@ import click
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.policy_commands import env_pairs
-from mcp_lok.launcher.state import client_urls, name_problem, write_atomic
+from mcp_lok.launcher.proxy_options import auth_token
+from mcp_lok.launcher.state import PRIVATE_FILE, client_urls, name_problem, write_atomic
 from mcp_lok.policy import (
     PolicyError,
     Severity,
@@ -198,21 +199,29 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
         "started": False,
         "url": None,
         "sse_url": None,
+        "token": None,
         "exposure": found,
         "warnings": warnings,
     }
     where = f"`{prepared.request.name}` ({asked.image}) on {data['engine']}"
     if dry_run:
         return Outcome(f"would start {where}\n{describe(found)}", data)
-    urls = client_urls(_launch(prepared, source), asked.transport)
-    data.update(urls, started=True)
+    # INVARIANT: the proxy requires a bearer token; the tool's caller gets it in the
+    # structured result, the one place it is shown
+    token = auth_token(None)
+    assert token is not None
+    urls = client_urls(_launch(prepared, source, token), asked.transport)
+    data.update(urls, started=True, token=token)
     sse = urls["sse_url"]
     legacy = f"\nlegacy SSE: {sse}" if sse and sse != urls["url"] else ""
-    text = f"started {where}\nendpoint: {urls['url']}{legacy}\n{describe(found)}"
+    text = (
+        f"started {where}\nendpoint: {urls['url']}{legacy}\nclients send "
+        f"`Authorization: Bearer <token>`, the `token` of this result\n{describe(found)}"
+    )
     return Outcome(text, data)
 
 
-def _launch(prepared: Prepared, source: ProfileSource) -> str:
+def _launch(prepared: Prepared, source: ProfileSource, token: str) -> str:
     """Provision and hand over to a detached proxy, as `start` does; its base URL. On any
     failure everything is removed, and the proxy's last log lines join the hint."""
     from mcp_lok.launcher.handoff import log_tail, spawn
@@ -220,11 +229,11 @@ def _launch(prepared: Prepared, source: ProfileSource) -> str:
     from mcp_lok.launcher.lifecycle import undo
 
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
-    state = provision(engine, store, request, plan, detached=True)
+    state = provision(engine, store, request, plan, detached=True, token=token)
     try:
         if source.text is not None:
             state = _keep_profile(prepared, source.text)
-        return spawn(store, state, request.port, on_attached=starter(engine, state))
+        return spawn(store, state, request.port, token=token, on_attached=starter(engine, state))
     except BaseException as error:
         tail = log_tail(state.log_path)
         undo(engine, store, store.load(state.name) or state)
@@ -245,7 +254,7 @@ def _keep_profile(prepared: Prepared, text: str) -> ServerState:
         assert state is not None, "provision recorded the state"
         state = replace(state, files=[*state.files, str(path)])
         store.save(state)
-        write_atomic(path, text, 0o644)
+        write_atomic(path, text, PRIVATE_FILE)
     return state
 
 

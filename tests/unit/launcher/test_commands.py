@@ -78,7 +78,7 @@ def test_list_explains_a_foreign_row(monkeypatch: pytest.MonkeyPatch) -> None:
     row = {
         "name": "time", "status": "foreign", "transport": "stdio", "url": None,
         "sse_url": None, "image": "img", "engine": "docker", "profile": None,
-        "created": None, "container": "d" * 64, "note": servers.FOREIGN_NOTE,
+        "created": None, "container": "d" * 64, "auth": None, "note": servers.FOREIGN_NOTE,
     }  # fmt: skip
     monkeypatch.setattr(servers, "rows", lambda: [row])
     result = CliRunner().invoke(cli, ["list", "--all"])
@@ -90,6 +90,7 @@ def test_list_explains_a_foreign_row(monkeypatch: pytest.MonkeyPatch) -> None:
         "-",
         "img",
         "docker",
+        "-",
         "-",
     ]
     assert "not created by mcp-lok" in result.stderr

@@ -122,7 +122,7 @@ def test_an_open_network_and_podman_seccomp_are_recorded_and_torn_down(store: St
     seccomp = [Path(f) for f in state.files if "/seccomp/" in f]
     assert seccomp
     assert seccomp[0].exists()
-    assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o700
     teardown(engine, store, state)  # type: ignore[arg-type]
     assert engine.containers_by_id == {}
     assert engine.networks_by_id == {}
@@ -344,3 +344,37 @@ def test_the_payload_sent_is_the_plan_with_only_secrets_filled(store: Store) -> 
     engine.create_container = record  # type: ignore[method-assign]
     started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
     assert canonical_json(sent[0]) == canonical_json(started.plan.server.body)
+
+
+def test_everything_a_launch_writes_is_private_whatever_the_umask(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a launch with the most files: Podman's seccomp profiles, an allow-list (resolv.conf,
+    # the gate's folder, its config and egress rules), a mask folder, an HTTP transport
+    policy = store.root.parent / "policy.lok"
+    policy.write_text("allow example.com port 443\ndeny path /etc/secret\n")
+    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *args: None)
+    old = os.umask(0)
+    try:
+        engine = FakeEngine(kind=Engine.PODMAN)
+        request = Request(IMAGE, "web", Transport.SSE, profile=str(policy))
+        started = launch(store, engine, request, Engine.PODMAN)
+        with store.lock():
+            pass
+    finally:
+        os.umask(old)
+    planned = {Path(f.path): f.mode for f in started.plan.files}
+    assert Path(store.root / "empty") in planned  # the mask folder is the plan's
+    seen = {store.root: stat.S_IMODE(store.root.stat().st_mode)}
+    for path in store.root.rglob("*"):
+        seen[path] = stat.S_IMODE(path.lstat().st_mode)
+    expected = {path: planned.get(path, 0o700 if path.is_dir() else 0o600) for path in seen}
+    assert seen == expected
+    # what the plan leaves readable (a container reads it) sits in a 0700 folder
+    for path, mode in planned.items():
+        if mode & 0o044:
+            assert any(seen.get(p) == 0o700 for p in path.parents), path
+    names = {p.name for p in seen}
+    assert {"state.json", "proxy.log", ".launcher.lock", "plan.json"} <= names
+    assert seen[store.folder("web") / "state.json"] == 0o600
+    assert seen[store.folder("web") / "proxy.log"] == 0o600

@@ -56,8 +56,11 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         store: Store,
         server: state.ServerState,
         port: int,
+        token: str | None = None,
         on_attached: Callable[[], None] | None = None,
     ) -> str:
+        assert token is not None  # the proxy requires one
+        assert token == server.token  # and the state keeps it, for `inspect`
         names.append(server.name)
         if on_attached is not None:  # the proxy is attached: the container starts now
             on_attached()
@@ -86,6 +89,11 @@ def test_run_starts_detached_and_says_nothing_is_granted_beyond_stdio(
     saved = Store().load("time")
     assert saved is not None
     assert saved.detached is True
+    # the structured result carries the bearer token the proxy requires; the text does not
+    assert outcome.data["token"] == saved.token
+    assert len(outcome.data["token"]) >= 40
+    assert outcome.data["token"] not in outcome.text
+    assert "Authorization: Bearer <token>" in outcome.text
     assert saved.container_id in engine.containers_by_id
 
 
@@ -98,6 +106,7 @@ def test_a_dry_run_explains_the_grant_and_creates_nothing(
     assert engine.calls == []
     assert Store().load("web") is None
     assert outcome.data["started"] is False
+    assert outcome.data["token"] is None
     beyond = outcome.data["exposure"]["beyond_stdio"]
     assert any("unrestricted egress" in row["description"] for row in beyond), beyond
     assert outcome.text.startswith("would start `web`")
@@ -176,7 +185,7 @@ def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch
     ]
     for row in rows:
         row.update(image=IMAGE, engine="docker", profile="stdio", sse_url=None)
-        row.update(created="2026-01-01T00:00:00+00:00", container=None)
+        row.update(created="2026-01-01T00:00:00+00:00", container=None, auth=True)
     monkeypatch.setattr(servers, "rows", lambda: rows)
     assert [r["name"] for r in tools.list_servers().data["servers"]] == ["a"]
     every = tools.list_servers(include_stopped=True)
