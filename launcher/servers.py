@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .engine import EngineClient, discover
+from .engine import EngineClient, answering
 from .errors import LokError
 from .lifecycle import look_alikes, reap, stop_containers, stop_process, teardown
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
@@ -35,11 +35,12 @@ def _connect(url: str) -> EngineClient | None:
 
 
 def engines_for(states: list[ServerState]) -> dict[str, EngineClient | None]:
-    """Each engine the states name (None when it does not answer), and the default one."""
+    """Each engine the states name (None when it does not answer), and every other one that
+    answers on this machine: a look-alike may be on any of them."""
     found = {url: _connect(url) for url in sorted({s.engine_url for s in states})}
     with contextlib.suppress(LokError):
-        default = discover()
-        found.setdefault(default.url, default)
+        for engine in answering():
+            found.setdefault(engine.url, engine)
     return found
 
 
@@ -202,18 +203,21 @@ def remove_server(name: str, force: bool = False) -> list[str]:
 
 def _refuse_unrecorded(name: str, store: Store) -> None:
     """No state records NAME: nothing of it is mcp-lok's to remove, whatever carries its
-    labels. Raises `LokError`, naming such look-alikes."""
-    try:
-        engine = discover()
-        found = look_alikes(engine, store, name)
-    except LokError:
-        found = []
+    labels on any engine. Raises `LokError`, naming such look-alikes."""
+    found: list[tuple[str, str]] = []  # (engine, id)
+    with contextlib.suppress(LokError):
+        for engine in answering():
+            found += [(engine.kind.value, c["Id"]) for c in look_alikes(engine, store, name)]
     if found:
-        ids = " ".join(c["Id"][:12] for c in found)
+        ids = " ".join(i[:12] for _, i in found)
+        removal = "; ".join(
+            f"`{kind} rm -f {' '.join(i[:12] for k, i in found if k == kind)}`"
+            for kind in sorted({k for k, _ in found})
+        )
         raise LokError(
             f"no server named `{name}`; containers carrying its labels ({ids}) were not "
             "created by mcp-lok, and it leaves them alone",
-            hint=f"if they are yours to remove: `{engine.kind.value} rm -f {ids}`",
+            hint=f"if they are yours to remove: {removal}",
         )
     raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
 

@@ -239,6 +239,7 @@ class Store:
         self.private(self.root)
         fd = os.open(self.root / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
         try:
+            os.fchmod(fd, PRIVATE_FILE)  # an older mcp-lok made it with the umask's mode
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield

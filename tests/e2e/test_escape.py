@@ -26,6 +26,7 @@ from .engines import EngineUnderTest
 # the `then` steps that judge the attacker's report; pytest-bdd registers each step as a
 # fixture of the module that defines it, so they are imported here, where the scenarios run
 from .escape_checks import *  # noqa: F403
+from .escape_private import *  # noqa: F403
 from .escape_restart import *  # noqa: F403
 from .escape_support import (
     SEED,

@@ -35,6 +35,7 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
+    monkeypatch.setattr(servers, "answering", lambda: [fake])
     monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
     monkeypatch.delenv("MCP_LOK_AUTH_TOKEN", raising=False)
 

@@ -25,7 +25,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
-    monkeypatch.setattr(servers, "discover", lambda choice=None: fake)
+    monkeypatch.setattr(servers, "answering", lambda: [fake])
     monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
     return fake
 
