@@ -135,8 +135,8 @@ def run(**opts: Any) -> None:
     stops and removes everything it created. Arguments after `--` become the command.
     """
     from .handoff import cleaning_up, interruptible, serve
-    from .lifecycle import teardown
     from .respawn import parse_restart
+    from .teardown import teardown
 
     token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))
@@ -188,8 +188,8 @@ def start(fmt: str, **opts: Any) -> None:
     `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
     from .handoff import cleaning_up, interruptible, log_tail, spawn
-    from .lifecycle import undo
     from .respawn import parse_restart
+    from .teardown import undo
 
     token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))

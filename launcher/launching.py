@@ -54,8 +54,9 @@ def prepare(
     port. Raises `PolicyError` when the policy or the target is rejected, `BadParameter` for
     a reserved name, `LokError` for the engine, an image or the port."""
     from .engine import discover
-    from .lifecycle import Request, compile_request, reap
+    from .lifecycle import Request, compile_request
     from .state import RESERVED_NAMES, Store, new_nonce
+    from .teardown import reap
 
     name = opts["name"] or default_name(opts["image"])
     if name in RESERVED_NAMES:
@@ -142,7 +143,8 @@ def provision(
 
     from .engine import uninterrupted
     from .handoff import cleaning_up, interruptible
-    from .lifecycle import Launch, new_state, reserve, undo
+    from .lifecycle import Launch, new_state, reserve
+    from .teardown import undo
 
     state = new_state(request, plan, engine, store, detached, token)
     launch = Launch(engine, store, plan, state)

@@ -3,7 +3,7 @@
 Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
 did), the engine (which of the recorded containers exist and run), and the OS (whether the
 recorded proxy pid is still that process). Each command first reaps what crashed commands
-left (`lifecycle.reap`). A container that carries mcp-lok's labels but that no launch
+left (`teardown.reap`). A container that carries mcp-lok's labels but that no launch
 created is listed as `foreign` and never stopped or removed.
 """
 
@@ -18,8 +18,8 @@ from typing import Any, BinaryIO
 
 from .engine import EngineClient, answering
 from .errors import LokError
-from .lifecycle import look_alikes, reap, stop_containers, stop_process, teardown
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
+from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ def audit(engine: EngineClient, store: Store, names: Iterable[str] | None) -> li
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
     found = [_recorded(engine, store, s) for s in states]
-    # INVARIANT: state is read after the engine is listed (as `lifecycle.look_alikes`
+    # INVARIANT: state is read after the engine is listed (as `teardown.look_alikes`
     # does): a launch records its state and nonce before it creates anything, so a
     # container listed above that a launch created is recorded by now, by id or by nonce
     everyone = store.all()

@@ -226,7 +226,7 @@ def _launch(prepared: Prepared, source: ProfileSource, token: str) -> str:
     failure everything is removed, and the proxy's last log lines join the hint."""
     from mcp_lok.launcher.handoff import log_tail, spawn
     from mcp_lok.launcher.launching import provision, starter
-    from mcp_lok.launcher.lifecycle import undo
+    from mcp_lok.launcher.teardown import undo
 
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     state = provision(engine, store, request, plan, detached=True, token=token)

@@ -17,13 +17,11 @@ from mcp_lok.launcher.lifecycle import (
     Request,
     compile_request,
     fill_secrets,
-    look_alikes,
     new_state,
-    reap,
     reserve,
-    teardown,
 )
 from mcp_lok.launcher.state import Phase, Store, new_nonce
+from mcp_lok.launcher.teardown import look_alikes, reap, teardown, undo
 from mcp_lok.policy import Engine, PolicyError, Target, Transport, canonical_json, compile_plan
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.origin import Argument
@@ -327,7 +325,7 @@ def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
     with pytest.raises(LokError, match="boom"):
         started.provision({})
     assert started.state.networks  # the network was recorded before the failure
-    lifecycle.undo(engine, store, started.state)  # type: ignore[arg-type]
+    undo(engine, store, started.state)  # type: ignore[arg-type]
     assert engine.networks_by_id == {}
     assert store.load("web") is None
 

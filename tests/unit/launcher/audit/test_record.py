@@ -56,6 +56,7 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     from mcp_lok.launcher import lifecycle
     from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
     from mcp_lok.launcher.state import Store, new_nonce
+    from mcp_lok.launcher.teardown import teardown
     from mcp_lok.policy import Transport
     from tests.unit.launcher.fakes import FakeEngine
 
@@ -81,5 +82,5 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     record = load(store.folder("srv"))
     assert record is not None
     assert record.plan["container"] == plan.server.body
-    lifecycle.teardown(engine, store, launch.state)  # type: ignore[arg-type]
+    teardown(engine, store, launch.state)  # type: ignore[arg-type]
     assert not path.exists()
