@@ -251,8 +251,11 @@ def start_peer(name: str, command: list[str], engine: str) -> Bridge:
 
 def start_lok(engine: str) -> Bridge:
     name = f"bench-br-lok-{uuid.uuid4().hex[:6]}"
+    # `--no-auth`: the bridges it is compared with check no token, so neither does it here
+    # (a token costs one constant-time compare per request; roundtrip_bench measures it)
     result = subprocess.run(
-        [MCP_LOK, "start", "--format", "json", "--engine", engine, "--name", name, IMAGE],
+        [MCP_LOK, "start", "--format", "json", "--no-auth", "--engine", engine, "--name", name,
+         IMAGE],
         capture_output=True, text=True, timeout=120, check=False, env=bench_env(),
     )  # fmt: skip
     if result.returncode != 0:

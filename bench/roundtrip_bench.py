@@ -218,9 +218,12 @@ def check_init(answer: bytes) -> None:
 class Http:
     """A Streamable HTTP endpoint, with an aiohttp client and a raw-socket client."""
 
-    def __init__(self, url: str, checked: bool = True) -> None:
+    def __init__(self, url: str, checked: bool = True, token: str | None = None) -> None:
         self.url, self.checked = url, checked
-        self.headers = dict(HEADERS)
+        # mcp-lok's proxy requires its bearer token (the canned server takes none): sent on
+        # every call, so the proxy's cost includes checking it, as every client pays it
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
+        self.headers = {**HEADERS, **auth}
         self.session: aiohttp.ClientSession | None = None
         self.raw: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         self.prefix = b""
@@ -246,6 +249,7 @@ class Http:
             f"POST /mcp HTTP/1.1\r\nHost: {host_port}\r\n"
             f"Accept: {HEADERS['Accept']}\r\nContent-Type: application/json\r\n"
             f"Mcp-Session-Id: {self.headers['Mcp-Session-Id']}\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in self.headers.items() if k == "Authorization")
         ).encode()
 
     async def via_aiohttp(self, body: bytes) -> bytes:
@@ -349,7 +353,8 @@ async def canned_server(body: bytes) -> tuple[asyncio.subprocess.Process, str]:
     return child, f"http://127.0.0.1:{port}/mcp"
 
 
-def start_server(engine: str, name: str) -> str:
+def start_server(engine: str, name: str) -> tuple[str, str]:
+    """`mcp-lok start`: the client URL and the bearer token its proxy requires."""
     done = subprocess.run(
         [MCP_LOK, "start", "--name", name, "--engine", engine, "--format", "json", IMAGE],
         capture_output=True,
@@ -360,7 +365,8 @@ def start_server(engine: str, name: str) -> str:
     )
     if done.returncode != 0:
         raise RuntimeError(f"`mcp-lok start` failed ({done.returncode}): {done.stderr}")
-    return str(json.loads(done.stdout)["url"])
+    started = json.loads(done.stdout)
+    return str(started["url"]), str(started["token"])
 
 
 async def bench(engine: str, rounds: int, per: int) -> bool:
@@ -376,8 +382,8 @@ async def bench(engine: str, rounds: int, per: int) -> bool:
         sample = await direct.send(call(1))
         check(sample, 1)
         await attached.open()
-        url = await asyncio.to_thread(start_server, engine, name)
-        proxy = Http(url)
+        url, token = await asyncio.to_thread(start_server, engine, name)
+        proxy = Http(url, token=token)
         await proxy.open()
         canned_child, canned_url = await canned_server(sample.rstrip(b"\n"))
         canned = Http(canned_url, checked=False)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import select
 import signal
 import socket
@@ -61,6 +62,8 @@ ANSWER_WAIT = 90.0  # seconds for one run to answer `initialize`
 EXIT_WAIT = 45.0  # seconds for `mcp-lok run` to remove everything after SIGINT
 POLL = 0.005  # seconds between connection attempts while the port refuses
 BODY = json.dumps(initialize("startup-bench"), separators=(",", ":")).encode()
+# the proxy requires a bearer token: one of the bench's own, given with `--auth-token`
+TOKEN = secrets.token_urlsafe(32)
 
 
 class BenchError(Exception):
@@ -145,7 +148,8 @@ def _post(port: int, deadline: float, child: subprocess.Popen[bytes]) -> bytes:
     request = (
         b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
         b"Accept: application/json, text/event-stream\r\nContent-Length: %d\r\n"
-        b"Connection: close\r\n\r\n%s" % (port, len(BODY), BODY)
+        b"Authorization: Bearer %s\r\n"
+        b"Connection: close\r\n\r\n%s" % (port, len(BODY), TOKEN.encode(), BODY)
     )
     while True:
         if child.poll() is not None:
@@ -187,7 +191,8 @@ def via_mcp_lok(engine: str) -> tuple[float, float | None]:
     """Seconds to the answer, and to the "is ready" line (None if not seen)."""
     name = f"bench-start-{uuid.uuid4().hex[:8]}"
     port = free_port()
-    command = [MCP_LOK, "run", "--name", name, "--port", str(port), "--engine", engine, IMAGE]
+    command = [MCP_LOK, "run", "--name", name, "--port", str(port), "--engine", engine,
+               "--auth-token", TOKEN, IMAGE]  # fmt: skip
     err = Stderr()
     start = time.perf_counter()
     child = subprocess.Popen(

@@ -141,13 +141,14 @@ def main() -> None:
             def on_url(url: str) -> None:
                 EVENTS.append((_now(), _now(), "ready: proxy listens, container started"))
                 announce(url)
-                threading.Thread(target=ask, args=(url,), daemon=True).start()
+                token = options.get("token")  # the proxy requires it (no `--no-auth` here)
+                threading.Thread(target=ask, args=(url, token), daemon=True).start()
 
             original(eng, store, st, port, on_url, **options)
 
         return serve
 
-    def ask(url: str) -> None:
+    def ask(url: str, token: str | None) -> None:
         body = json.dumps(initialize("timeline")).encode()
         request = urllib.request.Request(
             f"{url}/mcp",
@@ -155,6 +156,7 @@ def main() -> None:
             headers={
                 "Content-Type": "application/json",
                 "Accept": "application/json, text/event-stream",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
             },
         )
         start = _now()

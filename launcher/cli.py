@@ -30,6 +30,7 @@ COMMANDS = {
     "stop": "commands:stop",
     "rm": "commands:rm",
     "logs": "commands:logs",
+    "inspect": "inspection:inspect",
     "version": "commands:version",
     "_proxy": "commands:proxy_process",
     "audit": "audit.command:audit",

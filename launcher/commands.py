@@ -23,7 +23,13 @@ from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from .launching import prepare, provision, starter
 from .policy_commands import ENV, NAME_OPTION, TRANSPORT, fail
-from .proxy_options import PROXY_OPTIONS, auth_token, per_session_mode, session_body
+from .proxy_options import (
+    NO_AUTH_WARNING,
+    PROXY_OPTIONS,
+    auth_token,
+    per_session_mode,
+    session_body,
+)
 from .state import client_urls
 from .version import __version__
 
@@ -96,16 +102,19 @@ def launch_options(func: F) -> F:
     return func
 
 
-def _launch(opts: dict[str, Any], detached: bool) -> tuple[Prepared, ServerState]:
-    """Check and provision a server for `run`/`start`; policy errors exit 3, whether the
-    compile found them or the second look at the host paths right before a create."""
+def _launch(
+    opts: dict[str, Any], detached: bool, token: str | None
+) -> tuple[Prepared, ServerState]:
+    """Check and provision a server for `run`/`start` (its proxy's bearer `token`, None for
+    `--no-auth`); policy errors exit 3, whether the compile found them or the second look
+    at the host paths right before a create."""
 
     def warn(compiled: Compiled) -> None:
         click.echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
 
     try:
         prepared = prepare(opts, on_warnings=warn)
-        return prepared, provision(prepared, detached=detached)
+        return prepared, provision(prepared, detached=detached, token=token)
     except PolicyError as error:
         fail(error)
 
@@ -129,13 +138,13 @@ def run(**opts: Any) -> None:
     stops and removes everything it created. Arguments after `--` become the command.
     """
     from .handoff import cleaning_up, interruptible, serve
-    from .lifecycle import teardown
     from .respawn import parse_restart
+    from .teardown import teardown
 
-    token, generated = auth_token(opts.pop("auth_token"))
+    token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
-    prepared, state = _launch(opts, detached=False)
+    prepared, state = _launch(opts, detached=False, token=token)
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     body = session_body(plan) if per_session else None
 
@@ -144,10 +153,12 @@ def run(**opts: Any) -> None:
         lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
         if urls["sse_url"] and urls["sse_url"] != urls["url"]:
             lines.append(f"  legacy SSE: {urls['sse_url']}")
-        if generated:
+        if token is not None:
             lines.append(f"  bearer token: {token}")
         snippet = _snippet(state.name, urls, state.transport, token)
         lines.append(f"client config:\n{snippet}")
+        if token is None:
+            lines.append(NO_AUTH_WARNING.format(name=state.name))
         click.echo("\n".join(lines), err=True)
 
     try:
@@ -180,13 +191,13 @@ def start(fmt: str, **opts: Any) -> None:
     `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
     from .handoff import cleaning_up, interruptible, log_tail, spawn
-    from .lifecycle import undo
     from .respawn import parse_restart
+    from .teardown import undo
 
-    token, generated = auth_token(opts.pop("auth_token"))
+    token = auth_token(opts.pop("auth_token"), opts.pop("no_auth"))
     restarts = parse_restart(opts.pop("restart"))
     per_session = per_session_mode(opts)
-    prepared, state = _launch(opts, detached=True)
+    prepared, state = _launch(opts, detached=True, token=token)
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     body = session_body(plan) if per_session else None
     try:
@@ -208,12 +219,14 @@ def start(fmt: str, **opts: Any) -> None:
             click.echo(f"proxy log:\n{tail}", err=True)
         raise
     urls = client_urls(url, state.transport)
-    shown_token = {"token": token} if generated else {}
+    if token is None:
+        click.echo(NO_AUTH_WARNING.format(name=state.name), err=True)
     if fmt == "json":
-        click.echo(json.dumps({"name": state.name, **urls, **shown_token}))
+        found = {"name": state.name, **urls, "auth": token is not None, "token": token}
+        click.echo(json.dumps(found))
     else:
         shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
-        if generated:
+        if token is not None:
             shown.append(f"bearer token: {token}")
         click.echo("\n".join([state.name, *(u for u in shown if u)]))
 
@@ -245,15 +258,26 @@ def proxy_process(name: str, ready_fd: int, port: int) -> None:
     help="How to print the list.",
 )
 def list_(show_all: bool, fmt: str) -> None:
-    """List servers: name, status, transport, URL, image, engine, profile."""
-    from .servers import rows
+    """List servers: name, status, transport, URL, image, engine, profile, auth.
 
-    found = [r for r in rows() if show_all or r["status"] != "stopped"]
+    With `--all`, also stopped servers, and containers that carry mcp-lok's labels but that
+    no launch created (status `foreign`: mcp-lok never stops or removes them)."""
+    from .servers import FOREIGN_NOTE, listed
+
+    found = listed(show_all)
+    for server in found:
+        if server["auth"] is False:  # loud, whatever the format: stderr is not the result
+            click.echo(NO_AUTH_WARNING.format(name=server["name"]), err=True)
     if fmt == "json":
         click.echo(json.dumps(found, indent=2, sort_keys=True))
         return
-    columns = ("name", "status", "transport", "url", "image", "engine", "profile")
-    table = [[c.upper() for c in columns]] + [[str(r[c] or "-") for c in columns] for r in found]
+    if any(r["status"] == "foreign" for r in found):
+        click.echo(f"foreign: {FOREIGN_NOTE}; mcp-lok never stops or removes it", err=True)
+    columns = ("name", "status", "transport", "url", "image", "engine", "profile", "auth")
+    shown = {True: "token", False: "NONE", None: "-"}
+    table = [[c.upper() for c in columns]] + [
+        [shown[r[c]] if c == "auth" else str(r[c] or "-") for c in columns] for r in found
+    ]
     widths = [max(len(row[i]) for row in table) for i in range(len(columns))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -276,8 +300,15 @@ def rm(name: str, force: bool) -> None:
     """Remove the server NAME: the containers, networks, files and state mcp-lok created."""
     from .servers import remove_server
 
-    remove_server(name, force=force)
+    left = remove_server(name, force=force)
     click.echo(name)
+    if left:
+        ids = " ".join(i[:12] for i in left)
+        click.echo(
+            f"left alone: containers carrying the labels of `{name}` that mcp-lok did not "
+            f"create ({ids})",
+            err=True,
+        )
 
 
 @click.command()

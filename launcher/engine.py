@@ -130,6 +130,20 @@ def discover(choice: str | None = None, environ: Mapping[str, str] | None = None
     raise LokError(f"no container engine answers; tried {'; '.join(tried)}", hint=START_HINT)
 
 
+def answering(environ: Mapping[str, str] | None = None) -> list[EngineClient]:
+    """Every candidate engine that answers (the environment's, or every well-known one):
+    where `list --all` looks for containers that only carry mcp-lok's labels."""
+    env = os.environ if environ is None else environ
+    found = []
+    for url in candidates(None, env):
+        if os.path.exists(socket_path(url)):
+            try:
+                found.append(EngineClient.connect(url))
+            except EngineError:
+                continue
+    return found
+
+
 @contextmanager
 def uninterrupted() -> Iterator[None]:
     """Hold SIGINT/SIGTERM while a create request is in flight: interrupted half-way, the
@@ -377,6 +391,7 @@ __all__ = [
     "EngineClient",
     "EngineError",
     "NotFound",
+    "answering",
     "candidates",
     "discover",
     "identify_ping",

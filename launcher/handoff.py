@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, EGRESS_RULES_FILE
-from mcp_lok.proxy.config import ProxyConfig
+from mcp_lok.proxy.config import ProxyConfig, private_log
 
 from .errors import LokError
 from .state import Phase, ServerState, Store, process_start
@@ -206,6 +206,7 @@ def spawn(
     env = {k: v for k, v in os.environ.items() if k not in (TOKEN_VARIABLE, "MCP_LOK_AUTH_TOKEN")}
     if token is not None:
         env[TOKEN_VARIABLE] = token
+    private_log(state.log_path)
     with open(state.log_path, "ab") as log_file:
         child = subprocess.Popen(
             command,

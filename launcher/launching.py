@@ -25,6 +25,7 @@ from mcp_lok.policy import (
     target_problems,
 )
 from mcp_lok.policy.baseline import RUNTIME_DIR
+from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
 from mcp_lok.policy.source import Reader, read_text
 
 if TYPE_CHECKING:
@@ -55,8 +56,9 @@ def prepare(
     a reserved name, `LokError` for the engine, an image or the port."""
     from . import accounts
     from .engine import discover
-    from .lifecycle import Request, compile_request, reap
-    from .state import RESERVED_NAMES, Store
+    from .lifecycle import Request, compile_request
+    from .state import RESERVED_NAMES, Store, new_nonce
+    from .teardown import reap
 
     name = opts["name"] or default_name(opts["image"])
     if name in RESERVED_NAMES:
@@ -65,7 +67,9 @@ def prepare(
         )
     engine, store = discover(opts["engine_choice"]), Store()
     reap(engine, store)
-    target = _target(opts, name, engine.kind, str(store.root))
+    # the launch's nonce is a lowering input, like the name: the plan sent is the plan
+    # recorded, and `policy compile` prints its placeholder where this launch puts it
+    target = _target(opts, name, engine.kind, str(store.root), new_nonce())
     if problems := target_problems(target):
         raise PolicyError(problems)
     request = Request(
@@ -90,7 +94,13 @@ def prepare(
     return Prepared(engine, store, request, plan, compiled, target)
 
 
-def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUNTIME_DIR) -> Target:
+def _target(
+    opts: dict[str, Any],
+    name: str,
+    engine: Any = None,
+    root: str = RUNTIME_DIR,
+    launch: str = LAUNCH_PLACEHOLDER,
+) -> Target:
     from mcp_lok.policy import Engine
 
     return Target(
@@ -101,6 +111,7 @@ def _target(opts: dict[str, Any], name: str, engine: Any = None, root: str = RUN
         args=tuple(opts["args"]),
         port=opts["target_port"],
         runtime_dir=root,
+        launch=launch,
     )
 
 
@@ -122,22 +133,24 @@ def _check_port(port: int) -> None:
             ) from None
 
 
-def provision(prepared: Prepared, detached: bool) -> ServerState:
+def provision(prepared: Prepared, detached: bool, token: str | None = None) -> ServerState:
     """Reserve the name and create everything; on any failure or Ctrl-C, remove it all.
     Raises `PolicyError` when a host path the plan mounts changed since the compile,
     before anything is created, or (everything undone) right before the server's
-    container would be."""
+    container would be. The proxy's bearer `token` (None: `--no-auth`) is kept in the
+    state, for `inspect`."""
     import os
 
     from .engine import uninterrupted
     from .handoff import cleaning_up, interruptible
-    from .lifecycle import Launch, new_state, reserve, undo
+    from .lifecycle import Launch, new_state, reserve
     from .recheck import PathCheck
+    from .teardown import undo
 
     engine, store, request, plan = prepared.engine, prepared.store, prepared.request, prepared.plan
     recheck = PathCheck.of(prepared.compiled)
     recheck()  # INVARIANT: nothing is created for a plan whose host paths moved
-    state = new_state(request, plan, engine, store, detached)
+    state = new_state(request, plan, engine, store, detached, token)
     launch = Launch(engine, store, plan, state, recheck)
     reserved = False
     try:

@@ -6,20 +6,20 @@
     for HTTP transports; a stdio server is started by `handoff` once the proxy is attached)
 
 Everything created is recorded in the server's state before the next step, so `undo`, a
-later `rm`, or the next command's `reap` can remove it by id. Removal touches only ids
-recorded in state and objects carrying this server's `mcp-lok-name` label. Handing the
-server to the proxy is `handoff`'s job; payloads are sent by `engine`, unchanged.
+later `rm`, or the next command's `reap` (all in `teardown`) can remove it by id. The
+state records the launch's nonce before the first create, and every object the launch
+creates carries it (the `mcp-lok-launch` label): an object created just before a crash,
+its id not recorded yet, is found by it. Handing the server to the proxy is `handoff`'s
+job; payloads are sent by `engine`, unchanged.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import re
-import signal
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,17 +41,22 @@ from mcp_lok.policy.identity import Accounts, needs_image, numeric
 from mcp_lok.policy.source import Reader, read_text
 
 from .audit import record
-from .engine import EngineClient, EngineError
+from .engine import EngineClient
 from .errors import LokError
 from .host import ThisHost
-from .state import NetworkRef, Phase, ServerState, Store, alive, process_start, write_atomic
+from .state import (
+    PRIVATE_DIR,
+    NetworkRef,
+    ServerState,
+    Store,
+    is_nonce,
+    process_start,
+    write_atomic,
+)
 
 log = logging.getLogger(__name__)
 
 INGRESS_WAIT = 20.0  # seconds for the gate's ingress socket to appear
-PROXY_STOP_WAIT = 5.0  # seconds between SIGTERM and SIGKILL for a proxy
-CONTAINER_STOP_WAIT = 3  # seconds the engine gives a container between SIGTERM and SIGKILL
-ORPHAN_GRACE = 30.0  # seconds: an unrecorded container younger than this may be mid-launch
 _SECRET = re.compile(r"\$\{secret:(env|file):([^}]+)\}")
 
 
@@ -129,7 +134,12 @@ def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[st
 
 
 def new_state(
-    request: Request, plan: LaunchPlan, engine: EngineClient, store: Store, detached: bool
+    request: Request,
+    plan: LaunchPlan,
+    engine: EngineClient,
+    store: Store,
+    detached: bool,
+    token: str | None = None,
 ) -> ServerState:
     gate = plan.gate
     return ServerState(
@@ -148,19 +158,27 @@ def new_state(
         launcher_start=process_start(os.getpid()),
         target_port=request.target_port if request.transport.is_http else None,
         gate_name=gate.container.name if gate else None,
+        launch=_nonce_of(plan),
+        token=token,
     )
 
 
+def _nonce_of(plan: LaunchPlan) -> str:
+    # INVARIANT: a launch has a nonce of its own; `policy compile`'s placeholder would make
+    # every object created from a printed plan look like this launch's
+    if not is_nonce(plan.launch):
+        raise LokError("the plan carries no launch nonce", hint="this is a bug in mcp-lok")
+    return plan.launch
+
+
 def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
-    """Claim the name: refuse one in use, then record the state before creating anything."""
+    """Claim the name: refuse one in use, then record the state (with the launch's nonce)
+    before creating anything. Containers that only carry mcp-lok's labels for this name
+    are not mcp-lok's: they neither block the name nor are touched."""
     name = state.name
     hint = f"choose another `--name`, or remove the old one with `mcp-lok rm {name}`"
     if store.load(name) is not None:
         raise LokError(f"a server named `{name}` already exists", hint=hint)
-    if engine.containers({"mcp-lok": "true", "mcp-lok-name": name}):
-        raise LokError(
-            f"containers of a server named `{name}` exist on {engine.kind.value}", hint=hint
-        )
     for container in (state.container_name, state.gate_name):
         if container and engine.inspect(container) is not None:
             raise LokError(
@@ -168,6 +186,7 @@ def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
                 hint="choose another `--name`, or remove that container yourself",
             )
     store.save(state)
+    store.make_log(name)
 
 
 class Launch:
@@ -232,16 +251,22 @@ class Launch:
         write_atomic(path, record.render(self.plan), record.RECORD_MODE)
 
     def make_dirs(self, folder: Path) -> None:
-        missing = []
-        while not folder.exists():
-            missing.append(folder)
-            folder = folder.parent
-        for made in reversed(missing):
-            self.make_dir(made, 0o755)
+        """The folders on the way to a planned file (the runtime root, the server's own
+        folder, the shared `seccomp/`)."""
+        # INVARIANT: every folder on the way is 0700, whatever the umask. A file a container
+        # reads through a bind mount (resolv.conf, the gate's config, the mask folder) or
+        # the engine reads (Podman's seccomp profiles) keeps the plan's readable mode, but
+        # sits inside a 0700 folder: no other local user can reach it, and a bind mount
+        # does not look at the folders above its source.
+        if folder.is_dir():
+            return
+        made = self.store.private(folder)
+        self.record(dirs=[*self.state.dirs, *map(str, made)])
 
     def make_dir(self, folder: Path, mode: int) -> None:
+        """A folder the plan names, with the plan's mode (the gate's 0700, the mask's)."""
         if not folder.exists():
-            folder.mkdir(mode=mode)
+            folder.mkdir(mode=mode & PRIVATE_DIR)
             self.record(dirs=[*self.state.dirs, str(folder)])
         # INVARIANT: a folder gets the plan's mode whatever the umask (the gate's is 0700)
         folder.chmod(mode)
@@ -294,145 +319,12 @@ def wait_for_socket(
         delay = min(delay * 2, 0.25)
 
 
-# --- teardown --------------------------------------------------------------------------
-
-
-def stop_process(pid: int | None, start: int | None, timeout: float = PROXY_STOP_WAIT) -> None:
-    """SIGTERM, then SIGKILL after `timeout`; only when `pid` is still the recorded process."""
-    if pid is None or pid == os.getpid() or not alive(pid, start):
-        return
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-        deadline = time.monotonic() + wait
-        while alive(pid, start) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not alive(pid, start):
-            return
-
-
-def stop_containers(engine: EngineClient, state: ServerState) -> None:
-    for container in state.ids:
-        engine.stop(container, timeout=CONTAINER_STOP_WAIT)
-
-
-def teardown(engine: EngineClient | None, store: Store, state: ServerState) -> None:
-    """Remove everything `state` records, and this server's labelled leftovers, then the
-    state itself. Raises `LokError` (keeping the state, so `rm` can be retried) when the
-    engine cannot remove something."""
-    stop_process(state.proxy_pid, state.proxy_start)
-    if state.launcher_pid != os.getpid():
-        stop_process(state.launcher_pid, state.launcher_start)
-    if engine is not None:
-        remove_engine_objects(engine, state.name, state.ids, [n.id for n in state.networks])
-    with store.lock():
-        remove_files(store, state)
-        store.remove(state.name)
-
-
-def remove_engine_objects(
-    engine: EngineClient, name: str, ids: Sequence[str], networks: Sequence[str]
-) -> None:
-    """Remove the containers `ids` and the `networks`, and whatever else carries this
-    server's `mcp-lok-name` label (a container created just before a crash)."""
-    labels = {"mcp-lok": "true", "mcp-lok-name": name}
-    containers = list(ids) + [c["Id"] for c in engine.containers(labels) if c["Id"] not in ids]
-    for container in containers:  # the server first: it lives in the gate's namespace
-        engine.stop(container, timeout=CONTAINER_STOP_WAIT)
-        engine.remove_container(container)
-    found = list(networks) + [n["Id"] for n in engine.networks(labels) if n["Id"] not in networks]
-    for network in found:
-        engine.remove_network(network)
-
-
-def remove_files(store: Store, state: ServerState) -> None:
-    """The files and folders this server's launch wrote. A file outside the server's own
-    folder (Podman's seccomp profiles, shared by content) stays when it was there before
-    the launch, or while another server uses it; folders outside it always stay."""
-    own = store.folder(state.name)
-    others = {f for s in store.all() if s.name != state.name for f in s.files}
-    for path in map(Path, state.files):
-        if own not in path.parents and (str(path) in others or str(path) in state.kept):
-            continue
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-    # shared folders (`seccomp/`, `empty/`) stay: another launch may be about to use them
-    mine = [p for p in map(Path, state.dirs) if p == own or own in p.parents]
-    for folder in sorted(mine, key=lambda p: len(p.parts), reverse=True):
-        with contextlib.suppress(OSError):  # only when empty
-            folder.rmdir()
-
-
-def undo(engine: EngineClient, store: Store, state: ServerState) -> None:
-    """Remove a failed launch, logging (not raising) what could not be removed."""
-    try:
-        teardown(engine, store, state)
-    except LokError as error:
-        log.error("could not remove everything `%s` created: %s", state.name, error.message)
-
-
-# --- reaping ---------------------------------------------------------------------------
-
-
-def reap(engine: EngineClient, store: Store, now: float | None = None) -> list[str]:
-    """Remove what crashed commands left on `engine`: launches whose launcher died
-    half-way, and stopped containers (and their networks) labelled as mcp-lok's that no
-    state records (e.g. after a reboot emptied the runtime dir). Returns the names reaped."""
-    reaped = []
-    for state in store.all():
-        launching = state.phase == Phase.STARTING.value
-        if (
-            launching
-            and state.engine_url == engine.url
-            and not alive(state.launcher_pid, state.launcher_start)
-        ):
-            log.warning("removing `%s`: its launch did not finish", state.name)
-            undo(engine, store, state)
-            reaped.append(state.name)
-    return sorted({*reaped, *_reap_unrecorded(engine, store, now)})
-
-
-def _reap_unrecorded(engine: EngineClient, store: Store, now: float | None) -> list[str]:
-    moment = time.time() if now is None else now
-    containers = engine.containers({"mcp-lok": "true"})
-    networks = engine.networks({"mcp-lok": "true"})
-    # INVARIANT: state is read after the engine is listed. A launch writes its state
-    # before it creates anything, so whatever the lists hold that a launch in progress
-    # created is already recorded; read earlier, a concurrent launch would look orphaned.
-    known = set(store.names())
-    reaped = []
-    for container in containers:
-        name = container.get("Labels", {}).get("mcp-lok-name", "")
-        old = moment - float(container.get("Created", moment)) > ORPHAN_GRACE
-        # INVARIANT: only stopped containers carrying mcp-lok's labels that no state
-        # records, removed by their own id. A running one is never reaped: without state it
-        # is someone's own (e.g. created from `policy compile` output), and a launch always
-        # writes state before it creates anything.
-        if name not in known and old and container.get("State") != "running":
-            log.warning("removing the orphaned container %s of `%s`", container["Id"][:12], name)
-            with contextlib.suppress(EngineError):
-                engine.remove_container(container["Id"])
-            reaped.append(name)
-    in_use = {c.get("Labels", {}).get("mcp-lok-name") for c in containers}
-    for network in networks:
-        name = network.get("Labels", {}).get("mcp-lok-name", "")
-        if name not in known and (name not in in_use or name in reaped):
-            with contextlib.suppress(EngineError):
-                engine.remove_network(network["Id"])
-    return reaped
-
-
 __all__ = [
     "Launch",
     "Request",
     "compile_request",
     "fill_secrets",
     "new_state",
-    "reap",
-    "remove_engine_objects",
     "reserve",
-    "stop_containers",
-    "stop_process",
-    "teardown",
-    "undo",
+    "wait_for_socket",
 ]

@@ -1,5 +1,6 @@
-"""The options of `run` and `start` that shape the proxy: a bearer token, a restart
-policy, and one server for all client sessions or one for each.
+"""The options of `run` and `start` that shape the proxy: a bearer token (by default a
+random one; `--no-auth` opts out, loudly), a restart policy, and one server for all client
+sessions or one for each.
 
 Parsed here, before anything is provisioned, so a bad value costs nothing.
 """
@@ -13,10 +14,17 @@ import click
 PROXY_OPTIONS = [
     click.option(
         "--auth-token",
-        metavar="TOKEN|generate",
+        metavar="TOKEN",
         envvar="MCP_LOK_AUTH_TOKEN",
-        help="Clients must send `Authorization: Bearer TOKEN`; `generate` makes a "
-        "random one and prints it (also read from MCP_LOK_AUTH_TOKEN).",
+        help="The bearer token clients must send (`Authorization: Bearer TOKEN`); also "
+        "read from MCP_LOK_AUTH_TOKEN. Without it (or with `generate`) mcp-lok makes a "
+        "random one and prints it.",
+    ),
+    click.option(
+        "--no-auth",
+        is_flag=True,
+        help="Serve without a bearer token: every local user and process can use the "
+        "server, and what it holds. Not for servers with credentials.",
     ),
     click.option(
         "--restart",
@@ -60,22 +68,35 @@ def session_body(plan: Any) -> dict[str, Any]:
     return fill_secrets(plan.server.body, os.environ)
 
 
-def auth_token(value: str | None) -> tuple[str | None, bool]:
-    """The bearer token clients must send, and whether mcp-lok made it (then it is
-    printed: nobody else knows it)."""
+NO_AUTH_WARNING = (
+    "warning: `{name}` serves without a bearer token (--no-auth): every local user and "
+    "process can use it, and whatever it holds or reaches"
+)
+
+
+def auth_token(value: str | None, no_auth: bool = False) -> str | None:
+    """The bearer token clients must send: the one given, or a random one (mcp-lok prints
+    it, in the client snippet and `--format json`); None only with `--no-auth`."""
     import secrets
 
     from .errors import LokError
 
-    if value is None:
-        return None, False
-    if value == "generate":
-        return secrets.token_urlsafe(32), True
+    if no_auth:
+        if value is not None:
+            raise LokError(
+                "`--no-auth` and a bearer token (`--auth-token` or MCP_LOK_AUTH_TOKEN) "
+                "contradict each other",
+                hint="leave one out: by default the proxy requires a random token",
+            )
+        return None
+    # INVARIANT: the proxy requires a bearer token unless `--no-auth` says otherwise
+    if value is None or value == "generate":
+        return secrets.token_urlsafe(32)
     # INVARIANT: a token short enough to guess, or one that cannot travel in a header,
     # is refused rather than silently protecting nothing.
     if len(value) < 16 or not value.isascii() or not value.isprintable() or " " in value:
         raise LokError(
             "the `--auth-token` must be at least 16 printable ASCII characters, no spaces",
-            hint="or pass `--auth-token generate` to get a random one",
+            hint="or leave it out: mcp-lok then makes a random one and prints it",
         )
-    return value, False
+    return value

@@ -109,8 +109,9 @@ def gate_up(engine: EngineClient, state: ServerState, ready: Path | None) -> Non
 def session_spawner(state: ServerState, body: dict[str, Any]) -> Spawn:
     """For `--session-mode per-session`: create a container from the server's own
     payload (`body`, secrets filled) under a name of its own, attach, start it; and remove
-    it when its session ends. It carries the server's labels, so `mcp-lok rm` finds any
-    that a crash left behind."""
+    it when its session ends, by the id its create returned. It carries the launch's nonce
+    (the body is the plan's), recorded in the state before anything was created, so
+    `mcp-lok rm` finds any that a crash left behind, and nothing that only looks alike."""
     import secrets
 
     from mcp_lok.proxy.attach import attach

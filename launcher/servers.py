@@ -1,9 +1,10 @@
 """Servers that exist: what `list` shows, and what `stop`, `rm` and `logs` do to them.
 
 Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
-did), the engine (which containers exist and run, found by the `mcp-lok` labels), and the
-OS (whether the recorded proxy pid is still that process). Each command first reaps what
-crashed commands left (`lifecycle.reap`).
+did), the engine (which of the recorded containers exist and run), and the OS (whether the
+recorded proxy pid is still that process). Each command first reaps what crashed commands
+left (`teardown.reap`). A container that carries mcp-lok's labels but that no launch
+created is listed as `foreign` and never stopped or removed.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .engine import EngineClient, discover
+from .engine import EngineClient, answering
 from .errors import LokError
-from .lifecycle import reap, remove_engine_objects, stop_containers, stop_process, teardown
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
+from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,12 @@ def _connect(url: str) -> EngineClient | None:
 
 
 def engines_for(states: list[ServerState]) -> dict[str, EngineClient | None]:
-    """Each engine the states name (None when it does not answer), and the default one."""
+    """Each engine the states name (None when it does not answer), and every other one that
+    answers on this machine: a look-alike may be on any of them."""
     found = {url: _connect(url) for url in sorted({s.engine_url for s in states})}
     with contextlib.suppress(LokError):
-        default = discover()
-        found.setdefault(default.url, default)
+        for engine in answering():
+            found.setdefault(engine.url, engine)
     return found
 
 
@@ -55,18 +57,24 @@ def status(
     )
 
 
+FOREIGN_NOTE = "not created by mcp-lok: it carries mcp-lok's labels, but no launch recorded it"
+
+
 def rows() -> list[dict[str, Any]]:
-    """One row per server, with its merged status; reaps crash leftovers first."""
+    """One row per server, with its merged status, then one per container that carries
+    mcp-lok's labels but that no launch created; reaps crash leftovers first."""
     store = Store()
     engines = engines_for(store.all())
     views: dict[str, dict[str, str] | None] = {}
+    foreign: list[dict[str, Any]] = []
     for url, engine in engines.items():
         if engine is None:
             views[url] = None
             continue
         reap(engine, store)
         views[url] = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
-    return [
+        foreign += [_foreign_row(c, engine) for c in look_alikes(engine, store)]
+    found = [
         _row(
             s,
             status_of(
@@ -78,6 +86,32 @@ def rows() -> list[dict[str, Any]]:
         )
         for s in store.all()
     ]
+    return found + sorted(foreign, key=lambda r: (r["name"], r["container"]))
+
+
+def listed(show_all: bool) -> list[dict[str, Any]]:
+    """What `list` shows: running servers, or (`--all`) every server and every look-alike."""
+    hidden = () if show_all else (Status.STOPPED.value, Status.FOREIGN.value)
+    return [r for r in rows() if r["status"] not in hidden]
+
+
+def _foreign_row(listed: dict[str, Any], engine: EngineClient) -> dict[str, Any]:
+    labels = listed.get("Labels") or {}
+    names = listed.get("Names") or [""]
+    return {
+        "name": labels.get("mcp-lok-name") or str(names[0]).lstrip("/"),
+        "status": Status.FOREIGN.value,
+        "transport": labels.get("mcp-lok-transport"),
+        "url": None,
+        "sse_url": None,
+        "image": listed.get("Image"),
+        "engine": engine.kind.value,
+        "profile": None,
+        "created": None,
+        "container": listed["Id"],
+        "auth": None,
+        "note": FOREIGN_NOTE,
+    }
 
 
 def _row(state: ServerState, found: Status) -> dict[str, Any]:
@@ -94,6 +128,7 @@ def _row(state: ServerState, found: Status) -> dict[str, Any]:
         "profile": state.profile,
         "created": state.created,
         "container": state.container_id,
+        "auth": state.token is not None,
     }
 
 
@@ -102,6 +137,12 @@ def load(store: Store, name: str) -> ServerState:
     if state is None:
         raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
     return state
+
+
+def with_status(name: str) -> tuple[ServerState, Status]:
+    """The server NAME's state and its merged status (`unknown` when its engine is down)."""
+    state = load(Store(), name)
+    return state, status(state, _connect(state.engine_url))
 
 
 def _engine(state: ServerState) -> EngineClient:
@@ -136,13 +177,14 @@ def stop_server(name: str) -> None:
     )
 
 
-def remove_server(name: str, force: bool = False) -> None:
-    """Remove what mcp-lok created for NAME: containers, networks, files, state."""
+def remove_server(name: str, force: bool = False) -> list[str]:
+    """Remove what mcp-lok created for NAME: containers, networks, files, state. Returns the
+    ids of the look-alikes left alone: containers labelled as NAME's that no launch created."""
     store = Store()
     state = store.load(name)
     if state is None:
-        _remove_unrecorded(name)
-        return
+        _refuse_unrecorded(name, store)
+    assert state is not None
     engine = _connect(state.engine_url)
     if engine is None and not force:
         raise LokError(
@@ -156,14 +198,28 @@ def remove_server(name: str, force: bool = False) -> None:
             hint=f"stop it first with `mcp-lok stop {name}`, or use `mcp-lok rm --force {name}`",
         )
     teardown(engine, store, state)
+    return [c["Id"] for c in look_alikes(engine, store, name)] if engine else []
 
 
-def _remove_unrecorded(name: str) -> None:
-    engine = discover()
-    labels = {**LABEL, "mcp-lok-name": name}
-    if not engine.containers(labels) and not engine.networks(labels):
-        raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
-    remove_engine_objects(engine, name, [], [])
+def _refuse_unrecorded(name: str, store: Store) -> None:
+    """No state records NAME: nothing of it is mcp-lok's to remove, whatever carries its
+    labels on any engine. Raises `LokError`, naming such look-alikes."""
+    found: list[tuple[str, str]] = []  # (engine, id)
+    with contextlib.suppress(LokError):
+        for engine in answering():
+            found += [(engine.kind.value, c["Id"]) for c in look_alikes(engine, store, name)]
+    if found:
+        ids = " ".join(i[:12] for _, i in found)
+        removal = "; ".join(
+            f"`{kind} rm -f {' '.join(i[:12] for k, i in found if k == kind)}`"
+            for kind in sorted({k for k, _ in found})
+        )
+        raise LokError(
+            f"no server named `{name}`; containers carrying its labels ({ids}) were not "
+            "created by mcp-lok, and it leaves them alone",
+            hint=f"if they are yours to remove: {removal}",
+        )
+    raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
 
 
 def print_logs(name: str, *, follow: bool, out: BinaryIO) -> None:
@@ -208,4 +264,14 @@ def _copy(path: Path, offset: int, out: BinaryIO) -> int:
     return offset + len(data)
 
 
-__all__ = ["engines_for", "print_logs", "remove_server", "rows", "status", "stop_server"]
+__all__ = [
+    "FOREIGN_NOTE",
+    "engines_for",
+    "listed",
+    "print_logs",
+    "remove_server",
+    "rows",
+    "status",
+    "stop_server",
+    "with_status",
+]

@@ -15,20 +15,26 @@ import fcntl
 import json
 import os
 import re
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from mcp_lok.policy.lower import LAUNCH_LABEL
 
 from .errors import LokError
 from .paths import default_root
 
 STATE_FILE = "state.json"
+PRIVATE_DIR = 0o700  # every folder mcp-lok makes
+PRIVATE_FILE = 0o600  # every file mcp-lok writes, but those a container reads (the plan's)
 LOCK_FILE = ".launcher.lock"
 # names that would land on the runtime dir's shared entries (Podman's seccomp profiles, the
 # empty folder masks are bound from) or on mcp-lok's own lock
 RESERVED_NAMES = frozenset({"seccomp", "empty"})
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")  # policy's `target_problems` rule
+_NONCE = re.compile(r"[0-9a-f]{32}")
 
 
 class Phase(enum.Enum):
@@ -50,6 +56,25 @@ class Status(enum.Enum):
     STOPPED = "stopped"
     FAILED = "failed"  # a launch died half-way; the next command reaps it
     UNKNOWN = "unknown"  # the engine does not answer
+    FOREIGN = "foreign"  # carries mcp-lok's labels, but no launch created it
+
+
+def new_nonce() -> str:
+    """A launch nonce: 128 random bits, in hex."""
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def is_nonce(value: object) -> bool:
+    """Whether `value` is a launch nonce (never `policy compile`'s placeholder)."""
+    return isinstance(value, str) and _NONCE.fullmatch(value) is not None
+
+
+def created_by(listed: Mapping[str, Any], states: Iterable[ServerState]) -> ServerState | None:
+    """The server whose launch created the container or network `listed`; None for a
+    look-alike: mcp-lok's labels alone (a wrong nonce, or none) make nothing mcp-lok's."""
+    return next((s for s in states if s.launched(listed)), None)
 
 
 def name_problem(name: str) -> str | None:
@@ -95,6 +120,13 @@ class ServerState:
     gate_id: str | None = None
     gate_name: str | None = None
     networks: list[NetworkRef] = field(default_factory=list)
+    # the launch's nonce, recorded before anything is created and carried by every object
+    # the launch creates (the `mcp-lok-launch` label): what was created but not recorded
+    # yet (a crash between a create and its record) is found by it, and nothing else is
+    launch: str | None = None
+    # the proxy's bearer token (None: `--no-auth`, or a state from before tokens were
+    # kept); shown again to its owner by `mcp-lok inspect --show-token`
+    token: str | None = None
     files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
     kept: list[str] = field(default_factory=list)  # of those, files that existed before
     dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it
@@ -116,6 +148,15 @@ class ServerState:
     def ids(self) -> list[str]:
         """Every container id recorded, the server's first."""
         return [i for i in (self.container_id, self.gate_id) if i]
+
+    def launched(self, listed: Mapping[str, Any]) -> bool:
+        """Whether the container or network `listed` (as the engine lists it) is one this
+        server's launch created: an id it recorded, or this launch's own nonce."""
+        recorded = {*self.ids, *(n.id for n in self.networks)}
+        labels = listed.get("Labels") or {}
+        return listed.get("Id") in recorded or (
+            is_nonce(self.launch) and labels.get(LAUNCH_LABEL) == self.launch
+        )
 
 
 class Store:
@@ -161,8 +202,28 @@ class Store:
 
     def save(self, state: ServerState) -> None:
         folder = self.folder(state.name)
-        folder.mkdir(parents=True, exist_ok=True, mode=0o755)
-        write_atomic(self.path(state.name), state.to_json(), 0o644)
+        if not folder.is_dir():
+            self.private(folder)
+        # INVARIANT: the state (it holds the bearer token) is its owner's alone: 0600, in
+        # a 0700 folder under a 0700 root
+        write_atomic(self.path(state.name), state.to_json(), PRIVATE_FILE)
+
+    def private(self, folder: Path) -> list[Path]:
+        """Make `folder` (under the root) and its missing parents 0700; returns those made.
+        The root is made 0700 even when it was there already (an older mcp-lok made it
+        0755)."""
+        made = make_private_dirs(folder)
+        # INVARIANT: the runtime root is 0700, so nothing under it is reachable by another
+        # local user, whatever mode a file a container reads through a bind mount has
+        if stat.S_IMODE(self.root.stat().st_mode) != PRIVATE_DIR:
+            self.root.chmod(PRIVATE_DIR)
+        return made
+
+    def make_log(self, name: str) -> None:
+        """Create the proxy's log, 0600, before any process opens it for appending (an
+        `open(…, "a")` would create it with the umask's mode)."""
+        os.close(os.open(self.log_path(name), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
+        os.chmod(self.log_path(name), PRIVATE_FILE)
 
     def remove(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -175,13 +236,33 @@ class Store:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Serialise name reservation and reaping between concurrent mcp-lok commands."""
-        self.root.mkdir(parents=True, exist_ok=True, mode=0o755)
-        with open(self.root / LOCK_FILE, "a", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        self.private(self.root)
+        fd = os.open(self.root / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        try:
+            os.fchmod(fd, PRIVATE_FILE)  # an older mcp-lok made it with the umask's mode
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def make_private_dirs(folder: Path) -> list[Path]:
+    """Make `folder` and its missing parents 0700, whatever the umask. Returns the folders
+    made, outermost first."""
+    missing = []
+    probe = folder
+    while not probe.is_dir():
+        missing.append(probe)
+        probe = probe.parent
+    made = list(reversed(missing))
+    for path in made:
+        with contextlib.suppress(FileExistsError):  # a concurrent command made it
+            path.mkdir(mode=PRIVATE_DIR)
+        path.chmod(PRIVATE_DIR)
+    return made
 
 
 def write_atomic(path: Path, content: str, mode: int) -> None:
@@ -260,14 +341,18 @@ def status_of(
 
 
 __all__ = [
+    "LAUNCH_LABEL",
     "NetworkRef",
     "Phase",
     "ServerState",
     "Status",
     "Store",
     "alive",
+    "created_by",
     "default_root",
+    "is_nonce",
     "name_problem",
+    "new_nonce",
     "process_start",
     "status_of",
     "write_atomic",

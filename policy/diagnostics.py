@@ -8,6 +8,7 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 
+from .kinds import foreign
 from .origin import Argument, Default, Origin, Pointer, Span
 from .record import record
 
@@ -23,6 +24,8 @@ class Code(enum.Enum):
     # reading the source
     SOURCE_NOT_FOUND = "source.not-found"
     SOURCE_UNREADABLE = "source.unreadable"
+    SOURCE_KIND = "source.unknown-kind"
+    SOURCE_NOT_POLICY = "source.not-a-policy"
     # the policy language's syntax
     PARSE_UNEXPECTED_TOKEN = "parse.unexpected-token"
     PARSE_UNEXPECTED_CHARACTER = "parse.unexpected-character"
@@ -172,14 +175,46 @@ def _span_of(origin: Origin | None) -> Span | None:
     return None
 
 
+# what a file of each kind begins with, said without a word of the file that is not one
+NOT_POLICY_HELP = {
+    "policy": "nothing of it is shown, as it may not be yours: a policy file begins with a "
+    "statement such as `read`, `allow` or `extends`",
+    "profile": "nothing of it is shown, as it may not be yours: a profile is a JSON object "
+    "with `read`, `write` or `network`",
+}
+
+
+def not_policy(file: str, text: str, named_at: Origin | None = None) -> Diagnostic | None:
+    """The one diagnostic for a file that is not policy text (None when it is one): where
+    and why, never a word of it. `named_at` is the `extends` that named it."""
+    found = foreign(file, text)
+    if found is None:
+        return None
+    where = Span(file, found.line, found.col, found.line, found.col)
+    named = f"; it is named by `extends` at {named_at.render()}" if named_at else ""
+    return Diagnostic(
+        Code.SOURCE_NOT_POLICY,
+        f"`{file}` is not a {found.kind}: {found.reason}",
+        where,
+        help=NOT_POLICY_HELP[found.kind] + named,
+    )
+
+
 def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
     """Render one diagnostic as text; `sources` maps file names to their text."""
+    span = _span_of(diagnostic.origin)
+    text = sources.get(span.file) if span is not None else None
+    if span is not None and text is not None:
+        # INVARIANT: a file that is not policy text is never quoted, whoever passed its
+        # text here: the diagnostic becomes the one that says where and why, no excerpt
+        diagnostic = not_policy(span.file, text) or diagnostic
+        if diagnostic.code is Code.SOURCE_NOT_POLICY:
+            text = None
     head = f"{diagnostic.severity.value}[{diagnostic.code.value}]: {diagnostic.message}"
     origin = diagnostic.origin
     span = _span_of(origin)
     if span is not None:
         lines = [f"{span.location()}: {head}"]
-        text = sources.get(span.file)
         if text is not None:
             lines.extend(_excerpt(text, span))
     elif origin is not None and not isinstance(origin, Default | Argument):
@@ -192,7 +227,9 @@ def render(diagnostic: Diagnostic, sources: Mapping[str, str]) -> str:
 
 
 def render_all(diagnostics: Iterable[Diagnostic], sources: Mapping[str, str]) -> str:
-    return "\n\n".join(render(d, sources) for d in diagnostics)
+    rendered = [render(d, sources) for d in diagnostics]
+    # several diagnostics in a file that is not a policy all render as the same one
+    return "\n\n".join(dict.fromkeys(rendered))
 
 
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")

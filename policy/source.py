@@ -3,7 +3,8 @@
 A SOURCE is a built-in name (`stdio`, `none`, `network`), a JSON profile, or a policy
 file. Policy files may `extends` a built-in or another file; this module reads those files
 (the only I/O in `policy/`), splices the parent's rules in place of the `extends`, and
-refuses cycles. The grammar and the profile schema live in `parser` and `profile`.
+refuses cycles. The grammar and the profile schema live in `parser` and `profile`; which
+files may be read, and which are policy text at all, `kinds`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import os
 from collections.abc import Callable
 
 from . import rules
-from .diagnostics import Code, Collector, Diagnostic, PolicyError
+from .diagnostics import Code, Collector, Diagnostic, PolicyError, not_policy
+from .kinds import is_profile, named_as_policy
 from .origin import Default, Origin
 from .record import field, record
 
@@ -52,13 +54,14 @@ def load(source: str, read: Reader = read_text) -> Loaded:
     if source in BUILTINS:
         return Loaded(source, builtin_rules(source), {})
     loader = _Loader(read)
-    ruleset = loader.load_file(source, None, stack=())
+    real = os.path.realpath(source)
+    ruleset = (
+        loader.load_file(source, None, stack=(), real=real)
+        if loader.kind_ok(source, real, None)
+        else []
+    )
     loader.out.raise_if_errors_with(loader.texts)
     return Loaded(source, ruleset, loader.texts)
-
-
-def is_profile(path: str, text: str) -> bool:
-    return path.endswith(".json") or text.lstrip().startswith("{")
 
 
 def _parse(path: str, text: str) -> list[rules.Rule]:
@@ -104,15 +107,39 @@ class _Loader:
                 Code.SOURCE_UNREADABLE, f"cannot read `{path}`: {_reason(error)}", origin
             )
             return []
-        self.texts[path] = text
         real = real or os.path.realpath(path)
         self.spliced.add(real)
         try:
             parsed = _parse(path, text)
         except PolicyError as error:
+            # INVARIANT: the text of a file that is not a policy is never kept, so no
+            # diagnostic can quote it; it gets one diagnostic saying where and why
+            if (foreign := not_policy(path, text, origin)) is not None:
+                self.out.extend([foreign])
+                return []
+            self.texts[path] = text
             self.out.extend(error.diagnostics)
             return []
+        self.texts[path] = text
         return self.splice(parsed, path, (*stack, real))
+
+    def kind_ok(self, path: str, real: str, origin: Origin | None) -> bool:
+        """Whether `path` (resolved: `real`) names a policy file or a profile; reports it
+        when it does not. Asked before the file is read."""
+        # INVARIANT: only `.lok` and `.json` files are read, by name and where the name
+        # leads: `extends "/etc/shadow"` (or a link `x.lok` to it) reads nothing
+        if named_as_policy(path) and named_as_policy(real):
+            return True
+        leads = f" leads to `{real}`, which" if named_as_policy(path) else ""
+        names = "`extends` names" if origin else "a SOURCE is"
+        self.out.error(
+            Code.SOURCE_KIND,
+            f"`{path}`{leads} is neither a policy file nor a profile",
+            origin,
+            help=f"{names} a policy file ending in `.lok`, a profile ending in `.json`, "
+            f"or a built-in: {_builtin_list()}",
+        )
+        return False
 
     def splice(
         self, parsed: list[rules.Rule], path: str, stack: tuple[str, ...]
@@ -140,6 +167,8 @@ class _Loader:
     def parent(self, rule: rules.Extends, path: str, stack: tuple[str, ...]) -> list[rules.Rule]:
         parent = os.path.join(os.path.dirname(path), rule.target)
         real = os.path.realpath(parent)
+        if not self.kind_ok(rule.target, real, rule.origin):
+            return []
         if real in stack:
             self.out.error(
                 Code.EXTENDS_CYCLE,

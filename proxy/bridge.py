@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import IO, Protocol
 
-from .config import ProxyConfig
+from .config import ProxyConfig, private_log
 from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
 from .jsonrpc import Message
 from .router import Out, Router, ToServer
@@ -31,6 +31,8 @@ class ServerLog:
     proxy's own log lines in the same file do not land mid-line)."""
 
     def __init__(self, path: str | None) -> None:
+        if path:
+            private_log(path)
         self._file: IO[bytes] | None = open(path, "ab") if path else None  # noqa: SIM115 - closed in close()
         self._partial = b""
 

@@ -7,7 +7,17 @@ socket, and for HTTP transports it only connects to the gate's ingress Unix sock
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+
+LOG_MODE = 0o600  # the log holds the server's stderr: its owner's alone
+
+
+def private_log(path: str) -> None:
+    """Create the log at `path` with `LOG_MODE` unless it exists (the launcher made it so):
+    every later `open(…, "a")` then appends to it, whatever the umask."""
+    # INVARIANT: a log is never created with the umask's mode
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, LOG_MODE))
 
 
 @dataclass(frozen=True, slots=True)

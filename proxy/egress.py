@@ -30,6 +30,7 @@ from pathlib import Path
 
 from mcp_lok.policy.baseline import EGRESS_RULES_FILE
 
+from .config import private_log
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
 from .egress_policy import (
     Address,
@@ -275,6 +276,8 @@ def relay_running(folder: Path, log_path: str | None) -> Iterator[EgressRelay | 
         relay = EgressRelay(load_rules(path), test_overrides(os.environ))
     except (RulesError, ValueError) as error:
         raise ProxyError(str(error), hint="remove the server and start it again") from error
+    if log_path:
+        private_log(log_path)
     handler = logging.FileHandler(log_path, encoding="utf-8") if log_path else None
     if handler is not None:
         handler.setFormatter(logging.Formatter("%(asctime)s mcp-lok %(levelname)s %(message)s"))

@@ -83,7 +83,7 @@ class PerSessionBridge:
         finally:
             try:
                 await server.remove()
-            except Exception as error:  # left for `mcp-lok rm`, which finds it by label
+            except Exception as error:  # left for `mcp-lok rm`: it carries the launch's nonce
                 log.error("%s: removing a session's server failed: %s", self.config.name, error)
 
     async def submit(self, session: Session, message: Message) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from .access import Access
 from .attach import attach
 from .bridge import Bridge, StdioBridge
-from .config import ProxyConfig
+from .config import ProxyConfig, private_log
 from .errors import ProxyError
 from .tasks import Tasks
 
@@ -305,6 +305,7 @@ def _log_file(path: str | None) -> Iterator[None]:
     if path is None:
         yield
         return
+    private_log(path)
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s mcp-lok proxy %(levelname)s %(message)s"))
     logger = logging.getLogger("mcp_lok.proxy")

@@ -3,9 +3,10 @@ the official MCP Python SDK client through mcp-lok's proxy.
 
 1. `mcp-lok start` compiles the built-in `stdio` policy, creates the container from the
    compiled payload (capabilities dropped, read-only, no network, uid 65534, seccomp,
-   limits), attaches the proxy and prints the client URL.
-2. The SDK client initializes a session at `http://127.0.0.1:PORT/mcp`, lists the tools
-   and calls `get_current_time`.
+   limits), attaches the proxy and prints the client URL and the bearer token the proxy
+   requires.
+2. The SDK client initializes a session at `http://127.0.0.1:PORT/mcp` with that token,
+   lists the tools and calls `get_current_time`.
 3. `mcp-lok rm --force` removes everything that was created, whatever happened.
 
 Progress goes to stderr; the tool result goes to stdout.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 IMAGE = "mcp-lok/mcp-server-time:latest"
 MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")
@@ -40,9 +42,10 @@ def mcp_lok(*args: str) -> str:
     return done.stdout
 
 
-async def talk(url: str) -> str:
+async def talk(url: str, token: str) -> str:
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {token}"})
     async with (
-        streamable_http_client(url) as (read, write, *_),
+        streamable_http_client(url, http_client=http) as (read, write, *_),
         ClientSession(read, write) as session,
     ):
         init = await session.initialize()
@@ -60,8 +63,8 @@ def main() -> int:
     name = f"demo-{uuid.uuid4().hex[:8]}"
     started = json.loads(mcp_lok("start", "--name", name, "--format", "json", IMAGE))
     try:
-        log(f"{name} serves MCP at {started['url']}")
-        text = asyncio.run(talk(started["url"]))
+        log(f"{name} serves MCP at {started['url']} (bearer token required)")
+        text = asyncio.run(talk(started["url"], started["token"]))
     finally:
         mcp_lok("rm", "--force", name)
     print(text)

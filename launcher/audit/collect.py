@@ -3,9 +3,10 @@ reports for its containers and networks (through `engine`), plus their live cgro
 and the ids the kernel holds for their processes (`processes`).
 
 Finds, besides the servers a state records, every container carrying the `mcp-lok` label
-that no state records — started by hand with the labels, or recreated under a server's
-name, and where each mount's source leads on the host now (`ThisHost`). The comparing
-and checking are `normalise`/`drift`/`cis`/`score`'s.
+that no launch created (neither an id a state records nor a recorded launch's nonce) —
+started by hand with the labels, or recreated under a server's name: not created by
+mcp-lok — and where each mount's source leads on the host now (`ThisHost`). The
+comparing and checking are `normalise`/`drift`/`cis`/`score`'s.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 from mcp_lok.launcher.engine import EngineClient
 from mcp_lok.launcher.host import ThisHost
-from mcp_lok.launcher.state import Phase, ServerState, Store
+from mcp_lok.launcher.state import Phase, ServerState, Store, created_by
 from mcp_lok.policy.host import Host
 
 from . import cgroup, cis, drift, inside, mounts, normalise, proc, processes, score
@@ -44,16 +45,14 @@ def audit(
         if s.engine_url == engine.url and (wanted is None or s.name in wanted)
     ]
     found = [_recorded(engine, store, s, host, groups) for s in states]
-    # INVARIANT: state is read after the engine is listed (as `lifecycle.reap` does): a
-    # launch records its state before it creates anything, so a container listed above is
-    # either recorded by now or belongs to a launch still in progress, never "unrecorded"
+    # INVARIANT: state is read after the engine is listed (as `teardown.look_alikes`
+    # does): a launch records its state and nonce before it creates anything, so a
+    # container listed above that a launch created is recorded by now, by id or by nonce
     everyone = store.all()
-    known = {i for s in everyone for i in s.ids}
-    known |= {c.id for a in found for c in a.containers if c.id}
-    launching = {s.name for s in everyone if s.phase == Phase.STARTING.value}
+    known = {c.id for a in found for c in a.containers if c.id}  # audited as replaced
     for container in labelled:
         name = (container.get("Labels") or {}).get("mcp-lok-name", "")
-        if container["Id"] in known or name in launching:
+        if container["Id"] in known or created_by(container, everyone) is not None:
             continue
         if wanted is not None and name not in wanted:
             continue
@@ -283,9 +282,10 @@ def _unrecorded(
     owner = f" under the name of the server `{name}`" if store.load(name) else ""
     result.notes.append(
         Note(
-            f"the container `{shown}` carries mcp-lok's labels{owner}, but no launch "
-            "recorded it: it was started by hand or recreated outside mcp-lok",
-            hint=f"inspect it, then remove it: `{engine.kind.value} rm -f {cid[:12]}`",
+            f"the container `{shown}` carries mcp-lok's labels{owner}, but was not created "
+            "by mcp-lok: no launch recorded its id or its nonce (started by hand, or "
+            "recreated outside mcp-lok); mcp-lok never stops or removes it",
+            hint=f"inspect it; if it is yours to remove: `{engine.kind.value} rm -f {cid[:12]}`",
         )
     )
     observed = _view(engine, inspect, {})

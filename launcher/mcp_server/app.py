@@ -34,8 +34,9 @@ INSTRUCTIONS = """\
 mcp-lok runs MCP servers in locked-down Docker or Podman containers (no capabilities,
 read-only root, seccomp, no network unless the profile allows it) and serves each to MCP
 clients through a proxy on 127.0.0.1. `run_server` launches one in the background and
-returns its URL; its result states, in the words of `mcp-lok policy explain`, everything
-its profile grants beyond the built-in `stdio` profile. To show that before anything runs,
+returns its URL and the bearer token its clients must send; its result states, in the
+words of `mcp-lok policy explain`, everything its profile grants beyond the built-in
+`stdio` profile. To show that before anything runs,
 call `explain_policy`, or `run_server` with `dry_run`. `audit_servers` checks that running
 servers still match the plan they were launched from."""
 
@@ -109,7 +110,8 @@ def run_server(
     dry_run: Annotated[bool, Field(description="Check and explain only; start nothing.")] = False,
 ) -> Annotated[CallToolResult, Launched]:
     """Start a server locked down in the background (`mcp-lok start`) and return its client
-    URL. The result states what the profile grants beyond the built-in `stdio` profile."""
+    URL and the bearer token (`token`) the proxy requires. The result states what the
+    profile grants beyond the built-in `stdio` profile."""
     asked = RunRequest(
         image, transport, name, profile, profile_json, env or [], args or [], engine,
         target_port, port,

@@ -9,24 +9,27 @@ from __future__ import annotations
 
 # pydantic, which reads these for the SDK, needs typing_extensions' TypedDict before 3.12
 # for nested ones (it is pydantic's own dependency)
-from typing import Any
+from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
 
 class ServerRow(TypedDict):
-    """One server, as `mcp-lok list --format json` prints it."""
+    """One server, as `mcp-lok list --format json` prints it; or (status `foreign`, with a
+    `note`) a container that carries mcp-lok's labels but that no launch created."""
 
     name: str
     status: str
-    transport: str
+    transport: str | None
     url: str | None
     sse_url: str | None
-    image: str
+    image: str | None
     engine: str
-    profile: str
-    created: str
+    profile: str | None
+    created: str | None
     container: str | None
+    auth: bool | None  # whether its proxy requires a bearer token; None for `foreign`
+    note: NotRequired[str]
 
 
 class ServerList(TypedDict):
@@ -61,7 +64,8 @@ class Explained(Exposure):
 
 
 class Launched(TypedDict):
-    """`run_server`'s answer; `started` is false for a dry run, and then no URL."""
+    """`run_server`'s answer; `started` is false for a dry run, and then no URL and no
+    token. Clients must send `Authorization: Bearer <token>` to the URL."""
 
     name: str
     engine: str
@@ -71,6 +75,7 @@ class Launched(TypedDict):
     started: bool
     url: str | None
     sse_url: str | None
+    token: str | None
     exposure: Exposure
     warnings: list[str]
 
@@ -83,6 +88,7 @@ class Stopped(TypedDict):
 class Removed(TypedDict):
     name: str
     removed: bool
+    left: list[str]  # containers with its labels that mcp-lok did not create, left alone
 
 
 class Logs(TypedDict):

@@ -22,7 +22,8 @@ import click
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.policy_commands import env_pairs
-from mcp_lok.launcher.state import client_urls, name_problem, write_atomic
+from mcp_lok.launcher.proxy_options import auth_token
+from mcp_lok.launcher.state import PRIVATE_FILE, client_urls, name_problem, write_atomic
 from mcp_lok.policy import (
     PolicyError,
     Severity,
@@ -101,12 +102,15 @@ def _check_name(name: str) -> None:
 
 def list_servers(include_stopped: bool = False) -> Outcome:
     """`mcp-lok list [--all]`: every server with its merged status."""
-    from mcp_lok.launcher.servers import rows
+    from mcp_lok.launcher.servers import listed
 
-    found = [r for r in rows() if include_stopped or r["status"] != "stopped"]
+    found = listed(include_stopped)
     lines = [
         f"{r['name']}: {r['status']}, {r['transport']}, {r['url'] or 'no URL'}, "
         f"{r['image']} on {r['engine']}, profile `{r['profile']}`"
+        if "note" not in r
+        else f"{r['name']}: {r['status']} container {r['container'][:12]} on {r['engine']}, "
+        f"{r['note']}"
         for r in found
     ]
     return Outcome("\n".join(lines) or "no servers", {"servers": found})
@@ -126,8 +130,17 @@ def remove_server(name: str, force: bool = False) -> Outcome:
     from mcp_lok.launcher.servers import remove_server as removing
 
     _check_name(name)
-    removing(name, force=force)
-    return Outcome(f"removed `{name}`", {"name": name, "removed": True})
+    left = removing(name, force=force)
+    text = f"removed `{name}`"
+    if left:
+        text += f"; left {_not_ours(left)}"
+    return Outcome(text, {"name": name, "removed": True, "left": left})
+
+
+def _not_ours(ids: list[str]) -> str:
+    """What `rm` says of the look-alikes it left."""
+    shown = ", ".join(i[:12] for i in ids)
+    return f"containers carrying its labels that mcp-lok did not create: {shown}"
 
 
 # --- run ---------------------------------------------------------------------------------
@@ -186,34 +199,42 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
         "started": False,
         "url": None,
         "sse_url": None,
+        "token": None,
         "exposure": found,
         "warnings": warnings,
     }
     where = f"`{prepared.request.name}` ({asked.image}) on {data['engine']}"
     if dry_run:
         return Outcome(f"would start {where}\n{describe(found)}", data)
-    urls = client_urls(_launch(prepared, source), asked.transport)
-    data.update(urls, started=True)
+    # INVARIANT: the proxy requires a bearer token; the tool's caller gets it in the
+    # structured result, the one place it is shown
+    token = auth_token(None)
+    assert token is not None
+    urls = client_urls(_launch(prepared, source, token), asked.transport)
+    data.update(urls, started=True, token=token)
     sse = urls["sse_url"]
     legacy = f"\nlegacy SSE: {sse}" if sse and sse != urls["url"] else ""
-    text = f"started {where}\nendpoint: {urls['url']}{legacy}\n{describe(found)}"
+    text = (
+        f"started {where}\nendpoint: {urls['url']}{legacy}\nclients send "
+        f"`Authorization: Bearer <token>`, the `token` of this result\n{describe(found)}"
+    )
     return Outcome(text, data)
 
 
-def _launch(prepared: Prepared, source: ProfileSource) -> str:
+def _launch(prepared: Prepared, source: ProfileSource, token: str) -> str:
     """Provision and hand over to a detached proxy, as `start` does; its base URL. On any
     failure everything is removed, and the proxy's last log lines join the hint."""
     from mcp_lok.launcher.handoff import log_tail, spawn
     from mcp_lok.launcher.launching import provision, starter
-    from mcp_lok.launcher.lifecycle import undo
+    from mcp_lok.launcher.teardown import undo
 
     engine, store, request = prepared.engine, prepared.store, prepared.request
     with quoting_only(source):  # the second look at the host paths may refuse the launch
-        state = provision(prepared, detached=True)
+        state = provision(prepared, detached=True, token=token)
     try:
         if source.text is not None:
             state = _keep_profile(prepared, source.text)
-        return spawn(store, state, request.port, on_attached=starter(engine, state))
+        return spawn(store, state, request.port, token=token, on_attached=starter(engine, state))
     except BaseException as error:
         tail = log_tail(state.log_path)
         undo(engine, store, store.load(state.name) or state)
@@ -234,7 +255,7 @@ def _keep_profile(prepared: Prepared, text: str) -> ServerState:
         assert state is not None, "provision recorded the state"
         state = replace(state, files=[*state.files, str(path)])
         store.save(state)
-        write_atomic(path, text, 0o644)
+        write_atomic(path, text, PRIVATE_FILE)
     return state
 
 

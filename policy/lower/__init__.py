@@ -14,6 +14,8 @@ from . import docker, podman
 from .gate import gate
 from .payloads import ContainerCreate, NetworkCreate
 from .plan import (
+    LAUNCH_LABEL,
+    LAUNCH_PLACEHOLDER,
     Container,
     Engine,
     EngineMount,
@@ -66,7 +68,11 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
                 "Name": network_name(target),
                 "Driver": "bridge",
                 "Internal": False,
-                "Labels": {"mcp-lok": "true", "mcp-lok-name": target.name},
+                "Labels": {
+                    "mcp-lok": "true",
+                    "mcp-lok-name": target.name,
+                    LAUNCH_LABEL: target.launch,
+                },
             },
         )
     body: ContainerCreate = payload.body  # type: ignore[assignment]
@@ -91,6 +97,8 @@ def _merge(*groups: tuple[PlanFile, ...]) -> tuple[PlanFile, ...]:
 
 
 __all__ = [
+    "LAUNCH_LABEL",
+    "LAUNCH_PLACEHOLDER",
     "Container",
     "ContainerCreate",
     "Engine",

@@ -19,6 +19,9 @@ from ..origin import Argument, Origin
 from ..record import field, record
 from .payloads import BindOptions, ContainerCreate, MountSpec, NetworkCreate
 
+LAUNCH_LABEL = "mcp-lok-launch"
+LAUNCH_PLACEHOLDER = "${launch}"
+
 
 class Engine(enum.Enum):
     DOCKER = "docker"
@@ -48,6 +51,10 @@ class Target:
     port: int = baseline.DEFAULT_TARGET_PORT  # where an HTTP server listens, in its namespace
     runtime_dir: str = baseline.RUNTIME_DIR
     gate_image: str = "mcp-lok/gate:latest"
+    # the launch's own nonce, on every object it creates (the `mcp-lok-launch` label): the
+    # launcher records it before the first create, so that it removes exactly what this
+    # launch made. `policy compile` prints the placeholder; a launch fills in its nonce.
+    launch: str = LAUNCH_PLACEHOLDER
 
 
 @record
@@ -147,6 +154,11 @@ class LaunchPlan:
 
     def to_json(self) -> str:
         return canonical_json(self.to_dict(), indent=2) + "\n"
+
+    @property
+    def launch(self) -> str:
+        """The launch nonce the plan's objects carry (the placeholder, for `compile`)."""
+        return self.server.body["Labels"][LAUNCH_LABEL]
 
 
 def canonical_json(value: object, indent: int | None = None) -> str:

@@ -16,7 +16,7 @@ from ..origin import BASELINE, Argument, Default, Origin
 from ..record import record
 from . import files
 from .payloads import ContainerCreate
-from .plan import EngineMount, Payload, PlanFile, Target, Transport, bind
+from .plan import LAUNCH_LABEL, EngineMount, Payload, PlanFile, Target, Transport, bind
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
 SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
@@ -37,6 +37,7 @@ NAME = Argument("--name")
 TRANSPORT = Argument("--transport")
 ARGS = Argument("-- ARGS")
 DIGEST = Default("policy digest")
+LAUNCH = Default("launch nonce")
 
 
 def container_name(target: Target) -> str:
@@ -58,6 +59,7 @@ def needs_gate(policy: Policy, target: Target) -> bool:
 def labels(payload: Payload, target: Target, role: str) -> None:
     payload.put("Labels", "mcp-lok", "true", BASELINE)
     payload.put("Labels", "mcp-lok-name", target.name, NAME)
+    payload.put("Labels", LAUNCH_LABEL, target.launch, LAUNCH)
     payload.put("Labels", "mcp-lok-role", role, BASELINE)
     payload.put("Labels", "mcp-lok-transport", target.transport.value, TRANSPORT)
 

@@ -193,6 +193,9 @@ def lok_start(world: World, lok_servers: list[str], image: str, *options: str) -
     assert result.returncode == 0, result.stderr
     started = json.loads(result.stdout)
     assert started["name"] == name, started
+    # private by default: the proxy requires the bearer token it printed
+    assert started["auth"] is ("--no-auth" not in options), started
+    assert (started["token"] is not None) is started["auth"], started
     world["name"] = name
     world["started"] = started
     world["container"] = lok_list()[name]["container"]  # the server's container, in the engine
@@ -214,6 +217,13 @@ def proxy_url(world: World, endpoint: str) -> str:
     assert url.startswith("http://127.0.0.1:"), url
     assert url.endswith(endpoint), (url, endpoint)
     return url
+
+
+def proxy_auth(world: World) -> dict[str, str]:
+    """The header every request to the proxy carries: the bearer token `mcp-lok start`
+    printed (the proxy requires one unless started with `--no-auth`)."""
+    token = world["started"].get("token")
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class SdkClient:
@@ -315,7 +325,7 @@ def sdk_clients() -> Iterator[list[SdkClient]]:
 
 
 def sdk_connect(world: World, sdk_clients: list[SdkClient], endpoint: str) -> SdkClient:
-    client = SdkClient(proxy_url(world, endpoint))
+    client = SdkClient(proxy_url(world, endpoint), proxy_auth(world))
     sdk_clients.append(client)
     world["initialized"] = client.connect()
     world["client"] = client

@@ -3,12 +3,14 @@ interpreter (a separate venv: the project's has the 2.x line). Prints one JSON o
 the server's name, the tools listed, and the answers to `echo` and `ask_llm` (its
 sampling answered by this client as "llm of sdk1").
 
-Usage: PYTHON sdk1_client.py URL   (a URL ending in /sse uses legacy SSE)
+Usage: PYTHON sdk1_client.py URL   (a URL ending in /sse uses legacy SSE); the proxy's
+bearer token, if any, in MCP_LOK_TEST_TOKEN (never on the command line).
 Every wait is bounded; exits non-zero on any failure.
 """
 
 import asyncio
 import json
+import os
 import sys
 
 from mcp import ClientSession, types
@@ -26,7 +28,12 @@ def text(result):
 
 
 async def main(url):
-    transport = sse_client(url) if url.endswith("/sse") else streamablehttp_client(url)
+    token = os.environ.get("MCP_LOK_TEST_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    if url.endswith("/sse"):
+        transport = sse_client(url, headers=headers)
+    else:
+        transport = streamablehttp_client(url, headers=headers)
     async with (
         transport as streams,
         ClientSession(streams[0], streams[1], sampling_callback=sampling) as session,

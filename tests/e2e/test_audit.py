@@ -201,13 +201,13 @@ def replaced(world: World) -> None:
     assert server["id"] == world["recreated"]
 
 
-@then("the audit says no launch recorded it")
+@then("the audit says mcp-lok did not create it")
 def unrecorded(world: World) -> None:
     (audit,) = world["audit"]["servers"]
     assert audit["recorded"] is False
     assert audit["drifted"] is True
     assert [c["id"] for c in audit["containers"]] == [world["hand"]]
-    assert any("no launch recorded it" in n["message"] for n in audit["notes"])
+    assert any("was not created by mcp-lok" in n["message"] for n in audit["notes"])
 
 
 @then("its exposure score is above the stdio built-in's")

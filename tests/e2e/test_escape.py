@@ -29,6 +29,7 @@ from .escape_addresses import *  # noqa: F403
 from .escape_checks import *  # noqa: F403
 from .escape_identity import *  # noqa: F403
 from .escape_paths import *  # noqa: F403
+from .escape_private import *  # noqa: F403
 from .escape_restart import *  # noqa: F403
 from .escape_support import (
     SEED,

@@ -510,7 +510,13 @@ def body_is_compiled(world: World) -> None:
         world["name"],
     )
     assert compiled.returncode == 0, compiled.stderr
-    plan = json.loads(compiled.stdout)
+    # the one value a launch fills in: its nonce, where `policy compile` prints `${launch}`
+    # (secrets aside); `mcp-lok inspect` shows it
+    inspected = mcp_lok("inspect", world["name"], "--format", "json")
+    assert inspected.returncode == 0, inspected.stderr
+    launch = json.loads(inspected.stdout)["launch"]
+    assert compiled.stdout.count('"${launch}"') == 1, compiled.stdout
+    plan = json.loads(compiled.stdout.replace('"${launch}"', json.dumps(launch)))
     bodies = world["relay"].bodies("POST", "/containers/create")
     assert len(bodies) == 1, bodies
     assert json.loads(bodies[0]) == plan["container"]

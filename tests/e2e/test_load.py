@@ -24,7 +24,7 @@ from pytest_bdd import given, parsers, scenarios, then, when
 
 from mcp_lok.launcher.state import Store
 
-from .conftest import SdkClient, World, lok_start, proxy_url, tool_text
+from .conftest import SdkClient, World, lok_start, proxy_auth, proxy_url, tool_text
 
 scenarios("load.feature")
 
@@ -67,11 +67,13 @@ def malformed(n: int) -> tuple[bytes, dict[str, str]]:
 
 
 async def flood(
-    url: str, connections: int, bad: int, stalled_count: int
+    url: str, auth: dict[str, str], connections: int, bad: int, stalled_count: int
 ) -> tuple[dict[int, Any], list[Any]]:
     connector = aiohttp.TCPConnector(limit=0, force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as http:
+    # every request carries the bearer token: the malformed ones are refused for what
+    # they are, not for lacking it
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout, headers=auth) as http:
 
         async def echo(n: int) -> Any:
             params = {"name": "echo", "arguments": {"text": f"conn-{n}"}}
@@ -132,7 +134,7 @@ def under_load(
     clients = []
     for n in range(sessions):
         endpoint = "/sse" if n % 4 == 0 else "/mcp"
-        client = SdkClient(proxy_url(world, endpoint))
+        client = SdkClient(proxy_url(world, endpoint), proxy_auth(world))
         sdk_clients.append(client)
         client.connect()
         clients.append(client)
@@ -147,7 +149,9 @@ def under_load(
     pending = {f"sdk-{n}": c.submit(calling(f"sdk-{n}"), 180) for n, c in enumerate(clients)}
     count = int(str(bad).replace(",", ""))
     url = proxy_url(world, "/mcp")
-    world["good"], world["junk"] = asyncio.run(flood(url, connections, count, stalled))
+    world["good"], world["junk"] = asyncio.run(
+        flood(url, proxy_auth(world), connections, count, stalled)
+    )
     concurrent.futures.wait(pending.values(), timeout=190)
     world["sdk"] = {label: future.result(0) for label, future in pending.items()}
     world["times"] = times

@@ -96,7 +96,9 @@ def run_server(world: World, lok_servers: list[str], image: str, **arguments: An
 def run_profile(world: World, lok_servers: list[str], image: str, profile: str) -> None:
     run_server(world, lok_servers, image, profile=profile)
     assert world["ran_data"]["started"] is True, world["ran_data"]
-    world["started"] = {k: world["ran_data"][k] for k in ("url", "sse_url")}  # for proxy_url
+    # for proxy_url and proxy_auth: the run tool's result carries the token it requires
+    world["started"] = {k: world["ran_data"][k] for k in ("url", "sse_url", "token")}
+    assert len(world["started"]["token"]) >= 40, world["ran_data"]
 
 
 @when(

@@ -17,7 +17,7 @@ from mcp import ClientSession
 from mcp.types import CallToolResult
 from pytest_bdd import parsers, scenarios, then, when
 
-from .conftest import SdkClient, World, assert_time_in, proxy_url, tool_json
+from .conftest import SdkClient, World, assert_time_in, proxy_auth, proxy_url, tool_json
 
 scenarios("protocol.feature")
 
@@ -35,7 +35,7 @@ def ask_at_once(
     wanted = {label: (endpoint, zone) for label, endpoint, zone in rows}
     clients: dict[str, SdkClient] = {}
     for label, (endpoint, _) in wanted.items():
-        clients[label] = SdkClient(proxy_url(world, endpoint))
+        clients[label] = SdkClient(proxy_url(world, endpoint), proxy_auth(world))
         sdk_clients.append(clients[label])
         assert clients[label].connect().server_info.name == "mcp-time"
 

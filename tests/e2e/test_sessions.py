@@ -29,7 +29,7 @@ import pytest
 from mcp import ClientSession
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from .conftest import SdkClient, World, lok_list, lok_start, proxy_url, tool_text
+from .conftest import SdkClient, World, lok_list, lok_start, proxy_auth, proxy_url, tool_text
 
 scenarios("sessions.feature")
 
@@ -45,9 +45,9 @@ def start_test_server(world: World, lok_servers: list[str]) -> None:
     lok_start(world, lok_servers, TEST_SERVER, *PROTOCOL_TOOLS)
 
 
-@given("`mcp-lok start` runs the test server over stdio with a generated bearer token")
+@given("`mcp-lok start` runs the test server over stdio, which requires a token by default")
 def start_with_token(world: World, lok_servers: list[str]) -> None:
-    lok_start(world, lok_servers, TEST_SERVER, *PROTOCOL_TOOLS, "--auth-token", "generate")
+    lok_start(world, lok_servers, TEST_SERVER, *PROTOCOL_TOOLS)  # no token option at all
     token = world["started"].get("token")
     assert isinstance(token, str), world["started"]
     assert len(token) >= 40, token
@@ -80,6 +80,7 @@ def answering_as(label: str) -> dict[str, Any]:
 def connect_as(
     world: World, sdk_clients: list[SdkClient], label: str, endpoint: str, **extra: Any
 ) -> SdkClient:
+    extra.setdefault("headers", proxy_auth(world))
     client = SdkClient(proxy_url(world, endpoint), **extra, **answering_as(label))
     sdk_clients.append(client)
     assert client.connect().server_info.name == "mcp-lok-test-server"
@@ -174,7 +175,7 @@ def answered_by_one_of_them(world: World, times: int) -> None:
 
 @when(parsers.parse('"{label}" connects on {endpoint} answering none of the server\'s requests'))
 def connect_mute(world: World, sdk_clients: list[SdkClient], label: str, endpoint: str) -> None:
-    client = SdkClient(proxy_url(world, endpoint))
+    client = SdkClient(proxy_url(world, endpoint), proxy_auth(world))
     sdk_clients.append(client)
     assert client.connect().server_info.name == "mcp-lok-test-server"
     world["mute"] = client
@@ -245,14 +246,15 @@ def counted_cancel(world: World, count: int) -> None:
 
 
 def raw_post(
-    world: World, body: bytes, headers: dict[str, str] | None = None
+    world: World, body: bytes, headers: dict[str, str] | None = None, auth: bool = True
 ) -> tuple[int, dict[str, str], Any]:
-    """POST `body` to the proxy's /mcp; status, headers and the JSON answer (or None)."""
+    """POST `body` to the proxy's /mcp (with its bearer token unless `auth` is false);
+    status, headers and the JSON answer (or None)."""
     request = urllib.request.Request(
         proxy_url(world, "/mcp"),
         data=body,
         method="POST",
-        headers={**JSON_HEADERS, **(headers or {})},
+        headers={**JSON_HEADERS, **(proxy_auth(world) if auth else {}), **(headers or {})},
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as answer:
@@ -414,7 +416,7 @@ def raw_case(world: World, case: str) -> int:
     body, headers = cases[case]
     if case.startswith("a 5 MiB"):
         return post_large(port, body, headers)
-    status, _, answer = raw_post(world, body, headers)
+    status, _, answer = raw_post(world, body, headers, auth=False)  # as the case says
     if case.startswith("malformed"):
         assert answer["error"]["code"] == -32700, answer  # a JSON-RPC parse error
     return status
@@ -583,10 +585,10 @@ async def read_events(stream: Any, count: int) -> list[Any]:
     return events
 
 
-async def resumption(url: str) -> tuple[list[Any], list[Any]]:
+async def resumption(url: str, auth: dict[str, str]) -> tuple[list[Any], list[Any]]:
     import aiohttp
 
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession(headers=auth) as http:
         answer = await http.post(url, json=INITIALIZE, headers=JSON_HEADERS)
         session = {"Mcp-Session-Id": answer.headers["Mcp-Session-Id"]}
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
@@ -616,7 +618,9 @@ async def resumption(url: str) -> tuple[list[Any], list[Any]]:
 
 @when("a raw client's `count 3` sends its progress down the session's GET stream")
 def count_down_stream(world: World) -> None:
-    world["sent"], world["replayed"] = asyncio.run(resumption(proxy_url(world, "/mcp")))
+    world["sent"], world["replayed"] = asyncio.run(
+        resumption(proxy_url(world, "/mcp"), proxy_auth(world))
+    )
     progress = [json.loads(event.data)["params"]["progress"] for event in world["sent"]]
     assert progress == [1, 2, 3], world["sent"]
 
@@ -656,8 +660,10 @@ def sdk1_python() -> str:
 )
 def sdk1_calls(world: World, sdk1_python: str, endpoint: str) -> None:
     script = Path(__file__).with_name("sdk1_client.py")
+    token = world["started"]["token"]
     run = subprocess.run(
         [sdk1_python, str(script), proxy_url(world, endpoint)],
+        env={**os.environ, "MCP_LOK_TEST_TOKEN": token},
         capture_output=True, text=True, timeout=90, check=False,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from pytest_bdd import parsers, scenarios, then, when
 
-from .conftest import World, lok_list, proxy_url, sdk_call, tool_json
+from .conftest import World, lok_list, proxy_auth, proxy_url, sdk_call, tool_json
 from .engines import EngineUnderTest, parse_probe
 
 scenarios("transports.feature")
@@ -65,7 +65,8 @@ INITIALIZE = {
 
 
 def post_initialize(world: World, headers: dict[str, str]) -> int:
-    """POST a raw `initialize` to the proxy's /mcp with extra `headers`; the status."""
+    """POST a raw `initialize` to the proxy's /mcp, with its bearer token and extra
+    `headers`; the status."""
     request = urllib.request.Request(
         proxy_url(world, "/mcp"),
         data=json.dumps(INITIALIZE).encode(),
@@ -73,6 +74,7 @@ def post_initialize(world: World, headers: dict[str, str]) -> int:
         headers={
             "Content-Type": "application/json",
             "Accept": "application/json, text/event-stream",
+            **proxy_auth(world),
             **headers,  # an explicit Host replaces the one urllib would send
         },
     )

@@ -85,7 +85,7 @@ Feature: audit running servers against their plan and the benchmarks
     When a container is started by hand with mcp-lok's labels
     And I audit it by its label's name
     Then the exit code is 3
-    And the audit says no launch recorded it
+    And the audit says mcp-lok did not create it
     And the checks "CIS 5.4, CIS 5.11, CIS 5.13, CIS 5.26" fail
     And its exposure score is above the stdio built-in's
 

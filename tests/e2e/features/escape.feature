@@ -257,6 +257,23 @@ Feature: Escape matrix: a server stays inside its policy
     And nothing on the host's loopback was reached, through the proxy, by name or directly
     And `mcp-lok logs` shows the host never dialled its loopback or the unspecified address
 
+  # --- diagnostics show only policy text; mcp-lok acts only on what it created; private by
+  # default (issue 11, findings 5-7)
+
+  Scenario Outline: a file that is not a policy is never printed, whoever names it, on <engine>
+    Given the <engine> engine
+    And a file of `/etc/shadow`-like lines named "shadow.lok"
+    And a link "x.lok" to a file of such lines with no extension
+    Then `mcp-lok policy validate` prints no word of them, nor of `/etc/shadow`, for:
+      | source                          |
+      | shadow.lok                      |
+      | x.lok                           |
+      | /etc/shadow                     |
+      | a policy that extends shadow.lok  |
+      | a policy that extends x.lok       |
+      | a policy that extends /etc/shadow |
+    And `mcp-lok start` under each of them prints no word of them, exits 3 and creates nothing
+
     Examples:
       | engine |
       | docker |
@@ -328,6 +345,32 @@ Feature: Escape matrix: a server stays inside its policy
     Then the attacker's address report arrives within 90 seconds
     And nothing on the host's loopback was reached, through the proxy, by name or directly
     And `mcp-lok logs` shows the host never dialled its loopback or the unspecified address
+
+  Scenario Outline: a running server's files are its owner's alone, and its proxy wants the token, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "stdio" profile
+    Then another user can neither list the server's folder nor read its state or its proxy log
+    And the runtime folders are 0700, and mcp-lok's own files in them 0600
+    And a request to the proxy without the token is answered 401, and with it 200
+    And `mcp-lok inspect` shows the server, and its token only with --show-token
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: containers that only carry mcp-lok's labels are never removed, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "stdio" profile
+    And a container made by hand with the labels `mcp-lok=true` and `mcp-lok-name` of that server
+    And a container made by hand from `mcp-lok policy compile`'s plan for that server's name
+    When I remove the server with `mcp-lok rm --force`
+    Then the server's own container is gone and both look-alikes still run
+    And `mcp-lok rm` said it left both alone
+    And `mcp-lok list --all` shows both as "foreign", not created by mcp-lok
+    And `mcp-lok audit` reports both as not created by mcp-lok
+    When I remove the server with `mcp-lok rm --force` again
+    Then it fails naming both look-alikes, which still run
 
     Examples:
       | engine |

@@ -90,3 +90,41 @@ def test_a_host_path_swapped_after_the_check_exits_3_and_creates_nothing(
     assert "= help: " in result.output
     assert fake.calls == []
     assert state.Store().names() == []
+
+
+def test_rm_says_what_it_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp_lok.launcher import servers
+
+    monkeypatch.setattr(servers, "remove_server", lambda name, force: ["d" * 64])
+    result = CliRunner().invoke(cli, ["rm", "--force", "time"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "time\n"
+    assert result.stderr == (
+        "left alone: containers carrying the labels of `time` that mcp-lok did not create "
+        "(dddddddddddd)\n"
+    )
+
+
+def test_list_explains_a_foreign_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcp_lok.launcher import servers
+
+    row = {
+        "name": "time", "status": "foreign", "transport": "stdio", "url": None,
+        "sse_url": None, "image": "img", "engine": "docker", "profile": None,
+        "created": None, "container": "d" * 64, "auth": None, "note": servers.FOREIGN_NOTE,
+    }  # fmt: skip
+    monkeypatch.setattr(servers, "rows", lambda: [row])
+    result = CliRunner().invoke(cli, ["list", "--all"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1].split() == [
+        "time",
+        "foreign",
+        "stdio",
+        "-",
+        "img",
+        "docker",
+        "-",
+        "-",
+    ]
+    assert "not created by mcp-lok" in result.stderr
+    assert CliRunner().invoke(cli, ["list"]).stdout.splitlines()[1:] == []

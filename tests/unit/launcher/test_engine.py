@@ -102,6 +102,21 @@ def test_a_named_engine_that_turns_out_to_be_the_other_one_is_refused(
     assert discover(None, {}) is fake
 
 
+def test_every_engine_that_answers_is_found_for_list(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setattr(adapter.os.path, "exists", lambda path: "docker" in path or "xdg" in path)
+
+    def connect(cls: Any, url: str) -> EngineClient:
+        if "xdg" in url:
+            raise EngineError("no answer")
+        return EngineClient(Engine.DOCKER, url, {}, None)
+
+    monkeypatch.setattr(EngineClient, "connect", classmethod(connect))
+    found = adapter.answering({"XDG_RUNTIME_DIR": "/xdg"})
+    assert [e.url for e in found] == ["unix:///var/run/docker.sock"]  # podman's is missing
+
+
 def _api_error(status: int) -> docker.errors.APIError:
     response = requests.Response()
     response.status_code = status

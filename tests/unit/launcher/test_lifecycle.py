@@ -18,11 +18,10 @@ from mcp_lok.launcher.lifecycle import (
     compile_request,
     fill_secrets,
     new_state,
-    reap,
     reserve,
-    teardown,
 )
-from mcp_lok.launcher.state import Phase, Store
+from mcp_lok.launcher.state import Phase, Store, new_nonce
+from mcp_lok.launcher.teardown import look_alikes, reap, teardown, undo
 from mcp_lok.policy import Engine, PolicyError, Target, Transport, canonical_json, compile_plan
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.origin import Argument
@@ -40,6 +39,7 @@ def plan_for(tmp_path: Path, request: Request, engine: Engine = Engine.DOCKER) -
         transport=request.transport,
         runtime_dir=str(tmp_path),
         port=request.target_port,
+        launch=new_nonce(),
     )
     return compile_request(request, target)[0]
 
@@ -120,7 +120,7 @@ def test_an_open_network_and_podman_seccomp_are_recorded_and_torn_down(store: St
     seccomp = [Path(f) for f in state.files if "/seccomp/" in f]
     assert seccomp
     assert seccomp[0].exists()
-    assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o755
+    assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o700
     teardown(engine, store, state)  # type: ignore[arg-type]
     assert engine.containers_by_id == {}
     assert engine.networks_by_id == {}
@@ -194,15 +194,74 @@ def test_a_container_with_the_name_but_no_state_is_refused(store: Store) -> None
     assert store.load("time") is None
 
 
-def test_teardown_removes_labelled_leftovers_but_nothing_of_other_servers(store: Store) -> None:
+LOOKS = {"mcp-lok": "true", "mcp-lok-name": "time", "mcp-lok-role": "server"}
+
+
+def look_alike_set(engine: FakeEngine) -> set[str]:
+    """Containers with `time`'s labels that no launch made: none, a wrong, or the printed
+    placeholder nonce, and one made from `policy compile` output by hand."""
+    return {
+        engine.add_container("x1", LOOKS),
+        engine.add_container("x2", {**LOOKS, "mcp-lok-launch": "0" * 32}),
+        engine.add_container("x3", {**LOOKS, "mcp-lok-launch": "${launch}"}),
+        engine.add_container("mcp-lok-time-s1", {**LOOKS, "mcp-lok-launch": "f" * 31}),
+    }
+
+
+def test_teardown_removes_what_the_launch_made_and_never_a_look_alike(store: Store) -> None:
     engine = FakeEngine()
     state = launch(store, engine, Request(IMAGE, "time", Transport.STDIO)).state
-    stray = engine.add_container("x", {"mcp-lok": "true", "mcp-lok-name": "time"})
-    other = engine.add_container("mcp-lok-other", {"mcp-lok": "true", "mcp-lok-name": "other"})
+    assert state.launch is not None
+    # created by this launch (a client session's server): its id is recorded nowhere
+    session = engine.add_container("mcp-lok-time-sab", {**LOOKS, "mcp-lok-launch": state.launch})
+    stray_net = engine.add_network("mcp-lok-time", {**LOOKS, "mcp-lok-launch": state.launch})
+    looks = look_alike_set(engine)
+    net = engine.add_network("mcp-lok-time", LOOKS)
     unrelated = engine.add_container("web", {})
+    assert {c["Id"] for c in look_alikes(engine, store, "time")} == looks  # type: ignore[arg-type]
     teardown(engine, store, state)  # type: ignore[arg-type]
-    assert stray not in engine.containers_by_id
-    assert set(engine.containers_by_id) == {other, unrelated}
+    assert session not in engine.containers_by_id
+    assert stray_net not in engine.networks_by_id
+    assert set(engine.containers_by_id) == {*looks, unrelated}
+    assert set(engine.networks_by_id) == {net}
+    touched = {what for _, what in engine.calls}
+    assert not touched & looks
+
+
+def test_a_look_alike_neither_blocks_a_name_nor_is_touched(store: Store) -> None:
+    engine = FakeEngine()
+    looks = look_alike_set(engine)
+    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    assert started.state.container_id not in looks
+    assert looks <= set(engine.containers_by_id)
+
+
+def test_what_a_launch_created_before_it_could_record_it_is_removed(store: Store) -> None:
+    engine = FakeEngine()
+    create = engine.create_container
+
+    def crash_after_create(name: str, body: dict[str, Any]) -> str:
+        create(name, body)  # the engine made it; the launcher died before recording it
+        raise KeyboardInterrupt
+
+    engine.create_container = crash_after_create  # type: ignore[method-assign]
+    looks = look_alike_set(engine)
+    with pytest.raises(KeyboardInterrupt):
+        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    state = store.load("time")
+    assert state is not None
+    assert state.container_id is None
+    assert state.launch is not None
+    store.save(state.__class__(**{**state.__dict__, "launcher_pid": 2**22 + 1}))
+    assert reap(engine, store) == ["time"]  # type: ignore[arg-type]
+    assert set(engine.containers_by_id) == looks
+
+
+def test_a_plan_without_a_launch_nonce_is_not_launched(store: Store) -> None:
+    request = Request(IMAGE, "time", Transport.STDIO)
+    plan = compile_request(request, Target(image=IMAGE, name="time"))[0]
+    with pytest.raises(LokError, match="no launch nonce"):
+        new_state(request, plan, FakeEngine(), store, detached=True)  # type: ignore[arg-type]
 
 
 def test_reap_removes_a_launch_whose_launcher_died(store: Store) -> None:
@@ -221,38 +280,35 @@ def test_reap_leaves_a_launch_in_progress_alone(store: Store) -> None:
     assert len(engine.containers_by_id) == 1
 
 
-def test_reap_removes_unrecorded_labelled_containers_once_they_are_old(store: Store) -> None:
+def test_reap_never_removes_what_no_launch_recorded(store: Store) -> None:
     engine = FakeEngine()
     now = time.time()
-    labels = {"mcp-lok": "true"}
-    old = engine.add_container("mcp-lok-a", {**labels, "mcp-lok-name": "a"}, now - 600, "exited")
-    young = engine.add_container("mcp-lok-b", {**labels, "mcp-lok-name": "b"}, now, "exited")
-    running = engine.add_container("mcp-lok-c", {**labels, "mcp-lok-name": "c"}, now - 600)
-    mine = engine.add_container("web", {"app": "web"}, now - 600)
-    net = engine.add_network("mcp-lok-a", {"mcp-lok": "true", "mcp-lok-name": "a"})
-    assert reap(engine, store, now) == ["a"]  # type: ignore[arg-type]
-    assert set(engine.containers_by_id) == {young, mine, running}
-    assert net not in engine.networks_by_id
-    assert ("remove", old) in engine.calls
+    labels = {"mcp-lok": "true", "mcp-lok-name": "a"}
+    old = engine.add_container("mcp-lok-a", labels, now - 600, "exited")
+    net = engine.add_network("mcp-lok-a", labels)
+    assert reap(engine, store) == []  # type: ignore[arg-type]
+    assert old in engine.containers_by_id
+    assert net in engine.networks_by_id
+    assert engine.calls == []
 
 
-def test_reap_spares_what_a_concurrent_launch_creates_while_it_lists(store: Store) -> None:
+def test_a_concurrent_launch_is_not_taken_for_a_look_alike(store: Store) -> None:
     engine = FakeEngine()
-    # another process launches `web` between this reap's listing of containers and of
-    # networks: its state is written first, then its network is created
-    listed = engine.networks
+    # another process launches `web` while the engine lists: its state (and nonce) is
+    # written first, then its container is created
+    listed = engine.containers
 
-    def networks_after_a_launch(labels: dict[str, str]) -> list[dict[str, Any]]:
-        if not engine.networks_by_id:
-            request = Request(IMAGE, "web", Transport.STDIO, profile="network")
+    def containers_after_a_launch(labels: dict[str, str]) -> list[dict[str, Any]]:
+        if not engine.containers_by_id:
+            request = Request(IMAGE, "web", Transport.STDIO)
             plan = plan_for(store.root, request)
             store.save(new_state(request, plan, engine, store, detached=False))  # type: ignore[arg-type]
-            engine.add_network("mcp-lok-web", {"mcp-lok": "true", "mcp-lok-name": "web"})
+            engine.create_container("mcp-lok-web", dict(plan.server.body))
         return listed(labels)
 
-    engine.networks = networks_after_a_launch  # type: ignore[method-assign]
-    assert reap(engine, store) == []  # type: ignore[arg-type]
-    assert len(engine.networks_by_id) == 1
+    engine.containers = containers_after_a_launch  # type: ignore[method-assign]
+    assert look_alikes(engine, store) == []  # type: ignore[arg-type]
+    assert len(engine.containers_by_id) == 1
 
 
 def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
@@ -270,7 +326,7 @@ def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
     with pytest.raises(LokError, match="boom"):
         started.provision({})
     assert started.state.networks  # the network was recorded before the failure
-    lifecycle.undo(engine, store, started.state)  # type: ignore[arg-type]
+    undo(engine, store, started.state)  # type: ignore[arg-type]
     assert engine.networks_by_id == {}
     assert store.load("web") is None
 
@@ -287,3 +343,37 @@ def test_the_payload_sent_is_the_plan_with_only_secrets_filled(store: Store) -> 
     engine.create_container = record  # type: ignore[method-assign]
     started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
     assert canonical_json(sent[0]) == canonical_json(started.plan.server.body)
+
+
+def test_everything_a_launch_writes_is_private_whatever_the_umask(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a launch with the most files: Podman's seccomp profiles, an allow-list (resolv.conf,
+    # the gate's folder, its config and egress rules), a mask folder, an HTTP transport
+    policy = store.root.parent / "policy.lok"
+    policy.write_text("allow example.com port 443\ndeny path /etc/secret\n")
+    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *args: None)
+    old = os.umask(0)
+    try:
+        engine = FakeEngine(kind=Engine.PODMAN)
+        request = Request(IMAGE, "web", Transport.SSE, profile=str(policy))
+        started = launch(store, engine, request, Engine.PODMAN)
+        with store.lock():
+            pass
+    finally:
+        os.umask(old)
+    planned = {Path(f.path): f.mode for f in started.plan.files}
+    assert Path(store.root / "empty") in planned  # the mask folder is the plan's
+    seen = {store.root: stat.S_IMODE(store.root.stat().st_mode)}
+    for path in store.root.rglob("*"):
+        seen[path] = stat.S_IMODE(path.lstat().st_mode)
+    expected = {path: planned.get(path, 0o700 if path.is_dir() else 0o600) for path in seen}
+    assert seen == expected
+    # what the plan leaves readable (a container reads it) sits in a 0700 folder
+    for path, mode in planned.items():
+        if mode & 0o044:
+            assert any(seen.get(p) == 0o700 for p in path.parents), path
+    names = {p.name for p in seen}
+    assert {"state.json", "proxy.log", ".launcher.lock", "plan.json"} <= names
+    assert seen[store.folder("web") / "state.json"] == 0o600
+    assert seen[store.folder("web") / "proxy.log"] == 0o600

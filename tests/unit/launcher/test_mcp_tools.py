@@ -56,8 +56,11 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         store: Store,
         server: state.ServerState,
         port: int,
+        token: str | None = None,
         on_attached: Callable[[], None] | None = None,
     ) -> str:
+        assert token is not None  # the proxy requires one
+        assert token == server.token  # and the state keeps it, for `inspect`
         names.append(server.name)
         if on_attached is not None:  # the proxy is attached: the container starts now
             on_attached()
@@ -86,6 +89,11 @@ def test_run_starts_detached_and_says_nothing_is_granted_beyond_stdio(
     saved = Store().load("time")
     assert saved is not None
     assert saved.detached is True
+    # the structured result carries the bearer token the proxy requires; the text does not
+    assert outcome.data["token"] == saved.token
+    assert len(outcome.data["token"]) >= 40
+    assert outcome.data["token"] not in outcome.text
+    assert "Authorization: Bearer <token>" in outcome.text
     assert saved.container_id in engine.containers_by_id
 
 
@@ -98,6 +106,7 @@ def test_a_dry_run_explains_the_grant_and_creates_nothing(
     assert engine.calls == []
     assert Store().load("web") is None
     assert outcome.data["started"] is False
+    assert outcome.data["token"] is None
     beyond = outcome.data["exposure"]["beyond_stdio"]
     assert any("unrestricted egress" in row["description"] for row in beyond), beyond
     assert outcome.text.startswith("would start `web`")
@@ -199,7 +208,7 @@ def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch
     ]
     for row in rows:
         row.update(image=IMAGE, engine="docker", profile="stdio", sse_url=None)
-        row.update(created="2026-01-01T00:00:00+00:00", container=None)
+        row.update(created="2026-01-01T00:00:00+00:00", container=None, auth=True)
     monkeypatch.setattr(servers, "rows", lambda: rows)
     assert [r["name"] for r in tools.list_servers().data["servers"]] == ["a"]
     every = tools.list_servers(include_stopped=True)
@@ -220,12 +229,20 @@ def test_a_bad_server_name_is_refused_like_the_cli(handler: Any, name: str) -> N
 def test_stop_and_remove_call_the_clis_functions(monkeypatch: pytest.MonkeyPatch) -> None:
     called: list[tuple[str, str, bool]] = []
     monkeypatch.setattr(servers, "stop_server", lambda name: called.append(("stop", name, False)))
-    monkeypatch.setattr(
-        servers, "remove_server", lambda name, force: called.append(("rm", name, force))
-    )
+
+    def remove(name: str, force: bool) -> list[str]:
+        called.append(("rm", name, force))
+        return ["c" * 64]  # a look-alike, left alone
+
+    monkeypatch.setattr(servers, "remove_server", remove)
     assert conforms(tools.stop_server("time"), schemas.Stopped) == {"name": "time", "stopped": True}
-    removed = conforms(tools.remove_server("time", force=True), schemas.Removed)
-    assert removed == {"name": "time", "removed": True}
+    outcome = tools.remove_server("time", force=True)
+    removed = conforms(outcome, schemas.Removed)
+    assert removed == {"name": "time", "removed": True, "left": ["c" * 64]}
+    assert outcome.text == (
+        "removed `time`; left containers carrying its labels that mcp-lok did not create: "
+        "cccccccccccc"
+    )
     assert called == [("stop", "time", False), ("rm", "time", True)]
 
 
@@ -428,8 +445,9 @@ def test_a_host_files_lines_are_not_quoted_back_but_an_inline_profiles_are(
     with pytest.raises(PolicyError) as caught:
         tools.explain_policy(str(secrets))
     text = tools.failure(caught.value).text
-    assert "profile.unknown-field" in text
+    assert "source.not-a-policy" in text
+    assert "auths" not in text
     assert "U0VDUkVU" not in text
     with pytest.raises(PolicyError) as inline:
-        tools.explain_policy(profile_json={"auths": {"x": 1}})
+        tools.explain_policy(profile_json={"read": [], "auths": {"x": 1}})
     assert '"auths": {' in tools.failure(inline.value).text  # the caller's own text, quoted

@@ -1,5 +1,5 @@
-"""The proxy options of `run` and `start`: `--auth-token` (a given token is checked,
-`generate` makes one, the client snippet carries it) and `--restart`."""
+"""The proxy options of `run` and `start`: the bearer token (a given one is checked, by
+default one is made, `--no-auth` opts out, the client snippet carries it) and `--restart`."""
 
 from __future__ import annotations
 
@@ -12,22 +12,24 @@ from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.proxy_options import auth_token as _auth_token
 
 
-def test_no_token_means_no_auth() -> None:
-    assert _auth_token(None) == (None, False)
+def test_without_a_token_one_is_made_fresh_each_time() -> None:
+    first, second, asked = _auth_token(None), _auth_token(None), _auth_token("generate")
+    assert first is not None
+    assert second is not None
+    assert asked is not None
+    assert len({first, second, asked}) == 3
+    assert min(len(first), len(second), len(asked)) >= 40
 
 
-def test_generate_makes_a_fresh_long_token_each_time() -> None:
-    first, made = _auth_token("generate")
-    second, _ = _auth_token("generate")
-    assert made
-    assert first
-    assert second
-    assert first != second
-    assert len(first) >= 40
+def test_no_auth_is_the_only_way_to_no_token() -> None:
+    assert _auth_token(None, no_auth=True) is None
+    with pytest.raises(LokError, match="contradict") as error:
+        _auth_token("s3cret-s3cret-s3cret", no_auth=True)
+    assert error.value.hint
 
 
 def test_a_given_token_is_used_as_is() -> None:
-    assert _auth_token("s3cret-s3cret-s3cret") == ("s3cret-s3cret-s3cret", False)
+    assert _auth_token("s3cret-s3cret-s3cret") == "s3cret-s3cret-s3cret"
 
 
 @pytest.mark.parametrize("bad", ["short", "has a space in it ok", "é" * 20, "tab\there-0123456789"])
@@ -35,7 +37,7 @@ def test_a_weak_or_unsendable_token_is_refused(bad: str) -> None:
     with pytest.raises(LokError) as error:
         _auth_token(bad)
     assert error.value.hint
-    assert "generate" in error.value.hint
+    assert "random one" in error.value.hint
 
 
 def test_the_snippet_carries_the_bearer_header() -> None:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from mcp_lok.launcher import lifecycle
+from mcp_lok.launcher import lifecycle, teardown
 from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.launching import Prepared, provision
 from mcp_lok.launcher.lifecycle import Request, compile_request
 from mcp_lok.launcher.recheck import PathCheck
-from mcp_lok.launcher.state import Store
+from mcp_lok.launcher.state import Store, new_nonce
 from mcp_lok.policy import Code, PolicyError, Severity, Target, Transport, render_all
 from mcp_lok.policy.origin import Span
 
@@ -49,7 +49,7 @@ def prepared(tmp_path: Path, tree: Path, text: str) -> tuple[Prepared, FakeEngin
     policy.write_text(text.format(tree=tree))
     store, engine = Store(tmp_path / "run"), FakeEngine()
     request = Request(IMAGE, "srv", Transport.STDIO, profile=str(policy))
-    target = Target(image=IMAGE, name="srv", runtime_dir=str(store.root))
+    target = Target(image=IMAGE, name="srv", runtime_dir=str(store.root), launch=new_nonce())
     plan, compiled = compile_request(request, target, host=ThisHost())
     return Prepared(engine, store, request, plan, compiled, target), engine, store  # type: ignore[arg-type]
 
@@ -181,4 +181,4 @@ def test_an_unchanged_path_launches(tmp_path: Path, tree: Path) -> None:
     state = provision(ready, detached=True)
     assert [c[0] for c in engine.calls] == ["create"]
     assert state.container_id in engine.containers_by_id
-    lifecycle.teardown(engine, store, state)  # type: ignore[arg-type]
+    teardown.teardown(engine, store, state)  # type: ignore[arg-type]

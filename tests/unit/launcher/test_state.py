@@ -50,7 +50,7 @@ def test_a_state_survives_a_round_trip(tmp_path: Path) -> None:
     store.save(saved)
     assert store.load("time") == saved
     assert store.names() == ["time"]
-    assert stat.S_IMODE(store.path("time").stat().st_mode) == 0o644
+    assert stat.S_IMODE(store.path("time").stat().st_mode) == 0o600  # it holds the token
 
 
 def test_names_ignore_folders_and_files_that_are_not_servers(tmp_path: Path) -> None:

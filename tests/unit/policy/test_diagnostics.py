@@ -254,7 +254,70 @@ def test_json_pointer_tokens_are_escaped() -> None:
 def test_excerpts_split_lines_only_at_newline_and_hide_control_characters() -> None:
     from mcp_lok.policy.diagnostics import render as render_one
 
-    text = 'a\u2028b\r\n{"x": "\x9b[2J"}\r\n'
+    text = '{"read": ["a\u2028b"],\r\n"x": "\x9b[2J"}\r\n'
     span = Span("p.json", 2, 7, 2, 12)
     shown = render_one(Diagnostic(Code.PROFILE_WRONG_TYPE, "bad", span), {"p.json": text})
-    assert shown.splitlines()[2:] == ['2 | {"x": "\ufffd[2J"}', "  |       ^^^^^"]
+    assert shown.splitlines()[2:] == ['2 | "x": "\ufffd[2J"}', "  |       ^^^^^"]
+
+
+# --- a file that is not a policy is never quoted, whoever hands its text in (issue 11) ----
+
+SHADOW = "root:$6$Vq2x1T0Zm$u0pLqJ3nXxK9fE8rW4yH7sD2:19800:0:99999:7:::\nbin:*:19800::::::\n"
+
+
+def test_the_renderer_never_quotes_a_file_that_is_not_a_policy() -> None:
+    # a diagnostic that quotes the file, with the file's text: as a careless caller would
+    quoting = Diagnostic(
+        Code.PARSE_UNKNOWN_KEYWORD, "unknown statement `root`", Span("s.lok", 1, 1, 1, 5)
+    )
+    second = Diagnostic(
+        Code.PARSE_UNKNOWN_KEYWORD, "unknown statement `bin`", Span("s.lok", 2, 1, 2, 4)
+    )
+    rendered = render_all([quoting, second], {"s.lok": SHADOW})
+    assert rendered == (
+        "s.lok:1:1: error[source.not-a-policy]: `s.lok` is not a policy: its first statement "
+        "does not begin with a keyword of the language\n"
+        "  = help: nothing of it is shown, as it may not be yours: a policy file begins with a "
+        "statement such as `read`, `allow` or `extends`"
+    )
+    for word in ("root", "bin", "$6$", "19800"):
+        assert word not in rendered
+
+
+@pytest.mark.parametrize(
+    ("file", "text", "quoted"),
+    [
+        ("p.lok", "\n# a comment first\n  insecure read /x\nbad line\n", True),
+        ("p.lok", "\ufeffuser 1000\nbad line\n", True),
+        ("p.lok", "\n\n", True),  # no statement: nothing foreign about it
+        ("p.lok", "readx /x\nread /y\n", False),
+        ("p.lok", "read\u200b/x\n", False),
+        ("p.lok", "insecure\n", False),
+        ("p.json", '  {"network": {}, "x": 1}', True),
+        ("p.json", '{"x": {"read": []}}', False),  # a field deeper down is not the profile's
+        ("p.json", '{"x": 1, "privileged": true,', True),  # not JSON: a field's key suffices
+        ("p.json", '{"x": 1,', False),
+        ("p.json", "[" * 100_000, False),
+        ("p.json", '{"a":' * 100_000, False),  # too deep for `json`: read as text
+        ("p.lok", '{"read": []}', True),  # a `.lok` that starts with `{` is read as a profile
+    ],
+)
+def test_what_is_policy_text(file: str, text: str, quoted: bool) -> None:
+    from mcp_lok.policy.kinds import foreign
+
+    lines = [n for n, line in enumerate(text.split("\n"), 1) if line.strip()]
+    last = lines[-1] if lines else 1
+    rendered = render(
+        Diagnostic(Code.PATH_RELATIVE, "bad", Span(file, last, 1, last, 2)), {file: text}
+    )
+    assert (foreign(file, text) is None) is quoted
+    assert ("error[source.not-a-policy]" not in rendered) is quoted
+
+
+def test_the_statement_keywords_are_those_the_grammar_starts_a_line_with() -> None:
+    from mcp_lok.policy.kinds import STATEMENT_KEYWORDS
+    from mcp_lok.policy.parser import _grammar
+
+    grammar = _grammar()
+    starts = grammar.lark.parse_interactive("").accepts()  # type: ignore[no-untyped-call]
+    assert {grammar.keywords[t] for t in starts} - {"insecure"} == STATEMENT_KEYWORDS

@@ -147,7 +147,11 @@ def test_networks_are_created_only_for_open_egress(
                 "Name": "mcp-lok-srv",
                 "Driver": "bridge",
                 "Internal": False,
-                "Labels": {"mcp-lok": "true", "mcp-lok-name": "srv"},
+                "Labels": {
+                    "mcp-lok": "true",
+                    "mcp-lok-name": "srv",
+                    "mcp-lok-launch": "${launch}",
+                },
             },
         )
     else:
@@ -260,6 +264,7 @@ def test_the_hardened_baseline_body_for_docker_stdio() -> None:
         "Labels": {
             "mcp-lok": "true",
             "mcp-lok-name": "srv",
+            "mcp-lok-launch": "${launch}",
             "mcp-lok-role": "server",
             "mcp-lok-transport": "stdio",
             "mcp-lok-policy": plan.digest,
@@ -335,6 +340,7 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
         "Labels": {
             "mcp-lok": "true",
             "mcp-lok-name": "srv",
+            "mcp-lok-launch": "${launch}",
             "mcp-lok-role": "gate",
             "mcp-lok-transport": "sse",
         },
@@ -792,3 +798,17 @@ def test_podman_scratch_mounts_keep_a_policys_own_and_skip_a_writable_root() -> 
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     harden(payload, read_only=False)
     assert payload.body["HostConfig"]["Tmpfs"] == {}
+
+
+@pytest.mark.parametrize("transport", list(Transport))
+def test_every_object_of_a_launch_carries_its_nonce(transport: Transport) -> None:
+    nonce = "0123456789abcdef0123456789abcdef"
+    plan = lower(policy_for(NetworkMode.OPEN), target(transport=transport, launch=nonce))
+    assert plan.launch == nonce
+    bodies = [plan.server.body, *plan.networks]
+    if plan.gate is not None:
+        bodies.append(plan.gate.container.body)
+    assert [b["Labels"]["mcp-lok-launch"] for b in bodies] == [nonce] * len(bodies)
+    assert plan.server.trace["Labels[mcp-lok-launch]"].render() == "default (launch nonce)"
+    # `policy compile` prints the placeholder that a launch fills in
+    assert lower(policy_for(NetworkMode.OPEN), target(transport=transport)).launch == "${launch}"

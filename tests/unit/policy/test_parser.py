@@ -703,7 +703,12 @@ def test_error(text: str, code: Code, underlined: str, message: str, help: str |
     assert diagnostic.code is code
     assert diagnostic.message == message
     assert diagnostic.help == help
-    assert marked(diagnostic, text) == underlined
+    # after a first statement, so that the file is a policy whatever the line holds (a file
+    # whose first statement begins with no keyword is not shown: `kinds.foreign`)
+    after = f"user 1000\n{text}"
+    (second,) = errors(after)
+    assert second.message == message
+    assert marked(second, after) == underlined
 
 
 @pytest.mark.parametrize(
@@ -774,7 +779,8 @@ def test_an_end_of_line_is_marked_after_the_last_word() -> None:
 
 def test_every_bad_line_is_reported_in_order() -> None:
     text = """\
-# two statements with typos, and good ones between them
+# statements with typos, and good ones between them
+read /srv/in
 raed /srv/data
 write /srv/out
 limit memroy 512M
@@ -792,7 +798,7 @@ read /srv/ok
         (Code.PARSE_INVALID_VALUE, "9y"),
         (Code.PARSE_INVALID_VALUE, "64Q"),
     ]
-    assert [d.origin.line for d in found if isinstance(d.origin, Span)] == [2, 4, 5, 6, 6, 7]
+    assert [d.origin.line for d in found if isinstance(d.origin, Span)] == [3, 5, 6, 7, 7, 8]
 
 
 def test_errors_in_one_string_are_all_reported() -> None:

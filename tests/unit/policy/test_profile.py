@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
+from mcp_lok.policy.diagnostics import NOT_POLICY_HELP, Code, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Pointer, Span
 from mcp_lok.policy.profile import load_profile
 from mcp_lok.policy.rules import (
@@ -386,7 +386,7 @@ ERRORS = [
         None,
     ),
     (
-        '{"name": 5}',
+        '{"name": 5, "read": []}',
         Code.PROFILE_WRONG_TYPE,
         "/name",
         "5",
@@ -418,15 +418,7 @@ ERRORS = [
         None,
     ),
     (
-        '["/var/run/mcp.sock"]',
-        Code.PROFILE_WRONG_TYPE,
-        "",
-        '["/var/run/mcp.sock"]',
-        "expected an object of permissions, found a list",
-        None,
-    ),
-    (
-        '{"reed": []}',
+        '{"reed": [], "write": []}',
         Code.PROFILE_UNKNOWN_FIELD,
         "/reed",
         '"reed"',
@@ -450,7 +442,7 @@ ERRORS = [
         "did you mean `allow_host`?",
     ),
     (
-        '{"seccomp": {}}',
+        '{"read": [], "seccomp": {}}',
         Code.PROFILE_UNKNOWN_FIELD,
         "/seccomp",
         '"seccomp"',
@@ -458,7 +450,7 @@ ERRORS = [
         "fields allowed here: `name`, `read`, `write`, `network`, `privileged`, `insecure`",
     ),
     (
-        '{"a\\u001b[2Jb": 1}',
+        '{"read": [], "a\\u001b[2Jb": 1}',
         Code.PROFILE_UNKNOWN_FIELD,
         "/a\x1b[2Jb",
         '"a\\u001b[2Jb"',
@@ -587,6 +579,22 @@ def test_each_error_names_its_code_and_underlines_the_value(
     assert _underlined(diagnostic, text) == underlined
     assert diagnostic.message == message
     assert diagnostic.help == advice
+
+
+def test_a_top_level_that_is_not_an_object_is_reported_but_not_quoted() -> None:
+    text = '["/var/run/mcp.sock"]'
+    diagnostic = _error(text)
+
+    assert (diagnostic.code, _pointer(diagnostic), diagnostic.message) == (
+        Code.PROFILE_WRONG_TYPE,
+        "",
+        "expected an object of permissions, found a list",
+    )
+    # not a profile: the renderer names the place and the reason, never the text
+    assert render(diagnostic, {FILE: text}) == (
+        "profile.json:1:1: error[source.not-a-policy]: `profile.json` is not a profile: its "
+        f"top level is not an object\n  = help: {NOT_POLICY_HELP['profile']}"
+    )
 
 
 def test_the_rendered_diagnostic_reads_like_a_compiler_error() -> None:

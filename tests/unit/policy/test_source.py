@@ -172,7 +172,7 @@ def test_an_unreadable_parent_is_reported_at_the_extends(files) -> None:
 
 def test_a_parse_error_in_a_parent_keeps_both_texts(files) -> None:
     files["/p/a.lok"] = "extends base.lok\n"
-    files["/p/base.lok"] = "nonsense\n"
+    files["/p/base.lok"] = "read /srv\nnonsense\n"
     with pytest.raises(PolicyError) as caught:
         load("/p/a.lok", files.read)
     assert [d.code for d in caught.value.diagnostics] == [Code.PARSE_UNKNOWN_KEYWORD]
@@ -239,3 +239,140 @@ def test_load_reads_from_disk_by_default(files, tmp_path) -> None:
     assert loaded.rules == [rules.User(spec="1000", origin=line(str(path), 1, "user 1000"))]
     assert loaded.texts == {str(path): "user 1000\n"}
     assert files.reads == []
+
+
+# --- only policy text is ever shown (issue 11) -----------------------------------------------
+
+SHADOW = (
+    "root:$6$Vq2x1T0Zm$u0pLqJ3nXxK9fE8rW4yH7sD2aB5cG1hN6mQ0tR3v:19800:0:99999:7:::\n"
+    "daemon:*:19800:0:99999:7:::\n"
+)
+
+
+def shown(error: PolicyError) -> str:
+    """Everything a command prints for `error`: the rendered text and the JSON form."""
+    from mcp_lok.policy.diagnostics import render_all
+
+    as_json = [d.to_json() for d in error.diagnostics]
+    return render_all(error.diagnostics, error.sources) + repr(as_json)
+
+
+def refused_unread(files, source: str) -> Diagnostic:
+    with pytest.raises(PolicyError) as caught:
+        load(source, files.read)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code is Code.SOURCE_KIND
+    assert "/etc/shadow" not in files.reads
+    return diagnostic
+
+
+@pytest.mark.parametrize("target", ["/etc/shadow", "/etc/shadow.bak", "../x.lok.txt", "a.LOK"])
+def test_extends_names_only_policy_files_and_profiles(files, target: str) -> None:
+    files["/p/a.lok"] = f"read /srv\nextends {target}\n"
+    files["/etc/shadow"] = SHADOW
+    diagnostic = refused_unread(files, "/p/a.lok")
+    assert files.reads == ["/p/a.lok"]  # refused before it is read
+    assert diagnostic.message == f"`{target}` is neither a policy file nor a profile"
+    assert diagnostic.origin == line("/p/a.lok", 2, f"extends {target}")
+    assert diagnostic.help == (
+        "`extends` names a policy file ending in `.lok`, a profile ending in `.json`, "
+        "or a built-in: `stdio`, `none`, `network`"
+    )
+
+
+def test_a_source_names_only_a_policy_file_or_a_profile(files) -> None:
+    files["/etc/shadow"] = SHADOW
+    diagnostic = refused_unread(files, "/etc/shadow")
+    assert files.reads == []
+    assert diagnostic.origin is None
+    assert diagnostic.help is not None
+    assert diagnostic.help.startswith("a SOURCE is a policy")
+
+
+def test_a_link_named_as_a_policy_is_judged_where_it_leads(tmp_path) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text(SHADOW)
+    (tmp_path / "x.lok").symlink_to(secret)
+    (tmp_path / "a.lok").write_text('read /srv\nextends "x.lok"\n')
+    reads: list[str] = []
+
+    def read(path: str) -> str:
+        reads.append(path)
+        return read_text(path)
+
+    for source, origin in ((tmp_path / "x.lok", None), (tmp_path / "a.lok", 2)):
+        with pytest.raises(PolicyError) as caught:
+            load(str(source), read)
+        (diagnostic,) = caught.value.diagnostics
+        assert diagnostic.code is Code.SOURCE_KIND
+        written = str(source) if origin is None else "x.lok"
+        assert diagnostic.message == (
+            f"`{written}` leads to `{secret}`, which is neither a policy file nor a profile"
+        )
+        assert "$6$" not in shown(caught.value)
+    assert str(tmp_path / "x.lok") not in reads
+
+
+@pytest.mark.parametrize("how", ["source", "extends"])
+def test_a_lok_file_that_is_not_a_policy_is_never_quoted(policy_files, how: str) -> None:
+    policy_files["/p/shadow.lok"] = SHADOW
+    policy_files["/p/a.lok"] = '# a policy\nread /srv\nextends "shadow.lok"\n'
+    source = "/p/shadow.lok" if how == "source" else "/p/a.lok"
+    with pytest.raises(PolicyError) as caught:
+        load(source, policy_files.read)
+    (diagnostic,) = caught.value.diagnostics
+    assert diagnostic.code is Code.SOURCE_NOT_POLICY
+    assert diagnostic.message == (
+        "`/p/shadow.lok` is not a policy: its first statement does not begin with a keyword "
+        "of the language"
+    )
+    assert diagnostic.origin == Span("/p/shadow.lok", 1, 1, 1, 1)
+    assert "/p/shadow.lok" not in caught.value.sources  # its text is not even kept
+    printed = shown(caught.value)
+    assert "$6$" not in printed
+    assert "root" not in printed
+    assert "daemon" not in printed
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"auths": {"registry": {"auth": "aHVudGVyMg=="}}}', "it has none of the fields"),
+        ('{"name": "aHVudGVyMg==", "token": 1}', "it has none of the fields"),
+        ('["aHVudGVyMg=="]', "its top level is not an object"),
+        ('\n  "aHVudGVyMg=="', "its top level is not an object"),
+        ('{"token": "aHVudGVyMg==",', "it has none of the fields"),
+    ],
+)
+def test_a_json_file_that_is_not_a_profile_is_never_quoted(
+    policy_files, text: str, reason: str
+) -> None:
+    policy_files["/p/creds.json"] = text
+    policy_files["/p/a.lok"] = 'extends "creds.json"\n'
+    for source in ("/p/creds.json", "/p/a.lok"):
+        with pytest.raises(PolicyError) as caught:
+            load(source, policy_files.read)
+        (diagnostic,) = caught.value.diagnostics
+        assert diagnostic.code is Code.SOURCE_NOT_POLICY
+        assert diagnostic.message.startswith(f"`/p/creds.json` is not a profile: {reason}")
+        printed = shown(caught.value)
+        assert "aHVudGVyMg" not in printed
+        assert "auths" not in printed
+        assert "token" not in printed
+
+
+def test_a_policy_or_profile_with_mistakes_is_still_shown(policy_files) -> None:
+    # the user's own text: a bad value in the first statement, a typo in a JSON profile
+    policy_files["/p/a.lok"] = "allow api.example.com port https\n"
+    policy_files["/p/b.json"] = '{"raed": ["/srv"], "write": ["/out",]}'
+    for source, quoted in (("/p/a.lok", "port https"), ("/p/b.json", '"raed"')):
+        with pytest.raises(PolicyError) as caught:
+            load(source, policy_files.read)
+        assert source in caught.value.sources
+        assert quoted in shown(caught.value)
+
+
+def test_a_link_between_the_two_kinds_is_read(tmp_path) -> None:
+    (tmp_path / "p.lok").write_text("user 1000\n")
+    (tmp_path / "q.lok").symlink_to(tmp_path / "p.lok")
+    assert [r.origin.line for r in load(str(tmp_path / "q.lok")).rules] == [1]

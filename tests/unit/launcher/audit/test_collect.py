@@ -191,7 +191,7 @@ def test_a_server_being_launched_is_not_judged_yet(tmp_path: Path) -> None:
     assert not found.drifted
     assert found.containers == []
     assert "in progress" in found.notes[0].message
-    engine.add(data["server"])  # created, its id not yet recorded: not a stray either
+    engine.add(data["server"])  # created, its id recorded: not a stray either
     assert [a.name for a in audit(engine, store, None, HOST)] == [name]  # type: ignore[arg-type]
 
 
@@ -310,3 +310,29 @@ def test_an_older_plan_or_an_unreadable_table_is_a_note_not_drift(
         (False, "its plan does not name the engine's own mounts (launched by an older mcp-lok)"),
         (False, "the gate's mount table cannot be read from this host"),
     ]
+
+
+def test_a_launch_in_progress_owns_only_what_carries_its_nonce(tmp_path: Path) -> None:
+    engine, store, data = launched(tmp_path, "docker-std")
+    name = data["record"]["plan"]["name"]
+    state = store.load(name)
+    assert state is not None
+    state.phase, state.container_id, state.launch = "starting", None, "a" * 32
+    store.save(state)
+    engine.by_id.clear()
+    ours = json.loads(json.dumps(data["server"]))  # created, its id not recorded yet
+    ours["Config"]["Labels"]["mcp-lok-launch"] = "a" * 32
+    engine.add(ours)
+    assert [a.name for a in audit(engine, store, None, HOST)] == [name]  # type: ignore[arg-type]
+    # the server's name, a wrong nonce: mcp-lok's labels alone make nothing mcp-lok's
+    for nonce in ("b" * 32, "${launch}", None):
+        look = json.loads(json.dumps(data["server"]))
+        look["Id"], look["Name"] = "e" * 64, "/by-hand"
+        look["Config"]["Labels"].pop("mcp-lok-launch", None)
+        if nonce is not None:
+            look["Config"]["Labels"]["mcp-lok-launch"] = nonce
+        engine.add(look)
+        found = audit(engine, store, None, HOST)  # type: ignore[arg-type]
+        assert [(a.name, a.recorded) for a in found] == [(name, True), (name, False)]
+        assert "was not created by mcp-lok" in found[1].notes[0].message
+        assert found[1].drifted

@@ -55,14 +55,21 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
 ) -> None:
     from mcp_lok.launcher import lifecycle
     from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
-    from mcp_lok.launcher.state import Store
+    from mcp_lok.launcher.state import Store, new_nonce
+    from mcp_lok.launcher.teardown import teardown
     from mcp_lok.policy import Transport
     from tests.unit.launcher.fakes import FakeEngine
 
     monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
     store, engine = Store(tmp_path), FakeEngine()
     request = Request("img", "srv", Transport.STREAMABLE_HTTP, env=(("TOKEN", "t0ken"),))
-    target = Target(image="img", name="srv", transport=request.transport, runtime_dir=str(tmp_path))
+    target = Target(
+        image="img",
+        name="srv",
+        transport=request.transport,
+        runtime_dir=str(tmp_path),
+        launch=new_nonce(),
+    )
     plan = compile_request(request, target)[0]
     state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
     reserve(engine, store, state)  # type: ignore[arg-type]
@@ -75,5 +82,5 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     record = load(store.folder("srv"))
     assert record is not None
     assert record.plan["container"] == plan.server.body
-    lifecycle.teardown(engine, store, launch.state)  # type: ignore[arg-type]
+    teardown(engine, store, launch.state)  # type: ignore[arg-type]
     assert not path.exists()

@@ -1,0 +1,181 @@
+"""Private by default (issue 11): `run` and `start` make the proxy require a bearer token
+unless one is given, print it (the client snippet, `--format json`) and keep it in the
+state; `--no-auth` opts out, loudly, in `start`, `run` and `list`; `inspect` shows a
+server again to its owner, the token only with `--show-token`."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher import handoff, lifecycle, servers, state
+from mcp_lok.launcher.cli import cli
+from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.state import Store
+
+from .fakes import FakeEngine
+
+IMAGE = "mcp-lok/mcp-server-time"
+URL = "http://127.0.0.1:4321"
+
+
+@pytest.fixture
+def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | None]:
+    """A fake engine and a fake detached proxy; the token each proxy was handed, by name."""
+    fake = FakeEngine()
+    handed: dict[str, str | None] = {}
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
+    monkeypatch.setattr(servers, "_connect", lambda url: fake)
+    monkeypatch.setattr(servers, "answering", lambda: [fake])
+    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.delenv("MCP_LOK_AUTH_TOKEN", raising=False)
+
+    def spawn(
+        store: Store,
+        server: state.ServerState,
+        port: int,
+        token: str | None = None,
+        on_attached: Callable[[], None] | None = None,
+        **_: Any,
+    ) -> str:
+        handed[server.name] = token
+        if on_attached is not None:
+            on_attached()  # starts the container
+        # as the real proxy does once it serves
+        me = os.getpid()
+        serving = {"proxy_pid": me, "proxy_start": state.process_start(me)}
+        store.save(replace(server, phase="running", url=URL, **serving))
+        return URL
+
+    monkeypatch.setattr(handoff, "spawn", spawn)
+    return handed
+
+
+def start(*options: str, env: dict[str, str] | None = None) -> Any:
+    args = ["start", "--format", "json", "--name", "time", *options, IMAGE]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_start_requires_a_random_token_by_default(proxies: dict[str, str | None]) -> None:
+    result = start()
+    printed = json.loads(result.stdout)
+    token = printed["token"]
+    assert printed["auth"] is True
+    assert len(token) >= 40
+    assert proxies["time"] == token  # what the proxy checks
+    saved = Store().load("time")
+    assert saved is not None
+    assert saved.token == token  # kept, 0600, for `inspect`
+    assert "warning" not in result.stderr
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_a_given_token_is_the_one_required(proxies: dict[str, str | None], how: str) -> None:
+    given = "s3cret-s3cret-s3cret"
+    if how == "option":
+        result = start("--auth-token", given)
+    else:
+        result = start(env={"MCP_LOK_AUTH_TOKEN": given})
+    assert json.loads(result.stdout)["token"] == given
+    assert proxies["time"] == given
+
+
+def test_no_auth_is_loud_in_start_and_in_list(proxies: dict[str, str | None]) -> None:
+    result = start("--no-auth")
+    printed = json.loads(result.stdout)
+    assert (printed["auth"], printed["token"]) == (False, None)
+    assert proxies["time"] is None
+    warning = "`time` serves without a bearer token (--no-auth): every local user"
+    assert warning in result.stderr
+    listed = CliRunner().invoke(cli, ["list", "--all"])
+    assert warning in listed.stderr
+    header, row = listed.stdout.splitlines()[:2]
+    assert listed.stdout.count("\n") == 2, listed.stdout
+    assert header.split()[-1] == "AUTH"
+    assert row.split()[-1] == "NONE"
+    as_json = CliRunner().invoke(cli, ["list", "--all", "--format", "json"])
+    assert json.loads(as_json.stdout)[0]["auth"] is False
+    assert warning in as_json.stderr
+
+
+def test_no_auth_and_a_token_contradict(proxies: dict[str, str | None]) -> None:
+    result = CliRunner().invoke(cli, ["start", "--no-auth", "--auth-token", "x" * 20, IMAGE])
+    assert isinstance(result.exception, LokError)
+    assert "contradict" in result.exception.message
+    assert proxies == {}
+
+
+def test_run_prints_the_token_in_its_client_snippet(
+    proxies: dict[str, str | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[str | None] = []
+
+    def serve(engine: Any, store: Store, server: Any, port: int, announce: Any, **kw: Any) -> None:
+        served.append(kw["token"])
+        announce(URL)
+
+    monkeypatch.setattr(handoff, "serve", serve)
+    result = CliRunner().invoke(cli, ["run", "--name", "time", IMAGE])
+    assert result.exit_code == 0, result.output
+    (token,) = served
+    assert token is not None
+    assert f"bearer token: {token}" in result.stderr
+    snippet = result.stderr.split("client config:\n", 1)[1].split("\ntime stopped", 1)[0]
+    entry = json.loads(snippet)["mcpServers"]["time"]
+    assert entry["headers"] == {"Authorization": f"Bearer {token}"}
+    unsafe = CliRunner().invoke(cli, ["run", "--name", "time", "--no-auth", IMAGE])
+    assert "serves without a bearer token" in unsafe.stderr
+    assert "Authorization" not in unsafe.stderr
+
+
+def test_inspect_shows_the_server_and_the_token_only_when_asked(
+    proxies: dict[str, str | None],
+) -> None:
+    token = json.loads(start().stdout)["token"]
+    saved = Store().load("time")
+    assert saved is not None
+    human = CliRunner().invoke(cli, ["inspect", "time"])
+    assert human.exit_code == 0, human.output
+    assert token not in human.stdout
+    assert f"url:       {URL}/mcp" in human.stdout
+    assert "auth:      bearer token (`--show-token` prints it)" in human.stdout
+    assert f"container: mcp-lok-time ({saved.container_id})" in human.stdout
+    assert f"launch:    {saved.launch}" in human.stdout
+    shown = CliRunner().invoke(cli, ["inspect", "time", "--show-token"])
+    assert f"token:     {token}" in shown.stdout
+    found = json.loads(CliRunner().invoke(cli, ["inspect", "time", "--format", "json"]).stdout)
+    assert "token" not in found
+    assert found == {
+        "name": "time",
+        "status": "running",
+        "url": f"{URL}/mcp",
+        "sse_url": f"{URL}/sse",
+        "transport": "stdio",
+        "image": IMAGE,
+        "engine": "docker",
+        "engine_url": "unix:///fake/docker.sock",
+        "profile": "stdio",
+        "policy_digest": saved.policy_digest,
+        "created": saved.created,
+        "container": {"name": "mcp-lok-time", "id": saved.container_id},
+        "gate": None,
+        "networks": [],
+        "launch": saved.launch,
+        "auth": True,
+    }
+    with_token = ["inspect", "time", "--format", "json", "--show-token"]
+    assert json.loads(CliRunner().invoke(cli, with_token).stdout)["token"] == token
+    missing = CliRunner().invoke(cli, ["inspect", "nothing"])
+    assert isinstance(missing.exception, LokError)
+    assert missing.exception.message == "no server named `nothing`"

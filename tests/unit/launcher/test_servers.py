@@ -1,0 +1,81 @@
+"""`list`, `rm` and what they do with containers that only look like mcp-lok's: listed as
+`foreign` with `--all`, reported, and never stopped or removed (issue 11)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcp_lok.launcher import lifecycle, servers, state
+from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
+from mcp_lok.launcher.state import Store, new_nonce
+from mcp_lok.policy import Target, Transport
+
+from .fakes import FakeEngine
+
+LOOKS = {"mcp-lok": "true", "mcp-lok-name": "time", "mcp-lok-transport": "stdio"}
+
+
+@pytest.fixture
+def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
+    fake = FakeEngine()
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
+    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.setattr(servers, "_connect", lambda url: fake)
+    monkeypatch.setattr(servers, "answering", lambda: [fake])
+    monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
+    return fake
+
+
+def started(engine: FakeEngine, name: str = "time") -> Any:
+    store = Store()
+    request = Request("mcp-lok/mcp-server-time", name, Transport.STDIO)
+    target = Target(image=request.image, name=name, runtime_dir=str(store.root), launch=new_nonce())
+    plan = compile_request(request, target)[0]
+    server = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
+    reserve(engine, store, server)  # type: ignore[arg-type]
+    launch = Launch(engine, store, plan, server, lambda: None)  # type: ignore[arg-type]
+    launch.provision({})
+    launch.record(phase="stopped", launcher_pid=None, launcher_start=None)
+    return launch.state
+
+
+def test_list_all_shows_a_look_alike_as_not_created_by_mcp_lok(engine: FakeEngine) -> None:
+    server = started(engine)
+    look = engine.add_container("by-hand", {**LOOKS, "mcp-lok-launch": "0" * 32})
+    found = servers.listed(show_all=True)
+    assert [(r["name"], r["status"], r["container"]) for r in found] == [
+        ("time", "stopped", server.container_id),
+        ("time", "foreign", look),
+    ]
+    assert found[1]["note"] == servers.FOREIGN_NOTE
+    assert "not created by mcp-lok" in found[1]["note"]
+    assert servers.listed(show_all=False) == []
+
+
+def test_rm_force_removes_the_server_and_leaves_a_look_alike(engine: FakeEngine) -> None:
+    server = started(engine)
+    look = engine.add_container("by-hand", LOOKS)
+    assert servers.remove_server("time", force=True) == [look]
+    assert set(engine.containers_by_id) == {look}
+    assert ("stop", look) not in engine.calls
+    assert ("remove", look) not in engine.calls
+    assert ("remove", server.container_id) in engine.calls
+
+
+def test_rm_of_a_name_no_state_records_touches_nothing(engine: FakeEngine) -> None:
+    look = engine.add_container("by-hand", LOOKS)
+    with pytest.raises(LokError) as caught:
+        servers.remove_server("time", force=True)
+    assert caught.value.message == (
+        f"no server named `time`; containers carrying its labels ({look[:12]}) were not "
+        "created by mcp-lok, and it leaves them alone"
+    )
+    assert caught.value.hint == f"if they are yours to remove: `docker rm -f {look[:12]}`"
+    assert engine.calls == []
+    engine.containers_by_id.clear()
+    with pytest.raises(LokError, match=r"^no server named `time`$"):
+        servers.remove_server("time", force=True)
