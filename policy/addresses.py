@@ -68,7 +68,8 @@ ACKNOWLEDGEABLE: Final = frozenset(
 # cloud metadata services; link-local, private or shared already, named as what they are
 METADATA: Final = ("169.254.169.254", "169.254.170.2", "fd00:ec2::254", "100.100.100.200")
 # a catch-all: the address rules of a policy together cover more than a /8 of IPv4 or a
-# /32 of IPv6
+# /32 of IPv6, counting public addresses only (private, loopback and link-local ranges are
+# judged by classes of their own: `allow 10.0.0.0/8` is a private network, not the world)
 LIMITS: Final = {4: 2**24, 6: 2**96}
 
 _LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
@@ -195,7 +196,7 @@ def unspecified(pattern: str) -> bool:
 
 def wide(net: Network) -> bool:
     """Whether a network alone is a catch-all (wider than `LIMITS`, by what it carries)."""
-    return any(part.num_addresses > LIMITS[part.version] for part in parts(net))
+    return any(_public(part) > LIMITS[part.version] for part in parts(net))
 
 
 def classes_of(net: Network, own: Iterable[Address]) -> frozenset[AddressClass]:
@@ -291,12 +292,31 @@ def _widens(union: dict[int, list[Network]], added: Sequence[Network]) -> bool:
         # one family at a time: `union[4]` holds IPv4 networks only, `union[6]` IPv6 ones
         family[:] = ipaddress.collapse_addresses([*family, net])  # type: ignore[type-var]
         after = _size(family)
-        widens |= net.num_addresses > limit or (after > limit and after > before)
+        widens |= _public(net) > limit or (after > limit and after > before)
     return widens
 
 
 def _size(networks: Iterable[Network]) -> int:
-    return sum(n.num_addresses for n in networks)
+    return sum(_public(n) for n in networks)
+
+
+def _public(net: Network) -> int:
+    """How many addresses of `net` are outside the private, loopback and link-local ranges
+    (which are disjoint, and like any two networks either nest or do not meet)."""
+    size = net.num_addresses
+    for other in _not_public(net.version):
+        if net.overlaps(other):
+            size -= min(net.num_addresses, other.num_addresses)
+    return size
+
+
+@functools.cache
+def _not_public(version: int) -> tuple[Network, ...]:
+    import ipaddress  # only called with networks
+
+    ranges = (*_PRIVATE, *_LOOPBACK, *_LINK_LOCAL)
+    found = (ipaddress.ip_network(r) for r in ranges)
+    return tuple(n for n in found if n.version == version)
 
 
 # --- what the check pass says of an address rule ------------------------------------------

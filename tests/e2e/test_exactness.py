@@ -20,6 +20,7 @@ from typing import Any
 from pytest_bdd import given, parsers, scenarios, then, when
 
 from mcp_lok.launcher.audit import drift, inside, normalise, proc
+from mcp_lok.policy.lower.plan import LAUNCH_LABEL, LAUNCH_PLACEHOLDER
 
 from .conftest import World, lok_list, lok_start, mcp_lok
 from .engines import EngineUnderTest
@@ -75,7 +76,10 @@ def record_is_compiled(world: World) -> None:
         "--name", world["name"], "--transport", row["transport"],
     )  # fmt: skip
     assert compiled.returncode == 0, compiled.stderr
-    assert json.loads(compiled.stdout) == plan
+    # the one value a launch fills in: its nonce, where `policy compile` prints `${launch}`
+    launch = plan["container"]["Labels"][LAUNCH_LABEL]
+    filled = compiled.stdout.replace(json.dumps(LAUNCH_PLACEHOLDER), json.dumps(launch))
+    assert json.loads(filled) == plan
     assert set(plan["engine_mounts"]) == set(roles(plan))
 
 

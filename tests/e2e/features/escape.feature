@@ -212,68 +212,6 @@ Feature: Escape matrix: a server stays inside its policy
     When the granted folder "out" is swapped for a symlink to "/etc"
     Then `mcp-lok audit` reports that "out" now leads to "/etc", and fails CIS 5.6 for it
 
-  # --- addresses (issue 11) ---
-  # Address rules are judged by the addresses they cover: one that reaches the host (its
-  # loopback, its own addresses, link-local and metadata addresses, a catch-all however
-  # split) is refused before anything is created; loopback in a rule is the server's own,
-  # and mcp-lok on the host never dials a loopback or unspecified address whatever a rule
-  # says. The attacker tries every spelling of the host's loopback (`probe.py --addresses`).
-
-  Scenario Outline: an address rule that reaches the host is refused, naming what it covers, on <engine>
-    Given the <engine> engine
-    And an address of one of the host's own bridges
-    When `mcp-lok start` runs a server under "<policy>"
-    Then it exits 3 with "error[<code>]" naming <words>
-    And nothing was created for it
-
-    Examples:
-      | engine | policy                                  | code                        | words                                                                                               |
-      | docker | allow 0.0.0.0/0 port 8080               | policy.insecure-required    | `0.0.0.0/0`; a catch-all range; the host's own addresses; cloud metadata addresses; loopback addresses; the unspecified address |
-      | podman | allow 0.0.0.0/0 port 8080               | policy.insecure-required    | `0.0.0.0/0`; a catch-all range; the host's own addresses; cloud metadata addresses; loopback addresses; the unspecified address |
-      | docker | allow ::/0 port 8080                    | policy.insecure-required    | `::/0`; a catch-all range; the host's own addresses; link-local addresses; loopback addresses       |
-      | podman | allow ::/0 port 8080                    | policy.insecure-required    | `::/0`; a catch-all range; the host's own addresses; link-local addresses; loopback addresses       |
-      | docker | allow 0.0.0.0/1, 128.0.0.0/1 port 8080  | policy.insecure-required    | `0.0.0.0/1`; `128.0.0.0/1`; a catch-all range; the host's own addresses                             |
-      | podman | allow 0.0.0.0/1, 128.0.0.0/1 port 8080  | policy.insecure-required    | `0.0.0.0/1`; `128.0.0.0/1`; a catch-all range; the host's own addresses                             |
-      | docker | allow ::ffff:0:0/96 port 8080           | policy.insecure-required    | `::ffff:0:0/96`; a catch-all range; the host's own addresses; cloud metadata addresses              |
-      | podman | allow ::ffff:0:0/96 port 8080           | policy.insecure-required    | `::ffff:0:0/96`; a catch-all range; the host's own addresses; cloud metadata addresses              |
-      | docker | allow 0.0.0.0 port 8080                 | policy.unspecified-address  | `0.0.0.0` is the unspecified address, which is never a destination                                 |
-      | podman | allow 0.0.0.0 port 8080                 | policy.unspecified-address  | `0.0.0.0` is the unspecified address, which is never a destination                                 |
-      | docker | allow {bridge} port 8080                | policy.insecure-required    | `{bridge}`, which covers the host's own addresses                                                   |
-      | podman | allow {bridge} port 8080                | policy.insecure-required    | `{bridge}`, which covers the host's own addresses                                                   |
-
-  Scenario Outline: `allow 127.0.0.1` is the server's own loopback and reaches nothing on the host, on <engine>
-    Given the <engine> engine
-    And a service listening only on the host's loopback
-    And a host folder "out"
-    And an address policy file:
-      """
-      write {out} as /out
-      allow 127.0.0.1 port {port}
-      allow loop.test, loop6.test, unspec.test, unspec6.test port {port}
-      """
-    When `mcp-lok start` runs the address attacker under it
-    Then `mcp-lok start` warned that `127.0.0.1` is the server's own loopback
-    And the attacker's address report arrives within 90 seconds
-    And nothing on the host's loopback was reached, through the proxy, by name or directly
-    And `mcp-lok logs` shows the host never dialled its loopback or the unspecified address
-
-  # --- diagnostics show only policy text; mcp-lok acts only on what it created; private by
-  # default (issue 11, findings 5-7)
-
-  Scenario Outline: a file that is not a policy is never printed, whoever names it, on <engine>
-    Given the <engine> engine
-    And a file of `/etc/shadow`-like lines named "shadow.lok"
-    And a link "x.lok" to a file of such lines with no extension
-    Then `mcp-lok policy validate` prints no word of them, nor of `/etc/shadow`, for:
-      | source                          |
-      | shadow.lok                      |
-      | x.lok                           |
-      | /etc/shadow                     |
-      | a policy that extends shadow.lok  |
-      | a policy that extends x.lok       |
-      | a policy that extends /etc/shadow |
-    And `mcp-lok start` under each of them prints no word of them, exits 3 and creates nothing
-
     Examples:
       | engine |
       | docker |
@@ -329,6 +267,56 @@ Feature: Escape matrix: a server stays inside its policy
       | podman | nobody |
       | podman | 65534  |
 
+  # --- addresses (issue 11) ---
+  # Address rules are judged by the addresses they cover: one that reaches the host (its
+  # loopback, its own addresses, link-local and metadata addresses, a catch-all however
+  # split) is refused before anything is created; loopback in a rule is the server's own,
+  # and mcp-lok on the host never dials a loopback or unspecified address whatever a rule
+  # says. The attacker tries every spelling of the host's loopback (`probe.py --addresses`).
+
+  Scenario Outline: an address rule that reaches the host is refused, naming what it covers, on <engine>
+    Given the <engine> engine
+    And an address of one of the host's own bridges
+    When `mcp-lok start` runs a server under "<policy>"
+    Then it exits 3 with "error[<code>]" naming <words>
+    And nothing was created for it
+
+    Examples:
+      | engine | policy                                  | code                        | words                                                                                               |
+      | docker | allow 0.0.0.0/0 port 8080               | policy.insecure-required    | `0.0.0.0/0`; a catch-all range; the host's own addresses; cloud metadata addresses; loopback addresses; the unspecified address |
+      | podman | allow 0.0.0.0/0 port 8080               | policy.insecure-required    | `0.0.0.0/0`; a catch-all range; the host's own addresses; cloud metadata addresses; loopback addresses; the unspecified address |
+      | docker | allow ::/0 port 8080                    | policy.insecure-required    | `::/0`; a catch-all range; the host's own addresses; link-local addresses; loopback addresses       |
+      | podman | allow ::/0 port 8080                    | policy.insecure-required    | `::/0`; a catch-all range; the host's own addresses; link-local addresses; loopback addresses       |
+      | docker | allow 0.0.0.0/1, 128.0.0.0/1 port 8080  | policy.insecure-required    | `0.0.0.0/1`; `128.0.0.0/1`; a catch-all range; the host's own addresses                             |
+      | podman | allow 0.0.0.0/1, 128.0.0.0/1 port 8080  | policy.insecure-required    | `0.0.0.0/1`; `128.0.0.0/1`; a catch-all range; the host's own addresses                             |
+      | docker | allow ::ffff:0:0/96 port 8080           | policy.insecure-required    | `::ffff:0:0/96`; a catch-all range; the host's own addresses; cloud metadata addresses              |
+      | podman | allow ::ffff:0:0/96 port 8080           | policy.insecure-required    | `::ffff:0:0/96`; a catch-all range; the host's own addresses; cloud metadata addresses              |
+      | docker | allow 0.0.0.0 port 8080                 | policy.unspecified-address  | `0.0.0.0` is the unspecified address, which is never a destination                                 |
+      | podman | allow 0.0.0.0 port 8080                 | policy.unspecified-address  | `0.0.0.0` is the unspecified address, which is never a destination                                 |
+      | docker | allow {bridge} port 8080                | policy.insecure-required    | `{bridge}`, which covers the host's own addresses                                                   |
+      | podman | allow {bridge} port 8080                | policy.insecure-required    | `{bridge}`, which covers the host's own addresses                                                   |
+
+  Scenario Outline: `allow 127.0.0.1` is the server's own loopback and reaches nothing on the host, on <engine>
+    Given the <engine> engine
+    And a service listening only on the host's loopback
+    And a host folder "out"
+    And an address policy file:
+      """
+      write {out} as /out
+      allow 127.0.0.1 port {port}
+      allow loop.test, loop6.test, unspec.test, unspec6.test port {port}
+      """
+    When `mcp-lok start` runs the address attacker under it
+    Then `mcp-lok start` warned that `127.0.0.1` is the server's own loopback
+    And the attacker's address report arrives within 90 seconds
+    And nothing on the host's loopback was reached, through the proxy, by name or directly
+    And `mcp-lok logs` shows the host never dialled its loopback or the unspecified address
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
   Scenario Outline: under an acknowledged catch-all the host still never dials its loopback, on <engine>
     Given the <engine> engine
     And a service listening only on the host's loopback
@@ -345,6 +333,33 @@ Feature: Escape matrix: a server stays inside its policy
     Then the attacker's address report arrives within 90 seconds
     And nothing on the host's loopback was reached, through the proxy, by name or directly
     And `mcp-lok logs` shows the host never dialled its loopback or the unspecified address
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  # --- diagnostics show only policy text; mcp-lok acts only on what it created; private by
+  # default (issue 11, findings 5-7)
+
+  Scenario Outline: a file that is not a policy is never printed, whoever names it, on <engine>
+    Given the <engine> engine
+    And a file of `/etc/shadow`-like lines named "shadow.lok"
+    And a link "x.lok" to a file of such lines with no extension
+    Then `mcp-lok policy validate` prints no word of them, nor of `/etc/shadow`, for:
+      | source                          |
+      | shadow.lok                      |
+      | x.lok                           |
+      | /etc/shadow                     |
+      | a policy that extends shadow.lok  |
+      | a policy that extends x.lok       |
+      | a policy that extends /etc/shadow |
+    And `mcp-lok start` under each of them prints no word of them, exits 3 and creates nothing
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
 
   Scenario Outline: a running server's files are its owner's alone, and its proxy wants the token, on <engine>
     Given the <engine> engine

@@ -67,7 +67,7 @@ def covered(*hosts: str, host: FixedHost = BRIDGE) -> list[set[C]]:
         ("2002:a9fe:a9fe::", {C.METADATA, C.LINK_LOCAL}),
         ("2002:a9fe:a9fe:1::/64", {C.METADATA, C.LINK_LOCAL}),
         # loopback and the unspecified address inside a wider range
-        ("126.0.0.0/7", {C.CATCH_ALL, C.LOOPBACK}),  # two /8s, one of them loopback
+        ("126.0.0.0/7", {C.LOOPBACK}),  # two /8s, one of them loopback: one public /8
         ("::/127", {C.LOOPBACK, C.UNSPECIFIED}),
         ("0.0.0.0/8", {C.UNSPECIFIED}),
         ("::ffff:0.0.0.0/104", {C.UNSPECIFIED}),
@@ -132,9 +132,18 @@ def test_a_catch_all_split_over_many_rules_is_a_catch_all_from_where_it_becomes_
     ruleset = [allow(f"{i}.0.0.0/8") for i in range(256)]
     reached = addresses.reach(ruleset, BRIDGE)
     wide = [i for i, (classes,) in reached.items() if C.CATCH_ALL in classes]
-    # 127/8 is the server's own loopback, which grants nothing and counts for nothing; the
-    # first /8 is not a catch-all yet, every one after it widens one
-    assert wide == [i for i in range(1, 256) if i != 127]
+    # 127/8 is the server's own loopback, which grants nothing and counts for nothing, and
+    # 10/8 is private, which adds no public address; the first /8 is not a catch-all yet,
+    # every other one after it widens one
+    assert wide == [i for i in range(1, 256) if i not in (10, 127)]
+
+
+def test_private_ranges_do_not_count_towards_a_catch_all() -> None:
+    ruleset = [allow("10.0.0.0/8"), allow("192.168.0.0/16", "172.16.0.0/12"), allow("8.8.8.8")]
+    reached = addresses.reach(ruleset, BRIDGE)
+    assert all(C.CATCH_ALL not in c for classes in reached.values() for c in classes)
+    # but a private range inside a wider one does not hide the public rest
+    assert C.CATCH_ALL in addresses.reach([allow("8.0.0.0/6")], BRIDGE)[0][0]
 
 
 def test_a_rule_that_adds_nothing_to_a_catch_all_is_not_part_of_it() -> None:
@@ -146,7 +155,7 @@ def test_a_rule_that_adds_nothing_to_a_catch_all_is_not_part_of_it() -> None:
 
 
 def test_a_catch_all_is_per_family_and_counts_what_ipv6_carries_of_ipv4() -> None:
-    ruleset = [allow("10.0.0.0/8"), allow("2001:db8::/32"), allow("::ffff:11.0.0.0/104")]
+    ruleset = [allow("9.0.0.0/8"), allow("2001:db8::/32"), allow("::ffff:11.0.0.0/104")]
     reached = addresses.reach(ruleset, BRIDGE)
     assert reached[1] == (frozenset(),)  # an IPv6 /32 beside an IPv4 /8: neither is wide
     assert C.CATCH_ALL in reached[2][0]  # 11.0.0.0/8 as IPv4-mapped: two /8s of IPv4

@@ -72,7 +72,7 @@ def test_a_catch_all_names_every_class_and_reads_as_high_exposure() -> None:
         ("169.254.169.254", "cloud metadata addresses and link-local addresses", 0.5),
         ("169.254.1.0/24", "link-local addresses", 0.4),
         ("::ffff:0:0/96", "a catch-all range, the host's own addresses", 0.5),
-        ("10.0.0.0/7", "a catch-all range and private or shared addresses", 0.5),
+        ("8.0.0.0/6", "a catch-all range and private or shared addresses", 0.5),
     ],
 )
 def test_each_class_a_pattern_covers_is_named_and_weighed(
