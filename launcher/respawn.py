@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,6 +122,9 @@ def session_spawner(state: ServerState, body: dict[str, Any]) -> Spawn:
     async def spawn() -> tuple[Stream, Remove]:
         from .engine import EngineClient
 
+        # INVARIANT: a session's container binds only what the launch judged: every bind
+        # source (resolved at compile time) must still lead to itself
+        moved(body)
         loop = asyncio.get_running_loop()
         engine = await loop.run_in_executor(None, EngineClient.connect, state.engine_url)
         name = f"{state.container_name}-s{secrets.token_hex(4)}"
@@ -138,3 +142,20 @@ def session_spawner(state: ServerState, body: dict[str, Any]) -> Spawn:
         return stream, remove
 
     return spawn
+
+
+def moved(body: dict[str, Any]) -> None:
+    """Refuse a payload whose bind sources no longer lead to themselves: the plan names
+    every host path as it resolved when the launch judged it, so a symlink put in its way
+    since would make the engine bind something else. Raises `LokError`."""
+    from .host import resolve
+
+    for mount in body.get("HostConfig", {}).get("Mounts", []):
+        source = str(mount.get("Source", ""))
+        resolved, broken = resolve(source)
+        if broken or resolved != source or not os.path.lexists(source):
+            raise LokError(
+                f"the host path `{source}` changed since the launch judged it",
+                hint="find out who changed it; the server's sessions stay refused until "
+                "it is relaunched",
+            )

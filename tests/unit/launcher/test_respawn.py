@@ -87,3 +87,19 @@ def test_a_gate_that_is_gone_is_an_error_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(LokError, match="is gone") as caught:
         gate_up(engine, _state("missing"), tmp_path / "ready")  # type: ignore[arg-type]
     assert "mcp-lok rm" in (caught.value.hint or "")
+
+
+def test_a_session_s_container_is_refused_when_a_bind_source_moved(tmp_path: Path) -> None:
+    from mcp_lok.launcher.respawn import moved
+
+    real = tmp_path / "data"
+    real.mkdir()
+    body = {"HostConfig": {"Mounts": [{"Type": "bind", "Source": str(real), "Target": "/d"}]}}
+    moved(body)  # as the launch judged it: nothing to say
+    real.rename(tmp_path / "elsewhere")
+    real.symlink_to("/")  # the judged path now leads to the host's root
+    with pytest.raises(LokError, match="changed since the launch judged it"):
+        moved(body)
+    real.unlink()  # gone altogether
+    with pytest.raises(LokError, match="changed since the launch judged it"):
+        moved(body)
