@@ -9,7 +9,7 @@ nor the proxy. This `__all__` is the package's public API.
 from .compiler import Compiled, compile_plan, compile_policy, env_rules, resolve_user
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .host import FixedHost, Host, HostPath
-from .ir import NetworkMode, Policy, fingerprint
+from .ir import NetworkMode, IR, fingerprint
 from .lower import (
     Engine,
     LaunchPlan,
@@ -32,10 +32,10 @@ __all__ = [
     "FixedHost",
     "Host",
     "HostPath",
+    "IR",
     "LaunchPlan",
     "NetworkMode",
     "Origin",
-    "Policy",
     "PolicyError",
     "Severity",
     "Target",

@@ -24,7 +24,7 @@ from .ir import (
     Mount,
     Network,
     NetworkMode,
-    Policy,
+    IR,
     SecretRef,
     Tmpfs,
     User,
@@ -43,7 +43,7 @@ _LIMIT_DEFAULTS = {
 
 
 class _Draft:
-    """The mutable state of one build, starting from the baseline; frozen into a `Policy`
+    """The mutable state of one build, starting from the baseline; frozen into an `IR`
     at the end."""
 
     def __init__(self) -> None:
@@ -66,7 +66,7 @@ class _Draft:
         self.insecure: list[Acknowledged] = []
 
 
-def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> Policy:
+def build(ruleset: Sequence[rules.Rule], source: str, host: Host = LITERAL) -> IR:
     """The IR for checked rules, their grants as they lead on `host`. Raises `PolicyError`
     for contradictions between rules."""
     draft, out = _Draft(), Collector()
@@ -257,10 +257,10 @@ def _conflict(rule: rules.Rule, other: EgressRule | Value[NetworkMode], out: Col
     )
 
 
-def _freeze(draft: _Draft, source: str) -> Policy:
+def _freeze(draft: _Draft, source: str) -> IR:
     env = sorted(draft.env.values(), key=lambda e: e.name)
-    return Policy(
-        source=source,
+    return IR(
+        compiled_from=source,
         user=draft.user,
         mounts=tuple(sorted(draft.mounts.values(), key=lambda m: m.target)),
         tmpfs=tuple(sorted(draft.tmpfs.values(), key=lambda t: t.target)),

@@ -19,7 +19,7 @@ from .build import build
 from .check import check
 from .diagnostics import Diagnostic, PolicyError, Severity
 from .host import Host
-from .ir import Policy
+from .ir import IR
 from .lower import LaunchPlan, Target, lower
 from .origin import Argument
 from .record import record, replace
@@ -28,7 +28,7 @@ from .source import Reader, load, read_text
 
 @record
 class Compiled:
-    policy: Policy
+    policy: IR
     warnings: tuple[Diagnostic, ...]
     texts: dict[str, str]
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from . import addresses, baseline, identity, seccomp
 from .host import HostPath, PathKind
-from .ir import EgressRule, Insecurity, NetworkMode, Policy, SecretRef, Value
+from .ir import EgressRule, Insecurity, NetworkMode, IR, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Default, Origin
 from .paths import first_beneath, mount_kind, mount_points
@@ -64,7 +64,7 @@ class Finding:
     words: Mapping[str, object]
 
 
-def collect(policy: Policy, plan: LaunchPlan) -> tuple[Finding, ...]:
+def collect(policy: IR, plan: LaunchPlan) -> tuple[Finding, ...]:
     """The findings for `plan`, which must be what `lower` made of `policy`."""
     process = (_insecure, _user, _privileged, _capabilities, _security_opt, _root, _namespaces)
     network = (_network, _egress, _deny, _gate, _ports)
@@ -97,13 +97,13 @@ def _at(plan: LaunchPlan, path: str) -> Origin:
     return plan.server.trace.get(path, BASELINE)
 
 
-def _insecure(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _insecure(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     for ack in policy.insecure:
         field = _INSECURE_FIELDS[ack.what]
         yield _row("insecure", field, ack.origin, what=ack.what.value, subject=ack.subject)
 
 
-def _user(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _user(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     value, origin = str(plan.server.body["User"]), _at(plan, "User")
     found = f" ({policy.user.found})" if policy.user.found else ""
     numbers = identity.numeric(value)
@@ -120,12 +120,12 @@ def _user(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row(group, "User", origin, gid=gid, why=why)
 
 
-def _privileged(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _privileged(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     kind = "privileged" if _host(plan)["Privileged"] else "unprivileged"
     yield _row(kind, "HostConfig.Privileged", _at(plan, "HostConfig.Privileged"))
 
 
-def _capabilities(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _capabilities(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     host, field = _host(plan), "HostConfig.CapDrop"
     if host["Privileged"]:
         yield _row("privileged-caps", field, _at(plan, "HostConfig.Privileged"))
@@ -141,7 +141,7 @@ def _capabilities(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row(kind, field, _at(plan, field), name=name, because=because)
 
 
-def _security_opt(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _security_opt(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     options = list(enumerate(_host(plan)["SecurityOpt"]))
     nnp = [i for i, o in options if o in ("no-new-privileges", "no-new-privileges:true")]
     filters = [i for i, o in options if o.startswith("seccomp=")]
@@ -158,7 +158,7 @@ def _security_opt(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     yield from _seccomp(policy, plan, filters[0] if filters else None)
 
 
-def _seccomp(policy: Policy, plan: LaunchPlan, index: int | None) -> Iterator[Finding]:
+def _seccomp(policy: IR, plan: LaunchPlan, index: int | None) -> Iterator[Finding]:
     if index is None:
         field, option = "HostConfig.SecurityOpt", ""
     else:
@@ -176,7 +176,7 @@ def _seccomp(policy: Policy, plan: LaunchPlan, index: int | None) -> Iterator[Fi
             yield _row("seccomp-deny", field, call.origin, call=call.value)
 
 
-def _root(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _root(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     field = "HostConfig.ReadonlyRootfs"
     if not _host(plan)["ReadonlyRootfs"]:
         yield _row("writable-root", field, _at(plan, field))
@@ -189,7 +189,7 @@ def _root(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("podman-tmpfs", field, ENGINE)
 
 
-def _namespaces(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _namespaces(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     host = _host(plan)
     shared = [(key, word) for key, word in _NAMESPACES if host.get(key) == "host"]
     if shared:
@@ -200,7 +200,7 @@ def _namespaces(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("own-namespaces", "HostConfig.IpcMode", _at(plan, "HostConfig.IpcMode"))
 
 
-def _network(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _network(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     field = "HostConfig.NetworkMode"
     value, mode = _host(plan)["NetworkMode"], policy.network.mode.value
     names = ", ".join(f"`{n['Name']}`" for n in plan.networks)
@@ -215,7 +215,7 @@ def _network(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     yield _row(kind, field, _at(plan, field), names=names)
 
 
-def _egress(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _egress(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     if policy.network.mode.value is not NetworkMode.ALLOW_LIST:
         return
     for i, rule in enumerate(policy.network.rules):
@@ -257,7 +257,7 @@ def _destination(
     )
 
 
-def _deny(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _deny(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     net = policy.network
     denied = [(f"deny_hosts[{i}]", f"`{v.value}`", v.origin) for i, v in enumerate(net.deny_hosts)]
     denied += [
@@ -271,7 +271,7 @@ def _deny(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
             yield _row(kind, "HostConfig.NetworkMode", origin, what=what)
 
 
-def _gate(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _gate(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     if plan.gate is None:
         return
     config, container = plan.gate.config, plan.gate.container
@@ -294,7 +294,7 @@ def _gate(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     yield _row("gate", "gate", origin, name=container.name, uid=uid, duties="; it ".join(duties))
 
 
-def _ports(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _ports(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     field = "HostConfig.PortBindings"
     bindings = _host(plan).get("PortBindings")
     if bindings:
@@ -304,7 +304,7 @@ def _ports(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("unpublished", field, BASELINE)
 
 
-def _mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _mounts(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     granted = {(m.source, m.target): m for m in policy.mounts}
     masks = {m.path for m in policy.masks}
     for i, spec in enumerate(_host(plan)["Mounts"]):
@@ -357,7 +357,7 @@ def _nested(found: HostPath) -> str:
     return f" (non-recursive: the mount points {', '.join(points)} beneath it are not carried in)"
 
 
-def _tmpfs(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _tmpfs(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     for target, options in sorted(_host(plan)["Tmpfs"].items()):
         field, flags = f"HostConfig.Tmpfs[{target}]", options.split(",")
         sizes = [_bytes(int(flag[5:])) + " " for flag in flags if flag.startswith("size=")]
@@ -367,7 +367,7 @@ def _tmpfs(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row(kind, field, _at(plan, field), target=target, size=size, noexec=noexec)
 
 
-def _own_files(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _own_files(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     mounts = _host(plan)["Mounts"]
     own = {m["Target"] for m in mounts if m["Target"] in baseline.OWN_PATHS}
     files = ["`/etc/hosts` (the loopback names only)", f"`/etc/hostname` (`{plan.name}`)"]
@@ -377,7 +377,7 @@ def _own_files(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     yield _row("own-files", "HostConfig.Mounts", BASELINE, files=listed)
 
 
-def _resolver(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _resolver(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     mounts = _host(plan)["Mounts"]
     at = [i for i, m in enumerate(mounts) if m["Target"] == "/etc/resolv.conf"]
     field = f"HostConfig.Mounts[{at[0]}]" if at else "engine_mounts"
@@ -392,12 +392,12 @@ def _resolver(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
                    more=_ENGINE_RESOLVER[plan.engine])  # fmt: skip
 
 
-def _shm(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _shm(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     field = "HostConfig.ShmSize"
     yield _row("shm", field, _at(plan, field), size=_bytes(_host(plan)["ShmSize"]))
 
 
-def _engine_mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _engine_mounts(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     # Podman's own resolv.conf (a server on its bridge) is the `resolver-engine` row's
     named = [m for m in plan.server.engine_mounts if m.target != "/etc/resolv.conf"]
     kernel = sum(
@@ -406,7 +406,7 @@ def _engine_mounts(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
     yield _row("engine-mounts", "engine_mounts", ENGINE_DEFAULT, count=len(named), kernel=kernel)
 
 
-def _limits(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _limits(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     host = _host(plan)
     memory, swap, cpus, pids = (host[k] for k in ("Memory", "MemorySwap", "NanoCpus", "PidsLimit"))
     count = f"{cpus / 1e9:g} CPU" + ("" if cpus == 10**9 else "s")
@@ -421,14 +421,14 @@ def _limit(plan: LaunchPlan, key: str, ok: bool, good: str, bad: str, **words: o
     return _row(good if ok else bad, field, _at(plan, field), **words)
 
 
-def _ulimits(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _ulimits(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     for i, limit in enumerate(_host(plan)["Ulimits"]):
         name, field = limit["Name"], f"HostConfig.Ulimits[{i}]"
         kind = name if name in ("nofile", "nproc") else "ulimit"
         yield _row(kind, field, _at(plan, field), name=name, n=limit["Hard"])
 
 
-def _env(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _env(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     secrets = {s.name: s for s in policy.secrets}
     own: dict[Origin, list[str]] = {}
     for i, entry in enumerate(plan.server.body["Env"]):
@@ -450,7 +450,7 @@ def _secret_source(secret: SecretRef) -> str:
     return f"mcp-lok's environment variable `{secret.ref}`"
 
 
-def _init(policy: Policy, plan: LaunchPlan) -> Iterator[Finding]:
+def _init(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     kind = "init" if _host(plan)["Init"] else "no-init"
     yield _row(kind, "HostConfig.Init", _at(plan, "HostConfig.Init"))
 

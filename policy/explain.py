@@ -34,7 +34,7 @@ from typing import Final
 
 from .addresses import AddressClass
 from .controls import Finding, collect
-from .ir import Policy
+from .ir import IR
 from .lower.plan import Engine, LaunchPlan, canonical_json
 from .origin import Origin
 from .record import record
@@ -268,10 +268,10 @@ class Report:
         }
 
 
-def explain(policy: Policy, plan: LaunchPlan) -> Report:
+def explain(policy: IR, plan: LaunchPlan) -> Report:
     """The controls of `plan`, which must be what `lower` made of `policy`."""
     controls = tuple(_judge(finding) for finding in collect(policy, plan))
-    return Report(policy.source, plan.engine, controls)
+    return Report(policy.compiled_from, plan.engine, controls)
 
 
 def _judge(finding: Finding) -> Control:

@@ -24,7 +24,7 @@ from typing import Final
 
 from . import baseline
 from .diagnostics import Code, Collector, did_you_mean
-from .ir import Acknowledged, Insecurity, Policy, User
+from .ir import Acknowledged, Insecurity, IR, User
 from .origin import Origin
 from .record import record, replace
 
@@ -189,7 +189,7 @@ class Resolved:
     found: str  # where in the image the numbers were found, in words
 
 
-def resolve(policy: Policy, accounts: Accounts, groups: Mapping[int, str]) -> Policy:
+def resolve(policy: IR, accounts: Accounts, groups: Mapping[int, str]) -> IR:
     """`policy` with its user as `uid:gid` numbers found in the image's `accounts`, judged on
     a host whose privileged groups are `groups`. A user already written as numbers is
     returned as it is. Raises `PolicyError` (at the `user` rule) for a name the image does

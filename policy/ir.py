@@ -173,10 +173,10 @@ class Acknowledged:
 
 
 @record
-class Policy:
+class IR:
     """The compiled policy for one server."""
 
-    source: str  # the built-in name or file it was compiled from
+    compiled_from: str  # the SOURCE: the built-in name or file it was compiled from
     user: User
     mounts: tuple[Mount, ...]
     tmpfs: tuple[Tmpfs, ...]
@@ -194,7 +194,7 @@ class Policy:
     insecure: tuple[Acknowledged, ...]
 
 
-def fingerprint(policy: Policy) -> str:
+def fingerprint(policy: IR) -> str:
     """A digest of what the policy allows (origins and the source name left out)."""
     return sha256_hex(canonical(_plain(policy)).encode())
 
@@ -230,5 +230,5 @@ def _compared(cls: type) -> tuple[str, ...]:
         for f in fields(cls)
         # only the policy's own `source` (its file name) is left out; a mount's or a
         # secret's `source` is part of what the policy allows
-        if f.compare and not (f.name == "source" and cls is Policy)
+        if f.compare and not (f.name == "compiled_from" and cls is IR)
     )

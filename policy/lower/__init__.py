@@ -7,7 +7,7 @@ needs one) and the networks. Pure and deterministic.
 
 from __future__ import annotations
 
-from ..ir import NetworkMode, Policy, Value, fingerprint
+from ..ir import NetworkMode, IR, Value, fingerprint
 from ..origin import BASELINE
 from ..record import replace
 from . import docker, podman
@@ -46,7 +46,7 @@ _QUIRKS = {
 }
 
 
-def lower(policy: Policy, target: Target) -> LaunchPlan:
+def lower(policy: IR, target: Target) -> LaunchPlan:
     quirks = _QUIRKS[target.engine]
     payload, files = server(policy, target, quirks)
     if target.engine is Engine.PODMAN:
@@ -87,7 +87,7 @@ def lower(policy: Policy, target: Target) -> LaunchPlan:
     )
 
 
-def _baseline_only(policy: Policy) -> Policy:
+def _baseline_only(policy: IR) -> IR:
     return replace(policy, seccomp=Value(True, BASELINE), seccomp_deny=())
 
 

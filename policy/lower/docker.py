@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import seccomp
-from ..ir import Policy
+from ..ir import IR
 from . import mounts
 from .payloads import ContainerCreate
 from .plan import EngineMount, PlanFile, Target
@@ -37,7 +37,7 @@ MASKED_FILES = (
 READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
-def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
+def seccomp_option(policy: IR, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
     del target
     extra = frozenset(v.value for v in policy.seccomp_deny)
     return f"seccomp={seccomp.rendered(extra, None)}", ()

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import baseline
-from ..ir import NetworkMode, Policy
+from ..ir import NetworkMode, IR
 from ..origin import BASELINE, Origin
 from .plan import Payload, PlanFile, Target, bind
 
@@ -40,7 +40,7 @@ def folder(target: Target, role: str) -> str:
     return f"{target.runtime_dir}/{target.name}/etc/{role}"
 
 
-def resolver(policy: Policy, role: str, open_resolver: str | None) -> str | None:
+def resolver(policy: IR, role: str, open_resolver: str | None) -> str | None:
     """What `/etc/resolv.conf` says in the `role` container; None where it is the engine's
     own (then named among its engine mounts): `open_resolver` is the engine's answer for a
     server on its own bridge network."""
@@ -57,7 +57,7 @@ def resolver(policy: Policy, role: str, open_resolver: str | None) -> str | None
 
 def place(
     payload: Payload,
-    policy: Policy,
+    policy: IR,
     target: Target,
     role: str,
     *,

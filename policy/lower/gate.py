@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import baseline
-from ..ir import NetworkMode, Policy
+from ..ir import NetworkMode, IR
 from ..origin import BASELINE
 from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target, bind
@@ -27,7 +27,7 @@ def gate_dir(target: Target) -> str:
 
 
 def gate(
-    policy: Policy, target: Target, seccomp_option: str, quirks: Quirks
+    policy: IR, target: Target, seccomp_option: str, quirks: Quirks
 ) -> tuple[Gate, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.gate_image, BASELINE)
@@ -91,7 +91,7 @@ def egress_rules_path(target: Target) -> str:
     return f"{target.runtime_dir}/{target.name}/{baseline.EGRESS_RULES_FILE}"
 
 
-def host_rules(policy: Policy, config: dict[str, Any], target: Target) -> dict[str, Any]:
+def host_rules(policy: IR, config: dict[str, Any], target: Target) -> dict[str, Any]:
     """What mcp-lok on the host enforces for this server's egress: the gate's rules, each
     with the address classes its `insecure` marker acknowledged (the host dials its own,
     link-local and metadata addresses only through a rule that did). INVARIANT: the host
@@ -113,7 +113,7 @@ def host_rules(policy: Policy, config: dict[str, Any], target: Target) -> dict[s
     }
 
 
-def gate_config(policy: Policy, target: Target) -> dict[str, Any]:
+def gate_config(policy: IR, target: Target) -> dict[str, Any]:
     net = policy.network
     egress: dict[str, Any] | None = None
     if net.mode.value is NetworkMode.ALLOW_LIST:

@@ -22,7 +22,7 @@ from collections.abc import Mapping
 
 from .. import baseline, seccomp
 from ..digest import sha256_hex
-from ..ir import Policy
+from ..ir import IR
 from ..origin import Default
 from . import mounts
 from .payloads import ContainerCreate
@@ -55,7 +55,7 @@ READ_ONLY = (
 )
 
 
-def seccomp_option(policy: Policy, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
+def seccomp_option(policy: IR, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
     content = seccomp.rendered(frozenset(v.value for v in policy.seccomp_deny), 2)
     digest = sha256_hex(content.encode())[:16]
     path = f"{target.runtime_dir}/seccomp/{digest}.json"

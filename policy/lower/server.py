@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .. import baseline
-from ..ir import NetworkMode, Policy
+from ..ir import NetworkMode, IR
 from ..origin import BASELINE, Argument, Default, Origin
 from ..record import record
 from . import files
@@ -19,7 +19,7 @@ from .payloads import ContainerCreate
 from .plan import LAUNCH_LABEL, EngineMount, Payload, PlanFile, Target, Transport, bind
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
-SeccompOption = Callable[[Policy, Target], tuple[str, tuple[PlanFile, ...]]]
+SeccompOption = Callable[[IR, Target], tuple[str, tuple[PlanFile, ...]]]
 
 
 @record
@@ -52,7 +52,7 @@ def network_name(target: Target) -> str:
     return f"mcp-lok-{target.name}"
 
 
-def needs_gate(policy: Policy, target: Target) -> bool:
+def needs_gate(policy: IR, target: Target) -> bool:
     return policy.network.mode.value is NetworkMode.ALLOW_LIST or target.transport.is_http
 
 
@@ -64,7 +64,7 @@ def labels(payload: Payload, target: Target, role: str) -> None:
     payload.put("Labels", "mcp-lok-transport", target.transport.value, TRANSPORT)
 
 
-def hardening(payload: Payload, policy: Policy | None) -> None:
+def hardening(payload: Payload, policy: IR | None) -> None:
     """What every container mcp-lok creates gets, the gate included."""
     # INVARIANT: every capability is dropped; only `CapAdd` (from rules) adds any back.
     payload.set("HostConfig.CapDrop", ["ALL"], BASELINE)
@@ -109,7 +109,7 @@ def limits(
     )
 
 
-def server(policy: Policy, target: Target, quirks: Quirks) -> tuple[Payload, tuple[PlanFile, ...]]:
+def server(policy: IR, target: Target, quirks: Quirks) -> tuple[Payload, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.image, IMAGE)
     if target.args:
@@ -156,7 +156,7 @@ def _stdio(payload: Payload, target: Target) -> None:
 
 
 def _security_opt(
-    payload: Payload, policy: Policy, target: Target, seccomp: SeccompOption
+    payload: Payload, policy: IR, target: Target, seccomp: SeccompOption
 ) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.SecurityOpt", [], BASELINE)
     if policy.no_new_privileges.value:
@@ -173,7 +173,7 @@ def _security_opt(
 
 
 def _filesystem(
-    payload: Payload, policy: Policy, target: Target, quirks: Quirks
+    payload: Payload, policy: IR, target: Target, quirks: Quirks
 ) -> tuple[PlanFile, ...]:
     payload.set("HostConfig.Mounts", [], BASELINE)
     for mount in policy.mounts:
@@ -205,7 +205,7 @@ def _filesystem(
     return (*own, PlanFile(empty, "", mode=0o555, directory=True))
 
 
-def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:
+def _network_mode(payload: Payload, policy: IR, target: Target) -> None:
     mode = policy.network.mode
     if needs_gate(policy, target):
         # the server joins the gate's namespace: it has only `lo`, and the gate is its door
@@ -217,7 +217,7 @@ def _network_mode(payload: Payload, policy: Policy, target: Target) -> None:
     payload.set("HostConfig.NetworkMode", value, mode.origin)
 
 
-def _env(payload: Payload, policy: Policy, target: Target) -> None:
+def _env(payload: Payload, policy: IR, target: Target) -> None:
     entries: list[tuple[str, str, Origin]] = [(v.name, v.value, v.origin) for v in policy.env]
     # INVARIANT: a secret's value never enters a plan; the launcher fills the placeholder in
     entries += [(s.name, s.placeholder, s.origin) for s in policy.secrets]

@@ -20,7 +20,7 @@ from mcp_lok.policy.ir import (
     Mount,
     Network,
     NetworkMode,
-    Policy,
+    IR,
     SecretRef,
     Tmpfs,
     User,
@@ -56,8 +56,8 @@ def allow(line: int, *hosts: str, ports: tuple[str, ...] = ("443",)) -> rules.Al
 
 def test_no_rules_give_exactly_the_hardened_baseline() -> None:
     policy = build([], "stdio")
-    assert policy == Policy(
-        source="stdio",
+    assert policy == IR(
+        compiled_from="stdio",
         user=User("65534:65534", BASELINE),
         mounts=(),
         tmpfs=(Tmpfs("/tmp", 64 * 1024 * 1024, BASELINE),),

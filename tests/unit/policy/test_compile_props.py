@@ -80,7 +80,7 @@ def test_the_digest_ignores_where_rules_were_written(text: str) -> None:
         return
     # the same statements in another file, with blank lines moving every origin
     elsewhere = compile_policy("b/q.lok", read=reader("\n\n" + text), host=FixedHost()).policy
-    assert replace(elsewhere, source=here.source) == here
+    assert replace(elsewhere, compiled_from=here.compiled_from) == here
     assert fingerprint(here) == fingerprint(elsewhere)
 
 

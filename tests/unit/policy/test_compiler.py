@@ -20,7 +20,7 @@ TARGET = Target(image="img:1", name="srv", engine=Engine.PODMAN, transport=Trans
 def test_a_builtin_compiles_to_the_baseline(files) -> None:
     compiled = compile_policy("stdio", files.read, host=FixedHost())
     assert compiled == Compiled(build([], "stdio"), (), {})
-    assert compiled.policy.source == "stdio"
+    assert compiled.policy.compiled_from == "stdio"
     assert compiled.policy.network.mode.origin == Default("stdio")
 
 

@@ -26,7 +26,7 @@ from mcp_lok.policy.explain import (
     render_json,
 )
 from mcp_lok.policy.host import FixedHost, Host, HostPath, PathKind
-from mcp_lok.policy.ir import Insecurity, Policy, Value
+from mcp_lok.policy.ir import Insecurity, IR, Value
 from mcp_lok.policy.lower import Engine, LaunchPlan, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Span
 from mcp_lok.policy.record import replace
@@ -60,7 +60,7 @@ SOCKET_GROUP = FixedHost(groups={0: "is root's group", 105: "may open `/run/dock
 
 def compiled(
     *ruleset: rules.Rule, target: Target = TARGET, host: Host = SOCKET_GROUP
-) -> tuple[Policy, LaunchPlan]:
+) -> tuple[IR, LaunchPlan]:
     policy = build(list(ruleset), FILE, host)
     return policy, lower(policy, target)
 

@@ -10,7 +10,7 @@ from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.explain import ADDRESS_WEIGHTS, Control, Mark, Report, explain, render_human
 from mcp_lok.policy.host import FixedHost
-from mcp_lok.policy.ir import EgressRule, Network, Policy
+from mcp_lok.policy.ir import EgressRule, Network, IR
 from mcp_lok.policy.lower import Target, lower
 from mcp_lok.policy.origin import Span
 from mcp_lok.policy.record import replace
@@ -111,7 +111,7 @@ def test_private_ranges_are_named_but_not_insecure_and_loopback_is_the_server_s_
 def test_an_ir_not_made_by_build_is_read_as_covering_nothing() -> None:
     policy = build([allow(2, "1.0.0.0/24", acknowledged=False)], FILE, HOST)
     bare = tuple(replace(rule, covers=()) for rule in policy.network.rules)
-    stripped: Policy = replace(policy, network=replace(policy.network, rules=bare))
+    stripped: IR = replace(policy, network=replace(policy.network, rules=bare))
     assert isinstance(stripped.network, Network)
     assert all(isinstance(r, EgressRule) for r in stripped.network.rules)
     (row,) = destinations(explain(stripped, lower(stripped, Target(image="img", name="srv"))))

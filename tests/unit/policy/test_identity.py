@@ -10,7 +10,7 @@ from mcp_lok.policy import identity, rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
 from mcp_lok.policy.identity import Account, Accounts, Group, Privilege
-from mcp_lok.policy.ir import Acknowledged, Insecurity, Policy, User
+from mcp_lok.policy.ir import Acknowledged, Insecurity, IR, User
 from mcp_lok.policy.origin import Span
 
 AT = Span("p.lok", 4, 1, 4, 12)
@@ -168,7 +168,7 @@ def test_the_gates_ids_are_reserved() -> None:
 # --- resolving a user against the image ------------------------------------------------
 
 
-def _policy(spec: str, *, insecure: bool = False) -> Policy:
+def _policy(spec: str, *, insecure: bool = False) -> IR:
     rule = rules.User(spec=spec, origin=AT, insecure=MARK if insecure else None, reason="r")
     return build([rule], "p.lok")
 

@@ -79,7 +79,7 @@ def test_equal_policies_from_different_origins_share_a_digest() -> None:
         ],
         "b.json",
     )
-    assert from_file == replace(from_profile, source="a.lok")
+    assert from_file == replace(from_profile, compiled_from="a.lok")
     assert fingerprint(from_file) == fingerprint(from_profile)
     assert len(fingerprint(from_file)) == 64
     assert int(fingerprint(from_file), 16) >= 0
@@ -124,7 +124,7 @@ def test_where_a_secret_comes_from_is_part_of_the_digest() -> None:
 
 def test_the_source_name_is_not_part_of_the_digest() -> None:
     policy = build([], "stdio")
-    assert fingerprint(policy) == fingerprint(replace(policy, source="none"))
+    assert fingerprint(policy) == fingerprint(replace(policy, compiled_from="none"))
 
 
 def test_canonical_is_compact_sorted_json() -> None:

@@ -12,7 +12,7 @@ import pytest
 from mcp_lok.policy import rules, seccomp
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic
-from mcp_lok.policy.ir import NetworkMode, Policy, fingerprint
+from mcp_lok.policy.ir import NetworkMode, IR, fingerprint
 from mcp_lok.policy.lower import (
     Engine,
     LaunchPlan,
@@ -64,7 +64,7 @@ def allow_rule(line: int = 1) -> rules.Allow:
     )
 
 
-def policy_for(mode: NetworkMode) -> Policy:
+def policy_for(mode: NetworkMode) -> IR:
     if mode is NetworkMode.ALLOW_LIST:
         return build([allow_rule()], FILE)
     if mode is NetworkMode.OPEN:

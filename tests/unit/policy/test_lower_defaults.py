@@ -11,7 +11,7 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
-from mcp_lok.policy.ir import NetworkMode, Policy
+from mcp_lok.policy.ir import NetworkMode, IR
 from mcp_lok.policy.lower import (
     Engine,
     LaunchPlan,
@@ -32,7 +32,7 @@ STDIO = Default("stdio")
 OPEN = Default("network")
 
 
-def policy_for(mode: NetworkMode, *more: rules.Rule) -> Policy:
+def policy_for(mode: NetworkMode, *more: rules.Rule) -> IR:
     if mode is NetworkMode.ALLOW_LIST:
         net: rules.Rule = rules.Allow(
             hosts=(rules.Item("api.example.com", Span("p", 1, 1, 1, 5)),),
