@@ -9,7 +9,7 @@ nor the proxy. This `__all__` is the package's public API.
 from .compiler import Compiled, compile_plan, compile_policy, env_rules, resolve_user
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .host import FixedHost, Host, HostPath
-from .ir import NetworkMode, IR, fingerprint
+from .ir import IR, NetworkMode, fingerprint
 from .lower import (
     Engine,
     LaunchPlan,
@@ -25,6 +25,7 @@ from .source import BUILTINS
 
 __all__ = [
     "BUILTINS",
+    "IR",
     "Code",
     "Compiled",
     "Diagnostic",
@@ -32,7 +33,6 @@ __all__ = [
     "FixedHost",
     "Host",
     "HostPath",
-    "IR",
     "LaunchPlan",
     "NetworkMode",
     "Origin",

@@ -15,6 +15,7 @@ from .check import LITERAL, dangers
 from .diagnostics import Code, Collector
 from .host import Host
 from .ir import (
+    IR,
     Acknowledged,
     Capability,
     EgressRule,
@@ -24,7 +25,6 @@ from .ir import (
     Mount,
     Network,
     NetworkMode,
-    IR,
     SecretRef,
     Tmpfs,
     User,
@@ -228,7 +228,7 @@ def _network(
         EgressRule(
             hosts=tuple(Value(hosts.normalise(h.value), h.origin) for h in rule.hosts),
             ports=tuple(Value(int(p.value), p.origin) for p in rule.ports),
-            transports=tuple(Value(rules.Transport(t.value), t.origin) for t in rule.transports),
+            protocols=tuple(Value(rules.IpProtocol(t.value), t.origin) for t in rule.protocols),
             origin=rule.origin,
             covers=tuple(addresses.ordered(classes) for classes in reached),
             acknowledged=_acknowledged(rule, reached),

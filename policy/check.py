@@ -234,7 +234,7 @@ def check_port(item: rules.Item, out: Collector) -> None:
 
 
 def _check_transport(item: rules.Item, out: Collector) -> None:
-    known = {t.value for t in rules.Transport}
+    known = {t.value for t in rules.IpProtocol}
     if item.value not in known:
         out.error(
             Code.TRANSPORT_UNKNOWN,
@@ -250,12 +250,12 @@ def _check_allow(rule: rules.Allow, out: Collector) -> None:
         addresses.check_destination(host, out)
     for port in rule.ports:
         check_port(port, out)
-    for transport in rule.transports:
+    for transport in rule.protocols:
         _check_transport(transport, out)
     for items, code, what in (
         (rule.hosts, Code.HOST_DUPLICATE, "host"),
         (rule.ports, Code.PORT_DUPLICATE, "port"),
-        (rule.transports, Code.DUPLICATE, "transport"),
+        (rule.protocols, Code.DUPLICATE, "transport"),
     ):
         _report_repeats(items, _item_key, code, what, out)
 

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from . import addresses, baseline, identity, seccomp
 from .host import HostPath, PathKind
-from .ir import EgressRule, Insecurity, NetworkMode, IR, SecretRef, Value
+from .ir import IR, EgressRule, Insecurity, NetworkMode, SecretRef, Value
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Default, Origin
 from .paths import first_beneath, mount_kind, mount_points
@@ -241,7 +241,7 @@ def _destination(
         kind = "egress-network"
     else:
         kind = "egress-wildcard" if name.startswith("*.") else "egress-host"
-    ports = ", ".join(f"{p.value}/{t.value.value}" for p in rule.ports for t in rule.transports)
+    ports = ", ".join(f"{p.value}/{t.value.value}" for p in rule.ports for t in rule.protocols)
     never = {addresses.AddressClass.LOOPBACK, addresses.AddressClass.UNSPECIFIED} & set(covered)
     note = f"; mcp-lok never dials {addresses.in_words(never)} on the host" if never else ""
     return _row(

@@ -24,7 +24,7 @@ from typing import Final
 
 from . import baseline
 from .diagnostics import Code, Collector, did_you_mean
-from .ir import Acknowledged, Insecurity, IR, User
+from .ir import IR, Acknowledged, Insecurity, User
 from .origin import Origin
 from .record import record, replace
 

@@ -17,7 +17,7 @@ from .digest import sha256_hex
 from .host import HostPath
 from .origin import Origin
 from .record import field, fields, record
-from .rules import SecretSource, Transport
+from .rules import IpProtocol, SecretSource
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ class Mask:
 class EgressRule:
     hosts: tuple[Value[str], ...]
     ports: tuple[Value[int], ...]
-    transports: tuple[Value[Transport], ...]
+    protocols: tuple[Value[IpProtocol], ...]
     origin: Origin = field(compare=False)
     # the address classes each host pattern covers on the host compiled for, in the order
     # of `hosts` (a name covers none: what it resolves to is judged when it is dialled)

@@ -248,16 +248,16 @@ def _tmpfs(args: _Args, line: Line, common: _Common) -> rules.Rule:
 
 
 def _allow(args: _Args, line: Line, common: _Common) -> rules.Rule:
-    hosts, ports, transports = args
+    hosts, ports, protocols = args
     over: tuple[rules.Item, ...]
-    if transports is None:  # tcp unless the rule says otherwise; the rule is its origin
-        over = (rules.Item(rules.Transport.TCP.value, common["origin"]),)
+    if protocols is None:  # tcp unless the rule says otherwise; the rule is its origin
+        over = (rules.Item(rules.IpProtocol.TCP.value, common["origin"]),)
     else:
-        over = tuple(line.item(t) for t in transports.children)
+        over = tuple(line.item(t) for t in protocols.children)
     return rules.Allow(
         hosts=tuple(line.item(t) for t in hosts.children),
         ports=tuple(line.port(t) for t in ports.children),
-        transports=over,
+        protocols=over,
         **common,
     )
 

@@ -141,7 +141,7 @@ class _Reader:
         allow_all = self.boolean(outbound, base, "insecure_allow_all")
         hosts = self.items(self.strings(outbound, base, "allow_host", "host"))
         ports = self.items(self.ports(outbound))
-        transports = self.items(self.strings(outbound, base, "allow_transport", "transport"))
+        protocols = self.items(self.strings(outbound, base, "allow_transport", "transport"))
         present = [name for name in _LISTS if outbound.get(name, []) != []]
         if allow_all:
             marker = self.at(f"{base}/insecure_allow_all")
@@ -152,15 +152,15 @@ class _Reader:
             return [NetworkOpen(origin=marker, insecure=marker)]
         if not self.complete(present):
             return []
-        if not transports:
+        if not protocols:
             default_at = f"{base}/allow_transport" if "allow_transport" in outbound else base
-            transports = (Item(_DEFAULT_TRANSPORT, self.at(default_at)),)
+            protocols = (Item(_DEFAULT_TRANSPORT, self.at(default_at)),)
         rule = Allow(
             origin=self.at(base),
             insecure=self.insecure,
             hosts=hosts,
             ports=ports,
-            transports=transports,
+            protocols=protocols,
         )
         return [rule]
 

@@ -14,7 +14,7 @@ from .origin import Origin
 from .record import field, record
 
 
-class Transport(enum.Enum):
+class IpProtocol(enum.Enum):
     TCP = "tcp"
     UDP = "udp"
 
@@ -83,7 +83,7 @@ class Allow(Rule):
 
     hosts: tuple[Item, ...]
     ports: tuple[Item, ...]
-    transports: tuple[Item, ...]
+    protocols: tuple[Item, ...]
 
 
 @record(kw_only=True)

@@ -7,7 +7,7 @@ needs one) and the networks. Pure and deterministic.
 
 from __future__ import annotations
 
-from ..ir import NetworkMode, IR, Value, fingerprint
+from ..ir import IR, NetworkMode, Value, fingerprint
 from ..origin import BASELINE
 from ..record import replace
 from . import docker, podman

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import baseline
-from ..ir import NetworkMode, IR
+from ..ir import IR, NetworkMode
 from ..origin import BASELINE, Origin
 from .plan import Payload, PlanFile, Target, bind
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import baseline
-from ..ir import NetworkMode, IR
+from ..ir import IR, NetworkMode
 from ..origin import BASELINE
 from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target, bind
@@ -125,7 +125,7 @@ def gate_config(policy: IR, target: Target) -> dict[str, Any]:
                 {
                     "hosts": [h.value for h in rule.hosts],
                     "ports": [p.value for p in rule.ports],
-                    "transports": [t.value.value for t in rule.transports],
+                    "transports": [t.value.value for t in rule.protocols],
                 }
                 for rule in net.rules
             ],

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .. import baseline
-from ..ir import NetworkMode, IR
+from ..ir import IR, NetworkMode
 from ..origin import BASELINE, Argument, Default, Origin
 from ..record import record
 from . import files

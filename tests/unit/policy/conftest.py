@@ -96,7 +96,7 @@ def _statement(
             return rules.Allow(
                 hosts=(rules.Item(host, origin),),
                 ports=(rules.Item(port, origin),),
-                transports=(rules.Item("tcp", origin),),
+                protocols=(rules.Item("tcp", origin),),
                 **common,
             )
         case ["capability", name]:

@@ -21,7 +21,7 @@ def allow(*hosts: str) -> rules.Allow:
     return rules.Allow(
         hosts=tuple(rules.Item(h, S) for h in hosts),
         ports=(rules.Item("443", S),),
-        transports=(rules.Item("tcp", S),),
+        protocols=(rules.Item("tcp", S),),
         origin=S,
     )
 

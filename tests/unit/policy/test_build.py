@@ -10,6 +10,7 @@ from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
 from mcp_lok.policy.host import HostPath, PathKind
 from mcp_lok.policy.ir import (
+    IR,
     Acknowledged,
     Capability,
     EgressRule,
@@ -20,7 +21,6 @@ from mcp_lok.policy.ir import (
     Mount,
     Network,
     NetworkMode,
-    IR,
     SecretRef,
     Tmpfs,
     User,
@@ -37,7 +37,7 @@ def mount(source: str, target: str, writable: bool, origin: Span) -> Mount:
 
 
 MARK = Span(FILE, 9, 1, 9, 9)
-TCP = rules.Transport.TCP
+TCP = rules.IpProtocol.TCP
 ENV = rules.SecretSource.ENV
 
 
@@ -49,7 +49,7 @@ def allow(line: int, *hosts: str, ports: tuple[str, ...] = ("443",)) -> rules.Al
     return rules.Allow(
         hosts=tuple(rules.Item(h, at(line)) for h in hosts),
         ports=tuple(rules.Item(p, at(line)) for p in ports),
-        transports=(rules.Item("tcp", at(line)),),
+        protocols=(rules.Item("tcp", at(line)),),
         origin=at(line),
     )
 
@@ -198,7 +198,7 @@ def test_an_allow_rule_makes_an_allow_list_with_normalised_entries() -> None:
             EgressRule(
                 hosts=(Value("api.example.com", at(1)), Value("2001:db8::1", at(1))),
                 ports=(Value(443, at(1)), Value(80, at(1))),
-                transports=(Value(TCP, at(1)),),
+                protocols=(Value(TCP, at(1)),),
                 origin=at(1),
                 covers=((), ()),  # a name and a public address cover no special class
             ),

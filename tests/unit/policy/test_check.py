@@ -44,7 +44,7 @@ def test_a_clean_ruleset_has_no_diagnostics() -> None:
         rules.Allow(
             hosts=(item("api.example.com"), item("*.example.org")),
             ports=(item("443"), item("80")),
-            transports=(item("tcp"), item("udp")),
+            protocols=(item("tcp"), item("udp")),
             origin=at(6),
         ),
         rules.DenyHost(host=item("10.0.0.0/8"), origin=at(7)),
@@ -442,7 +442,7 @@ def test_every_entry_of_an_allow_rule_is_checked_at_its_own_origin() -> None:
     rule = rules.Allow(
         hosts=(item("*.com", 1),),
         ports=(item("0", 2),),
-        transports=(item("tpc", 3), item("quic", 4)),
+        protocols=(item("tpc", 3), item("quic", 4)),
         origin=S,
     )
     assert check([rule]) == [
@@ -466,13 +466,13 @@ def test_repeated_entries_of_an_allow_rule_are_reported_at_the_repeat() -> None:
     rule = rules.Allow(
         hosts=(item("api.example.com", 1), item("API.example.com", 2), item("2001:db8::1", 3)),
         ports=(item("443", 4), item("80", 5), item("443", 6)),
-        transports=(item("tcp", 7), item("tcp", 8)),
+        protocols=(item("tcp", 7), item("tcp", 8)),
         origin=S,
     )
     rule_v6 = rules.Allow(
         hosts=(item("2001:db8::1", 1), item("[2001:db8:0::1]", 2)),
         ports=(item("443", 4),),
-        transports=(item("tcp", 7),),
+        protocols=(item("tcp", 7),),
         origin=S,
     )
     again = "remove the repeated entry"

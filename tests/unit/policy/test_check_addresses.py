@@ -35,7 +35,7 @@ def allow(*hosts: str, line: int = 3, **marks: object) -> rules.Allow:
     return rules.Allow(
         hosts=tuple(rules.Item(h, at(line, 7 + 10 * i)) for i, h in enumerate(hosts)),
         ports=(rules.Item("443", at(line)),),
-        transports=(rules.Item("tcp", at(line)),),
+        protocols=(rules.Item("tcp", at(line)),),
         origin=at(line),
         **marks,  # type: ignore[arg-type]  # insecure=…, reason=…
     )
@@ -187,7 +187,7 @@ def test_a_profile_s_insecure_marker_is_used_by_an_address_rule() -> None:
     rule = rules.Allow(
         hosts=(rules.Item("0.0.0.0/0", S),),
         ports=(rules.Item("443", S),),
-        transports=(rules.Item("tcp", S),),
+        protocols=(rules.Item("tcp", S),),
         origin=S,
         insecure=marker,
     )

@@ -118,7 +118,7 @@ def test_a_seed_profile_compiles_end_to_end(files) -> None:
     [egress] = policy.network.rules
     assert [h.value for h in egress.hosts] == ["api.github.com"]
     assert [p.value for p in egress.ports] == [443]
-    assert [t.value for t in egress.transports] == [rules.Transport.TCP]
+    assert [t.value for t in egress.protocols] == [rules.IpProtocol.TCP]
     assert isinstance(egress.origin, Pointer)
     plan = compile_plan("/p/github.json", TARGET, files.read, host=FixedHost())
     assert plan.gate is not None

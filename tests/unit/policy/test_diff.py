@@ -39,7 +39,7 @@ def allow(line: int, *hosts: str) -> rules.Allow:
     return rules.Allow(
         hosts=tuple(rules.Item(h, at(line)) for h in hosts),
         ports=(rules.Item("443", at(line)),),
-        transports=(rules.Item("tcp", at(line)),),
+        protocols=(rules.Item("tcp", at(line)),),
         origin=at(line),
     )
 

@@ -26,7 +26,7 @@ from mcp_lok.policy.explain import (
     render_json,
 )
 from mcp_lok.policy.host import FixedHost, Host, HostPath, PathKind
-from mcp_lok.policy.ir import Insecurity, IR, Value
+from mcp_lok.policy.ir import IR, Insecurity, Value
 from mcp_lok.policy.lower import Engine, LaunchPlan, Target, Transport, lower
 from mcp_lok.policy.origin import BASELINE, Span
 from mcp_lok.policy.record import replace
@@ -50,7 +50,7 @@ def allow(line: int, *hosts: str, ports: tuple[str, ...] = ("443",)) -> rules.Al
             rules.Item(h, Span(FILE, line, 7 + i, line, 8 + i)) for i, h in enumerate(hosts)
         ),
         ports=items(line, *ports),
-        transports=items(line, "tcp"),
+        protocols=items(line, "tcp"),
         origin=at(line),
     )
 

@@ -10,7 +10,7 @@ from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.explain import ADDRESS_WEIGHTS, Control, Mark, Report, explain, render_human
 from mcp_lok.policy.host import FixedHost
-from mcp_lok.policy.ir import EgressRule, Network, IR
+from mcp_lok.policy.ir import IR, EgressRule, Network
 from mcp_lok.policy.lower import Target, lower
 from mcp_lok.policy.origin import Span
 from mcp_lok.policy.record import replace
@@ -28,7 +28,7 @@ def allow(line: int, *hosts: str, acknowledged: bool = True) -> rules.Allow:
     return rules.Allow(
         hosts=tuple(rules.Item(h, at(line)) for h in hosts),
         ports=(rules.Item("443", at(line)),),
-        transports=(rules.Item("tcp", at(line)),),
+        protocols=(rules.Item("tcp", at(line)),),
         origin=at(line),
         **marks,  # type: ignore[arg-type]
     )

@@ -10,7 +10,7 @@ from mcp_lok.policy import identity, rules
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
 from mcp_lok.policy.identity import Account, Accounts, Group, Privilege
-from mcp_lok.policy.ir import Acknowledged, Insecurity, IR, User
+from mcp_lok.policy.ir import IR, Acknowledged, Insecurity, User
 from mcp_lok.policy.origin import Span
 
 AT = Span("p.lok", 4, 1, 4, 12)

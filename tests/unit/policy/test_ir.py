@@ -29,7 +29,7 @@ def _allow(origin: Span | Pointer) -> rules.Allow:
     return rules.Allow(
         hosts=(rules.Item("api.example.com", origin),),
         ports=(rules.Item("443", origin),),
-        transports=(rules.Item("tcp", origin),),
+        protocols=(rules.Item("tcp", origin),),
         origin=origin,
     )
 

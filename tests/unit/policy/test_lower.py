@@ -12,7 +12,7 @@ import pytest
 from mcp_lok.policy import rules, seccomp
 from mcp_lok.policy.build import build
 from mcp_lok.policy.diagnostics import Code, Diagnostic
-from mcp_lok.policy.ir import NetworkMode, IR, fingerprint
+from mcp_lok.policy.ir import IR, NetworkMode, fingerprint
 from mcp_lok.policy.lower import (
     Engine,
     LaunchPlan,
@@ -59,7 +59,7 @@ def allow_rule(line: int = 1) -> rules.Allow:
     return rules.Allow(
         hosts=(item("api.example.com", line),),
         ports=(item("443", line),),
-        transports=(item("tcp", line),),
+        protocols=(item("tcp", line),),
         origin=at(line),
     )
 

@@ -11,7 +11,7 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
-from mcp_lok.policy.ir import NetworkMode, IR
+from mcp_lok.policy.ir import IR, NetworkMode
 from mcp_lok.policy.lower import (
     Engine,
     LaunchPlan,
@@ -37,7 +37,7 @@ def policy_for(mode: NetworkMode, *more: rules.Rule) -> IR:
         net: rules.Rule = rules.Allow(
             hosts=(rules.Item("api.example.com", Span("p", 1, 1, 1, 5)),),
             ports=(rules.Item("443", Span("p", 1, 1, 1, 5)),),
-            transports=(rules.Item("tcp", Span("p", 1, 1, 1, 5)),),
+            protocols=(rules.Item("tcp", Span("p", 1, 1, 1, 5)),),
             origin=Span("p", 1, 1, 1, 5),
         )
     elif mode is NetworkMode.OPEN:

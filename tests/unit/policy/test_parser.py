@@ -104,7 +104,7 @@ STATEMENTS = [
         Allow(
             hosts=items("api.github.com"),
             ports=items("443"),
-            transports=items("tcp"),
+            protocols=items("tcp"),
             origin=NOWHERE,
         ),
     ),
@@ -113,7 +113,7 @@ STATEMENTS = [
         Allow(
             hosts=items("github.com", "*.githubusercontent.com"),
             ports=items("443", "80"),
-            transports=items("tcp", "udp"),
+            protocols=items("tcp", "udp"),
             origin=NOWHERE,
         ),
     ),
@@ -122,7 +122,7 @@ STATEMENTS = [
         Allow(
             hosts=items("10.0.0.0/8", "fd00::/8", "[::1]"),
             ports=items("5432", "0443"),
-            transports=items("udp"),
+            protocols=items("udp"),
             origin=NOWHERE,
         ),
     ),
@@ -283,15 +283,15 @@ def test_item_spans_cover_one_token_each() -> None:
         "*.githubusercontent.com",
     ]
     assert [text_at(i.origin, source) for i in rule.ports] == ["443", "80"]
-    assert [text_at(i.origin, source) for i in rule.transports] == ["tcp", "udp"]
+    assert [text_at(i.origin, source) for i in rule.protocols] == ["tcp", "udp"]
     assert rule.hosts[1].origin == Span(FILE, 1, 20, 1, 43)
 
 
 def test_the_default_transport_comes_from_the_statement() -> None:
     rule = one("  allow api.github.com port 443   # tcp by default")
     assert isinstance(rule, Allow)
-    assert rule.transports == items("tcp")
-    assert rule.transports[0].origin == rule.origin == Span(FILE, 1, 3, 1, 32)
+    assert rule.protocols == items("tcp")
+    assert rule.protocols[0].origin == rule.origin == Span(FILE, 1, 3, 1, 32)
 
 
 def test_deny_and_seccomp_items_have_their_own_spans() -> None:
@@ -357,7 +357,7 @@ def test_a_quoted_string_takes_separators_only_escaped(separator: str) -> None:
 
 def test_tabs_separate_words() -> None:
     assert one("allow\ta.com\tport\t443\tover\tudp") == Allow(
-        hosts=items("a.com"), ports=items("443"), transports=items("udp"), origin=NOWHERE
+        hosts=items("a.com"), ports=items("443"), protocols=items("udp"), origin=NOWHERE
     )
 
 

@@ -218,17 +218,17 @@ ports = st.integers(0, 99999).map(str)
     st.sampled_from([",", ", ", " , ", ",\t"]),
 )
 def test_an_allow_rule_keeps_every_host_port_and_transport(
-    host_list: list[str], port_list: list[str], transports: list[str], comma: str
+    host_list: list[str], port_list: list[str], protocols: list[str], comma: str
 ) -> None:
     text = f"allow {comma.join(host_list)} port {comma.join(port_list)}"
-    if transports:
-        text += f" over {comma.join(transports)}"
+    if protocols:
+        text += f" over {comma.join(protocols)}"
     (rule,) = outcome(text)
     assert isinstance(rule, Allow)
     assert [i.value for i in rule.hosts] == host_list
     assert [i.value for i in rule.ports] == port_list
-    assert [i.value for i in rule.transports] == (transports or ["tcp"])
-    for item in (*rule.hosts, *rule.ports, *(rule.transports if transports else ())):
+    assert [i.value for i in rule.protocols] == (protocols or ["tcp"])
+    for item in (*rule.hosts, *rule.ports, *(rule.protocols if protocols else ())):
         assert isinstance(item.origin, Span)
         assert text[item.origin.col - 1 : item.origin.end_col - 1] == item.value
 

@@ -299,7 +299,7 @@ def test_every_bind_mcp_lok_makes_is_non_recursive_and_private() -> None:
         rules.Allow(
             hosts=(rules.Item("api.example.com", at(4)),),
             ports=(rules.Item("443", at(4)),),
-            transports=(rules.Item("tcp", at(4)),),
+            protocols=(rules.Item("tcp", at(4)),),
             origin=at(4),
         ),
     ]

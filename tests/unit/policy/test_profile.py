@@ -75,7 +75,7 @@ def test_the_seed_example_gives_exact_rules_with_their_origins() -> None:
             origin=Pointer(FILE, ""),
             hosts=_items("localhost", "google.com"),
             ports=_items("80", "443"),
-            transports=_items("tcp", "udp"),
+            protocols=_items("tcp", "udp"),
         ),
     ]
     read, write, allow = rules
@@ -96,7 +96,7 @@ def test_every_origin_has_a_span_of_the_value_it_came_from() -> None:
     allow = load_profile(text, FILE)[2]
     assert isinstance(allow, Allow)
 
-    for item in (*allow.hosts, *allow.ports, *allow.transports):
+    for item in (*allow.hosts, *allow.ports, *allow.protocols):
         assert isinstance(item.origin, Pointer)
         assert item.origin.span is not None
         line = text.splitlines()[item.origin.span.line - 1]
@@ -114,7 +114,7 @@ def test_the_toolhive_example_mounts_host_paths_at_container_paths() -> None:
             origin=Pointer(FILE, ""),
             hosts=_items("api.github.com"),
             ports=_items("443"),
-            transports=_items("tcp"),
+            protocols=_items("tcp"),
         ),
     ]
 
@@ -151,8 +151,8 @@ def test_a_missing_transport_defaults_to_tcp_pointing_at_outbound() -> None:
     (allow,) = _load({"network": {"outbound": {"allow_host": ["a.example"], "allow_port": [1]}}})
 
     assert isinstance(allow, Allow)
-    assert allow.transports == _items("tcp")
-    assert _at(allow.transports[0]) == "/network/outbound"
+    assert allow.protocols == _items("tcp")
+    assert _at(allow.protocols[0]) == "/network/outbound"
 
 
 def test_an_empty_transport_list_defaults_to_tcp_pointing_at_the_list() -> None:
@@ -160,8 +160,8 @@ def test_an_empty_transport_list_defaults_to_tcp_pointing_at_the_list() -> None:
     (allow,) = _load({"network": {"outbound": outbound}})
 
     assert isinstance(allow, Allow)
-    assert allow.transports == _items("tcp")
-    assert _at(allow.transports[0]) == "/network/outbound/allow_transport"
+    assert allow.protocols == _items("tcp")
+    assert _at(allow.protocols[0]) == "/network/outbound/allow_transport"
 
 
 def test_values_are_handed_to_check_unvalidated() -> None:
@@ -174,7 +174,7 @@ def test_values_are_handed_to_check_unvalidated() -> None:
             origin=Pointer(FILE, ""),
             hosts=_items("-bad-"),
             ports=_items("-1", "70000"),
-            transports=_items("SCTP"),
+            protocols=_items("SCTP"),
         ),
     ]
 
@@ -244,7 +244,7 @@ def test_a_toolhive_name_is_accepted_and_ignored() -> None:
                     origin=Pointer(FILE, ""),
                     hosts=_items("h"),
                     ports=_items("1"),
-                    transports=_items("tcp"),
+                    protocols=_items("tcp"),
                 )
             ],
         ),

@@ -70,7 +70,7 @@ def _assert_located(result: list[Rule] | PolicyError) -> None:
         assert isinstance(rule.origin, Pointer)
         assert rule.origin.span is not None
         if isinstance(rule, Allow):
-            for item in (*rule.hosts, *rule.ports, *rule.transports):
+            for item in (*rule.hosts, *rule.ports, *rule.protocols):
                 assert isinstance(item.origin, Pointer)
                 assert item.origin.span is not None
 
