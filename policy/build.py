@@ -174,8 +174,8 @@ def _apply(  # noqa: C901 - a dispatch
             draft.limits[kind] = Value(value, rule.origin)
         case rules.Env(name=name, value=value):
             draft.env[name] = EnvVar(name, value, rule.origin)
-        case rules.Secret(name=name, source=source, ref=ref):
-            draft.env[name] = SecretRef(name, source, ref, rule.origin)
+        case rules.Secret(name=name, provider=provider, ref=ref):
+            draft.env[name] = SecretRef(name, provider, ref, rule.origin)
         case rules.Capability(name=name):
             draft.capabilities[name] = Capability(name, rule.reason, rule.origin)
         case rules.SeccompDeny(syscalls=items):

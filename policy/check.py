@@ -345,7 +345,7 @@ def _check_env(rule: rules.Env, out: Collector) -> None:
 
 def _check_secret(rule: rules.Secret, out: Collector) -> None:
     _check_env_name(rule.name, rule.origin, out)
-    if rule.source is rules.SecretSource.FILE:
+    if rule.provider is rules.SecretProvider.FILE:
         check_path(rule.ref, rule.origin, out, what="secret file")
     elif not _ENV_NAME.fullmatch(rule.ref):
         out.error(

@@ -21,7 +21,7 @@ from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Default, Origin
 from .paths import first_beneath, mount_kind, mount_points
 from .record import record
-from .rules import SecretSource
+from .rules import SecretProvider
 
 ENGINE: Final = Argument("--engine")
 # what the engine does on its own, named in the plan
@@ -434,7 +434,7 @@ def _env(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
     for i, entry in enumerate(plan.server.body["Env"]):
         name, field = entry.partition("=")[0], f"Env[{i}]"
         if name in secrets:
-            source = _secret_source(secrets[name])
+            source = _secret_provider(secrets[name])
             yield _row("secret", field, _at(plan, field), name=name, source=source)
         elif name in baseline.RESERVED_ENV:
             own.setdefault(_at(plan, field), []).append(f"`{name}`")
@@ -444,8 +444,8 @@ def _env(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("own-env", "Env", origin, names=", ".join(names))
 
 
-def _secret_source(secret: SecretRef) -> str:
-    if secret.source is SecretSource.FILE:
+def _secret_provider(secret: SecretRef) -> str:
+    if secret.provider is SecretProvider.FILE:
         return f"the host file `{secret.ref}`"
     return f"mcp-lok's environment variable `{secret.ref}`"
 

@@ -17,7 +17,7 @@ from .digest import sha256_hex
 from .host import HostPath
 from .origin import Origin
 from .record import field, fields, record
-from .rules import IpProtocol, SecretSource
+from .rules import IpProtocol, SecretProvider
 
 T = TypeVar("T")
 
@@ -116,14 +116,14 @@ class EnvVar:
 @record
 class SecretRef:
     name: str
-    source: SecretSource
+    provider: SecretProvider
     ref: str
     origin: Origin = field(compare=False)
 
     @property
     def placeholder(self) -> str:
         """What stands in the payload instead of the value (filled in at launch only)."""
-        return f"${{secret:{self.source.value}:{self.ref}}}"
+        return f"${{secret:{self.provider.value}:{self.ref}}}"
 
 
 class Insecurity(enum.Enum):
@@ -228,7 +228,6 @@ def _compared(cls: type) -> tuple[str, ...]:
     return tuple(
         f.name
         for f in fields(cls)
-        # only the policy's own `source` (its file name) is left out; a mount's or a
-        # secret's `source` is part of what the policy allows
+        # only what the IR was compiled from (its file name) is left out
         if f.compare and not (f.name == "compiled_from" and cls is IR)
     )

@@ -266,10 +266,10 @@ def _limit(kind: rules.LimitKind, convert: Callable[[Line, Token], int]) -> _Bui
     return lambda args, line, common: rules.Limit(kind=kind, value=convert(line, args[0]), **common)
 
 
-def _secret(source: rules.SecretSource) -> _Builder:
+def _secret(provider: rules.SecretProvider) -> _Builder:
     def build(args: _Args, line: Line, common: _Common) -> rules.Rule:
         name, ref = args
-        return rules.Secret(name=str(name), source=source, ref=line.text(ref), **common)
+        return rules.Secret(name=str(name), provider=provider, ref=line.text(ref), **common)
 
     return build
 
@@ -299,8 +299,8 @@ _BUILDERS: dict[str, _Builder] = {
     "env": lambda args, line, common: rules.Env(
         name=str(args[0]), value=line.text(args[1]), **common
     ),
-    "secret_env": _secret(rules.SecretSource.ENV),
-    "secret_file": _secret(rules.SecretSource.FILE),
+    "secret_env": _secret(rules.SecretProvider.ENV),
+    "secret_file": _secret(rules.SecretProvider.FILE),
     # `cap_net_admin`, `CAP_NET_ADMIN` and `NET_ADMIN` are one capability
     "capability": lambda args, line, common: rules.Capability(
         name=str(args[0]).upper().removeprefix("CAP_"), **common

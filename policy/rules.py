@@ -26,7 +26,7 @@ class LimitKind(enum.Enum):
     NOFILE = "nofile"
 
 
-class SecretSource(enum.Enum):
+class SecretProvider(enum.Enum):
     ENV = "env"  # a variable in mcp-lok's own environment
     FILE = "file"  # a file on the host
 
@@ -135,7 +135,7 @@ class Secret(Rule):
     """An environment variable whose value is fetched at launch, never printed."""
 
     name: str
-    source: SecretSource
+    provider: SecretProvider
     ref: str
 
 

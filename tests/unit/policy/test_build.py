@@ -38,7 +38,7 @@ def mount(source: str, target: str, writable: bool, origin: Span) -> Mount:
 
 MARK = Span(FILE, 9, 1, 9, 9)
 TCP = rules.IpProtocol.TCP
-ENV = rules.SecretSource.ENV
+ENV = rules.SecretProvider.ENV
 
 
 def at(line: int, file: str = FILE) -> Span:
@@ -166,19 +166,19 @@ def test_a_secret_replaces_an_environment_variable_of_the_same_name_and_back() -
     policy = build(
         [
             rules.Env(name="TOKEN", value="plain", origin=at(1, "base.lok")),
-            rules.Secret(name="TOKEN", source=ENV, ref="GH_TOKEN", origin=at(1)),
-            rules.Secret(name="HOME", source=rules.SecretSource.FILE, ref="/h", origin=at(2)),
+            rules.Secret(name="TOKEN", provider=ENV, ref="GH_TOKEN", origin=at(1)),
+            rules.Secret(name="HOME", provider=rules.SecretProvider.FILE, ref="/h", origin=at(2)),
         ],
         FILE,
     )
     assert policy.env == ()
     assert policy.secrets == (
-        SecretRef("HOME", rules.SecretSource.FILE, "/h", at(2)),
+        SecretRef("HOME", rules.SecretProvider.FILE, "/h", at(2)),
         SecretRef("TOKEN", ENV, "GH_TOKEN", at(1)),
     )
     back = build(
         [
-            rules.Secret(name="TOKEN", source=ENV, ref="GH_TOKEN", origin=at(1, "base.lok")),
+            rules.Secret(name="TOKEN", provider=ENV, ref="GH_TOKEN", origin=at(1, "base.lok")),
             rules.Env(name="TOKEN", value="plain", origin=at(1)),
         ],
         FILE,

@@ -52,7 +52,9 @@ def test_a_clean_ruleset_has_no_diagnostics() -> None:
         rules.User(spec="1000:1000", origin=at(9)),
         rules.Limit(kind=rules.LimitKind.MEMORY, value=256 * 1024**2, origin=at(10)),
         rules.Env(name="LOG_LEVEL", value="debug", origin=at(11)),
-        rules.Secret(name="TOKEN", source=rules.SecretSource.ENV, ref="GH_TOKEN", origin=at(12)),
+        rules.Secret(
+            name="TOKEN", provider=rules.SecretProvider.ENV, ref="GH_TOKEN", origin=at(12)
+        ),
         rules.Capability(name="NET_BIND_SERVICE", reason="binds :80", origin=at(13)),
         rules.SeccompDeny(syscalls=(item("personality"),), origin=at(14)),
         rules.NetworkNone(origin=at(15)),
@@ -125,7 +127,7 @@ def test_a_relative_container_target_has_its_own_code() -> None:
             (Code.PATH_PARENT, "the container path `/a/../b` contains `..`"),
         ),
         (
-            rules.Secret(name="T", source=rules.SecretSource.FILE, ref="token", origin=S),
+            rules.Secret(name="T", provider=rules.SecretProvider.FILE, ref="token", origin=S),
             (Code.PATH_RELATIVE, "the secret file `token` is relative"),
         ),
     ],
@@ -563,7 +565,7 @@ def test_variables_mcp_lok_sets_are_reserved(name: str) -> None:
         help="mcp-lok sets the proxy and transport variables; remove this one",
     )
     assert check([rules.Env(name=name, value="v", origin=S)]) == [expected]
-    secret = rules.Secret(name=name, source=rules.SecretSource.ENV, ref="X", origin=S)
+    secret = rules.Secret(name=name, provider=rules.SecretProvider.ENV, ref="X", origin=S)
     assert check([secret]) == [expected]
 
 
@@ -575,31 +577,31 @@ def test_an_env_value_may_not_contain_nul() -> None:
 
 
 @pytest.mark.parametrize(
-    ("source", "ref", "expected"),
+    ("provider", "ref", "expected"),
     [
-        (rules.SecretSource.ENV, "GH_TOKEN", []),
+        (rules.SecretProvider.ENV, "GH_TOKEN", []),
         (
-            rules.SecretSource.ENV,
+            rules.SecretProvider.ENV,
             "gh-token",
             [(Code.SECRET_INVALID, "`gh-token` is not a valid environment variable name")],
         ),
         (
-            rules.SecretSource.ENV,
+            rules.SecretProvider.ENV,
             "GH_TOKEN\n",
             [(Code.SECRET_INVALID, "`GH_TOKEN\n` is not a valid environment variable name")],
         ),
-        (rules.SecretSource.FILE, "/run/secrets/token", []),
+        (rules.SecretProvider.FILE, "/run/secrets/token", []),
         (
-            rules.SecretSource.FILE,
+            rules.SecretProvider.FILE,
             "/run/../token",
             [(Code.PATH_PARENT, "the secret file `/run/../token` contains `..`")],
         ),
     ],
 )
 def test_secret_references(
-    source: rules.SecretSource, ref: str, expected: list[tuple[Code, str]]
+    provider: rules.SecretProvider, ref: str, expected: list[tuple[Code, str]]
 ) -> None:
-    assert found(rules.Secret(name="TOKEN", source=source, ref=ref, origin=S)) == expected
+    assert found(rules.Secret(name="TOKEN", provider=provider, ref=ref, origin=S)) == expected
 
 
 # --- capabilities and system calls -----------------------------------------------------------
@@ -666,7 +668,7 @@ def test_unknown_syscalls_are_reported_each_at_its_origin() -> None:
 # --- duplicates and conflicts -----------------------------------------------------------------
 
 
-ENV = rules.SecretSource.ENV
+ENV = rules.SecretProvider.ENV
 MEMORY = rules.LimitKind.MEMORY
 
 
@@ -699,7 +701,7 @@ MEMORY = rules.LimitKind.MEMORY
         ),
         (
             rules.Env(name="TOKEN", value="a", origin=at(1)),
-            rules.Secret(name="TOKEN", source=ENV, ref="T", origin=at(2)),
+            rules.Secret(name="TOKEN", provider=ENV, ref="T", origin=at(2)),
             Code.ENV_DUPLICATE,
             "`TOKEN` is already set above",
         ),

@@ -608,10 +608,13 @@ def test_environment_shows_names_and_secret_references_never_values() -> None:
     report = report_of(
         rules.Env(name="LOG_LEVEL", value="hunter2", origin=at(1)),
         rules.Secret(
-            name="GITHUB_TOKEN", source=rules.SecretSource.ENV, ref="GH_PAT", origin=at(2)
+            name="GITHUB_TOKEN", provider=rules.SecretProvider.ENV, ref="GH_PAT", origin=at(2)
         ),
         rules.Secret(
-            name="DB_PASSWORD", source=rules.SecretSource.FILE, ref="/run/secrets/db", origin=at(3)
+            name="DB_PASSWORD",
+            provider=rules.SecretProvider.FILE,
+            ref="/run/secrets/db",
+            origin=at(3),
         ),
     )
     env = [
@@ -779,7 +782,7 @@ _RICH = (
     rules.SeccompDeny(syscalls=items(6, "chmod"), origin=at(6)),
     rules.Limit(kind=rules.LimitKind.MEMORY, value=2**30, origin=at(7)),
     rules.Env(name="A", value="1", origin=at(8)),
-    rules.Secret(name="T", source=rules.SecretSource.ENV, ref="T", origin=at(9)),
+    rules.Secret(name="T", provider=rules.SecretProvider.ENV, ref="T", origin=at(9)),
     rules.User(spec="1000:1000", origin=at(10)),
 )
 _POLICIES = {

@@ -18,7 +18,7 @@ from mcp_lok.policy.ir import (
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
 from mcp_lok.policy.record import replace
 
-ENV, FILE_SOURCE = rules.SecretSource.ENV, rules.SecretSource.FILE
+ENV, FILE_SOURCE = rules.SecretProvider.ENV, rules.SecretProvider.FILE
 
 
 def at(line: int, file: str = "a.lok") -> Span:
@@ -117,7 +117,7 @@ def test_the_host_side_of_a_mount_is_part_of_the_digest() -> None:
 
 
 def test_where_a_secret_comes_from_is_part_of_the_digest() -> None:
-    policy = build([rules.Secret(name="T", source=ENV, ref="X", origin=at(1))], "a.lok")
+    policy = build([rules.Secret(name="T", provider=ENV, ref="X", origin=at(1))], "a.lok")
     other = replace(policy, secrets=(SecretRef("T", FILE_SOURCE, "X", at(1)),))
     assert fingerprint(policy) != fingerprint(other)
 

@@ -584,9 +584,11 @@ def test_policy_values_reach_the_body_with_their_origins() -> None:
 def test_secrets_appear_only_as_placeholders() -> None:
     policy = build(
         [
-            rules.Secret(name="TOKEN", source=rules.SecretSource.ENV, ref="GH_TOKEN", origin=at(1)),
             rules.Secret(
-                name="KEY", source=rules.SecretSource.FILE, ref="/run/keys/k", origin=at(2)
+                name="TOKEN", provider=rules.SecretProvider.ENV, ref="GH_TOKEN", origin=at(1)
+            ),
+            rules.Secret(
+                name="KEY", provider=rules.SecretProvider.FILE, ref="/run/keys/k", origin=at(2)
             ),
             allow_rule(3),
         ],

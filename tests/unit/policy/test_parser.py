@@ -30,7 +30,7 @@ from mcp_lok.policy.rules import (
     SeccompDeny,
     SeccompOff,
     Secret,
-    SecretSource,
+    SecretProvider,
     Tmpfs,
     User,
     WritableRoot,
@@ -145,15 +145,17 @@ STATEMENTS = [
     ('env EMPTY = ""', Env(name="EMPTY", value="", origin=NOWHERE)),
     (
         "secret GITHUB_TOKEN from env GH_TOKEN",
-        Secret(name="GITHUB_TOKEN", source=SecretSource.ENV, ref="GH_TOKEN", origin=NOWHERE),
+        Secret(name="GITHUB_TOKEN", provider=SecretProvider.ENV, ref="GH_TOKEN", origin=NOWHERE),
     ),
     (
         "secret API_KEY from file /run/keys/api",
-        Secret(name="API_KEY", source=SecretSource.FILE, ref="/run/keys/api", origin=NOWHERE),
+        Secret(name="API_KEY", provider=SecretProvider.FILE, ref="/run/keys/api", origin=NOWHERE),
     ),
     (
         'secret API_KEY from file "/run/my keys/api"',
-        Secret(name="API_KEY", source=SecretSource.FILE, ref="/run/my keys/api", origin=NOWHERE),
+        Secret(
+            name="API_KEY", provider=SecretProvider.FILE, ref="/run/my keys/api", origin=NOWHERE
+        ),
     ),
     ("capability NET_BIND_SERVICE", Capability(name="NET_BIND_SERVICE", origin=NOWHERE)),
     ("capability CAP_NET_BIND_SERVICE", Capability(name="NET_BIND_SERVICE", origin=NOWHERE)),
