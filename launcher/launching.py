@@ -25,8 +25,8 @@ from mcp_lok.policy import (
     target_problems,
 )
 from mcp_lok.policy.baseline import RUNTIME_DIR
+from mcp_lok.policy.loader import Reader, read_text
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
-from mcp_lok.policy.source import Reader, read_text
 
 if TYPE_CHECKING:
     from .engine import EngineClient

@@ -38,7 +38,7 @@ from mcp_lok.policy import (
 )
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.identity import Accounts, needs_image, numeric
-from mcp_lok.policy.source import Reader, read_text
+from mcp_lok.policy.loader import Reader, read_text
 
 from .audit import record
 from .engine import EngineClient

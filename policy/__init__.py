@@ -10,6 +10,7 @@ from .compiler import Compiled, compile_plan, compile_policy, env_rules, resolve
 from .diagnostics import Code, Diagnostic, PolicyError, Severity, render, render_all
 from .host import FixedHost, Host, HostPath
 from .ir import IR, NetworkMode, fingerprint
+from .loader import BUILTINS
 from .lower import (
     Engine,
     LaunchPlan,
@@ -21,7 +22,6 @@ from .lower import (
     target_problems,
 )
 from .origin import Origin
-from .source import BUILTINS
 
 __all__ = [
     "BUILTINS",

@@ -20,10 +20,10 @@ from .check import check
 from .diagnostics import Diagnostic, PolicyError, Severity
 from .host import Host
 from .ir import IR
+from .loader import Reader, load, read_text
 from .lower import LaunchPlan, Target, lower
 from .origin import Argument
 from .record import record, replace
-from .source import Reader, load, read_text
 
 
 @record

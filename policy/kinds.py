@@ -2,7 +2,7 @@
 policy text at all.
 
 A policy file's name ends in `.lok`, a profile's in `.json`; no other file is read (the
-name as written and the path it resolves to must both end so: `source` asks before
+name as written and the path it resolves to must both end so: `loader` asks before
 reading). A file that is read may still be someone else's: a `.lok` whose first statement
 does not begin with a keyword of the language, a `.json` whose top level is not an object
 or holds none of the fields a profile grants with. Its text is never shown: `foreign` says

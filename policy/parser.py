@@ -4,7 +4,7 @@
 one `PolicyError` carrying every syntax error in the file. It converts what it lexes
 (quoted strings, sizes, CPU counts, numbers; `values.py`) but judges nothing: whether a
 path is absolute, a host well formed, a port in range or an `insecure` marker needed is
-the check pass's business, and `extends` rules come back as written for `source` to
+the check pass's business, and `extends` rules come back as written for `loader` to
 resolve.
 
 The grammar is `grammar.lark` (one statement). Its LALR tables are generated ahead of

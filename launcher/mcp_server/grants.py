@@ -20,7 +20,7 @@ from mcp_lok.launcher.host import ThisHost
 from mcp_lok.policy import BUILTINS, Target, compile_policy, lower
 from mcp_lok.policy.explain import Control, Report, explain
 from mcp_lok.policy.kinds import SUFFIXES
-from mcp_lok.policy.source import Reader, read_text
+from mcp_lok.policy.loader import Reader, read_text
 
 BASELINE = "stdio"
 HOST_FILE_SUFFIXES = SUFFIXES  # `.json`, `.lok`: what the compiler itself reads

@@ -59,7 +59,7 @@ def test_every_public_name_resolves(package: str) -> None:
 
 def test_the_policy_api_is_the_compilers_own() -> None:
     import mcp_lok.policy as policy
-    from mcp_lok.policy import compiler, diagnostics, ir, source
+    from mcp_lok.policy import compiler, diagnostics, ir, loader
 
     # the attribute `lower` is the function; the subpackage is reached by its full name
     lowering = importlib.import_module("mcp_lok.policy.lower")
@@ -67,4 +67,4 @@ def test_the_policy_api_is_the_compilers_own() -> None:
     assert policy.PolicyError is diagnostics.PolicyError
     assert policy.fingerprint is ir.fingerprint
     assert policy.lower is lowering.lower
-    assert policy.BUILTINS is source.BUILTINS
+    assert policy.BUILTINS is loader.BUILTINS

@@ -1,4 +1,4 @@
-"""Fixtures for the compiler-pass tests: an in-memory file system for `source.load` and
+"""Fixtures for the compiler-pass tests: an in-memory file system for `loader.load` and
 `compile_policy`, and a stand-in for the policy-file parser.
 
 `policy/parser.py` has its own tests; the loader and the compiler are mostly tested here

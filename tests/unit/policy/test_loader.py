@@ -7,8 +7,8 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
+from mcp_lok.policy.loader import BUILTINS, builtin_rules, is_profile, load, read_text
 from mcp_lok.policy.origin import Default, Pointer, Span
-from mcp_lok.policy.source import BUILTINS, builtin_rules, is_profile, load, read_text
 
 NOT_FOUND_HELP = "name a file, or a built-in: `stdio`, `none`, `network`"
 
