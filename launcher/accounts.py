@@ -21,13 +21,14 @@ from typing import TYPE_CHECKING
 
 from mcp_lok.policy.digest import sha256_hex
 from mcp_lok.policy.identity import GROUP, MAX_FILE, PASSWD, Accounts, parse
+from mcp_lok.policy.layout import IMAGE_ACCOUNTS
 
 from .state import write_atomic
 
 if TYPE_CHECKING:
     from .engine import EngineClient
 
-CACHE = ".image-accounts"
+CACHE = IMAGE_ACCOUNTS  # under the runtime root
 VERSION = 1
 
 

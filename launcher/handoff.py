@@ -33,7 +33,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, EGRESS_RULES_FILE
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.proxy.config import ProxyConfig, private_log
 
 from .errors import LokError
@@ -65,7 +65,7 @@ def proxy_config(
     store: Store, state: ServerState, port: int, token: str | None = None
 ) -> ProxyConfig:
     stdio = state.transport == "stdio"
-    ingress = store.folder(state.name) / "gate" / "ingress.sock"
+    ingress = store.layout(state.name).ingress_socket
     return ProxyConfig(
         name=state.name,
         transport=state.transport,
@@ -73,7 +73,7 @@ def proxy_config(
         # `engine.socket_path`, without importing the engine adapter (the docker SDK)
         engine_socket=state.engine_url.removeprefix("unix://") if stdio else None,
         container_id=state.container_id if stdio else None,
-        ingress_socket=None if stdio else str(ingress),
+        ingress_socket=None if stdio else ingress,
         target_port=state.target_port or DEFAULT_TARGET_PORT,
         log_path=state.log_path,
         bearer_token=token,
@@ -150,7 +150,7 @@ def serve(
 
     again = None
     if restarts and state.transport == "stdio":
-        again = restarter(state, restarts, store.folder(state.name) / "gate" / "ready")
+        again = restarter(state, restarts, Path(store.layout(state.name).ready))
     config = proxy_config(store, state, port, token)
     spawn = None
     if body is not None:
@@ -171,14 +171,15 @@ def serve(
 @contextlib.contextmanager
 def _egress(store: Store, state: ServerState) -> Iterator[None]:
     """Relay the server's allowed egress while the proxy serves (nothing without egress)."""
-    if not (store.folder(state.name) / EGRESS_RULES_FILE).exists():
+    rules = Path(store.layout(state.name).egress_rules)
+    if not rules.exists():
         yield  # no allow-list: nothing to relay, and nothing to import on the startup path
         return
     from mcp_lok.proxy.egress import relay_running
     from mcp_lok.proxy.errors import ProxyError
 
     try:
-        with relay_running(store.folder(state.name), state.log_path):
+        with relay_running(rules, state.log_path):
             yield
     except ProxyError as error:
         raise LokError(error.message, hint=error.hint) from error

@@ -24,7 +24,7 @@ from mcp_lok.policy import (
     default_name,
     target_problems,
 )
-from mcp_lok.policy.baseline import RUNTIME_DIR
+from mcp_lok.policy.layout import RESERVED, RUNTIME_ROOT
 from mcp_lok.policy.loader import Reader, read_text
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
 
@@ -57,11 +57,11 @@ def prepare(
     from . import accounts
     from .engine import discover
     from .lifecycle import Request, compile_request
-    from .state import RESERVED_NAMES, Store, new_nonce
+    from .state import Store, new_nonce
     from .teardown import reap
 
     name = opts["name"] or default_name(opts["image"])
-    if name in RESERVED_NAMES:
+    if name in RESERVED:
         raise click.BadParameter(
             f"`{name}` is reserved for mcp-lok's own files", param_hint="--name"
         )
@@ -98,7 +98,7 @@ def _target(
     opts: dict[str, Any],
     name: str,
     engine: Any = None,
-    root: str = RUNTIME_DIR,
+    root: str = RUNTIME_ROOT,
     launch: str = LAUNCH_PLACEHOLDER,
 ) -> Target:
     from mcp_lok.policy import Engine

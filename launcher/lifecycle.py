@@ -246,7 +246,7 @@ class Launch:
 
     def write_record(self) -> None:
         """Keep the plan and its trace next to the state, for `audit` to compare with."""
-        path = self.store.folder(self.state.name) / record.RECORD_FILE
+        path = Path(self.store.layout(self.state.name).record)
         self.record(files=[*self.state.files, str(path)])
         write_atomic(path, record.render(self.plan), record.RECORD_MODE)
 
@@ -276,18 +276,18 @@ class Launch:
         gate = self.plan.gate.container
         self.record(gate_id=self.engine.create_container(gate.name, gate.body))
         self.engine.start(self.state.gate_id or "")
+        layout = self.store.layout(self.state.name)
         if self.plan.gate.config.get("egress"):
-            folder = self.store.folder(self.state.name) / "gate"
             # the socket is made by the host-side relay when it serves; recorded so that
             # `rm` removes it even when that process died without cleaning up
-            ready = folder / "ready"
-            self.record(files=[*self.state.files, str(folder / "egress.sock"), str(ready)])
+            ready = Path(layout.ready)
+            self.record(files=[*self.state.files, layout.egress_socket, str(ready)])
             # the server starts only once the gate's DNS, listeners and proxy are up
             wait_for_socket(
                 self.engine, self.state.gate_id or "", ready, INGRESS_WAIT, "ready marker"
             )
         if self.plan.gate.config.get("ingress"):
-            socket = self.store.folder(self.state.name) / "gate" / "ingress.sock"
+            socket = Path(layout.ingress_socket)
             self.record(files=[*self.state.files, str(socket)])
             wait_for_socket(self.engine, self.state.gate_id or "", socket, INGRESS_WAIT)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from mcp_lok.policy.baseline import RUNTIME_DIR
+from mcp_lok.policy.layout import RUNTIME_ROOT
 
 from .errors import LokError
 
@@ -24,7 +24,7 @@ FOLDER = "mcp-lok"  # under XDG_RUNTIME_DIR
 def default_root_name() -> str:
     """`/run/mcp-lok` as root, else `$XDG_RUNTIME_DIR/mcp-lok`, spelt as pathlib spells it."""
     if os.geteuid() == 0:
-        return RUNTIME_DIR
+        return RUNTIME_ROOT
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if not runtime:
         raise LokError(

@@ -14,7 +14,8 @@ imports neither click nor logging, dataclasses or typing at run time; keep it th
 from __future__ import annotations
 
 from mcp_lok.policy import Engine, Transport
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, RUNTIME_DIR
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.layout import RUNTIME_ROOT
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
@@ -121,7 +122,7 @@ def default_runtime_dir() -> str:
     try:
         return default_root_name()
     except LokError:
-        return RUNTIME_DIR
+        return RUNTIME_ROOT
 
 
 def pair_problem(value: str) -> str | None:

@@ -21,18 +21,14 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mcp_lok.policy.layout import LOCK, RESERVED, Layout
 from mcp_lok.policy.lower import LAUNCH_LABEL
 
 from .errors import LokError
 from .paths import default_root
 
-STATE_FILE = "state.json"
 PRIVATE_DIR = 0o700  # every folder mcp-lok makes
 PRIVATE_FILE = 0o600  # every file mcp-lok writes, but those a container reads (the plan's)
-LOCK_FILE = ".launcher.lock"
-# names that would land on the runtime dir's shared entries (Podman's seccomp profiles, the
-# empty folder masks are bound from) or on mcp-lok's own lock
-RESERVED_NAMES = frozenset({"seccomp", "empty"})
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")  # policy's `target_problems` rule
 _NONCE = re.compile(r"[0-9a-f]{32}")
 
@@ -84,7 +80,7 @@ def name_problem(name: str) -> str | None:
             f"`{name}` is not a valid server name: use letters, digits, `_`, `.` and `-`, "
             "starting with a letter or digit, at most 63 characters"
         )
-    if name in RESERVED_NAMES:
+    if name in RESERVED:
         return f"`{name}` is reserved for mcp-lok's own files"
     return None
 
@@ -165,19 +161,23 @@ class Store:
     def __init__(self, root: Path | None = None) -> None:
         self.root = default_root() if root is None else root
 
+    def layout(self, name: str) -> Layout:
+        """Where the server `name`'s files are."""
+        return Layout(str(self.root), name)
+
     def folder(self, name: str) -> Path:
-        return self.root / name
+        return Path(self.layout(name).folder)
 
     def path(self, name: str) -> Path:
-        return self.folder(name) / STATE_FILE
+        return Path(self.layout(name).state)
 
     def log_path(self, name: str) -> Path:
-        return self.folder(name) / "proxy.log"
+        return Path(self.layout(name).log)
 
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.parent.name for p in self.root.glob(f"*/{STATE_FILE}"))
+        return sorted(p.parent.name for p in self.root.glob("*/state.json"))
 
     def load(self, name: str) -> ServerState | None:
         try:
@@ -237,7 +237,7 @@ class Store:
     def lock(self) -> Iterator[None]:
         """Serialise name reservation and reaping between concurrent mcp-lok commands."""
         self.private(self.root)
-        fd = os.open(self.root / LOCK_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
+        fd = os.open(self.root / LOCK, os.O_WRONLY | os.O_CREAT | os.O_APPEND, PRIVATE_FILE)
         try:
             os.fchmod(fd, PRIVATE_FILE)  # an older mcp-lok made it with the umask's mode
             fcntl.flock(fd, fcntl.LOCK_EX)

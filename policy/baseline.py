@@ -41,16 +41,10 @@ HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch s
 GATE_MEMORY = 64 * 1024 * 1024
 GATE_CPUS_MILLI = 500
 GATE_PIDS = 64
-GATE_SOCKET_DIR = "/run/mcp-lok-gate"  # inside the gate only; never mounted into the server
-# the host's own copy of a server's egress rules, in its runtime folder (not the gate's)
-EGRESS_RULES_FILE = "egress.json"
 GATE_DNS = "127.0.0.53"
 GATE_PROXY = "127.0.0.1:3128"
 DEFAULT_TARGET_PORT = 8080
 
-# Where the launcher keeps per-server files on the host (seccomp profiles for Podman,
-# resolv.conf, the gate's socket and config). A lowering input, so plans stay pure.
-RUNTIME_DIR = "/run/mcp-lok"
 
 # Host paths whose bind mount hands the server the host (CIS 5.6, 5.32).
 SENSITIVE_EXACT = frozenset(

@@ -28,8 +28,6 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from mcp_lok.policy.baseline import EGRESS_RULES_FILE
-
 from .config import private_log
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
 from .egress_policy import (
@@ -52,7 +50,6 @@ log = logging.getLogger("mcp_lok.egress")
 REQUEST_WAIT = 10.0
 CONNECT_WAIT = 10.0
 MAX_CONNECTIONS = 256
-RULES_FILE = EGRESS_RULES_FILE  # written by the lowering (policy/lower/gate.py)
 # INVARIANT: only a test harness sets this (a name=address list for names the test
 # controls); a policy can never reach it, and every answer it gives is still vetted.
 TEST_RESOLVE = "MCP_LOK_TEST_RESOLVE"
@@ -265,10 +262,10 @@ def test_overrides(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def relay_running(folder: Path, log_path: str | None) -> Iterator[EgressRelay | None]:
-    """Relay the server's egress on a thread while the block runs; nothing happens for a
-    server whose plan has no egress (no `egress.json` in its folder)."""
-    path = folder / RULES_FILE
+def relay_running(path: Path, log_path: str | None) -> Iterator[EgressRelay | None]:
+    """Relay the server's egress on a thread while the block runs, by the host's own copy
+    of its rules at `path` (`Layout.egress_rules`); nothing happens for a server whose plan
+    has no egress (no such file)."""
     if not path.exists():
         yield None
         return

@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from mcp_lok.policy import baseline
 from mcp_lok.policy.host import HostPath, PathKind
+from mcp_lok.policy.layout import RUNTIME_ROOT
 
 from . import mounts
 from .normalise import DEFAULT_CAPS, PODMAN_DEFAULT_CAPS, View
@@ -73,7 +74,7 @@ class Context:
     def __init__(
         self,
         view: View,
-        runtime_dir: str = baseline.RUNTIME_DIR,
+        runtime_dir: str = RUNTIME_ROOT,
         paths: Mapping[str, HostPath] | None = None,
     ) -> None:
         self.fields = view.fields
@@ -363,7 +364,7 @@ CHECKS: Final[tuple[Callable[[Context], Iterator[Check]], ...]] = (
 
 def check(
     view: View,
-    runtime_dir: str = baseline.RUNTIME_DIR,
+    runtime_dir: str = RUNTIME_ROOT,
     paths: Mapping[str, HostPath] | None = None,
 ) -> list[Check]:
     """Every check, in benchmark order (CIS by number, then Pod Security). `paths`: where

@@ -69,7 +69,7 @@ def _recorded(
         result.notes.append(Note("a launch is in progress; audit it once it is up", drift=False))
         return result
     try:
-        record = load(store.folder(state.name))
+        record = load(Path(store.layout(state.name).record))
     except (ValueError, KeyError) as error:
         record = None
         result.notes.append(Note(f"the launch record is damaged: {error}", drift=True))

@@ -16,7 +16,6 @@ from typing import Any
 
 from mcp_lok.policy import LaunchPlan, canonical_json
 
-RECORD_FILE = "plan.json"
 RECORD_MODE = 0o600
 VERSION = 1
 
@@ -63,13 +62,14 @@ def parse(text: str) -> Record:
     return Record(plan=raw["plan"], trace=raw["trace"])
 
 
-def load(folder: Path) -> Record | None:
-    """The record in a server's folder; None when the server was launched without one."""
+def load(path: Path) -> Record | None:
+    """The record at `path` (`Layout.record`); None when the server was launched without
+    one."""
     try:
-        text = (folder / RECORD_FILE).read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     return parse(text)
 
 
-__all__ = ["RECORD_FILE", "RECORD_MODE", "Record", "load", "parse", "render"]
+__all__ = ["RECORD_MODE", "Record", "load", "parse", "render"]

@@ -21,6 +21,7 @@ from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
 from mcp_lok.policy.host import HostPath
 from mcp_lok.policy.identity import ROOT_GROUP, judge, numeric
 from mcp_lok.policy.ir import Insecurity
+from mcp_lok.policy.layout import RUNTIME_ROOT
 from mcp_lok.policy.paths import mount_kind
 
 from .cis import Context
@@ -45,7 +46,7 @@ def rows(
     *,
     egress: bool = False,
     joined: Sequence[str] = (),
-    runtime_dir: str = baseline.RUNTIME_DIR,
+    runtime_dir: str = RUNTIME_ROOT,
     paths: Mapping[str, HostPath] | None = None,
     groups: Mapping[int, str] | None = None,
     processes: Sequence[Process] = (),

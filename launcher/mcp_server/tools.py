@@ -54,7 +54,6 @@ if TYPE_CHECKING:
 MAX_LOG_LINES = 1000
 LOG_WINDOW = 256 * 1024  # bytes of a log read at most, from its end
 LINE_WIDTH = 2000  # characters kept of one log line
-INLINE_PROFILE = "profile.json"  # where an inline profile is kept, in the server's folder
 FAILURES = (LokError, PolicyError, click.ClickException)
 
 
@@ -169,7 +168,7 @@ def run_server(asked: RunRequest, dry_run: bool = False) -> Outcome:
     from mcp_lok.launcher.state import Store
 
     name = asked.name or default_name(asked.image)
-    inline_path = str(Store().folder(name) / INLINE_PROFILE)
+    inline_path = Store().layout(name).inline_profile
     source = profile_source(asked.profile, asked.profile_json, inline_path)
     opts = {
         "image": asked.image,
@@ -249,7 +248,7 @@ def _keep_profile(prepared: Prepared, text: str) -> ServerState:
     record it, so `list` names a real file, `policy explain` can read it again, and `rm`
     removes it with the rest."""
     store, name = prepared.store, prepared.request.name
-    path = store.folder(name) / INLINE_PROFILE
+    path = Path(store.layout(name).inline_profile)
     with store.lock():
         state = store.load(name)
         assert state is not None, "provision recorded the state"

@@ -35,11 +35,6 @@ NO_RESOLVER = "# no nameserver: names resolve only through /etc/hosts\n"
 GATE_RESOLVER = f"nameserver {baseline.GATE_DNS}\noptions ndots:1\n"
 
 
-def folder(target: Target, role: str) -> str:
-    """The host folder of one container's files ("server" or "gate")."""
-    return f"{target.runtime_dir}/{target.name}/etc/{role}"
-
-
 def resolver(policy: IR, role: str, open_resolver: str | None) -> str | None:
     """What `/etc/resolv.conf` says in the `role` container; None where it is the engine's
     own (then named among its engine mounts): `open_resolver` is the engine's answer for a
@@ -78,7 +73,7 @@ def place(
     for path, (content, origin) in sorted(wanted.items()):
         if content is None:
             continue
-        source = f"{folder(target, role)}/{path.rsplit('/', 1)[1].lstrip('.')}"
+        source = f"{target.layout.etc(role)}/{path.rsplit('/', 1)[1].lstrip('.')}"
         # INVARIANT: mcp-lok's own files are read-only inside, and propagate nothing
         payload.mount(bind(source, path, read_only=True), origin)
         # 0644 whatever the runtime folder's mode: the server reads it as its own uid, and
@@ -87,4 +82,4 @@ def place(
     return tuple(files)
 
 
-__all__ = ["GATE_RESOLVER", "HOSTS", "NO_RESOLVER", "folder", "place", "resolver"]
+__all__ = ["GATE_RESOLVER", "HOSTS", "NO_RESOLVER", "place", "resolver"]

@@ -11,19 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import baseline
+from .. import baseline, layout
 from ..ir import IR, NetworkMode
 from ..origin import BASELINE
 from . import files, podman
 from .plan import Container, Engine, Gate, Payload, PlanFile, Target, bind
 from .server import Quirks, gate_name, hardening, labels, limits, network_name
-
-CONFIG = f"{baseline.GATE_SOCKET_DIR}/gate.json"
-
-
-def gate_dir(target: Target) -> str:
-    """The host folder shared with the gate only: its config and its sockets."""
-    return f"{target.runtime_dir}/{target.name}/gate"
 
 
 def gate(
@@ -31,7 +24,7 @@ def gate(
 ) -> tuple[Gate, tuple[PlanFile, ...]]:
     payload = Payload()
     payload.set("Image", target.gate_image, BASELINE)
-    payload.set("Cmd", [CONFIG], BASELINE)
+    payload.set("Cmd", [layout.GATE_CONFIG], BASELINE)
     payload.set("User", baseline.GATE_USER, BASELINE)
     labels(payload, target, "gate")
     for field in ("AttachStdin", "OpenStdin", "StdinOnce", "Tty"):
@@ -51,7 +44,7 @@ def gate(
         (BASELINE,) * 4,
     )
     payload.set("HostConfig.Mounts", [], BASELINE)
-    payload.mount(bind(gate_dir(target), baseline.GATE_SOCKET_DIR, read_only=False), BASELINE)
+    payload.mount(bind(target.layout.gate, layout.GATE_MOUNT, read_only=False), BASELINE)
     own = files.place(payload, policy, target, "gate", open_resolver=None, extra=quirks.own_files)
     payload.set("HostConfig.Tmpfs", {}, BASELINE)
     if target.engine is Engine.PODMAN:
@@ -69,13 +62,13 @@ def gate(
     written: tuple[PlanFile, ...] = (
         # INVARIANT: the gate's folder (its sockets) belongs to the gate's uid alone; the
         # server never has it mounted, and no other uid on the host can enter it
-        PlanFile(gate_dir(target), "", mode=0o700, directory=True, owner=baseline.GATE_USER),
-        PlanFile(f"{gate_dir(target)}/gate.json", _json(config)),
+        PlanFile(target.layout.gate, "", mode=0o700, directory=True, owner=baseline.GATE_USER),
+        PlanFile(target.layout.gate_config, _json(config)),
         *own,
     )
     if config["egress"] is not None:
         rules = host_rules(policy, config, target)
-        written += (PlanFile(egress_rules_path(target), _json(rules), 0o600),)
+        written += (PlanFile(target.layout.egress_rules, _json(rules), 0o600),)
     body = payload.body
     container = Container(
         gate_name(target),
@@ -84,11 +77,6 @@ def gate(
         quirks.engine_mounts(body),  # type: ignore[arg-type]
     )
     return Gate(container, config), written
-
-
-def egress_rules_path(target: Target) -> str:
-    """The host's own copy of the egress rules, outside the gate's folder."""
-    return f"{target.runtime_dir}/{target.name}/{baseline.EGRESS_RULES_FILE}"
 
 
 def host_rules(policy: IR, config: dict[str, Any], target: Target) -> dict[str, Any]:
@@ -105,7 +93,7 @@ def host_rules(policy: IR, config: dict[str, Any], target: Target) -> dict[str, 
     return {
         "version": 1,
         "name": target.name,
-        "socket": f"{gate_dir(target)}/egress.sock",
+        "socket": target.layout.egress_socket,
         "gate_user": baseline.GATE_USER,
         "rules": rules,
         "deny_hosts": egress["deny_hosts"],
@@ -118,7 +106,7 @@ def gate_config(policy: IR, target: Target) -> dict[str, Any]:
     egress: dict[str, Any] | None = None
     if net.mode.value is NetworkMode.ALLOW_LIST:
         egress = {
-            "socket": f"{baseline.GATE_SOCKET_DIR}/egress.sock",
+            "socket": layout.GATE_EGRESS,
             "dns": baseline.GATE_DNS,
             "proxy": baseline.GATE_PROXY,
             "rules": [
@@ -134,7 +122,7 @@ def gate_config(policy: IR, target: Target) -> dict[str, Any]:
         }
     ingress: dict[str, Any] | None = None
     if target.transport.is_http:
-        ingress = {"socket": f"{baseline.GATE_SOCKET_DIR}/ingress.sock", "port": target.port}
+        ingress = {"socket": layout.GATE_INGRESS, "port": target.port}
     return {"version": 1, "name": target.name, "ingress": ingress, "egress": egress}
 
 

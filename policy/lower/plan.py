@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import baseline
 from ..diagnostics import Code, Diagnostic
+from ..layout import RUNTIME_ROOT, Layout
 from ..origin import Argument, Origin
 from ..record import field, record
 from .payloads import BindOptions, ContainerCreate, MountSpec, NetworkCreate
@@ -49,12 +50,17 @@ class Target:
     transport: Transport = Transport.STDIO
     args: tuple[str, ...] = ()
     port: int = baseline.DEFAULT_TARGET_PORT  # where an HTTP server listens, in its namespace
-    runtime_dir: str = baseline.RUNTIME_DIR
+    runtime_dir: str = RUNTIME_ROOT
     gate_image: str = "mcp-lok/gate:latest"
     # the launch's own nonce, on every object it creates (the `mcp-lok-launch` label): the
     # launcher records it before the first create, so that it removes exactly what this
     # launch made. `policy compile` prints the placeholder; a launch fills in its nonce.
     launch: str = LAUNCH_PLACEHOLDER
+
+    @property
+    def layout(self) -> Layout:
+        """Where the server's files are on the host."""
+        return Layout(self.runtime_dir, self.name)
 
 
 @record

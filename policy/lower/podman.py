@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .. import baseline, seccomp
+from .. import baseline, layout, seccomp
 from ..digest import sha256_hex
 from ..ir import IR
 from ..origin import Default
@@ -58,7 +58,7 @@ READ_ONLY = (
 def seccomp_option(policy: IR, target: Target) -> tuple[str, tuple[PlanFile, ...]]:
     content = seccomp.rendered(frozenset(v.value for v in policy.seccomp_deny), 2)
     digest = sha256_hex(content.encode())[:16]
-    path = f"{target.runtime_dir}/seccomp/{digest}.json"
+    path = layout.seccomp(target.runtime_dir, digest)
     return f"seccomp={path}", (PlanFile(path, content + "\n"),)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from .. import baseline
+from .. import baseline, layout
 from ..ir import IR, NetworkMode
 from ..origin import BASELINE, Argument, Default, Origin
 from ..record import record
@@ -199,7 +199,7 @@ def _filesystem(
     # A mask is an empty, read-only directory of mcp-lok's bound over the path. (A tmpfs
     # would be simpler, but Podman 4.3 mounts tmpfs before binds, so a tmpfs under a bind
     # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
-    empty = f"{target.runtime_dir}/empty"
+    empty = layout.empty(target.runtime_dir)
     for mask in policy.masks:
         payload.mount(bind(empty, mask.path, read_only=True), mask.origin)
     return (*own, PlanFile(empty, "", mode=0o555, directory=True))

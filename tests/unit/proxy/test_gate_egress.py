@@ -406,7 +406,7 @@ async def test_without_the_host_process_nothing_leaves(sock_dir: str) -> None:
 
 def test_the_host_relay_runs_only_for_a_server_with_egress(sock_dir: str) -> None:
     folder = Path(sock_dir)
-    with host_egress.relay_running(folder, None) as relay:
+    with host_egress.relay_running(folder / "egress.json", None) as relay:
         assert relay is None
     (folder / "egress.json").write_text(
         json.dumps(
@@ -422,7 +422,7 @@ def test_the_host_relay_runs_only_for_a_server_with_egress(sock_dir: str) -> Non
         )
     )
     log = folder / "server.log"
-    with host_egress.relay_running(folder, str(log)) as relay:
+    with host_egress.relay_running(folder / "egress.json", str(log)) as relay:
         assert relay is not None
         info = os.stat(f"{sock_dir}/egress.sock")
         assert oct(info.st_mode & 0o777) == "0o600"

@@ -11,7 +11,6 @@ import pytest
 
 from mcp_lok.launcher.audit import collect, inside, proc
 from mcp_lok.launcher.audit.collect import audit
-from mcp_lok.launcher.audit.record import RECORD_FILE
 from mcp_lok.launcher.audit.report import ServerAudit
 from mcp_lok.launcher.state import NetworkRef, ServerState, Store
 from mcp_lok.policy import Engine
@@ -75,7 +74,7 @@ def launched(tmp_path: Path, case: str) -> tuple[RecordedEngine, Store, dict[str
         networks=networks,
     )  # fmt: skip
     store.save(state)
-    (store.folder(name) / RECORD_FILE).write_text(json.dumps(record))
+    Path(store.layout(name).record).write_text(json.dumps(record))
     return engine, store, data
 
 
@@ -120,7 +119,7 @@ def test_a_labelled_container_no_launch_recorded_is_reported(tmp_path: Path) -> 
 def test_what_is_gone_or_changed_around_the_containers_is_noted(tmp_path: Path) -> None:
     engine, store, data = launched(tmp_path, "docker-http")
     name = data["record"]["plan"]["name"]
-    record = json.loads((store.folder(name) / RECORD_FILE).read_text())
+    record = json.loads(Path(store.layout(name).record).read_text())
     planned = tmp_path / "planned.conf"
     planned.write_text("changed\n")
     record["plan"]["files"] = [
@@ -128,7 +127,7 @@ def test_what_is_gone_or_changed_around_the_containers_is_noted(tmp_path: Path) 
         {"path": str(tmp_path / "gone"), "content": "", "directory": False},
         {"path": str(tmp_path), "content": "", "directory": True},
     ]
-    (store.folder(name) / RECORD_FILE).write_text(json.dumps(record))
+    Path(store.layout(name).record).write_text(json.dumps(record))
     del engine.by_id[data["gate"]["Id"]]
     (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     messages = " | ".join(n.message for n in found.notes)
@@ -154,20 +153,20 @@ def test_networks_must_still_be_the_planned_ones(tmp_path: Path) -> None:
 def test_a_server_without_a_record_gets_the_benchmark_checks_only(tmp_path: Path) -> None:
     engine, store, data = launched(tmp_path, "podman-std")
     name = data["record"]["plan"]["name"]
-    (store.folder(name) / RECORD_FILE).unlink()
+    Path(store.layout(name).record).unlink()
     (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert not found.drifted
     assert not found.compared
     assert found.notes[0].message.startswith("no launch record")
     assert found.containers[0].checks
     data["record"]["plan"]["policy_digest"] = "0" * 64
-    (store.folder(name) / RECORD_FILE).write_text(json.dumps(data["record"]))
+    Path(store.layout(name).record).write_text(json.dumps(data["record"]))
     (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "does not belong to this launch" in found.notes[0].message
-    (store.folder(name) / RECORD_FILE).write_text('{"version": 1, "plan": {}, "trace": {}}')
+    Path(store.layout(name).record).write_text('{"version": 1, "plan": {}, "trace": {}}')
     (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "damaged" in found.notes[0].message
-    (store.folder(name) / RECORD_FILE).write_text("[]")
+    Path(store.layout(name).record).write_text("[]")
     (found,) = audit(engine, store, None, HOST)  # type: ignore[arg-type]
     assert "damaged" in found.notes[0].message
 

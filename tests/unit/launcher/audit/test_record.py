@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mcp_lok.launcher.audit.record import RECORD_FILE, load, parse, render
+from mcp_lok.launcher.audit.record import load, parse, render
 from mcp_lok.policy import Engine, Target, Transport, compile_plan
 from mcp_lok.policy.host import FixedHost
 
@@ -15,8 +15,8 @@ def test_a_record_holds_the_plan_and_every_containers_trace(tmp_path: Path) -> N
     plan = compile_plan("network", target, host=FixedHost())
     text = render(plan)
     assert text == render(plan)  # deterministic
-    (tmp_path / RECORD_FILE).write_text(text)
-    record = load(tmp_path)
+    (tmp_path / "plan.json").write_text(text)
+    record = load(tmp_path / "plan.json")
     assert record is not None
     assert record.plan == json.loads(plan.to_json())
     assert record.trace["server"]["HostConfig.NetworkMode"] == "default (network)"
@@ -32,7 +32,7 @@ def test_a_stdio_record_has_no_gate(tmp_path: Path) -> None:
     assert record.body("gate") is None
     assert record.container_name("gate") is None
     assert set(record.trace) == {"server"}
-    assert load(tmp_path) is None
+    assert load(tmp_path / "plan.json") is None
 
 
 @pytest.mark.parametrize(
@@ -76,10 +76,10 @@ def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *_: None)
     launch = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
     launch.provision({})
-    path = store.folder("srv") / RECORD_FILE
+    path = Path(store.layout("srv").record)
     assert path.stat().st_mode & 0o777 == 0o600  # it holds `-e` values
     assert str(path) in launch.state.files
-    record = load(store.folder("srv"))
+    record = load(path)
     assert record is not None
     assert record.plan["container"] == plan.server.body
     teardown(engine, store, launch.state)  # type: ignore[arg-type]
