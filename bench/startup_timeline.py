@@ -83,9 +83,10 @@ def main() -> None:
     age = _process_age()
 
     start = _now()
-    from mcp_lok.launcher import cli, commands
+    from mcp_lok.launcher import cli
+    from mcp_lok.launcher.cli import launch as commands
 
-    EVENTS.append((start, _now(), "import mcp_lok.launcher.cli (click, policy)"))
+    EVENTS.append((start, _now(), "import mcp_lok.launcher.cli (click, policy, the launch)"))
     start = _now()
     from mcp_lok.launcher import engine
 
@@ -96,9 +97,9 @@ def main() -> None:
 
     EVENTS.append((start, _now(), "import mcp_lok.proxy (aiohttp)"))
     start = _now()
-    from mcp_lok.launcher import handoff, lifecycle, state
+    from mcp_lok.launcher import creation, handoff, launch, state
 
-    EVENTS.append((start, _now(), "import lifecycle, handoff, state"))
+    EVENTS.append((start, _now(), "import creation, handoff, launch, state"))
 
     for method in (
         "connect",
@@ -114,11 +115,11 @@ def main() -> None:
     ):
         timed(engine.EngineClient, method, f"engine {method}")
     timed(engine, "discover", "discover the engine (GET /_ping)")
-    timed(commands, "_prepare", "_prepare (discover, reap, compile, check images)")
-    timed(lifecycle, "reap", "reap crash leftovers")
-    timed(lifecycle, "compile_request", "compile the policy")
-    timed(lifecycle, "teardown", "teardown (after SIGINT)")
-    timed(lifecycle.Launch, "write_files", "write the plan's files")
+    timed(commands, "prepare", "prepare (discover, reap, compile, check images)")
+    timed(launch, "reap", "reap crash leftovers")
+    timed(launch, "plan_launch", "compile the policy")
+    timed(launch, "teardown", "teardown (after SIGINT)")
+    timed(creation.InProgress, "write_files", "write the plan's files")
     timed(state.Store, "save", "state save")
     timed(server, "attach", "proxy attach (POST /attach, upgrade)")
     timed(server, "_listen", "proxy bind")

@@ -1,7 +1,7 @@
 """An image's accounts — its /etc/passwd and /etc/group — read through the engine without
 running the image, and kept by image id so that a warm launch does not read them again.
 
-The engine reads the files (`EngineClient.read_image_files`: a container created from the
+The engine reads the files (`ContainerEngine.read_image_files`: a container created from the
 image, never started, then removed); `mcp_lok.policy.identity` parses them and judges what
 a user resolves to. An image id names its content, so its files cannot change under it:
 the copy kept in `<runtime root>/.image-accounts/` (a folder no server's name can reach,
@@ -25,14 +25,14 @@ from mcp_lok.policy.layout import IMAGE_ACCOUNTS
 
 from .state import write_atomic
 
-if TYPE_CHECKING:
-    from .engine import EngineClient
+if TYPE_CHECKING:  # the adapter loads the docker SDK, which `policy` commands do without
+    from .engine import ContainerEngine
 
 CACHE = IMAGE_ACCOUNTS  # under the runtime root
 VERSION = 1
 
 
-def read(engine: EngineClient, image: str, root: Path | None) -> Accounts:
+def read(engine: ContainerEngine, image: str, root: Path | None) -> Accounts:
     """The accounts of the local `image` on `engine`, kept under the runtime `root` (None:
     not kept). Raises `LokError` when the engine lacks the image or cannot read it."""
     image_id = engine.image_id(image)

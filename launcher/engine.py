@@ -4,7 +4,10 @@ Finds the engine (Docker or Podman, through its Docker-compatible Unix socket), 
 it from `GET /_ping`, and sends the plan's payloads to it exactly as compiled: the body
 of `POST /containers/create` and `POST /networks/create` is `canonical_json(body)`, bytes
 the launcher never rebuilds. Every `docker`/`requests` exception is mapped here, once, to
-a `LokError` with a hint. What to create, and in which order, is `lifecycle`'s business.
+a `LokError` with a hint. What to create, and in which order, is the launch's business
+(`launch.py`). The rest of the launcher depends on `ContainerEngine`, the adapter's
+interface, which the unit tests' in-memory engine implements too (`tests/unit/launcher/
+test_fakes.py` holds it to the same signatures).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import signal
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import docker  # noqa: TID251 - this is the engine adapter, the one module allowed
 import requests
@@ -34,6 +37,51 @@ START_HINT = (
     "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
     "or `systemctl start podman.socket`; or name a socket with `--engine unix:///…`"
 )
+
+
+class ContainerEngine(Protocol):
+    """What the launcher asks of an engine: payloads sent unchanged, containers and
+    networks found by label, an image's files read without running it."""
+
+    kind: Engine
+    url: str
+
+    @property
+    def engine_version(self) -> str: ...
+
+    def create_container(self, name: str, body: Mapping[str, Any]) -> str: ...
+
+    def create_network(self, body: Mapping[str, Any]) -> str: ...
+
+    def start(self, container: str) -> None: ...
+
+    def stop(self, container: str, timeout: int = 5) -> None: ...
+
+    def remove_container(self, container: str) -> None: ...
+
+    def inspect(self, container: str) -> dict[str, Any] | None: ...
+
+    def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]: ...
+
+    def logs(
+        self, container: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]: ...
+
+    def networks(self, labels: Mapping[str, str]) -> list[dict[str, Any]]: ...
+
+    def inspect_network(self, network: str) -> dict[str, Any] | None: ...
+
+    def image_config(self, image: str) -> dict[str, Any] | None: ...
+
+    def remove_network(self, network: str) -> None: ...
+
+    def image_id(self, image: str) -> str: ...
+
+    def read_image_files(
+        self, image_id: str, paths: Sequence[str], limit: int
+    ) -> dict[str, bytes]: ...
+
+    def require_image(self, image: str) -> None: ...
 
 
 class EngineError(LokError):
@@ -108,7 +156,9 @@ def socket_path(url: str) -> str:
     return url.removeprefix("unix://")
 
 
-def discover(choice: str | None = None, environ: Mapping[str, str] | None = None) -> EngineClient:
+def discover(
+    choice: str | None = None, environ: Mapping[str, str] | None = None
+) -> ContainerEngine:
     """The first candidate engine that answers `GET /_ping`. Raises `LokError` saying
     what was tried and how to start an engine."""
     env = os.environ if environ is None else environ
@@ -130,11 +180,11 @@ def discover(choice: str | None = None, environ: Mapping[str, str] | None = None
     raise LokError(f"no container engine answers; tried {'; '.join(tried)}", hint=START_HINT)
 
 
-def answering(environ: Mapping[str, str] | None = None) -> list[EngineClient]:
+def answering(environ: Mapping[str, str] | None = None) -> list[ContainerEngine]:
     """Every candidate engine that answers (the environment's, or every well-known one):
     where `list --all` looks for containers that only carry mcp-lok's labels."""
     env = os.environ if environ is None else environ
-    found = []
+    found: list[ContainerEngine] = []
     for url in candidates(None, env):
         if os.path.exists(socket_path(url)):
             try:
@@ -388,6 +438,7 @@ def _has_labels(found: object, wanted: Mapping[str, str]) -> bool:
 __all__ = [
     "READER_LABEL",
     "Conflict",
+    "ContainerEngine",
     "EngineClient",
     "EngineError",
     "NotFound",

@@ -74,7 +74,8 @@ class ThisHost:
         return self._groups
 
     def own_addresses(self) -> frozenset[str]:
-        # imported here: only address rules ask, and it loads `socket` and `ipaddress`
+        # imported when first asked: only address rules ask, and it loads the proxy package
+        # (asyncio, `socket`, `ipaddress`: tens of ms) that a `policy` command does without
         from mcp_lok.proxy.hostaddr import own_addresses
 
         return frozenset(str(address) for address in own_addresses())

@@ -6,6 +6,7 @@ reads, and what an archive from `GET /containers/{id}/archive` begins with. Pure
 from __future__ import annotations
 
 import io
+import tarfile
 from typing import Any
 
 # the label that marks a container made only to read an image's files (never started)
@@ -37,8 +38,6 @@ def reader_body(image_id: str, name: str) -> dict[str, Any]:
 def first_member(data: bytes, limit: int) -> bytes | str | None:
     """What the archive `data` begins with: a regular file's first `limit` bytes, a
     symlink's target, or None (a folder, a device, an archive that cannot be read)."""
-    import tarfile  # only a launch that resolves a user name reads an archive
-
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
             member = archive.next()

@@ -1,4 +1,4 @@
-"""`mcp-lok inspect NAME`: one server as its state records it, for its owner.
+"""What `mcp-lok inspect NAME` shows: one server as its state records it, for its owner.
 
 Where clients reach it, the engine and the ids of everything its launch created (the
 container, the gate, the networks, the launch's nonce), the policy it runs under, when it
@@ -9,12 +9,8 @@ only they (and root) can see it again. The status is `list`'s.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import click
-
-from .commands import FORMAT, NAME
 from .state import ServerState, client_urls
 
 
@@ -77,22 +73,4 @@ def render(found: dict[str, Any]) -> str:
     return "\n".join(f"{key + ':':<{width}} {value}" for key, value in lines)
 
 
-@click.command("inspect")
-@NAME
-@FORMAT
-@click.option("--show-token", is_flag=True, help="Also print the bearer token clients send.")
-def inspect(name: str, fmt: str, show_token: bool) -> None:
-    """Show the server NAME: its URLs, engine, the ids of its container, gate and networks,
-    its policy and digest, when it was created, and whether its proxy needs a token.
-
-    Only the server's owner can read it (its state is 0600); `--show-token` prints the
-    bearer token again.
-    """
-    from .servers import with_status
-
-    state, status = with_status(name)
-    found = describe(state, status.value, show_token)
-    click.echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
-
-
-__all__ = ["describe", "inspect", "render"]
+__all__ = ["describe", "render"]

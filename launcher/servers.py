@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .engine import EngineClient, answering
+from .engine import ContainerEngine, EngineClient, answering
 from .errors import LokError
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
 from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
@@ -27,14 +27,14 @@ FOREGROUND_STOP_WAIT = 30.0  # a foreground `run` removes everything itself befo
 LABEL = {"mcp-lok": "true"}
 
 
-def _connect(url: str) -> EngineClient | None:
+def _connect(url: str) -> ContainerEngine | None:
     try:
         return EngineClient.connect(url)
     except LokError:
         return None
 
 
-def engines_for(states: list[ServerState]) -> dict[str, EngineClient | None]:
+def engines_for(states: list[ServerState]) -> dict[str, ContainerEngine | None]:
     """Each engine the states name (None when it does not answer), and every other one that
     answers on this machine: a look-alike may be on any of them."""
     found = {url: _connect(url) for url in sorted({s.engine_url for s in states})}
@@ -45,7 +45,7 @@ def engines_for(states: list[ServerState]) -> dict[str, EngineClient | None]:
 
 
 def status(
-    state: ServerState, engine: EngineClient | None, containers: dict[str, str] | None = None
+    state: ServerState, engine: ContainerEngine | None, containers: dict[str, str] | None = None
 ) -> Status:
     if containers is None and engine is not None:
         containers = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
@@ -95,7 +95,7 @@ def listed(show_all: bool) -> list[dict[str, Any]]:
     return [r for r in rows() if r["status"] not in hidden]
 
 
-def _foreign_row(listed: dict[str, Any], engine: EngineClient) -> dict[str, Any]:
+def _foreign_row(listed: dict[str, Any], engine: ContainerEngine) -> dict[str, Any]:
     labels = listed.get("Labels") or {}
     names = listed.get("Names") or [""]
     return {
@@ -145,7 +145,7 @@ def with_status(name: str) -> tuple[ServerState, Status]:
     return state, status(state, _connect(state.engine_url))
 
 
-def _engine(state: ServerState) -> EngineClient:
+def _engine(state: ServerState) -> ContainerEngine:
     return EngineClient.connect(state.engine_url)
 
 

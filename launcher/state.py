@@ -16,6 +16,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -53,13 +54,6 @@ class Status(enum.Enum):
     FAILED = "failed"  # a launch died half-way; the next command reaps it
     UNKNOWN = "unknown"  # the engine does not answer
     FOREIGN = "foreign"  # carries mcp-lok's labels, but no launch created it
-
-
-def new_nonce() -> str:
-    """A launch nonce: 128 random bits, in hex."""
-    import secrets
-
-    return secrets.token_hex(16)
 
 
 def is_nonce(value: object) -> bool:
@@ -267,8 +261,6 @@ def make_private_dirs(folder: Path) -> list[Path]:
 
 def write_atomic(path: Path, content: str, mode: int) -> None:
     """Write `content` to `path` so that readers see the old file or the new, never half."""
-    import tempfile  # only writes need it; `policy` commands read the root without it
-
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -352,7 +344,6 @@ __all__ = [
     "default_root",
     "is_nonce",
     "name_problem",
-    "new_nonce",
     "process_start",
     "status_of",
     "write_atomic",

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .engine import EngineClient
+from .engine import ContainerEngine
 from .errors import LokError
 from .state import LAUNCH_LABEL, Phase, ServerState, Store, alive, created_by, is_nonce
 
@@ -43,12 +43,12 @@ def stop_process(pid: int | None, start: int | None, timeout: float = PROXY_STOP
             return
 
 
-def stop_containers(engine: EngineClient, state: ServerState) -> None:
+def stop_containers(engine: ContainerEngine, state: ServerState) -> None:
     for container in state.ids:
         engine.stop(container, timeout=CONTAINER_STOP_WAIT)
 
 
-def teardown(engine: EngineClient | None, store: Store, state: ServerState) -> None:
+def teardown(engine: ContainerEngine | None, store: Store, state: ServerState) -> None:
     """Remove everything `state` records (and what its launch created but had not recorded
     yet), then the state itself. Raises `LokError` (keeping the state, so `rm` can be
     retried) when the engine cannot remove something."""
@@ -62,7 +62,7 @@ def teardown(engine: EngineClient | None, store: Store, state: ServerState) -> N
         store.remove(state.name)
 
 
-def remove_engine_objects(engine: EngineClient, state: ServerState) -> None:
+def remove_engine_objects(engine: ContainerEngine, state: ServerState) -> None:
     """Remove the containers and networks `state` records, and those carrying its launch's
     nonce (created just before a crash, or for a client session by the proxy)."""
     # INVARIANT: mcp-lok removes only what it created: ids its state recorded, or objects
@@ -85,7 +85,7 @@ def remove_engine_objects(engine: EngineClient, state: ServerState) -> None:
 
 
 def look_alikes(
-    engine: EngineClient, store: Store, name: str | None = None
+    engine: ContainerEngine, store: Store, name: str | None = None
 ) -> list[dict[str, Any]]:
     """Containers that carry mcp-lok's labels (for the server `name`, or any) that no
     launch created: made by hand, or recreated outside mcp-lok. mcp-lok leaves them be."""
@@ -116,7 +116,7 @@ def remove_files(store: Store, state: ServerState) -> None:
             folder.rmdir()
 
 
-def undo(engine: EngineClient, store: Store, state: ServerState) -> None:
+def undo(engine: ContainerEngine, store: Store, state: ServerState) -> None:
     """Remove a failed launch, logging (not raising) what could not be removed."""
     try:
         teardown(engine, store, state)
@@ -127,7 +127,7 @@ def undo(engine: EngineClient, store: Store, state: ServerState) -> None:
 # --- reaping ---------------------------------------------------------------------------
 
 
-def reap(engine: EngineClient, store: Store) -> list[str]:
+def reap(engine: ContainerEngine, store: Store) -> list[str]:
     """Remove what crashed commands left on `engine`: launches whose launcher died half-way
     (by their state: recorded ids and the launch's nonce). Returns the names reaped. What
     no state records is never reaped: `list --all` and `audit` report it."""

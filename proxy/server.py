@@ -21,13 +21,13 @@ from .attach import attach
 from .bridge import Bridge, StdioBridge
 from .config import ProxyConfig, private_log
 from .errors import ProxyError
+from .pool import PerSessionBridge, Spawn
 from .tasks import Tasks
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # both import aiohttp, which is imported late (see APP_MODULE)
     from aiohttp import web
 
     from .keys import Upstream
-    from .pool import Spawn
 
 # aiohttp (and the app built on it) is imported only once the server is attached: a
 # launcher that starts the container in `on_attached` lets that import (about 130 ms)
@@ -72,6 +72,7 @@ async def serve(
     bridge, upstream = await _backend(config, tasks, stream, spawn)
     if on_attached is not None:
         on_attached()
+    # aiohttp and the app, only now: see APP_MODULE
     from aiohttp import web
 
     from .app import make_app
@@ -133,8 +134,6 @@ async def _backend(
     config: ProxyConfig, tasks: Tasks, stream: Stream | None, spawn: Spawn | None = None
 ) -> tuple[Bridge | None, Upstream | None]:
     if config.session_mode == "per-session":
-        from .pool import PerSessionBridge
-
         assert spawn is not None
         return PerSessionBridge(config, spawn, tasks), None
     if config.transport == "stdio":
@@ -143,7 +142,8 @@ async def _backend(
             assert config.container_id is not None
             stream = await attach(config.engine_socket, config.container_id)
         return StdioBridge(config, *stream, tasks), None
-    from .forward import Forwarder  # the HTTP transports' half: loaded only when needed
+    # the HTTP transports' half imports aiohttp: not before it is needed (see APP_MODULE)
+    from .forward import Forwarder
 
     assert config.ingress_socket is not None
     # INVARIANT: the proxy's own bearer token is consumed here, never passed to the server.
@@ -152,11 +152,12 @@ async def _backend(
 
 
 async def _listen(runner: web.AppRunner, config: ProxyConfig) -> int:
+    """Bind, then arm the guard with the bound address; returns the port."""
+    # called once the app is built: aiohttp is loaded by now (see APP_MODULE)
     from aiohttp import web
 
     from .keys import BINDING
 
-    """Bind, then arm the guard with the bound address; returns the port."""
     await runner.setup()
     # INVARIANT: the proxy listens where the config says, 127.0.0.1 unless told otherwise;
     # it never picks a wildcard address itself.

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from mcp_lok.launcher.engine import EngineClient
+from mcp_lok.launcher.engine import ContainerEngine
 from mcp_lok.launcher.host import ThisHost
 from mcp_lok.launcher.state import Phase, ServerState, Store, created_by
 from mcp_lok.policy.host import Host
@@ -29,7 +29,7 @@ LABEL = {"mcp-lok": "true"}
 
 
 def audit(
-    engine: EngineClient, store: Store, names: Iterable[str] | None, host: Host | None = None
+    engine: ContainerEngine, store: Store, names: Iterable[str] | None, host: Host | None = None
 ) -> list[ServerAudit]:
     """Audit the servers `names` (every server on this engine when None): recorded ones by
     their state, then the labelled containers no state records. Mounts are judged by where
@@ -61,7 +61,7 @@ def audit(
 
 
 def _recorded(
-    engine: EngineClient, store: Store, state: ServerState, host: Host, groups: Mapping[int, str]
+    engine: ContainerEngine, store: Store, state: ServerState, host: Host, groups: Mapping[int, str]
 ) -> ServerAudit:
     kind = engine.kind.value
     result = ServerAudit(state.name, kind, recorded=True)
@@ -118,7 +118,7 @@ def _recorded(
 
 
 def _container(
-    engine: EngineClient, result: ServerAudit, role: str, cid: str | None, name: str | None
+    engine: ContainerEngine, result: ServerAudit, role: str, cid: str | None, name: str | None
 ) -> tuple[str, dict[str, Any]] | None:
     """The container launched as `cid`, or what now carries its name (then noted)."""
     if not cid and not name:
@@ -141,7 +141,7 @@ def _container(
 
 
 def _view(
-    engine: EngineClient, inspect: Mapping[str, Any], names: Mapping[str, str]
+    engine: ContainerEngine, inspect: Mapping[str, Any], names: Mapping[str, str]
 ) -> normalise.View:
     config = inspect.get("Config") or {}
     image = engine.image_config(str(inspect.get("Image") or config.get("Image", "")))
@@ -156,7 +156,7 @@ def _pid(inspect: Mapping[str, Any]) -> int:
 
 
 def _judge(
-    engine: EngineClient,
+    engine: ContainerEngine,
     result: ServerAudit,
     role: str,
     seen: tuple[str, dict[str, Any]],
@@ -222,7 +222,7 @@ def _as_drift(role: str, found: inside.Difference, table: Mapping[str, str]) -> 
 
 
 def _networks(
-    engine: EngineClient, result: ServerAudit, record: Record, state: ServerState
+    engine: ContainerEngine, result: ServerAudit, record: Record, state: ServerState
 ) -> None:
     recorded = {n.name: n.id for n in state.networks}
     for body in record.plan.get("networks", []):
@@ -267,7 +267,7 @@ def _digest(data: bytes) -> str:
 
 
 def _unrecorded(
-    engine: EngineClient,
+    engine: ContainerEngine,
     store: Store,
     cid: str,
     name: str,

@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Final
 from mcp_lok.policy.host import Host, HostPath, PathKind
 from mcp_lok.policy.paths import askable, mount_kind, normal, path_dangers
 
-if TYPE_CHECKING:
+from .normalise import View
+from .record import Record
+
+if TYPE_CHECKING:  # `cis` imports this module
     from .cis import Context
-    from .normalise import View
-    from .record import Record
 
 # the rows of a bind that hands the server a socket or a device of the host, or an engine
 _SOCKETS: Final = frozenset(

@@ -3,7 +3,9 @@ descriptions and hints, and every outcome as a `CallToolResult`.
 
 The SDK derives each tool's input schema from the signature below and refuses arguments
 that do not fit it as a tool error; its output schema is the `schemas` type named in its
-return annotation. Each tool then calls its handler in `tools` (the SDK
+return annotation. `run_server`'s arguments are what a `LaunchRequest` judges itself
+(`problems()`): their schema names the allowed values, and the request reports a wrong
+one in a sentence, as the CLI does. Each tool then calls its handler in `tools` (the SDK
 runs these plain functions on a worker thread, so a launch does not stall the session)
 and returns its text, the same facts as JSON text, and `structuredContent`. A failure the
 CLI would report (`tools.FAILURES`) becomes a result with `isError`; anything else is a
@@ -26,7 +28,7 @@ from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 
 from . import tools
 from .schemas import Audit, Explained, Launched, Logs, Removed, ServerList, Stopped
-from .tools import FAILURES, MAX_LOG_LINES, Outcome, RunRequest, failure
+from .tools import FAILURES, MAX_LOG_LINES, Outcome, failure, launch_request
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,7 @@ Name = Annotated[
     str, Field(description="The server's name, as `list_servers` shows it.", max_length=63)
 ]
 TransportName = Literal["stdio", "sse", "streamable-http"]
+TRANSPORTS = ["stdio", "sse", "streamable-http"]
 Profile = Annotated[
     str | None,
     Field(
@@ -96,7 +99,7 @@ def list_servers(include_stopped: bool = False) -> Annotated[CallToolResult, Ser
 
 def run_server(
     image: Annotated[str, Field(description="The server's image, built or pulled already.")],
-    transport: TransportName = "stdio",
+    transport: Annotated[str, Field(json_schema_extra={"enum": TRANSPORTS})] = "stdio",
     name: Annotated[str | None, Field(description="Default: from the image.")] = None,
     profile: Profile = None,
     profile_json: ProfileJson = None,
@@ -105,18 +108,38 @@ def run_server(
     engine: Annotated[
         str | None, Field(description="`docker`, `podman` or `unix:///…` (default: found).")
     ] = None,
-    target_port: Annotated[int, Field(ge=1, le=65535)] = DEFAULT_TARGET_PORT,
-    port: Annotated[int, Field(ge=0, le=65535, description="Proxy port; 0: a free one.")] = 0,
+    target_port: Annotated[
+        int, Field(json_schema_extra={"minimum": 1, "maximum": 65535})
+    ] = DEFAULT_TARGET_PORT,
+    port: Annotated[
+        int,
+        Field(
+            description="Proxy port; 0: a free one.",
+            json_schema_extra={"minimum": 0, "maximum": 65535},
+        ),
+    ] = 0,
     dry_run: Annotated[bool, Field(description="Check and explain only; start nothing.")] = False,
 ) -> Annotated[CallToolResult, Launched]:
     """Start a server locked down in the background (`mcp-lok start`) and return its client
     URL and the bearer token (`token`) the proxy requires. The result states what the
     profile grants beyond the built-in `stdio` profile."""
-    asked = RunRequest(
-        image, transport, name, profile, profile_json, env or [], args or [], engine,
-        target_port, port,
-    )  # fmt: skip
-    return answer(lambda: tools.run_server(asked, dry_run=dry_run))
+
+    def call() -> Outcome:
+        request = launch_request(
+            image,
+            profile,
+            profile_json,
+            env or [],
+            name=name,
+            transport=transport,
+            args=tuple(args or []),
+            engine=engine,
+            target_port=target_port,
+            port=port,
+        )
+        return tools.run_server(request, dry_run=dry_run)
+
+    return answer(call)
 
 
 def stop_server(name: Name) -> Annotated[CallToolResult, Stopped]:

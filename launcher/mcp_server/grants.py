@@ -12,69 +12,29 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.host import ThisHost
+from mcp_lok.launcher.request import BASELINE
 from mcp_lok.policy import BUILTINS, Target, compile_policy, lower
 from mcp_lok.policy.explain import Control, Report, explain
 from mcp_lok.policy.kinds import SUFFIXES
-from mcp_lok.policy.loader import Reader, read_text
 
-BASELINE = "stdio"
 HOST_FILE_SUFFIXES = SUFFIXES  # `.json`, `.lok`: what the compiler itself reads
 
 
-@dataclass(frozen=True)
-class ProfileSource:
-    """A profile as the compiler takes it: `name` (a built-in, a path, or where an inline
-    profile is served from) and `read`, which serves the inline profile's `text`."""
-
-    name: str
-    read: Reader = read_text
-    text: str | None = None
-
-
-def profile_source(
-    profile: str | None, profile_json: Mapping[str, Any] | None, inline_path: str
-) -> ProfileSource:
-    """The source a tool call names: `profile` (a built-in name, or a `.json`/`.lok` file
-    on the host), or `profile_json`, an inline JSON profile served to the compiler as
-    `inline_path`; `stdio` when neither is given."""
-    if profile_json is None:
-        if profile is not None and profile not in BUILTINS:
-            _check_host_file(profile)
-        return ProfileSource(profile or BASELINE)
-    if profile is not None:
-        raise LokError(
-            "give either `profile` or `profile_json`, not both",
-            hint="`profile` names a built-in or a file; `profile_json` is the profile itself",
-        )
-    text = json.dumps(profile_json, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-    def read(path: str) -> str:
-        return text if path == inline_path else read_text(path)
-
-    return ProfileSource(inline_path, read, text)
-
-
-def _check_host_file(path: str) -> None:
+def check_host_file(profile: str) -> None:
+    """Refuse a `profile` that is neither a built-in nor a profile or policy file."""
     # INVARIANT: a tool reads only profile and policy files from the host. The CLI reads
     # any SOURCE for the person typing it; a model calling a tool could otherwise have a
     # key or a credentials file parsed and a line of it quoted back in a diagnostic.
-    if not path.endswith(HOST_FILE_SUFFIXES):
+    if profile not in BUILTINS and not profile.endswith(HOST_FILE_SUFFIXES):
         raise LokError(
-            f"`profile` is neither a built-in nor a `.json` or `.lok` file: `{path}`",
+            f"`profile` is neither a built-in nor a `.json` or `.lok` file: `{profile}`",
             hint=f"name a built-in ({', '.join(BUILTINS)}), a profile or policy file, "
             "or pass the profile itself as `profile_json`",
         )
-
-
-def own_texts(source: ProfileSource) -> dict[str, str]:
-    """The file texts a tool result may quote in a diagnostic: only the caller's own
-    inline profile. A host file's lines are never quoted back (see `_check_host_file`)."""
-    return {source.name: source.text} if source.text is not None else {}
 
 
 def inline_name(profile_json: Mapping[str, Any]) -> str:
@@ -124,12 +84,10 @@ def describe(found: dict[str, Any]) -> str:
 
 __all__ = [
     "BASELINE",
-    "ProfileSource",
     "baseline_report",
     "beyond_baseline",
+    "check_host_file",
     "describe",
     "exposure",
     "inline_name",
-    "own_texts",
-    "profile_source",
 ]

@@ -1,15 +1,20 @@
-"""An in-memory engine with the `EngineClient` methods lifecycle and servers use (each with
-the adapter's own signature: `test_fakes.py` checks it)."""
+"""An in-memory engine that implements the adapter's interface (`engine.ContainerEngine`,
+signature for signature: `test_fakes.py` checks it), and a launch prepared against it
+without asking an engine (`prepared`)."""
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mcp_lok.launcher import accounts
 from mcp_lok.launcher.engine import NotFound
-from mcp_lok.policy import Engine
+from mcp_lok.launcher.launch import Prepared, new_nonce, plan_launch
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.launcher.state import Store
+from mcp_lok.policy import Engine, Host
 
 # what the fake's images hold in their /etc/passwd and /etc/group
 BASE_PASSWD = b"root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534::/nonexistent:/bin/sh\n"
@@ -49,11 +54,15 @@ class FakeEngine:
         self.networks_by_id[nid] = {"Id": nid, "Name": name, "Labels": labels}
         return nid
 
-    def create_container(self, name: str, body: dict[str, Any]) -> str:
+    @property
+    def engine_version(self) -> str:
+        return "20.10.0"
+
+    def create_container(self, name: str, body: Mapping[str, Any]) -> str:
         self.calls.append(("create", name))
         return self.add_container(name, dict(body.get("Labels", {})), state="created")
 
-    def create_network(self, body: dict[str, Any]) -> str:
+    def create_network(self, body: Mapping[str, Any]) -> str:
         self.calls.append(("network", body["Name"]))
         return self.add_network(body["Name"], dict(body["Labels"]))
 
@@ -80,21 +89,29 @@ class FakeEngine:
                 return {"State": {"Running": found["State"] == "running"}, **found}
         return None
 
-    def containers(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+    def inspect_network(self, network: str) -> dict[str, Any] | None:
+        return self.networks_by_id.get(network)
+
+    def image_config(self, image: str) -> dict[str, Any] | None:
+        return {} if image in self.image_files else None
+
+    def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         return [
             c
             for c in self.containers_by_id.values()
             if all(c["Labels"].get(k) == v for k, v in labels.items())
         ]
 
-    def networks(self, labels: dict[str, str]) -> list[dict[str, Any]]:
+    def networks(self, labels: Mapping[str, str]) -> list[dict[str, Any]]:
         return [
             n
             for n in self.networks_by_id.values()
             if all(n["Labels"].get(k) == v for k, v in labels.items())
         ]
 
-    def logs(self, container: str, *, follow: bool = False, tail: int | None = None) -> Any:
+    def logs(
+        self, container: str, *, follow: bool = False, tail: int | None = None
+    ) -> Iterator[bytes]:
         return iter([b"gate log\n"])
 
     def image_id(self, image: str) -> str:
@@ -109,3 +126,21 @@ class FakeEngine:
     def require_image(self, image: str) -> None:
         if image not in ("mcp-lok/mcp-server-time", "mcp-lok/gate:latest", *self.image_files):
             raise NotFound(f"the image `{image}` is not on docker")
+
+
+def prepared(
+    store: Store,
+    engine: FakeEngine,
+    request: LaunchRequest,
+    host: Host | None = None,
+    launch: str | None = None,
+) -> Prepared:
+    """`request` compiled and lowered for `engine` (its kind) and `store` (its root), as
+    `launch.prepare` does after it found the engine: the launch's own nonce, the user
+    resolved from the fake image's accounts; no images or port checked, nothing reaped."""
+    target = request.target(engine.kind, str(store.root), launch or new_nonce())
+    source = request.source(store.layout(target.name).inline_profile)
+    compiled, plan = plan_launch(
+        request, source, target, lambda: accounts.read(engine, request.image, None), host=host
+    )
+    return Prepared(request, source, engine, store, compiled, plan, target, None)

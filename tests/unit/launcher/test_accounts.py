@@ -11,8 +11,9 @@ import pytest
 
 from mcp_lok.launcher import accounts
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.lifecycle import Request, compile_request
-from mcp_lok.policy import FixedHost, PolicyError, Target, Transport
+from mcp_lok.launcher.launch import plan_launch
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.policy import FixedHost, PolicyError, Target
 from mcp_lok.policy.diagnostics import Code
 from mcp_lok.policy.identity import Account
 
@@ -126,13 +127,14 @@ def launch(tmp_path: Path, user: str, engine: FakeEngine | None = None) -> dict[
     policy = tmp_path / "p.lok"
     policy.write_text(f"extends stdio\n{user}\n")
     engine = engine or FakeEngine()
-    request = Request(image=IMAGE, name="t", transport=Transport.STDIO, profile=str(policy))
+    request = LaunchRequest(image=IMAGE, name="t", profile=str(policy))
     target = Target(image=IMAGE, name="t")
-    plan, _ = compile_request(
+    _, plan = plan_launch(
         request,
+        str(policy),
         target,
+        lambda: accounts.read(engine, IMAGE, tmp_path),
         host=HOST,
-        accounts=lambda image: accounts.read(engine, image, tmp_path),
     )
     return dict(plan.server.body)
 
@@ -171,10 +173,16 @@ def test_a_user_whose_primary_group_may_open_the_engine_socket_is_refused(tmp_pa
     assert "the group 105 may open `/run/docker.sock`" in problem.message
 
 
-def test_a_user_left_unresolved_is_never_launched(tmp_path: Path) -> None:
+def test_a_user_left_unresolved_is_never_launched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mcp_lok.launcher import planning
+
     policy = tmp_path / "p.lok"
     policy.write_text("extends stdio\nuser nobody\n")
-    request = Request(image=IMAGE, name="t", transport=Transport.STDIO, profile=str(policy))
+    request = LaunchRequest(image=IMAGE, name="t", profile=str(policy))
+    # whatever goes wrong in resolving it, the last check before a create holds
+    monkeypatch.setattr(planning, "with_accounts", lambda compiled, *_: compiled)
     with pytest.raises(LokError, match="must be resolved against the image") as caught:
-        compile_request(request, Target(image=IMAGE, name="t"), host=HOST)
+        plan_launch(request, str(policy), Target(image=IMAGE, name="t"), FakeEngine, host=HOST)
     assert caught.value.hint

@@ -138,3 +138,25 @@ def test_no_command_on_a_terminal_prints_help_and_how_to_serve_mcp() -> None:
     assert result.stdout.startswith("Usage: mcp-lok")
     assert "mcp  " in result.stdout  # the command is listed
     assert "serves its\nown tools over stdio" in result.stdout
+
+
+def test_a_wrong_run_request_is_reported_one_sentence_per_problem() -> None:
+    server = app.build()
+    asked = {"image": "x", "transport": "tcp", "port": 70000, "env": ["NOVALUE"]}
+    result = asyncio.run(
+        server._handle_call_tool(
+            None,  # type: ignore[arg-type]
+            CallToolRequestParams(name="run_server", arguments=asked),
+        )
+    )
+    assert result.is_error  # type: ignore[union-attr]
+    (text, *_) = [block.text for block in result.content]  # type: ignore[union-attr]
+    assert text.splitlines() == [
+        "error: `transport`: `tcp` is not one of `stdio`, `sse` or `streamable-http`",
+        "error: `env`: `NOVALUE` is not KEY=VALUE",
+        "error: `port`: port `70000` is outside 0–65535",
+        "  = hint: 0 picks a free one",
+    ]
+    run = {tool.name: tool for tool in asyncio.run(server.list_tools())}["run_server"]
+    port = run.input_schema["properties"]["port"]
+    assert (port["minimum"], port["maximum"]) == (0, 65535)

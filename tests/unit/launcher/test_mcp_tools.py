@@ -10,17 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
 import pytest
 from click.testing import CliRunner
 from pydantic import TypeAdapter
 
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher import handoff, servers, state
-from mcp_lok.launcher.audit.command import audit as audit_command
-from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.cli.audit import audit as audit_command
+from mcp_lok.launcher.errors import LokError, UsageError
 from mcp_lok.launcher.mcp_server import app, schemas, tools
-from mcp_lok.launcher.mcp_server.tools import RunRequest
+from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import Store
 from mcp_lok.policy import PolicyError
 
@@ -30,6 +29,11 @@ from .test_state import make_state
 
 IMAGE = "mcp-lok/mcp-server-time"
 URL = "http://127.0.0.1:40000"
+
+
+def RunRequest(image: str, **arguments: Any) -> LaunchRequest:
+    """What `run_server` builds from its arguments."""
+    return tools.launch_request(image, **arguments)
 
 
 def conforms(outcome: tools.Outcome, schema: Any) -> dict[str, Any]:
@@ -58,6 +62,8 @@ def spawned(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         port: int,
         token: str | None = None,
         on_attached: Callable[[], None] | None = None,
+        restarts: int = 0,
+        body: dict[str, Any] | None = None,
     ) -> str:
         assert token is not None  # the proxy requires one
         assert token == server.token  # and the state keeps it, for `inspect`
@@ -131,8 +137,9 @@ def test_an_inline_profile_is_kept_in_the_servers_folder_and_recorded(
 
 
 def test_env_is_checked_like_the_clis_e_option(engine: FakeEngine, spawned: list[str]) -> None:
-    with pytest.raises(click.BadParameter, match="`NOVALUE` is not KEY=VALUE"):
+    with pytest.raises(UsageError, match="`NOVALUE` is not KEY=VALUE") as caught:
         tools.run_server(RunRequest(IMAGE, env=["NOVALUE"]))
+    assert tools.failure(caught.value).text == "error: `env`: `NOVALUE` is not KEY=VALUE"
     outcome = tools.run_server(RunRequest(IMAGE, name="time", env=["TZ=Europe/Paris"]))
     beyond = outcome.data["exposure"]["beyond_stdio"]
     assert [row["description"] for row in beyond] == ["`TZ` is set (value not shown)"]
@@ -141,10 +148,11 @@ def test_env_is_checked_like_the_clis_e_option(engine: FakeEngine, spawned: list
 @pytest.mark.parametrize(
     ("asked", "error"),
     [
-        (RunRequest(IMAGE, name="seccomp"), click.BadParameter),
+        (RunRequest(IMAGE, name="seccomp"), UsageError),
         (RunRequest(IMAGE, name="-bad"), PolicyError),
         (RunRequest(IMAGE, profile="/nonexistent.json"), PolicyError),
-        (RunRequest(IMAGE, profile="stdio", profile_json={}), LokError),
+        (RunRequest(IMAGE, profile="stdio", profile_json={}), UsageError),
+        (RunRequest(IMAGE, transport="tcp", port=70000), UsageError),
         (RunRequest("mcp-lok/unknown"), LokError),
     ],
 )
@@ -222,8 +230,9 @@ def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize("handler", [tools.stop_server, tools.remove_server, tools.server_logs])
 @pytest.mark.parametrize("name", ["../etc", "seccomp", "-"])
 def test_a_bad_server_name_is_refused_like_the_cli(handler: Any, name: str) -> None:
-    with pytest.raises(click.BadParameter):
+    with pytest.raises(UsageError) as caught:
         handler(name)
+    assert tools.failure(caught.value).text.startswith("error: `name`: `")
 
 
 def test_stop_and_remove_call_the_clis_functions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -257,7 +266,7 @@ def test_logs_are_the_last_lines_bounded(tmp_path: Path, monkeypatch: pytest.Mon
     assert len(outcome.data["proxy_log"][2]) == tools.LINE_WIDTH
     assert outcome.data["server_log"] == []
     assert outcome.text.startswith("== proxy log of `time` ==")
-    with pytest.raises(click.BadParameter, match="1 to 1000"):
+    with pytest.raises(UsageError, match="from 1 to 1000"):
         tools.server_logs("time", lines=0)
     with pytest.raises(LokError, match="no server named `gone`"):
         tools.server_logs("gone")
@@ -312,8 +321,9 @@ def test_failures_read_like_the_clis() -> None:
     lok = tools.failure(LokError("the engine does not answer", hint="start it"))
     assert lok.text == "error: the engine does not answer\n  = hint: start it"
     assert lok.data == {"error": "the engine does not answer", "hint": "start it"}
-    usage = tools.failure(click.BadParameter("bad", param_hint="`name`"))
-    assert usage.text == "error: Invalid value for `name`: bad"
+    usage = tools.failure(UsageError.of("name", "bad", hint="a good one"))
+    assert usage.text == "error: `name`: bad\n  = hint: a good one"
+    assert usage.data == {"error": "`name`: bad", "hint": "a good one"}
     with pytest.raises(TypeError):
         tools.failure(RuntimeError("a bug is not a tool failure"))
 
@@ -394,9 +404,9 @@ BAD_AUDITS = [
     ({"names": ["x"], "audit_all": True}, ["x", "--all"], "name the servers to audit, or pass"),
     ({"names": ["../etc"]}, ["../etc"], "not a valid server name"),
     ({"names": ["seccomp"]}, ["seccomp"], "reserved for mcp-lok"),
-    ({"audit_all": True, "threshold": 11}, ["--all", "--threshold", "11"], "0<=x<=10"),
-    ({"audit_all": True, "threshold": -1}, ["--all", "--threshold", "-1"], "0<=x<=10"),
-    ({"audit_all": True, "threshold": math.nan}, ["--all", "--threshold", "nan"], "not a number"),
+    ({"audit_all": True, "threshold": 11}, ["--all", "--threshold", "11"], "`11` is not a"),
+    ({"audit_all": True, "threshold": -1}, ["--all", "--threshold", "-1"], "`-1` is not a"),
+    ({"audit_all": True, "threshold": math.nan}, ["--all", "--threshold", "nan"], "`nan` is not"),
 ]
 
 
@@ -404,7 +414,7 @@ BAD_AUDITS = [
 def test_bad_audit_requests_are_refused_like_the_clis(
     recorded: tuple[RecordedEngine, str], asked: dict[str, Any], argv: list[str], says: str
 ) -> None:
-    with pytest.raises(click.UsageError) as caught:
+    with pytest.raises(UsageError) as caught:
         tools.audit_servers(**asked)
     failed = tools.failure(caught.value)
     assert says in failed.data["error"], failed

@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+from mcp_lok.launcher import creation, handoff, servers, state
 from mcp_lok.launcher import engine as adapter
-from mcp_lok.launcher import handoff, lifecycle, servers, state
 from mcp_lok.launcher.cli import cli
-from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.state import Store
 
 from .fakes import FakeEngine
@@ -36,7 +35,7 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
     monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
     monkeypatch.setattr(servers, "answering", lambda: [fake])
-    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.delenv("MCP_LOK_AUTH_TOKEN", raising=False)
 
     def spawn(
@@ -111,8 +110,9 @@ def test_no_auth_is_loud_in_start_and_in_list(proxies: dict[str, str | None]) ->
 
 def test_no_auth_and_a_token_contradict(proxies: dict[str, str | None]) -> None:
     result = CliRunner().invoke(cli, ["start", "--no-auth", "--auth-token", "x" * 20, IMAGE])
-    assert isinstance(result.exception, LokError)
-    assert "contradict" in result.exception.message
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--no-auth'" in result.stderr
+    assert "contradicts" in result.stderr
     assert proxies == {}
 
 
@@ -177,5 +177,5 @@ def test_inspect_shows_the_server_and_the_token_only_when_asked(
     with_token = ["inspect", "time", "--format", "json", "--show-token"]
     assert json.loads(CliRunner().invoke(cli, with_token).stdout)["token"] == token
     missing = CliRunner().invoke(cli, ["inspect", "nothing"])
-    assert isinstance(missing.exception, LokError)
-    assert missing.exception.message == "no server named `nothing`"
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("error: no server named `nothing`\n")

@@ -1,5 +1,6 @@
-"""The proxy options of `run` and `start`: the bearer token (a given one is checked, by
-default one is made, `--no-auth` opts out, the client snippet carries it) and `--restart`."""
+"""The proxy options of a launch: the bearer token (a given one is checked, by default one
+is made, no auth opts out, the client snippet carries it), `--restart` and the session
+mode; all judged by the request itself (`LaunchRequest.problems`)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,24 @@ import json
 
 import pytest
 
-from mcp_lok.launcher.commands import _snippet
-from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.proxy_options import auth_token as _auth_token
+from mcp_lok.launcher import launch
+from mcp_lok.launcher.cli.launch import snippet
+from mcp_lok.launcher.request import LaunchRequest
+
+IMAGE = "mcp-lok/mcp-server-time"
+
+
+def token(**fields: object) -> str | None:
+    return launch._token(LaunchRequest(IMAGE, **fields))  # type: ignore[arg-type]
+
+
+def problems(**fields: object) -> list[tuple[str, str, str | None]]:
+    found = LaunchRequest(IMAGE, **fields).problems()  # type: ignore[arg-type]
+    return [(p.field, p.message, p.hint) for p in found]
 
 
 def test_without_a_token_one_is_made_fresh_each_time() -> None:
-    first, second, asked = _auth_token(None), _auth_token(None), _auth_token("generate")
+    first, second, asked = token(), token(), token(auth_token="generate")
     assert first is not None
     assert second is not None
     assert asked is not None
@@ -22,33 +34,36 @@ def test_without_a_token_one_is_made_fresh_each_time() -> None:
 
 
 def test_no_auth_is_the_only_way_to_no_token() -> None:
-    assert _auth_token(None, no_auth=True) is None
-    with pytest.raises(LokError, match="contradict") as error:
-        _auth_token("s3cret-s3cret-s3cret", no_auth=True)
-    assert error.value.hint
+    assert token(no_auth=True) is None
+    assert problems(no_auth=True) == []
+    ((field, message, hint),) = problems(no_auth=True, auth_token="s3cret-s3cret-s3cret")
+    assert field == "no_auth"
+    assert "contradicts" in message
+    assert hint
 
 
 def test_a_given_token_is_used_as_is() -> None:
-    assert _auth_token("s3cret-s3cret-s3cret") == "s3cret-s3cret-s3cret"
+    assert token(auth_token="s3cret-s3cret-s3cret") == "s3cret-s3cret-s3cret"
+    assert problems(auth_token="s3cret-s3cret-s3cret") == []
 
 
 @pytest.mark.parametrize("bad", ["short", "has a space in it ok", "é" * 20, "tab\there-0123456789"])
 def test_a_weak_or_unsendable_token_is_refused(bad: str) -> None:
-    with pytest.raises(LokError) as error:
-        _auth_token(bad)
-    assert error.value.hint
-    assert "random one" in error.value.hint
+    ((field, _, hint),) = problems(auth_token=bad)
+    assert field == "auth_token"
+    assert hint is not None
+    assert "random one" in hint
 
 
 def test_the_snippet_carries_the_bearer_header() -> None:
     urls: dict[str, str | None] = {"url": "http://127.0.0.1:1/mcp", "sse_url": None}
-    entry = json.loads(_snippet("x", urls, "stdio", "t" * 20))["mcpServers"]["x"]
+    entry = json.loads(snippet("x", urls, "stdio", "t" * 20))["mcpServers"]["x"]
     assert entry == {
         "type": "http",
         "url": "http://127.0.0.1:1/mcp",
         "headers": {"Authorization": f"Bearer {'t' * 20}"},
     }
-    assert "headers" not in json.loads(_snippet("x", urls, "stdio"))["mcpServers"]["x"]
+    assert "headers" not in json.loads(snippet("x", urls, "stdio", None))["mcpServers"]["x"]
 
 
 @pytest.mark.parametrize(
@@ -56,9 +71,8 @@ def test_the_snippet_carries_the_bearer_header() -> None:
     [("no", 0), ("on-failure", 5), ("on-failure:1", 1), ("on-failure:100", 100)],
 )
 def test_restart_policies(value: str, restarts: int) -> None:
-    from mcp_lok.launcher.respawn import parse_restart
-
-    assert parse_restart(value) == restarts
+    assert LaunchRequest(IMAGE, restart=value).restarts == restarts
+    assert problems(restart=value) == []
 
 
 @pytest.mark.parametrize(
@@ -66,9 +80,40 @@ def test_restart_policies(value: str, restarts: int) -> None:
     ["always", "on-failure:0", "on-failure:-1", "on-failure:x", "on-failure:101", "on-failure:²"],
 )
 def test_unknown_restart_policies_are_refused_with_a_hint(value: str) -> None:
-    from mcp_lok.launcher.respawn import parse_restart
+    ((field, message, hint),) = problems(restart=value)
+    assert field == "restart"
+    assert message == f"unknown restart policy `{value}`"
+    assert hint is not None
+    assert "on-failure:N" in hint
+    assert LaunchRequest(IMAGE, restart=value).restarts == 0
 
-    with pytest.raises(LokError) as error:
-        parse_restart(value)
-    assert error.value.hint
-    assert "on-failure:N" in error.value.hint
+
+def test_a_server_per_session_is_for_stdio_servers_only() -> None:
+    assert problems(session_mode="per-session") == []
+    ((field, _, hint),) = problems(session_mode="per-session", transport="sse")
+    assert field == "session_mode"
+    assert hint
+    ((field, message, _),) = problems(session_mode="each")
+    assert (field, message) == ("session_mode", "`each` is not one of `shared` or `per-session`")
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    found = problems(
+        name="seccomp",
+        transport="tcp",
+        profile="stdio",
+        inline_profile="{}",
+        env=("NOVALUE", "A=1", "=x"),
+        port=70000,
+    )
+    assert [field for field, _, _ in found] == [
+        "name",
+        "transport",
+        "inline_profile",
+        "env",
+        "env",
+        "port",
+    ]
+    assert found[1][1] == "`tcp` is not one of `stdio`, `sse` or `streamable-http`"
+    assert found[3][1] == "`NOVALUE` is not KEY=VALUE"
+    assert LaunchRequest(IMAGE, env=("NOVALUE", "A=1")).env_pairs == (("A", "1"),)

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from mcp_lok.launcher import lifecycle, teardown
-from mcp_lok.launcher.host import ThisHost
-from mcp_lok.launcher.launching import Prepared, provision
-from mcp_lok.launcher.lifecycle import Request, compile_request
+from mcp_lok.launcher import creation, teardown
+from mcp_lok.launcher.launch import Prepared, provision
 from mcp_lok.launcher.recheck import PathCheck
-from mcp_lok.launcher.state import Store, new_nonce
-from mcp_lok.policy import Code, PolicyError, Severity, Target, Transport, render_all
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.launcher.state import Store
+from mcp_lok.policy import Code, PolicyError, Severity, render_all
 from mcp_lok.policy.origin import Span
 
 from .fakes import FakeEngine
+from .fakes import prepared as prepared_for
 
 IMAGE = "mcp-lok/mcp-server-time"
 
@@ -48,16 +48,14 @@ def prepared(tmp_path: Path, tree: Path, text: str) -> tuple[Prepared, FakeEngin
     policy = tmp_path / "policy.lok"
     policy.write_text(text.format(tree=tree))
     store, engine = Store(tmp_path / "run"), FakeEngine()
-    request = Request(IMAGE, "srv", Transport.STDIO, profile=str(policy))
-    target = Target(image=IMAGE, name="srv", runtime_dir=str(store.root), launch=new_nonce())
-    plan, compiled = compile_request(request, target, host=ThisHost())
-    return Prepared(engine, store, request, plan, compiled, target), engine, store  # type: ignore[arg-type]
+    request = LaunchRequest(IMAGE, "srv", profile=str(policy))
+    return prepared_for(store, engine, request), engine, store
 
 
 @pytest.fixture(autouse=True)
 def _no_gate_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *_, **__: None)
-    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.setattr(creation, "wait_for_socket", lambda *_, **__: None)
+    monkeypatch.setattr(creation.os, "chown", lambda *_: None)
 
 
 def refusal(caught: pytest.ExceptionInfo[PolicyError]) -> tuple[Code, str, object]:

@@ -3,18 +3,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mcp_lok.launcher import lifecycle, servers, state
+from mcp_lok.launcher import creation, launch, servers, state
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
-from mcp_lok.launcher.state import Store, new_nonce
-from mcp_lok.policy import Target, Transport
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.launcher.state import Store
 
-from .fakes import FakeEngine
+from .fakes import FakeEngine, prepared
 
 LOOKS = {"mcp-lok": "true", "mcp-lok-name": "time", "mcp-lok-transport": "stdio"}
 
@@ -23,7 +23,7 @@ LOOKS = {"mcp-lok": "true", "mcp-lok-name": "time", "mcp-lok-transport": "stdio"
 def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
-    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
     monkeypatch.setattr(servers, "answering", lambda: [fake])
     monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
@@ -32,15 +32,11 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
 
 def started(engine: FakeEngine, name: str = "time") -> Any:
     store = Store()
-    request = Request("mcp-lok/mcp-server-time", name, Transport.STDIO)
-    target = Target(image=request.image, name=name, runtime_dir=str(store.root), launch=new_nonce())
-    plan = compile_request(request, target)[0]
-    server = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
-    reserve(engine, store, server)  # type: ignore[arg-type]
-    launch = Launch(engine, store, plan, server, lambda: None)  # type: ignore[arg-type]
-    launch.provision({})
-    launch.record(phase="stopped", launcher_pid=None, launcher_start=None)
-    return launch.state
+    request = LaunchRequest("mcp-lok/mcp-server-time", name)
+    server = launch.provision(prepared(store, engine, request), detached=True)
+    server = replace(server, phase="stopped", launcher_pid=None, launcher_start=None)
+    store.save(server)
+    return server
 
 
 def test_list_all_shows_a_look_alike_as_not_created_by_mcp_lok(engine: FakeEngine) -> None:

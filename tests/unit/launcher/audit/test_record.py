@@ -53,34 +53,24 @@ def test_a_foreign_record_is_refused(text: str) -> None:
 def test_a_launch_keeps_its_record_private_and_rm_removes_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mcp_lok.launcher import lifecycle
-    from mcp_lok.launcher.lifecycle import Launch, Request, compile_request, new_state, reserve
-    from mcp_lok.launcher.state import Store, new_nonce
+    from mcp_lok.launcher import creation, launch
+    from mcp_lok.launcher.request import LaunchRequest
+    from mcp_lok.launcher.state import Store
     from mcp_lok.launcher.teardown import teardown
-    from mcp_lok.policy import Transport
-    from tests.unit.launcher.fakes import FakeEngine
+    from tests.unit.launcher.fakes import FakeEngine, prepared
 
-    monkeypatch.setattr(lifecycle.os, "chown", lambda *_: None)
+    monkeypatch.setattr(creation.os, "chown", lambda *_: None)
+    monkeypatch.setattr(creation, "wait_for_socket", lambda *_: None)
     store, engine = Store(tmp_path), FakeEngine()
-    request = Request("img", "srv", Transport.STREAMABLE_HTTP, env=(("TOKEN", "t0ken"),))
-    target = Target(
-        image="img",
-        name="srv",
-        transport=request.transport,
-        runtime_dir=str(tmp_path),
-        launch=new_nonce(),
-    )
-    plan = compile_request(request, target)[0]
-    state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
-    reserve(engine, store, state)  # type: ignore[arg-type]
-    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *_: None)
-    launch = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
-    launch.provision({})
+    request = LaunchRequest("img", "srv", transport="streamable-http", env=("TOKEN=t0ken",))
+    ready = prepared(store, engine, request)
+    plan = ready.plan
+    state = launch.provision(ready, detached=True)
     path = Path(store.layout("srv").record)
     assert path.stat().st_mode & 0o777 == 0o600  # it holds `-e` values
-    assert str(path) in launch.state.files
+    assert str(path) in state.files
     record = load(path)
     assert record is not None
     assert record.plan["container"] == plan.server.body
-    teardown(engine, store, launch.state)  # type: ignore[arg-type]
+    teardown(engine, store, state)
     assert not path.exists()

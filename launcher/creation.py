@@ -1,16 +1,13 @@
-"""A server's life on the engine: provision it from its plan, tear it down, reap crashes.
+"""Creating what a plan names, one object at a time, each recorded in the server's state
+before the next: the name's reservation (the state, with the launch's nonce, first), the
+plan's files and folders, its record for `audit`, networks, the gate (waiting until it
+serves), the server's container.
 
-    compile → check the images → look at the host paths again → reserve the name (state
-    first) → write the plan's files → create networks → create and start the gate, wait for
-    its ingress socket → look at the host paths again → create the server (and start it,
-    for HTTP transports; a stdio server is started by `handoff` once the proxy is attached)
-
-Everything created is recorded in the server's state before the next step, so `undo`, a
-later `rm`, or the next command's `reap` (all in `teardown`) can remove it by id. The
-state records the launch's nonce before the first create, and every object the launch
-creates carries it (the `mcp-lok-launch` label): an object created just before a crash,
-its id not recorded yet, is found by it. Handing the server to the proxy is `handoff`'s
-job; payloads are sent by `engine`, unchanged.
+The order of these steps, and the second look at the host paths between them, is the
+launch pipeline's (`launch.provision`); undoing them is `teardown`'s, by the ids and the
+nonce recorded here. An object created just before a crash, its id not recorded yet, is
+found by the nonce it carries (the `mcp-lok-launch` label). Payloads are sent by the
+engine adapter unchanged; only secrets are filled in (`fill_secrets`).
 """
 
 from __future__ import annotations
@@ -19,33 +16,21 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcp_lok.policy import (
-    Compiled,
-    Host,
-    LaunchPlan,
-    Target,
-    Transport,
-    compile_policy,
-    env_rules,
-    lower,
-    resolve_user,
-)
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
-from mcp_lok.policy.identity import Accounts, needs_image, numeric
-from mcp_lok.policy.loader import Reader, read_text
+from mcp_lok.policy import LaunchPlan, Transport
 
 from .audit import record
-from .engine import EngineClient
+from .engine import ContainerEngine
 from .errors import LokError
-from .host import ThisHost
+from .request import LaunchRequest
 from .state import (
     PRIVATE_DIR,
+    PRIVATE_FILE,
     NetworkRef,
     ServerState,
     Store,
@@ -58,53 +43,6 @@ log = logging.getLogger(__name__)
 
 INGRESS_WAIT = 20.0  # seconds for the gate's ingress socket to appear
 _SECRET = re.compile(r"\$\{secret:(env|file):([^}]+)\}")
-
-
-@dataclass(frozen=True)
-class Request:
-    """What the user asked to run (the command line of `run` and `start`)."""
-
-    image: str
-    name: str
-    transport: Transport
-    profile: str = "stdio"
-    target_port: int = DEFAULT_TARGET_PORT
-    port: int = 0
-    env: tuple[tuple[str, str], ...] = ()
-    args: tuple[str, ...] = ()
-
-
-# --- compile ---------------------------------------------------------------------------
-
-
-def compile_request(
-    request: Request,
-    target: Target,
-    read: Reader = read_text,
-    host: Host | None = None,
-    accounts: Callable[[str], Accounts] | None = None,
-) -> tuple[LaunchPlan, Compiled]:
-    """The policy chain for a launch. `-e KEY=VALUE` become `Env` rules with an argument
-    origin, appended after the source's rules (so they override its values) and checked
-    like any rule; without them this is exactly `policy compile`'s chain. `read` reads
-    the source's files (the MCP server's tools serve an inline profile through it); grants
-    are judged on `host`, this machine unless a caller says otherwise. A user only the
-    image can turn into numbers is resolved against `accounts(image)` (the image's
-    /etc/passwd and /etc/group, `accounts.read`), which is asked only then."""
-    host = host or ThisHost()
-    compiled = compile_policy(request.profile, read, extra=env_rules(request.env), host=host)
-    if needs_image(compiled.policy.user) and accounts is not None:
-        compiled = resolve_user(compiled, accounts(request.image), host=host)
-    plan = lower(compiled.policy, target)
-    # INVARIANT: nothing is created for a server whose `User` is not `uid:gid` numbers: a
-    # name, or a uid alone, would let the image's files pick its uid, gid and groups
-    if numeric(plan.server.body["User"]) is None:
-        raise LokError(
-            f"the user `{compiled.policy.user.value}` must be resolved against the image "
-            "before a launch",
-            hint="write the user as numbers, e.g. `user 1000:1000`",
-        )
-    return plan, compiled
 
 
 def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
@@ -130,25 +68,31 @@ def fill_secrets(body: Mapping[str, Any], environ: Mapping[str, str]) -> dict[st
     return filled
 
 
-# --- launch ----------------------------------------------------------------------------
+# --- the steps ---------------------------------------------------------------------------
 
 
 def new_state(
-    request: Request,
+    request: LaunchRequest,
     plan: LaunchPlan,
-    engine: EngineClient,
+    engine: ContainerEngine,
     store: Store,
+    *,
+    source: str,
     detached: bool,
     token: str | None = None,
 ) -> ServerState:
+    """The state of a launch about to begin: nothing created yet, the launch's nonce
+    recorded. `source` is the policy SOURCE as given (or where an inline profile is
+    kept); `token` the proxy's bearer token (None: none required), kept for `inspect`."""
     gate = plan.gate
+    transport = request.server_transport
     return ServerState(
         name=plan.name,
         engine=engine.kind.value,
         engine_url=engine.url,
-        transport=request.transport.value,
+        transport=transport.value,
         image=request.image,
-        profile=request.profile,
+        profile=source,
         policy_digest=plan.digest,
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         log_path=str(store.log_path(plan.name)),
@@ -156,7 +100,7 @@ def new_state(
         detached=detached,
         launcher_pid=os.getpid(),
         launcher_start=process_start(os.getpid()),
-        target_port=request.target_port if request.transport.is_http else None,
+        target_port=request.target_port if transport.is_http else None,
         gate_name=gate.container.name if gate else None,
         launch=_nonce_of(plan),
         token=token,
@@ -171,7 +115,7 @@ def _nonce_of(plan: LaunchPlan) -> str:
     return plan.launch
 
 
-def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
+def reserve(engine: ContainerEngine, store: Store, state: ServerState) -> None:
     """Claim the name: refuse one in use, then record the state (with the launch's nonce)
     before creating anything. Containers that only carry mcp-lok's labels for this name
     are not mcp-lok's: they neither block the name nor are touched."""
@@ -189,40 +133,18 @@ def reserve(engine: EngineClient, store: Store, state: ServerState) -> None:
     store.make_log(name)
 
 
-class Launch:
-    """One launch in progress; `state` always lists what exists so far. `recheck` looks
-    at the plan's host paths again (`recheck.PathCheck`), raising when one changed."""
+class InProgress:
+    """One launch's objects as they are created; `state` always lists what exists so far,
+    saved before the next step."""
 
     def __init__(
-        self,
-        engine: EngineClient,
-        store: Store,
-        plan: LaunchPlan,
-        state: ServerState,
-        recheck: Callable[[], None],
-    ):
+        self, engine: ContainerEngine, store: Store, plan: LaunchPlan, state: ServerState
+    ) -> None:
         self.engine, self.store, self.plan, self.state = engine, store, plan, state
-        self.recheck = recheck
 
     def record(self, **changes: Any) -> None:
         self.state = replace(self.state, **changes)
         self.store.save(self.state)
-
-    def provision(self, environ: Mapping[str, str]) -> None:
-        with self.store.lock():
-            self.write_files()
-        self.write_record()
-        for body in self.plan.networks:
-            network_id = self.engine.create_network(body)
-            self.record(networks=[*self.state.networks, NetworkRef(body["Name"], network_id)])
-        if self.plan.gate is not None:
-            self.start_gate()
-        server = fill_secrets(self.plan.server.body, environ)
-        # INVARIANT: the server's mounts are judged again right before its create call
-        self.recheck()
-        self.record(container_id=self.engine.create_container(self.plan.server.name, server))
-        if self.state.transport != Transport.STDIO.value:
-            self.engine.start(self.state.container_id or "")
 
     def write_files(self) -> None:
         """Make the plan's folders and write its files (under the store's lock), with the
@@ -271,8 +193,23 @@ class Launch:
         # INVARIANT: a folder gets the plan's mode whatever the umask (the gate's is 0700)
         folder.chmod(mode)
 
+    def keep_profile(self, text: str) -> None:
+        """Write a profile given inline where the request's SOURCE names it (the server's
+        folder), so that `list` names a real file, `policy explain` can read it again,
+        and `rm` removes it with the rest."""
+        path = Path(self.store.layout(self.state.name).inline_profile)
+        self.record(files=[*self.state.files, str(path)])
+        write_atomic(path, text, PRIVATE_FILE)
+
+    def create_networks(self) -> None:
+        for body in self.plan.networks:
+            network_id = self.engine.create_network(body)
+            self.record(networks=[*self.state.networks, NetworkRef(body["Name"], network_id)])
+
     def start_gate(self) -> None:
-        assert self.plan.gate is not None
+        """Create and start the gate, and wait until it serves (nothing without a gate)."""
+        if self.plan.gate is None:
+            return
         gate = self.plan.gate.container
         self.record(gate_id=self.engine.create_container(gate.name, gate.body))
         self.engine.start(self.state.gate_id or "")
@@ -291,9 +228,16 @@ class Launch:
             self.record(files=[*self.state.files, str(socket)])
             wait_for_socket(self.engine, self.state.gate_id or "", socket, INGRESS_WAIT)
 
+    def create_server(self, body: Mapping[str, Any]) -> None:
+        """Create the server's container from `body` (the plan's, secrets filled); start
+        an HTTP server now (a stdio server is started once its proxy is attached)."""
+        self.record(container_id=self.engine.create_container(self.plan.server.name, body))
+        if self.state.transport != Transport.STDIO.value:
+            self.engine.start(self.state.container_id or "")
+
 
 def wait_for_socket(
-    engine: EngineClient,
+    engine: ContainerEngine,
     gate_id: str,
     socket: Path,
     timeout: float,
@@ -320,9 +264,8 @@ def wait_for_socket(
 
 
 __all__ = [
-    "Launch",
-    "Request",
-    "compile_request",
+    "INGRESS_WAIT",
+    "InProgress",
     "fill_secrets",
     "new_state",
     "reserve",

@@ -6,52 +6,38 @@ import os
 import stat
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
-from mcp_lok.launcher import lifecycle
+from mcp_lok.launcher import creation, launch, planning
+from mcp_lok.launcher.creation import fill_secrets, new_state
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.lifecycle import (
-    Launch,
-    Request,
-    compile_request,
-    fill_secrets,
-    new_state,
-    reserve,
-)
-from mcp_lok.launcher.state import Phase, Store, new_nonce
-from mcp_lok.launcher.teardown import look_alikes, reap, teardown, undo
-from mcp_lok.policy import Engine, PolicyError, Target, Transport, canonical_json, compile_plan
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.launcher.state import Phase, ServerState, Store
+from mcp_lok.launcher.teardown import look_alikes, reap, teardown
+from mcp_lok.policy import Engine, LaunchPlan, PolicyError, Target, canonical_json, compile_plan
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.origin import Argument
 
-from .fakes import FakeEngine
+from .fakes import FakeEngine, prepared
 
 IMAGE = "mcp-lok/mcp-server-time"
 
 
-def plan_for(tmp_path: Path, request: Request, engine: Engine = Engine.DOCKER) -> Any:
-    target = Target(
-        image=request.image,
-        name=request.name,
-        engine=engine,
-        transport=request.transport,
-        runtime_dir=str(tmp_path),
-        port=request.target_port,
-        launch=new_nonce(),
-    )
-    return compile_request(request, target)[0]
+def plan_for(tmp_path: Path, request: LaunchRequest, engine: Engine = Engine.DOCKER) -> LaunchPlan:
+    return prepared(Store(tmp_path), FakeEngine(kind=engine), request).plan
 
 
 def test_without_env_a_launch_compiles_exactly_what_policy_compile_prints(tmp_path: Path) -> None:
-    request = Request(IMAGE, "time", Transport.STDIO, profile="network")
+    request = LaunchRequest(IMAGE, "time", profile="network")
     target = Target(image=IMAGE, name="time", runtime_dir=str(tmp_path))
-    assert compile_request(request, target)[0] == compile_plan("network", target, host=FixedHost())
+    compiled = planning.compile_request(request, "network", host=FixedHost())
+    assert planning.plan(compiled, target) == compile_plan("network", target, host=FixedHost())
 
 
 def test_env_arguments_become_checked_rules_with_their_origin(tmp_path: Path) -> None:
-    request = Request(IMAGE, "time", Transport.STDIO, env=(("TZ", "UTC"), ("HOME", "/data")))
+    request = LaunchRequest(IMAGE, "time", env=("TZ=UTC", "HOME=/data"))
     plan = plan_for(tmp_path, request)
     env = plan.server.body["Env"]
     assert "TZ=UTC" in env
@@ -63,7 +49,7 @@ def test_env_arguments_become_checked_rules_with_their_origin(tmp_path: Path) ->
 
 def test_a_reserved_env_name_is_a_policy_error(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as caught:
-        plan_for(tmp_path, Request(IMAGE, "t", Transport.STDIO, env=(("HTTP_PROXY", "x"),)))
+        plan_for(tmp_path, LaunchRequest(IMAGE, "t", env=("HTTP_PROXY=x",)))
     assert [d.code.value for d in caught.value.diagnostics] == ["policy.invalid-env"]
 
 
@@ -82,26 +68,26 @@ def test_secrets_are_filled_in_from_the_environment_and_files(tmp_path: Path) ->
 @pytest.fixture
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Store:
     chowned: list[tuple[str, int, int]] = []
-    monkeypatch.setattr(lifecycle.os, "chown", lambda p, u, g: chowned.append((str(p), u, g)))
+    monkeypatch.setattr(creation.os, "chown", lambda p, u, g: chowned.append((str(p), u, g)))
     store = Store(tmp_path)
     store.chowned = chowned  # type: ignore[attr-defined]
     return store
 
 
-def launch(
-    store: Store, engine: FakeEngine, request: Request, kind: Engine = Engine.DOCKER
-) -> Launch:
-    plan = plan_for(store.root, request, kind)
-    state = new_state(request, plan, engine, store, detached=True)  # type: ignore[arg-type]
-    reserve(engine, store, state)  # type: ignore[arg-type]
-    started = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
-    started.provision({})
-    return started
+class Launched(NamedTuple):
+    plan: LaunchPlan
+    state: ServerState
+
+
+def start(store: Store, engine: FakeEngine, request: LaunchRequest) -> Launched:
+    """`request` provisioned on `engine` (whose kind it is lowered for)."""
+    ready = prepared(store, engine, request)
+    return Launched(ready.plan, launch.provision(ready, detached=True))
 
 
 def test_a_stdio_server_is_created_but_not_started(store: Store) -> None:
     engine = FakeEngine()
-    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    started = start(store, engine, LaunchRequest(IMAGE, "time"))
     assert [c[0] for c in engine.calls] == ["create"]
     saved = store.load("time")
     assert saved is not None
@@ -112,16 +98,14 @@ def test_a_stdio_server_is_created_but_not_started(store: Store) -> None:
 
 def test_an_open_network_and_podman_seccomp_are_recorded_and_torn_down(store: Store) -> None:
     engine = FakeEngine(kind=Engine.PODMAN)
-    started = launch(
-        store, engine, Request(IMAGE, "web", Transport.STDIO, profile="network"), Engine.PODMAN
-    )
+    started = start(store, engine, LaunchRequest(IMAGE, "web", profile="network"))
     state = started.state
     assert [n.name for n in state.networks] == ["mcp-lok-web"]
     seccomp = [Path(f) for f in state.files if "/seccomp/" in f]
     assert seccomp
     assert seccomp[0].exists()
     assert stat.S_IMODE(seccomp[0].parent.stat().st_mode) == 0o700
-    teardown(engine, store, state)  # type: ignore[arg-type]
+    teardown(engine, store, state)
     assert engine.containers_by_id == {}
     assert engine.networks_by_id == {}
     assert not seccomp[0].exists()
@@ -132,24 +116,24 @@ def test_an_open_network_and_podman_seccomp_are_recorded_and_torn_down(store: St
 
 def test_a_shared_seccomp_profile_stays_while_another_server_uses_it(store: Store) -> None:
     engine = FakeEngine(kind=Engine.PODMAN)
-    one = launch(store, engine, Request(IMAGE, "one", Transport.STDIO), Engine.PODMAN).state
-    two = launch(store, engine, Request(IMAGE, "two", Transport.STDIO), Engine.PODMAN).state
+    one = start(store, engine, LaunchRequest(IMAGE, "one")).state
+    two = start(store, engine, LaunchRequest(IMAGE, "two")).state
     shared = next(f for f in one.files if "/seccomp/" in f)
-    teardown(engine, store, one)  # type: ignore[arg-type]
+    teardown(engine, store, one)
     assert Path(shared).exists()
-    teardown(engine, store, two)  # type: ignore[arg-type]
+    teardown(engine, store, two)
     assert not Path(shared).exists()
 
 
 def test_a_file_that_was_there_before_the_launch_stays(store: Store) -> None:
     engine = FakeEngine(kind=Engine.PODMAN)
-    request = Request(IMAGE, "one", Transport.STDIO)
+    request = LaunchRequest(IMAGE, "one")
     planned = plan_for(store.root, request, Engine.PODMAN).files
     shared = next(Path(f.path) for f in planned if "/seccomp/" in f.path)
     shared.parent.mkdir(parents=True)
     shared.write_text("someone else's")
-    state = launch(store, engine, request, Engine.PODMAN).state
-    teardown(engine, store, state)  # type: ignore[arg-type]
+    state = start(store, engine, request).state
+    teardown(engine, store, state)
     assert shared.exists()
 
 
@@ -157,8 +141,8 @@ def test_an_http_server_gets_its_gate_first_and_the_gate_dir_is_the_gate_users(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = FakeEngine()
-    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *args: None)
-    started = launch(store, engine, Request(IMAGE, "web", Transport.SSE))
+    monkeypatch.setattr(creation, "wait_for_socket", lambda *args: None)
+    started = start(store, engine, LaunchRequest(IMAGE, "web", transport="sse"))
     names = [(kind, what) for kind, what in engine.calls if kind == "create"]
     assert names == [("create", "mcp-lok-web-gate"), ("create", "mcp-lok-web")]
     gate_dir = store.folder("web") / "gate"
@@ -170,17 +154,17 @@ def test_an_http_server_gets_its_gate_first_and_the_gate_dir_is_the_gate_users(
     assert state.gate_id
     assert state.container_id
     assert engine.containers_by_id[state.container_id]["State"] == "running"
-    teardown(engine, store, state)  # type: ignore[arg-type]
+    teardown(engine, store, state)
     assert engine.containers_by_id == {}
     assert not store.folder("web").exists()
 
 
 def test_a_taken_name_is_refused_before_anything_is_created(store: Store) -> None:
     engine = FakeEngine()
-    launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    start(store, engine, LaunchRequest(IMAGE, "time"))
     before = dict(engine.containers_by_id)
     with pytest.raises(LokError, match="already exists") as caught:
-        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+        start(store, engine, LaunchRequest(IMAGE, "time"))
     assert caught.value.hint
     assert "mcp-lok rm time" in caught.value.hint
     assert engine.containers_by_id == before
@@ -190,7 +174,7 @@ def test_a_container_with_the_name_but_no_state_is_refused(store: Store) -> None
     engine = FakeEngine()
     engine.add_container("mcp-lok-time", {})
     with pytest.raises(LokError, match="container named `mcp-lok-time` already exists"):
-        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+        start(store, engine, LaunchRequest(IMAGE, "time"))
     assert store.load("time") is None
 
 
@@ -210,7 +194,7 @@ def look_alike_set(engine: FakeEngine) -> set[str]:
 
 def test_teardown_removes_what_the_launch_made_and_never_a_look_alike(store: Store) -> None:
     engine = FakeEngine()
-    state = launch(store, engine, Request(IMAGE, "time", Transport.STDIO)).state
+    state = start(store, engine, LaunchRequest(IMAGE, "time")).state
     assert state.launch is not None
     # created by this launch (a client session's server): its id is recorded nowhere
     session = engine.add_container("mcp-lok-time-sab", {**LOOKS, "mcp-lok-launch": state.launch})
@@ -218,8 +202,8 @@ def test_teardown_removes_what_the_launch_made_and_never_a_look_alike(store: Sto
     looks = look_alike_set(engine)
     net = engine.add_network("mcp-lok-time", LOOKS)
     unrelated = engine.add_container("web", {})
-    assert {c["Id"] for c in look_alikes(engine, store, "time")} == looks  # type: ignore[arg-type]
-    teardown(engine, store, state)  # type: ignore[arg-type]
+    assert {c["Id"] for c in look_alikes(engine, store, "time")} == looks
+    teardown(engine, store, state)
     assert session not in engine.containers_by_id
     assert stray_net not in engine.networks_by_id
     assert set(engine.containers_by_id) == {*looks, unrelated}
@@ -231,13 +215,16 @@ def test_teardown_removes_what_the_launch_made_and_never_a_look_alike(store: Sto
 def test_a_look_alike_neither_blocks_a_name_nor_is_touched(store: Store) -> None:
     engine = FakeEngine()
     looks = look_alike_set(engine)
-    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    started = start(store, engine, LaunchRequest(IMAGE, "time"))
     assert started.state.container_id not in looks
     assert looks <= set(engine.containers_by_id)
 
 
-def test_what_a_launch_created_before_it_could_record_it_is_removed(store: Store) -> None:
+def test_what_a_launch_created_before_it_could_record_it_is_removed(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = FakeEngine()
+    monkeypatch.setattr(launch, "undo", lambda *_: None)  # the launcher dies: nothing undone
     create = engine.create_container
 
     def crash_after_create(name: str, body: dict[str, Any]) -> str:
@@ -247,36 +234,37 @@ def test_what_a_launch_created_before_it_could_record_it_is_removed(store: Store
     engine.create_container = crash_after_create  # type: ignore[method-assign]
     looks = look_alike_set(engine)
     with pytest.raises(KeyboardInterrupt):
-        launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+        start(store, engine, LaunchRequest(IMAGE, "time"))
     state = store.load("time")
     assert state is not None
     assert state.container_id is None
     assert state.launch is not None
     store.save(state.__class__(**{**state.__dict__, "launcher_pid": 2**22 + 1}))
-    assert reap(engine, store) == ["time"]  # type: ignore[arg-type]
+    assert reap(engine, store) == ["time"]
     assert set(engine.containers_by_id) == looks
 
 
 def test_a_plan_without_a_launch_nonce_is_not_launched(store: Store) -> None:
-    request = Request(IMAGE, "time", Transport.STDIO)
-    plan = compile_request(request, Target(image=IMAGE, name="time"))[0]
+    request = LaunchRequest(IMAGE, "time")
+    compiled = planning.compile_request(request, "stdio")
+    plan = planning.plan(compiled, Target(image=IMAGE, name="time"))
     with pytest.raises(LokError, match="no launch nonce"):
-        new_state(request, plan, FakeEngine(), store, detached=True)  # type: ignore[arg-type]
+        new_state(request, plan, FakeEngine(), store, source="stdio", detached=True)
 
 
 def test_reap_removes_a_launch_whose_launcher_died(store: Store) -> None:
     engine = FakeEngine()
-    state = launch(store, engine, Request(IMAGE, "time", Transport.STDIO)).state
+    state = start(store, engine, LaunchRequest(IMAGE, "time")).state
     store.save(state.__class__(**{**state.__dict__, "launcher_pid": 2**22 + 1}))
-    assert reap(engine, store) == ["time"]  # type: ignore[arg-type]
+    assert reap(engine, store) == ["time"]
     assert engine.containers_by_id == {}
     assert store.load("time") is None
 
 
 def test_reap_leaves_a_launch_in_progress_alone(store: Store) -> None:
     engine = FakeEngine()
-    launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
-    assert reap(engine, store) == []  # type: ignore[arg-type]
+    start(store, engine, LaunchRequest(IMAGE, "time"))
+    assert reap(engine, store) == []
     assert len(engine.containers_by_id) == 1
 
 
@@ -286,7 +274,7 @@ def test_reap_never_removes_what_no_launch_recorded(store: Store) -> None:
     labels = {"mcp-lok": "true", "mcp-lok-name": "a"}
     old = engine.add_container("mcp-lok-a", labels, now - 600, "exited")
     net = engine.add_network("mcp-lok-a", labels)
-    assert reap(engine, store) == []  # type: ignore[arg-type]
+    assert reap(engine, store) == []
     assert old in engine.containers_by_id
     assert net in engine.networks_by_id
     assert engine.calls == []
@@ -300,14 +288,14 @@ def test_a_concurrent_launch_is_not_taken_for_a_look_alike(store: Store) -> None
 
     def containers_after_a_launch(labels: dict[str, str]) -> list[dict[str, Any]]:
         if not engine.containers_by_id:
-            request = Request(IMAGE, "web", Transport.STDIO)
+            request = LaunchRequest(IMAGE, "web")
             plan = plan_for(store.root, request)
-            store.save(new_state(request, plan, engine, store, detached=False))  # type: ignore[arg-type]
+            store.save(new_state(request, plan, engine, store, source="stdio", detached=False))
             engine.create_container("mcp-lok-web", dict(plan.server.body))
         return listed(labels)
 
     engine.containers = containers_after_a_launch  # type: ignore[method-assign]
-    assert look_alikes(engine, store) == []  # type: ignore[arg-type]
+    assert look_alikes(engine, store) == []
     assert len(engine.containers_by_id) == 1
 
 
@@ -318,16 +306,10 @@ def test_provisioning_that_fails_half_way_is_undone(store: Store) -> None:
         raise LokError("boom")
 
     engine.create_container = broken  # type: ignore[method-assign]
-    request = Request(IMAGE, "web", Transport.STDIO, profile="network")
-    plan = plan_for(store.root, request)
-    state = new_state(request, plan, engine, store, detached=False)  # type: ignore[arg-type]
-    reserve(engine, store, state)  # type: ignore[arg-type]
-    started = Launch(engine, store, plan, state, lambda: None)  # type: ignore[arg-type]
     with pytest.raises(LokError, match="boom"):
-        started.provision({})
-    assert started.state.networks  # the network was recorded before the failure
-    undo(engine, store, started.state)  # type: ignore[arg-type]
-    assert engine.networks_by_id == {}
+        start(store, engine, LaunchRequest(IMAGE, "web", profile="network"))
+    assert ("network", "mcp-lok-web") in engine.calls  # created before the failure
+    assert engine.networks_by_id == {}  # and removed again
     assert store.load("web") is None
 
 
@@ -341,7 +323,7 @@ def test_the_payload_sent_is_the_plan_with_only_secrets_filled(store: Store) -> 
         return original(name, body)
 
     engine.create_container = record  # type: ignore[method-assign]
-    started = launch(store, engine, Request(IMAGE, "time", Transport.STDIO))
+    started = start(store, engine, LaunchRequest(IMAGE, "time"))
     assert canonical_json(sent[0]) == canonical_json(started.plan.server.body)
 
 
@@ -352,12 +334,12 @@ def test_everything_a_launch_writes_is_private_whatever_the_umask(
     # the gate's folder, its config and egress rules), a mask folder, an HTTP transport
     policy = store.root.parent / "policy.lok"
     policy.write_text("allow example.com port 443\ndeny path /etc/secret\n")
-    monkeypatch.setattr(lifecycle, "wait_for_socket", lambda *args: None)
+    monkeypatch.setattr(creation, "wait_for_socket", lambda *args: None)
     old = os.umask(0)
     try:
         engine = FakeEngine(kind=Engine.PODMAN)
-        request = Request(IMAGE, "web", Transport.SSE, profile=str(policy))
-        started = launch(store, engine, request, Engine.PODMAN)
+        request = LaunchRequest(IMAGE, "web", transport="sse", profile=str(policy))
+        started = start(store, engine, request)
         with store.lock():
             pass
     finally:

@@ -1,0 +1,112 @@
+"""`mcp-lok run` and `start`: build the `LaunchRequest` the command line describes, run
+it through the launch pipeline (`launch.py`), and print where clients reach the server:
+results on stdout, progress and the client snippet on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import click
+
+from mcp_lok.launcher.handoff import TOKEN_VARIABLE, serve_detached
+from mcp_lok.launcher.launch import Prepared, prepare, provision, serve_foreground, start_detached
+from mcp_lok.launcher.request import LaunchRequest
+from mcp_lok.launcher.state import ServerState, client_urls
+from mcp_lok.policy import Compiled, render_all
+
+from .options import FORMAT, NAME, LokCommand, echo, launch_options
+
+NO_AUTH_WARNING = (
+    "warning: `{name}` serves without a bearer token (--no-auth): every local user and "
+    "process can use it, and whatever it holds or reaches"
+)
+
+
+def _prepared(options: dict[str, Any], detached: bool) -> tuple[Prepared, ServerState]:
+    """The request the options describe, checked and provisioned; the compiler's warnings
+    on stderr."""
+
+    def warn(compiled: Compiled) -> None:
+        echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
+
+    request = LaunchRequest(**{**options, "env": tuple(options["env"])})
+    prepared = prepare(request, on_warnings=warn)
+    return prepared, provision(prepared, detached=detached)
+
+
+def snippet(name: str, urls: dict[str, str | None], transport: str, token: str | None) -> str:
+    """A client's configuration for the server, with its bearer token."""
+    kind = "sse" if transport == "sse" else "http"
+    entry: dict[str, Any] = {"type": kind, "url": urls["url"]}
+    if token:
+        entry["headers"] = {"Authorization": f"Bearer {token}"}
+    return json.dumps({"mcpServers": {name: entry}}, indent=2)
+
+
+@click.command(cls=LokCommand, context_settings={"ignore_unknown_options": False})
+@launch_options
+def run(**options: Any) -> None:
+    """Run IMAGE locked down in the foreground, serving it to MCP clients on 127.0.0.1.
+
+    Prints the client URLs and a client config snippet on stderr. Ctrl-C or SIGTERM
+    stops and removes everything it created. Arguments after `--` become the command.
+    """
+    prepared, state = _prepared(options, detached=False)
+    token = prepared.token
+
+    def announce(url: str) -> None:
+        urls = client_urls(url, state.transport)
+        lines = [f"{state.name} is ready", f"  endpoint: {urls['url']}"]
+        if urls["sse_url"] and urls["sse_url"] != urls["url"]:
+            lines.append(f"  legacy SSE: {urls['sse_url']}")
+        if token is not None:
+            lines.append(f"  bearer token: {token}")
+        lines.append(f"client config:\n{snippet(state.name, urls, state.transport, token)}")
+        if token is None:
+            lines.append(NO_AUTH_WARNING.format(name=state.name))
+        echo("\n".join(lines), err=True)
+
+    serve_foreground(prepared, state, announce)
+    echo(f"{state.name} stopped and removed", err=True)
+
+
+@click.command(cls=LokCommand)
+@launch_options
+@FORMAT
+def start(fmt: str, **options: Any) -> None:
+    """Start IMAGE locked down in the background; prints its name and URLs.
+
+    The proxy runs detached and survives the terminal closing. Stop it with
+    `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
+    """
+    prepared, state = _prepared(options, detached=True)
+    token = prepared.token
+    urls = client_urls(start_detached(prepared, state), state.transport)
+    if token is None:
+        echo(NO_AUTH_WARNING.format(name=state.name), err=True)
+    if fmt == "json":
+        found = {"name": state.name, **urls, "auth": token is not None, "token": token}
+        echo(json.dumps(found))
+    else:
+        shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
+        if token is not None:
+            shown.append(f"bearer token: {token}")
+        echo("\n".join([state.name, *(u for u in shown if u)]))
+
+
+@click.command("_proxy", cls=LokCommand, hidden=True)
+@NAME
+@click.option("--ready-fd", type=int, required=True)
+@click.option("--port", type=int, default=0)
+def proxy_process(name: str, ready_fd: int, port: int) -> None:
+    """Serve a started server's proxy, detached. `start` no longer uses it: it spawns
+    the lighter `python -m mcp_lok.launcher.handoff`, which says `attached` on the ready
+    pipe and lets `start` start a stdio container (so does this: whoever reads READY_FD
+    must start it)."""
+    serve_detached(name, ready_fd, port, os.environ.pop(TOKEN_VARIABLE, None))
+
+
+__all__ = ["NO_AUTH_WARNING", "proxy_process", "run", "snippet", "start"]

@@ -1,0 +1,220 @@
+"""What the commands share: their options, how a request's problems read on a command
+line, and `echo`, which reports output that cannot be written as a `LokError`.
+
+click is imported by the CLI only (`mcp_lok.launcher.cli`); the library raises the
+launcher's own errors (`errors.py`), which `LokCommand` and `cli.main` turn into click's
+usage messages and the exit codes.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from mcp_lok.launcher.audit.threshold import threshold_problem
+from mcp_lok.launcher.errors import OUTPUT_HINT, LokError, UsageError
+from mcp_lok.launcher.request import SessionMode
+from mcp_lok.launcher.state import name_problem
+from mcp_lok.policy import Transport
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def echo(message: str, *, nl: bool = True, err: bool = False) -> None:
+    """`click.echo`, with output that cannot be written (a full disk, an I/O error) raised
+    as a `LokError`, reported as `error: …` with exit 1 rather than a traceback. A closed
+    pipe stays an OSError: click ends it quietly (`| head`)."""
+    try:
+        click.echo(message, nl=nl, err=err)
+    except OSError as error:
+        if error.errno == errno.EPIPE:
+            raise
+        stream = "standard error" if err else "standard output"
+        raise LokError(
+            f"cannot write to {stream}: {error.strerror or error}", hint=OUTPUT_HINT
+        ) from error
+
+
+class LokCommand(click.Command):
+    """A command whose request problems (`UsageError`) read as click's usage errors: the
+    usage line, then `Invalid value for '--option': …` for each, with its hint. A problem's
+    field is the name of the option (or argument) that gave it."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UsageError as error:
+            raise click.UsageError(_problems_text(error, ctx), ctx) from error
+
+
+def _problems_text(error: UsageError, ctx: click.Context) -> str:
+    lines = []
+    for problem in error.problems:
+        param = next((p for p in ctx.command.params if p.name == problem.field), None)
+        text = problem.message
+        if param is not None:
+            text = f"Invalid value for {param.get_error_hint(ctx)}: {text}"
+        if problem.hint:
+            text += f"\n  = hint: {problem.hint}"
+        lines.append(text)
+    return "\n".join(lines)
+
+
+class LokGroup(click.Group):
+    """A group whose commands are `LokCommand`s."""
+
+    command_class = LokCommand
+
+
+def server_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A NAME argument that no server can have is a usage error."""
+    if problem := name_problem(value):
+        raise click.BadParameter(problem, ctx, param)
+    return value
+
+
+class Threshold(click.FloatRange):
+    """An exposure score, 0 to 10. Not NaN: every comparison with NaN is false, so a CI
+    gate `--threshold nan` would pass everything."""
+
+    name = "threshold"
+
+    def __init__(self) -> None:
+        super().__init__(0, 10)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if problem := threshold_problem(number):
+            self.fail(problem, param, ctx)
+        return number
+
+
+THRESHOLD = Threshold()
+
+NAME = click.argument("name", callback=server_name)
+FORMAT = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    show_default=True,
+    help="How to print the result.",
+)
+ENGINE = click.option(
+    "--engine",
+    "engine",
+    metavar="E",
+    help="`docker`, `podman` or a socket URL `unix:///…` "
+    "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
+)
+# shared by `policy compile` and `run`, so that both read the same way
+TRANSPORT = click.option(
+    "--transport",
+    type=click.Choice([t.value for t in Transport]),
+    default=Transport.STDIO.value,
+    show_default=True,
+    help="How the server speaks MCP.",
+)
+NAME_OPTION = click.option("--name", help="The server's name (default: from the image).")
+ENV = click.option(
+    "-e",
+    "--env",
+    "env",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Set an environment variable in the server.",
+)
+ARGS = click.argument("args", nargs=-1, type=click.UNPROCESSED)
+
+PORT = click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="The proxy's port on 127.0.0.1 (default: a free one).",
+)
+TARGET_PORT = click.option(
+    "--target-port",
+    type=click.IntRange(1, 65535),
+    default=DEFAULT_TARGET_PORT,
+    show_default=True,
+    help="The port an HTTP server listens on inside.",
+)
+PROFILE = click.option(
+    "--permission-profile",
+    "profile",
+    default="stdio",
+    show_default=True,
+    metavar="NAME|PATH",
+    help="A built-in, a JSON profile or a policy file.",
+)
+PROXY_OPTIONS = [
+    click.option(
+        "--auth-token",
+        metavar="TOKEN",
+        envvar="MCP_LOK_AUTH_TOKEN",
+        help="The bearer token clients must send (`Authorization: Bearer TOKEN`); also "
+        "read from MCP_LOK_AUTH_TOKEN. Without it (or with `generate`) mcp-lok makes a "
+        "random one and prints it.",
+    ),
+    click.option(
+        "--no-auth",
+        is_flag=True,
+        help="Serve without a bearer token: every local user and process can use the "
+        "server, and what it holds. Not for servers with credentials.",
+    ),
+    click.option(
+        "--restart",
+        default="no",
+        show_default=True,
+        metavar="no|on-failure[:N]",
+        help="Start a stdio server that exits with an error again (at most N times, "
+        "5 by default); clients carry on in their sessions.",
+    ),
+    click.option(
+        "--session-mode",
+        type=click.Choice([m.value for m in SessionMode]),
+        default=SessionMode.SHARED.value,
+        show_default=True,
+        help="stdio: all client sessions on one server, or a server (container) of "
+        "its own for each session, removed when the session ends.",
+    ),
+]
+
+
+def launch_options(func: F) -> F:
+    """The options of `run` and `start`: a `LaunchRequest`'s fields, by the same names."""
+    options = [
+        TRANSPORT,
+        NAME_OPTION,
+        PORT,
+        TARGET_PORT,
+        PROFILE,
+        *PROXY_OPTIONS,
+        ENGINE,
+        ENV,
+        click.argument("image"),
+        ARGS,
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+__all__ = [
+    "ARGS",
+    "ENGINE",
+    "ENV",
+    "FORMAT",
+    "NAME",
+    "NAME_OPTION",
+    "THRESHOLD",
+    "TRANSPORT",
+    "LokCommand",
+    "LokGroup",
+    "echo",
+    "launch_options",
+]

@@ -1,0 +1,219 @@
+"""`LaunchRequest`: what to launch, as the CLI and the MCP server are asked for it.
+
+One frozen value, built by every front door (`mcp-lok run|start`, the `policy` commands,
+the MCP server's `run_server` and `explain_policy` tools) from what it was given, and
+judged by its own `problems()`, so that every door refuses the same things in the same
+words. It holds what the caller gave, as given (a transport's name, `KEY=VALUE` strings);
+its properties are the typed views the launch pipeline (`launch.py`) and lowering use, and
+`target` is the one place a request becomes the compiler's `Target`. It talks to nothing:
+no engine, no files.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mcp_lok.policy import Engine, Target, Transport, default_name
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.layout import RESERVED
+from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
+
+from .errors import Problem
+
+BASELINE = "stdio"  # the profile of a request that names none
+RESTART_DEFAULT = 5  # `on-failure` without a count: at most this many restarts
+RESTART_MOST = 100
+MIN_TOKEN = 16  # characters of a bearer token given by the user, at least
+GENERATE = "generate"  # `--auth-token generate`: a random one, as without the option
+
+
+class SessionMode(enum.Enum):
+    """stdio servers: all client sessions on one server, or one server for each."""
+
+    SHARED = "shared"
+    PER_SESSION = "per-session"
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    """What to launch: the server's image and command, how it speaks, the policy it runs
+    under (a SOURCE, or a profile given inline as JSON text), and how its proxy serves."""
+
+    image: str
+    name: str | None = None  # None: from the image (`default_name`)
+    transport: str = Transport.STDIO.value
+    profile: str | None = None  # a SOURCE: a built-in, a JSON profile or a policy file
+    inline_profile: str | None = None  # a JSON profile's text, given in the request itself
+    env: tuple[str, ...] = ()  # `KEY=VALUE`, as `-e` takes them
+    args: tuple[str, ...] = ()  # the server's command
+    port: int = 0  # the proxy's port on 127.0.0.1; 0: a free one
+    target_port: int = DEFAULT_TARGET_PORT  # where an HTTP server listens, inside
+    engine: str | None = None  # `docker`, `podman` or `unix:///…`; None: the one found
+    session_mode: str = SessionMode.SHARED.value
+    restart: str = "no"  # `no`, `on-failure` or `on-failure:N`
+    auth_token: str | None = None  # the bearer token clients send; None: a random one
+    no_auth: bool = False  # serve without a bearer token
+
+    # --- what is wrong with it -------------------------------------------------------
+
+    def problems(self) -> list[Problem]:
+        """Everything wrong with the request as asked, one `Problem` per mistake, in the
+        order of the fields. What the compiler judges (the policy; the spelling of the name
+        and the image, the target port: `target_problems`) is left to it."""
+        found = [
+            *self._name_problems(),
+            *_choice_problem("transport", self.transport, Transport),
+            *self._profile_problems(),
+            *(Problem("env", p) for value in self.env if (p := pair_problem(value))),
+            *_port_problem("port", self.port),
+            *self._session_problems(),
+            *_restart_problem(self.restart),
+            *self._auth_problems(),
+        ]
+        return found
+
+    def _name_problems(self) -> list[Problem]:
+        if self.server_name in RESERVED:
+            return [Problem("name", f"`{self.server_name}` is reserved for mcp-lok's own files")]
+        return []
+
+    def _profile_problems(self) -> list[Problem]:
+        if self.profile is not None and self.inline_profile is not None:
+            return [
+                Problem(
+                    "inline_profile",
+                    "a profile is named and another is given inline",
+                    hint="name a built-in or a file, or give the profile itself: not both",
+                )
+            ]
+        return []
+
+    def _session_problems(self) -> list[Problem]:
+        found = _choice_problem("session_mode", self.session_mode, SessionMode)
+        if not found and self.per_session and self.transport != Transport.STDIO.value:
+            found.append(
+                Problem(
+                    "session_mode",
+                    "a server of its own for each session is for stdio servers",
+                    hint="an HTTP server handles its own sessions: leave the option out",
+                )
+            )
+        return found
+
+    def _auth_problems(self) -> list[Problem]:
+        token = self.auth_token
+        if self.no_auth and token is not None:
+            return [
+                Problem(
+                    "no_auth",
+                    "serving without a bearer token contradicts the bearer token given",
+                    hint="leave one out: by default the proxy requires a random token",
+                )
+            ]
+        # INVARIANT: a token short enough to guess, or one that cannot travel in a header,
+        # is refused rather than silently protecting nothing
+        if token is not None and token != GENERATE and not _sendable(token):
+            return [
+                Problem(
+                    "auth_token",
+                    f"a bearer token must be at least {MIN_TOKEN} printable ASCII "
+                    "characters, no spaces",
+                    hint="or leave it out: mcp-lok then makes a random one and prints it",
+                )
+            ]
+        return []
+
+    # --- typed views ---------------------------------------------------------------------
+
+    @property
+    def server_name(self) -> str:
+        return self.name or default_name(self.image)
+
+    @property
+    def server_transport(self) -> Transport:
+        return Transport(self.transport)
+
+    @property
+    def env_pairs(self) -> tuple[tuple[str, str], ...]:
+        """`env` as (key, value) pairs; entries that are not `KEY=VALUE` (a problem) are
+        left out."""
+        pairs = (value.partition("=") for value in self.env)
+        return tuple((key, value) for key, sep, value in pairs if sep and key)
+
+    @property
+    def per_session(self) -> bool:
+        return self.session_mode == SessionMode.PER_SESSION.value
+
+    @property
+    def restarts(self) -> int:
+        """How many times a stdio server that fails is started again."""
+        policy, _, count = self.restart.partition(":")
+        if policy != "on-failure" or _restart_problem(self.restart):
+            return 0
+        return int(count) if count else RESTART_DEFAULT
+
+    def source(self, inline_path: str) -> str:
+        """The policy SOURCE: the profile named, or `inline_path`, where an inline profile
+        is served from (and kept, for a launch); `stdio` when neither is given."""
+        if self.inline_profile is not None:
+            return inline_path
+        return self.profile or BASELINE
+
+    def target(self, engine: Engine, runtime_dir: str, launch: str = LAUNCH_PLACEHOLDER) -> Target:
+        """What the policy is lowered for: this request on `engine`, with the server's
+        files under `runtime_dir`, carrying the launch's nonce (`policy compile` prints
+        the placeholder where a launch puts its own)."""
+        return Target(
+            image=self.image,
+            name=self.server_name,
+            engine=engine,
+            transport=self.server_transport,
+            args=tuple(self.args),
+            port=self.target_port,
+            runtime_dir=runtime_dir,
+            launch=launch,
+        )
+
+
+def pair_problem(value: str) -> str | None:
+    """Why `value` is not `KEY=VALUE`, or None when it is."""
+    key, sep, _ = value.partition("=")
+    return None if sep and key else f"`{value}` is not KEY=VALUE"
+
+
+def _choice_problem(field: str, value: str, kind: type[enum.Enum]) -> list[Problem]:
+    allowed = [member.value for member in kind]
+    if value in allowed:
+        return []
+    listed = ", ".join(f"`{a}`" for a in allowed[:-1]) + f" or `{allowed[-1]}`"
+    return [Problem(field, f"`{value}` is not one of {listed}")]
+
+
+def _port_problem(field: str, port: int) -> list[Problem]:
+    if 0 <= port <= 65535:
+        return []
+    return [Problem(field, f"port `{port}` is outside 0–65535", "0 picks a free one")]
+
+
+def _restart_problem(value: str) -> list[Problem]:
+    if value == "no":
+        return []
+    policy, _, count = value.partition(":")
+    number = count.isascii() and count.isdigit() and 0 < int(count) <= RESTART_MOST
+    if policy == "on-failure" and (not count or number):
+        return []
+    return [
+        Problem(
+            "restart",
+            f"unknown restart policy `{value}`",
+            hint=f"`no`, `on-failure` or `on-failure:N` with N from 1 to {RESTART_MOST}",
+        )
+    ]
+
+
+def _sendable(token: str) -> bool:
+    return len(token) >= MIN_TOKEN and token.isascii() and token.isprintable() and " " not in token
+
+
+__all__ = ["BASELINE", "RESTART_DEFAULT", "LaunchRequest", "SessionMode", "pair_problem"]
