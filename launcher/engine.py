@@ -27,16 +27,12 @@ from mcp_lok.policy import Engine, canonical_json
 
 from .errors import LokError
 from .image_files import READER_LABEL, TAR_HEADERS, first_member, reader_body
+from .sockets import START_HINT, candidates, identify_ping, socket_path
 
 API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
 TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
 PROBE_TIMEOUT = 3  # seconds for `GET /_ping` while looking for an engine
 MAX_LINKS = 8  # symlinks followed inside an image while reading one of its files
-
-START_HINT = (
-    "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
-    "or `systemctl start podman.socket`; or name a socket with `--engine unix:///…`"
-)
 
 
 class ContainerEngine(Protocol):
@@ -98,62 +94,6 @@ class NotFound(EngineError):
 
 class Conflict(EngineError):
     """A name is taken, or an object is in use (HTTP 409)."""
-
-
-def well_known(environ: Mapping[str, str]) -> list[tuple[Engine, str]]:
-    """The sockets tried when nothing names one, in order."""
-    found = [
-        (Engine.DOCKER, "unix:///var/run/docker.sock"),
-        (Engine.PODMAN, "unix:///run/podman/podman.sock"),
-    ]
-    if runtime := environ.get("XDG_RUNTIME_DIR"):
-        found.append((Engine.PODMAN, f"unix://{runtime}/podman/podman.sock"))
-    return found
-
-
-def candidates(choice: str | None, environ: Mapping[str, str]) -> list[str]:
-    """Socket URLs for `--engine CHOICE` (`docker`, `podman`, `unix:///…`) or the
-    environment. An explicit choice, `DOCKER_HOST` or `CONTAINER_HOST` is the only
-    candidate tried; only without them do the well-known sockets apply."""
-    if choice in (Engine.DOCKER.value, Engine.PODMAN.value):
-        return [url for kind, url in well_known(environ) if kind.value == choice]
-    if choice:
-        return [_unix_url(choice, "--engine")]
-    for variable in ("DOCKER_HOST", "CONTAINER_HOST"):
-        if value := environ.get(variable):
-            return [_unix_url(value, variable)]
-    return [url for _, url in well_known(environ)]
-
-
-def _unix_url(value: str, given_by: str) -> str:
-    if value.startswith("unix://") and len(value) > len("unix://"):
-        return value
-    raise LokError(
-        f"`{value}` (from {given_by}) is not an engine mcp-lok can use",
-        hint="use `docker`, `podman`, or a local socket such as "
-        "`unix:///var/run/docker.sock`: plans name host paths, so the engine must be local",
-    )
-
-
-def identify_ping(headers: Mapping[str, str]) -> tuple[Engine, dict[str, Any]]:
-    """The engine and its version from `GET /_ping`'s headers. Podman answers `/_ping` at
-    once but takes about 0.4 s over `/version` (measured on 4.3), and its ping already
-    names it: `Libpod-Api-Version`, and `Server: Libpod/4.3.1 (linux)`."""
-    lowered = {key.lower(): value for key, value in headers.items()}
-    server = lowered.get("server", "")
-    product, _, rest = server.partition("/")
-    version = {
-        "Version": rest.split(" ", 1)[0] or "unknown",
-        "Server": server,
-        "ApiVersion": lowered.get("api-version", ""),
-    }
-    if "libpod-api-version" in lowered or product.lower() == "libpod":
-        return Engine.PODMAN, version
-    return Engine.DOCKER, version
-
-
-def socket_path(url: str) -> str:
-    return url.removeprefix("unix://")
 
 
 def discover(
@@ -443,8 +383,5 @@ __all__ = [
     "EngineError",
     "NotFound",
     "answering",
-    "candidates",
     "discover",
-    "identify_ping",
-    "well_known",
 ]

@@ -10,7 +10,7 @@ knows nothing of state or engines beyond the `ProxyConfig` it is given.
 A detached proxy does not load the engine adapter (the docker SDK, ~9 MiB of its resident
 memory): it says `attached` on its ready pipe and the `start` process, which has the
 engine open already, starts the container, while the proxy binds. Its entry point
-(`python -m mcp_lok.launcher.handoff`) loads neither click nor the policy compiler.
+(`python -m mcp_lok.launcher.handoff`) loads neither click nor the engine adapter.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -40,6 +39,7 @@ from mcp_lok.proxy.errors import ProxyError
 
 from .errors import LokError
 from .respawn import restarter, session_spawner
+from .sockets import socket_path
 from .state import Phase, ServerState, Store, process_start
 
 if TYPE_CHECKING:  # the adapter loads the docker SDK, which a detached proxy does without
@@ -73,8 +73,7 @@ def proxy_config(
         name=state.name,
         transport=state.transport,
         port=port,
-        # `engine.socket_path`, without importing the engine adapter (the docker SDK)
-        engine_socket=state.engine_url.removeprefix("unix://") if stdio else None,
+        engine_socket=socket_path(state.engine_url) if stdio else None,
         container_id=state.container_id if stdio else None,
         ingress_socket=None if stdio else ingress,
         target_port=state.target_port or DEFAULT_TARGET_PORT,
@@ -85,6 +84,79 @@ def proxy_config(
 
 def _port_of(url: str) -> int | None:
     return urlsplit(url).port
+
+
+class Callbacks:
+    """What a proxy in this process calls back: once it is attached, a stdio server is
+    started (by `engine`, or by `attached()`, which has someone else start it); once it
+    is ready, the state records the proxy as this process and `announce` hears the URL.
+    A failure in either asks the proxy to shut down, and is raised when it has."""
+
+    def __init__(
+        self,
+        engine: ContainerEngine | None,
+        store: Store,
+        state: ServerState,
+        announce: Announce,
+        attached: Callable[[], None] | None,
+        per_session: bool,
+    ) -> None:
+        self.engine, self.store, self.state, self.announce = engine, store, state, announce
+        self.attached, self.per_session = attached, per_session
+        self.failures: list[LokError] = []
+        self.ready: list[str] = []
+
+    def on_attached(self) -> None:
+        # the proxy is attached: start a stdio server now, and let the proxy's web app
+        # import on a thread while the engine starts the container
+        if self.state.transport != "stdio" or self.per_session:
+            return
+        if self.engine is None:
+            assert self.attached is not None
+            self.attached()
+            return
+        prefetch_proxy()
+        try:
+            self.engine.start(self.state.container_id or "")
+        except LokError as error:
+            self._fail(error)
+
+    def on_ready(self, url: str) -> None:
+        if self.failures:
+            return
+        pid = os.getpid()
+        try:
+            self.store.save(
+                replace(
+                    self.store.load(self.state.name) or self.state,
+                    phase=Phase.RUNNING.value,
+                    url=url,
+                    port=_port_of(url),
+                    proxy_pid=pid,
+                    proxy_start=process_start(pid),
+                    launcher_pid=None,
+                    launcher_start=None,
+                )
+            )
+        except LokError as error:
+            self._fail(error)
+            return
+        self.ready.append(url)
+        self.announce(url)
+
+    def _fail(self, error: LokError) -> None:
+        self.failures.append(error)
+        os.kill(os.getpid(), signal.SIGTERM)  # ask the proxy to shut down
+
+    def check(self, code: int) -> None:
+        """Raise what failed, or that the proxy (which ended with `code`) never served."""
+        if self.failures:
+            raise self.failures[0]
+        if not self.ready:
+            raise LokError(
+                f"the proxy stopped before it was ready (exit {code})",
+                hint=f"see its log: `mcp-lok logs {self.state.name}`",
+            )
 
 
 def serve(
@@ -99,54 +171,11 @@ def serve(
     restarts: int = 0,
     body: dict[str, Any] | None = None,
 ) -> None:
-    """Run the proxy in this process until SIGINT/SIGTERM. For stdio, start the server
-    once the proxy is attached (with `engine`, or by calling `attached()`, which has
-    someone else start it); record the proxy as this process; `announce` the URL. A stdio
-    server that fails is started again up to `restarts` times. With `body` (the server's
-    container payload), every client session gets a container of its own from it instead,
-    and the provisioned one stays unstarted."""
-    failures: list[LokError] = []
-    ready: list[str] = []
-
-    def on_attached() -> None:
-        # the proxy is attached: start a stdio server now, and let the proxy's web app
-        # import on a thread while the engine starts the container
-        if state.transport != "stdio" or body is not None:
-            return
-        if engine is None:
-            assert attached is not None
-            attached()
-            return
-        prefetch_proxy()
-        try:
-            engine.start(state.container_id or "")
-        except LokError as error:
-            failures.append(error)
-            os.kill(os.getpid(), signal.SIGTERM)  # ask the proxy to shut down
-
-    def on_ready(url: str) -> None:
-        if failures:
-            return
-        try:
-            store.save(
-                replace(
-                    store.load(state.name) or state,
-                    phase=Phase.RUNNING.value,
-                    url=url,
-                    port=_port_of(url),
-                    proxy_pid=os.getpid(),
-                    proxy_start=process_start(os.getpid()),
-                    launcher_pid=None,
-                    launcher_start=None,
-                )
-            )
-        except LokError as error:
-            failures.append(error)
-            os.kill(os.getpid(), signal.SIGTERM)  # ask the proxy to shut down
-            return
-        ready.append(url)
-        announce(url)
-
+    """Run the proxy in this process until SIGINT/SIGTERM (`Callbacks` says what happens
+    once it is attached, and ready). A stdio server that fails is started again up to
+    `restarts` times. With `body` (the server's container payload), every client session
+    gets a container of its own from it instead, and the provisioned one stays unstarted."""
+    callbacks = Callbacks(engine, store, state, announce, attached, body is not None)
     again = None
     if restarts and state.transport == "stdio":
         again = restarter(state, restarts, Path(store.layout(state.name).ready))
@@ -157,14 +186,14 @@ def serve(
         spawn = session_spawner(state, body)
     # egress (issue 5): the allow-list's host side lives as long as this process serves
     with _egress(store, state):
-        code = run(config, on_ready, on_attached=on_attached, restart=again, spawn=spawn)
-    if failures:
-        raise failures[0]
-    if not ready:
-        raise LokError(
-            f"the proxy stopped before it was ready (exit {code})",
-            hint=f"see its log: `mcp-lok logs {state.name}`",
+        code = run(
+            config,
+            callbacks.on_ready,
+            on_attached=callbacks.on_attached,
+            restart=again,
+            spawn=spawn,
         )
+    callbacks.check(code)
 
 
 @contextlib.contextmanager
@@ -333,50 +362,9 @@ def log_tail(path: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """While provisioning, SIGTERM interrupts like Ctrl-C, so cleanup runs for both.
-
-    Only the main thread receives signals (and may set handlers): on another thread, e.g.
-    a tool call of the MCP server (`mcp_server`), this does nothing and the caller's own
-    `except` cleans up."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-@contextlib.contextmanager
-def cleaning_up() -> Iterator[None]:
-    """While cleaning up after a signal, a second SIGINT/SIGTERM forces exit (the next
-    command reaps what is left). Off the main thread, as for `interruptible`, nothing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def force(signum: int, frame: FrameType | None) -> None:
-        os._exit(1)
-
-    previous: dict[int, Any] = {s: signal.signal(s, force) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 __all__ = [
     "TOKEN_VARIABLE",
-    "cleaning_up",
-    "interruptible",
+    "Callbacks",
     "log_tail",
     "proxy_config",
     "serve",

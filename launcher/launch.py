@@ -19,11 +19,15 @@ and report; nothing here prints.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import signal
 import socket
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any
 
 from mcp_lok.policy import Compiled, Host, LaunchPlan, Target
@@ -35,7 +39,7 @@ from . import engine as adapter
 from .creation import InProgress, fill_secrets, new_state, reserve
 from .engine import ContainerEngine, uninterrupted
 from .errors import LokError, UsageError
-from .handoff import cleaning_up, interruptible, log_tail
+from .handoff import log_tail
 from .host import ThisHost
 from .recheck import PathCheck
 from .request import GENERATE, LaunchRequest
@@ -280,8 +284,53 @@ def starter(
     return lambda: engine.start(container)
 
 
+# --- signals -----------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """While provisioning, SIGTERM interrupts like Ctrl-C, so cleanup runs for both.
+
+    Only the main thread receives signals (and may set handlers): on another thread, e.g.
+    a tool call of the MCP server (`mcp_server`), this does nothing and the caller's own
+    `except` cleans up."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def cleaning_up() -> Iterator[None]:
+    """While cleaning up after a signal, a second SIGINT/SIGTERM forces exit (the next
+    command reaps what is left). Off the main thread, as for `interruptible`, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def force(signum: int, frame: FrameType | None) -> None:
+        os._exit(1)
+
+    previous: dict[int, Any] = {s: signal.signal(s, force) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 __all__ = [
     "Prepared",
+    "cleaning_up",
+    "interruptible",
     "new_nonce",
     "plan_launch",
     "prepare",

@@ -25,6 +25,7 @@ from mcp_lok.proxy.server import Restart, Stream
 
 from .errors import LokError
 from .host import resolve
+from .sockets import socket_path
 from .state import ServerState
 
 if TYPE_CHECKING:  # the adapter loads the docker SDK: see the module's docstring
@@ -42,7 +43,7 @@ def restarter(state: ServerState, most: int, gate_ready: Path | None = None) -> 
     adapter is loaded only when a server dies."""
     restarts = 0
     container = state.container_id or ""
-    socket = state.engine_url.removeprefix("unix://")
+    socket = socket_path(state.engine_url)
 
     async def restart(reason: str) -> Stream | None:
         nonlocal restarts
@@ -105,7 +106,7 @@ def session_spawner(state: ServerState, body: dict[str, Any]) -> Spawn:
     it when its session ends, by the id its create returned. It carries the launch's nonce
     (the body is the plan's), recorded in the state before anything was created, so
     `mcp-lok rm` finds any that a crash left behind, and nothing that only looks alike."""
-    socket = state.engine_url.removeprefix("unix://")
+    socket = socket_path(state.engine_url)
 
     async def spawn() -> tuple[Stream, Remove]:
         # INVARIANT: a session's container binds only what the launch judged: every bind

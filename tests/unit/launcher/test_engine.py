@@ -16,12 +16,11 @@ from mcp_lok.launcher.engine import (
     EngineClient,
     EngineError,
     NotFound,
-    candidates,
     discover,
-    identify_ping,
     mapped,
 )
 from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.sockets import START_HINT, candidates, identify_ping
 from mcp_lok.policy import Engine, canonical_json
 
 DOCKER = "unix:///var/run/docker.sock"
@@ -147,7 +146,7 @@ def test_sdk_errors_are_mapped_once_with_the_cause_kept(
 def test_an_unreachable_engine_hints_at_starting_one() -> None:
     with pytest.raises(EngineError) as caught, mapped("list containers"):
         raise requests.exceptions.ConnectionError("refused")
-    assert caught.value.hint == adapter.START_HINT
+    assert caught.value.hint == START_HINT
 
 
 class RecordingAPI:
