@@ -18,15 +18,17 @@ import errno
 import importlib
 import logging
 import sys
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from mcp_lok.launcher import mcp_server
 from mcp_lok.launcher.errors import OUTPUT_HINT, LokError, Rejected, UsageError
-from mcp_lok.policy import Code, PolicyError, Severity, render_all
 
-from .options import LokGroup, echo
+from .command import LokGroup, echo
+
+if TYPE_CHECKING:  # loaded late: see `exit_code`
+    from mcp_lok.policy import PolicyError
 
 OK = 0
 FAILURE = 1  # operational failure: engine unreachable, image missing, port busy
@@ -50,8 +52,6 @@ COMMANDS = {
     "version": "servers:version",
     "audit": "audit:audit",
 }
-# the SOURCE-not-found kind of rejection: a usage error (exit 2), not a policy's (exit 3)
-INPUT_CODES = frozenset({Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE})
 
 
 class LazyGroup(LokGroup):
@@ -71,8 +71,11 @@ class LazyGroup(LokGroup):
         """Run the command; the library's errors end it with their exit code."""
         try:
             return super().invoke(ctx)
-        except (PolicyError, Rejected, UsageError, LokError) as error:
-            raise click.exceptions.Exit(exit_code(error)) from error
+        except Exception as error:
+            code = exit_code(error)
+            if code is None:
+                raise
+            raise click.exceptions.Exit(code) from error
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT, invoke_without_command=True)
@@ -133,15 +136,22 @@ def help_(ctx: click.Context, command: tuple[str, ...]) -> None:
     echo(group.get_help(sub_ctx))
 
 
-def exit_code(error: PolicyError | Rejected | UsageError | LokError) -> int:
+def exit_code(error: Exception) -> int | None:
     """Report how a command ended, on stderr, and its exit code: 1 for an operational
-    failure, 2 for usage (a SOURCE that cannot be read included), 3 for a rejection."""
+    failure, 2 for usage (a SOURCE that cannot be read included), 3 for a rejection;
+    None for an error that is none of the library's (a bug, shown as such)."""
+    # the compiler, imported here rather than at the top: the console script imports this
+    # module before `main`'s `try`, and a Ctrl-C while the compiler loads (~40 ms) would
+    # end in a traceback, not `aborted` (lifecycle.feature); whatever raised a
+    # `PolicyError` has loaded it already
+    from mcp_lok.policy import PolicyError, Severity, render_all
+
     if isinstance(error, PolicyError):
         click.echo(render_all(error.diagnostics, error.sources), err=True)
         errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
         count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
         click.echo(f"\n{count}: policy rejected", err=True)
-        return USAGE if all(d.code in INPUT_CODES for d in errors) else REJECTED
+        return USAGE if only_unreadable(error) else REJECTED
     if isinstance(error, Rejected):
         if error.reason:
             click.echo(error.reason, err=True)
@@ -150,8 +160,20 @@ def exit_code(error: PolicyError | Rejected | UsageError | LokError) -> int:
         for problem in error.problems:
             _report(problem.message, problem.hint)
         return USAGE
-    _report(error.message, error.hint)
-    return FAILURE
+    if isinstance(error, LokError):
+        _report(error.message, error.hint)
+        return FAILURE
+    return None
+
+
+def only_unreadable(error: PolicyError) -> bool:
+    """Whether every error is a SOURCE that cannot be read: a usage error (exit 2), not
+    a policy's rejection (exit 3)."""
+    from mcp_lok.policy import Code, Severity  # loaded by whoever raised `error`
+
+    unreadable = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
+    errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
+    return all(d.code in unreadable for d in errors)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

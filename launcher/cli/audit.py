@@ -8,7 +8,8 @@ from mcp_lok.launcher.audit.report import render_human, render_json
 from mcp_lok.launcher.audit.survey import run, verdicts
 from mcp_lok.launcher.errors import Rejected
 
-from .options import ENGINE, FORMAT, THRESHOLD, LokCommand, echo, server_name
+from .command import LokCommand, echo
+from .options import ENGINE, FORMAT, THRESHOLD, server_name
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:

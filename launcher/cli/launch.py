@@ -17,7 +17,8 @@ from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import ServerState, client_urls
 from mcp_lok.policy import Compiled, render_all
 
-from .options import FORMAT, NAME, LokCommand, echo, launch_options
+from .command import LokCommand, echo
+from .options import FORMAT, NAME, launch_options
 
 NO_AUTH_WARNING = (
     "warning: `{name}` serves without a bearer token (--no-auth): every local user and "

@@ -31,8 +31,9 @@ from mcp_lok.policy import explain as explaining
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.loader import read_text
 
-from . import INPUT_CODES
-from .options import ARGS, ENV, NAME_OPTION, THRESHOLD, TRANSPORT, LokGroup, echo
+from . import only_unreadable
+from .command import LokGroup, echo
+from .options import ARGS, ENV, NAME_OPTION, THRESHOLD, TRANSPORT
 
 # what a policy is lowered for: a request's fields, by the same names
 TARGET = [
@@ -183,7 +184,7 @@ def _validated(source: str, fmt: str) -> tuple[dict[str, Any], bool]:
             echo(render_all(error.diagnostics, error.sources) + "\n", err=True)
             echo(f"{source}: rejected ({len(errors)} error{'s' if len(errors) != 1 else ''})")
         diagnostics = [d.to_json() for d in error.diagnostics]
-        input_only = all(d.code in INPUT_CODES for d in errors)
+        input_only = only_unreadable(error)
         return {"source": source, "ok": False, "diagnostics": diagnostics}, input_only
     if fmt == "human":
         if compiled.warnings:

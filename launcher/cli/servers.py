@@ -13,8 +13,9 @@ from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.inspection import describe, render
 from mcp_lok.launcher.version import __version__
 
+from .command import LokCommand, echo
 from .launch import NO_AUTH_WARNING
-from .options import ENGINE, FORMAT, NAME, LokCommand, echo
+from .options import ENGINE, FORMAT, NAME
 
 COLUMNS = ("name", "status", "transport", "url", "image", "engine", "profile", "auth")
 
