@@ -276,7 +276,7 @@ def _gate(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
         return
     config, container = plan.gate.config, plan.gate.container
     duties, origin = [], _at(plan, "Labels[mcp-lok-transport]")
-    if config["egress"]:
+    if config.egress is not None:
         origin = container.trace["HostConfig.NetworkMode"]
         duties.append(
             "serves DNS and an HTTP proxy for allowed destinations only and relays "
@@ -285,10 +285,10 @@ def _gate(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
             "metadata addresses only through a rule that names them and acknowledged them "
             "with `insecure`, and private ones only through a rule that names them"
         )
-    if config["ingress"]:
+    if config.ingress is not None:
         duties.append(
             f"relays the host proxy's connections to the server's port "
-            f"{config['ingress']['port']}, so nothing is published"
+            f"{config.ingress.port}, so nothing is published"
         )
     uid = container.body["User"].partition(":")[0]
     yield _row("gate", "gate", origin, name=container.name, uid=uid, duties="; it ".join(duties))

@@ -128,8 +128,8 @@ def _gates(
     config = _Differ(_Side({}, files_a), _Side({}, files_b))
     yield from config.walk(
         (".gate", ".config"),
-        a.gate.config if a.gate else {},
-        b.gate.config if b.gate else {},
+        a.gate.config.to_dict() if a.gate else {},
+        b.gate.config.to_dict() if b.gate else {},
         (),
         (),
     )

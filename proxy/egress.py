@@ -28,18 +28,12 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from mcp_lok.policy.gate_config import HostRules
+from mcp_lok.policy.hosts import literal, never_dialled
+
 from .config import private_log
 from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
-from .egress_policy import (
-    Address,
-    Rules,
-    RulesError,
-    decide,
-    literal,
-    load_rules,
-    never_dialled,
-    vet,
-)
+from .egress_policy import Address, RulesError, decide, load_rules, vet
 from .egress_report import Reports, is_report
 from .egress_splice import Pair
 from .errors import ProxyError
@@ -56,7 +50,7 @@ TEST_RESOLVE = "MCP_LOK_TEST_RESOLVE"
 
 
 class EgressRelay:
-    def __init__(self, rules: Rules, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(self, rules: HostRules, overrides: Mapping[str, str] | None = None) -> None:
         self.rules = rules
         self._overrides = dict(overrides or {})
         self._accepting: asyncio.Task[None] | None = None
@@ -144,20 +138,20 @@ class EgressRelay:
                 log.warning("egress %s %s", self.rules.name, line)
             return None
         host = str(request.get("host", "")).lower().rstrip(".")
-        port, transport = request.get("port"), str(request.get("transport", ""))
+        port, protocol = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))
         if type(port) is not int or not host:
             return await answer(link, {"ok": False, "reason": "a malformed request"})
         # INVARIANT: what the gate sent reaches the log only as printable text (a subverted
         # gate cannot forge log lines)
-        where = printable(f"{via[:8]} {host[:253]}:{port}/{transport[:8]}")
-        decision = decide(self.rules, host, port, transport)
+        where = printable(f"{via[:8]} {host[:253]}:{port}/{protocol[:8]}")
+        decision = decide(self.rules, host, port, protocol)
         if isinstance(decision, str):
             return await self._refuse(link, where, decision)
-        found = await self._resolve(host, port, transport)
+        found = await self._resolve(host, port, protocol)
         if isinstance(found, str):
             return await self._refuse(link, where, found)
-        upstream = await self._connect(found, port, transport)
+        upstream = await self._connect(found, port, protocol)
         if isinstance(upstream, str):
             return await self._refuse(link, where, upstream)
         address, outside = upstream
@@ -197,7 +191,7 @@ class EgressRelay:
             self._pairs.discard(pair)
         return pair.out + len(first), pair.back
 
-    async def _resolve(self, host: str, port: int, transport: str) -> list[Address] | str:
+    async def _resolve(self, host: str, port: int, protocol: str) -> list[Address] | str:
         """The addresses `host` may be dialled at, vetted after resolution."""
         address = literal(host)
         if address is not None:
@@ -205,7 +199,7 @@ class EgressRelay:
         elif host in self._overrides:
             found = [ipaddress.ip_address(self._overrides[host])]
         else:
-            kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+            kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
                     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
@@ -213,12 +207,12 @@ class EgressRelay:
                 return f"`{host}` does not resolve ({error})"
             found = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
         own = own_addresses()
-        reasons = [vet(self.rules, port, transport, a, own) for a in found]
+        reasons = [vet(self.rules, port, protocol, a, own) for a in found]
         allowed = [a for a, r in zip(found, reasons, strict=True) if r is None]
         return allowed or "; ".join(r for r in reasons if r) or f"`{host}` has no address"
 
     async def _connect(
-        self, addresses: list[Address], port: int, transport: str
+        self, addresses: list[Address], port: int, protocol: str
     ) -> tuple[Address, socket.socket | asyncio.DatagramTransport] | str:
         errors = []
         loop = asyncio.get_running_loop()
@@ -232,7 +226,7 @@ class EgressRelay:
             family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
-                    if transport != "tcp":
+                    if protocol != "tcp":
                         return address, await open_udp(str(address), port)
                     outside = socket.socket(family, socket.SOCK_STREAM)
                     outside.setblocking(False)

@@ -69,9 +69,8 @@ def harden(payload: Payload, read_only: bool) -> None:
     for target in SCRATCH:
         if target not in payload.body["HostConfig"]["Tmpfs"]:
             # INVARIANT: nothing writable in a Podman container is executable or unbounded
-            payload.put(
-                "HostConfig.Tmpfs", target, f"{baseline.TMPFS_OPTIONS},size={SCRATCH_SIZE}", PODMAN
-            )
+            options = f"{baseline.TMPFS_OPTIONS},size={SCRATCH_SIZE}"
+            payload.host.add(PODMAN, Tmpfs={target: options})
 
 
 def engine_mounts(body: ContainerCreate) -> tuple[EngineMount, ...]:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import cast
 
-from .config import Egress
+from .gate_config import Egress
 from .log import log
 from .names import Names
 from .relay import Refused, frame, hand_over, open_relay, read_frame
@@ -46,8 +46,8 @@ class Destinations:
     async def open(self, name: str, address: str) -> None:
         loop = asyncio.get_running_loop()
         async with self._lock:
-            for port, transport in sorted(self._names.allowed(name)):
-                if transport == "tcp":
+            for port, protocol in sorted(self._names.allowed(name)):
+                if protocol == "tcp":
                     listener = listen_tcp(address, port)
                     accept = accept_forever(listener, self._acceptor(name, port))
                     self._accepting.append(loop.create_task(accept))

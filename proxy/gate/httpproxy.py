@@ -14,10 +14,10 @@ import contextlib
 import socket
 from urllib.parse import urlsplit
 
-from .config import Egress
 from .egress import relay_tcp
+from .gate_config import Egress
+from .hosts import LOCALHOST, LOOPBACK, canonical, is_name, literal, never_dialled
 from .log import log
-from .names import canonical, literal, local, well_formed
 from .sockets import accept_forever, listen_tcp, readable, reset
 from .splice import Connections
 
@@ -124,13 +124,16 @@ class HttpProxy:
         # spelt (`[::1]`, `::ffff:127.0.0.1`, `0.0.0.0`, `[::]`), nor a host that is neither
         # a name nor an address (`2130706433`, `0x7f.1`, `0`, which resolvers read as
         # addresses): in a rule, loopback is the namespace's own, reached directly
-        if literal(host) is None and not well_formed(host):
+        address = literal(host)
+        if address is None and not is_name(host):
             return f"`{host[:80]}` is not a host name"
-        what = local(host)
-        if what == "loopback":
+        never = (
+            LOOPBACK if host == LOCALHOST else None if address is None else never_dialled(address)
+        )
+        if never == LOOPBACK:
             return "the namespace's own loopback is reached directly, not through the proxy"
-        if what == "unspecified":
-            return "the unspecified address is never a destination"
+        if never is not None:
+            return f"{never} is never a destination"
         return None
 
 

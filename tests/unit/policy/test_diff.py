@@ -273,7 +273,7 @@ def test_a_gate_that_appears_brings_its_duties() -> None:
     assert (gate.before, gate.after, gate.origin_after) == (None, "mcp-lok-srv-gate", at(2))
     egress = next(c for c in changes if c.path == "gate.config.egress")
     assert egress.after["rules"] == [
-        {"hosts": ["api.github.com"], "ports": [443], "transports": ["tcp"]}
+        {"hosts": ["api.github.com"], "ports": [443], "protocols": ["tcp"]}
     ]
     assert egress.origin_after is None  # the gate's config has no trace
     assert "+ gate.config.egress: {" in render_human(changes)

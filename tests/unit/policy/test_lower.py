@@ -23,7 +23,7 @@ from mcp_lok.policy.lower import (
     lower,
     target_problems,
 )
-from mcp_lok.policy.lower.gate import gate_config
+from mcp_lok.policy.lower.network import gate_config
 from mcp_lok.policy.origin import BASELINE, Argument, Default, Origin, Span
 
 FILE = "p.lok"
@@ -398,19 +398,19 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
     assert gate_files[f"{ETC}/gate/resolv.conf"].startswith("# no nameserver")
     assert gate_files[RESOLV] == "nameserver 127.0.0.53\noptions ndots:1\n"
     config = {
-        "version": 1,
+        "version": 2,
         "name": "srv",
         "ingress": {"socket": "/run/mcp-lok-gate/ingress.sock", "port": 9000},
         "egress": {
             "socket": "/run/mcp-lok-gate/egress.sock",
             "dns": "127.0.0.53",
             "proxy": "127.0.0.1:3128",
-            "rules": [{"hosts": ["api.example.com"], "ports": [443], "transports": ["tcp"]}],
+            "rules": [{"hosts": ["api.example.com"], "ports": [443], "protocols": ["tcp"]}],
             "deny_hosts": [],
             "deny_ports": [],
         },
     }
-    assert plan.gate.config == config
+    assert plan.gate.config.to_dict() == config
     [gate_file] = [f for f in plan.files if f.path == GATE_JSON]
     assert json.loads(gate_file.content) == config
     assert gate_file.content == canonical_json(config) + "\n"
@@ -430,14 +430,12 @@ def test_gate_config_for_each_direction() -> None:
         FILE,
     )
     egress = gate_config(denied, target())
-    assert egress["ingress"] is None
-    assert (egress["egress"]["deny_hosts"], egress["egress"]["deny_ports"]) == (
-        ["169.254.169.254"],
-        [25],
-    )
+    assert egress.ingress is None
+    assert egress.egress is not None
+    assert (egress.egress.deny_hosts, egress.egress.deny_ports) == (("169.254.169.254",), (25,))
     ingress_only = gate_config(policy_for(NetworkMode.OPEN), target(transport=Transport.SSE))
-    assert ingress_only == {
-        "version": 1,
+    assert ingress_only.to_dict() == {
+        "version": 2,
         "name": "srv",
         "ingress": {"socket": "/run/mcp-lok-gate/ingress.sock", "port": 8080},
         "egress": None,
@@ -648,7 +646,7 @@ def test_to_dict_lays_out_the_plan() -> None:
         "gate": {
             "container_name": "mcp-lok-srv-gate",
             "container": plan.gate.container.body,
-            "config": plan.gate.config,
+            "config": plan.gate.config.to_dict(),
         },
         "files": [
             {
@@ -693,7 +691,7 @@ def test_to_dict_lays_out_the_plan() -> None:
     assert rules["gate_user"] == "65533:65533"
     # the gate's rules, each with the address classes its `insecure` acknowledged
     assert rules["rules"] == [
-        {**rule, "acknowledged": []} for rule in plan.gate.config["egress"]["rules"]
+        {**rule, "acknowledged": []} for rule in plan.gate.config.to_dict()["egress"]["rules"]
     ]
 
 
@@ -797,7 +795,7 @@ def test_podman_scratch_mounts_keep_a_policys_own_and_skip_a_writable_root() -> 
     plan_ = lower_(policy, Target(image="img", name="srv", engine=Engine.PODMAN))
     assert plan_.server.body["HostConfig"]["Tmpfs"]["/run"].endswith("size=8192")
     payload = Payload()
-    payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    payload.host.set(BASELINE, Tmpfs={})
     harden(payload, read_only=False)
     assert payload.body["HostConfig"]["Tmpfs"] == {}
 

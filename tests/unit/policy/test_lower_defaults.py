@@ -22,7 +22,8 @@ from mcp_lok.policy.lower import (
     mounts,
     podman,
 )
-from mcp_lok.policy.lower.files import GATE_RESOLVER, HOSTS, NO_RESOLVER
+from mcp_lok.policy.lower.files import HOSTS
+from mcp_lok.policy.lower.network import GATE_RESOLVER, NO_RESOLVER
 from mcp_lok.policy.origin import BASELINE, Default, Span
 
 MATRIX = [(e, t, m) for e in Engine for t in Transport for m in NetworkMode]
