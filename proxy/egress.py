@@ -38,6 +38,7 @@ from .egress_report import Reports, is_report
 from .egress_splice import Pair
 from .errors import ProxyError
 from .hostaddr import own_addresses
+from .tasks import Tasks
 
 log = logging.getLogger("mcp_lok.egress")
 
@@ -53,7 +54,7 @@ class EgressRelay:
     def __init__(self, rules: HostRules, overrides: Mapping[str, str] | None = None) -> None:
         self.rules = rules
         self._overrides = dict(overrides or {})
-        self._accepting: asyncio.Task[None] | None = None
+        self._tasks = Tasks("egress")
         self._pairs: set[Pair] = set()
         self._open = 0
         self._serial = 0
@@ -79,16 +80,13 @@ class EgressRelay:
         os.chown(path, *self.rules.gate_user)
         listener.listen(128)
         listener.setblocking(False)
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
+        self._tasks.spawn(self._accept(listener), name="accept")
         if self._overrides:
             log.warning("egress %s: test resolver overrides in effect", self.rules.name)
         log.info("egress %s: relaying for the gate at %s", self.rules.name, path)
 
     async def close(self) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
+        await self._tasks.close()
         for pair in list(self._pairs):
             pair.cut()
         with contextlib.suppress(FileNotFoundError):
@@ -96,19 +94,15 @@ class EgressRelay:
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        tasks: set[asyncio.Task[None]] = set()
+        clients = Tasks("egress-clients")
         try:
             while True:
                 link, _ = await loop.sock_accept(listener)
                 link.setblocking(False)
-                task = loop.create_task(self._client(link))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                clients.spawn(self._client(link), name="client")
         finally:
             listener.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await clients.close()
 
     async def _client(self, link: socket.socket) -> None:
         self._serial += 1

@@ -25,6 +25,7 @@ from .keys import BRIDGE
 from .session import Kind as SessionKind
 from .session import Session, SessionClosed
 from .stream import stream_events
+from .tasks import Tasks
 
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -207,20 +208,21 @@ async def _stream_answer(
     notes = session.listen(key)
     response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, **headers})
     response.headers["Cache-Control"] = "no-cache, no-transform"
+    waiting = Tasks("progress")
     try:
         await response.prepare(request)
         await bridge.submit(session, message)
         async with asyncio.timeout(bridge.config.request_timeout):
             while not future.done():
-                note = asyncio.ensure_future(notes.get())
+                note = waiting.spawn(notes.get(), name="note")
                 await asyncio.wait({future, note}, return_when=asyncio.FIRST_COMPLETED)
                 if not note.done():
-                    note.cancel()
                     break
                 await response.write(sse.encode(note.result()))
     except TimeoutError:
         pass
     finally:
+        await waiting.close()  # the wait for a note that did not come
         session.unlisten(key)
         if not future.done() or future.cancelled():
             await bridge.cancel(session, key, "the client stopped waiting")

@@ -124,6 +124,7 @@ ALL_IMAGES = ["base", *APP_IMAGES]
 SHARED = {
     "hosts.py": REPO / "policy" / "hosts.py",
     "gate_config.py": REPO / "policy" / "gate_config.py",
+    "tasks.py": REPO / "proxy" / "tasks.py",
 }
 # Files copied into a build context from elsewhere in the repo, which stays
 # their one source of truth (context name -> repo path), in this order. Hashed like

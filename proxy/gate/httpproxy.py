@@ -20,6 +20,7 @@ from .hosts import LOCALHOST, LOOPBACK, canonical, is_name, literal, never_diall
 from .log import log
 from .sockets import accept_forever, listen_tcp, readable, reset
 from .splice import Connections
+from .tasks import Tasks
 
 HEAD_LIMIT = 16 * 1024
 HEAD_WAIT = 30.0
@@ -75,20 +76,16 @@ class HttpProxy:
 
     def __init__(self, egress: Egress, connections: Connections) -> None:
         self._egress, self._connections = egress, connections
-        self._accepting: asyncio.Task[None] | None = None
+        self._tasks = Tasks("proxy")
 
     async def start(self) -> None:
         host, port = self._egress.proxy
         listener = listen_tcp(host, port)
-        accept = accept_forever(listener, self._accept)
-        self._accepting = asyncio.get_running_loop().create_task(accept)
+        self._tasks.spawn(accept_forever(listener, self._accept, self._connections), name="accept")
         log.info("proxy: %s:%d relays allowed destinations only", host, port)
 
     async def close(self) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
+        await self._tasks.close()
 
     async def _accept(self, conn: socket.socket) -> None:
         await self._connections.serve(

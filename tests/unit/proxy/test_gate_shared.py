@@ -1,7 +1,7 @@
 """The gate shares modules with mcp-lok by sharing the files: in the repository the gate's
-stand-ins re-export `policy/hosts.py` and `policy/gate_config.py`, and the image build
-copies those very files into the gate's package. Both halves are checked here, and that the
-package the image gets runs on the standard library alone."""
+stand-ins re-export `policy/hosts.py`, `policy/gate_config.py` and `proxy/tasks.py`, and the
+image build copies those very files into the gate's package. Both halves are checked
+here, and that the package the image gets runs on the standard library alone."""
 
 from __future__ import annotations
 
@@ -25,22 +25,21 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("name", sorted(SHARED))
 def test_the_image_gets_the_very_file(name: str, context: Path) -> None:
-    assert SHARED[name].parent == ROOT / "policy"
+    assert SHARED[name].parent in (ROOT / "policy", ROOT / "proxy")
     assert (context / name).read_bytes() == SHARED[name].read_bytes()
 
 
 @pytest.mark.parametrize("name", sorted(SHARED))
 def test_in_the_repository_the_gate_uses_the_same_module(name: str) -> None:
-    shared = importlib.import_module(f"mcp_lok.policy.{name.removesuffix('.py')}")
-    stand_in = importlib.import_module(f"mcp_lok.proxy.gate.{name.removesuffix('.py')}")
+    home = f"mcp_lok.{SHARED[name].parent.name}.{SHARED[name].stem}"
+    shared = importlib.import_module(home)
+    stand_in = importlib.import_module(f"mcp_lok.proxy.gate.{SHARED[name].stem}")
     assert shared.__all__
     assert all(getattr(stand_in, n) is getattr(shared, n) for n in shared.__all__)
     # a stand-in holds nothing of its own: its one statement re-exports the shared module
     tree = ast.parse((ROOT / "proxy" / "gate" / name).read_text(encoding="utf-8"))
     statements = [s for s in tree.body if not isinstance(s, ast.Expr)]  # past the docstring
-    assert [ast.unparse(s) for s in statements] == [
-        f"from mcp_lok.policy.{name.removesuffix('.py')} import *"
-    ]
+    assert [ast.unparse(s) for s in statements] == [f"from {home} import *"]
 
 
 def test_the_image_s_package_imports_the_standard_library_and_itself_only(context: Path) -> None:
