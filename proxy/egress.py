@@ -32,7 +32,7 @@ from mcp_lok.policy.gate_config import HostRules
 from mcp_lok.policy.hosts import literal, never_dialled
 
 from .config import private_log
-from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
+from .egress_link import answer, open_udp, printable, read_request, receive_client, udp_relay
 from .egress_policy import Address, RulesError, decide, load_rules, vet
 from .egress_report import Reports, is_report
 from .egress_splice import Pair
@@ -123,7 +123,7 @@ class EgressRelay:
 
     async def _serve(self, serial: int, link: socket.socket) -> None:
         async with asyncio.timeout(REQUEST_WAIT):
-            request = json.loads(await read_line(link))
+            request = json.loads(await read_request(link))
         if not isinstance(request, dict):
             raise ValueError("the gate's request is not an object")
         if is_report(request):  # names its DNS refused; nothing to answer

@@ -67,6 +67,17 @@ async def read_body(request: web.Request) -> bytes:
         return await request.read()
 
 
+async def read_messages(request: web.Request) -> tuple[list[Message], bool] | web.Response:
+    """The messages of a POST body and whether they were a batch, or the error answer to a
+    body that is not JSON-RPC or did not arrive in time."""
+    try:
+        return jsonrpc.parse_body(await read_body(request))
+    except Invalid as error:
+        return rpc_error(400, error.code, error.message, error.id)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+
+
 async def post(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     wants_json = _accepts(request, JSON)
@@ -74,12 +85,10 @@ async def post(request: web.Request) -> web.StreamResponse:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{JSON}` or `{EVENT_STREAM}`")
     if problem := version_problem(request):
         return problem
-    try:
-        messages, batch = jsonrpc.parse_body(await read_body(request))
-    except Invalid as error:
-        return rpc_error(400, error.code, error.message, error.id)
-    except TimeoutError:
-        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+    read = await read_messages(request)
+    if isinstance(read, web.Response):
+        return read
+    messages, batch = read
     session_or_error = await _session_for(request, bridge, messages, batch)
     if isinstance(session_or_error, web.Response):
         return session_or_error

@@ -67,6 +67,19 @@ async def readable(sock: socket.socket) -> None:
         loop.remove_reader(sock.fileno())
 
 
+async def read_line(sock: socket.socket, limit: int) -> bytes | None:
+    """One line, up to its `\n`, from a peer that sends nothing more before it is answered;
+    None when the peer closed first or sent more than `limit` bytes without one."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await loop.sock_recv(sock, limit)
+        if not chunk or len(data) > limit:
+            return None
+        data += chunk
+    return data
+
+
 def reset(sock: socket.socket) -> None:
     """Close with a TCP reset (linger 0): the client sees a refused connection, not an
     empty answer it might take for a reply."""

@@ -181,7 +181,7 @@ def test_each_engine_masks_and_protects_its_own_kernel_paths() -> None:
             assert (named[path].types, named[path].options, named[path].optional) == (
                 ("tmpfs",), ("ro",), True,
             )  # fmt: skip
-        for path in module.MASKED_FILES:
+        for path in mounts.MASKED_FILES:
             assert (named[path].types, named[path].optional) == (("tmpfs",), True)
         for path in module.READ_ONLY:
             assert named[path].options == ("ro", "nosuid", "nodev", "noexec")

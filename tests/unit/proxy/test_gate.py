@@ -26,8 +26,7 @@ from mcp_lok.policy import Engine, Target, Transport, compile_plan
 from mcp_lok.policy.gate_config import MAX_BYTES
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.proxy import gate
-
-from .gate_image import image_package
+from tests.gate_image import image_package
 
 REPO = Path(__file__).resolve().parents[3]
 GATE_DIR = REPO / "proxy" / "gate"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from .gate_image import ROOT, SHARED, image_package
+from tests.gate_image import ROOT, SHARED, image_package
 
 
 @pytest.fixture(scope="module")
