@@ -40,7 +40,7 @@ _KEYS: Final[Mapping[str, Callable[[Any], str]]] = {
     "Mounts": lambda item: str(item["Target"]),
     "Ulimits": lambda item: str(item["Name"]),
     **dict.fromkeys(
-        ("CapAdd", "CapDrop", "hosts", "ports", "transports", "deny_hosts", "deny_ports"), str
+        ("CapAdd", "CapDrop", "hosts", "ports", "protocols", "deny_hosts", "deny_ports"), str
     ),
 }
 _SECCOMP: Final = "seccomp="

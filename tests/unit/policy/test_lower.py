@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from typing import Any
 
 import pytest
@@ -24,6 +25,8 @@ from mcp_lok.policy.lower import (
     target_problems,
 )
 from mcp_lok.policy.lower.network import gate_config
+from mcp_lok.policy.lower.payloads import ContainerConfig, ContainerCreate, HostConfig
+from mcp_lok.policy.lower.plan import HostConfigFields, Payload
 from mcp_lok.policy.origin import BASELINE, Argument, Default, Origin, Span
 
 FILE = "p.lok"
@@ -233,6 +236,41 @@ def test_every_payload_leaf_has_an_origin(
     assert untraced(plan.server.body, plan.server.trace) == []
     if plan.gate is not None:
         assert untraced(plan.gate.container.body, plan.gate.container.trace) == []
+
+
+def test_payloads_are_built_by_keyword_with_the_engine_api_s_field_names() -> None:
+    """`Payload.set(origin, Image=…)`: the keywords are the TypedDicts' own, so a field name
+    the Engine API lacks (or a value of the wrong type) fails `mypy --strict`."""
+    for method, fields in (
+        (Payload.set, ContainerConfig),
+        (Payload.add, ContainerConfig),
+        (HostConfigFields.set, HostConfig),
+        (HostConfigFields.add, HostConfig),
+    ):
+        assert typing.get_type_hints(method)["fields"] == typing.Unpack[fields]
+
+
+@pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
+def test_every_body_sets_every_field_and_traces_each(
+    engine: Engine, transport: Transport, mode: NetworkMode
+) -> None:
+    plan = lower(policy_for(mode), target(engine, transport, args=("serve",)))
+    containers = [(plan.server, {"Sysctls"})]
+    if plan.gate is not None:
+        containers.append((plan.gate.container, set()))
+    for container, unset in containers:
+        body = container.body
+        assert set(body) == set(ContainerCreate.__optional_keys__)
+        assert set(body["HostConfig"]) == set(HostConfig.__optional_keys__) - unset
+        # every trace key names a field the body has (no origin for a field it lacks)
+        for key in container.trace:
+            node: Any = body
+            for part in key.replace("[", ".[").split("."):
+                if part.startswith("["):
+                    index = part[1:-1]
+                    node = node[int(index)] if isinstance(node, list) else node[index]
+                else:
+                    node = node[part]
 
 
 @pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
