@@ -86,8 +86,7 @@ class GateConfig(NamedTuple):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> GateConfig:
-        top = _fields(_load(data), "", ("version", "name", "ingress", "egress"))
-        _version(top["version"])
+        top = _top(data, ("name", "ingress", "egress"))
         ingress = None if top["ingress"] is None else _ingress(top["ingress"])
         egress = None if top["egress"] is None else _egress(top["egress"])
         if ingress is None and egress is None:
@@ -133,9 +132,7 @@ class HostRules(NamedTuple):
 
     @classmethod
     def from_json(cls, data: str | bytes) -> HostRules:
-        keys = ("version", "name", "socket", "gate_user", "rules", "deny_hosts", "deny_ports")
-        top = _fields(_load(data), "", keys)
-        _version(top["version"])
+        top = _top(data, ("name", "socket", "gate_user", "rules", "deny_hosts", "deny_ports"))
         user = _string(top["gate_user"], "gate_user")
         uid, _, gid = user.partition(":")
         if not (uid.isdigit() and gid.isdigit()):
@@ -162,18 +159,19 @@ def _dump(value: object) -> str:
 # --- reading ---------------------------------------------------------------------------
 
 
-def _load(data: str | bytes) -> object:
+def _top(data: str | bytes, keys: tuple[str, ...]) -> dict[str, object]:
+    """The fields of a file of this `VERSION` that has exactly `keys` besides its version."""
     if len(data) > MAX_BYTES:
         raise ConfigError(f"larger than {MAX_BYTES} bytes")
     try:
-        return json.loads(data)
+        raw = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ConfigError(f"not JSON: {error}") from error
-
-
-def _version(raw: object) -> None:
-    if type(raw) is not int or raw != VERSION:
-        raise ConfigError(f"`version` must be {VERSION}, not {raw!r}")
+    top = _fields(raw, "", ("version", *keys))
+    version = top["version"]
+    if type(version) is not int or version != VERSION:
+        raise ConfigError(f"`version` must be {VERSION}, not {version!r}")
+    return top
 
 
 def _ingress(raw: object) -> Ingress:
