@@ -214,7 +214,7 @@ class InProgress:
         self.record(gate_id=self.engine.create_container(gate.name, gate.body))
         self.engine.start(self.state.gate_id or "")
         layout = self.store.layout(self.state.name)
-        if self.plan.gate.config.get("egress"):
+        if self.plan.gate.config.egress is not None:
             # the socket is made by the host-side relay when it serves; recorded so that
             # `rm` removes it even when that process died without cleaning up
             ready = Path(layout.ready)
@@ -223,7 +223,7 @@ class InProgress:
             wait_for_socket(
                 self.engine, self.state.gate_id or "", ready, INGRESS_WAIT, "ready marker"
             )
-        if self.plan.gate.config.get("ingress"):
+        if self.plan.gate.config.ingress is not None:
             socket = Path(layout.ingress_socket)
             self.record(files=[*self.state.files, str(socket)])
             wait_for_socket(self.engine, self.state.gate_id or "", socket, INGRESS_WAIT)

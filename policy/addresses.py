@@ -75,8 +75,6 @@ LIMITS: Final = {4: 2**24, 6: 2**96}
 _LOOPBACK: Final = ("127.0.0.0/8", "::1/128")
 _LINK_LOCAL: Final = ("169.254.0.0/16", "fe80::/10")
 _PRIVATE: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7")
-# IPv6 ranges that carry an IPv4 address, and where it sits (how far to shift it right)
-_CARRIERS: Final = (("::ffff:0:0/96", 0), ("64:ff9b::/96", 0), ("2002::/16", 80))
 
 
 @functools.cache
@@ -84,13 +82,6 @@ def _networks(texts: tuple[str, ...]) -> tuple[Network, ...]:
     import ipaddress  # see the module docstring
 
     return tuple(ipaddress.ip_network(text) for text in texts)
-
-
-@functools.cache
-def _carriers() -> tuple[tuple[ipaddress.IPv6Network, int], ...]:
-    import ipaddress  # see the module docstring
-
-    return tuple((ipaddress.IPv6Network(text), shift) for text, shift in _CARRIERS)
 
 
 @functools.cache
@@ -113,11 +104,8 @@ def network(pattern: str) -> Network | None:
         import ipaddress  # `classify` has loaded it
 
         return ipaddress.ip_network(pattern)
-    if kind is hosts.HostKind.ADDRESS:
-        import ipaddress  # as above
-
-        return _single(ipaddress.ip_address(pattern.strip("[]")))
-    return None
+    address = hosts.literal(pattern) if kind is hosts.HostKind.ADDRESS else None
+    return None if address is None else _single(address)
 
 
 def _single(address: Address) -> Network:
@@ -128,24 +116,12 @@ def _single(address: Address) -> Network:
     return ipaddress.IPv6Network(int(address))  # without a zone: a zone is not an address
 
 
-def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (IPv4-mapped, NAT64, 6to4), if any."""
-    if address.version == 4:
-        return None
-    import ipaddress  # only called with an address
-
-    for carrier, shift in _carriers():
-        if address in carrier:
-            return ipaddress.IPv4Address((int(address) >> shift) & 0xFFFFFFFF)
-    return None
-
-
 def carried(net: ipaddress.IPv6Network) -> tuple[ipaddress.IPv4Network, ...]:
     """The IPv4 networks an IPv6 network carries, one for each carrier it overlaps."""
     import ipaddress  # only called with a network
 
     found = []
-    for carrier, shift in _carriers():
+    for carrier, shift in hosts.carriers():
         if not net.overlaps(carrier):
             continue
         if carrier.subnet_of(net):
@@ -163,7 +139,7 @@ def parts(net: Network) -> tuple[Network, ...]:
     if net.version == 4:
         return (net,)
     inside = carried(net)
-    if any(net.subnet_of(carrier) for carrier, _ in _carriers()):
+    if any(net.subnet_of(carrier) for carrier, _ in hosts.carriers()):
         return inside
     return (net, *inside)
 
@@ -386,7 +362,6 @@ __all__ = [
     "check_destination",
     "classes_of",
     "danger",
-    "embedded_ipv4",
     "in_words",
     "metadata_addresses",
     "network",

@@ -46,23 +46,10 @@ GATE_PROXY = "127.0.0.1:3128"
 DEFAULT_TARGET_PORT = 8080
 
 
+# The host's own system: its configuration, programs, libraries and root's home.
+SYSTEM_TREES = ("/etc", "/usr", "/lib", "/lib64", "/bin", "/sbin", "/root")
 # Host paths whose bind mount hands the server the host (CIS 5.6, 5.32).
-SENSITIVE_EXACT = frozenset(
-    {
-        "/",
-        "/etc",
-        "/usr",
-        "/lib",
-        "/lib64",
-        "/bin",
-        "/sbin",
-        "/root",
-        "/var",
-        "/run",
-        "/var/run",
-        "/home",
-    }
-)
+SENSITIVE_EXACT = frozenset({"/", *SYSTEM_TREES, "/var", "/run", "/var/run", "/home"})
 # the last ones hold engine and session sockets (`/run/user/1000/podman/podman.sock`)
 SENSITIVE_TREES = (
     "/proc",
@@ -82,13 +69,7 @@ SENSITIVE_TREES = (
 )
 # Trees a server must never write to, even below the top (cron, sudoers, binaries, keys).
 WRITE_PROTECTED_TREES = (
-    "/etc",
-    "/usr",
-    "/lib",
-    "/lib64",
-    "/bin",
-    "/sbin",
-    "/root",
+    *SYSTEM_TREES,
     "/boot",
     "/var/lib/docker",
     "/var/lib/containers",

@@ -17,6 +17,7 @@ from typing import Any, Final
 from . import addresses, baseline, identity, seccomp
 from .host import HostPath, PathKind
 from .ir import IR, EgressRule, Insecurity, NetworkMode, SecretRef, Value
+from .lower import podman
 from .lower.plan import Engine, LaunchPlan
 from .origin import BASELINE, Argument, Default, Origin
 from .paths import first_beneath, mount_kind, mount_points
@@ -182,10 +183,9 @@ def _root(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
         yield _row("writable-root", field, _at(plan, field))
         return
     yield _row("read-only-root", field, _at(plan, field))
-    # the Podman lowering names `/run`, `/tmp` and `/var/tmp` so that Podman's own unbounded,
-    # executable ones are replaced; say so if a payload lacks them
-    scratch = {"/run", "/tmp", "/var/tmp"}
-    if plan.engine is Engine.PODMAN and not scratch <= set(_host(plan)["Tmpfs"]):
+    # the Podman lowering names its scratch mounts (`/run`, `/tmp`, `/var/tmp`) so that
+    # Podman's own unbounded, executable ones are replaced; say so if a payload lacks them
+    if plan.engine is Engine.PODMAN and not set(podman.SCRATCH) <= set(_host(plan)["Tmpfs"]):
         yield _row("podman-tmpfs", field, ENGINE)
 
 
@@ -276,7 +276,7 @@ def _gate(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
         return
     config, container = plan.gate.config, plan.gate.container
     duties, origin = [], _at(plan, "Labels[mcp-lok-transport]")
-    if config["egress"]:
+    if config.egress is not None:
         origin = container.trace["HostConfig.NetworkMode"]
         duties.append(
             "serves DNS and an HTTP proxy for allowed destinations only and relays "
@@ -285,10 +285,10 @@ def _gate(policy: IR, plan: LaunchPlan) -> Iterator[Finding]:
             "metadata addresses only through a rule that names them and acknowledged them "
             "with `insecure`, and private ones only through a rule that names them"
         )
-    if config["ingress"]:
+    if config.ingress is not None:
         duties.append(
             f"relays the host proxy's connections to the server's port "
-            f"{config['ingress']['port']}, so nothing is published"
+            f"{config.ingress.port}, so nothing is published"
         )
     uid = container.body["User"].partition(":")[0]
     yield _row("gate", "gate", origin, name=container.name, uid=uid, duties="; it ".join(duties))

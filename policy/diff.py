@@ -40,7 +40,7 @@ _KEYS: Final[Mapping[str, Callable[[Any], str]]] = {
     "Mounts": lambda item: str(item["Target"]),
     "Ulimits": lambda item: str(item["Name"]),
     **dict.fromkeys(
-        ("CapAdd", "CapDrop", "hosts", "ports", "transports", "deny_hosts", "deny_ports"), str
+        ("CapAdd", "CapDrop", "hosts", "ports", "protocols", "deny_hosts", "deny_ports"), str
     ),
 }
 _SECCOMP: Final = "seccomp="
@@ -128,8 +128,8 @@ def _gates(
     config = _Differ(_Side({}, files_a), _Side({}, files_b))
     yield from config.walk(
         (".gate", ".config"),
-        a.gate.config if a.gate else {},
-        b.gate.config if b.gate else {},
+        a.gate.config.to_dict() if a.gate else {},
+        b.gate.config.to_dict() if b.gate else {},
         (),
         (),
     )

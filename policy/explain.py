@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from .addresses import AddressClass
@@ -231,6 +231,21 @@ class Control:
 
 
 LEVELS: Final = ((2.5, "OK"), (5.0, "MEDIUM"), (7.5, "EXPOSED"))
+
+
+def exposure(weights: Iterable[float]) -> float:
+    """The exposure score of rows with these weights (see the module docstring), for a
+    plan here and for a running container in `audit` alike."""
+    # sorted, so the float product does not depend on the order of the rows
+    clamped = sorted(min(max(w, 0.0), 1.0) for w in weights)
+    return round(10.0 * (1.0 - math.prod(1.0 - w for w in clamped)), 1)
+
+
+def level(score: float) -> str:
+    """The word for a score: OK, MEDIUM, EXPOSED or UNSAFE."""
+    return next((word for bound, word in LEVELS if score < bound), "UNSAFE")
+
+
 _COLORS: Final = {"✓": "32", "✗": "31", "!": "33"}
 _LEVEL_COLORS: Final = {"OK": "32", "MEDIUM": "33", "EXPOSED": "31", "UNSAFE": "1;31"}
 
@@ -243,14 +258,11 @@ class Report:
 
     @property
     def score(self) -> float:
-        weights = sorted(min(max(c.weight, 0.0), 1.0) for c in self.controls)
-        # sorted, so the float product does not depend on the order of the rows
-        return round(10.0 * (1.0 - math.prod(1.0 - w for w in weights)), 1)
+        return exposure(c.weight for c in self.controls)
 
     @property
     def level(self) -> str:
-        score = self.score
-        return next((word for bound, word in LEVELS if score < bound), "UNSAFE")
+        return level(self.score)
 
     @property
     def risks(self) -> tuple[str, ...]:
@@ -331,6 +343,8 @@ __all__ = [
     "Report",
     "exceeds",
     "explain",
+    "exposure",
+    "level",
     "render_human",
     "render_json",
 ]

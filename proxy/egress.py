@@ -28,22 +28,17 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
+from mcp_lok.policy.gate_config import HostRules
+from mcp_lok.policy.hosts import literal, never_dialled
+
 from .config import private_log
-from .egress_link import answer, open_udp, printable, read_line, receive_client, udp_relay
-from .egress_policy import (
-    Address,
-    Rules,
-    RulesError,
-    decide,
-    literal,
-    load_rules,
-    never_dialled,
-    vet,
-)
+from .egress_link import answer, open_udp, printable, read_request, receive_client, udp_relay
+from .egress_policy import Address, RulesError, decide, load_rules, vet
 from .egress_report import Reports, is_report
 from .egress_splice import Pair
 from .errors import ProxyError
 from .hostaddr import own_addresses
+from .tasks import Tasks
 
 log = logging.getLogger("mcp_lok.egress")
 
@@ -56,10 +51,10 @@ TEST_RESOLVE = "MCP_LOK_TEST_RESOLVE"
 
 
 class EgressRelay:
-    def __init__(self, rules: Rules, overrides: Mapping[str, str] | None = None) -> None:
+    def __init__(self, rules: HostRules, overrides: Mapping[str, str] | None = None) -> None:
         self.rules = rules
         self._overrides = dict(overrides or {})
-        self._accepting: asyncio.Task[None] | None = None
+        self._tasks = Tasks("egress")
         self._pairs: set[Pair] = set()
         self._open = 0
         self._serial = 0
@@ -85,16 +80,13 @@ class EgressRelay:
         os.chown(path, *self.rules.gate_user)
         listener.listen(128)
         listener.setblocking(False)
-        self._accepting = asyncio.get_running_loop().create_task(self._accept(listener))
+        self._tasks.spawn(self._accept(listener), name="accept")
         if self._overrides:
             log.warning("egress %s: test resolver overrides in effect", self.rules.name)
         log.info("egress %s: relaying for the gate at %s", self.rules.name, path)
 
     async def close(self) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
+        await self._tasks.close()
         for pair in list(self._pairs):
             pair.cut()
         with contextlib.suppress(FileNotFoundError):
@@ -102,19 +94,15 @@ class EgressRelay:
 
     async def _accept(self, listener: socket.socket) -> None:
         loop = asyncio.get_running_loop()
-        tasks: set[asyncio.Task[None]] = set()
+        clients = Tasks("egress-clients")
         try:
             while True:
                 link, _ = await loop.sock_accept(listener)
                 link.setblocking(False)
-                task = loop.create_task(self._client(link))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
+                clients.spawn(self._client(link), name="client")
         finally:
             listener.close()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await clients.close()
 
     async def _client(self, link: socket.socket) -> None:
         self._serial += 1
@@ -135,7 +123,7 @@ class EgressRelay:
 
     async def _serve(self, serial: int, link: socket.socket) -> None:
         async with asyncio.timeout(REQUEST_WAIT):
-            request = json.loads(await read_line(link))
+            request = json.loads(await read_request(link))
         if not isinstance(request, dict):
             raise ValueError("the gate's request is not an object")
         if is_report(request):  # names its DNS refused; nothing to answer
@@ -144,20 +132,20 @@ class EgressRelay:
                 log.warning("egress %s %s", self.rules.name, line)
             return None
         host = str(request.get("host", "")).lower().rstrip(".")
-        port, transport = request.get("port"), str(request.get("transport", ""))
+        port, protocol = request.get("port"), str(request.get("transport", ""))
         via = str(request.get("via", "?"))
         if type(port) is not int or not host:
             return await answer(link, {"ok": False, "reason": "a malformed request"})
         # INVARIANT: what the gate sent reaches the log only as printable text (a subverted
         # gate cannot forge log lines)
-        where = printable(f"{via[:8]} {host[:253]}:{port}/{transport[:8]}")
-        decision = decide(self.rules, host, port, transport)
+        where = printable(f"{via[:8]} {host[:253]}:{port}/{protocol[:8]}")
+        decision = decide(self.rules, host, port, protocol)
         if isinstance(decision, str):
             return await self._refuse(link, where, decision)
-        found = await self._resolve(host, port, transport)
+        found = await self._resolve(host, port, protocol)
         if isinstance(found, str):
             return await self._refuse(link, where, found)
-        upstream = await self._connect(found, port, transport)
+        upstream = await self._connect(found, port, protocol)
         if isinstance(upstream, str):
             return await self._refuse(link, where, upstream)
         address, outside = upstream
@@ -197,7 +185,7 @@ class EgressRelay:
             self._pairs.discard(pair)
         return pair.out + len(first), pair.back
 
-    async def _resolve(self, host: str, port: int, transport: str) -> list[Address] | str:
+    async def _resolve(self, host: str, port: int, protocol: str) -> list[Address] | str:
         """The addresses `host` may be dialled at, vetted after resolution."""
         address = literal(host)
         if address is not None:
@@ -205,7 +193,7 @@ class EgressRelay:
         elif host in self._overrides:
             found = [ipaddress.ip_address(self._overrides[host])]
         else:
-            kind = socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM
+            kind = socket.SOCK_STREAM if protocol == "tcp" else socket.SOCK_DGRAM
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
                     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=kind)
@@ -213,12 +201,12 @@ class EgressRelay:
                 return f"`{host}` does not resolve ({error})"
             found = list(dict.fromkeys(ipaddress.ip_address(i[4][0]) for i in infos))
         own = own_addresses()
-        reasons = [vet(self.rules, port, transport, a, own) for a in found]
+        reasons = [vet(self.rules, port, protocol, a, own) for a in found]
         allowed = [a for a, r in zip(found, reasons, strict=True) if r is None]
         return allowed or "; ".join(r for r in reasons if r) or f"`{host}` has no address"
 
     async def _connect(
-        self, addresses: list[Address], port: int, transport: str
+        self, addresses: list[Address], port: int, protocol: str
     ) -> tuple[Address, socket.socket | asyncio.DatagramTransport] | str:
         errors = []
         loop = asyncio.get_running_loop()
@@ -232,7 +220,7 @@ class EgressRelay:
             family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
             try:
                 async with asyncio.timeout(CONNECT_WAIT):
-                    if transport != "tcp":
+                    if protocol != "tcp":
                         return address, await open_udp(str(address), port)
                     outside = socket.socket(family, socket.SOCK_STREAM)
                     outside.setblocking(False)

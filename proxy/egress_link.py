@@ -14,6 +14,7 @@ import socket
 import stat
 
 from .gate.relay import FRAME_LENGTH, frame, read_frame
+from .gate.sockets import read_line, readable
 from .gate.splice import Traffic
 
 UDP_IDLE = 60.0
@@ -25,16 +26,12 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else "?" for c in text)
 
 
-async def read_line(link: socket.socket) -> bytes:
+async def read_request(link: socket.socket) -> bytes:
     """The gate's request line; it sends nothing more before it has the answer."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await loop.sock_recv(link, MAX_REQUEST)
-        if not chunk or len(data) > MAX_REQUEST:
-            raise ValueError("the gate sent no request")
-        data += chunk
-    return data
+    line = await read_line(link, MAX_REQUEST)
+    if line is None:
+        raise ValueError("the gate sent no request")
+    return line
 
 
 async def answer(link: socket.socket, answer: dict[str, object]) -> None:
@@ -45,7 +42,7 @@ async def receive_client(link: socket.socket) -> tuple[socket.socket, bytes]:
     """The client's connection the gate hands over, and the bytes it sends first."""
     loop = asyncio.get_running_loop()
     while True:
-        await _readable(link)
+        await readable(link)
         try:
             data, ancillary, _, _ = link.recvmsg(FRAME_LENGTH.size, socket.CMSG_SPACE(4 * 4))
         except BlockingIOError:
@@ -91,21 +88,6 @@ def _client_socket(fds: list[int]) -> socket.socket:
         raise ValueError("the gate handed over a socket that is not a TCP connection")
     client.setblocking(False)
     return client
-
-
-async def _readable(sock: socket.socket) -> None:
-    loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
-    loop.add_reader(sock.fileno(), wake)
-    try:
-        await ready
-    finally:
-        loop.remove_reader(sock.fileno())
 
 
 class Datagrams(asyncio.DatagramProtocol):

@@ -10,11 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from . import jsonrpc, sse
-from .jsonrpc import Invalid
 from .keys import BRIDGE
 from .session import Kind
 from .stream import stream_events
-from .streamable import EVENT_STREAM, NO_SESSION, read_body, rpc_error
+from .streamable import EVENT_STREAM, NO_SESSION, read_messages, rpc_error
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -41,12 +40,10 @@ async def post_message(request: web.Request) -> web.StreamResponse:
     session = bridge.sessions.get(session_id)
     if session is None or session.kind is not Kind.SSE:
         return rpc_error(404, jsonrpc.INVALID_REQUEST, "unknown session")
-    try:
-        messages, _ = jsonrpc.parse_body(await read_body(request))
-    except Invalid as error:
-        return rpc_error(400, error.code, error.message, error.id)
-    except TimeoutError:
-        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+    read = await read_messages(request)
+    if isinstance(read, web.Response):
+        return read
+    messages, _ = read
     for message in messages:
         await bridge.submit(session, message)
     return web.Response(status=202, text="Accepted")

@@ -25,6 +25,7 @@ from .keys import BRIDGE
 from .session import Kind as SessionKind
 from .session import Session, SessionClosed
 from .stream import stream_events
+from .tasks import Tasks
 
 SESSION_HEADER = "Mcp-Session-Id"
 VERSION_HEADER = "MCP-Protocol-Version"
@@ -66,6 +67,17 @@ async def read_body(request: web.Request) -> bytes:
         return await request.read()
 
 
+async def read_messages(request: web.Request) -> tuple[list[Message], bool] | web.Response:
+    """The messages of a POST body and whether they were a batch, or the error answer to a
+    body that is not JSON-RPC or did not arrive in time."""
+    try:
+        return jsonrpc.parse_body(await read_body(request))
+    except Invalid as error:
+        return rpc_error(400, error.code, error.message, error.id)
+    except TimeoutError:
+        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+
+
 async def post(request: web.Request) -> web.StreamResponse:
     bridge = request.app[BRIDGE]
     wants_json = _accepts(request, JSON)
@@ -73,12 +85,10 @@ async def post(request: web.Request) -> web.StreamResponse:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{JSON}` or `{EVENT_STREAM}`")
     if problem := version_problem(request):
         return problem
-    try:
-        messages, batch = jsonrpc.parse_body(await read_body(request))
-    except Invalid as error:
-        return rpc_error(400, error.code, error.message, error.id)
-    except TimeoutError:
-        return rpc_error(408, jsonrpc.INVALID_REQUEST, "the body did not arrive in time")
+    read = await read_messages(request)
+    if isinstance(read, web.Response):
+        return read
+    messages, batch = read
     session_or_error = await _session_for(request, bridge, messages, batch)
     if isinstance(session_or_error, web.Response):
         return session_or_error
@@ -207,20 +217,21 @@ async def _stream_answer(
     notes = session.listen(key)
     response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, **headers})
     response.headers["Cache-Control"] = "no-cache, no-transform"
+    waiting = Tasks("progress")
     try:
         await response.prepare(request)
         await bridge.submit(session, message)
         async with asyncio.timeout(bridge.config.request_timeout):
             while not future.done():
-                note = asyncio.ensure_future(notes.get())
+                note = waiting.spawn(notes.get(), name="note")
                 await asyncio.wait({future, note}, return_when=asyncio.FIRST_COMPLETED)
                 if not note.done():
-                    note.cancel()
                     break
                 await response.write(sse.encode(note.result()))
     except TimeoutError:
         pass
     finally:
+        await waiting.close()  # the wait for a note that did not come
         session.unlisten(key)
         if not future.done() or future.cancelled():
             await bridge.cancel(session, key, "the client stopped waiting")

@@ -1,8 +1,15 @@
-"""The one place the proxy spawns tasks: a `Tasks` owner names each task, keeps it, logs
-how it failed, and cancels and awaits every one of them on `close`.
+"""The one place mcp-lok spawns tasks, on the host and in the gate: a `Tasks` owner names
+each task, keeps it, logs how it failed, and cancels and awaits every one of them on
+`close`. (`asyncio.TaskGroup`, which owns its tasks the same way, is fine for structured
+work inside one call.)
 
-ruff bans `asyncio.create_task` everywhere else (TID251), so no task outlives its owner
+ruff bans `asyncio.create_task` and `asyncio.ensure_future` everywhere else (TID251), and
+tests/unit/proxy/test_tasks.py finds any `loop.create_task`, so no task outlives its owner
 unseen. What the tasks do is their spawner's business.
+
+SHARED WITH THE GATE: this very file is copied into the gate's image
+(`scripts/build_images.py`, `SHARED`; `proxy/gate/tasks.py` stands for it in this
+repository), so it imports the standard library only.
 """
 
 from __future__ import annotations
@@ -38,6 +45,10 @@ class Tasks:
     def __len__(self) -> int:
         return len(self._tasks)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def close(self) -> None:
         """Cancel every task and wait for them, at most `grace` seconds in all."""
         self._closed = True
@@ -56,3 +67,6 @@ class Tasks:
         error = task.exception()
         if error is not None:
             log.error("task %s failed", task.get_name(), exc_info=error)
+
+
+__all__ = ["Tasks"]

@@ -8,7 +8,8 @@ Images (all tagged ``:<inputs-hash>`` and ``:latest``):
                             ``docker import`` / ``podman import``.
   mcp-lok/mcp-server-time   the PyPI server ``mcp-server-time`` over stdio.
   mcp-lok/http-test-server  images/http-test-server/server.py (official SDK).
-  mcp-lok/gate              proxy/gate/ (stdlib only) on the base image.
+  mcp-lok/gate              proxy/gate/ (stdlib only) on the base image, with the
+                            modules it shares with policy/ (SHARED).
 
 Python packages are resolved on the host (``pip install --target`` for CPython
 3.11 / manylinux x86_64, hash-checked against images/*/requirements.txt) and
@@ -117,10 +118,24 @@ PIP_TARGET_ARGS = [
 # exists.
 APP_IMAGES = ["mcp-server-time", "http-test-server", "gate"]
 ALL_IMAGES = ["base", *APP_IMAGES]
+# Modules the gate shares with mcp-lok (stdlib only): the very files, copied into the
+# gate's package over the stand-ins that proxy/gate/ holds for them in the repository
+# (which re-export them there). tests/unit/proxy/test_gate_shared.py checks both.
+SHARED = {
+    "hosts.py": REPO / "policy" / "hosts.py",
+    "gate_config.py": REPO / "policy" / "gate_config.py",
+    "tasks.py": REPO / "proxy" / "tasks.py",
+}
 # Files copied into a build context from elsewhere in the repo, which stays
-# their one source of truth (context name -> repo path). Hashed like the rest.
-# A folder is copied whole (its files hashed one by one), without bytecode caches.
-EXTRA_FILES = {"gate": {"mcp_lok_gate": REPO / "proxy" / "gate"}}
+# their one source of truth (context name -> repo path), in this order. Hashed like
+# the rest. A folder is copied whole (its files hashed one by one), without bytecode
+# caches.
+EXTRA_FILES = {
+    "gate": {
+        "mcp_lok_gate": REPO / "proxy" / "gate",
+        **{f"mcp_lok_gate/{name}": path for name, path in SHARED.items()},
+    }
+}
 
 
 def log(msg: str) -> None:

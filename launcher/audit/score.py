@@ -3,25 +3,26 @@
 `policy explain` scores a plan from its policy; here the same table of weights
 (`explain.WEIGHTS`, `CAPABILITY_WEIGHTS`) is applied to what the engine reports, so an
 untampered server scores what `policy explain` printed for its plan, and a tampered one
-scores what it has become. Rows compound the same way:
-`10 * (1 - product(1 - weight))`. What inspect cannot show — the gate's per-destination
-egress rules — is not scored here; a server with an allow-list scores the `allow-list` row
-only (`policy explain` adds 0.03–0.15 per destination). Pure: no engine, no I/O.
+scores what it has become. Rows compound by the same function (`explain.exposure`), and a
+Podman container's scratch mounts are the lowering's own list (`podman.SCRATCH`). What
+inspect cannot show — the gate's per-destination egress rules — is not scored here; a
+server with an allow-list scores the `allow-list` row only (`policy explain` adds
+0.03–0.15 per destination). Pure: no engine, no I/O.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from mcp_lok.policy import baseline
-from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, LEVELS, WEIGHTS
+from mcp_lok.policy.explain import CAPABILITY_WEIGHTS, WEIGHTS, exposure, level
 from mcp_lok.policy.host import HostPath
 from mcp_lok.policy.identity import ROOT_GROUP, judge, numeric
 from mcp_lok.policy.ir import Insecurity
 from mcp_lok.policy.layout import RUNTIME_ROOT
+from mcp_lok.policy.lower.podman import SCRATCH
 from mcp_lok.policy.paths import mount_kind
 
 from .cis import Context
@@ -29,8 +30,6 @@ from .normalise import DEFAULT_CAPS, PODMAN, PODMAN_DEFAULT_CAPS, View
 
 if TYPE_CHECKING:
     from .processes import Process
-
-_PODMAN_SCRATCH: Final = ("/run", "/tmp", "/var/tmp")  # as `policy explain` expects
 
 
 @dataclass(frozen=True)
@@ -66,12 +65,7 @@ def rows(
 
 
 def score(found: list[Row]) -> float:
-    weights = sorted(min(max(r.weight, 0.0), 1.0) for r in found)
-    return round(10.0 * (1.0 - math.prod(1.0 - w for w in weights)), 1)
-
-
-def level(value: float) -> str:
-    return next((word for bound, word in LEVELS if value < bound), "UNSAFE")
+    return exposure(r.weight for r in found)
 
 
 def _row(kind: str, field: str, weight: float | None = None) -> Row:
@@ -125,7 +119,7 @@ def _process(c: Context, engine: str) -> Iterator[Row]:
         yield _row("escalation", "HostConfig.SecurityOpt[no-new-privileges]")
     if not f.get("HostConfig.ReadonlyRootfs"):
         yield _row("writable-root", "HostConfig.ReadonlyRootfs")
-    elif engine == PODMAN and not set(_PODMAN_SCRATCH) <= set(c.entries("HostConfig.Tmpfs")):
+    elif engine == PODMAN and not set(SCRATCH) <= set(c.entries("HostConfig.Tmpfs")):
         yield _row("podman-tmpfs", "HostConfig.ReadonlyRootfs")
     shared = [
         k

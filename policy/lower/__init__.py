@@ -1,16 +1,17 @@
 """The lower pass: IR + target → `LaunchPlan`, one module per engine.
 
 `lower` picks the engine's quirks (its seccomp convention, its resolver on a bridge, the
-files and mounts it adds on its own) and assembles the server, the gate (when the server
-needs one) and the networks. Pure and deterministic.
+files and mounts it adds on its own) and assembles the server (`server.py`), the gate
+(`gate.py`, when the server needs one) and the networks; every consequence of the network
+mode is `network.py`'s. Pure and deterministic.
 """
 
 from __future__ import annotations
 
-from ..ir import IR, NetworkMode, Value, fingerprint
+from ..ir import IR, Value, fingerprint
 from ..origin import BASELINE
 from ..record import replace
-from . import docker, podman
+from . import docker, network, podman
 from .gate import gate
 from .payloads import ContainerCreate, NetworkCreate
 from .plan import (
@@ -28,7 +29,7 @@ from .plan import (
     default_name,
     target_problems,
 )
-from .server import DIGEST, Quirks, container_name, needs_gate, network_name, server
+from .server import DIGEST, Quirks, container_name, server
 
 _QUIRKS = {
     Engine.DOCKER: Quirks(
@@ -52,35 +53,21 @@ def lower(policy: IR, target: Target) -> LaunchPlan:
     if target.engine is Engine.PODMAN:
         podman.harden(payload, read_only=policy.read_only_rootfs.value)
     digest = fingerprint(policy)
-    payload.put("Labels", "mcp-lok-policy", digest, DIGEST)
+    payload.add(DIGEST, Labels={"mcp-lok-policy": digest})
     the_gate: Gate | None = None
-    if needs_gate(policy, target):
+    if network.needs_gate(policy, target):
         # the gate always runs under the baseline seccomp profile, whatever the policy says
         option, gate_files = quirks.seccomp(_baseline_only(policy), target)
         the_gate, config_files = gate(policy, target, option, quirks)
         files = _merge(files, gate_files, config_files)
     else:
         files = _merge(files)
-    networks: tuple[NetworkCreate, ...] = ()
-    if policy.network.mode.value is NetworkMode.OPEN:
-        networks = (
-            {
-                "Name": network_name(target),
-                "Driver": "bridge",
-                "Internal": False,
-                "Labels": {
-                    "mcp-lok": "true",
-                    "mcp-lok-name": target.name,
-                    LAUNCH_LABEL: target.launch,
-                },
-            },
-        )
-    body: ContainerCreate = payload.body  # type: ignore[assignment]
+    body = payload.body
     return LaunchPlan(
         engine=target.engine,
         name=target.name,
         server=Container(container_name(target), body, payload.trace, quirks.engine_mounts(body)),
-        networks=networks,
+        networks=network.networks(policy, target),
         gate=the_gate,
         files=files,
         digest=digest,

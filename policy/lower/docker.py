@@ -26,14 +26,6 @@ OPEN_RESOLVER: str | None = "nameserver 127.0.0.11\noptions ndots:0\n"
 # empty `/.dockerenv` is part of its init layer, not a mount)
 OWN_FILES: Mapping[str, str] = {}
 MASKED_FOLDERS = ("/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware")
-MASKED_FILES = (
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/sched_debug",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-)
 READ_ONLY = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
@@ -48,6 +40,6 @@ def engine_mounts(body: ContainerCreate) -> tuple[EngineMount, ...]:
     return (
         *mounts.kernel(body, ("nosuid",)),
         *mounts.init(body, "/usr/sbin/docker-init", "tini"),
-        *mounts.hidden(body, MASKED_FOLDERS, MASKED_FILES),
+        *mounts.hidden(body, MASKED_FOLDERS, mounts.MASKED_FILES),
         *mounts.read_only(body, READ_ONLY),
     )

@@ -9,8 +9,8 @@ read-only bind mount at each path replaces the engine's file on both engines, fo
 and for a server that joins the gate's namespace (where Docker would otherwise point it at
 the gate's files). So each container gets exactly the files named here.
 
-What `/etc/resolv.conf` says is a consequence of the network mode, decided here and only
-here (`resolver`). The kernel's hostname (`uname -n`) stays the engine's, the container's
+What `/etc/resolv.conf` says is a consequence of the network mode, decided in `network.py`
+(`resolver`). The kernel's hostname (`uname -n`) stays the engine's, the container's
 own id (Docker gives a server that joins the gate the gate's), which names nothing of the
 host: Docker refuses `Hostname` in `container:` mode, and the containers of a per-session
 server, made from one payload, would all share one name. Pure: the files are `PlanFile`s
@@ -21,33 +21,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .. import baseline
-from ..ir import IR, NetworkMode
+from ..ir import IR
 from ..origin import BASELINE, Origin
+from . import network
 from .plan import Payload, PlanFile, Target, bind
 
 # only the loopback names: nothing of the host's, not even the server's own name
 HOSTS = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-# no nameserver: a resolver library then asks 127.0.0.1, the container's own loopback, where
-# nothing answers (glibc and musl both do), so every name but those in /etc/hosts fails
-NO_RESOLVER = "# no nameserver: names resolve only through /etc/hosts\n"
-# the gate's resolver, which answers allowed names only, each with its own loopback address
-GATE_RESOLVER = f"nameserver {baseline.GATE_DNS}\noptions ndots:1\n"
-
-
-def resolver(policy: IR, role: str, open_resolver: str | None) -> str | None:
-    """What `/etc/resolv.conf` says in the `role` container; None where it is the engine's
-    own (then named among its engine mounts): `open_resolver` is the engine's answer for a
-    server on its own bridge network."""
-    mode = policy.network.mode.value
-    if role == "gate" or mode is NetworkMode.NONE:
-        # INVARIANT: no nameserver of the host's reaches a container that has no network; the
-        # gate resolves nothing itself (the host does, for each connection it relays)
-        return NO_RESOLVER
-    if mode is NetworkMode.ALLOW_LIST:
-        # INVARIANT: under an allow-list the server's only resolver is the gate's
-        return GATE_RESOLVER
-    return open_resolver
 
 
 def place(
@@ -62,11 +42,10 @@ def place(
     """Bind mcp-lok's own files into the `role` container's payload (after its other
     mounts) and return them for the launcher to write. `extra`: the engine's own files
     besides the three every engine writes (Podman's `/run/.containerenv`)."""
-    dns = resolver(policy, role, open_resolver)
     wanted: dict[str, tuple[str | None, Origin]] = {
         "/etc/hosts": (HOSTS, BASELINE),
         "/etc/hostname": (f"{target.name}\n", BASELINE),
-        "/etc/resolv.conf": (dns, policy.network.mode.origin if role == "server" else BASELINE),
+        "/etc/resolv.conf": network.resolver(policy, role, open_resolver),
     }
     wanted |= {path: (content, BASELINE) for path, content in extra.items()}
     files: list[PlanFile] = []
@@ -75,11 +54,11 @@ def place(
             continue
         source = f"{target.layout.etc(role)}/{path.rsplit('/', 1)[1].lstrip('.')}"
         # INVARIANT: mcp-lok's own files are read-only inside, and propagate nothing
-        payload.mount(bind(source, path, read_only=True), origin)
+        payload.host.add(origin, Mounts=[bind(source, path, read_only=True)])
         # 0644 whatever the runtime folder's mode: the server reads it as its own uid, and
         # a bind mount carries the host file's mode and owner into the container
         files.append(PlanFile(source, content, mode=0o644))
     return tuple(files)
 
 
-__all__ = ["GATE_RESOLVER", "HOSTS", "NO_RESOLVER", "place", "resolver"]
+__all__ = ["HOSTS", "place"]

@@ -20,6 +20,15 @@ from .plan import EngineMount
 DEV_SIZE = 64 * 1024 * 1024
 NO_EXEC = ("nosuid", "nodev", "noexec")
 READ_ONLY = ("ro", *NO_EXEC)
+# the kernel files both engines hide behind /dev/null (the folders they hide differ)
+MASKED_FILES = (
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+)
 
 
 def kernel(body: ContainerCreate, dev_options: tuple[str, ...]) -> Iterator[EngineMount]:
@@ -116,4 +125,4 @@ def read_only(body: ContainerCreate, paths: tuple[str, ...]) -> Iterator[EngineM
         yield EngineMount(path, ("proc",), READ_ONLY, "a kernel path made read-only", optional=True)
 
 
-__all__ = ["DEV_SIZE", "hidden", "init", "kernel", "read_only"]
+__all__ = ["DEV_SIZE", "MASKED_FILES", "hidden", "init", "kernel", "read_only"]

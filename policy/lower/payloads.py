@@ -9,7 +9,7 @@ annotations cost a tenth of that. Every name used here must therefore exist when
 class is defined (a body refers only to the bodies above it).
 """
 
-from typing import NotRequired, TypedDict
+from typing import TypedDict
 
 
 class Ulimit(TypedDict):
@@ -31,7 +31,16 @@ class MountSpec(TypedDict):
     BindOptions: BindOptions
 
 
-class HostConfig(TypedDict):
+class RestartPolicy(TypedDict):
+    Name: str
+
+
+# The Engine API takes every field of these two as optional, and so do their types
+# (`total=False`): `Payload` fills them by keyword, a few fields at a time. Which fields
+# every plan sets is pinned by tests/unit/policy/test_lower.py and the snapshots.
+
+
+class HostConfig(TypedDict, total=False):
     CapAdd: list[str]
     CapDrop: list[str]
     Init: bool
@@ -44,19 +53,19 @@ class HostConfig(TypedDict):
     PidsLimit: int
     Privileged: bool
     ReadonlyRootfs: bool
-    RestartPolicy: dict[str, str]
+    RestartPolicy: RestartPolicy
     SecurityOpt: list[str]
     ShmSize: int
     Tmpfs: dict[str, str]
     Ulimits: list[Ulimit]
-    Sysctls: NotRequired[dict[str, str]]
+    Sysctls: dict[str, str]
 
 
-class ContainerCreate(TypedDict):
-    """The body of `POST /containers/create`."""
+class ContainerConfig(TypedDict, total=False):
+    """The container's own fields of `POST /containers/create` (the API's `Config`)."""
 
     Image: str
-    Cmd: NotRequired[list[str]]
+    Cmd: list[str]
     User: str
     Env: list[str]
     Labels: dict[str, str]
@@ -66,6 +75,11 @@ class ContainerCreate(TypedDict):
     OpenStdin: bool
     StdinOnce: bool
     Tty: bool
+
+
+class ContainerCreate(ContainerConfig, total=False):
+    """The body of `POST /containers/create`."""
+
     HostConfig: HostConfig
 
 

@@ -11,14 +11,23 @@ from __future__ import annotations
 import enum
 import json
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Unpack, cast
 
 from .. import baseline
 from ..diagnostics import Code, Diagnostic
+from ..gate_config import GateConfig
 from ..layout import RUNTIME_ROOT, Layout
 from ..origin import Argument, Origin
 from ..record import field, record
-from .payloads import BindOptions, ContainerCreate, MountSpec, NetworkCreate
+from .payloads import (
+    BindOptions,
+    ContainerConfig,
+    ContainerCreate,
+    HostConfig,
+    MountSpec,
+    NetworkCreate,
+)
 
 LAUNCH_LABEL = "mcp-lok-launch"
 LAUNCH_PLACEHOLDER = "${launch}"
@@ -114,7 +123,7 @@ class Container:
 @record
 class Gate:
     container: Container
-    config: dict[str, Any]
+    config: GateConfig
 
 
 @record
@@ -144,7 +153,7 @@ class LaunchPlan:
             else {
                 "container_name": self.gate.container.name,
                 "container": self.gate.container.body,
-                "config": self.gate.config,
+                "config": self.gate.config.to_dict(),
             },
             "files": [
                 {
@@ -175,46 +184,71 @@ def canonical_json(value: object, indent: int | None = None) -> str:
     )
 
 
-class Payload:
-    """Builds one payload and records, for every field it sets, the origin that set it.
+class _Fields:
+    """Sets the fields of one object of a payload and records, for each, the origin that set
+    it, in the trace's notation: `HostConfig.Memory` for a field, `HostConfig.Mounts[0]` for
+    a list's element, `Labels[mcp-lok]` for a map's entry."""
 
-    Paths are dotted (`HostConfig.Memory`); list elements get their index
-    (`HostConfig.Mounts[0]`), map entries their key (`Labels[mcp-lok]`)."""
+    def __init__(self, node: dict[str, Any], trace: dict[str, Origin], prefix: str) -> None:
+        self._node, self._trace, self._prefix = node, trace, prefix
+
+    def _set(self, origin: Origin, fields: Mapping[str, object]) -> None:
+        for key, value in fields.items():
+            self._node[key] = value
+            self._trace[f"{self._prefix}{key}"] = origin
+
+    def _add(self, origin: Origin, fields: Mapping[str, object]) -> None:
+        for key, value in fields.items():
+            if isinstance(value, list):
+                items = self._node.setdefault(key, [])
+                for item in value:
+                    self._trace[f"{self._prefix}{key}[{len(items)}]"] = origin
+                    items.append(item)
+            else:
+                assert isinstance(value, dict)  # the payloads' fields are lists, maps, values
+                entries = self._node.setdefault(key, {})
+                for name, item in value.items():
+                    self._trace[f"{self._prefix}{key}[{name}]"] = origin
+                    entries[name] = item
+
+
+class HostConfigFields(_Fields):
+    """`HostConfig`'s fields, by keyword: a name the Engine API lacks fails `mypy`."""
+
+    def set(self, origin: Origin, /, **fields: Unpack[HostConfig]) -> None:
+        """Set whole fields."""
+        self._set(origin, fields)
+
+    def add(self, origin: Origin, /, **fields: Unpack[HostConfig]) -> None:
+        """Append the elements given to list fields, the entries given to map fields."""
+        self._add(origin, fields)
+
+
+class Payload(_Fields):
+    """Builds one `POST /containers/create` body by keyword, with the Engine API's own
+    field names (`payloads.py`), and its trace: the origin of every field it sets. The
+    container's own fields are set here, `HostConfig`'s through `host`."""
 
     def __init__(self) -> None:
-        self.body: dict[str, Any] = {}
+        self._body: dict[str, Any] = {}
         self.trace: dict[str, Origin] = {}
+        super().__init__(self._body, self.trace, "")
+        self.host = HostConfigFields(
+            self._body.setdefault("HostConfig", {}), self.trace, "HostConfig."
+        )
 
-    def set(self, path: str, value: Any, origin: Origin) -> None:
-        *parents, leaf = path.split(".")
-        node = self.body
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-        self.trace[path] = origin
+    def set(self, origin: Origin, /, **fields: Unpack[ContainerConfig]) -> None:
+        """Set whole fields."""
+        self._set(origin, fields)
 
-    def add(self, path: str, value: Any, origin: Origin) -> None:
-        """Append to a list field."""
-        *parents, leaf = path.split(".")
-        node = self.body
-        for part in parents:
-            node = node.setdefault(part, {})
-        items = node.setdefault(leaf, [])
-        self.trace[f"{path}[{len(items)}]"] = origin
-        items.append(value)
+    def add(self, origin: Origin, /, **fields: Unpack[ContainerConfig]) -> None:
+        """Append the elements given to list fields, the entries given to map fields."""
+        self._add(origin, fields)
 
-    def mount(self, spec: MountSpec, origin: Origin) -> None:
-        """Append a mount to `HostConfig.Mounts`."""
-        self.add("HostConfig.Mounts", spec, origin)
-
-    def put(self, path: str, key: str, value: Any, origin: Origin) -> None:
-        """Set one entry of a map field."""
-        *parents, leaf = path.split(".")
-        node = self.body
-        for part in parents:
-            node = node.setdefault(part, {})
-        node.setdefault(leaf, {})[key] = value
-        self.trace[f"{path}[{key}]"] = origin
+    @property
+    def body(self) -> ContainerCreate:
+        # what `set` and `add` wrote, each value typed by the keyword that wrote it
+        return cast(ContainerCreate, self._body)
 
 
 def bind(source: str, target: str, *, read_only: bool) -> MountSpec:

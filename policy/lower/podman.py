@@ -37,14 +37,6 @@ OPEN_RESOLVER: str | None = None
 # files Podman writes besides /etc/hosts, /etc/hostname and /etc/resolv.conf
 OWN_FILES: Mapping[str, str] = {"/run/.containerenv": ""}
 MASKED_FOLDERS = ("/proc/acpi", "/proc/scsi", "/sys/dev/block", "/sys/firmware", "/sys/fs/selinux")
-MASKED_FILES = (
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/sched_debug",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-)
 READ_ONLY = (
     "/proc/asound",
     "/proc/bus",
@@ -69,9 +61,8 @@ def harden(payload: Payload, read_only: bool) -> None:
     for target in SCRATCH:
         if target not in payload.body["HostConfig"]["Tmpfs"]:
             # INVARIANT: nothing writable in a Podman container is executable or unbounded
-            payload.put(
-                "HostConfig.Tmpfs", target, f"{baseline.TMPFS_OPTIONS},size={SCRATCH_SIZE}", PODMAN
-            )
+            options = f"{baseline.TMPFS_OPTIONS},size={SCRATCH_SIZE}"
+            payload.host.add(PODMAN, Tmpfs={target: options})
 
 
 def engine_mounts(body: ContainerCreate) -> tuple[EngineMount, ...]:
@@ -80,7 +71,7 @@ def engine_mounts(body: ContainerCreate) -> tuple[EngineMount, ...]:
         *mounts.kernel(body, ("nosuid", "noexec")),
         *mounts.init(body, "/run/podman-init", "catatonit"),
         *_files(body),
-        *mounts.hidden(body, MASKED_FOLDERS, MASKED_FILES),
+        *mounts.hidden(body, MASKED_FOLDERS, mounts.MASKED_FILES),
         *mounts.read_only(body, READ_ONLY),
     )
 

@@ -1,9 +1,9 @@
 """Lowering of the server's own container: the hardened baseline, then what the policy
 grants, as one `POST /containers/create` body whose every field has an origin.
 
-Engine differences come in as `Quirks`, made from the engine's module; the gate's body is
-built in `gate.py`, the files mcp-lok binds in place of the engine's in `files.py`. Pure:
-no clock, no host lookups.
+Engine differences come in as `Quirks`, made from the engine's module; what the network
+mode causes is `network.py`'s, the gate's body `gate.py`'s, the files mcp-lok binds in
+place of the engine's `files.py`'s. Pure: no clock, no host lookups.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from .. import baseline, layout
-from ..ir import IR, NetworkMode
+from ..ir import IR
 from ..origin import BASELINE, Argument, Default, Origin
 from ..record import record
-from . import files
-from .payloads import ContainerCreate
+from . import files, network
+from .payloads import ContainerCreate, RestartPolicy, Ulimit
 from .plan import LAUNCH_LABEL, EngineMount, Payload, PlanFile, Target, Transport, bind
 
 # (policy, target) -> the SecurityOpt seccomp entry, and files the launcher must write
@@ -44,46 +44,34 @@ def container_name(target: Target) -> str:
     return f"mcp-lok-{target.name}"
 
 
-def gate_name(target: Target) -> str:
-    return f"mcp-lok-{target.name}-gate"
-
-
-def network_name(target: Target) -> str:
-    return f"mcp-lok-{target.name}"
-
-
-def needs_gate(policy: IR, target: Target) -> bool:
-    return policy.network.mode.value is NetworkMode.ALLOW_LIST or target.transport.is_http
-
-
 def labels(payload: Payload, target: Target, role: str) -> None:
-    payload.put("Labels", "mcp-lok", "true", BASELINE)
-    payload.put("Labels", "mcp-lok-name", target.name, NAME)
-    payload.put("Labels", LAUNCH_LABEL, target.launch, LAUNCH)
-    payload.put("Labels", "mcp-lok-role", role, BASELINE)
-    payload.put("Labels", "mcp-lok-transport", target.transport.value, TRANSPORT)
+    payload.add(BASELINE, Labels={"mcp-lok": "true"})
+    payload.add(NAME, Labels={"mcp-lok-name": target.name})
+    payload.add(LAUNCH, Labels={LAUNCH_LABEL: target.launch})
+    payload.add(BASELINE, Labels={"mcp-lok-role": role})
+    payload.add(TRANSPORT, Labels={"mcp-lok-transport": target.transport.value})
 
 
 def hardening(payload: Payload, policy: IR | None) -> None:
     """What every container mcp-lok creates gets, the gate included."""
-    # INVARIANT: every capability is dropped; only `CapAdd` (from rules) adds any back.
-    payload.set("HostConfig.CapDrop", ["ALL"], BASELINE)
-    payload.set("HostConfig.Init", True, BASELINE)
-    # INVARIANT: no host IPC, PID, UTS or user namespace is ever shared.
-    payload.set("HostConfig.IpcMode", "private", BASELINE)
-    payload.set("HostConfig.RestartPolicy", {"Name": "no"}, BASELINE)
-    payload.set(
-        "HostConfig.Privileged",
-        policy.privileged.value if policy else False,
-        policy.privileged.origin if policy else BASELINE,
+    payload.host.set(
+        BASELINE,
+        # INVARIANT: every capability is dropped; only `CapAdd` (from rules) adds any back.
+        CapDrop=["ALL"],
+        Init=True,
+        # INVARIANT: no host IPC, PID, UTS or user namespace is ever shared.
+        IpcMode="private",
+        RestartPolicy=RestartPolicy(Name="no"),
     )
-    payload.set(
-        "HostConfig.ReadonlyRootfs",
-        policy.read_only_rootfs.value if policy else True,
-        policy.read_only_rootfs.origin if policy else BASELINE,
-    )
+    if policy is None:
+        payload.host.set(BASELINE, Privileged=False, ReadonlyRootfs=True)
+    else:
+        payload.host.set(policy.privileged.origin, Privileged=policy.privileged.value)
+        payload.host.set(
+            policy.read_only_rootfs.origin, ReadonlyRootfs=policy.read_only_rootfs.value
+        )
     # INVARIANT: /dev/shm is sized by the plan, never the engine's unnamed default
-    payload.set("HostConfig.ShmSize", baseline.SHM_SIZE, BASELINE)
+    payload.host.set(BASELINE, ShmSize=baseline.SHM_SIZE)
 
 
 def limits(
@@ -94,41 +82,35 @@ def limits(
     nofile: int,
     origins: tuple[Origin, Origin, Origin, Origin],
 ) -> None:
-    payload.set("HostConfig.Memory", memory, origins[0])
     # INVARIANT: MemorySwap equals Memory, so the limit cannot be dodged through swap.
-    payload.set("HostConfig.MemorySwap", memory, origins[0])
-    payload.set("HostConfig.NanoCpus", cpus_milli * 1_000_000, origins[1])
-    payload.set("HostConfig.PidsLimit", pids, origins[2])
-    payload.add(
-        "HostConfig.Ulimits", {"Name": "nofile", "Soft": nofile, "Hard": nofile}, origins[3]
-    )
-    payload.add(
-        "HostConfig.Ulimits",
-        {"Name": "nproc", "Soft": baseline.NPROC, "Hard": baseline.NPROC},
-        BASELINE,
-    )
+    payload.host.set(origins[0], Memory=memory, MemorySwap=memory)
+    payload.host.set(origins[1], NanoCpus=cpus_milli * 1_000_000)
+    payload.host.set(origins[2], PidsLimit=pids)
+    payload.host.add(origins[3], Ulimits=[Ulimit(Name="nofile", Soft=nofile, Hard=nofile)])
+    nproc = Ulimit(Name="nproc", Soft=baseline.NPROC, Hard=baseline.NPROC)
+    payload.host.add(BASELINE, Ulimits=[nproc])
 
 
 def server(policy: IR, target: Target, quirks: Quirks) -> tuple[Payload, tuple[PlanFile, ...]]:
     payload = Payload()
-    payload.set("Image", target.image, IMAGE)
+    payload.set(IMAGE, Image=target.image)
     if target.args:
-        payload.set("Cmd", list(target.args), ARGS)
+        payload.set(ARGS, Cmd=list(target.args))
     # INVARIANT: a launched server's `User` is `uid:gid` numbers (the launcher resolves a name
     # or a lone uid against the image first, `identity.resolve`, and refuses to create
     # anything otherwise): with an explicit group neither engine adds the groups the image's
     # /etc/group lists the user in (measured on Docker 20.10 and Podman 4.3: `User: "65534"`
     # on an image listing `docker:x:105:nobody` runs in the groups 105 and 65534,
     # `User: "65534:65534"` in 65534 only), and a name cannot turn out to be root unjudged.
-    payload.set("User", policy.user.value, policy.user.origin)
+    payload.set(policy.user.origin, User=policy.user.value)
     labels(payload, target, "server")
     if target.transport.is_http:
-        payload.put("Labels", "mcp-lok-port", str(target.port), Argument("--target-port"))
+        payload.add(Argument("--target-port"), Labels={"mcp-lok-port": str(target.port)})
     _stdio(payload, target)
     hardening(payload, policy)
-    payload.set("HostConfig.CapAdd", [], BASELINE)
+    payload.host.set(BASELINE, CapAdd=[])
     for cap in policy.capabilities:
-        payload.add("HostConfig.CapAdd", cap.name, cap.origin)
+        payload.host.add(cap.origin, CapAdd=[cap.name])
     written = _security_opt(payload, policy, target, quirks.seccomp)
     lim = policy.limits
     limits(
@@ -140,8 +122,8 @@ def server(policy: IR, target: Target, quirks: Quirks) -> tuple[Payload, tuple[P
         (lim.memory.origin, lim.cpus.origin, lim.pids.origin, lim.nofile.origin),
     )
     written += _filesystem(payload, policy, target, quirks)
-    _network_mode(payload, policy, target)
-    _env(payload, policy, target)
+    proxy_env = network.server(payload, policy, target)
+    _env(payload, policy, target, proxy_env)
     return payload, written
 
 
@@ -149,35 +131,39 @@ def _stdio(payload: Payload, target: Target) -> None:
     stdio = target.transport is Transport.STDIO
     # a stdio server talks through the engine's attach stream: stdin open, no TTY (a TTY
     # would mangle JSON-RPC framing); an HTTP server needs no stdin at all
-    for field in ("AttachStdin", "OpenStdin", "AttachStdout", "AttachStderr"):
-        payload.set(field, stdio, TRANSPORT)
-    payload.set("StdinOnce", False, TRANSPORT)
-    payload.set("Tty", False, BASELINE)
+    payload.set(
+        TRANSPORT,
+        AttachStdin=stdio,
+        OpenStdin=stdio,
+        AttachStdout=stdio,
+        AttachStderr=stdio,
+        StdinOnce=False,
+    )
+    payload.set(BASELINE, Tty=False)
 
 
 def _security_opt(
     payload: Payload, policy: IR, target: Target, seccomp: SeccompOption
 ) -> tuple[PlanFile, ...]:
-    payload.set("HostConfig.SecurityOpt", [], BASELINE)
+    payload.host.set(BASELINE, SecurityOpt=[])
     if policy.no_new_privileges.value:
-        payload.add(
-            "HostConfig.SecurityOpt", "no-new-privileges:true", policy.no_new_privileges.origin
-        )
+        payload.host.add(policy.no_new_privileges.origin, SecurityOpt=["no-new-privileges:true"])
     if not policy.seccomp.value:
-        payload.add("HostConfig.SecurityOpt", "seccomp=unconfined", policy.seccomp.origin)
+        payload.host.add(policy.seccomp.origin, SecurityOpt=["seccomp=unconfined"])
         return ()
     option, files = seccomp(policy, target)
     origin = policy.seccomp_deny[-1].origin if policy.seccomp_deny else policy.seccomp.origin
-    payload.add("HostConfig.SecurityOpt", option, origin)
+    payload.host.add(origin, SecurityOpt=[option])
     return files
 
 
 def _filesystem(
     payload: Payload, policy: IR, target: Target, quirks: Quirks
 ) -> tuple[PlanFile, ...]:
-    payload.set("HostConfig.Mounts", [], BASELINE)
+    payload.host.set(BASELINE, Mounts=[])
     for mount in policy.mounts:
-        payload.mount(bind(mount.source, mount.target, read_only=not mount.writable), mount.origin)
+        spec = bind(mount.source, mount.target, read_only=not mount.writable)
+        payload.host.add(mount.origin, Mounts=[spec])
     own = files.place(
         payload,
         policy,
@@ -186,14 +172,10 @@ def _filesystem(
         open_resolver=quirks.open_resolver,
         extra=quirks.own_files,
     )
-    payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    payload.host.set(BASELINE, Tmpfs={})
     for tmpfs in policy.tmpfs:
-        payload.put(
-            "HostConfig.Tmpfs",
-            tmpfs.target,
-            f"{baseline.TMPFS_OPTIONS},size={tmpfs.size}",
-            tmpfs.origin,
-        )
+        options = f"{baseline.TMPFS_OPTIONS},size={tmpfs.size}"
+        payload.host.add(tmpfs.origin, Tmpfs={tmpfs.target: options})
     if not policy.masks:
         return own
     # A mask is an empty, read-only directory of mcp-lok's bound over the path. (A tmpfs
@@ -201,23 +183,13 @@ def _filesystem(
     # mount ends up hidden beneath it and the path stays visible. Binds nest on both.)
     empty = layout.empty(target.runtime_dir)
     for mask in policy.masks:
-        payload.mount(bind(empty, mask.path, read_only=True), mask.origin)
+        payload.host.add(mask.origin, Mounts=[bind(empty, mask.path, read_only=True)])
     return (*own, PlanFile(empty, "", mode=0o555, directory=True))
 
 
-def _network_mode(payload: Payload, policy: IR, target: Target) -> None:
-    mode = policy.network.mode
-    if needs_gate(policy, target):
-        # the server joins the gate's namespace: it has only `lo`, and the gate is its door
-        value = f"container:{gate_name(target)}"
-    elif mode.value is NetworkMode.OPEN:
-        value = network_name(target)
-    else:
-        value = "none"
-    payload.set("HostConfig.NetworkMode", value, mode.origin)
-
-
-def _env(payload: Payload, policy: IR, target: Target) -> None:
+def _env(
+    payload: Payload, policy: IR, target: Target, proxy_env: list[tuple[str, str, Origin]]
+) -> None:
     entries: list[tuple[str, str, Origin]] = [(v.name, v.value, v.origin) for v in policy.env]
     # INVARIANT: a secret's value never enters a plan; the launcher fills the placeholder in
     entries += [(s.name, s.placeholder, s.origin) for s in policy.secrets]
@@ -230,22 +202,10 @@ def _env(payload: Payload, policy: IR, target: Target) -> None:
             ("MCP_HOST", "127.0.0.1"),
         ):
             entries.append((name, value, TRANSPORT))
-    if policy.network.mode.value is NetworkMode.ALLOW_LIST:
-        proxy = f"http://{baseline.GATE_PROXY}"
-        no_proxy = "localhost,127.0.0.1,::1"
-        for name, value in (
-            ("HTTP_PROXY", proxy),
-            ("HTTPS_PROXY", proxy),
-            ("NO_PROXY", no_proxy),
-            ("http_proxy", proxy),
-            ("https_proxy", proxy),
-            ("no_proxy", no_proxy),
-            ("NODE_USE_ENV_PROXY", "1"),
-        ):
-            entries.append((name, value, policy.network.mode.origin))
-    payload.set("Env", [], BASELINE)
+    entries += proxy_env
+    payload.set(BASELINE, Env=[])
     for name, value, origin in sorted(entries, key=lambda e: e[0]):
-        payload.add("Env", f"{name}={value}", origin)
+        payload.add(origin, Env=[f"{name}={value}"])
 
 
-__all__ = ["Quirks", "container_name", "gate_name", "needs_gate", "server"]
+__all__ = ["Quirks", "container_name", "server"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from .log import log
+from .tasks import Tasks
 
 PORT = 53
 TTL = 300
@@ -113,28 +114,25 @@ class DnsUdp(asyncio.DatagramProtocol):
     def __init__(self, lookup: Lookup, refused: Refused | None = None) -> None:
         self._lookup, self._refused = lookup, refused
         self._transport: asyncio.DatagramTransport | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks("dns")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(self._tasks) >= 256:
-            return  # a flood: the client retries
-        task = asyncio.get_running_loop().create_task(self._answer(data, addr))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if len(self._tasks) >= 256 or self._tasks.closed:
+            return  # a flood (the client retries), or the gate is stopping
+        self._tasks.spawn(self._answer(data, addr), name="answer")
 
     async def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
         reply = await answer(data, self._lookup, self._refused)
         if reply is not None and self._transport is not None:
             self._transport.sendto(reply, addr)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()
 
 
 class DnsServer:
@@ -180,6 +178,6 @@ class DnsServer:
 
     async def close(self) -> None:
         if self._udp is not None:
-            self._udp.close()
+            await self._udp.close()
         if self._tcp is not None:
             self._tcp.close()

@@ -13,12 +13,13 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import cast
 
-from .config import Egress
+from .gate_config import Egress
 from .log import log
 from .names import Names
 from .relay import Refused, frame, hand_over, open_relay, read_frame
 from .sockets import accept_forever, listen_tcp, reset
 from .splice import Connections
+from .tasks import Tasks
 
 UDP_IDLE = 60.0  # a UDP flow with no datagram either way for this long is closed
 MAX_UDP_FLOWS = 64  # per listener
@@ -35,7 +36,7 @@ class Destinations:
         self._egress = egress
         self._names = names
         self._connections = connections
-        self._accepting: list[asyncio.Task[None]] = []
+        self._tasks = Tasks("egress")
         self._udp: list[UdpDestination] = []
         self._lock = asyncio.Lock()
 
@@ -44,13 +45,12 @@ class Destinations:
             await self.open(name, address)
 
     async def open(self, name: str, address: str) -> None:
-        loop = asyncio.get_running_loop()
         async with self._lock:
-            for port, transport in sorted(self._names.allowed(name)):
-                if transport == "tcp":
+            for port, protocol in sorted(self._names.allowed(name)):
+                if protocol == "tcp":
                     listener = listen_tcp(address, port)
-                    accept = accept_forever(listener, self._acceptor(name, port))
-                    self._accepting.append(loop.create_task(accept))
+                    accept = accept_forever(listener, self._acceptor(name, port), self._connections)
+                    self._tasks.spawn(accept, name=f"accept {name}:{port}")
                 else:
                     udp = UdpDestination(self._egress.socket, name, port)
                     await udp.start(address)
@@ -58,12 +58,10 @@ class Destinations:
             log.info("egress: %s is %s", name, address)
 
     async def close(self) -> None:
-        for task in self._accepting:
-            task.cancel()
-        await asyncio.gather(*self._accepting, return_exceptions=True)
+        await self._tasks.close()
         for udp in self._udp:
-            udp.close()
-        self._accepting, self._udp = [], []
+            await udp.close()
+        self._udp = []
 
     def _acceptor(
         self, name: str, port: int
@@ -122,7 +120,7 @@ class UdpDestination(asyncio.DatagramProtocol):
         self._socket, self._name, self._port = socket, name, port
         self._transport: asyncio.DatagramTransport | None = None
         self._flows: dict[tuple[str, int], asyncio.Queue[bytes]] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks(f"udp {name}:{port}")
 
     async def start(self, address: str) -> None:
         loop = asyncio.get_running_loop()
@@ -136,10 +134,10 @@ class UdpDestination(asyncio.DatagramProtocol):
         if queue is None:
             if len(self._flows) >= MAX_UDP_FLOWS:
                 return
+            if self._tasks.closed:
+                return
             queue = self._flows[addr] = asyncio.Queue(MAX_PENDING)
-            task = asyncio.get_running_loop().create_task(self._flow(addr, queue))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._tasks.spawn(self._flow(addr, queue), name=f"flow {addr[0]}:{addr[1]}")
         with contextlib.suppress(asyncio.QueueFull):
             queue.put_nowait(data)
 
@@ -177,8 +175,7 @@ class UdpDestination(asyncio.DatagramProtocol):
                 self._transport.sendto(data, addr)
         raise OSError("the host ended the flow")
 
-    def close(self) -> None:
+    async def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()

@@ -14,12 +14,13 @@ import contextlib
 import socket
 from urllib.parse import urlsplit
 
-from .config import Egress
 from .egress import relay_tcp
+from .gate_config import Egress
+from .hosts import LOCALHOST, LOOPBACK, canonical, is_name, literal, never_dialled
 from .log import log
-from .names import canonical, literal, local, well_formed
 from .sockets import accept_forever, listen_tcp, readable, reset
 from .splice import Connections
+from .tasks import Tasks
 
 HEAD_LIMIT = 16 * 1024
 HEAD_WAIT = 30.0
@@ -75,20 +76,16 @@ class HttpProxy:
 
     def __init__(self, egress: Egress, connections: Connections) -> None:
         self._egress, self._connections = egress, connections
-        self._accepting: asyncio.Task[None] | None = None
+        self._tasks = Tasks("proxy")
 
     async def start(self) -> None:
         host, port = self._egress.proxy
         listener = listen_tcp(host, port)
-        accept = accept_forever(listener, self._accept)
-        self._accepting = asyncio.get_running_loop().create_task(accept)
+        self._tasks.spawn(accept_forever(listener, self._accept, self._connections), name="accept")
         log.info("proxy: %s:%d relays allowed destinations only", host, port)
 
     async def close(self) -> None:
-        if self._accepting is not None:
-            self._accepting.cancel()
-            await asyncio.gather(self._accepting, return_exceptions=True)
-            self._accepting = None
+        await self._tasks.close()
 
     async def _accept(self, conn: socket.socket) -> None:
         await self._connections.serve(
@@ -124,13 +121,16 @@ class HttpProxy:
         # spelt (`[::1]`, `::ffff:127.0.0.1`, `0.0.0.0`, `[::]`), nor a host that is neither
         # a name nor an address (`2130706433`, `0x7f.1`, `0`, which resolvers read as
         # addresses): in a rule, loopback is the namespace's own, reached directly
-        if literal(host) is None and not well_formed(host):
+        address = literal(host)
+        if address is None and not is_name(host):
             return f"`{host[:80]}` is not a host name"
-        what = local(host)
-        if what == "loopback":
+        never = (
+            LOOPBACK if host == LOCALHOST else None if address is None else never_dialled(address)
+        )
+        if never == LOOPBACK:
             return "the namespace's own loopback is reached directly, not through the proxy"
-        if what == "unspecified":
-            return "the unspecified address is never a destination"
+        if never is not None:
+            return f"{never} is never a destination"
         return None
 
 

@@ -8,7 +8,7 @@ import os
 import stat
 import time
 
-from .config import Ingress
+from .gate_config import Ingress
 from .log import log
 from .splice import CHUNK, DIAL_DEADLINE, Connections, DialError, Traffic, dial, splice
 

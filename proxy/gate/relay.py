@@ -21,6 +21,7 @@ import json
 import socket
 import struct
 
+from .sockets import read_line
 from .splice import CHUNK
 
 HOST_WAIT = 10.0  # the host process may still be starting when the server first dials
@@ -147,11 +148,7 @@ async def connect_link(path: str, wait: float) -> socket.socket:
 
 async def _read_line(link: socket.socket) -> bytes:
     """One answer line; the host sends nothing more until it has the descriptor."""
-    loop = asyncio.get_running_loop()
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = await loop.sock_recv(link, MAX_LINE)
-        if not chunk or len(data) > MAX_LINE:
-            raise OSError("the host closed the relay")
-        data += chunk
-    return data
+    line = await read_line(link, MAX_LINE)
+    if line is None:
+        raise OSError("the host closed the relay")
+    return line

@@ -19,12 +19,12 @@ line per report either way.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import socket
 
 from .log import log
 from .relay import HOST_WAIT, Refused, connect_link
+from .tasks import Tasks
 
 REPORT = "dns-refused"
 DELAY = 0.5  # the first refusal after a quiet spell waits this long for company
@@ -58,6 +58,7 @@ class RefusalReport:
         self._unnamed = 0
         self._last: float | None = None  # when the last report went (loop time)
         self._streak = 0  # reports in a row with refusals coming in between
+        self._tasks = Tasks("dns-report")
         self._pending: asyncio.Task[None] | None = None
 
     def note(self, name: str) -> None:
@@ -69,10 +70,9 @@ class RefusalReport:
             self._named[name] = 1
         else:
             self._unnamed += 1
-        if self._pending is None:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
-            self._pending = loop.create_task(self._send_at(self.due(now) - now))
+        if self._pending is None and not self._tasks.closed:
+            now = asyncio.get_running_loop().time()
+            self._pending = self._tasks.spawn(self._send_at(self.due(now) - now), name="send")
 
     def due(self, now: float) -> float:
         """When the report of a refusal counted at `now` goes, no report being pending:
@@ -89,11 +89,8 @@ class RefusalReport:
 
     async def close(self) -> None:
         """Send what is counted now, instead of waiting for the next report."""
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pending
-            self._pending = None
+        await self._tasks.close()
+        self._pending = None
         await self.send(wait=SHUTDOWN_WAIT)
 
     async def _send_at(self, wait: float) -> None:

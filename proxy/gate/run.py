@@ -15,13 +15,14 @@ import contextlib
 import logging
 import os
 import signal
+import stat
 import sys
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .config import Config, ConfigError, load_config
 from .dns import DnsServer
 from .egress import Destinations
+from .gate_config import MAX_BYTES, ConfigError, GateConfig
 from .httpproxy import HttpProxy
 from .ingress import IngressListener
 from .log import log
@@ -48,7 +49,26 @@ class Listener(Protocol):
         """Stop accepting and remove whatever `start` created; open connections stay."""
 
 
-def listeners(config: Config, connections: Connections) -> list[Listener]:
+def load_config(path: str) -> GateConfig:
+    """The config at `path`, as the launcher wrote it (`GateConfig.from_json` validates it)."""
+    try:
+        # non-blocking, so a FIFO in the config's place cannot hang the gate
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ConfigError(f"`{path}` is not a regular file")
+            data = os.read(fd, MAX_BYTES + 1)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        raise ConfigError(f"cannot read `{path}`: {error.strerror}") from error
+    try:
+        return GateConfig.from_json(data)
+    except ConfigError as error:
+        raise ConfigError(f"`{path}`: {error}") from None
+
+
+def listeners(config: GateConfig, connections: Connections) -> list[Listener]:
     """The listeners a config asks for, in start order."""
     found: list[Listener] = []
     if config.ingress is not None:
@@ -86,7 +106,7 @@ def listeners(config: Config, connections: Connections) -> list[Listener]:
 class Gate:
     """The event loop's owner: starts the listeners, waits for a signal, shuts down."""
 
-    config: Config
+    config: GateConfig
     connections: Connections = field(default_factory=Connections)
     drain_seconds: float = DRAIN_SECONDS
     # written once every listener is up (the launcher starts the server after it), and
@@ -135,7 +155,7 @@ def _write_ready(path: str) -> None:
     os.replace(f"{path}.tmp", path)
 
 
-async def serve(config: Config, ready_file: str | None = None) -> None:
+async def serve(config: GateConfig, ready_file: str | None = None) -> None:
     gate = Gate(config, ready_file=ready_file)
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,6 +11,8 @@ import socket
 import struct
 from collections.abc import Callable, Coroutine
 
+from .splice import Connections
+
 BACKLOG = 128
 
 
@@ -29,12 +31,13 @@ def listen_tcp(address: str, port: int) -> socket.socket:
 
 
 async def accept_forever(
-    sock: socket.socket, handle: Callable[[socket.socket], Coroutine[object, object, None]]
+    sock: socket.socket,
+    handle: Callable[[socket.socket], Coroutine[object, object, None]],
+    connections: Connections,
 ) -> None:
     """Accept on `sock` until cancelled; each connection is handled in a task of its own,
-    which owns (and closes) the connection."""
+    which owns (and closes) the connection, and which `connections` owns."""
     loop = asyncio.get_running_loop()
-    tasks: set[asyncio.Task[None]] = set()
     try:
         while True:
             try:
@@ -43,9 +46,7 @@ async def accept_forever(
                 await asyncio.sleep(0.05)  # e.g. out of descriptors: back off, keep serving
                 continue
             conn.setblocking(False)
-            task = loop.create_task(handle(conn))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
+            connections.spawn(handle(conn), name="connection")
     finally:
         sock.close()
 
@@ -64,6 +65,19 @@ async def readable(sock: socket.socket) -> None:
         await ready
     finally:
         loop.remove_reader(sock.fileno())
+
+
+async def read_line(sock: socket.socket, limit: int) -> bytes | None:
+    """One line, up to its `\n`, from a peer that sends nothing more before it is answered;
+    None when the peer closed first or sent more than `limit` bytes without one."""
+    loop = asyncio.get_running_loop()
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = await loop.sock_recv(sock, limit)
+        if not chunk or len(data) > limit:
+            return None
+        data += chunk
+    return data
 
 
 def reset(sock: socket.socket) -> None:

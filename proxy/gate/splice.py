@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 
 from .log import log
+from .tasks import Tasks
 
 # one read; with the reader's limit and the writer's high-water mark, this bounds what a
 # connection buffers to a few hundred KiB per direction, however fast one side sends
@@ -109,7 +110,8 @@ class Connections:
 
     def __init__(self, limit: int = MAX_CONNECTIONS) -> None:
         self._limit = limit
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._spawned = Tasks("connections")  # what the gate's own listeners accepted
+        self._tasks: set[asyncio.Task[None]] = set()  # every connection being served
         self._serial = 0
         self._idle = asyncio.Event()
         self._idle.set()
@@ -145,6 +147,10 @@ class Connections:
             if not self._tasks:
                 self._idle.set()
 
+    def spawn(self, work: Coroutine[object, object, None], *, name: str) -> None:
+        """Handle an accepted connection in a task of its own (`work` calls `serve`)."""
+        self._spawned.spawn(work, name=name)
+
     def cut(self) -> None:
         """Cancel every open connection now."""
         for task in list(self._tasks):
@@ -158,3 +164,4 @@ class Connections:
         self.cut()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._spawned.close()

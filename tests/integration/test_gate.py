@@ -39,6 +39,7 @@ from mcp_lok.policy import Engine, LaunchPlan, Target, Transport, compile_plan
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.proxy.forward import Forwarder
 from tests.e2e.engines import unavailable
+from tests.gate_image import image_package
 
 REPO = Path(__file__).resolve().parents[2]
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
@@ -54,15 +55,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.transports, pytest.mark.timeout(300)]
 
 
 def _context() -> io.BytesIO:
-    """The gate's build context: its Dockerfile and the gate program, nothing else."""
+    """The gate's build context as the image build makes it: its Dockerfile and the gate
+    program, with the modules it shares with mcp-lok (`scripts/build_images.py`)."""
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        files = [("Dockerfile", REPO / "images/gate/Dockerfile")] + [
-            (f"mcp_lok_gate/{p.name}", p) for p in sorted((REPO / "proxy/gate").glob("*.py"))
-        ]
-        for name, path in files:
+    with tempfile.TemporaryDirectory() as folder, tarfile.open(fileobj=buffer, mode="w") as tar:
+        context = image_package(Path(folder))
+        for path in sorted(p for p in context.rglob("*") if p.is_file()):
             data = path.read_bytes()
-            info = tarfile.TarInfo(name)
+            info = tarfile.TarInfo(path.relative_to(context).as_posix())
             info.size, info.mode = len(data), 0o644
             tar.addfile(info, io.BytesIO(data))
     buffer.seek(0)
@@ -200,9 +200,10 @@ def launch(engine: Engineered) -> Iterator[Any]:
         )
         plan = compile_plan(source, target, host=FixedHost())
         assert plan.gate is not None
-        ingress = plan.gate.config["ingress"]
+        ingress = plan.gate.config.ingress
+        assert ingress is not None
         gate_dir = f"{runtime_dir}/{name}/gate"
-        socket = f"{gate_dir}/{Path(ingress['socket']).name}"
+        socket = f"{gate_dir}/{Path(ingress.socket).name}"
         write_files(plan, runtime_dir, gate_dir)
         launched = Launched(engine.api, plan, runtime_dir, socket)
         launched_all.append(launched)
@@ -230,7 +231,8 @@ def start_server(launched: Launched) -> None:
 async def front(launched: Launched) -> AsyncIterator[tuple[str, Forwarder]]:
     """What `proxy/server.py` will be, reduced to routing every path to the forwarder."""
     assert launched.plan.gate is not None
-    port = launched.plan.gate.config["ingress"]["port"]
+    assert launched.plan.gate.config.ingress is not None
+    port = launched.plan.gate.config.ingress.port
     forwarder = Forwarder(launched.socket, port)
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", forwarder.handle)

@@ -7,7 +7,7 @@ import ipaddress
 
 import pytest
 
-from mcp_lok.policy import addresses, rules
+from mcp_lok.policy import addresses, hosts, rules
 from mcp_lok.policy.addresses import AddressClass as C
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.origin import Span
@@ -193,7 +193,7 @@ def test_the_host_is_asked_for_its_addresses_only_when_a_rule_names_an_address()
     ],
 )
 def test_the_ipv4_address_an_ipv6_one_carries(address: str, carried: str | None) -> None:
-    found = addresses.embedded_ipv4(ipaddress.ip_address(address))
+    found = hosts.embedded_ipv4(ipaddress.ip_address(address))
     assert (str(found) if found else None) == carried
 
 

@@ -235,4 +235,4 @@ def test_the_ir_carries_what_each_pattern_covers_and_what_insecure_acknowledged(
     ]
     # the gate's own copy is unchanged: it never dials, the host decides
     assert plan.gate is not None
-    assert all("acknowledged" not in r for r in plan.gate.config["egress"]["rules"])
+    assert all("acknowledged" not in r for r in plan.gate.config.to_dict()["egress"]["rules"])

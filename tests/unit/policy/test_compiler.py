@@ -122,8 +122,8 @@ def test_a_seed_profile_compiles_end_to_end(files) -> None:
     assert isinstance(egress.origin, Pointer)
     plan = compile_plan("/p/github.json", TARGET, files.read, host=FixedHost())
     assert plan.gate is not None
-    assert plan.gate.config["egress"]["rules"] == [
-        {"hosts": ["api.github.com"], "ports": [443], "transports": ["tcp"]}
+    assert plan.gate.config.to_dict()["egress"]["rules"] == [
+        {"hosts": ["api.github.com"], "ports": [443], "protocols": ["tcp"]}
     ]
 
 

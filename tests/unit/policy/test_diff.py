@@ -273,7 +273,7 @@ def test_a_gate_that_appears_brings_its_duties() -> None:
     assert (gate.before, gate.after, gate.origin_after) == (None, "mcp-lok-srv-gate", at(2))
     egress = next(c for c in changes if c.path == "gate.config.egress")
     assert egress.after["rules"] == [
-        {"hosts": ["api.github.com"], "ports": [443], "transports": ["tcp"]}
+        {"hosts": ["api.github.com"], "ports": [443], "protocols": ["tcp"]}
     ]
     assert egress.origin_after is None  # the gate's config has no trace
     assert "+ gate.config.egress: {" in render_human(changes)
@@ -287,6 +287,10 @@ def test_two_gates_are_compared_inside() -> None:
     after = plan(allow(2, "api.github.com", "pypi.org"))
     changes = diff(before, after)
     assert paths(changes) == ["gate.config.egress.rules[0].hosts[pypi.org]"]
+    udp = replace(
+        allow(2, "api.github.com"), protocols=(rules.Item("tcp", at(2)), rules.Item("udp", at(2)))
+    )
+    assert paths(diff(before, plan(udp))) == ["gate.config.egress.rules[0].protocols[udp]"]
     transport = replace(TARGET, transport=Transport.SSE)
     gates = diff(before, plan(allow(2, "api.github.com"), target=transport))
     label = next(c for c in gates if c.path == "gate.Labels[mcp-lok-transport]")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from typing import Any
 
 import pytest
@@ -23,7 +24,9 @@ from mcp_lok.policy.lower import (
     lower,
     target_problems,
 )
-from mcp_lok.policy.lower.gate import gate_config
+from mcp_lok.policy.lower.network import gate_config
+from mcp_lok.policy.lower.payloads import ContainerConfig, ContainerCreate, HostConfig
+from mcp_lok.policy.lower.plan import HostConfigFields, Payload
 from mcp_lok.policy.origin import BASELINE, Argument, Default, Origin, Span
 
 FILE = "p.lok"
@@ -235,6 +238,41 @@ def test_every_payload_leaf_has_an_origin(
         assert untraced(plan.gate.container.body, plan.gate.container.trace) == []
 
 
+def test_payloads_are_built_by_keyword_with_the_engine_api_s_field_names() -> None:
+    """`Payload.set(origin, Image=…)`: the keywords are the TypedDicts' own, so a field name
+    the Engine API lacks (or a value of the wrong type) fails `mypy --strict`."""
+    for method, fields in (
+        (Payload.set, ContainerConfig),
+        (Payload.add, ContainerConfig),
+        (HostConfigFields.set, HostConfig),
+        (HostConfigFields.add, HostConfig),
+    ):
+        assert typing.get_type_hints(method)["fields"] == typing.Unpack[fields]
+
+
+@pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
+def test_every_body_sets_every_field_and_traces_each(
+    engine: Engine, transport: Transport, mode: NetworkMode
+) -> None:
+    plan = lower(policy_for(mode), target(engine, transport, args=("serve",)))
+    containers = [(plan.server, {"Sysctls"})]
+    if plan.gate is not None:
+        containers.append((plan.gate.container, set()))
+    for container, unset in containers:
+        body = container.body
+        assert set(body) == set(ContainerCreate.__optional_keys__)
+        assert set(body["HostConfig"]) == set(HostConfig.__optional_keys__) - unset
+        # every trace key names a field the body has (no origin for a field it lacks)
+        for key in container.trace:
+            node: Any = body
+            for part in key.replace("[", ".[").split("."):
+                if part.startswith("["):
+                    index = part[1:-1]
+                    node = node[int(index)] if isinstance(node, list) else node[index]
+                else:
+                    node = node[part]
+
+
 @pytest.mark.parametrize(("engine", "transport", "mode"), MATRIX)
 def test_lowering_is_deterministic(engine: Engine, transport: Transport, mode: NetworkMode) -> None:
     first = lower(policy_for(mode), target(engine, transport)).to_json()
@@ -398,19 +436,19 @@ def test_the_gate_for_an_allow_listed_http_server() -> None:
     assert gate_files[f"{ETC}/gate/resolv.conf"].startswith("# no nameserver")
     assert gate_files[RESOLV] == "nameserver 127.0.0.53\noptions ndots:1\n"
     config = {
-        "version": 1,
+        "version": 2,
         "name": "srv",
         "ingress": {"socket": "/run/mcp-lok-gate/ingress.sock", "port": 9000},
         "egress": {
             "socket": "/run/mcp-lok-gate/egress.sock",
             "dns": "127.0.0.53",
             "proxy": "127.0.0.1:3128",
-            "rules": [{"hosts": ["api.example.com"], "ports": [443], "transports": ["tcp"]}],
+            "rules": [{"hosts": ["api.example.com"], "ports": [443], "protocols": ["tcp"]}],
             "deny_hosts": [],
             "deny_ports": [],
         },
     }
-    assert plan.gate.config == config
+    assert plan.gate.config.to_dict() == config
     [gate_file] = [f for f in plan.files if f.path == GATE_JSON]
     assert json.loads(gate_file.content) == config
     assert gate_file.content == canonical_json(config) + "\n"
@@ -430,14 +468,12 @@ def test_gate_config_for_each_direction() -> None:
         FILE,
     )
     egress = gate_config(denied, target())
-    assert egress["ingress"] is None
-    assert (egress["egress"]["deny_hosts"], egress["egress"]["deny_ports"]) == (
-        ["169.254.169.254"],
-        [25],
-    )
+    assert egress.ingress is None
+    assert egress.egress is not None
+    assert (egress.egress.deny_hosts, egress.egress.deny_ports) == (("169.254.169.254",), (25,))
     ingress_only = gate_config(policy_for(NetworkMode.OPEN), target(transport=Transport.SSE))
-    assert ingress_only == {
-        "version": 1,
+    assert ingress_only.to_dict() == {
+        "version": 2,
         "name": "srv",
         "ingress": {"socket": "/run/mcp-lok-gate/ingress.sock", "port": 8080},
         "egress": None,
@@ -648,7 +684,7 @@ def test_to_dict_lays_out_the_plan() -> None:
         "gate": {
             "container_name": "mcp-lok-srv-gate",
             "container": plan.gate.container.body,
-            "config": plan.gate.config,
+            "config": plan.gate.config.to_dict(),
         },
         "files": [
             {
@@ -693,7 +729,7 @@ def test_to_dict_lays_out_the_plan() -> None:
     assert rules["gate_user"] == "65533:65533"
     # the gate's rules, each with the address classes its `insecure` acknowledged
     assert rules["rules"] == [
-        {**rule, "acknowledged": []} for rule in plan.gate.config["egress"]["rules"]
+        {**rule, "acknowledged": []} for rule in plan.gate.config.to_dict()["egress"]["rules"]
     ]
 
 
@@ -797,7 +833,7 @@ def test_podman_scratch_mounts_keep_a_policys_own_and_skip_a_writable_root() -> 
     plan_ = lower_(policy, Target(image="img", name="srv", engine=Engine.PODMAN))
     assert plan_.server.body["HostConfig"]["Tmpfs"]["/run"].endswith("size=8192")
     payload = Payload()
-    payload.set("HostConfig.Tmpfs", {}, BASELINE)
+    payload.host.set(BASELINE, Tmpfs={})
     harden(payload, read_only=False)
     assert payload.body["HostConfig"]["Tmpfs"] == {}
 

@@ -22,7 +22,8 @@ from mcp_lok.policy.lower import (
     mounts,
     podman,
 )
-from mcp_lok.policy.lower.files import GATE_RESOLVER, HOSTS, NO_RESOLVER
+from mcp_lok.policy.lower.files import HOSTS
+from mcp_lok.policy.lower.network import GATE_RESOLVER, NO_RESOLVER
 from mcp_lok.policy.origin import BASELINE, Default, Span
 
 MATRIX = [(e, t, m) for e in Engine for t in Transport for m in NetworkMode]
@@ -180,7 +181,7 @@ def test_each_engine_masks_and_protects_its_own_kernel_paths() -> None:
             assert (named[path].types, named[path].options, named[path].optional) == (
                 ("tmpfs",), ("ro",), True,
             )  # fmt: skip
-        for path in module.MASKED_FILES:
+        for path in mounts.MASKED_FILES:
             assert (named[path].types, named[path].optional) == (("tmpfs",), True)
         for path in module.READ_ONLY:
             assert named[path].options == ("ro", "nosuid", "nodev", "noexec")

@@ -9,27 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from mcp_lok.policy.addresses import AddressClass
-from mcp_lok.proxy.egress_policy import (
-    Rule,
-    Rules,
-    RulesError,
-    decide,
-    load_rules,
-    never_dialled,
-    special,
-    vet,
-)
+from mcp_lok.policy.gate_config import HostRule, HostRules
+from mcp_lok.policy.hosts import never_dialled
+from mcp_lok.proxy.egress_policy import Allowed, RulesError, decide, load_rules, special, vet
 
-RULES = Rules(
+RULES = HostRules(
     name="t",
     socket="/run/x/egress.sock",
     gate_user=(65533, 65533),
     rules=(
-        Rule(0, ("api.example.com", "*.cdn.example.com"), (443,), ("tcp",)),
-        Rule(1, ("10.0.0.5", "192.168.7.0/24"), (5432,), ("tcp",)),
-        Rule(2, ("dns.example.com",), (53,), ("udp",)),
-        Rule(3, ("open.example.com",), (80, 8080), ("tcp",)),
+        HostRule(("api.example.com", "*.cdn.example.com"), (443,), ("tcp",), ()),
+        HostRule(("10.0.0.5", "192.168.7.0/24"), (5432,), ("tcp",), ()),
+        HostRule(("dns.example.com",), (53,), ("udp",), ()),
+        HostRule(("open.example.com",), (80, 8080), ("tcp",), ()),
     ),
     deny_hosts=("bad.cdn.example.com",),
     deny_ports=(8080,),
@@ -51,7 +43,7 @@ OWN = frozenset({ipaddress.ip_address("198.51.100.1"), ipaddress.ip_address("8.8
 )
 def test_a_rule_allows(host: str, port: int, transport: str, rule: int) -> None:
     found = decide(RULES, host, port, transport)
-    assert isinstance(found, Rule)
+    assert isinstance(found, Allowed)
     assert found.index == rule
 
 
@@ -67,7 +59,7 @@ def test_a_rule_allows(host: str, port: int, transport: str, rule: int) -> None:
         ("10.0.0.6", 5432, "tcp", "no rule allows"),
         ("api.example.com.evil.test", 443, "tcp", "no rule allows"),
         ("evilapi.example.com", 443, "tcp", "no rule allows"),
-        ("api.example.com", 443, "sctp", "unknown transport"),
+        ("api.example.com", 443, "sctp", "unknown protocol"),
         ("api.example.com", 0, "tcp", "out of range"),
         ("evil.test#.cdn.example.com", 443, "tcp", "is not a host name"),
         ("evil test.cdn.example.com", 443, "tcp", "is not a host name"),
@@ -132,48 +124,43 @@ def test_a_special_address_passes_only_when_a_rule_for_that_port_names_it() -> N
     assert vet(RULES, 5432, "tcp", mapped, OWN) is None
 
 
+RULE = {"hosts": ["a.example.com"], "ports": [443], "protocols": ["tcp"], "acknowledged": []}
+FILE = {"version": 2, "name": "t", "socket": "/s", "gate_user": "65533:65533",
+        "rules": [RULE], "deny_hosts": [], "deny_ports": []}  # fmt: skip
+
+
 def test_rules_load_from_the_plan_file(tmp_path: Path) -> None:
     path = tmp_path / "egress.json"
-    path.write_text(
-        json.dumps(
-            {
-                "version": 1,
-                "name": "t",
-                "socket": "/s",
-                "gate_user": "65533:65533",
-                "rules": [{"hosts": ["A.example.com"], "ports": [443], "transports": ["tcp"]}],
-                "deny_hosts": [],
-                "deny_ports": [],
-            }
-        )
-    )
+    path.write_text(json.dumps(FILE))
     rules = load_rules(path)
     assert rules.gate_user == (65533, 65533)
     assert rules.rules[0].hosts == ("a.example.com",)
-    assert rules.rules[0].text() == "rule 1: allow a.example.com port 443 over tcp"
-    path.write_text("{}")
-    with pytest.raises(RulesError, match="cannot use the egress rules"):
-        load_rules(path)
+    allowed = decide(rules, "a.example.com", 443, "tcp")
+    assert isinstance(allowed, Allowed)
+    assert allowed.text() == "rule 1: allow a.example.com port 443 over tcp"
+    for broken in ({}, FILE | {"rules": [RULE | {"hosts": ["A.example.com"]}]}):
+        path.write_text(json.dumps(broken))
+        with pytest.raises(RulesError, match="cannot use the egress rules"):
+            load_rules(path)
     with pytest.raises(RulesError):
         load_rules(tmp_path / "missing.json")
 
 
 # --- the one meaning of loopback, and classes only a rule's `insecure` acknowledges -------
 
-WIDE = Rules(
+WIDE = HostRules(
     name="t",
     socket="/s",
     gate_user=(65533, 65533),
     rules=(
         # what `insecure allow 0.0.0.0/0, ::/0 port 80` lowers to on a host with these
         # classes under it: everything a rule can acknowledge
-        Rule(0, ("0.0.0.0/0", "::/0", "127.0.0.1"), (80,), ("tcp",),
-             frozenset({AddressClass.HOST, AddressClass.METADATA, AddressClass.LINK_LOCAL})),
+        HostRule(("0.0.0.0/0", "::/0", "127.0.0.1"), (80,), ("tcp",),
+                 ("host", "metadata", "link-local")),
         # the same, unacknowledged (a rule without `insecure`, or compiled before a bridge)
-        Rule(1, ("0.0.0.0/0", "::/0"), (81,), ("tcp",)),
+        HostRule(("0.0.0.0/0", "::/0"), (81,), ("tcp",), ()),
         # one class acknowledged, not the other
-        Rule(2, ("169.254.0.0/16", "10.0.0.0/8"), (82,), ("tcp",),
-             frozenset({AddressClass.LINK_LOCAL})),
+        HostRule(("169.254.0.0/16", "10.0.0.0/8"), (82,), ("tcp",), ("link-local",)),
     ),
     deny_hosts=(),
     deny_ports=(),
@@ -200,7 +187,7 @@ def test_loopback_and_the_unspecified_address_are_never_dialled_whatever_a_rule_
         assert "which mcp-lok never dials" in refused
     # the rule that names 127.0.0.1 exactly allows the request (the server's own loopback
     # is no secret), and the dial is still refused
-    assert isinstance(decide(WIDE, "127.0.0.1", 80, "tcp"), Rule)
+    assert isinstance(decide(WIDE, "127.0.0.1", 80, "tcp"), Allowed)
 
 
 @pytest.mark.parametrize("address", ["8.8.8.8", "2606:4700::1", "10.9.9.9", "169.254.1.1"])
@@ -255,17 +242,26 @@ def test_the_host_s_own_addresses_are_those_it_has_when_it_dials() -> None:
     assert "one of this host's own addresses" in refused
 
 
-def test_acknowledged_classes_load_from_the_plan_file_and_default_to_none(tmp_path: Path) -> None:
+def test_acknowledged_classes_load_from_the_plan_file(tmp_path: Path) -> None:
     path = tmp_path / "egress.json"
-    rule = {"hosts": ["0.0.0.0/0"], "ports": [80], "transports": ["tcp"]}
-    body = {"version": 1, "name": "t", "socket": "/s", "gate_user": "1:1",
+    rule = {"hosts": ["0.0.0.0/0"], "ports": [80], "protocols": ["tcp"]}
+    body = {"version": 2, "name": "t", "socket": "/s", "gate_user": "1:1",
             "deny_hosts": [], "deny_ports": []}  # fmt: skip
     path.write_text(
-        json.dumps(body | {"rules": [rule | {"acknowledged": ["host", "metadata"]}, rule]})
+        json.dumps(
+            body
+            | {
+                "rules": [
+                    rule | {"acknowledged": ["host", "metadata"]},
+                    rule | {"acknowledged": []},
+                ]
+            }
+        )
     )
     first, second = load_rules(path).rules
-    assert first.acknowledged == {AddressClass.HOST, AddressClass.METADATA}
-    assert second.acknowledged == frozenset()  # a file written before there were classes
-    path.write_text(json.dumps(body | {"rules": [rule | {"acknowledged": ["everything"]}]}))
-    with pytest.raises(RulesError, match="cannot use the egress rules"):
-        load_rules(path)
+    assert first.acknowledged == ("host", "metadata")
+    assert second.acknowledged == ()
+    for broken in (rule | {"acknowledged": ["everything"]}, rule):  # unknown, or none said
+        path.write_text(json.dumps(body | {"rules": [broken]}))
+        with pytest.raises(RulesError, match="cannot use the egress rules"):
+            load_rules(path)

@@ -1,19 +1,18 @@
 """The gate never relays a loopback or unspecified destination, however spelt, nor a host
-that is neither a name nor an address; and it unwraps IPv6 spellings of IPv4 addresses as
-the compiler and the host do (the gate cannot import them: this keeps the copies alike)."""
+that is neither a name nor an address: it judges with the compiler's own code
+(`policy/hosts.py`, shared: tests/unit/proxy/test_gate_shared.py), as the host does."""
 
 from __future__ import annotations
 
 import ipaddress
+import json
 
 import pytest
 
-from mcp_lok.policy import addresses
-from mcp_lok.policy.hosts import HostKind, classify
+from mcp_lok.policy import addresses, hosts
 from mcp_lok.proxy import egress_policy
-from mcp_lok.proxy.gate import parse_config
+from mcp_lok.proxy.gate import GateConfig
 from mcp_lok.proxy.gate.httpproxy import HttpProxy, parse_head
-from mcp_lok.proxy.gate.names import CARRIERS, local, unwrap, well_formed
 from mcp_lok.proxy.gate.splice import Connections
 
 SPELLINGS = [
@@ -29,36 +28,23 @@ def proxy() -> HttpProxy:
         "socket": "/s",
         "dns": "127.0.0.53",
         "proxy": "127.0.0.1:3128",
-        "rules": [{"hosts": ["0.0.0.0/0", "::/0"], "ports": [80], "transports": ["tcp"]}],
+        "rules": [{"hosts": ["0.0.0.0/0", "::/0"], "ports": [80], "protocols": ["tcp"]}],
         "deny_hosts": [],
         "deny_ports": [],
     }
-    config = parse_config({"version": 1, "name": "t", "ingress": None, "egress": egress})
+    config = GateConfig.from_json(
+        json.dumps({"version": 2, "name": "t", "ingress": None, "egress": egress})
+    )
     assert config.egress is not None
     return HttpProxy(config.egress, Connections())
 
 
 @pytest.mark.parametrize("address", SPELLINGS)
-def test_the_gate_unwraps_as_the_compiler_and_the_host_do(address: str) -> None:
+def test_the_gate_refuses_what_the_host_never_dials(address: str) -> None:
     parsed = ipaddress.ip_address(address)
-    assert unwrap(parsed) == (addresses.embedded_ipv4(parsed) or parsed)
-    gate_says = local(str(parsed)) is not None
-    assert gate_says == (egress_policy.never_dialled(parsed) is not None)
-
-
-@pytest.mark.parametrize(
-    "host",
-    ["api.example.com", "localhost", "0x7f.example", "2130706433", "0x7f000001", "0x7f.1",
-     "017700000001", "1.2.3", "a..b", "-a.example", "x" * 254],
-)  # fmt: skip
-def test_the_gate_and_the_compiler_agree_on_what_a_name_is(host: str) -> None:
-    assert well_formed(host) == (classify(host) is HostKind.NAME)
-
-
-def test_the_gate_s_carriers_are_the_compiler_s() -> None:
-    assert [(str(n), shift) for n, shift in CARRIERS] == [
-        (str(ipaddress.ip_network(text)), shift) for text, shift in addresses._CARRIERS
-    ]
+    host = f"[{parsed}]" if parsed.version == 6 else str(parsed)
+    refused = proxy()._refusal(hosts.canonical(host), 80)
+    assert (refused is not None) == (hosts.never_dialled(parsed) is not None)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,7 @@ async def relay_at(sock_dir: str) -> host_egress.EgressRelay:
     rules = Path(sock_dir) / "egress.json"
     rules.write_text(
         json.dumps(
-            {"version": 1, "name": "t", "socket": f"{sock_dir}/egress.sock", "rules": [],
+            {"version": 2, "name": "t", "socket": f"{sock_dir}/egress.sock", "rules": [],
              "deny_hosts": [], "deny_ports": [], "gate_user": f"{os.getuid()}:{os.getgid()}"}
         )
     )  # fmt: skip

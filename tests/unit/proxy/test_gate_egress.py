@@ -27,7 +27,7 @@ from mcp_lok.proxy import egress as host_egress
 from mcp_lok.proxy import egress_policy
 from mcp_lok.proxy.egress_policy import load_rules
 from mcp_lok.proxy.egress_splice import Pair, Workers
-from mcp_lok.proxy.gate import Connections, Names, parse_config
+from mcp_lok.proxy.gate import Connections, GateConfig, Names
 from mcp_lok.proxy.gate.dns import NXDOMAIN, DnsServer, answer, parse_query
 from mcp_lok.proxy.gate.egress import Destinations
 from mcp_lok.proxy.gate.httpproxy import BadRequest, HttpProxy, parse_head
@@ -55,10 +55,10 @@ def egress_section(socket_path: str, port: int, proxy_port: int) -> dict[str, ob
             {
                 "hosts": ["echo.test", "127.0.0.1", "*.wild.test"],
                 "ports": [port],
-                "transports": ["tcp"],
+                "protocols": ["tcp"],
             },
-            {"hosts": ["echo.test", "127.0.0.1"], "ports": [port], "transports": ["udp"]},
-            {"hosts": ["far.test"], "ports": [port], "transports": ["tcp"]},
+            {"hosts": ["echo.test", "127.0.0.1"], "ports": [port], "protocols": ["udp"]},
+            {"hosts": ["far.test"], "ports": [port], "protocols": ["tcp"]},
         ],
         "deny_hosts": ["bad.wild.test"],
         "deny_ports": [],
@@ -70,7 +70,9 @@ def egress_section(socket_path: str, port: int, proxy_port: int) -> dict[str, ob
 
 def names_for(**changes: object) -> Names:
     body = egress_section("/s", 443, 3128) | changes
-    config = parse_config({"version": 1, "name": "t", "ingress": None, "egress": body})
+    config = GateConfig.from_json(
+        json.dumps({"version": 2, "name": "t", "ingress": None, "egress": body})
+    )
     assert config.egress is not None
     return Names(config.egress)
 
@@ -227,13 +229,16 @@ async def door(sock_dir: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[
     udp, _ = await loop.create_datagram_endpoint(UdpEcho, local_addr=("127.0.0.1", port))
     proxy_port, dns_port = free_port(), free_port()
     section = egress_section(f"{sock_dir}/egress.sock", port, proxy_port)
-    config = parse_config({"version": 1, "name": "t", "ingress": None, "egress": section})
+    config = GateConfig.from_json(
+        json.dumps({"version": 2, "name": "t", "ingress": None, "egress": section})
+    )
     assert config.egress is not None
     rules = Path(sock_dir) / "egress.json"
     rules.write_text(
         json.dumps(
-            {k: section[k] for k in ("socket", "rules", "deny_hosts", "deny_ports")}
-            | {"version": 1, "name": "t", "gate_user": f"{os.getuid()}:{os.getgid()}"}
+            {k: section[k] for k in ("socket", "deny_hosts", "deny_ports")}
+            | {"rules": [r | {"acknowledged": []} for r in section["rules"]]}  # type: ignore[attr-defined]
+            | {"version": 2, "name": "t", "gate_user": f"{os.getuid()}:{os.getgid()}"}
         )
     )
     # echo.test stands for the loopback destination (named by rule 1); far.test is a name
@@ -411,7 +416,7 @@ def test_the_host_relay_runs_only_for_a_server_with_egress(sock_dir: str) -> Non
     (folder / "egress.json").write_text(
         json.dumps(
             {
-                "version": 1,
+                "version": 2,
                 "name": "t",
                 "socket": f"{sock_dir}/egress.sock",
                 "gate_user": f"{os.getuid()}:{os.getgid()}",

@@ -28,7 +28,7 @@ def test_a_plan_scores_what_policy_explain_says(
         compiled.policy, Target(image="img", name="srv", engine=engine, transport=transport)
     )
     expected = explain(compiled.policy, plan).score
-    egress = bool(plan.gate and plan.gate.config.get("egress"))
+    egress = plan.gate is not None and plan.gate.config.egress is not None
     gate = plan_view(plan.gate.container.body, engine.value) if plan.gate else None
     joined = gate.fields["Networks"] if gate else []
     view = plan_view(plan.server.body, engine.value)
