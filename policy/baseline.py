@@ -36,6 +36,9 @@ OWN_PATHS = {
     "/run/.containerenv": "it is empty, in place of Podman's",
     "/dev/shm": "its size is the plan's `ShmSize`, charged to the memory limit",
 }
+# the kernel's own filesystems inside a container: no rule mounts, hides or replaces
+# anything at or below them (a bind over /proc or /sys is how runtime escapes begin)
+KERNEL_TARGETS = ("/proc", "/sys", "/dev")
 HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch space
 
 GATE_MEMORY = 64 * 1024 * 1024

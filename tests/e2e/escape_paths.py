@@ -74,6 +74,7 @@ def path_tree(world: World, tmp_path: Path, listeners: list[socket.socket]) -> N
     listener.bind(str(root / "sockets" / "app.sock"))
     world["paths"] = {key: str(link) for key, (link, _) in links.items()}
     world["paths"]["holding_socket"] = str(root / "sockets")
+    world["paths"]["plain"] = str(deep)  # an ordinary folder, granted over the kernel's paths
 
 
 @given(parsers.parse('a tmpfs mounted at "{name}" in the host folder "{folder}", holding "{file}"'))
