@@ -183,12 +183,26 @@ def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -
     assert Insecurity.SENSITIVE_MOUNT in kinds
 
 
-@pytest.mark.parametrize(
-    "path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/lib/modules", "/root/.x"]
-)
+@pytest.mark.parametrize("path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/lib/modules"])
 def test_system_trees_may_be_read_below_the_top_but_not_written(path: str) -> None:
     assert dangers(rules.Read(path=path, origin=S)) == []
     assert dangers(rules.Write(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, f"`{path}`")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/root/.x",
+        "/etc/shadow",
+        "/etc/ssh",
+        "/home/me/.ssh/id_ed25519",
+        "/srv/app/.aws",
+        "/x/.netrc",
+    ],
+)
+def test_stores_of_credentials_are_sensitive_to_read_too(path: str) -> None:
+    for rule in (rules.Read(path=path, origin=S), rules.Write(path=path, origin=S)):
+        assert dangers(rule) == [(Insecurity.SENSITIVE_MOUNT, f"`{path}`")]
 
 
 @pytest.mark.parametrize("path", ["/run/user/1000", "/var/lib/docker/volumes/x"])
