@@ -208,7 +208,12 @@ def _beneath(folder: str, mounts: frozenset[str]) -> Iterator[tuple[str, Inside 
             continue
         for entry in entries:
             yield entry.path, None
-            if entry.is_symlink() or entry.is_file(follow_symlinks=False):
+            if entry.is_symlink():
+                continue
+            if entry.name in baseline.CREDENTIAL_NAMES:
+                yield entry.path, Inside.CREDENTIALS  # `.ssh`, `.netrc`: file or folder
+                continue
+            if entry.is_file(follow_symlinks=False):
                 continue
             if entry.is_dir(follow_symlinks=False):
                 if entry.path in mounts:

@@ -36,6 +36,9 @@ OWN_PATHS = {
     "/run/.containerenv": "it is empty, in place of Podman's",
     "/dev/shm": "its size is the plan's `ShmSize`, charged to the memory limit",
 }
+# the kernel's own filesystems inside a container: no rule mounts, hides or replaces
+# anything at or below them (a bind over /proc or /sys is how runtime escapes begin)
+KERNEL_TARGETS = ("/proc", "/sys", "/dev")
 HOME = "/tmp"  # servers that write to $HOME (caches, configs) get the scratch space
 
 GATE_MEMORY = 64 * 1024 * 1024
@@ -115,6 +118,48 @@ def is_engine_folder(path: str) -> bool:
         if name in USER_ENGINE_FOLDERS:
             return True
     return False
+
+
+# Where a host keeps credentials: password hashes, host and user keys, cloud and registry
+# tokens. Reading them hands the server what they unlock, so they are sensitive to read as
+# well as to write. The system's (matched on resolved paths), and any path through a folder
+# or file of these names (a user's, wherever their home is).
+CREDENTIAL_PATHS = (
+    "/etc/shadow",
+    "/etc/gshadow",
+    "/etc/shadow-",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/root",
+)
+CREDENTIAL_NAMES = frozenset(
+    {
+        ".ssh",
+        ".gnupg",
+        ".aws",
+        ".azure",
+        ".kube",
+        ".docker",
+        ".netrc",
+        ".git-credentials",
+        ".pgpass",
+        ".password-store",
+        ".vault-token",
+        ".npmrc",
+        ".pypirc",
+        "gcloud",
+    }
+)
+
+
+def is_credential(path: str) -> bool:
+    """Whether the resolved `path` is a store of credentials, or lies inside one."""
+    if any(path == tree or path.startswith(tree + "/") for tree in CREDENTIAL_PATHS):
+        return True
+    return any(part in CREDENTIAL_NAMES for part in path.split("/"))
 
 
 def is_engine_socket(path: str) -> bool:

@@ -30,7 +30,7 @@ from .ir import (
     User,
     Value,
 )
-from .origin import BASELINE, Origin
+from .origin import BASELINE, Origin, position
 from .paths import where
 from .record import replace
 
@@ -131,9 +131,10 @@ def _check_own_paths(draft: _Draft, out: Collector) -> None:
     grants: list[tuple[str, Origin]] = [(t, m.origin) for t, m in draft.mounts.items()]
     grants += [(t, m.origin) for t, m in draft.masks.items()]
     grants += [(t, m.origin) for t, m in draft.tmpfs.items()]
-    for target, origin in grants:
+    for target, origin in sorted(grants, key=lambda grant: position(grant[1])):
         path = "/" + target.lstrip("/")  # `//etc/hosts` is `/etc/hosts` to the engine
         if path not in baseline.OWN_PATHS:
+            _check_kernel_target(path, origin, out)
             continue
         gate = path == "/etc/resolv.conf" and draft.mode.value is NetworkMode.ALLOW_LIST
         out.error(
@@ -144,6 +145,26 @@ def _check_own_paths(draft: _Draft, out: Collector) -> None:
             if gate
             else "mcp-lok puts its own there on every engine; remove this rule",
         )
+
+
+def _check_kernel_target(path: str, origin: Origin, out: Collector) -> None:
+    """INVARIANT: nothing is mounted over the container's root, nor at or below the
+    kernel's own /proc, /sys and /dev."""
+    if path == "/":
+        out.error(
+            Code.MOUNT_CONFLICT,
+            "`/` is the image's root filesystem: a mount cannot take its place",
+            origin,
+            help="mount at a folder of its own, e.g. `/data`",
+        )
+    for tree in baseline.KERNEL_TARGETS:
+        if path == tree or path.startswith(tree + "/"):
+            out.error(
+                Code.MOUNT_CONFLICT,
+                f"`{path}` is inside the kernel's `{tree}`: mcp-lok mounts nothing there",
+                origin,
+                help="choose a container path outside /proc, /sys and /dev",
+            )
 
 
 def _apply(  # noqa: C901 - a dispatch

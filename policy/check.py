@@ -19,7 +19,7 @@ from .duplicates import check_duplicates
 from .host import FixedHost, Host
 from .ir import Insecurity
 from .origin import Origin, Pointer, Span
-from .paths import CONTROL, check_where, mounting, path_dangers, where
+from .paths import CONTROL, askable, check_where, mounting, normal, path_dangers, where
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ID = rf"(?:[0-9]{{1,10}}|{identity.NAME})"  # a numeric id or a user/group name
@@ -85,6 +85,12 @@ def dangers(
             subject = addresses.danger(rule, covered)
             if subject:
                 return [(Insecurity.SPECIAL_ADDRESSES, subject)]
+        case rules.Secret(source=rules.SecretSource.FILE, ref=ref) if askable(ref):
+            # INVARIANT: a secret's file is judged like a `read` of it: its content is
+            # handed to the server, so a store of credentials or a socket needs `insecure`
+            secret_file = host.path(normal(ref))
+            judged = path_dangers(secret_file, writable=False)
+            return [(Insecurity.SENSITIVE_SECRET, words) for _, words in judged[:1]]
         case rules.Read() | rules.Write():
             # INVARIANT: a host path is judged by where it leads on the host, every symlink
             # resolved, and by what it holds (`paths.py`), never by its spelling alone
@@ -123,6 +129,8 @@ def danger_words(what: Insecurity, subject: str) -> str:
             return f"running as `{subject}`"
         case Insecurity.PRIVILEGED_GROUP:
             return f"running in a privileged group ({subject})"
+        case Insecurity.SENSITIVE_SECRET:
+            return f"reading the secret file {subject}" + ("," if ", " in subject else "")
         case Insecurity.SPECIAL_ADDRESSES:
             return f"allowing {subject},"
     return f"{_ARTICLE.get(what, 'a')} {what.value} ({subject})"

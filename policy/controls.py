@@ -40,6 +40,7 @@ _INSECURE_FIELDS: Final = {
     Insecurity.ROOT_USER: "User",
     Insecurity.PRIVILEGED_GROUP: "User",
     Insecurity.SPECIAL_ADDRESSES: "gate:egress.rules",
+    Insecurity.SENSITIVE_SECRET: "Env",
 }
 _ENGINE_RESOLVER: Final = {
     Engine.DOCKER: " (`127.0.0.11`), which asks the host's nameservers",

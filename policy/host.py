@@ -41,6 +41,7 @@ class Inside(enum.Enum):
     ENGINE_FOLDER = "container engine's folder"
     MOUNT_POINT = "mount point"  # not carried into the container: binds are non-recursive
     UNREADABLE = "folder mcp-lok cannot read"  # what it holds is unknown
+    CREDENTIALS = "store of credentials"  # keys, tokens, password hashes
 
 
 @record

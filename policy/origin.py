@@ -70,6 +70,13 @@ Origin = Span | Pointer | Default | Argument
 BASELINE = Default("baseline")
 
 
+def position(origin: Origin | None) -> tuple[int, int]:
+    """Where in its file `origin` starts (line, column), for source order; (0, 0) for a
+    value nobody wrote, or a pointer without a span."""
+    span = origin.span if isinstance(origin, Pointer) else origin
+    return (span.line, span.col) if isinstance(span, Span) else (0, 0)
+
+
 def pointer_escape(token: str | int) -> str:
     """Escape one reference token of a JSON pointer."""
     return str(token).replace("~", "~0").replace("/", "~1")

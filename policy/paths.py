@@ -11,10 +11,12 @@ before it creates anything, and `audit` judges running containers' mounts with
 The rules, on the resolved path (and, so that no spelling is weaker than before, on the
 path as written too):
 - the sensitive paths of the baseline (`/`, `/etc`, `/proc`, the engines' folders, …; for
-  a `write` also the trees a server must never change) need `insecure`;
+  a `write` also the trees a server must never change) need `insecure`, and so does a
+  store of credentials (`/etc/shadow`, `/root`, any `.ssh`, `.aws`, `.netrc`, …), to
+  read as well as to write;
 - a Unix socket (any socket: a read-only bind does not stop `connect()`), a character or
   block device, a path in a container engine's folder, and a folder that holds any of
-  those, or a folder mcp-lok could not search to its end, need `insecure`;
+  those or a store of credentials, or a folder mcp-lok could not search to its end, need `insecure`;
 - a path another user could change before the engine binds it needs `insecure`;
 - a path that cannot be resolved (a symlink loop) is an error; a missing one a warning
   here, and an error at launch (`changed`).
@@ -61,6 +63,8 @@ def where(rule: rules.Read | rules.Write, host: Host) -> HostPath:
 def sensitive(path: str, *, writable: bool) -> bool:
     """Whether binding the host path `path` (in normal form) hands the server the host."""
     if path in baseline.SENSITIVE_EXACT or path.rsplit("/", 1)[-1] in baseline.ENGINE_SOCKETS:
+        return True
+    if baseline.is_credential(path):  # read as well as write: reading is what leaks them
         return True
     trees = baseline.SENSITIVE_TREES + (baseline.WRITE_PROTECTED_TREES if writable else ())
     return any(path == tree or path.startswith(tree + "/") for tree in trees)

@@ -24,7 +24,7 @@ from typing import Any, Final
 from .diagnostics import Code, Collector, Diagnostic, PolicyError, did_you_mean
 from .jsonspan import SpanMap
 from .jsontext import decode, quote
-from .origin import Pointer, Span, join_pointer
+from .origin import Pointer, join_pointer, position
 from .rules import Allow, Item, NetworkNone, NetworkOpen, Privileged, Read, Rule, Write
 
 _TOP: Final = ("name", "read", "write", "network", "privileged", "insecure")
@@ -351,6 +351,4 @@ def _describe(value: Any) -> str:
 
 
 def _position(diagnostic: Diagnostic) -> tuple[int, int]:
-    origin = diagnostic.origin
-    span = origin.span if isinstance(origin, Pointer) else origin
-    return (span.line, span.col) if isinstance(span, Span) else (0, 0)
+    return position(diagnostic.origin)

@@ -74,6 +74,13 @@ def path_tree(world: World, tmp_path: Path, listeners: list[socket.socket]) -> N
     listener.bind(str(root / "sockets" / "app.sock"))
     world["paths"] = {key: str(link) for key, (link, _) in links.items()}
     world["paths"]["holding_socket"] = str(root / "sockets")
+    world["paths"]["plain"] = str(deep)  # an ordinary folder, granted over the kernel's paths
+    home = root / "home"  # a user's home: its `.ssh` is what a grant of it would hand over
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("not a real key\n")
+    (home / "notes.txt").write_text("notes\n")
+    home.chmod(0o755)
+    world["paths"]["home"] = str(home)
 
 
 @given(parsers.parse('a tmpfs mounted at "{name}" in the host folder "{folder}", holding "{file}"'))

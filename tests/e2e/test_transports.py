@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import docker
 import pytest
 from pytest_bdd import parsers, scenarios, then, when
 
@@ -172,7 +173,13 @@ def exec_python(world: World, code: str) -> dict[str, Any]:
     the container's user); the JSON line it prints. Bounded by the snippet's own deadline
     and the engine client's timeout."""
     engine: EngineUnderTest = world["engine"]
-    created = engine.api.exec_create(world["container"], ["python3", "-c", code])
+    try:
+        created = engine.api.exec_create(world["container"], ["python3", "-c", code])
+    except docker.errors.APIError as error:
+        # say why the container is not running: its state and the end of its log
+        state = engine.api.inspect_container(world["container"])["State"]
+        tail = engine.api.logs(world["container"], tail=20).decode(errors="replace")
+        raise AssertionError(f"{error}\nstate: {state}\nlog:\n{tail}") from error
     out, err = engine.api.exec_start(created["Id"], demux=True)
     exit_code = engine.api.exec_inspect(created["Id"])["ExitCode"]
     assert exit_code == 0, f"exec exited {exit_code}: {(err or b'').decode()}"

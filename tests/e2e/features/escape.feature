@@ -186,6 +186,11 @@ Feature: Escape matrix: a server stays inside its policy
       | docker | read {relative}                          | policy.insecure-required |
       | docker | read {holding_socket} as /data           | policy.insecure-required |
       | docker | read {loop}                              | policy.unresolvable-path |
+      | docker | write {plain} as /proc/sys               | policy.conflicting-mount |
+      | docker | read {plain} as /sys/fs/cgroup            | policy.conflicting-mount |
+      | docker | read {home} as /data                     | policy.insecure-required |
+      | docker | read /etc/shadow as /data/shadow         | policy.insecure-required |
+      | docker | secret KEY from file /etc/shadow         | policy.insecure-required |
       | podman | read {to_socket} as /var/run/docker.sock | policy.insecure-required |
       | podman | read {to_root}                           | policy.insecure-required |
       | podman | write {to_root}/etc                      | policy.insecure-required |
@@ -193,6 +198,11 @@ Feature: Escape matrix: a server stays inside its policy
       | podman | read {relative}                          | policy.insecure-required |
       | podman | read {holding_socket} as /data           | policy.insecure-required |
       | podman | read {loop}                              | policy.unresolvable-path |
+      | podman | write {plain} as /proc/sys               | policy.conflicting-mount |
+      | podman | read {plain} as /sys/fs/cgroup            | policy.conflicting-mount |
+      | podman | read {home} as /data                     | policy.insecure-required |
+      | podman | read /etc/shadow as /data/shadow         | policy.insecure-required |
+      | podman | secret KEY from file /etc/shadow         | policy.insecure-required |
 
   Scenario Outline: a file system mounted beneath a granted folder is not carried in, and audit sees a grant swapped after launch, on <engine>
     Given the <engine> engine

@@ -73,6 +73,10 @@ Feature: Transports
   Scenario Outline: a fork bomb and a memory hog inside a running server's container hit its limits on <engine>
     Given the <engine> engine
     And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "stdio" profile
+    # the server answers first: a bomb that lands while it is still starting leaves it no
+    # thread to start, and a server that dies of its own bomb proves nothing about limits
+    When an SDK client connects to the proxy's /mcp
+    Then `tools/call get_current_time {"timezone": "UTC"}` answers the current time in "UTC"
     When a fork bomb runs inside its container through the engine's exec
     Then forking failed with EAGAIN before 128 processes
     And the host still starts processes, the engine still answers, and so does the container

@@ -160,6 +160,20 @@ def test_an_engine_folder_beneath_a_folder_is_found_and_not_entered(tree: Path) 
     assert found.found == (Found(str(engine), Inside.ENGINE_FOLDER),)
 
 
+def test_stores_of_credentials_beneath_a_folder_are_found_and_not_entered(tree: Path) -> None:
+    home = tree / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text("key")
+    (home / "work").mkdir()
+    (home / "work" / ".netrc").write_text("machine x password y")
+    (home / "notes.txt").write_text("notes")
+    found = ThisHost().path(str(home))
+    assert sorted(found.found, key=lambda f: f.path) == [
+        Found(str(home / ".ssh"), Inside.CREDENTIALS),
+        Found(str(home / "work" / ".netrc"), Inside.CREDENTIALS),
+    ]
+
+
 def test_mount_points_beneath_a_folder_are_reported_and_not_entered(
     tree: Path, listening: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

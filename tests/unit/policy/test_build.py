@@ -475,7 +475,7 @@ def test_a_host_file_read_at_its_own_path_is_refused_too() -> None:
 def test_paths_beside_mcp_loks_own_files_stay_the_policys() -> None:
     ruleset: list[rules.Rule] = [
         rules.Read(path="/srv/hosts.d", target="/etc/hosts.d", origin=at(1)),
-        rules.Tmpfs(target="/dev/shm2", origin=at(2)),
+        rules.Tmpfs(target="/run/shm2", origin=at(2)),
         rules.DenyPath(path="/run/.containerenv.d", origin=at(3)),
     ]
     policy = build(ruleset, "p")

@@ -8,7 +8,7 @@ import pytest
 from mcp_lok.policy import rules
 from mcp_lok.policy.check import LIMIT_RANGES, check, dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity
-from mcp_lok.policy.host import FixedHost
+from mcp_lok.policy.host import FixedHost, HostPath, PathKind
 from mcp_lok.policy.ir import Insecurity
 from mcp_lok.policy.origin import BASELINE, Default, Pointer, Span
 from mcp_lok.policy.paths import normal
@@ -185,12 +185,26 @@ def test_sensitive_host_paths_need_insecure(kind: type[rules.Read], path: str) -
     assert Insecurity.SENSITIVE_MOUNT in kinds
 
 
-@pytest.mark.parametrize(
-    "path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/lib/modules", "/root/.x"]
-)
+@pytest.mark.parametrize("path", ["/etc/ssl/certs", "/usr/share/zoneinfo", "/lib/modules"])
 def test_system_trees_may_be_read_below_the_top_but_not_written(path: str) -> None:
     assert dangers(rules.Read(path=path, origin=S)) == []
     assert dangers(rules.Write(path=path, origin=S)) == [(Insecurity.SENSITIVE_MOUNT, f"`{path}`")]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/root/.x",
+        "/etc/shadow",
+        "/etc/ssh",
+        "/home/me/.ssh/id_ed25519",
+        "/srv/app/.aws",
+        "/x/.netrc",
+    ],
+)
+def test_stores_of_credentials_are_sensitive_to_read_too(path: str) -> None:
+    for rule in (rules.Read(path=path, origin=S), rules.Write(path=path, origin=S)):
+        assert dangers(rule) == [(Insecurity.SENSITIVE_MOUNT, f"`{path}`")]
 
 
 @pytest.mark.parametrize("path", ["/run/user/1000", "/var/lib/docker/volumes/x"])
@@ -951,3 +965,19 @@ def test_a_marker_on_a_user_written_as_safe_numbers_is_unused() -> None:
     assert found(rules.User(spec="1000:1000", origin=S, insecure=MARK, reason="x")) == [
         (Code.INSECURE_UNUSED, "this statement is not dangerous; `insecure` has no effect")
     ]
+
+
+def test_a_secret_file_is_judged_like_a_read_of_it() -> None:
+    secret = rules.Secret(name="K", source=rules.SecretSource.FILE, ref="/etc/shadow", origin=S)
+    assert dangers(secret) == [(Insecurity.SENSITIVE_SECRET, "`/etc/shadow`")]
+    leading = FixedHost({"/srv/k": HostPath("/srv/k", "/root/k", PathKind.FILE)})
+    at_srv = rules.Secret(name="K", source=rules.SecretSource.FILE, ref="/srv/k", origin=S)
+    assert dangers(at_srv, leading) == [
+        (Insecurity.SENSITIVE_SECRET, "`/srv/k`, which leads to `/root/k`")
+    ]
+    # a path refused on its text is never asked of the host; the environment is not a file
+    for ref in ("etc/shadow", "/srv/../etc/shadow"):
+        relative = rules.Secret(name="K", source=rules.SecretSource.FILE, ref=ref, origin=S)
+        assert dangers(relative) == []
+    from_env = rules.Secret(name="K", source=rules.SecretSource.ENV, ref="SHADOW", origin=S)
+    assert dangers(from_env) == []

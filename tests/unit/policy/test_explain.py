@@ -387,7 +387,7 @@ def test_every_insecure_acknowledgement_is_called_out_at_the_top() -> None:
     assert all(
         f"INSECURE, acknowledged: {what.value} (" in " ".join(report.risks)
         for what in Insecurity
-        if what is not Insecurity.SPECIAL_ADDRESSES
+        if what not in (Insecurity.SPECIAL_ADDRESSES, Insecurity.SENSITIVE_SECRET)
     )
     assert "! 11 insecure settings are acknowledged: see INSECURE" in render_human(report)
 
@@ -863,3 +863,18 @@ def test_the_engines_own_files_and_mounts_are_explained(engine: Engine) -> None:
 def test_an_allow_list_names_the_gates_resolver() -> None:
     gate = one(report_of(allow(2, "api.github.com")), "resolver-gate")
     assert (gate.field, gate.origin) == ("HostConfig.Mounts[2]", at(2))
+
+
+def test_a_secret_from_a_sensitive_file_is_called_out() -> None:
+    secret = rules.Secret(
+        name="K",
+        source=rules.SecretSource.FILE,
+        ref="/etc/shadow",
+        origin=at(2),
+        insecure=at(2),
+        reason="r",
+    )
+    report = report_of(secret)
+    (row,) = [c for c in report.controls if c.kind == "insecure"]
+    assert row.field == "Env"
+    assert "a secret read from a sensitive file (`/etc/shadow`)" in row.description

@@ -109,6 +109,21 @@ def insecure(rule: rules.Rule) -> rules.Rule:
             "mounting `/srv/home`, which holds `/srv/home/docker`, a container engine's folder,",
         ),
         (
+            rules.Read(path="/home/me", origin=at(1)),
+            leads("/home/me", "/home/me", found=(Found("/home/me/.ssh", Inside.CREDENTIALS),)),
+            "mounting `/home/me`, which holds `/home/me/.ssh`, a store of credentials,",
+        ),
+        (
+            rules.Read(path="/tmp/k", origin=at(1)),
+            leads("/tmp/k", "/home/me/.aws/credentials", PathKind.FILE),
+            "mounting `/tmp/k`, which leads to `/home/me/.aws/credentials`,",
+        ),
+        (
+            rules.Read(path="/etc/shadow", origin=at(1)),
+            leads("/etc/shadow", "/etc/shadow", PathKind.FILE),
+            "mounting `/etc/shadow`",
+        ),
+        (
             rules.Read(path="/srv/d", origin=at(1)),
             leads("/srv/d", "/var/lib/docker/volumes/v"),
             "mounting `/srv/d`, which leads to `/var/lib/docker/volumes/v`, in a container "
