@@ -85,7 +85,7 @@ def dangers(
             subject = addresses.danger(rule, covered)
             if subject:
                 return [(Insecurity.SPECIAL_ADDRESSES, subject)]
-        case rules.Secret(source=rules.SecretSource.FILE, ref=ref) if askable(ref):
+        case rules.Secret(provider=rules.SecretProvider.FILE, ref=ref) if askable(ref):
             # INVARIANT: a secret's file is judged like a `read` of it: its content is
             # handed to the server, so a store of credentials or a socket needs `insecure`
             secret_file = host.path(normal(ref))

@@ -968,16 +968,16 @@ def test_a_marker_on_a_user_written_as_safe_numbers_is_unused() -> None:
 
 
 def test_a_secret_file_is_judged_like_a_read_of_it() -> None:
-    secret = rules.Secret(name="K", source=rules.SecretSource.FILE, ref="/etc/shadow", origin=S)
+    secret = rules.Secret(name="K", provider=rules.SecretProvider.FILE, ref="/etc/shadow", origin=S)
     assert dangers(secret) == [(Insecurity.SENSITIVE_SECRET, "`/etc/shadow`")]
     leading = FixedHost({"/srv/k": HostPath("/srv/k", "/root/k", PathKind.FILE)})
-    at_srv = rules.Secret(name="K", source=rules.SecretSource.FILE, ref="/srv/k", origin=S)
+    at_srv = rules.Secret(name="K", provider=rules.SecretProvider.FILE, ref="/srv/k", origin=S)
     assert dangers(at_srv, leading) == [
         (Insecurity.SENSITIVE_SECRET, "`/srv/k`, which leads to `/root/k`")
     ]
     # a path refused on its text is never asked of the host; the environment is not a file
     for ref in ("etc/shadow", "/srv/../etc/shadow"):
-        relative = rules.Secret(name="K", source=rules.SecretSource.FILE, ref=ref, origin=S)
+        relative = rules.Secret(name="K", provider=rules.SecretProvider.FILE, ref=ref, origin=S)
         assert dangers(relative) == []
-    from_env = rules.Secret(name="K", source=rules.SecretSource.ENV, ref="SHADOW", origin=S)
+    from_env = rules.Secret(name="K", provider=rules.SecretProvider.ENV, ref="SHADOW", origin=S)
     assert dangers(from_env) == []

@@ -868,7 +868,7 @@ def test_an_allow_list_names_the_gates_resolver() -> None:
 def test_a_secret_from_a_sensitive_file_is_called_out() -> None:
     secret = rules.Secret(
         name="K",
-        source=rules.SecretSource.FILE,
+        provider=rules.SecretProvider.FILE,
         ref="/etc/shadow",
         origin=at(2),
         insecure=at(2),
