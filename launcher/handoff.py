@@ -51,7 +51,7 @@ READY_WAIT = 30.0  # seconds a detached proxy has to report ready
 ATTACHED = "attached"  # a detached stdio proxy's first line: start the container now
 # the detached proxy gets its bearer token in its environment, never on its command line
 # (which every local user can read in /proc)
-TOKEN_VARIABLE = "MCP_LOK_PROXY_TOKEN"
+TOKEN_VARIABLE = "MCP_LOK_PROXY_TOKEN"  # noqa: S105 (the variable's name)
 Announce = Callable[[str], None]
 
 
@@ -238,7 +238,8 @@ def spawn(
         env[TOKEN_VARIABLE] = token
     private_log(state.log_path)
     with open(state.log_path, "ab") as log_file:
-        child = subprocess.Popen(
+        # this very Python and our own module, with arguments we made: no shell, no input
+        child = subprocess.Popen(  # noqa: S603
             command,
             env=env,
             stdin=subprocess.PIPE if body is not None else subprocess.DEVNULL,

@@ -27,7 +27,7 @@ class Code(enum.Enum):
     SOURCE_KIND = "source.unknown-kind"
     SOURCE_NOT_POLICY = "source.not-a-policy"
     # the policy language's syntax
-    PARSE_UNEXPECTED_TOKEN = "parse.unexpected-token"
+    PARSE_UNEXPECTED_TOKEN = "parse.unexpected-token"  # noqa: S105 (a code's name)
     PARSE_UNEXPECTED_CHARACTER = "parse.unexpected-character"
     PARSE_UNEXPECTED_EOF = "parse.unexpected-end"
     PARSE_UNKNOWN_KEYWORD = "parse.unknown-keyword"
@@ -74,7 +74,7 @@ class Code(enum.Enum):
     LIMIT_DUPLICATE = "policy.duplicate-limit"
     ENV_INVALID = "policy.invalid-env"
     ENV_DUPLICATE = "policy.duplicate-env"
-    SECRET_INVALID = "policy.invalid-secret"
+    SECRET_INVALID = "policy.invalid-secret"  # noqa: S105 (a code's name)
     EXTENDS_NOT_FOUND = "policy.extends-not-found"
     EXTENDS_CYCLE = "policy.extends-cycle"
     EXTENDS_DUPLICATE = "policy.duplicate-extends"

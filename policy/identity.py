@@ -42,7 +42,7 @@ ROOT_GROUP: Final = "is root's group"
 # What is read of an image's /etc/passwd or /etc/group: far more than any real image has
 # (a line is ~40 bytes); beyond it, entries are not seen, so a name there is unknown.
 MAX_FILE: Final = 1024 * 1024
-PASSWD: Final = "/etc/passwd"
+PASSWD: Final = "/etc/passwd"  # noqa: S105 (the account database's path)
 GROUP: Final = "/etc/group"
 
 

@@ -141,7 +141,7 @@ class Insecurity(enum.Enum):
     ROOT_USER = "runs as root"
     PRIVILEGED_GROUP = "privileged group"
     SPECIAL_ADDRESSES = "egress to special addresses"
-    SENSITIVE_SECRET = "a secret read from a sensitive file"
+    SENSITIVE_SECRET = "a secret read from a sensitive file"  # noqa: S105 (a reason's words)
 
 
 @record

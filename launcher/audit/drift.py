@@ -16,7 +16,7 @@ from .normalise import IMPLICIT, View, security_options
 
 ENGINE_DEFAULT: Final = "default (engine)"
 BASELINE: Final = "default (baseline)"
-_SECRET: Final = "${secret:"
+_SECRET: Final = "${secret:"  # noqa: S105 (the placeholder's prefix)
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ def _ports(bindings: Mapping[str, Any] | None) -> list[str]:
     found = []
     for port, hosts in (bindings or {}).items():
         for host in hosts or ():
-            found.append(f"{host.get('HostIp') or '0.0.0.0'}:{host.get('HostPort', '')}->{port}")
+            found.append(f"{host.get('HostIp') or '0.0.0.0'}:{host.get('HostPort', '')}->{port}")  # noqa: S104 (the engine's meaning of no address)
     return sorted(found)
 
 

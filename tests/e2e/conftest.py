@@ -144,7 +144,7 @@ def names_twice(world: World, code: str) -> None:
 
 
 # --- servers started by `mcp-lok start`, driven by the official MCP Python SDK client ---------
-# (transports.feature and protocol.feature)
+# for the transports and protocol features
 
 EXCHANGE_TIMEOUT = 30.0  # seconds any one MCP exchange (connect+initialize, a call) may take
 
