@@ -94,6 +94,21 @@ class Context:
     def mounts(self) -> dict[str, dict[str, Any]]:
         return self.entries("HostConfig.Mounts")
 
+    @property
+    def privileged(self) -> bool:
+        return bool(self.fields.get("HostConfig.Privileged"))
+
+    @property
+    def no_new_privileges(self) -> bool:
+        return bool(self.fields.get("HostConfig.SecurityOpt[no-new-privileges]"))
+
+    @property
+    def seccomp(self) -> str:
+        """The seccomp profile in force: "unconfined" when privileged, whatever it says."""
+        if self.privileged:
+            return "unconfined"
+        return str(self.fields.get("HostConfig.SecurityOpt[seccomp]", "engine default"))
+
     def own(self, source: str) -> bool:
         return source == self.runtime_dir or source.startswith(self.runtime_dir + "/")
 
@@ -122,23 +137,19 @@ def _cis_process(c: Context) -> Iterator[Check]:
         f"holds {_words(extra) if extra else 'every default capability'}",
         "drop all capabilities (`CapDrop: [ALL]`) and add back only what a rule names",
     )  # fmt: skip
-    privileged = bool(c.fields.get("HostConfig.Privileged"))
     yield _check(
-        "CIS 5.5", "privileged containers are not used", not privileged,
+        "CIS 5.5", "privileged containers are not used", not c.privileged,
         "not privileged", "the container is privileged",
         "recreate it without `--privileged`: `mcp-lok rm` and launch it again",
     )  # fmt: skip
-    nnp = bool(c.fields.get("HostConfig.SecurityOpt[no-new-privileges]"))
     yield _check(
-        "CIS 5.26", "the container cannot acquire additional privileges", nnp,
+        "CIS 5.26", "the container cannot acquire additional privileges", c.no_new_privileges,
         "no-new-privileges is set", "no-new-privileges is not set",
         "add `--security-opt no-new-privileges`",
     )  # fmt: skip
-    seccomp = str(c.fields.get("HostConfig.SecurityOpt[seccomp]", "engine default"))
     yield _check(
-        "CIS 5.22", "the default seccomp profile is not disabled",
-        seccomp != "unconfined" and not privileged,
-        f"seccomp: {_seccomp_words(seccomp)}",
+        "CIS 5.22", "the default seccomp profile is not disabled", c.seccomp != "unconfined",
+        f"seccomp: {_seccomp_words(c.seccomp)}",
         "no seccomp filter (unconfined or privileged)",
         "remove `seccomp=unconfined`; mcp-lok's baseline profile applies by default",
     )  # fmt: skip
@@ -277,20 +288,18 @@ def _pss(c: Context) -> Iterator[Check]:
     )  # fmt: skip
     yield _check(
         "PSS baseline/privileged", "privileged containers are disallowed",
-        not c.fields.get("HostConfig.Privileged"), "not privileged", "privileged",
+        not c.privileged, "not privileged", "privileged",
         "recreate it unprivileged",
     )  # fmt: skip
-    nnp = bool(c.fields.get("HostConfig.SecurityOpt[no-new-privileges]"))
     yield _check(
-        "PSS restricted/privilege-escalation", "privilege escalation is disallowed", nnp,
+        "PSS restricted/privilege-escalation", "privilege escalation is disallowed",
+        c.no_new_privileges,
         "allowPrivilegeEscalation: false (no-new-privileges)", "privilege escalation is allowed",
         "add `--security-opt no-new-privileges`",
     )  # fmt: skip
-    seccomp = str(c.fields.get("HostConfig.SecurityOpt[seccomp]", "engine default"))
     yield _check(
         "PSS restricted/seccomp", "a seccomp profile is set (RuntimeDefault or Localhost)",
-        seccomp != "unconfined" and not c.fields.get("HostConfig.Privileged"),
-        f"seccomp: {_seccomp_words(seccomp)}", "seccomp is Unconfined",
+        c.seccomp != "unconfined", f"seccomp: {_seccomp_words(c.seccomp)}", "seccomp is Unconfined",
         "remove `seccomp=unconfined`",
     )  # fmt: skip
     yield _user(c)
