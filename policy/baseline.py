@@ -1,7 +1,7 @@
 """The hardened baseline: what every container gets unless a rule says otherwise.
 
 Each value here is a named default, so `explain` can say "default (baseline)" for it.
-The table in DESIGN.md ("The hardened baseline") explains why each value is what it is.
+The table in docs/baseline.md says why each value is what it is.
 """
 
 from __future__ import annotations

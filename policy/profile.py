@@ -7,7 +7,7 @@ the policy language (paths, mounts, hosts, port ranges, transports, duplicates, 
 rules need an `insecure` marker) belong to `check`, which runs on the rules afterwards.
 No I/O: the caller reads the file and hands over its text.
 
-Accepted: the seed's format (`read`, `write`, `network.outbound` with
+Accepted: the permission profile format (`read`, `write`, `network.outbound` with
 `insecure_allow_all`, `allow_transport`, `allow_host`, `allow_port`), mcp-lok's top-level
 `insecure` (acknowledges the profile's dangerous entries), and ToolHive's additions where
 they mean the same thing: `name` (checked, then ignored), `"host:/container"` mount

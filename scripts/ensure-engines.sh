@@ -46,7 +46,7 @@ WAIT_SECS=${MCP_LOK_ENGINE_WAIT:-60}
 STATE_DIR=/run/mcp-lok
 DOCKER_SOCK=/var/run/docker.sock
 PODMAN_SOCK=/run/podman/podman.sock
-# Exactly the flags mcp-lok lowers for a stdio server (see DESIGN.md baseline).
+# The hardened flags of the baseline (docs/baseline.md), as the engine's CLI spells them.
 HARDENED=(--read-only --cap-drop ALL --security-opt no-new-privileges
   --user 65534:65534 --network none --init --pids-limit 128 --memory 512m
   --ulimit nofile=1024:1024 --ulimit nproc=512:512 -i)

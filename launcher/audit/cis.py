@@ -4,7 +4,7 @@ Standards' *restricted* profile, translated to engine fields.
 
 Each check reads one `normalise.View` of what the engine reports, so Docker and Podman
 are judged alike; a mount by where its source leads on the host (`mounts.py`). Numbering
-as in v1.6.0 (and DESIGN.md). Left out: 5.1 (swarm mode:
+as in v1.6.0 (docs/audit.md says what `audit` reports). Left out: 5.1 (swarm mode:
 the engine's, not a container's), 5.2/5.3 (AppArmor, SELinux: host-dependent), 5.7 (sshd:
 needs `exec`), 5.23/5.24 (`exec` options: not in inspect), 5.25 (cgroup parent: site
 policy), 5.27 (health checks), 5.28 (image freshness). Pure: no engine, no I/O.

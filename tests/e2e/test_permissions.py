@@ -12,7 +12,7 @@ from .engines import HARDENED_FIELDS, EngineUnderTest
 
 scenarios("permissions.feature")
 
-# Podman's inspect lists its own default set one by one instead of `ALL` (DESIGN.md)
+# Podman's inspect lists its own default set one by one instead of `ALL` (docs/audit.md)
 PODMAN_DEFAULT_CAPS = {
     "CHOWN",
     "DAC_OVERRIDE",
@@ -59,7 +59,7 @@ def inspect_agrees(world: World) -> None:
         assert host["SecurityOpt"] == want["SecurityOpt"]
         assert host["Tmpfs"] == want["Tmpfs"]
     else:
-        # Podman adds writable tmpfs on /run and /var/tmp to a read-only root (DESIGN.md),
+        # Podman adds writable tmpfs on /run and /var/tmp to a read-only root (docs/audit.md),
         # and appends its own options to ours
         for target, options in want["Tmpfs"].items():
             assert host["Tmpfs"][target].startswith(options), (target, host["Tmpfs"][target])
