@@ -110,7 +110,7 @@ MCP_NOTE = (
 
 @cli.command("mcp")
 def mcp() -> None:
-    """Serve mcp-lok's tools (list, run, stop, rm, logs, explain) to an MCP client on stdio.
+    """Serve mcp-lok's tools (list, run, stop, rm, logs, explain, audit) to an MCP client on stdio.
 
     What `mcp-lok` with no command does when stdin is not a terminal. Stdio only: no HTTP
     endpoint, so only the client that started it can call its tools.
