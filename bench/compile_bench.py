@@ -4,7 +4,7 @@
    over many runs, against a `json.loads` + `json.dumps` round trip of the plan it produces
    (the least any compiler of this output could do). Goal: median under 1 ms.
 2. Cold `mcp-lok policy compile` of that policy, wall time, against `python3 -c pass`
-   with the same interpreter. Goal: at most 6×. Measured where a user runs it: a wheel
+   with the same interpreter. Goal: at most 6× (issue 12). Measured where a user runs it: a wheel
    built from this tree and installed (with click, the one library `policy` commands
    need) in a virtual environment of its own under `target/bench/` (see `wheelenv.py`).
    The development environment's editable install is no place to measure this: its `.pth`
