@@ -161,7 +161,7 @@ class Collector:
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
     """A "did you mean `x`?" hint for a misspelt name, or None."""
-    import difflib  # only a misspelling needs it: not loaded by a policy without errors
+    import difflib  # about 2 ms, which only a misspelling needs: a policy without errors skips it
 
     close = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else None

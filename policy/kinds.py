@@ -13,6 +13,7 @@ Pure: it reads nothing.
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 from .record import record
@@ -23,30 +24,6 @@ SUFFIXES = (POLICY_SUFFIX, PROFILE_SUFFIX)
 # the profile fields that grant or acknowledge something; ToolHive's `name` alone does not
 # make a file a profile (a `package.json` has one)
 PROFILE_FIELDS = ("read", "write", "network", "privileged", "insecure")
-# the words a statement begins with (after an optional `insecure`); a test keeps this set
-# equal to what the grammar accepts at the start of a line
-STATEMENT_KEYWORDS = frozenset(
-    {
-        "allow",
-        "capability",
-        "deny",
-        "env",
-        "extends",
-        "limit",
-        "network",
-        "privilege-escalation",
-        "privileged",
-        "read",
-        "seccomp",
-        "secret",
-        "tmpfs",
-        "user",
-        "writable-root",
-        "write",
-    }
-)
-# compiled (and cached by `re`) on first use: only a file with an error needs it
-_FIRST_WORD = r"(?:insecure[ \t]+)?([a-z-]+)(?:[ \t]|$)"
 _NO_STATEMENT = "its first statement does not begin with a keyword of the language"
 
 
@@ -79,19 +56,16 @@ def foreign(path: str, text: str) -> Foreign | None:
 
 
 def _not_policy(text: str) -> Foreign | None:
-    lines = (" " + text[1:] if text.startswith("\ufeff") else text).split("\n")
-    for number, line in enumerate(lines, start=1):
-        words = line.lstrip(" \t")
-        if not words or words[0] == "#":  # blank, or only a comment
-            continue
-        # the first statement must begin as one does; what follows may be wrong, and is
-        # shown: it is the text of the user's own policy
-        first = re.match(_FIRST_WORD, words)
-        if first is None or first.group(1) not in STATEMENT_KEYWORDS:
-            col = len(line) - len(words) + 1
-            return Foreign("policy", _NO_STATEMENT, number, col)
+    # Lark's generated parser, imported only when a policy file is read, as in `loader`
+    # (which says what it saves)
+    from .grammar import opening
+
+    # the first statement must begin as one does; what follows may be wrong, and is shown:
+    # it is the text of the user's own policy
+    start = opening(text)
+    if start is None or start.keyword:  # no statement at all is an empty policy
         return None
-    return None  # no statement at all: an empty policy
+    return Foreign("policy", _NO_STATEMENT, start.line, start.col)
 
 
 def _not_profile(text: str) -> Foreign | None:
@@ -108,8 +82,6 @@ def _not_profile(text: str) -> Foreign | None:
 
 
 def _has_profile_field(text: str) -> bool:
-    import json
-
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):

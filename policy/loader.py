@@ -16,6 +16,7 @@ from . import rules
 from .diagnostics import Code, Collector, Diagnostic, PolicyError, not_policy
 from .kinds import is_profile, named_as_policy
 from .origin import Default, Origin
+from .profile import load_profile
 from .record import field, record
 
 Reader = Callable[[str], str]
@@ -66,10 +67,12 @@ def load(source: str, read: Reader = read_text) -> Loaded:
 
 def _parse(path: str, text: str) -> list[rules.Rule]:
     if is_profile(path, text):
-        from .profile import load_profile
-
         return load_profile(text, path)
-    from .parser import parse  # imports lark; only policy files pay for it
+    # The parser loads Lark's generated module (`_lalr.py`), with `logging` and `pickle`:
+    # about 20 ms and 2.5 MiB. Imported here, as in `kinds`, so that a process that imports
+    # this package and reads no policy file does not pay for it: the detached host proxy
+    # (`run`'s start-up) imports it for `addresses` and `hosts`.
+    from .parser import parse
 
     return parse(text, path)
 

@@ -7,11 +7,10 @@ path is absolute, a host well formed, a port in range or an `insecure` marker ne
 the check pass's business, and `extends` rules come back as written for `loader` to
 resolve.
 
-The grammar is `grammar.lark` (one statement). Its LALR tables are generated ahead of
-time into `_lalr.py` by Lark's standalone tool (`make parser`, see
-`scripts/generate_parser.py`), because importing Lark and building its tables cost a cold
-start more than everything else the command does. `parse` runs the grammar once per line,
-so a bad line never hides the errors on the lines after it.
+The grammar is `grammar.lark`, run by Lark's LALR parser (`grammar.py` loads it). A file is
+parsed once. A syntax error is reported where Lark meets it, through Lark's `on_error`;
+the rest of that line is skipped and the parse goes on with the next, so that a bad line
+never hides the errors on the lines after it.
 """
 
 from __future__ import annotations
@@ -21,16 +20,22 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypedDict, cast
 
-from . import rules
-from ._lalr import Lark, Lark_StandAlone, Token, Tree, UnexpectedCharacters, UnexpectedToken
+from . import grammar, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
+from .grammar import (
+    InteractiveParser,
+    Token,
+    Tree,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+)
 from .origin import Span
-from .record import record
 from .values import Line, show
 
 # How an error names what a position wanted; keywords are named by themselves.
 _PHRASES = {
-    "$END": "end of line",
+    grammar.NEWLINE: "end of line",
     "PATH": "a path starting with `/`",
     "STRING": "a quoted string",
     "HOST": "a host name",
@@ -46,146 +51,155 @@ _PHRASES = {
     "NUMBER": "a number",
 }
 _STATEMENT_HELP = "a statement starts with a keyword such as `read`, `write`, `allow` or `limit`"
-
-# Patterns compiled at import cost every cold start: this one, which only errors need, is
-# kept as text and compiled by `re` (and cached there) on first use. Blank lines and lone
-# surrogates are found without a pattern (see their uses).
-_WORD = r"[A-Za-z][A-Za-z0-9_-]*"
+_WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
 def parse(text: str, file: str) -> list[rules.Rule]:
     """The rules of a policy file in source order, or a `PolicyError` with every syntax error.
 
     `file` names the file in every span; it is not read."""
-    grammar = _grammar()
-    # an editor's byte-order mark reads as a blank, so columns still match the text
-    lines = (" " + text[1:] if text.startswith("\ufeff") else text).split("\n")
-    out = Collector()
+    lines = grammar.source(text).split("\n")
+    # a line's number → what is wrong on it: one syntax error, or what its values got wrong
+    problems: dict[int, list[Diagnostic]] = {}
+    _blank_surrogates(lines, file, problems)
+    recovery = _Recovery(file, lines, problems)
+    tree = grammar.load().lark.parse("\n".join(lines), on_error=recovery)
     parsed: list[rules.Rule] = []
-    # lines end at `\n` (after an optional `\r`), as `diagnostics.render` reads them, so
-    # spans and excerpts agree; any other line separator is a stray character
-    for number, ending in enumerate(lines, start=1):
-        source = ending.removesuffix("\r")
-        words = source.lstrip(" \t")
-        if not words or words[0] == "#":  # blank, or only a comment
+    for statement in cast(list[Tree[Token]], tree.children):
+        line = Line(file, statement.meta.line)
+        if line.number in problems:  # what fitted of a bad line, parsed to go on after it
             continue
-        line = Line(file, number)
-        rule = _parse_line(grammar, source, line)
-        out.extend(line.problems)
-        if rule is not None and not line.problems:
+        origin = line.span(statement.meta.column, statement.meta.end_column)
+        rule = _rule(statement, origin, line)
+        if line.problems:
+            problems[line.number] = line.problems
+        else:
             parsed.append(rule)
+    out = Collector()
+    for number in sorted(problems):
+        out.extend(problems[number])
     out.raise_if_errors_with({file: text})
     return parsed
 
 
-def _parse_line(grammar: _Grammar, source: str, line: Line) -> rules.Rule | None:
-    # No UTF-8 file holds a lone surrogate and no engine takes one. Looking for them here
-    # keeps their range out of the grammar, where it would slow every lexer's compilation,
-    # and out of any pattern (0.4 ms to compile): UTF-8 encodes every character but a
-    # surrogate, and its error gives the first one.
-    try:
-        source.encode("utf-8")
-    except UnicodeEncodeError as stray:
-        line.problems.append(_bad_character(source[stray.start], stray.start + 1, source, line))
-        return None
-    # The common case, a good line, takes Lark's plain parse; only a line that fails is
-    # parsed again interactively, which hands over every token for a precise diagnostic.
-    start = len(source) - len(source.lstrip(" \t")) + 1
-    try:
-        tree = grammar.lark.parse(source)
-    except (UnexpectedCharacters, UnexpectedToken):
-        pass
-    else:
-        return _rule(tree, line.span(start, _statement_end(source)), line)
-    parser = grammar.lark.parse_interactive(source)
-    try:
-        tokens = parser.exhaust_lexer()  # never empty: blank lines do not get here
-        parser.feed_eof(tokens[-1])  # type: ignore[no-untyped-call]  # Lark omits types
-    except UnexpectedCharacters as error:
-        line.problems.append(_bad_character(error.char, error.column, source, line))
-        return None
-    except UnexpectedToken as error:
-        expected: set[str] = parser.accepts()  # type: ignore[no-untyped-call]  # as above
-        line.problems.append(grammar.unexpected(error.token, expected, line))
-        return None
-    # the same grammar refused this line a moment ago
-    raise AssertionError(f"line {line.number} parsed only interactively")  # pragma: no cover
+def _blank_surrogates(lines: list[str], file: str, problems: dict[int, list[Diagnostic]]) -> None:
+    """Blank each line that holds a lone surrogate, and report the first one.
 
-
-def _statement_end(source: str) -> int:
-    """The column just after a well-formed statement: before a trailing comment (a `#`
-    after a blank, outside quotes) and trailing blanks."""
-    quoted = escaped = False
-    end = len(source)
-    for index, char in enumerate(source):
-        if quoted:
-            escaped, quoted = (not escaped and char == "\\"), (escaped or char != '"')
-        elif char == '"':
-            quoted = True
-        elif char == "#" and index and source[index - 1] in " \t":
-            end = index
-            break
-    return len(source[:end].rstrip(" \t")) + 1
-
-
-# --- the grammar, loaded once per process -------------------------------
-
-
-@record
-class _Grammar:
-    lark: Lark
-    words: dict[str, str]  # terminal name → how an error message names it
-    keywords: dict[str, str]  # keyword terminal name → the keyword itself
-
-    def describe(self, terminals: Iterable[str]) -> str:
-        names = set(terminals)
-        if self._starts_statement(names):
-            return "a statement"
-        # `,` and keywords first, then what a value should be, and the end of the line last
-        *rest, last = sorted((self.words[n] for n in names), key=lambda p: (p == "end of line", p))
-        return f"{', '.join(rest)} or {last}" if rest else last
-
-    def unexpected(self, token: Token, expected: set[str], line: Line) -> Diagnostic:
-        if token.type == "$END":  # Lark's end token borrows the position of the last token
-            end = cast(int, token.end_column)
-            message = f"unexpected end of line: expected {self.describe(expected)}"
-            return Diagnostic(Code.PARSE_UNEXPECTED_EOF, message, line.span(end, end))
-        known = token in self.keywords.values()  # a keyword out of place, not a misspelling
-        misspelt = not known and re.fullmatch(_WORD, token) is not None
-        choices = [self.keywords[t] for t in expected if t in self.keywords]
-        help = None if known else did_you_mean(token.lower(), choices)
-        if self._starts_statement(expected):
-            help = help or _STATEMENT_HELP
-            if misspelt:
-                message = f"unknown statement `{token}`"
-                return Diagnostic(Code.PARSE_UNKNOWN_KEYWORD, message, line.at(token), help)
-            message = f"unexpected `{show(token)}`: expected a statement"
-            return Diagnostic(Code.PARSE_UNEXPECTED_TOKEN, message, line.at(token), help)
-        # a misspelt word where only a fixed set of words fits, like `network opne`
-        fixed = misspelt and len(choices) == len(expected)
-        code = Code.PARSE_UNKNOWN_KEYWORD if fixed else Code.PARSE_UNEXPECTED_TOKEN
-        message = f"unexpected `{show(token)}`: expected {self.describe(expected)}"
-        return Diagnostic(code, message, line.at(token), help)
-
-    def _starts_statement(self, terminals: set[str]) -> bool:
-        return any(self.keywords.get(t) == "read" for t in terminals)
-
-
-@functools.cache
-def _grammar() -> _Grammar:
-    parser: Lark = Lark_StandAlone()  # type: ignore[no-untyped-call]  # generated, untyped
-    # the grammar's literals: keywords, `,` and `=` (`raw` is the literal as written)
-    literals = {
-        t.name: t.pattern.raw[1:-1]
-        for t in parser.terminals
-        if t.pattern.raw and t.pattern.raw.startswith('"')
-    }
-    keywords = {name: word for name, word in literals.items() if word[0].isalpha()}
-    words = {**_PHRASES, **{name: f"`{word}`" for name, word in literals.items()}}
-    return _Grammar(parser, words, keywords)
+    No UTF-8 file holds a lone surrogate and no engine takes one. Looking for them here
+    keeps their range out of the grammar, where it would slow every lexer's compilation:
+    UTF-8 encodes every character but a surrogate, and its error gives the first one."""
+    for number, source in enumerate(lines, start=1):
+        try:
+            source.encode("utf-8")
+        except UnicodeEncodeError as stray:
+            line = Line(file, number)
+            problems[number] = [_bad_character(source[stray.start], stray.start + 1, source, line)]
+            lines[number - 1] = ""
 
 
 # --- syntax errors ---------------------------------------------------------------------------
+
+
+class _Recovery:
+    """Lark's `on_error` handler: reports the first syntax error on a line, skips the rest of
+    the line, and has the parse go on with the next.
+
+    Lark drops the token (or character) it could not take and goes on lexing. Tokens of the
+    bad line that fit are parsed as usual, and the statement they make is dropped (`parse`
+    skips a line with an error); at the line's end, a statement cut short is completed with
+    empty tokens so that the end of the line fits."""
+
+    def __init__(self, file: str, lines: list[str], problems: dict[int, list[Diagnostic]]):
+        self.file = file
+        self.lines = lines
+        self.problems = problems
+
+    def __call__(self, error: UnexpectedInput) -> bool:
+        if error.line not in self.problems:
+            self.problems[error.line] = [self._diagnose(error)]
+        if isinstance(error, UnexpectedToken) and error.token.type == grammar.NEWLINE:
+            _end_statement(error.interactive_parser, error.token)
+        return True  # go on
+
+    def _diagnose(self, error: UnexpectedInput) -> Diagnostic:
+        line = Line(self.file, error.line)
+        source = self.lines[error.line - 1].removesuffix("\r")
+        if isinstance(error, UnexpectedCharacters):
+            return _bad_character(error.char, error.column, source, line)
+        # the only other error an LALR parse reports
+        token = cast(UnexpectedToken, error).token
+        expected: set[str] = error.interactive_parser.accepts()  # type: ignore[no-untyped-call]
+        if token.type == grammar.NEWLINE:
+            # the end of the line starts at its blanks: the error is marked after the last word
+            end = len(source[: cast(int, token.column) - 1].rstrip(" \t")) + 1
+            message = f"unexpected end of line: expected {_describe(expected)}"
+            return Diagnostic(Code.PARSE_UNEXPECTED_EOF, message, line.span(end, end))
+        return _unexpected(token, expected, line)
+
+
+def _end_statement(parser: InteractiveParser, newline: Token) -> None:
+    """Complete the statement that `newline` cut short, with the fewest empty tokens that
+    let the line end, and feed `newline`: Lark's own grammar loader recovers so. The search
+    feeds copies that share the values already parsed, and only ever completes the
+    statement that the line's error cut short, whose tree `parse` drops."""
+    paths: list[tuple[tuple[str, ...], InteractiveParser]] = [((), parser)]
+    while paths:
+        longer = []
+        for path, tried in paths:
+            accepted: set[str] = tried.accepts()  # type: ignore[no-untyped-call]
+            if grammar.NEWLINE in accepted:
+                for terminal in path:
+                    parser.feed_token(Token(terminal, ""))
+                parser.feed_token(newline)
+                return
+            for terminal in sorted(accepted):
+                step = tried.copy(deepcopy_values=False)  # type: ignore[no-untyped-call]
+                step.feed_token(Token(terminal, ""))
+                longer.append(((*path, terminal), step))
+        paths = longer
+    raise AssertionError("a statement that no tokens complete")  # pragma: no cover
+
+
+def _describe(terminals: Iterable[str]) -> str:
+    names = set(terminals)
+    if _starts_statement(names):
+        return "a statement"
+    words = _words()
+    # `,` and keywords first, then what a value should be, and the end of the line last
+    *rest, last = sorted((words[n] for n in names), key=lambda p: (p == "end of line", p))
+    return f"{', '.join(rest)} or {last}" if rest else last
+
+
+@functools.cache
+def _words() -> dict[str, str]:
+    """How an error message names each terminal."""
+    loaded = grammar.load()
+    named = {**loaded.keywords, **loaded.literals}
+    return {**_PHRASES, **{name: f"`{word}`" for name, word in named.items()}}
+
+
+def _unexpected(token: Token, expected: set[str], line: Line) -> Diagnostic:
+    keywords = grammar.load().keywords
+    known = token in keywords.values()  # a keyword out of place, not a misspelling
+    misspelt = not known and _WORD.fullmatch(token) is not None
+    choices = [keywords[t] for t in expected if t in keywords]
+    help = None if known else did_you_mean(token.lower(), choices)
+    if _starts_statement(expected):
+        help = help or _STATEMENT_HELP
+        if misspelt:
+            message = f"unknown statement `{token}`"
+            return Diagnostic(Code.PARSE_UNKNOWN_KEYWORD, message, line.at(token), help)
+        message = f"unexpected `{show(token)}`: expected a statement"
+        return Diagnostic(Code.PARSE_UNEXPECTED_TOKEN, message, line.at(token), help)
+    # a misspelt word where only a fixed set of words fits, like `network opne`
+    fixed = misspelt and len(choices) == len(expected)
+    code = Code.PARSE_UNKNOWN_KEYWORD if fixed else Code.PARSE_UNEXPECTED_TOKEN
+    message = f"unexpected `{show(token)}`: expected {_describe(expected)}"
+    return Diagnostic(code, message, line.at(token), help)
+
+
+def _starts_statement(terminals: set[str]) -> bool:
+    return any(grammar.load().keywords.get(t) == "read" for t in terminals)
 
 
 def _bad_character(char: str, column: int, source: str, line: Line) -> Diagnostic:
@@ -216,14 +230,14 @@ _Args = Sequence[Any]
 _Builder = Callable[[_Args, Line, _Common], rules.Rule]
 
 
-def _rule(tree: Tree[Token], origin: Span, line: Line) -> rules.Rule:
-    insecure, statement, reason = cast(_Args, tree.children)
+def _rule(statement: Tree[Token], origin: Span, line: Line) -> rules.Rule:
+    insecure, form, reason = cast(_Args, statement.children)
     common: _Common = {
         "origin": origin,
         "insecure": None if insecure is None else line.at(insecure),
         "reason": None if reason is None else line.text(reason.children[0]),
     }
-    return _BUILDERS[statement.data](statement.children, line, common)
+    return _BUILDERS[form.data](form.children, line, common)
 
 
 def _extends(args: _Args, line: Line, common: _Common) -> rules.Rule:

@@ -13,8 +13,8 @@ import re
 from typing import cast
 
 from . import rules
-from ._lalr import Token
 from .diagnostics import Code, Diagnostic
+from .grammar import Token
 from .origin import Span
 
 _SIZE_HELP = (

@@ -290,9 +290,13 @@ def test_the_renderer_never_quotes_a_file_that_is_not_a_policy() -> None:
         ("p.lok", "\n# a comment first\n  insecure read /x\nbad line\n", True),
         ("p.lok", "\ufeffuser 1000\nbad line\n", True),
         ("p.lok", "\n\n", True),  # no statement: nothing foreign about it
+        ("p.lok", "\r\n  # a comment\r\n\tread /x\r\n", True),  # lines end at `\r\n` too
+        ("p.lok", 'read"/x"\n', True),  # a keyword ends before a quote, as the parser reads it
         ("p.lok", "readx /x\nread /y\n", False),
         ("p.lok", "read\u200b/x\n", False),
         ("p.lok", "insecure\n", False),
+        ("p.lok", "insecure \x01read /x\n", False),
+        ("p.lok", "\x01read /x\n", False),
         ("p.json", '  {"network": {}, "x": 1}', True),
         ("p.json", '{"x": {"read": []}}', False),  # a field deeper down is not the profile's
         ("p.json", '{"x": 1, "privileged": true,', True),  # not JSON: a field's key suffices
@@ -312,12 +316,3 @@ def test_what_is_policy_text(file: str, text: str, quoted: bool) -> None:
     )
     assert (foreign(file, text) is None) is quoted
     assert ("error[source.not-a-policy]" not in rendered) is quoted
-
-
-def test_the_statement_keywords_are_those_the_grammar_starts_a_line_with() -> None:
-    from mcp_lok.policy.kinds import STATEMENT_KEYWORDS
-    from mcp_lok.policy.parser import _grammar
-
-    grammar = _grammar()
-    starts = grammar.lark.parse_interactive("").accepts()  # type: ignore[no-untyped-call]
-    assert {grammar.keywords[t] for t in starts} - {"insecure"} == STATEMENT_KEYWORDS

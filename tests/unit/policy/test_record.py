@@ -1,17 +1,14 @@
 """Records mean what frozen dataclasses mean: equality over compared fields, hashing, repr,
 immutability, defaults, keyword-only fields, the errors of a wrong call, pattern matching,
-`fields` and `replace` — without the `dataclasses` module, which the policy package must
-not import (see `policy/record.py`)."""
+`fields` and `replace` — without the code that `dataclasses` generates and compiles for
+every class (see `policy/record.py`)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import inspect
-import json
 import pickle
-import subprocess
-import sys
 from pathlib import Path
 from typing import ClassVar, Generic, TypeVar
 
@@ -302,78 +299,6 @@ def test_definitions_a_dataclass_refuses_are_refused() -> None:
             a: int
 
             def __post_init__(self) -> None: ...
-
-
-# The commands' paths through the compiler, in a fresh interpreter: every policy command's
-# passes (compile, explain, validate with an error, diff), from a policy file and a profile.
-_COMMANDS = """
-import builtins, json, sys
-
-WATCHED = {"dataclasses", "inspect"}
-importers, first = [], {}
-real_import = builtins.__import__
-
-def watch(name, globals=None, locals=None, fromlist=(), level=0):
-    if level == 0 and name.partition(".")[0] in WATCHED:
-        importers.append((globals or {}).get("__name__"))
-    return real_import(name, globals, locals, fromlist, level)
-
-class First:
-    # the modules whose import led to the first import of a watched module
-    def find_spec(self, name, path=None, target=None):
-        if name in WATCHED and name not in first:
-            frame, chain = sys._getframe(1), []
-            while frame is not None:
-                if frame.f_code.co_name == "<module>":
-                    chain.append(frame.f_globals.get("__name__"))
-                frame = frame.f_back
-            first[name] = chain
-        return None
-
-builtins.__import__ = watch
-sys.meta_path.insert(0, First())
-
-from mcp_lok.policy import PolicyError, Target, compile_plan, compile_policy, lower, render_all
-from mcp_lok.policy import diff, explain
-from mcp_lok.policy.host import FixedHost
-
-examples = sys.argv[1]
-target = Target(image="example/github:1.0", name="github")
-plan = compile_plan(examples + "/github.lok", target, host=FixedHost())
-plan.to_json()
-policy = compile_policy(examples + "/seed-example.json", host=FixedHost()).policy
-other = lower(policy, target)
-report = explain.explain(policy, other)
-explain.render_human(report, color=False), explain.render_json(report)
-changes = diff.diff(plan, other)
-diff.render_human(changes), diff.render_json(changes)
-try:
-    compile_policy(
-        "bad.lok", read=lambda path: "allow nowhere port 99999\\nreed /x\\n", host=FixedHost()
-    )
-except PolicyError as error:
-    render_all(error.diagnostics, error.sources)
-print(json.dumps({
-    "importers": sorted({m for m in importers if m and m.startswith("mcp_lok")}),
-    "first": first,
-    "loaded": sorted(WATCHED & set(sys.modules)),
-}))
-"""
-
-
-def test_the_policy_commands_import_neither_dataclasses_nor_inspect() -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", _COMMANDS, str(EXAMPLES)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    found = json.loads(done.stdout)
-    # no module of the package imports them, the generated parser included, and nothing
-    # the package imports loads them on its behalf
-    assert found["importers"] == [], found
-    assert found["loaded"] == [], found
 
 
 def test_payload_annotations_are_evaluated_not_compiled_from_text() -> None:
