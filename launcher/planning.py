@@ -28,7 +28,7 @@ from mcp_lok.policy.identity import Accounts, needs_image
 from mcp_lok.policy.layout import RUNTIME_ROOT
 from mcp_lok.policy.loader import Reader, read_text
 
-from . import accounts, paths
+from . import paths
 from .errors import LokError
 from .host import ThisHost
 from .request import LaunchRequest
@@ -104,8 +104,10 @@ def image_user(
 
 
 def _read_accounts(request: LaunchRequest) -> Accounts:
-    # the engine adapter loads the docker SDK (~50 ms): a `policy` command pays for it
-    # only when its user is a name that only the image can turn into numbers
+    # the engine adapter loads the docker SDK (~50 ms), and the accounts' cache the state
+    # module with `tempfile` (~15 ms): a `policy` command pays for them only when its user
+    # is a name that only the image can turn into numbers
+    from . import accounts
     from .engine import discover
 
     engine = discover(request.engine)

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -261,7 +260,10 @@ def make_private_dirs(folder: Path) -> list[Path]:
 
 def write_atomic(path: Path, content: str, mode: int) -> None:
     """Write `content` to `path` so that readers see the old file or the new, never half."""
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # what `tempfile.mkstemp` does (a fresh name, O_EXCL, 0600), without its import
+    temp = path.parent / f".{path.name}.{os.urandom(8).hex()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temp, flags, PRIVATE_FILE)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(content)
