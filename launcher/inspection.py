@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+
 from .state import ServerState, client_urls
 
 
@@ -35,10 +37,23 @@ def describe(state: ServerState, status: str, show_token: bool = False) -> dict[
         "networks": [{"name": n.name, "id": n.id} for n in state.networks],
         "launch": state.launch,
         "auth": state.token is not None,
+        "sessions": _sessions(state),
     }
     if show_token:
         found["token"] = state.token
     return found
+
+
+def _sessions(state: ServerState) -> dict[str, Any] | None:
+    """A stdio server's session limits (the proxy's defaults for a state from before they
+    were kept); None for an HTTP server, whose sessions are its own."""
+    if state.transport != "stdio":
+        return None
+    return {
+        "mode": state.session_mode or "shared",
+        "max": state.max_sessions or MAX_SESSIONS,
+        "idle_timeout": state.session_idle_timeout or SESSION_IDLE_TIMEOUT,
+    }
 
 
 def render(found: dict[str, Any]) -> str:
@@ -67,6 +82,9 @@ def render(found: dict[str, Any]) -> str:
         ("launch", found["launch"] or "-"),
         ("auth", auth),
     ]
+    if sessions := found["sessions"]:
+        limits = f"at most {sessions['max']}, idle ones closed after {sessions['idle_timeout']} s"
+        lines.insert(-1, ("sessions", f"{sessions['mode']}: {limits}"))
     if found.get("token"):
         lines.append(("token", found["token"]))
     width = max(len(key) for key, _ in lines) + 1
