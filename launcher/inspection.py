@@ -16,13 +16,17 @@ from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from .state import ServerState, client_urls
 
 
-def describe(state: ServerState, status: str, show_token: bool = False) -> dict[str, Any]:
-    """The server's facts, as `inspect --format json` prints them."""
-    running = status in ("running", "starting") and state.url
+def describe(
+    state: ServerState, status: str, show_token: bool = False, reason: str | None = None
+) -> dict[str, Any]:
+    """The server's facts, as `inspect --format json` prints them (`reason`: why its status
+    is `degraded`)."""
+    running = status in ("running", "degraded", "starting") and state.url
     urls = client_urls(state.url or "", state.transport) if running else {}
     found: dict[str, Any] = {
         "name": state.name,
         "status": status,
+        **({"reason": reason} if reason else {}),
         "url": urls.get("url"),
         "sse_url": urls.get("sse_url"),
         "transport": state.transport,
@@ -68,7 +72,7 @@ def render(found: dict[str, Any]) -> str:
         auth = "NONE: every local user and process can use it (--no-auth)"
     lines = [
         ("name", found["name"]),
-        ("status", found["status"]),
+        ("status", found["status"] + (f" ({found['reason']})" if "reason" in found else "")),
         ("url", found["url"] or "-"),
         ("sse url", found["sse_url"] or "-"),
         ("transport", found["transport"]),

@@ -47,6 +47,7 @@ class Status(enum.Enum):
 
     STARTING = "starting"
     RUNNING = "running"
+    DEGRADED = "degraded"  # running, but its proxy refuses new client sessions: all busy
     UNHEALTHY = "unhealthy"  # the server runs, but its proxy (or gate) is gone
     EXITED = "exited"  # the server's container stopped by itself
     MISSING = "missing"  # the server's container is gone
