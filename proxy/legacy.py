@@ -24,6 +24,7 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
     session = await bridge.open_session(Kind.SSE)
     if session is None:
         return no_session()
+    session.streaming = True  # busy from the start (`admission`): it lives as its stream does
     endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")
     try:
         return await stream_events(request, session, first=endpoint)
