@@ -86,6 +86,7 @@ def new_state(
     kept); `token` the proxy's bearer token (None: none required), kept for `inspect`."""
     gate = plan.gate
     transport = request.server_transport
+    limits = request.session_limits
     return ServerState(
         name=plan.name,
         engine=engine.kind.value,
@@ -104,6 +105,9 @@ def new_state(
         gate_name=gate.container.name if gate else None,
         launch=_nonce_of(plan),
         token=token,
+        session_mode=request.session_mode if limits else None,
+        max_sessions=limits[0] if limits else None,
+        session_idle_timeout=limits[1] if limits else None,
     )
 
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.proxy import run
-from mcp_lok.proxy.config import ProxyConfig, private_log
+from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT, ProxyConfig, private_log
 from mcp_lok.proxy.errors import ProxyError
 
 from .errors import LokError
@@ -79,6 +79,8 @@ def proxy_config(
         target_port=state.target_port or DEFAULT_TARGET_PORT,
         log_path=state.log_path,
         bearer_token=token,
+        max_sessions=state.max_sessions or MAX_SESSIONS,
+        session_idle_timeout=state.session_idle_timeout or SESSION_IDLE_TIMEOUT,
     )
 
 

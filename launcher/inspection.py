@@ -11,16 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+
 from .state import ServerState, client_urls
 
 
-def describe(state: ServerState, status: str, show_token: bool = False) -> dict[str, Any]:
-    """The server's facts, as `inspect --format json` prints them."""
-    running = status in ("running", "starting") and state.url
+def describe(
+    state: ServerState, status: str, show_token: bool = False, reason: str | None = None
+) -> dict[str, Any]:
+    """The server's facts, as `inspect --format json` prints them (`reason`: why its status
+    is `degraded`)."""
+    running = status in ("running", "degraded", "starting") and state.url
     urls = client_urls(state.url or "", state.transport) if running else {}
     found: dict[str, Any] = {
         "name": state.name,
         "status": status,
+        **({"reason": reason} if reason else {}),
         "url": urls.get("url"),
         "sse_url": urls.get("sse_url"),
         "transport": state.transport,
@@ -35,10 +41,23 @@ def describe(state: ServerState, status: str, show_token: bool = False) -> dict[
         "networks": [{"name": n.name, "id": n.id} for n in state.networks],
         "launch": state.launch,
         "auth": state.token is not None,
+        "sessions": _sessions(state),
     }
     if show_token:
         found["token"] = state.token
     return found
+
+
+def _sessions(state: ServerState) -> dict[str, Any] | None:
+    """A stdio server's session limits (the proxy's defaults for a state from before they
+    were kept); None for an HTTP server, whose sessions are its own."""
+    if state.transport != "stdio":
+        return None
+    return {
+        "mode": state.session_mode or "shared",
+        "max": state.max_sessions or MAX_SESSIONS,
+        "idle_timeout": state.session_idle_timeout or SESSION_IDLE_TIMEOUT,
+    }
 
 
 def render(found: dict[str, Any]) -> str:
@@ -53,7 +72,7 @@ def render(found: dict[str, Any]) -> str:
         auth = "NONE: every local user and process can use it (--no-auth)"
     lines = [
         ("name", found["name"]),
-        ("status", found["status"]),
+        ("status", found["status"] + (f" ({found['reason']})" if "reason" in found else "")),
         ("url", found["url"] or "-"),
         ("sse url", found["sse_url"] or "-"),
         ("transport", found["transport"]),
@@ -67,6 +86,9 @@ def render(found: dict[str, Any]) -> str:
         ("launch", found["launch"] or "-"),
         ("auth", auth),
     ]
+    if sessions := found["sessions"]:
+        limits = f"at most {sessions['max']}, idle ones closed after {sessions['idle_timeout']} s"
+        lines.insert(-1, ("sessions", f"{sessions['mode']}: {limits}"))
     if found.get("token"):
         lines.append(("token", found["token"]))
     width = max(len(key) for key, _ in lines) + 1

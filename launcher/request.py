@@ -18,6 +18,7 @@ from mcp_lok.policy import Engine, Target, Transport, default_name
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.layout import RESERVED
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
+from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 from .errors import Problem
 
@@ -26,6 +27,8 @@ RESTART_DEFAULT = 5  # `on-failure` without a count: at most this many restarts
 RESTART_MOST = 100
 MIN_TOKEN = 16  # characters of a bearer token given by the user, at least
 GENERATE = "generate"  # `--auth-token generate`: a random one, as without the option
+SESSIONS_MOST = 65536
+IDLE_MOST = 7 * 24 * 3600  # a week: an abandoned session (a container, per session) lives no longer
 
 
 class SessionMode(enum.Enum):
@@ -51,6 +54,10 @@ class LaunchRequest:
     target_port: int = DEFAULT_TARGET_PORT  # where an HTTP server listens, inside
     engine: str | None = None  # `docker`, `podman` or `unix:///…`; None: the one found
     session_mode: str = SessionMode.SHARED.value
+    # stdio: client sessions open at once (idle ones make room for new ones), and the
+    # seconds an idle one lives; None: the proxy's defaults (`session_limits`)
+    max_sessions: int | None = None
+    session_idle_timeout: int | None = None
     restart: str = "no"  # `no`, `on-failure` or `on-failure:N`
     auth_token: str | None = None  # the bearer token clients send; None: a random one
     no_auth: bool = False  # serve without a bearer token
@@ -91,6 +98,20 @@ class LaunchRequest:
 
     def _session_problems(self) -> list[Problem]:
         found = _choice_problem("session_mode", self.session_mode, SessionMode)
+        found += _range_problem("max_sessions", self.max_sessions, SESSIONS_MOST, "sessions")
+        found += _range_problem(
+            "session_idle_timeout", self.session_idle_timeout, IDLE_MOST, "seconds"
+        )
+        http = self.transport != Transport.STDIO.value
+        for field in ("max_sessions", "session_idle_timeout"):
+            if http and getattr(self, field) is not None:
+                found.append(
+                    Problem(
+                        field,
+                        "an HTTP server keeps its own sessions: the proxy only forwards them",
+                        hint="leave the option out, or set the server's own limits",
+                    )
+                )
         if not found and self.per_session and self.transport != Transport.STDIO.value:
             found.append(
                 Problem(
@@ -146,6 +167,16 @@ class LaunchRequest:
         return self.session_mode == SessionMode.PER_SESSION.value
 
     @property
+    def session_limits(self) -> tuple[int, int] | None:
+        """A stdio server's proxy: at most how many sessions, and the seconds an idle one
+        lives (the proxy's defaults where not given); None for an HTTP server."""
+        if self.transport != Transport.STDIO.value:
+            return None
+        most = self.max_sessions if self.max_sessions is not None else MAX_SESSIONS
+        idle = self.session_idle_timeout
+        return most, idle if idle is not None else SESSION_IDLE_TIMEOUT
+
+    @property
     def restarts(self) -> int:
         """How many times a stdio server that fails is started again."""
         policy, _, count = self.restart.partition(":")
@@ -194,6 +225,12 @@ def _port_problem(field: str, port: int) -> list[Problem]:
     if 0 <= port <= 65535:
         return []
     return [Problem(field, f"port `{port}` is outside 0–65535", "0 picks a free one")]
+
+
+def _range_problem(field: str, value: int | None, most: int, unit: str) -> list[Problem]:
+    if value is None or 1 <= value <= most:
+        return []
+    return [Problem(field, f"`{value}` is outside 1–{most} {unit}")]
 
 
 def _restart_problem(value: str) -> list[Problem]:

@@ -2,16 +2,20 @@
 
 Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
 did), the engine (which of the recorded containers exist and run), and the OS (whether the
-recorded proxy pid is still that process). Each command first reaps what crashed commands
-left (`teardown.reap`). A container that carries mcp-lok's labels but that no launch
-created is listed as `foreign` and never stopped or removed.
+recorded proxy pid is still that process); what `list` and `inspect` show asks a running
+server's proxy too (`/health`: `degraded` while it refuses new client sessions). Each
+command first reaps what crashed commands left (`teardown.reap`). A container that carries
+mcp-lok's labels but that no launch created is listed as `foreign` and never stopped or
+removed.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
+import urllib.request
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -24,6 +28,7 @@ from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
 log = logging.getLogger(__name__)
 
 FOREGROUND_STOP_WAIT = 30.0  # a foreground `run` removes everything itself before it exits
+HEALTH_WAIT = 1.0  # seconds `list` waits for a proxy's `/health` on loopback
 LABEL = {"mcp-lok": "true"}
 
 
@@ -77,11 +82,14 @@ def rows() -> list[dict[str, Any]]:
     found = [
         _row(
             s,
-            status_of(
+            *shown(
                 s,
-                views.get(s.engine_url),
-                alive(s.proxy_pid, s.proxy_start),
-                alive(s.launcher_pid, s.launcher_start),
+                status_of(
+                    s,
+                    views.get(s.engine_url),
+                    alive(s.proxy_pid, s.proxy_start),
+                    alive(s.launcher_pid, s.launcher_start),
+                ),
             ),
         )
         for s in store.all()
@@ -114,11 +122,28 @@ def _foreign_row(listed: dict[str, Any], engine: ContainerEngine) -> dict[str, A
     }
 
 
-def _row(state: ServerState, found: Status) -> dict[str, Any]:
+def shown(state: ServerState, found: Status) -> tuple[Status, str | None]:
+    """What `list` and `inspect` show: `found`, or `degraded` with the reason while a
+    running server's proxy refuses new client sessions (its `/health` says so)."""
+    if found is not Status.RUNNING or not state.url:
+        return found, None
+    # no HTTP proxy from the environment: this is our own proxy, on loopback
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{state.url}/health", timeout=HEALTH_WAIT) as answer:
+            about = json.loads(answer.read())
+    except (OSError, ValueError):  # a 503 (`unavailable`), or no answer: as found
+        return found, None
+    if isinstance(about, dict) and about.get("status") == Status.DEGRADED.value:
+        return Status.DEGRADED, str(about.get("reason", ""))
+    return found, None
+
+
+def _row(state: ServerState, found: Status, reason: str | None = None) -> dict[str, Any]:
     urls: dict[str, str | None] = {"url": None, "sse_url": None}
-    if found in (Status.RUNNING, Status.STARTING) and state.url:
+    if found in (Status.RUNNING, Status.DEGRADED, Status.STARTING) and state.url:
         urls = client_urls(state.url, state.transport)
-    return {
+    row: dict[str, Any] = {
         "name": state.name,
         "status": found.value,
         "transport": state.transport,
@@ -130,6 +155,9 @@ def _row(state: ServerState, found: Status) -> dict[str, Any]:
         "container": state.container_id,
         "auth": state.token is not None,
     }
+    if reason:
+        row["note"] = reason
+    return row
 
 
 def load(store: Store, name: str) -> ServerState:
@@ -139,10 +167,11 @@ def load(store: Store, name: str) -> ServerState:
     return state
 
 
-def with_status(name: str) -> tuple[ServerState, Status]:
-    """The server NAME's state and its merged status (`unknown` when its engine is down)."""
+def with_status(name: str) -> tuple[ServerState, Status, str | None]:
+    """The server NAME's state, its status as `list` shows it (`unknown` when its engine
+    is down), and why it is `degraded` (else None)."""
     state = load(Store(), name)
-    return state, status(state, _connect(state.engine_url))
+    return state, *shown(state, status(state, _connect(state.engine_url)))
 
 
 def _engine(state: ServerState) -> ContainerEngine:

@@ -46,6 +46,7 @@ class Status(enum.Enum):
 
     STARTING = "starting"
     RUNNING = "running"
+    DEGRADED = "degraded"  # running, but its proxy refuses new client sessions: all busy
     UNHEALTHY = "unhealthy"  # the server runs, but its proxy (or gate) is gone
     EXITED = "exited"  # the server's container stopped by itself
     MISSING = "missing"  # the server's container is gone
@@ -116,6 +117,12 @@ class ServerState:
     # the proxy's bearer token (None: `--no-auth`, or a state from before tokens were
     # kept); shown again to its owner by `mcp-lok inspect --show-token`
     token: str | None = None
+    # a stdio server's proxy: one server for all client sessions or one per session, at
+    # most how many sessions, and the seconds an idle one lives (None: an HTTP server, or
+    # a state from before they were kept: the proxy's defaults)
+    session_mode: str | None = None
+    max_sessions: int | None = None
+    session_idle_timeout: int | None = None
     files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
     kept: list[str] = field(default_factory=list)  # of those, files that existed before
     dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it

@@ -71,14 +71,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def health(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     about: dict[str, object] = {"name": config.name, "transport": config.transport}
+    refusing = None
     if BRIDGE in request.app:
         bridge = request.app[BRIDGE]
         ok, reason = bridge.health()
         about["sessions"] = len(bridge.sessions)
+        refusing = bridge.refusing() if ok else None
     else:
         ok, reason = await request.app[UPSTREAM].healthy()
-    about = {"status": "ok" if ok else "unavailable", **about}
+    # degraded: it serves the clients it has, but new ones are being refused; still 200,
+    # so that a check that only asks "is it up" keeps its clients (`unavailable` is 503)
+    status = "unavailable" if not ok else "degraded" if refusing else "ok"
+    about = {"status": status, **about}
     about["detail" if ok else "reason"] = reason
+    if refusing:
+        about["reason"] = refusing
     return web.json_response(about, status=200 if ok else 503, dumps=_dumps)
 
 

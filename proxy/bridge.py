@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import IO, Protocol
 
+from .admission import Admission
 from .config import ProxyConfig, private_log
 from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
 from .jsonrpc import Message
@@ -81,18 +82,23 @@ class Bridge(Protocol):
 
     def health(self) -> tuple[bool, str]: ...
 
+    def refusing(self) -> str | None: ...
+
     async def close(self) -> None: ...
 
 
-async def sweep(owner: Bridge) -> None:
-    """Close Streamable HTTP sessions a client abandoned without DELETE."""
+async def sweep(owner: Bridge, vanished_after: float | None = None) -> None:
+    """Close Streamable HTTP sessions a client abandoned without DELETE: idle (not busy)
+    for `session_idle_timeout`, or, with `vanished_after`, for that long once their event
+    stream ended (the client that held it is likely gone)."""
     loop = asyncio.get_running_loop()
     idle = owner.config.session_idle_timeout
+    gone = min(idle, vanished_after) if vanished_after is not None else idle
     while True:
-        await asyncio.sleep(min(idle / 4, 60.0))
+        await asyncio.sleep(min(gone / 4, 60.0))
         for session in list(owner.sessions.values()):
-            quiet = loop.time() - session.last_seen > idle
-            if quiet and not session.streaming and not session.waiting:
+            quiet = loop.time() - session.last_seen
+            if not session.busy and quiet > (gone if session.streamed else idle):
                 log.info("closing idle session %s…", session.id[:6])
                 await owner.close_session(session)
 
@@ -109,6 +115,7 @@ class StdioBridge:
         self.router = Router()
         self.sessions: dict[str, Session] = {}
         self._stateless = 0  # how many of `sessions` are stateless
+        self._admission = Admission(config.max_sessions)
         self.gone: str | None = None
         self._reader = reader
         self._writer = writer
@@ -139,18 +146,22 @@ class StdioBridge:
     # -- sessions -------------------------------------------------------------------------
 
     async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
-        """A new session, or None when `max_sessions` are open (stateless ones, which
-        last one POST, are bounded by `max_stateless` instead)."""
+        """A new session, or None when `max_sessions` are open and busy (an idle one is
+        closed to make room: `admission`). Stateless ones, which last one POST, are
+        bounded by `max_stateless` instead."""
         if stateless:
             if self._stateless >= self.config.max_stateless:
                 return None
-        elif len(self.sessions) - self._stateless >= self.config.max_sessions:
+        elif not await self._admission.make_room(self.sessions, self._open, self.close_session):
             return None
         session = Session(kind, stateless=stateless)
         self._stateless += stateless
         self.sessions[session.id] = session
         self.router.open(session.id, can_be_asked=not stateless)
         return session
+
+    def _open(self) -> int:
+        return len(self.sessions) - self._stateless
 
     async def close_session(self, session: Session) -> None:
         if self.sessions.pop(session.id, None) is None:
@@ -176,6 +187,10 @@ class StdioBridge:
         if self.gone is not None:
             return False, self.gone
         return True, "attached"
+
+    def refusing(self) -> str | None:
+        open_ = (s for s in self.sessions.values() if not s.stateless)
+        return self._admission.refusing(open_, self._open())
 
     async def _apply(self, outs: list[Out]) -> None:
         if self._deliver(outs):

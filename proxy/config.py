@@ -11,6 +11,10 @@ import os
 from dataclasses import dataclass
 
 LOG_MODE = 0o600  # the log holds the server's stderr: its owner's alone
+# client sessions open at once (per-session mode: servers), and how long an idle one
+# lives; the launcher's `--max-sessions` and `--session-idle-timeout` default to these
+MAX_SESSIONS = 128
+SESSION_IDLE_TIMEOUT = 3600
 
 
 def private_log(path: str) -> None:
@@ -46,9 +50,10 @@ class ProxyConfig:
     request_timeout: float = 300.0
     # how long a client may take to send a request's body (then 408, connection closed)
     read_timeout: float = 30.0
-    # Streamable HTTP sessions idle this long, with no open stream, are closed
-    session_idle_timeout: float = 3600.0
-    max_sessions: int = 128
+    # Streamable HTTP sessions idle this long (no request in flight, no open stream) are
+    # closed; at `max_sessions`, the least recently used idle one is closed for a new one
+    session_idle_timeout: float = SESSION_IDLE_TIMEOUT
+    max_sessions: int = MAX_SESSIONS
     # stateless (2026-07-28) requests in flight at once, each in a session of its own
     max_stateless: int = 1024
     # "shared": every client session on one server; "per-session": a server of its own for

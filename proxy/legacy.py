@@ -13,7 +13,7 @@ from . import jsonrpc, sse
 from .keys import BRIDGE
 from .session import Kind
 from .stream import stream_events
-from .streamable import EVENT_STREAM, NO_SESSION, read_messages, rpc_error
+from .streamable import EVENT_STREAM, no_session, read_messages, rpc_error
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -23,7 +23,8 @@ async def open_stream(request: web.Request) -> web.StreamResponse:
         return rpc_error(406, jsonrpc.INVALID_REQUEST, f"accept `{EVENT_STREAM}`")
     session = await bridge.open_session(Kind.SSE)
     if session is None:
-        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
+        return no_session()
+    session.streaming = True  # busy from the start (`admission`): it lives as its stream does
     endpoint = sse.encode(f"/messages?session_id={session.id}", event="endpoint")
     try:
         return await stream_events(request, session, first=endpoint)

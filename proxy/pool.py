@@ -14,6 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from .admission import Admission
 from .bridge import StdioBridge, sweep
 from .config import ProxyConfig
 from .jsonrpc import Message
@@ -26,6 +27,10 @@ Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Remove = Callable[[], Awaitable[None]]
 # starts a new server: its attached streams, and how to remove it
 Spawn = Callable[[], Awaitable[tuple[Stream, Remove]]]
+# seconds a session whose event stream ended may stay idle before its server is removed
+# (`session_idle_timeout` if shorter): a Streamable HTTP client that vanished without
+# DELETE leaves no other sign, and each session here holds a container
+VANISHED_AFTER = 30.0
 
 
 @dataclass(slots=True)
@@ -44,14 +49,20 @@ class PerSessionBridge:
         self._tasks = tasks
         self._servers: dict[str, _Server] = {}
         self._starting = 0  # servers being started for sessions not open yet
+        # INVARIANT: at most `max_sessions` servers run (or start) at once; an idle
+        # session's server is removed to make room, and when all are busy a new client is
+        # refused rather than given another container
+        self._admission = Admission(config.max_sessions)
 
     def start(self) -> None:
-        self._tasks.spawn(sweep(self), name="session-sweeper")
+        # each server is a container: one whose client's stream ended goes sooner
+        self._tasks.spawn(sweep(self, vanished_after=VANISHED_AFTER), name="session-sweeper")
 
     async def open_session(self, kind: Kind, *, stateless: bool = False) -> Session | None:
-        """A session with a server of its own, or None when `max_sessions` are open or
-        its server did not start (logged)."""
-        if len(self.sessions) + self._starting >= self.config.max_sessions:
+        """A session with a server of its own, or None when `max_sessions` are open and
+        busy (an idle one's server is removed to make room: `admission`) or its server
+        did not start (logged)."""
+        if not await self._admission.make_room(self.sessions, self._count, self.close_session):
             return None
         self._starting += 1
         try:
@@ -69,6 +80,9 @@ class PerSessionBridge:
         self.sessions[session.id] = session
         self._servers[session.id] = _Server(bridge, tasks, remove)
         return session
+
+    def _count(self) -> int:
+        return len(self.sessions) + self._starting
 
     async def close_session(self, session: Session) -> None:
         """End the session and remove its server."""
@@ -100,6 +114,9 @@ class PerSessionBridge:
         # each session's own server failing shows in that session's answers; the proxy
         # is healthy while it can start servers for new sessions
         return True, f"per-session: {len(self._servers)} servers"
+
+    def refusing(self) -> str | None:
+        return self._admission.refusing(self.sessions.values(), self._count())
 
     async def close(self) -> None:
         for session in list(self.sessions.values()):

@@ -41,6 +41,7 @@ class Session:
         self.kind = kind
         self.stateless = stateless  # lives for one POST (MCP 2026-07-28): never named to clients
         self.streaming = False  # an event stream is attached
+        self.streamed = False  # its event stream ended: its client may be gone
         self.closed = False
         self.last_seen = asyncio.get_running_loop().time()
         self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
@@ -131,6 +132,12 @@ class Session:
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    @property
+    def busy(self) -> bool:
+        """A request of its waits for an answer, or its event stream is open: not to be
+        closed to make room for another session (`admission`)."""
+        return self.streaming or bool(self._waiting) or bool(self._listening)
 
     def touch(self) -> None:
         self.last_seen = asyncio.get_running_loop().time()

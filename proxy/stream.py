@@ -56,6 +56,8 @@ async def stream_events(
         pass  # the client went away; the caller decides what that means for the session
     finally:
         session.streaming = False
+        session.streamed = True
+        session.touch()  # idle from now: its client may be gone (see `bridge.sweep`)
     return response
 
 

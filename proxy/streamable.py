@@ -19,6 +19,7 @@ import contextlib
 from aiohttp import web
 
 from . import jsonrpc, sse
+from .admission import RETRY_AFTER
 from .bridge import Bridge
 from .jsonrpc import Invalid, Kind, Message
 from .keys import BRIDGE
@@ -33,7 +34,7 @@ VERSION_HEADER = "MCP-Protocol-Version"
 PROTOCOL_VERSIONS = frozenset(
     {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
 )
-NO_SESSION = "no session can open now: too many are open, or its server did not start"
+NO_SESSION = "no session can open now: all are busy, or its server did not start"
 JSON = "application/json"
 EVENT_STREAM = "text/event-stream"
 
@@ -142,8 +143,15 @@ async def _session_for(
         return rpc_error(400, jsonrpc.INVALID_REQUEST, "`initialize` must be sent on its own")
     session = await bridge.open_session(SessionKind.STREAMABLE, stateless=not opens)
     if session is None:
-        return rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
+        return no_session()
     return session
+
+
+def no_session() -> web.Response:
+    """503 for a client refused a session, with when to try again."""
+    response = rpc_error(503, jsonrpc.INTERNAL_ERROR, NO_SESSION)
+    response.headers["Retry-After"] = str(RETRY_AFTER)
+    return response
 
 
 def _known(bridge: Bridge, header: str) -> Session | web.Response:

@@ -13,6 +13,7 @@ from mcp_lok.launcher.request import SessionMode
 from mcp_lok.launcher.state import name_problem
 from mcp_lok.policy import Transport
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -128,6 +129,21 @@ PROXY_OPTIONS = [
         show_default=True,
         help="stdio: all client sessions on one server, or a server (container) of "
         "its own for each session, removed when the session ends.",
+    ),
+    click.option(
+        "--max-sessions",
+        type=int,
+        metavar="N",
+        help=f"stdio: client sessions open at once (per-session: containers; default "
+        f"{MAX_SESSIONS}). At the limit the least recently used idle session is closed for "
+        "a new one; a new client is refused (503) only while all are busy.",
+    ),
+    click.option(
+        "--session-idle-timeout",
+        type=int,
+        metavar="SECONDS",
+        help=f"stdio: close a session idle this long, with no request in flight and no open "
+        f"stream (default {SESSION_IDLE_TIMEOUT}: an hour).",
     ),
 ]
 

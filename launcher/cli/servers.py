@@ -44,6 +44,9 @@ def list_(show_all: bool, fmt: str) -> None:
         return
     if any(r["status"] == "foreign" for r in found):
         echo(f"foreign: {servers.FOREIGN_NOTE}; mcp-lok never stops or removes it", err=True)
+    for server in found:
+        if server["status"] == "degraded":
+            echo(f"{server['name']}: degraded: {server['note']}", err=True)
     shown = {True: "token", False: "NONE", None: "-"}
     table = [[c.upper() for c in COLUMNS]] + [
         [shown[r[c]] if c == "auth" else str(r[c] or "-") for c in COLUMNS] for r in found
@@ -96,8 +99,8 @@ def inspect(name: str, fmt: str, show_token: bool) -> None:
     Only the server's owner can read it (its state is 0600); `--show-token` prints the
     bearer token again.
     """
-    state, status = servers.with_status(name)
-    found = describe(state, status.value, show_token)
+    state, status, reason = servers.with_status(name)
+    found = describe(state, status.value, show_token, reason)
     echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
 
 

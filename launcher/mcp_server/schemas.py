@@ -15,8 +15,9 @@ from typing_extensions import TypedDict
 
 
 class ServerRow(TypedDict):
-    """One server, as `mcp-lok list --format json` prints it; or (status `foreign`, with a
-    `note`) a container that carries mcp-lok's labels but that no launch created."""
+    """One server, as `mcp-lok list --format json` prints it (status `degraded` with a
+    `note`, the reason); or (status `foreign`, with a `note`) a container that carries
+    mcp-lok's labels but that no launch created."""
 
     name: str
     status: str

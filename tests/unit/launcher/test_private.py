@@ -139,6 +139,26 @@ def test_run_prints_the_token_in_its_client_snippet(
     assert "Authorization" not in unsafe.stderr
 
 
+def test_session_limits_reach_the_state_the_proxys_config_and_inspect(
+    proxies: dict[str, str | None],
+) -> None:
+    start("--session-mode", "per-session", "--max-sessions", "3", "--session-idle-timeout", "60")
+    saved = Store().load("time")
+    assert saved is not None
+    assert (saved.session_mode, saved.max_sessions, saved.session_idle_timeout) == (
+        "per-session",
+        3,
+        60,
+    )
+    config = handoff.proxy_config(Store(), saved, 0)
+    assert (config.max_sessions, config.session_idle_timeout) == (3, 60)
+    found = json.loads(CliRunner().invoke(cli, ["inspect", "time", "--format", "json"]).stdout)
+    assert found["sessions"] == {"mode": "per-session", "max": 3, "idle_timeout": 60}
+    refused = CliRunner().invoke(cli, ["start", "--max-sessions", "0", IMAGE])
+    assert refused.exit_code == 2
+    assert "`0` is outside 1–65536 sessions" in refused.stderr
+
+
 def test_inspect_shows_the_server_and_the_token_only_when_asked(
     proxies: dict[str, str | None],
 ) -> None:
@@ -173,7 +193,9 @@ def test_inspect_shows_the_server_and_the_token_only_when_asked(
         "networks": [],
         "launch": saved.launch,
         "auth": True,
+        "sessions": {"mode": "shared", "max": 128, "idle_timeout": 3600},  # the defaults
     }
+    assert "sessions:  shared: at most 128, idle ones closed after 3600 s" in human.stdout
     with_token = ["inspect", "time", "--format", "json", "--show-token"]
     assert json.loads(CliRunner().invoke(cli, with_token).stdout)["token"] == token
     missing = CliRunner().invoke(cli, ["inspect", "nothing"])

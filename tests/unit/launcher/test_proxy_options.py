@@ -97,6 +97,24 @@ def test_a_server_per_session_is_for_stdio_servers_only() -> None:
     assert (field, message) == ("session_mode", "`each` is not one of `shared` or `per-session`")
 
 
+def test_session_limits_default_to_the_proxys_and_are_checked() -> None:
+    assert LaunchRequest(IMAGE).session_limits == (128, 3600)
+    asked = LaunchRequest(IMAGE, max_sessions=2, session_idle_timeout=5)
+    assert asked.session_limits == (2, 5)
+    assert problems(max_sessions=2, session_idle_timeout=5) == []
+    assert problems(max_sessions=0, session_idle_timeout=7 * 24 * 3600 + 1) == [
+        ("max_sessions", "`0` is outside 1–65536 sessions", None),
+        ("session_idle_timeout", "`604801` is outside 1–604800 seconds", None),
+    ]
+    assert LaunchRequest(IMAGE, transport="sse").session_limits is None
+    ((field, message, hint),) = problems(transport="streamable-http", max_sessions=4)
+    assert (field, message) == (
+        "max_sessions",
+        "an HTTP server keeps its own sessions: the proxy only forwards them",
+    )
+    assert hint
+
+
 def test_every_problem_is_reported_at_once() -> None:
     found = problems(
         name="seccomp",

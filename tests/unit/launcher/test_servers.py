@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -75,3 +79,49 @@ def test_rm_of_a_name_no_state_records_touches_nothing(engine: FakeEngine) -> No
     engine.containers_by_id.clear()
     with pytest.raises(LokError, match=r"^no server named `time`$"):
         servers.remove_server("time", force=True)
+
+
+@pytest.fixture
+def health() -> Iterator[tuple[str, dict[str, Any]]]:
+    """A loopback `/health` that answers what the test puts in the dict."""
+    about: dict[str, Any] = {"status": "ok"}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps(about).encode()
+            self.send_response(503 if about["status"] == "unavailable" else 200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", about
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_a_running_server_whose_proxy_refuses_sessions_is_shown_degraded(
+    engine: FakeEngine, health: tuple[str, dict[str, Any]]
+) -> None:
+    url, about = health
+    server = replace(started(engine), url=url)
+    assert servers.shown(server, state.Status.RUNNING) == (state.Status.RUNNING, None)
+    about.update(status="degraded", reason="all 2 sessions are busy")
+    assert servers.shown(server, state.Status.RUNNING) == (
+        state.Status.DEGRADED,
+        "all 2 sessions are busy",
+    )
+    assert servers.shown(server, state.Status.STOPPED) == (state.Status.STOPPED, None)
+    about["status"] = "unavailable"  # 503: what the engine and the pids say stands
+    assert servers.shown(server, state.Status.RUNNING) == (state.Status.RUNNING, None)
+    row = servers._row(server, state.Status.DEGRADED, "all 2 sessions are busy")
+    assert (row["status"], row["url"], row["note"]) == (
+        "degraded",
+        f"{url}/mcp",
+        "all 2 sessions are busy",
+    )

@@ -305,14 +305,6 @@ async def test_a_server_line_over_the_limit_ends_the_bridge_not_the_proxy(proxy:
     assert "longer than 300 bytes" in (await health.json())["reason"]
 
 
-@pytest.mark.parametrize("proxy", [{"max_sessions": 1}], indirect=True)
-async def test_sessions_are_bounded(proxy: Proxy) -> None:
-    await proxy.initialize()
-    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
-    assert (await proxy.post(body)).status == 503
-    assert (await proxy.http.get(f"{proxy.url}/sse")).status == 503
-
-
 @pytest.mark.parametrize("proxy", [{"session_idle_timeout": 0.2}], indirect=True)
 async def test_an_abandoned_session_is_closed_after_its_idle_timeout(proxy: Proxy) -> None:
     session = await proxy.initialize()
