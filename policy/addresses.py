@@ -11,26 +11,23 @@ is judged on the host when it is dialled (`mcp_lok.proxy.egress_policy`, which t
 classes and metadata addresses from this module, so both judge alike).
 
 What a rule covers, and what the check pass says of it, are here; `check` asks for
-`insecure`, `explain` names the classes in a plan. Pure; `ipaddress` is imported only
-where a pattern is an address or a network (see `hosts.py`).
+`insecure`, `explain` names the classes in a plan. Pure.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final, TypeAlias
 
 from . import hosts, rules
 from .diagnostics import Code, Collector
 from .host import Host
 
-if TYPE_CHECKING:
-    import ipaddress
-
-    Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
-    Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class AddressClass(enum.Enum):
@@ -79,15 +76,11 @@ _PRIVATE: Final = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/
 
 @functools.cache
 def _networks(texts: tuple[str, ...]) -> tuple[Network, ...]:
-    import ipaddress  # see the module docstring
-
     return tuple(ipaddress.ip_network(text) for text in texts)
 
 
 @functools.cache
 def _metadata() -> frozenset[Address]:
-    import ipaddress  # see the module docstring
-
     return frozenset(ipaddress.ip_address(text) for text in METADATA)
 
 
@@ -101,16 +94,12 @@ def network(pattern: str) -> Network | None:
     for a name, a wildcard or a malformed pattern."""
     kind = hosts.classify(pattern)
     if kind is hosts.HostKind.NETWORK:
-        import ipaddress  # `classify` has loaded it
-
         return ipaddress.ip_network(pattern)
     address = hosts.literal(pattern) if kind is hosts.HostKind.ADDRESS else None
     return None if address is None else _single(address)
 
 
 def _single(address: Address) -> Network:
-    import ipaddress  # only called with an address
-
     if address.version == 4:
         return ipaddress.IPv4Network(int(address))
     return ipaddress.IPv6Network(int(address))  # without a zone: a zone is not an address
@@ -118,8 +107,6 @@ def _single(address: Address) -> Network:
 
 def carried(net: ipaddress.IPv6Network) -> tuple[ipaddress.IPv4Network, ...]:
     """The IPv4 networks an IPv6 network carries, one for each carrier it overlaps."""
-    import ipaddress  # only called with a network
-
     found = []
     for carrier, shift in hosts.carriers():
         if not net.overlaps(carrier):
@@ -259,8 +246,6 @@ def reach(ruleset: Sequence[rules.Rule], host: Host) -> dict[int, Reach]:
 
 def _widens(union: dict[int, list[Network]], added: Sequence[Network]) -> bool:
     """Add `added` to `union`; whether it makes or widens a catch-all."""
-    import ipaddress  # only called with networks
-
     widens = False
     for net in added:
         family, limit = union[net.version], LIMITS[net.version]
@@ -288,8 +273,6 @@ def _public(net: Network) -> int:
 
 @functools.cache
 def _not_public(version: int) -> tuple[Network, ...]:
-    import ipaddress  # only called with networks
-
     ranges = (*_PRIVATE, *_LOOPBACK, *_LINK_LOCAL)
     found = (ipaddress.ip_network(r) for r in ranges)
     return tuple(n for n in found if n.version == version)
@@ -339,8 +322,6 @@ def check_destination(item: rules.Item, out: Collector) -> None:
 
 
 def _parse_own(texts: Iterable[str]) -> tuple[Address, ...]:
-    import ipaddress  # only called when a rule names an address
-
     found = []
     for text in sorted(texts):
         try:

@@ -18,6 +18,7 @@ repository). So it imports the standard library and `hosts.py` only.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
@@ -268,8 +269,6 @@ def _socket_path(raw: object, where: str) -> str:
 
 
 def _is_loopback(text: str) -> bool:
-    import ipaddress  # only a reader checks addresses; lowering never loads it (hosts.py)
-
     try:
         return ipaddress.ip_address(text).is_loopback
     except ValueError:

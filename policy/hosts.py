@@ -7,23 +7,17 @@ SHARED WITH THE GATE: the gate is a stdlib-only program in its own image, and th
 file is copied into it (`scripts/build_images.py`, `SHARED`; `proxy/gate/hosts.py` stands
 for it in this repository, and tests/unit/proxy/test_gate_shared.py checks both). So it
 imports the standard library only, and nothing of mcp-lok.
-
-`ipaddress` is imported only where a pattern or a host could be an address: most policies
-name hosts only, and importing it costs every cold `mcp-lok policy compile` about a
-millisecond (tests/unit/policy/test_cold_imports.py checks that it stays unloaded).
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import ipaddress
 import re
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-if TYPE_CHECKING:
-    import ipaddress
-
-    Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
+Address: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 LOCALHOST = "localhost"
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
@@ -55,8 +49,6 @@ class HostKind(enum.Enum):
 def classify(pattern: str) -> HostKind | None:
     """The kind of a (lower-cased) host pattern, or None when it is malformed."""
     if "/" in pattern:
-        import ipaddress  # see the module docstring
-
         try:
             ipaddress.ip_network(pattern, strict=True)
         except ValueError:
@@ -87,8 +79,6 @@ def normalise(pattern: str) -> str:
     if kind is HostKind.ADDRESS:
         return str(literal(text))
     if kind is HostKind.NETWORK:
-        import ipaddress  # `classify` has loaded it
-
         return str(ipaddress.ip_network(text))
     return text
 
@@ -112,8 +102,6 @@ def covers(pattern: str, address: Address) -> bool:
     if kind is HostKind.ADDRESS:
         return literal(pattern) == address
     if kind is HostKind.NETWORK:
-        import ipaddress  # `classify` has loaded it
-
         return address in ipaddress.ip_network(pattern)
     return False
 
@@ -133,8 +121,6 @@ def literal(host: str) -> Address | None:
     """The address `host` spells (`[…]` allowed around it), or None for anything else."""
     if not _MAYBE_ADDRESS.fullmatch(host):
         return None
-    import ipaddress  # see the module docstring
-
     # only a matched pair of brackets is removed, so that every caller agrees on what the
     # address is
     text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
@@ -150,8 +136,6 @@ def literal(host: str) -> Address | None:
 @functools.cache
 def carriers() -> tuple[tuple[ipaddress.IPv6Network, int], ...]:
     """`CARRIERS`, parsed."""
-    import ipaddress  # only called for an address
-
     return tuple((ipaddress.IPv6Network(text), shift) for text, shift in CARRIERS)
 
 
@@ -159,8 +143,6 @@ def embedded_ipv4(address: Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one carries (IPv4-mapped, NAT64, 6to4), if any."""
     if address.version == 4:
         return None
-    import ipaddress  # only called with an address
-
     for carrier, shift in carriers():
         if address in carrier:
             return ipaddress.IPv4Address((int(address) >> shift) & 0xFFFFFFFF)
@@ -171,8 +153,6 @@ def never_dialled(address: Address) -> str | None:
     """Why `address` is never a destination, however spelt (`LOOPBACK`, `UNSPECIFIED`,
     `COMPATIBLE`), or None. In a rule, loopback is the server's own namespace (shared with
     the gate), and on Linux the unspecified address reaches the host's own loopback."""
-    import ipaddress  # only called with an address
-
     unwrapped = embedded_ipv4(address) or address
     if unwrapped.is_loopback:
         return LOOPBACK

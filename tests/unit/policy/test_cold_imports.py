@@ -1,8 +1,7 @@
 """The few imports `policy/` makes lazily, on purpose, each for a measured saving (its
 comment says which): the generated parser, which a process that reads no policy file never
-loads (`loader`, `kinds`); `ipaddress`, for a policy that names no address (`hosts`,
-`addresses`); OpenSSL's `hashlib`, where CPython's own SHA-256 gives the same digest
-(`digest`). These tests keep them lazy.
+loads (`loader`, `kinds`); OpenSSL's `hashlib`, where CPython's own SHA-256 gives the same
+digest (`digest`). These tests keep them lazy.
 
 Each runs in a fresh interpreter started with `-S`: the development environment's
 editable install imports ipaddress and more from a `.pth` file at every start. The package
@@ -53,12 +52,7 @@ def test_importing_the_package_loads_no_parser(tmp_path: Path) -> None:
     assert "mcp_lok.policy._lalr" not in modules
 
 
-def test_a_policy_without_addresses_loads_neither_ipaddress_nor_openssl(tmp_path: Path) -> None:
+def test_compiling_a_policy_loads_no_openssl(tmp_path: Path) -> None:
     modules = compiled(tmp_path, "extends stdio\nallow api.example.com port 443\nread /data\n")
     assert "mcp_lok.policy._lalr" in modules  # the policy was parsed
-    assert sorted(modules & {"ipaddress", "hashlib", "_hashlib"}) == []
-
-
-def test_an_address_in_a_policy_is_checked_with_ipaddress(tmp_path: Path) -> None:
-    modules = compiled(tmp_path, "extends stdio\nallow 10.0.0.0/8 port 443\n")
-    assert "ipaddress" in modules
+    assert sorted(modules & {"hashlib", "_hashlib"}) == []
