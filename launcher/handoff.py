@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from mcp_lok.proxy import run
-from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT, ProxyConfig, private_log
+from mcp_lok.proxy.config import ProxyConfig, private_log
 from mcp_lok.proxy.errors import ProxyError
 
 from .errors import LokError

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+from mcp_lok.policy.baseline import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 from .state import ServerState, client_urls
 

@@ -15,10 +15,9 @@ import enum
 from dataclasses import dataclass
 
 from mcp_lok.policy import Engine, Target, Transport, default_name
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from mcp_lok.policy.layout import RESERVED
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
-from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 from .errors import Problem
 

@@ -47,6 +47,10 @@ GATE_PIDS = 64
 GATE_DNS = "127.0.0.53"
 GATE_PROXY = "127.0.0.1:3128"
 DEFAULT_TARGET_PORT = 8080
+# a stdio server's proxy: client sessions open at once (per-session mode: servers), and the
+# seconds an idle one lives; `--max-sessions` and `--session-idle-timeout` default to these
+MAX_SESSIONS = 128
+SESSION_IDLE_TIMEOUT = 3600
 
 
 # The host's own system: its configuration, programs, libraries and root's home.

@@ -10,11 +10,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from mcp_lok.policy.baseline import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+
 LOG_MODE = 0o600  # the log holds the server's stderr: its owner's alone
-# client sessions open at once (per-session mode: servers), and how long an idle one
-# lives; the launcher's `--max-sessions` and `--session-idle-timeout` default to these
-MAX_SESSIONS = 128
-SESSION_IDLE_TIMEOUT = 3600
 
 
 def private_log(path: str) -> None:

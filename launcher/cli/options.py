@@ -12,8 +12,7 @@ from mcp_lok.launcher.audit.threshold import threshold_problem
 from mcp_lok.launcher.request import SessionMode
 from mcp_lok.launcher.state import name_problem
 from mcp_lok.policy import Transport
-from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
-from mcp_lok.proxy.config import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
 
