@@ -20,6 +20,7 @@ from mcp_lok.policy.layout import RESERVED
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
 
 from .errors import Problem
+from .sockets import ENGINE_HINT, engine_problem
 
 BASELINE = "stdio"  # the profile of a request that names none
 RESTART_DEFAULT = 5  # `on-failure` without a count: at most this many restarts
@@ -73,6 +74,7 @@ class LaunchRequest:
             *self._profile_problems(),
             *(Problem("env", p) for value in self.env if (p := pair_problem(value))),
             *_port_problem("port", self.port),
+            *self._engine_problems(),
             *self._session_problems(),
             *_restart_problem(self.restart),
             *self._auth_problems(),
@@ -142,6 +144,11 @@ class LaunchRequest:
                     hint="or leave it out: mcp-lok then makes a random one and prints it",
                 )
             ]
+        return []
+
+    def _engine_problems(self) -> list[Problem]:
+        if self.engine is not None and (problem := engine_problem(self.engine)):
+            return [Problem("engine", problem, hint=ENGINE_HINT)]
         return []
 
     # --- typed views ---------------------------------------------------------------------
