@@ -401,7 +401,7 @@ def test_audit_names_the_servers_it_left_out_on_another_engine(
 BAD_AUDITS = [
     # (tool arguments, CLI arguments, what both say)
     ({}, [], "name the servers to audit, or pass"),
-    ({"names": ["x"], "audit_all": True}, ["x", "--all"], "name the servers to audit, or pass"),
+    ({"names": ["x"], "audit_all": True}, ["x", "--all"], "audits every server: name none"),
     ({"names": ["../etc"]}, ["../etc"], "not a valid server name"),
     ({"names": ["seccomp"]}, ["seccomp"], "reserved for mcp-lok"),
     ({"audit_all": True, "threshold": 11}, ["--all", "--threshold", "11"], "`11` is not a"),
