@@ -149,7 +149,7 @@ def test_env_is_checked_like_the_clis_e_option(engine: FakeEngine, spawned: list
     ("asked", "error"),
     [
         (RunRequest(IMAGE, name="seccomp"), UsageError),
-        (RunRequest(IMAGE, name="-bad"), PolicyError),
+        (RunRequest(IMAGE, name="-bad"), UsageError),  # before an engine is asked
         (RunRequest(IMAGE, profile="/nonexistent.json"), PolicyError),
         (RunRequest(IMAGE, profile="stdio", profile_json={}), UsageError),
         (RunRequest(IMAGE, transport="tcp", port=70000), UsageError),
