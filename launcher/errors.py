@@ -55,7 +55,7 @@ class Rejected(Exception):
     """An input judged and turned down, as asked: an exposure score above a threshold, a
     server that drifted from its plan, a policy that `validate` rejects. What was judged
     has been reported already; `reason` says why it was turned down (empty: nothing more
-    to say). `input_only`: nothing was judged, only SOURCEs that cannot be read were
+    to say). `input_only`: nothing was judged, only SOURCEs that cannot be used were
     named (a usage error)."""
 
     def __init__(self, reason: str = "", *, input_only: bool = False) -> None:

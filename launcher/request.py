@@ -14,12 +14,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from mcp_lok.policy import Engine, Target, Transport, default_name
+from mcp_lok.policy import Engine, Target, Transport, default_name, target_problems
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
 from mcp_lok.policy.layout import RESERVED
 from mcp_lok.policy.lower import LAUNCH_PLACEHOLDER
+from mcp_lok.policy.origin import Argument
 
 from .errors import Problem
+from .sockets import ENGINE_HINT, engine_problem
 
 BASELINE = "stdio"  # the profile of a request that names none
 RESTART_DEFAULT = 5  # `on-failure` without a count: at most this many restarts
@@ -65,19 +67,32 @@ class LaunchRequest:
 
     def problems(self) -> list[Problem]:
         """Everything wrong with the request as asked, one `Problem` per mistake, in the
-        order of the fields. What the compiler judges (the policy; the spelling of the name
-        and the image, the target port: `target_problems`) is left to it."""
+        order of the fields, before an engine is asked. The spelling of the image and the
+        name, and the target port, are judged by the compiler's own `target_problems`; the
+        policy is left to the compiler."""
         found = [
+            *self._target_problems(),
             *self._name_problems(),
             *_choice_problem("transport", self.transport, Transport),
             *self._profile_problems(),
             *(Problem("env", p) for value in self.env if (p := pair_problem(value))),
             *_port_problem("port", self.port),
+            *self._engine_problems(),
             *self._session_problems(),
             *_restart_problem(self.restart),
             *self._auth_problems(),
         ]
         return found
+
+    def _target_problems(self) -> list[Problem]:
+        """What lowering would refuse in the image, the name and the target port (each
+        diagnostic's origin names its option: `--target-port` is `target_port`)."""
+        target = Target(image=self.image, name=self.server_name, port=self.target_port)
+        return [
+            Problem(_field(d.origin), d.message, d.help)
+            for d in target_problems(target)
+            if isinstance(d.origin, Argument)
+        ]
 
     def _name_problems(self) -> list[Problem]:
         if self.server_name in RESERVED:
@@ -144,6 +159,11 @@ class LaunchRequest:
             ]
         return []
 
+    def _engine_problems(self) -> list[Problem]:
+        if self.engine is not None and (problem := engine_problem(self.engine)):
+            return [Problem("engine", problem, hint=ENGINE_HINT)]
+        return []
+
     # --- typed views ---------------------------------------------------------------------
 
     @property
@@ -204,6 +224,10 @@ class LaunchRequest:
             runtime_dir=runtime_dir,
             launch=launch,
         )
+
+
+def _field(origin: Argument) -> str:
+    return origin.name.removeprefix("--").replace("-", "_")
 
 
 def pair_problem(value: str) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from mcp_lok.policy import Engine
 
-from .errors import LokError
+from .errors import LokError, UsageError
 
 START_HINT = (
     "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
@@ -30,28 +30,43 @@ def well_known(environ: Mapping[str, str]) -> list[tuple[Engine, str]]:
     return found
 
 
+ENGINE_HINT = (
+    "use `docker`, `podman`, or a local socket such as `unix:///var/run/docker.sock`: "
+    "plans name host paths, so the engine must be local"
+)
+
+
 def candidates(choice: str | None, environ: Mapping[str, str]) -> list[str]:
     """Socket URLs for `--engine CHOICE` (`docker`, `podman`, `unix:///…`) or the
     environment. An explicit choice, `DOCKER_HOST` or `CONTAINER_HOST` is the only
-    candidate tried; only without them do the well-known sockets apply."""
+    candidate tried; only without them do the well-known sockets apply. A CHOICE that
+    names no engine is a usage error; such a variable, the environment's (a failure)."""
     if choice in (Engine.DOCKER.value, Engine.PODMAN.value):
         return [url for kind, url in well_known(environ) if kind.value == choice]
     if choice:
-        return [_unix_url(choice, "--engine")]
+        if problem := engine_problem(choice):
+            raise UsageError.of("engine", problem, hint=ENGINE_HINT)
+        return [choice]
     for variable in ("DOCKER_HOST", "CONTAINER_HOST"):
         if value := environ.get(variable):
-            return [_unix_url(value, variable)]
+            if _is_unix_url(value):
+                return [value]
+            raise LokError(
+                f"`{value}` (from {variable}) is not an engine mcp-lok can use",
+                hint=ENGINE_HINT,
+            )
     return [url for _, url in well_known(environ)]
 
 
-def _unix_url(value: str, given_by: str) -> str:
-    if value.startswith("unix://") and len(value) > len("unix://"):
-        return value
-    raise LokError(
-        f"`{value}` (from {given_by}) is not an engine mcp-lok can use",
-        hint="use `docker`, `podman`, or a local socket such as "
-        "`unix:///var/run/docker.sock`: plans name host paths, so the engine must be local",
-    )
+def engine_problem(choice: str) -> str | None:
+    """Why `--engine CHOICE` names no engine mcp-lok can use, or None when it names one."""
+    if choice in (Engine.DOCKER.value, Engine.PODMAN.value) or _is_unix_url(choice):
+        return None
+    return f"`{choice}` is not an engine mcp-lok can use"
+
+
+def _is_unix_url(value: str) -> bool:
+    return value.startswith("unix://") and len(value) > len("unix://")
 
 
 def identify_ping(headers: Mapping[str, str]) -> tuple[Engine, dict[str, Any]]:
@@ -75,4 +90,12 @@ def socket_path(url: str) -> str:
     return url.removeprefix("unix://")
 
 
-__all__ = ["START_HINT", "candidates", "identify_ping", "socket_path", "well_known"]
+__all__ = [
+    "ENGINE_HINT",
+    "START_HINT",
+    "candidates",
+    "engine_problem",
+    "identify_ping",
+    "socket_path",
+    "well_known",
+]

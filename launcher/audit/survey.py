@@ -36,7 +36,12 @@ def run(
     """Audit `names`, or every server with `audit_all` (exactly one of the two), on the
     engine `engine_choice` names. A name that is on no server of it is an error.
     `spell`: how the caller spells the `all` and `engine` options, for messages."""
-    if bool(names) == audit_all:
+    if names and audit_all:
+        listed = ", ".join(f"`{n}`" for n in names)
+        raise UsageError.of(
+            "", f"`{spell[0]}` audits every server: name none with it (named {listed})"
+        )
+    if not names and not audit_all:
         raise UsageError.of("", f"name the servers to audit, or pass `{spell[0]}`")
     engine, store = adapter.discover(engine_choice), Store()
     found = collect.audit(engine, store, None if audit_all else names)

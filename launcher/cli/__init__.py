@@ -138,8 +138,9 @@ def help_(ctx: click.Context, command: tuple[str, ...]) -> None:
 
 def exit_code(error: Exception) -> int | None:
     """Report how a command ended, on stderr, and its exit code: 1 for an operational
-    failure, 2 for usage (a SOURCE that cannot be read included), 3 for a rejection;
-    None for an error that is none of the library's (a bug, shown as such)."""
+    failure, 2 for usage (a command line naming what cannot be used: `command_line_only`),
+    3 for a rejection; None for an error that is none of the library's (a bug, shown as
+    such). The one place where an error becomes a code: README's table of exit codes."""
     # the compiler, imported here rather than at the top: the console script imports this
     # module before `main`'s `try`, and a Ctrl-C while the compiler loads (~40 ms) would
     # end in a traceback, not `aborted` (lifecycle.feature); whatever raised a
@@ -150,8 +151,9 @@ def exit_code(error: Exception) -> int | None:
         click.echo(render_all(error.diagnostics, error.sources), err=True)
         errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
         count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
-        click.echo(f"\n{count}: policy rejected", err=True)
-        return USAGE if only_unreadable(error) else REJECTED
+        usage = command_line_only(error)
+        click.echo(f"\n{count}{' in the command line' if usage else ': policy rejected'}", err=True)
+        return USAGE if usage else REJECTED
     if isinstance(error, Rejected):
         if error.reason:
             click.echo(error.reason, err=True)
@@ -166,14 +168,18 @@ def exit_code(error: Exception) -> int | None:
     return None
 
 
-def only_unreadable(error: PolicyError) -> bool:
-    """Whether every error is a SOURCE that cannot be read: a usage error (exit 2), not
-    a policy's rejection (exit 3)."""
+def command_line_only(error: PolicyError) -> bool:
+    """Whether every error is in what the command line gave rather than in a policy: a
+    SOURCE that is no built-in or cannot be read, a server name, image or target port that
+    cannot be lowered. A usage error (exit 2), not a policy's rejection (exit 3): nothing
+    was judged. The same codes raised for an `extends` (an origin in a policy) are the
+    policy's."""
     from mcp_lok.policy import Code, Severity  # loaded by whoever raised `error`
 
-    unreadable = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE}
+    source = {Code.SOURCE_NOT_FOUND, Code.SOURCE_UNREADABLE, Code.SOURCE_KIND}
+    target = {Code.NAME_INVALID, Code.IMAGE_INVALID, Code.PORT_INVALID}
     errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
-    return all(d.code in unreadable for d in errors)
+    return all((d.code in source and d.origin is None) or d.code in target for d in errors)
 
 
 def main(argv: list[str] | None = None) -> NoReturn:

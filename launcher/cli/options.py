@@ -10,6 +10,7 @@ import click
 
 from mcp_lok.launcher.audit.threshold import threshold_problem
 from mcp_lok.launcher.request import SessionMode
+from mcp_lok.launcher.sockets import ENGINE_HINT, engine_problem
 from mcp_lok.launcher.state import name_problem
 from mcp_lok.policy import Transport
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
@@ -21,6 +22,13 @@ def server_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """A NAME argument that no server can have is a usage error."""
     if problem := name_problem(value):
         raise click.BadParameter(problem, ctx, param)
+    return value
+
+
+def engine_name(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """An `--engine` that names no engine is a usage error, before any engine is asked."""
+    if value is not None and (problem := engine_problem(value)):
+        raise click.BadParameter(f"{problem}\n  = hint: {ENGINE_HINT}", ctx, param)
     return value
 
 
@@ -55,6 +63,7 @@ ENGINE = click.option(
     "--engine",
     "engine",
     metavar="E",
+    callback=engine_name,
     help="`docker`, `podman` or a socket URL `unix:///…` "
     "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
 )

@@ -31,7 +31,7 @@ from mcp_lok.policy import explain as explaining
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
 from mcp_lok.policy.loader import read_text
 
-from . import only_unreadable
+from . import command_line_only
 from .command import LokGroup, echo
 from .options import ARGS, ENV, NAME_OPTION, THRESHOLD, TRANSPORT
 
@@ -175,16 +175,19 @@ def validate(sources: tuple[str, ...], fmt: str) -> None:
 
 def _validated(source: str, fmt: str) -> tuple[dict[str, Any], bool]:
     """One SOURCE's result (printed now in human form) and whether a failure was only
-    that it cannot be read."""
+    that it cannot be used (no built-in, no file, unreadable: a usage error)."""
     try:
         compiled = compile_policy(source, host=ThisHost())
     except PolicyError as error:
         errors = [d for d in error.diagnostics if d.severity is Severity.ERROR]
+        input_only = command_line_only(error)
         if fmt == "human":
             echo(render_all(error.diagnostics, error.sources) + "\n", err=True)
-            echo(f"{source}: rejected ({len(errors)} error{'s' if len(errors) != 1 else ''})")
+            # a SOURCE that is no built-in or cannot be read was never judged
+            verdict = "not checked" if input_only else "rejected"
+            count = f"{len(errors)} error{'s' if len(errors) != 1 else ''}"
+            echo(f"{source}: {verdict} ({count})")
         diagnostics = [d.to_json() for d in error.diagnostics]
-        input_only = only_unreadable(error)
         return {"source": source, "ok": False, "diagnostics": diagnostics}, input_only
     if fmt == "human":
         if compiled.warnings:

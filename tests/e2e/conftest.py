@@ -138,6 +138,11 @@ def exit_code(world: World, code: int) -> None:
     assert result.returncode == code, result.stderr
 
 
+@then(parsers.parse('stderr says "{text}"'))
+def stderr_says(world: World, text: str) -> None:
+    assert text in world["result"].stderr, world["result"].stderr
+
+
 @then(parsers.parse('stderr names the diagnostic "{code}" twice'))
 def names_twice(world: World, code: str) -> None:
     assert world["result"].stderr.count(f"error[{code}]") == 2, world["result"].stderr

@@ -12,9 +12,11 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from .conftest import World, mcp_lok
+from .conftest import MCP_LOK, World, mcp_lok
 
 scenarios("cli.feature")
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @when(parsers.parse("I run `mcp-lok {command}` twice"))
@@ -25,6 +27,18 @@ def run_twice(world: World, command: str) -> None:
 @when(parsers.parse("I run `mcp-lok {command}`"))
 def run_once(world: World, command: str) -> None:
     world["result"] = mcp_lok(*command.split())
+
+
+@when(parsers.parse("I run `mcp-lok {command}` from the repository"))
+def run_in_repository(world: World, command: str) -> None:
+    world["result"] = subprocess.run(
+        [MCP_LOK, *command.split()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=REPO,
+    )
 
 
 @then("both outputs are byte-identical")
@@ -46,9 +60,6 @@ def plan_shape(world: World) -> None:
 @then(parsers.parse('stdout starts with "{text}"'))
 def stdout_starts(world: World, text: str) -> None:
     assert world["result"].stdout.startswith(text)
-
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @given("a wheel built from the repository", target_fixture="wheel")

@@ -252,11 +252,6 @@ def folder_gone(world: World) -> None:
     assert not (RUNTIME / world["name"]).exists(), list((RUNTIME / world["name"]).iterdir())
 
 
-@then(parsers.parse('stderr says "{text}"'))
-def stderr_says(world: World, text: str) -> None:
-    assert text in world["result"].stderr, world["result"].stderr
-
-
 # --- the foreground `run` ----------------------------------------------------------------------
 
 

@@ -15,6 +15,27 @@ Feature: CLI commands
     When I run `mcp-lok policy explain stdio --threshold 5`
     Then the exit code is 0
 
+  Scenario Outline: a failure ends with its class's exit code and says what was wrong, on <engine>
+    Given the <engine> engine
+    When I run `mcp-lok <command>` from the repository
+    Then the exit code is <code>
+    And stderr says "<says>"
+
+    # README's table: 1 an operational failure, 2 usage, 3 policy rejected
+    Examples:
+      | engine | command                                                                                                | code | says                                 |
+      | docker | run --engine docker --restart always mcp-lok/mcp-server-time                                           | 2    | unknown restart policy `always`      |
+      | podman | start --engine podman --name Bad! mcp-lok/mcp-server-time                                              | 2    | `Bad!` is not a valid server name    |
+      | docker | audit --engine docker --all e2e-never-started                                                          | 2    | `--all` audits every server          |
+      | podman | version --engine bogus                                                                                 | 2    | `bogus` is not an engine             |
+      | docker | policy validate nosuch                                                                                 | 2    | `nosuch` is neither                  |
+      | docker | run --engine docker mcp-lok/no-such-image:latest                                                       | 1    | `mcp-lok/no-such-image:latest` is not on docker |
+      | podman | start --engine podman mcp-lok/no-such-image:latest                                                     | 1    | `mcp-lok/no-such-image:latest` is not on podman |
+      | podman | stop e2e-never-started                                                                                 | 1    | no server named `e2e-never-started`  |
+      | docker | audit --engine docker e2e-never-started                                                                | 1    | no server named `e2e-never-started` on docker |
+      | podman | run --engine podman --permission-profile tests/cases/diagnostics/privileged.json mcp-lok/mcp-server-time | 3 | 1 error: policy rejected             |
+      | docker | start --engine docker --permission-profile tests/cases/diagnostics/privileged.json mcp-lok/mcp-server-time | 3 | policy.insecure-required           |
+
   Scenario: version answers
     When I run `mcp-lok version`
     Then the exit code is 0

@@ -68,7 +68,7 @@ Feature: mcp-lok as an MCP server
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "transport": "ftp"}             | transport                    |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "env": ["NOVALUE"]}             | `NOVALUE` is not KEY=VALUE   |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "name": "seccomp"}              | reserved for mcp-lok         |
-      | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "name": "-bad"}                 | plan.invalid-name            |
+      | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "name": "-bad"}                 | not a valid server name      |
       | run_server     | {"image": "mcp-lok/no-such-image:latest"}                                   | is not on                    |
       | run_server     | {"image": "mcp-lok/mcp-server-time:latest", "profile": "/nonexistent.json"} | does not exist               |
       | explain_policy | {"profile": "/etc/shadow"}                                                  | neither a built-in           |

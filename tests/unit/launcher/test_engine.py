@@ -19,7 +19,7 @@ from mcp_lok.launcher.engine import (
     discover,
     mapped,
 )
-from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.errors import LokError, UsageError
 from mcp_lok.launcher.sockets import START_HINT, candidates, identify_ping
 from mcp_lok.policy import Engine, canonical_json
 
@@ -54,10 +54,17 @@ def test_a_socket_url_or_the_environment_is_the_only_candidate() -> None:
 
 @pytest.mark.parametrize("value", ["tcp://10.0.0.1:2375", "dockre", "unix://"])
 def test_an_engine_that_is_not_a_local_socket_is_refused(value: str) -> None:
-    with pytest.raises(LokError, match="not an engine mcp-lok can use") as caught:
+    # named on the command line: a usage error about `--engine`
+    with pytest.raises(UsageError) as caught:
         candidates(value, {})
-    assert caught.value.hint
-    assert "unix:///var/run/docker.sock" in caught.value.hint
+    (problem,) = caught.value.problems
+    assert problem.field == "engine"
+    assert problem.message == f"`{value}` is not an engine mcp-lok can use"
+    assert problem.hint
+    assert "unix:///var/run/docker.sock" in problem.hint
+    # named by the environment: a failure, saying which variable
+    with pytest.raises(LokError, match="from DOCKER_HOST"):
+        candidates(None, {"DOCKER_HOST": value})
 
 
 def test_the_engine_is_identified_from_its_ping() -> None:

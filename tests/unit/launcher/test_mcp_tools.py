@@ -149,7 +149,7 @@ def test_env_is_checked_like_the_clis_e_option(engine: FakeEngine, spawned: list
     ("asked", "error"),
     [
         (RunRequest(IMAGE, name="seccomp"), UsageError),
-        (RunRequest(IMAGE, name="-bad"), PolicyError),
+        (RunRequest(IMAGE, name="-bad"), UsageError),  # before an engine is asked
         (RunRequest(IMAGE, profile="/nonexistent.json"), PolicyError),
         (RunRequest(IMAGE, profile="stdio", profile_json={}), UsageError),
         (RunRequest(IMAGE, transport="tcp", port=70000), UsageError),
@@ -401,7 +401,7 @@ def test_audit_names_the_servers_it_left_out_on_another_engine(
 BAD_AUDITS = [
     # (tool arguments, CLI arguments, what both say)
     ({}, [], "name the servers to audit, or pass"),
-    ({"names": ["x"], "audit_all": True}, ["x", "--all"], "name the servers to audit, or pass"),
+    ({"names": ["x"], "audit_all": True}, ["x", "--all"], "audits every server: name none"),
     ({"names": ["../etc"]}, ["../etc"], "not a valid server name"),
     ({"names": ["seccomp"]}, ["seccomp"], "reserved for mcp-lok"),
     ({"audit_all": True, "threshold": 11}, ["--all", "--threshold", "11"], "`11` is not a"),
