@@ -41,7 +41,9 @@ def compile_policy(
     says where the policy's grants lead on the machine it will run on (`host.py`)."""
     loaded = load(source, read)
     ruleset = [*loaded.rules, *extra]
-    diagnostics = check(ruleset, host)
+    # the check pass judges what could be read even when reading found problems, so that
+    # one run reports every problem; what did not parse, or was not found, is not judged
+    diagnostics = [*loaded.diagnostics, *check(ruleset, host)]
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicyError(diagnostics, loaded.texts)
     try:
