@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypedDict, cast
 
-from . import grammar, rules
+from . import grammar, malformed, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .grammar import (
     InteractiveParser,
@@ -189,6 +189,8 @@ def _unexpected(token: Token, expected: set[str], line: Line) -> Diagnostic:
     misspelt = not known and _WORD.fullmatch(token) is not None
     choices = [keywords[t] for t in expected if t in keywords]
     help = None if known else did_you_mean(token.lower(), choices)
+    if "PATH" in expected and token.startswith("~"):
+        help = malformed.relative_path(token)
     if _starts_statement(expected):
         help = help or _STATEMENT_HELP
         if misspelt:

@@ -694,6 +694,13 @@ ERRORS = [
         "unpaired surrogate in a quoted string",
         "a `\\u` escape from d800 to dfff must be half of a surrogate pair",
     ),
+    (
+        "read ~/.config",
+        Code.PARSE_UNEXPECTED_TOKEN,
+        "~/.config",
+        "unexpected `~/.config`: expected a path starting with `/` or a quoted string",
+        "`~` is not expanded: write the absolute path it stands for",
+    ),
 ]
 
 
