@@ -39,9 +39,13 @@ LIMIT_RANGES: dict[rules.LimitKind, tuple[int, int, str]] = {
 LITERAL = FixedHost()
 
 
-def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnostic]:
+def check(
+    ruleset: Sequence[rules.Rule], host: Host = LITERAL, *, whole: bool = True
+) -> list[Diagnostic]:
     """Every problem in `ruleset` (errors and warnings), in source order. Grants are
-    judged by where they lead on `host`."""
+    judged by where they lead on `host`. `whole`: whether `ruleset` holds every rule of
+    its source; when some could not be read, a profile's `insecure` is not called unused,
+    as one of those may have needed it."""
     out = Collector()
     reached = addresses.reach(ruleset, host)  # address rules are judged together
     for index, rule in enumerate(ruleset):
@@ -49,7 +53,8 @@ def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnosti
         _check_insecure(rule, out, host, reached.get(index))
         if isinstance(rule, rules.Read | rules.Write):
             check_where(rule, host, out)
-    _check_profile_markers(ruleset, out, host, reached)
+    if whole:
+        _check_profile_markers(ruleset, out, host, reached)
     check_duplicates(ruleset, out, host)
     return out.diagnostics
 

@@ -43,7 +43,8 @@ def compile_policy(
     ruleset = [*loaded.rules, *extra]
     # the check pass judges what could be read even when reading found problems, so that
     # one run reports every problem; what did not parse, or was not found, is not judged
-    diagnostics = [*loaded.diagnostics, *check(ruleset, host)]
+    whole = not any(d.severity is Severity.ERROR for d in loaded.diagnostics)
+    diagnostics = [*loaded.diagnostics, *check(ruleset, host, whole=whole)]
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicyError(diagnostics, loaded.texts)
     try:

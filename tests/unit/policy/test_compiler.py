@@ -252,3 +252,11 @@ def test_a_malformed_insecure_is_one_error_not_one_per_dangerous_entry(files) ->
     with pytest.raises(PolicyError) as caught:
         compile_policy("/p/p.json", files.read, host=FixedHost())
     assert [d.code for d in caught.value.diagnostics] == [Code.PROFILE_WRONG_TYPE]
+
+
+def test_a_profile_marker_is_not_called_unused_when_an_entry_could_not_be_read(files) -> None:
+    # `privileged` could not be read; it may have been what needed `insecure`
+    files["/p/p.json"] = '{"insecure": true, "read": ["/srv"], "privileged": "yes"}'
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/p.json", files.read, host=FixedHost())
+    assert [d.code for d in caught.value.diagnostics] == [Code.PROFILE_WRONG_TYPE]
