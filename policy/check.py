@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from posixpath import normpath
 
-from . import addresses, baseline, hosts, identity, names, rules
+from . import addresses, baseline, hosts, identity, malformed, names, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .duplicates import check_duplicates
 from .host import FixedHost, Host
@@ -39,9 +39,13 @@ LIMIT_RANGES: dict[rules.LimitKind, tuple[int, int, str]] = {
 LITERAL = FixedHost()
 
 
-def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnostic]:
+def check(
+    ruleset: Sequence[rules.Rule], host: Host = LITERAL, *, whole: bool = True
+) -> list[Diagnostic]:
     """Every problem in `ruleset` (errors and warnings), in source order. Grants are
-    judged by where they lead on `host`."""
+    judged by where they lead on `host`. `whole`: whether `ruleset` holds every rule of
+    its source; when some could not be read, a profile's `insecure` is not called unused,
+    as one of those may have needed it."""
     out = Collector()
     reached = addresses.reach(ruleset, host)  # address rules are judged together
     for index, rule in enumerate(ruleset):
@@ -49,7 +53,8 @@ def check(ruleset: Sequence[rules.Rule], host: Host = LITERAL) -> list[Diagnosti
         _check_insecure(rule, out, host, reached.get(index))
         if isinstance(rule, rules.Read | rules.Write):
             check_where(rule, host, out)
-    _check_profile_markers(ruleset, out, host, reached)
+    if whole:
+        _check_profile_markers(ruleset, out, host, reached)
     check_duplicates(ruleset, out, host)
     return out.diagnostics
 
@@ -199,7 +204,7 @@ def check_path(path: str, origin: Origin, out: Collector, *, what: str = "path")
             code,
             f"the {what} `{path}` is relative",
             origin,
-            help=f"write it from the root, e.g. `/{path.lstrip('./')}`",
+            help=malformed.relative_path(path),
         )
     elif ".." in path.split("/"):
         out.error(
@@ -226,19 +231,23 @@ def _check_deny_path(rule: rules.DenyPath, out: Collector) -> None:
     check_path(rule.path, rule.origin, out, what="container path")
 
 
-def check_host(item: rules.Item, out: Collector) -> None:
+def check_host(item: rules.Item, out: Collector, port: str) -> None:
+    """A well-formed host pattern; `port` says what to do with a port written in it
+    (`malformed.host`)."""
     if hosts.classify(hosts.normalise(item.value)) is None:
-        out.error(
-            Code.HOST_MALFORMED,
-            f"`{item.value}` is not a host name, `*.suffix`, IP address or CIDR",
-            item.origin,
-            help="write e.g. `api.example.com`, `*.example.com`, `10.0.0.5` or `10.0.0.0/8`",
-        )
+        message, advice = malformed.host(item.value, port)
+        out.error(Code.HOST_MALFORMED, message, item.origin, help=advice)
 
 
 def check_port(item: rules.Item, out: Collector) -> None:
     if not _PORT.fullmatch(item.value) or not 1 <= int(item.value) <= 65535:
         out.error(Code.PORT_RANGE, f"port `{item.value}` is outside 1–65535", item.origin)
+
+
+def _check_deny_host(rule: rules.DenyHost, out: Collector) -> None:
+    check_host(
+        rule.host, out, "drop the port `{port}` (`deny host` refuses the host on every port)"
+    )
 
 
 def _check_transport(item: rules.Item, out: Collector) -> None:
@@ -253,8 +262,9 @@ def _check_transport(item: rules.Item, out: Collector) -> None:
 
 
 def _check_allow(rule: rules.Allow, out: Collector) -> None:
+    where = "in `allow_port`" if isinstance(rule.origin, Pointer) else "after `port`"
     for host in rule.hosts:
-        check_host(host, out)
+        check_host(host, out, f"the port `{{port}}` goes {where}")
         addresses.check_destination(host, out)
     for port in rule.ports:
         check_port(port, out)
@@ -401,7 +411,7 @@ _CHECKS: dict[type[rules.Rule], Callable[[rules.Rule, Collector], None]] = {
     rules.Tmpfs: _check_tmpfs,  # type: ignore[dict-item]
     rules.DenyPath: _check_deny_path,  # type: ignore[dict-item]
     rules.Allow: _check_allow,  # type: ignore[dict-item]
-    rules.DenyHost: lambda r, out: check_host(r.host, out),  # type: ignore[attr-defined]
+    rules.DenyHost: _check_deny_host,  # type: ignore[dict-item]
     rules.DenyPort: lambda r, out: check_port(r.port, out),  # type: ignore[attr-defined]
     rules.User: _check_user,  # type: ignore[dict-item]
     rules.Limit: _check_limit,  # type: ignore[dict-item]

@@ -41,7 +41,10 @@ def compile_policy(
     says where the policy's grants lead on the machine it will run on (`host.py`)."""
     loaded = load(source, read)
     ruleset = [*loaded.rules, *extra]
-    diagnostics = check(ruleset, host)
+    # the check pass judges what could be read even when reading found problems, so that
+    # one run reports every problem; what did not parse, or was not found, is not judged
+    whole = not any(d.severity is Severity.ERROR for d in loaded.diagnostics)
+    diagnostics = [*loaded.diagnostics, *check(ruleset, host, whole=whole)]
     if any(d.severity is Severity.ERROR for d in diagnostics):
         raise PolicyError(diagnostics, loaded.texts)
     try:

@@ -13,9 +13,9 @@ import os
 from collections.abc import Callable
 
 from . import rules
-from .diagnostics import Code, Collector, Diagnostic, PolicyError, not_policy
+from .diagnostics import Code, Collector, Diagnostic, not_policy
 from .kinds import is_profile, named_as_policy
-from .origin import Default, Origin
+from .origin import Default, Origin, Pointer, Span, position
 from .profile import load_profile
 from .record import field, record
 
@@ -43,15 +43,19 @@ def read_text(path: str) -> str:
 
 @record
 class Loaded:
-    """The rules of a source, its display name and the text of every file read."""
+    """The rules of a source, its display name, the text of every file read and the
+    problems found while reading them. With problems, `rules` holds what could still be
+    read (the statements that parsed, the files that exist), for the check pass to judge
+    so that one run reports every problem; such rules are never built."""
 
     name: str
     rules: list[rules.Rule]
     texts: dict[str, str] = field(default_factory=dict)
+    diagnostics: tuple[Diagnostic, ...] = ()
 
 
 def load(source: str, read: Reader = read_text) -> Loaded:
-    """The rules for SOURCE, parents first. Raises `PolicyError`, with the files' texts."""
+    """The rules for SOURCE, parents first, with every problem found reading them."""
     if source in BUILTINS:
         return Loaded(source, builtin_rules(source), {})
     loader = _Loader(read)
@@ -61,20 +65,33 @@ def load(source: str, read: Reader = read_text) -> Loaded:
         if loader.kind_ok(source, real, None)
         else []
     )
-    loader.out.raise_if_errors_with(loader.texts)
-    return Loaded(source, ruleset, loader.texts)
+    return Loaded(source, ruleset, loader.texts, _in_order(loader.out.diagnostics))
 
 
-def _parse(path: str, text: str) -> list[rules.Rule]:
+def _in_order(diagnostics: list[Diagnostic]) -> tuple[Diagnostic, ...]:
+    """`diagnostics` file by file, in the order the files first appear, and in source
+    order within a file: a parse error and a missing parent on the line above it are
+    found in different steps of a file's load."""
+    files: dict[str | None, int] = {}
+    for diagnostic in diagnostics:
+        files.setdefault(_file(diagnostic.origin), len(files))
+    return tuple(sorted(diagnostics, key=lambda d: (files[_file(d.origin)], position(d.origin))))
+
+
+def _file(origin: Origin | None) -> str | None:
+    return origin.file if isinstance(origin, Span | Pointer) else None
+
+
+def _parse(path: str, text: str, out: Collector) -> list[rules.Rule]:
     if is_profile(path, text):
-        return load_profile(text, path)
+        return load_profile(text, path, out)
     # The parser loads Lark's generated module (`_lalr.py`), with `logging` and `pickle`:
     # about 20 ms and 2.5 MiB. Imported here, as in `kinds`, so that a process that imports
     # this package and reads no policy file does not pay for it: the detached host proxy
     # (`run`'s start-up) imports it for `addresses` and `hosts`.
     from .parser import parse
 
-    return parse(text, path)
+    return parse(text, path, out)
 
 
 class _Loader:
@@ -112,18 +129,16 @@ class _Loader:
             return []
         real = real or os.path.realpath(path)
         self.spliced.add(real)
-        try:
-            parsed = _parse(path, text)
-        except PolicyError as error:
-            # INVARIANT: the text of a file that is not a policy is never kept, so no
-            # diagnostic can quote it; it gets one diagnostic saying where and why
-            if (foreign := not_policy(path, text, origin)) is not None:
-                self.out.extend([foreign])
-                return []
-            self.texts[path] = text
-            self.out.extend(error.diagnostics)
+        found = Collector()
+        parsed = _parse(path, text, found)
+        # INVARIANT: the text of a file that is not a policy is never kept, so no
+        # diagnostic can quote it; it gets one diagnostic saying where and why, and none
+        # of what was read from it is judged
+        if found.has_errors and (foreign := not_policy(path, text, origin)) is not None:
+            self.out.extend([foreign])
             return []
         self.texts[path] = text
+        self.out.extend(found.diagnostics)
         return self.splice(parsed, path, (*stack, real))
 
     def kind_ok(self, path: str, real: str, origin: Origin | None) -> bool:

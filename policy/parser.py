@@ -1,7 +1,9 @@
 """The policy language's parser: the text of one policy file in, its rules out.
 
-`parse` turns each statement into a `Rule` (see `rules.py`) that knows its span, or raises
-one `PolicyError` carrying every syntax error in the file. It converts what it lexes
+`parse` turns each statement into a `Rule` (see `rules.py`) that knows its span, and
+reports every syntax error in the file: into the caller's `Collector`, with the rules of
+the statements that did parse (so that the check pass can judge them), or as one
+`PolicyError`. It converts what it lexes
 (quoted strings, sizes, CPU counts, numbers; `values.py`) but judges nothing: whether a
 path is absolute, a host well formed, a port in range or an `insecure` marker needed is
 the check pass's business, and `extends` rules come back as written for `loader` to
@@ -20,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypedDict, cast
 
-from . import grammar, rules
+from . import grammar, malformed, rules
 from .diagnostics import Code, Collector, Diagnostic, did_you_mean
 from .grammar import (
     InteractiveParser,
@@ -54,8 +56,10 @@ _STATEMENT_HELP = "a statement starts with a keyword such as `read`, `write`, `a
 _WORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 
 
-def parse(text: str, file: str) -> list[rules.Rule]:
-    """The rules of a policy file in source order, or a `PolicyError` with every syntax error.
+def parse(text: str, file: str, out: Collector | None = None) -> list[rules.Rule]:
+    """The rules of a policy file in source order. Every syntax error goes to `out`, and
+    the rules are those of the statements that parsed; without `out`, a syntax error
+    raises one `PolicyError` with all of them.
 
     `file` names the file in every span; it is not read."""
     lines = grammar.source(text).split("\n")
@@ -75,10 +79,11 @@ def parse(text: str, file: str) -> list[rules.Rule]:
             problems[line.number] = line.problems
         else:
             parsed.append(rule)
-    out = Collector()
+    found = Collector() if out is None else out
     for number in sorted(problems):
-        out.extend(problems[number])
-    out.raise_if_errors_with({file: text})
+        found.extend(problems[number])
+    if out is None:
+        found.raise_if_errors_with({file: text})
     return parsed
 
 
@@ -184,6 +189,8 @@ def _unexpected(token: Token, expected: set[str], line: Line) -> Diagnostic:
     misspelt = not known and _WORD.fullmatch(token) is not None
     choices = [keywords[t] for t in expected if t in keywords]
     help = None if known else did_you_mean(token.lower(), choices)
+    if "PATH" in expected and token.startswith("~"):
+        help = malformed.relative_path(token)
     if _starts_statement(expected):
         help = help or _STATEMENT_HELP
         if misspelt:

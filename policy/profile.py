@@ -65,16 +65,21 @@ _ALONE: Final = {
 }
 
 
-def load_profile(text: str, file: str) -> list[Rule]:
+def load_profile(text: str, file: str, out: Collector | None = None) -> list[Rule]:
     """Read a profile's `text` (from `file`) into rules.
 
-    Raises `PolicyError` with every problem found, in the order they appear in the text.
+    Every problem goes to `out`, in the order they appear in the text, and the rules are
+    those of the entries that could be read (so that the check pass can judge them);
+    without `out`, a problem raises one `PolicyError` with all of them.
     """
     collector = Collector()
     decoded = decode(text, file, collector)
     rules = _Reader(decoded[1], collector).profile(decoded[0]) if decoded else []
-    if collector.has_errors:
-        raise PolicyError(sorted(collector.diagnostics, key=_position))
+    found = sorted(collector.diagnostics, key=_position)
+    if out is not None:
+        out.extend(found)
+    elif collector.has_errors:
+        raise PolicyError(found)
     return rules
 
 
@@ -95,8 +100,12 @@ class _Reader:
             return []
         self.fields(data, "", _TOP, "the profile")
         self.string(data, "", "name")  # ToolHive's label: checked, then ignored
-        if self.boolean(data, "", "insecure"):
-            # INVARIANT: only an explicit `"insecure": true` acknowledges dangerous rules
+        written = "insecure" in data and not isinstance(data["insecure"], bool)
+        if self.boolean(data, "", "insecure") or written:
+            # INVARIANT: only an explicit `"insecure": true` acknowledges dangerous rules.
+            # One of another type is an error, so the profile is rejected; it still counts
+            # as written, so that no entry is reported as needing it: a consequence of
+            # the error, not another problem
             self.insecure = self.at("/insecure")
         rules = self.mounts(data, "read") + self.mounts(data, "write") + self.network(data)
         if self.boolean(data, "", "privileged"):
@@ -143,15 +152,18 @@ class _Reader:
         ports = self.items(self.ports(outbound))
         protocols = self.items(self.strings(outbound, base, "allow_transport", "transport"))
         present = [name for name in _LISTS if outbound.get(name, []) != []]
-        if allow_all:
-            marker = self.at(f"{base}/insecure_allow_all")
-            if present:
-                self.conflict(marker, present)
+        if not present:
+            if not allow_all:
                 return []
             # INVARIANT: the field's own name is the insecure marker of open egress
+            marker = self.at(f"{base}/insecure_allow_all")
             return [NetworkOpen(origin=marker, insecure=marker)]
-        if not self.complete(present):
-            return []
+        if allow_all:
+            self.conflict(self.at(f"{base}/insecure_allow_all"), present)
+        else:
+            self.complete(present)
+        # after either error the lists' entries are still judged, so that one run reports
+        # every bad host and port; the profile is rejected, so the rule is never built
         if not protocols:
             default_at = f"{base}/allow_transport" if "allow_transport" in outbound else base
             protocols = (Item(_DEFAULT_TRANSPORT, self.at(default_at)),)
@@ -174,15 +186,14 @@ class _Reader:
             "or remove the lists to allow all egress",
         )
 
-    def complete(self, present: list[str]) -> bool:
-        """Whether the allow lists say something; if not, report the one that says nothing."""
+    def complete(self, present: list[str]) -> None:
+        """Report the allow list that says nothing without a partner, if one does."""
         if "allow_host" in present and "allow_port" in present:
-            return True
-        if present:  # in `_LISTS` order, so the list named is the one short of a partner
-            message, advice = _ALONE[present[0]]
-            origin = self.at(f"{_OUTBOUND_AT}/{present[0]}")
-            self.collector.error(Code.NETWORK_INCOMPLETE, message, origin, advice)
-        return False
+            return
+        # in `_LISTS` order, so the list named is the one short of a partner
+        message, advice = _ALONE[present[0]]
+        origin = self.at(f"{_OUTBOUND_AT}/{present[0]}")
+        self.collector.error(Code.NETWORK_INCOMPLETE, message, origin, advice)
 
     def mode(self, mode: str, wants_network: bool, rules: list[Rule]) -> list[Rule]:
         """ToolHive's `network.mode`, read as mcp-lok's network rules."""
@@ -193,7 +204,7 @@ class _Reader:
             return [NetworkNone(origin=origin, insecure=self.insecure)]
         code, message, advice = _mode_problem(mode)
         self.collector.error(code, message, origin, advice)
-        return []
+        return rules  # judged all the same; the profile is rejected, so never built
 
     # -- shapes and types --------------------------------------------------------------
 

@@ -148,6 +148,24 @@ def names_twice(world: World, code: str) -> None:
     assert world["result"].stderr.count(f"error[{code}]") == 2, world["result"].stderr
 
 
+@then("stderr reports these errors, in this order:")
+def reports_in_order(world: World, datatable: list[list[str]]) -> None:
+    """The table's errors and no other, in its order: each one's line, code and a part of
+    its help (an empty cell: any help, or none)."""
+    stderr: str = world["result"].stderr
+    found = []
+    for block in stderr.strip().split("\n\n"):  # one diagnostic each
+        head, *rest = block.splitlines()
+        if where := re.match(r"\S+?:(\d+):\d+: error\[([^\]]+)\]", head):
+            help = next((r for r in rest if r.startswith("  = help: ")), "")
+            found.append((where[1], where[2], help))
+    assert [(line, code) for line, code, _ in found] == [
+        (line, code) for line, code, _ in datatable[1:]
+    ], stderr
+    for (_, _, help), (_, _, part) in zip(found, datatable[1:], strict=True):
+        assert part in help, (part, help)
+
+
 # --- servers started by `mcp-lok start`, driven by the official MCP Python SDK client ---------
 # for the transports and protocol features
 

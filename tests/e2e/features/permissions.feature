@@ -62,3 +62,27 @@ Feature: Permission profiles and isolation
     When I run `mcp-lok policy validate` on it
     Then the exit code is 3
     And stderr names the diagnostic "policy.insecure-required" twice
+
+  @policy
+  Scenario: every problem of a policy is reported in one pass
+    Given a policy file:
+      """
+      read data
+      wirte /out
+      extends "missing.lok"
+      allow https://api.example.com, api.example.com:443, *.com port 443
+      read "~/notes"
+      privileged
+      """
+    When I run `mcp-lok policy validate` on it
+    Then the exit code is 3
+    And stderr reports these errors, in this order:
+      | line | code                     | help                                                 |
+      | 1    | parse.unexpected-token   |                                                      |
+      | 2    | parse.unknown-keyword    | did you mean `write`?                                |
+      | 3    | policy.extends-not-found |                                                      |
+      | 4    | policy.malformed-host    | drop the scheme `https://`                           |
+      | 4    | policy.malformed-host    | the port `443` goes after `port`                     |
+      | 4    | policy.malformed-host    | a wildcard needs a domain below the top level        |
+      | 5    | policy.relative-path     | `~` is not expanded                                  |
+      | 6    | policy.insecure-required |                                                      |

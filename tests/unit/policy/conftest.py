@@ -15,7 +15,7 @@ import types
 import pytest
 
 from mcp_lok.policy import rules
-from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
+from mcp_lok.policy.diagnostics import Code, Collector, Diagnostic, PolicyError
 from mcp_lok.policy.origin import Span
 
 
@@ -39,10 +39,11 @@ class Files:
         return entry
 
 
-def parse_lines(text: str, path: str) -> list[rules.Rule]:
+def parse_lines(text: str, path: str, out: Collector | None = None) -> list[rules.Rule]:
     """The stand-in parser: one statement per line, `insecure` first, `because "…"` last.
     The span of a statement covers the line without its indent; that of `insecure`, the
-    word. Unknown statements are a `parse.unknown-keyword` error for the whole file."""
+    word. An unknown statement is a `parse.unknown-keyword` error, into `out` as the real
+    parser's are (else raised), and the other lines' rules are kept."""
     found: list[rules.Rule] = []
     problems: list[Diagnostic] = []
     for number, line in enumerate(text.splitlines(), 1):
@@ -65,7 +66,9 @@ def parse_lines(text: str, path: str) -> list[rules.Rule]:
             )
         else:
             found.append(rule)
-    if problems:
+    if out is not None:
+        out.extend(problems)
+    elif problems:
         raise PolicyError(problems)
     return found
 

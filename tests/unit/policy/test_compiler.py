@@ -187,3 +187,76 @@ def test_a_refusal_from_the_image_keeps_the_warnings_and_the_texts(policy_files)
     rendered = render_all(caught.value.diagnostics, caught.value.sources)
     assert "/p/a.lok:3:1: error[policy.insecure-required]: `toor` is 0:0 in the image" in rendered
     assert "3 | user toor\n" in rendered
+
+
+def codes(error: PolicyError) -> list[tuple[Code, int]]:
+    return [(d.code, d.origin.line if isinstance(d.origin, Span) else 0) for d in error.diagnostics]
+
+
+def test_a_parse_error_hides_no_problem_of_the_statements_that_parsed(files) -> None:
+    files["/p/a.lok"] = "read srv\nwirte /out\nprivileged\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", files.read, host=FixedHost())
+    # the line that did not parse is not judged; the others are, after the parse error
+    assert codes(caught.value) == [
+        (Code.PARSE_UNKNOWN_KEYWORD, 2),
+        (Code.PATH_RELATIVE, 1),
+        (Code.INSECURE_REQUIRED, 3),
+    ]
+
+
+def test_a_missing_parent_hides_nothing_of_its_child(files) -> None:
+    files["/p/a.lok"] = "user 1000\nwirte /out\nextends gone.lok\nread srv\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", files.read, host=FixedHost())
+    # the load's problems in source order, then the check's
+    assert codes(caught.value) == [
+        (Code.PARSE_UNKNOWN_KEYWORD, 2),
+        (Code.EXTENDS_NOT_FOUND, 3),
+        (Code.PATH_RELATIVE, 4),
+    ]
+
+
+def test_a_parents_problems_follow_its_childs(files) -> None:
+    files["/p/a.lok"] = "extends base.lok\nwirte /out\n"
+    files["/p/base.lok"] = "read srv\nbogus\n"
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/a.lok", files.read, host=FixedHost())
+    assert [(d.code, getattr(d.origin, "file", None)) for d in caught.value.diagnostics] == [
+        (Code.PARSE_UNKNOWN_KEYWORD, "/p/a.lok"),
+        (Code.PARSE_UNKNOWN_KEYWORD, "/p/base.lok"),
+        # the check's problems come after every file's load problems
+        (Code.PATH_RELATIVE, "/p/base.lok"),
+    ]
+
+
+def test_a_profiles_type_error_hides_no_other_problem(files) -> None:
+    files["/p/p.json"] = (
+        '{"read": ["srv", 1], "privileged": "yes", '
+        '"network": {"outbound": {"allow_host": ["a b"], "allow_port": [70000, "80"]}}}'
+    )
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/p.json", files.read, host=FixedHost())
+    assert [d.code for d in caught.value.diagnostics] == [
+        Code.PROFILE_WRONG_TYPE,  # 1
+        Code.PROFILE_WRONG_TYPE,  # "yes"
+        Code.PROFILE_WRONG_TYPE,  # "80"
+        Code.PATH_RELATIVE,
+        Code.HOST_MALFORMED,
+        Code.PORT_RANGE,
+    ]
+
+
+def test_a_malformed_insecure_is_one_error_not_one_per_dangerous_entry(files) -> None:
+    files["/p/p.json"] = '{"insecure": "true", "privileged": true}'
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/p.json", files.read, host=FixedHost())
+    assert [d.code for d in caught.value.diagnostics] == [Code.PROFILE_WRONG_TYPE]
+
+
+def test_a_profile_marker_is_not_called_unused_when_an_entry_could_not_be_read(files) -> None:
+    # `privileged` could not be read; it may have been what needed `insecure`
+    files["/p/p.json"] = '{"insecure": true, "read": ["/srv"], "privileged": "yes"}'
+    with pytest.raises(PolicyError) as caught:
+        compile_policy("/p/p.json", files.read, host=FixedHost())
+    assert [d.code for d in caught.value.diagnostics] == [Code.PROFILE_WRONG_TYPE]

@@ -7,10 +7,17 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError
-from mcp_lok.policy.loader import BUILTINS, builtin_rules, is_profile, load, read_text
+from mcp_lok.policy.loader import BUILTINS, Reader, builtin_rules, is_profile, load, read_text
 from mcp_lok.policy.origin import Default, Pointer, Span
 
 NOT_FOUND_HELP = "name a file, or a built-in: `stdio`, `none`, `network`"
+
+
+def rejected(source: str, read: Reader = read_text) -> PolicyError:
+    """What the compiler raises for the problems `load` found reading SOURCE."""
+    loaded = load(source, read)
+    assert loaded.diagnostics
+    return PolicyError(loaded.diagnostics, loaded.texts)
 
 
 def line(file: str, number: int, text: str, indent: int = 0) -> Span:
@@ -62,12 +69,11 @@ def test_a_profile_is_recognised_by_its_name_or_its_first_character() -> None:
 
 
 def test_a_missing_source(files) -> None:
-    with pytest.raises(PolicyError) as caught:
-        load("/p/missing.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/missing.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(Code.SOURCE_NOT_FOUND, "`/p/missing.lok` does not exist", None, NOT_FOUND_HELP),
     )
-    assert caught.value.sources == {}
+    assert caught.sources == {}
 
 
 @pytest.mark.parametrize(
@@ -81,25 +87,23 @@ def test_a_missing_source(files) -> None:
 )
 def test_an_unreadable_source(files, failure: Exception, reason: str) -> None:
     files["/p/a.lok"] = failure
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/a.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(Code.SOURCE_UNREADABLE, f"cannot read `/p/a.lok`: {reason}", None),
     )
 
 
 def test_parse_errors_come_back_with_the_text(files) -> None:
     files["/p/a.lok"] = "user 1000\nfrobnicate all\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/a.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(
             Code.PARSE_UNKNOWN_KEYWORD,
             "unknown keyword `frobnicate`",
             line("/p/a.lok", 2, "frobnicate all"),
         ),
     )
-    assert caught.value.sources == {"/p/a.lok": "user 1000\nfrobnicate all\n"}
+    assert caught.sources == {"/p/a.lok": "user 1000\nfrobnicate all\n"}
 
 
 def test_extends_a_builtin_is_spliced_in_place(files) -> None:
@@ -139,9 +143,8 @@ def test_extends_an_absolute_path(files) -> None:
 
 def test_a_missing_parent_is_reported_at_the_extends(files) -> None:
     files["/p/a.lok"] = "extends gone.lok\nextends stdio\nextends also-gone.lok\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/a.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(
             Code.EXTENDS_NOT_FOUND,
             "`/p/gone.lok` does not exist",
@@ -153,15 +156,14 @@ def test_a_missing_parent_is_reported_at_the_extends(files) -> None:
             line("/p/a.lok", 3, "extends also-gone.lok"),
         ),
     )
-    assert caught.value.sources == {"/p/a.lok": files.entries["/p/a.lok"]}
+    assert caught.sources == {"/p/a.lok": files.entries["/p/a.lok"]}
 
 
 def test_an_unreadable_parent_is_reported_at_the_extends(files) -> None:
     files["/p/a.lok"] = "extends base.lok\n"
     files["/p/base.lok"] = PermissionError(13, "Permission denied")
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/a.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(
             Code.SOURCE_UNREADABLE,
             "cannot read `/p/base.lok`: permission denied",
@@ -173,18 +175,16 @@ def test_an_unreadable_parent_is_reported_at_the_extends(files) -> None:
 def test_a_parse_error_in_a_parent_keeps_both_texts(files) -> None:
     files["/p/a.lok"] = "extends base.lok\n"
     files["/p/base.lok"] = "read /srv\nnonsense\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert [d.code for d in caught.value.diagnostics] == [Code.PARSE_UNKNOWN_KEYWORD]
-    assert set(caught.value.sources) == {"/p/a.lok", "/p/base.lok"}
+    caught = rejected("/p/a.lok", files.read)
+    assert [d.code for d in caught.diagnostics] == [Code.PARSE_UNKNOWN_KEYWORD]
+    assert set(caught.sources) == {"/p/a.lok", "/p/base.lok"}
 
 
 def test_a_cycle_is_refused_where_it_closes(files) -> None:
     files["/p/a.lok"] = "extends b.lok\nuser 1\n"
     files["/p/b.lok"] = "read /srv\nextends a.lok\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert caught.value.diagnostics == (
+    caught = rejected("/p/a.lok", files.read)
+    assert caught.diagnostics == (
         Diagnostic(
             Code.EXTENDS_CYCLE,
             "`a.lok` extends itself",
@@ -197,9 +197,8 @@ def test_a_cycle_is_refused_where_it_closes(files) -> None:
 
 def test_a_file_extending_itself_is_a_cycle(files) -> None:
     files["/p/a.lok"] = "extends ./a.lok\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert [d.code for d in caught.value.diagnostics] == [Code.EXTENDS_CYCLE]
+    caught = rejected("/p/a.lok", files.read)
+    assert [d.code for d in caught.diagnostics] == [Code.EXTENDS_CYCLE]
 
 
 def test_a_diamond_is_not_a_cycle_and_applies_the_shared_parent_once(files) -> None:
@@ -217,10 +216,9 @@ def test_a_diamond_is_not_a_cycle_and_applies_the_shared_parent_once(files) -> N
 
 def test_extending_the_same_parent_twice_in_one_file_is_reported(files) -> None:
     files["/p/a.lok"] = "extends stdio\nextends stdio\n"
-    with pytest.raises(PolicyError) as caught:
-        load("/p/a.lok", files.read)
-    assert [d.code for d in caught.value.diagnostics] == [Code.EXTENDS_DUPLICATE]
-    assert caught.value.diagnostics[0].origin == line("/p/a.lok", 2, "extends stdio")
+    caught = rejected("/p/a.lok", files.read)
+    assert [d.code for d in caught.diagnostics] == [Code.EXTENDS_DUPLICATE]
+    assert caught.diagnostics[0].origin == line("/p/a.lok", 2, "extends stdio")
 
 
 def test_read_text_reads_utf8_from_disk(tmp_path) -> None:
@@ -258,9 +256,8 @@ def shown(error: PolicyError) -> str:
 
 
 def refused_unread(files, source: str) -> Diagnostic:
-    with pytest.raises(PolicyError) as caught:
-        load(source, files.read)
-    (diagnostic,) = caught.value.diagnostics
+    caught = rejected(source, files.read)
+    (diagnostic,) = caught.diagnostics
     assert diagnostic.code is Code.SOURCE_KIND
     assert "/etc/shadow" not in files.reads
     return diagnostic
@@ -301,15 +298,14 @@ def test_a_link_named_as_a_policy_is_judged_where_it_leads(tmp_path) -> None:
         return read_text(path)
 
     for source, origin in ((tmp_path / "x.lok", None), (tmp_path / "a.lok", 2)):
-        with pytest.raises(PolicyError) as caught:
-            load(str(source), read)
-        (diagnostic,) = caught.value.diagnostics
+        caught = rejected(str(source), read)
+        (diagnostic,) = caught.diagnostics
         assert diagnostic.code is Code.SOURCE_KIND
         written = str(source) if origin is None else "x.lok"
         assert diagnostic.message == (
             f"`{written}` leads to `{secret}`, which is neither a policy file nor a profile"
         )
-        assert "$6$" not in shown(caught.value)
+        assert "$6$" not in shown(caught)
     assert str(tmp_path / "x.lok") not in reads
 
 
@@ -318,17 +314,16 @@ def test_a_lok_file_that_is_not_a_policy_is_never_quoted(policy_files, how: str)
     policy_files["/p/shadow.lok"] = SHADOW
     policy_files["/p/a.lok"] = '# a policy\nread /srv\nextends "shadow.lok"\n'
     source = "/p/shadow.lok" if how == "source" else "/p/a.lok"
-    with pytest.raises(PolicyError) as caught:
-        load(source, policy_files.read)
-    (diagnostic,) = caught.value.diagnostics
+    caught = rejected(source, policy_files.read)
+    (diagnostic,) = caught.diagnostics
     assert diagnostic.code is Code.SOURCE_NOT_POLICY
     assert diagnostic.message == (
         "`/p/shadow.lok` is not a policy: its first statement does not begin with a keyword "
         "of the language"
     )
     assert diagnostic.origin == Span("/p/shadow.lok", 1, 1, 1, 1)
-    assert "/p/shadow.lok" not in caught.value.sources  # its text is not even kept
-    printed = shown(caught.value)
+    assert "/p/shadow.lok" not in caught.sources  # its text is not even kept
+    printed = shown(caught)
     assert "$6$" not in printed
     assert "root" not in printed
     assert "daemon" not in printed
@@ -350,12 +345,11 @@ def test_a_json_file_that_is_not_a_profile_is_never_quoted(
     policy_files["/p/creds.json"] = text
     policy_files["/p/a.lok"] = 'extends "creds.json"\n'
     for source in ("/p/creds.json", "/p/a.lok"):
-        with pytest.raises(PolicyError) as caught:
-            load(source, policy_files.read)
-        (diagnostic,) = caught.value.diagnostics
+        caught = rejected(source, policy_files.read)
+        (diagnostic,) = caught.diagnostics
         assert diagnostic.code is Code.SOURCE_NOT_POLICY
         assert diagnostic.message.startswith(f"`/p/creds.json` is not a profile: {reason}")
-        printed = shown(caught.value)
+        printed = shown(caught)
         assert "aHVudGVyMg" not in printed
         assert "auths" not in printed
         assert "token" not in printed
@@ -366,10 +360,9 @@ def test_a_policy_or_profile_with_mistakes_is_still_shown(policy_files) -> None:
     policy_files["/p/a.lok"] = "allow api.example.com port https\n"
     policy_files["/p/b.json"] = '{"raed": ["/srv"], "write": ["/out",]}'
     for source, quoted in (("/p/a.lok", "port https"), ("/p/b.json", '"raed"')):
-        with pytest.raises(PolicyError) as caught:
-            load(source, policy_files.read)
-        assert source in caught.value.sources
-        assert quoted in shown(caught.value)
+        caught = rejected(source, policy_files.read)
+        assert source in caught.sources
+        assert quoted in shown(caught)
 
 
 def test_a_link_between_the_two_kinds_is_read(tmp_path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcp_lok.policy import parser
-from mcp_lok.policy.diagnostics import Code, Diagnostic, PolicyError, render
+from mcp_lok.policy.diagnostics import Code, Collector, Diagnostic, PolicyError, render
 from mcp_lok.policy.origin import Origin, Span
 from mcp_lok.policy.parser import parse
 from mcp_lok.policy.rules import (
@@ -694,6 +694,13 @@ ERRORS = [
         "unpaired surrogate in a quoted string",
         "a `\\u` escape from d800 to dfff must be half of a surrogate pair",
     ),
+    (
+        "read ~/.config",
+        Code.PARSE_UNEXPECTED_TOKEN,
+        "~/.config",
+        "unexpected `~/.config`: expected a path starting with `/` or a quoted string",
+        "`~` is not expanded: write the absolute path it stands for",
+    ),
 ]
 
 
@@ -806,3 +813,14 @@ read /srv/ok
 def test_errors_in_one_string_are_all_reported() -> None:
     text = 'env X = "\\x and \\y"'
     assert [marked(d, text) for d in errors(text)] == ["\\x", "\\y"]
+
+
+def test_with_a_collector_the_statements_that_parsed_come_back() -> None:
+    out = Collector()
+    found = parse("read /a\nwirte /b\nlimit memory 1T1\nuser 1000\n", FILE, out)
+    # a statement with a syntax error or a bad value is not returned, to be judged
+    assert [type(r) for r in found] == [Read, User]
+    assert [d.code for d in out.diagnostics] == [
+        Code.PARSE_UNKNOWN_KEYWORD,
+        Code.PARSE_INVALID_VALUE,
+    ]

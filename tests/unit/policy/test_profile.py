@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from mcp_lok.policy.diagnostics import NOT_POLICY_HELP, Code, Diagnostic, PolicyError, render
+from mcp_lok.policy.diagnostics import (
+    NOT_POLICY_HELP,
+    Code,
+    Collector,
+    Diagnostic,
+    PolicyError,
+    render,
+)
 from mcp_lok.policy.origin import Pointer, Span
 from mcp_lok.policy.profile import load_profile
 from mcp_lok.policy.rules import (
@@ -733,3 +740,34 @@ def test_nesting_too_deep_for_the_decoder_is_invalid_json() -> None:
     assert diagnostic.code is Code.PROFILE_INVALID_JSON
     assert diagnostic.message == "the profile nests too deeply"
     assert diagnostic.origin == Span(FILE, 1, 1, 1, 2)
+
+
+@pytest.mark.parametrize(
+    ("outbound", "code"),
+    [
+        ({"allow_host": ["a b", "h"]}, Code.NETWORK_INCOMPLETE),
+        ({"insecure_allow_all": True, "allow_host": ["a b", "h"]}, Code.NETWORK_CONFLICT),
+    ],
+)
+def test_the_entries_of_a_list_in_error_are_still_handed_on(
+    outbound: dict[str, object], code: Code
+) -> None:
+    # the check pass judges its hosts all the same; the profile is rejected, never built
+    out = Collector()
+    [rule] = load_profile(json.dumps({"network": {"outbound": outbound}}), FILE, out)
+    assert isinstance(rule, Allow)
+    assert [h.value for h in rule.hosts] == ["a b", "h"]
+    assert [d.code for d in out.diagnostics] == [code]
+
+
+def test_with_a_collector_every_entry_that_reads_is_returned() -> None:
+    out = Collector()
+    text = '{"read": ["/a", 1], "write": "/b", "network": {"mode": "host", "outbound": '
+    text += '{"allow_host": ["h"], "allow_port": [443]}}}'
+    found = load_profile(text, FILE, out)
+    assert [type(r) for r in found] == [Read, Allow]
+    assert [d.code for d in out.diagnostics] == [
+        Code.PROFILE_WRONG_TYPE,
+        Code.PROFILE_WRONG_TYPE,
+        Code.NETWORK_CONFLICT,
+    ]
