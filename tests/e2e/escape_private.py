@@ -46,19 +46,20 @@ def shadow_link(world: World, tmp_path: Path, name: str) -> None:
     world.setdefault("files", {})[name] = tmp_path / name
 
 
-def sources(world: World, tmp_path: Path, datatable: list[list[str]]) -> list[str]:
-    """The SOURCE of each row: a file of the scenario, `/etc/shadow`, or a policy that
-    extends one of them (written next to them, with a good first statement)."""
+def sources(world: World, tmp_path: Path, datatable: list[list[str]]) -> list[tuple[str, int]]:
+    """The SOURCE of each row and the exit code it must end with: a file of the scenario,
+    `/etc/shadow`, or a policy that extends one of them (written next to them, with a good
+    first statement)."""
     found = []
-    for (row,) in datatable[1:]:
+    for row, code in datatable[1:]:
         row = row.strip()
         target = row.removeprefix("a policy that extends ")
         if target != row:
             policy = tmp_path / f"extends-{len(found)}.lok"
             policy.write_text(f'read /srv\nextends "{target}"\n')
-            found.append(str(policy))
+            found.append((str(policy), int(code)))
         else:
-            found.append(str(world["files"].get(row, row)))
+            found.append((str(world["files"].get(row, row)), int(code)))
     return found
 
 
@@ -76,26 +77,29 @@ def secret_words() -> list[str]:
 def validate_prints_nothing(world: World, tmp_path: Path, datatable: list[list[str]]) -> None:
     world["sources"] = sources(world, tmp_path, datatable)
     forbidden = [*WORDS, *secret_words()]
-    for source in world["sources"]:
+    for source, code in world["sources"]:
         for fmt in ("human", "json"):
             done = mcp_lok("policy", "validate", "--format", fmt, source)
-            assert done.returncode == 3, (source, done.stderr)
+            assert done.returncode == code, (source, done.stderr)
             printed = done.stdout + done.stderr
             assert not [w for w in forbidden if w in printed], (source, printed)
             codes = ("source.not-a-policy", "source.unknown-kind")
             assert any(code in printed for code in codes), (source, printed)
 
 
-@then("`mcp-lok start` under each of them prints no word of them, exits 3 and creates nothing")
+@then(
+    "`mcp-lok start` under each of them prints no word of them, exits as validate did and "
+    "creates nothing"
+)
 def start_prints_nothing(world: World, lok_servers: list[str]) -> None:
     engine: EngineUnderTest = world["engine"]
     forbidden = [*WORDS, *secret_words()]
-    for source in world["sources"]:
+    for source, code in world["sources"]:
         name = unique_name("e2e-nap")
         lok_servers.append(name)
         done = mcp_lok("start", "--engine", engine.name, "--name", name,
                        "--permission-profile", source, "mcp-lok/mcp-server-time")  # fmt: skip
-        assert done.returncode == 3, (source, done.stderr)
+        assert done.returncode == code, (source, done.stderr)
         printed = done.stdout + done.stderr
         assert not [w for w in forbidden if w in printed], (source, printed)
         assert not (RUNTIME / name).exists(), source

@@ -356,15 +356,17 @@ Feature: Escape matrix: a server stays inside its policy
     Given the <engine> engine
     And a file of `/etc/shadow`-like lines named "shadow.lok"
     And a link "x.lok" to a file of such lines with no extension
+    # a SOURCE on the command line that is no policy file by its name is a usage error (2);
+    # the same in an `extends`, and a `.lok` file that holds no policy, are rejections (3)
     Then `mcp-lok policy validate` prints no word of them, nor of `/etc/shadow`, for:
-      | source                          |
-      | shadow.lok                      |
-      | x.lok                           |
-      | /etc/shadow                     |
-      | a policy that extends shadow.lok  |
-      | a policy that extends x.lok       |
-      | a policy that extends /etc/shadow |
-    And `mcp-lok start` under each of them prints no word of them, exits 3 and creates nothing
+      | source                            | exit |
+      | shadow.lok                        | 3    |
+      | x.lok                             | 2    |
+      | /etc/shadow                       | 2    |
+      | a policy that extends shadow.lok  | 3    |
+      | a policy that extends x.lok       | 3    |
+      | a policy that extends /etc/shadow | 3    |
+    And `mcp-lok start` under each of them prints no word of them, exits as validate did and creates nothing
 
     Examples:
       | engine |
