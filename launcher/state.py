@@ -31,6 +31,7 @@ PRIVATE_DIR = 0o700  # every folder mcp-lok makes
 PRIVATE_FILE = 0o600  # every file mcp-lok writes, but those a container reads (the plan's)
 _NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")  # policy's `target_problems` rule
 _NONCE = re.compile(r"[0-9a-f]{32}")
+_TEMP = re.compile(r"\A\..+\.[0-9a-f]{16}\.tmp\Z")  # what `write_atomic` names its temp file
 
 
 class Phase(enum.Enum):
@@ -230,6 +231,13 @@ class Store:
             self.path(name).unlink()
         with contextlib.suppress(FileNotFoundError):
             self.log_path(name).unlink()
+        # a writer killed mid-`write_atomic` (a detached proxy SIGKILLed while it records
+        # that it is ready) leaves its temp file: ours by its name, and garbage now
+        with contextlib.suppress(FileNotFoundError):
+            for entry in os.scandir(self.folder(name)):
+                if _TEMP.match(entry.name) and entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
         with contextlib.suppress(OSError):  # only when empty: never delete what we did not write
             self.folder(name).rmdir()
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,6 +97,30 @@ def test_an_interrupted_write_keeps_the_old_file(
         write_atomic(path, "new", 0o644)
     assert path.read_text() == "old"
     assert os.listdir(tmp_path) == ["state.json"]
+
+
+def test_remove_deletes_the_temp_file_of_a_writer_killed_mid_write(tmp_path: Path) -> None:
+    # what a detached proxy SIGKILLed while it records that it is ready leaves behind
+    store = Store(tmp_path)
+    store.save(make_state("time"))
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal, sys\n"
+            "from mcp_lok.launcher import state\n"
+            "state.os.replace = lambda *_: os.kill(os.getpid(), signal.SIGKILL)\n"
+            "state.write_atomic(state.Path(sys.argv[1]), '{}', 0o600)\n",
+            str(store.path("time")),
+        ],
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = sorted(os.listdir(store.folder("time")))
+    assert len(left) == 2, left  # the state and the killed writer's temp file
+    (store.folder("time") / ".notes.tmp").write_text("not ours")  # no write_atomic name
+    store.remove("time")
+    assert os.listdir(store.folder("time")) == [".notes.tmp"]
 
 
 def test_remove_deletes_only_what_the_state_owns(tmp_path: Path) -> None:
