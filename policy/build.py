@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from posixpath import normpath
 
 from . import addresses, baseline, hosts, identity, rules
-from .check import LITERAL, dangers
+from .dangers import LITERAL, dangers
 from .diagnostics import Code, Collector
 from .host import Host
 from .ir import (

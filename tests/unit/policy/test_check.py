@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from mcp_lok.policy import rules
-from mcp_lok.policy.check import LIMIT_RANGES, check, dangers
+from mcp_lok.policy.check import LIMIT_RANGES, check
+from mcp_lok.policy.dangers import dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity
 from mcp_lok.policy.host import FixedHost, HostPath, PathKind
 from mcp_lok.policy.ir import Insecurity

@@ -13,7 +13,8 @@ import pytest
 from mcp_lok.policy import rules
 from mcp_lok.policy.addresses import AddressClass as C
 from mcp_lok.policy.build import build
-from mcp_lok.policy.check import check, dangers
+from mcp_lok.policy.check import check
+from mcp_lok.policy.dangers import dangers
 from mcp_lok.policy.diagnostics import Code, Diagnostic, Severity
 from mcp_lok.policy.host import FixedHost
 from mcp_lok.policy.ir import Acknowledged, Insecurity

@@ -10,7 +10,8 @@ import pytest
 
 from mcp_lok.policy import rules
 from mcp_lok.policy.build import build
-from mcp_lok.policy.check import check, dangers
+from mcp_lok.policy.check import check
+from mcp_lok.policy.dangers import dangers
 from mcp_lok.policy.diagnostics import Code, Severity
 from mcp_lok.policy.explain import explain
 from mcp_lok.policy.host import FixedHost, Found, HostPath, Inside, PathKind
