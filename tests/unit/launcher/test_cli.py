@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
-MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")  # the console script: cli:main
+MCP_LOK = str(Path(sys.executable).parent / "mcp-lok")  # the console script: console:main
 GITHUB = "examples/github.lok"
 CASES = "tests/cases/diagnostics/"
 HEAVY = ("docker", "requests", "aiohttp", "mcp")  # the engine adapter's, the proxy's, the SDK's
@@ -142,3 +142,22 @@ def test_the_runtime_folder_is_the_default_runtime_dir(monkeypatch: pytest.Monke
     assert planning.runtime_dir() == "/run/user/1000/mcp-lok"
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert planning.runtime_dir() == RUNTIME_ROOT
+
+
+def test_ctrl_c_while_the_cli_is_still_loading_ends_as_aborted_exit_1() -> None:
+    # the SIGINT lands while Python imports click, before any command's own handling
+    code = """
+import builtins, os, signal
+real = builtins.__import__
+def interrupted(name, *args, **kwargs):
+    if name == "click":
+        os.kill(os.getpid(), signal.SIGINT)
+    return real(name, *args, **kwargs)
+builtins.__import__ = interrupted
+from mcp_lok.launcher.console import main
+main()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (done.returncode, done.stderr) == (1, "aborted\n"), done.stderr
