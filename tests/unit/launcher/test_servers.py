@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mcp_lok.launcher import creation, launch, servers, state
+from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import Store
@@ -29,7 +30,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
-    monkeypatch.setattr(servers, "answering", lambda: [fake])
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)  # the only engine
     monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
     return fake
 
