@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .engine import ContainerEngine, EngineClient, EngineError
 from .errors import LokError
-from .sockets import ENGINE_VARIABLE, START_HINT, candidates, named, socket_path, well_known
+from .sockets import START_HINT, candidates, named, socket_path, well_known
 
 
 @dataclass(frozen=True)
@@ -95,4 +95,4 @@ def take(
     return census
 
 
-__all__ = ["ENGINE_VARIABLE", "Census", "Missing", "Silent", "connect", "take"]
+__all__ = ["Census", "Missing", "Silent", "connect", "take"]

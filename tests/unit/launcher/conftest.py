@@ -13,6 +13,7 @@ from mcp_lok.launcher import census
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.engine import ContainerEngine
 from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher.sockets import ENGINE_VARIABLE
 
 REAL_DISCOVER = adapter.discover
 REAL_TAKE = census.take
@@ -37,7 +38,7 @@ def no_real_engines(monkeypatch: pytest.MonkeyPatch) -> None:
                 return found
             raise census.Missing("does not exist")
 
-        named = {census.ENGINE_VARIABLE: found.url} if found is not None else {}
+        named = {ENGINE_VARIABLE: found.url} if found is not None else {}
         return REAL_TAKE(servers, named, fake)
 
     monkeypatch.setattr(census, "take", take)
