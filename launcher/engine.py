@@ -27,7 +27,7 @@ from mcp_lok.policy import Engine, canonical_json
 
 from .errors import LokError
 from .image_files import READER_LABEL, TAR_HEADERS, first_member, reader_body
-from .sockets import START_HINT, candidates, identify_ping, socket_path
+from .sockets import START_HINT, candidates, identify_ping, named, socket_path
 
 API_VERSION = "1.41"  # Docker 20.10's, and what Podman 4.3's compat API speaks
 TIMEOUT = 30  # seconds for one request; `stop` adds its own grace period
@@ -99,9 +99,11 @@ class Conflict(EngineError):
 def discover(
     choice: str | None = None, environ: Mapping[str, str] | None = None
 ) -> ContainerEngine:
-    """The first candidate engine that answers `GET /_ping`. Raises `LokError` saying
-    what was tried and how to start an engine."""
+    """The engine CHOICE or the environment names, or else the first well-known one that
+    answers `GET /_ping` (`sockets.candidates`). Raises `LokError` saying what was tried
+    and how to start an engine. Every engine at once: `census.take`."""
     env = os.environ if environ is None else environ
+    choice = named(choice, env)
     tried: list[str] = []
     for url in candidates(choice, env):
         path = socket_path(url)
@@ -117,21 +119,8 @@ def discover(
             tried.append(f"{path} (is {client.kind.value}, not {choice})")
             continue
         return client
-    raise LokError(f"no container engine answers; tried {'; '.join(tried)}", hint=START_HINT)
-
-
-def answering(environ: Mapping[str, str] | None = None) -> list[ContainerEngine]:
-    """Every candidate engine that answers (the environment's, or every well-known one):
-    where `list --all` looks for containers that only carry mcp-lok's labels."""
-    env = os.environ if environ is None else environ
-    found: list[ContainerEngine] = []
-    for url in candidates(None, env):
-        if os.path.exists(socket_path(url)):
-            try:
-                found.append(EngineClient.connect(url))
-            except EngineError:
-                continue
-    return found
+    what = f"the engine `{choice}` does not answer" if choice else "no container engine answers"
+    raise LokError(f"{what}; tried {'; '.join(tried)}", hint=START_HINT)
 
 
 @contextmanager
@@ -382,6 +371,5 @@ __all__ = [
     "EngineClient",
     "EngineError",
     "NotFound",
-    "answering",
     "discover",
 ]

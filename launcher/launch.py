@@ -1,9 +1,9 @@
 """The launch pipeline: one `LaunchRequest`, through four stages, in this order.
 
-    prepare    the request's problems; find the engine and reap what crashed launches
-               left; compile and lower (grants judged on this host, `ThisHost`; a user
-               only the image can number resolved from its accounts, `accounts`); check
-               the images and the port. Nothing is created.
+    prepare    the request's problems; compile (grants judged on this host,
+               `ThisHost`); find the engine and reap what crashed launches left; lower
+               (a user only the image can number resolved from its accounts,
+               `accounts`); check the images and the port. Nothing is created.
     provision  look at the host paths again (`recheck.PathCheck`); reserve the name
                (state and nonce first); write the plan's files; create networks, the gate
                (waiting until it serves), the server, with a last look at the host paths
@@ -79,15 +79,27 @@ def prepare(
     the compiler's warnings."""
     if problems := request.problems():
         raise UsageError(problems)
-    engine, store = adapter.discover(request.engine), Store()
+    store = Store()
+    source = request.source(store.layout(request.server_name).inline_profile)
+    # the policy is compiled and judged before an engine is asked: a policy that cannot
+    # be read or is rejected says so, engine or not; what needs the engine (a user only
+    # the image can number, lowering for its kind) comes after
+    host = ThisHost()
+    compiled = planning.compile_request(request, source, read, host)
+    engine = adapter.discover(request.engine)
     reap(engine, store)
     # the launch's nonce is a lowering input, like the name: the plan sent is the plan
     # recorded, and `policy compile` prints its placeholder where this launch puts it
     target = request.target(engine.kind, str(store.root), new_nonce())
     planning.check_target(target)
-    source = request.source(store.layout(target.name).inline_profile)
     compiled, plan = plan_launch(
-        request, source, target, lambda: accounts.read(engine, request.image, store.root), read
+        request,
+        source,
+        target,
+        lambda: accounts.read(engine, request.image, store.root),
+        read,
+        host,
+        compiled,
     )
     if compiled.warnings and on_warnings is not None:
         on_warnings(compiled)
@@ -105,14 +117,16 @@ def plan_launch(
     image_accounts: Callable[[], Accounts],
     read: Reader = read_text,
     host: Host | None = None,
+    compiled: Compiled | None = None,
 ) -> tuple[Compiled, LaunchPlan]:
-    """A launch's policy chain: SOURCE compiled with the request's rules, judged on `host`
-    (this machine unless a caller says otherwise), its user resolved from
-    `image_accounts()` when only the image can give the numbers, lowered for `target`.
-    Raises `PolicyError` when the policy is rejected, `LokError` when the user is still
-    not numbers."""
+    """A launch's policy chain: SOURCE compiled with the request's rules (unless
+    `compiled` is that already), judged on `host` (this machine unless a caller says
+    otherwise), its user resolved from `image_accounts()` when only the image can give the
+    numbers, lowered for `target`. Raises `PolicyError` when the policy is rejected,
+    `LokError` when the user is still not numbers."""
     host = host or ThisHost()
-    compiled = planning.compile_request(request, source, read, host)
+    if compiled is None:
+        compiled = planning.compile_request(request, source, read, host)
     compiled = planning.with_accounts(compiled, image_accounts, host)
     plan = planning.plan(compiled, target)
     # INVARIANT: nothing is created for a server whose `User` is not `uid:gid` numbers: a

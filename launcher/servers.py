@@ -20,8 +20,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .engine import ContainerEngine, EngineClient, answering
-from .errors import LokError
+from . import census
+from .census import Census
+from .engine import ContainerEngine, EngineClient
+from .errors import LokError, UsageError
+from .sockets import ELSEWHERE_HINT, elsewhere_problem
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
 from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
 
@@ -39,14 +42,12 @@ def _connect(url: str) -> ContainerEngine | None:
         return None
 
 
-def engines_for(states: list[ServerState]) -> dict[str, ContainerEngine | None]:
-    """Each engine the states name (None when it does not answer), and every other one that
-    answers on this machine: a look-alike may be on any of them."""
-    found = {url: _connect(url) for url in sorted({s.engine_url for s in states})}
-    with contextlib.suppress(LokError):
-        for engine in answering():
-            found.setdefault(engine.url, engine)
-    return found
+def engines(store: Store | None = None) -> Census:
+    """Every engine on this machine (`census.take`), the engines of `store`'s servers
+    among them: a server is shown, audited and removed on the engine it was started on,
+    and a look-alike may be on any of them."""
+    states = (store or Store()).all()
+    return census.take({s.name: (s.engine, s.engine_url) for s in states})
 
 
 def status(
@@ -65,19 +66,17 @@ def status(
 FOREIGN_NOTE = "not created by mcp-lok: it carries mcp-lok's labels, but no launch recorded it"
 
 
-def rows() -> list[dict[str, Any]]:
-    """One row per server, with its merged status, then one per container that carries
-    mcp-lok's labels but that no launch created; reaps crash leftovers first."""
+def rows(seen: Census | None = None) -> list[dict[str, Any]]:
+    """One row per server, with its merged status (`unknown` on an engine that does not
+    answer), then one per container that carries mcp-lok's labels but that no launch
+    created, on every engine `seen` (default: `engines()`); reaps crash leftovers first.
+    Raises `LokError` when no engine answers."""
     store = Store()
-    engines = engines_for(store.all())
     views: dict[str, dict[str, str] | None] = {}
     foreign: list[dict[str, Any]] = []
-    for url, engine in engines.items():
-        if engine is None:
-            views[url] = None
-            continue
+    for engine in (seen or engines(store)).require():
         reap(engine, store)
-        views[url] = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
+        views[engine.url] = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
         foreign += [_foreign_row(c, engine) for c in look_alikes(engine, store)]
     found = [
         _row(
@@ -97,10 +96,11 @@ def rows() -> list[dict[str, Any]]:
     return found + sorted(foreign, key=lambda r: (r["name"], r["container"]))
 
 
-def listed(show_all: bool) -> list[dict[str, Any]]:
-    """What `list` shows: running servers, or (`--all`) every server and every look-alike."""
+def listed(show_all: bool, seen: Census | None = None) -> list[dict[str, Any]]:
+    """What `list` shows: running servers, or (`--all`) every server and every look-alike,
+    on every engine `seen` (default: `engines()`)."""
     hidden = () if show_all else (Status.STOPPED.value, Status.FOREIGN.value)
-    return [r for r in rows() if r["status"] not in hidden]
+    return [r for r in rows(seen) if r["status"] not in hidden]
 
 
 def _foreign_row(listed: dict[str, Any], engine: ContainerEngine) -> dict[str, Any]:
@@ -160,17 +160,32 @@ def _row(state: ServerState, found: Status, reason: str | None = None) -> dict[s
     return row
 
 
-def load(store: Store, name: str) -> ServerState:
+def load(store: Store, name: str, engine_choice: str | None = None) -> ServerState:
+    """The state of the server NAME. `engine_choice`: the `--engine` a command was given, which
+    must name the engine NAME was started on (else a `UsageError`): a command acts on that
+    engine, whatever is given or the environment names."""
     state = store.load(name)
     if state is None:
         raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
+    check_engine(state, engine_choice)
     return state
 
 
-def with_status(name: str) -> tuple[ServerState, Status, str | None]:
+def check_engine(state: ServerState, engine_choice: str | None) -> None:
+    """Raise `UsageError` when `engine_choice` (an `--engine`) names another engine than
+    the one `state`'s server was started on."""
+    if not engine_choice:
+        return
+    if problem := elsewhere_problem(state.name, engine_choice, state.engine, state.engine_url):
+        raise UsageError.of("engine", problem, hint=ELSEWHERE_HINT)
+
+
+def with_status(
+    name: str, engine_choice: str | None = None
+) -> tuple[ServerState, Status, str | None]:
     """The server NAME's state, its status as `list` shows it (`unknown` when its engine
     is down), and why it is `degraded` (else None)."""
-    state = load(Store(), name)
+    state = load(Store(), name, engine_choice)
     return state, *shown(state, status(state, _connect(state.engine_url)))
 
 
@@ -178,11 +193,11 @@ def _engine(state: ServerState) -> ContainerEngine:
     return EngineClient.connect(state.engine_url)
 
 
-def stop_server(name: str) -> None:
+def stop_server(name: str, engine_choice: str | None = None) -> None:
     """Stop the proxy and the containers, keep everything else (so `rm` or `list` see it).
     A foreground `run` (or a launch in progress) is asked to stop and cleans up itself."""
     store = Store()
-    state = load(store, name)
+    state = load(store, name, engine_choice)
     engine = _engine(state)
     if not state.detached or state.phase == Phase.STARTING.value:
         stop_process(state.proxy_pid, state.proxy_start, FOREGROUND_STOP_WAIT)
@@ -206,14 +221,16 @@ def stop_server(name: str) -> None:
     )
 
 
-def remove_server(name: str, force: bool = False) -> list[str]:
-    """Remove what mcp-lok created for NAME: containers, networks, files, state. Returns the
-    ids of the look-alikes left alone: containers labelled as NAME's that no launch created."""
+def remove_server(name: str, force: bool = False, engine_choice: str | None = None) -> list[str]:
+    """Remove what mcp-lok created for NAME, on the engine it was started on: containers,
+    networks, files, state. Returns the ids of the look-alikes left alone: containers
+    labelled as NAME's that no launch created."""
     store = Store()
     state = store.load(name)
     if state is None:
         _refuse_unrecorded(name, store)
     assert state is not None
+    check_engine(state, engine_choice)
     engine = _connect(state.engine_url)
     if engine is None and not force:
         raise LokError(
@@ -235,7 +252,7 @@ def _refuse_unrecorded(name: str, store: Store) -> None:
     labels on any engine. Raises `LokError`, naming such look-alikes."""
     found: list[tuple[str, str]] = []  # (engine, id)
     with contextlib.suppress(LokError):
-        for engine in answering():
+        for engine in engines(store).answering:
             found += [(engine.kind.value, c["Id"]) for c in look_alikes(engine, store, name)]
     if found:
         ids = " ".join(i[:12] for _, i in found)
@@ -251,11 +268,11 @@ def _refuse_unrecorded(name: str, store: Store) -> None:
     raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
 
 
-def print_logs(name: str, *, follow: bool, out: BinaryIO) -> None:
+def print_logs(name: str, *, follow: bool, out: BinaryIO, engine_choice: str | None = None) -> None:
     """The server's stderr and the proxy's log. For stdio the proxy writes the server's
     stderr into its log; for HTTP servers the engine keeps the server's output."""
     store = Store()
-    state = load(store, name)
+    state = load(store, name, engine_choice)
     log_file = Path(state.log_path)
     offset = _copy(log_file, 0, out)
     try:
@@ -295,7 +312,8 @@ def _copy(path: Path, offset: int, out: BinaryIO) -> int:
 
 __all__ = [
     "FOREIGN_NOTE",
-    "engines_for",
+    "check_engine",
+    "engines",
     "listed",
     "print_logs",
     "remove_server",

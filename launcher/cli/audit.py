@@ -10,6 +10,7 @@ from mcp_lok.launcher.errors import Rejected
 
 from .command import LokCommand, echo
 from .options import ENGINE, FORMAT, THRESHOLD, server_name
+from .servers import silent_line
 
 
 def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -20,7 +21,12 @@ def _names(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 
 @click.command(cls=LokCommand)
 @click.argument("names", nargs=-1, metavar="[NAME]...", callback=_names)
-@click.option("--all", "audit_all", is_flag=True, help="Audit every server on the engine.")
+@click.option(
+    "--all",
+    "audit_all",
+    is_flag=True,
+    help="Audit every server, on every engine that answers (with `--engine`: on that one).",
+)
 @FORMAT
 @click.option(
     "--threshold",
@@ -42,10 +48,14 @@ def audit(
     """Compare servers with the plans they were launched from, and check them against
     CIS Docker Benchmark section 5 and Pod Security's restricted profile.
 
-    Also reports every container carrying mcp-lok's labels that no launch recorded.
-    Exits 3 when a server drifted from its plan, or scores above `--threshold`.
+    Each server NAME is audited on the engine it was started on (an `--engine` naming
+    another one is refused). Also reports every container carrying mcp-lok's labels that
+    no launch recorded. Exits 3 when a server drifted from its plan, or scores above
+    `--threshold`.
     """
     audited = run(engine, names, audit_all)
+    for silent in audited.silent:
+        echo(silent_line(silent, "are not audited"), err=True)
     if audited.elsewhere:
         echo(f"not audited, on another engine: {', '.join(audited.elsewhere)}", err=True)
     if fmt == "json":

@@ -65,7 +65,17 @@ ENGINE = click.option(
     metavar="E",
     callback=engine_name,
     help="`docker`, `podman` or a socket URL `unix:///…` "
-    "(default: DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
+    "(default: MCP_LOK_ENGINE, DOCKER_HOST, CONTAINER_HOST, then the usual sockets).",
+)
+# a command on the server NAME acts on the engine NAME was started on: an `--engine` is
+# only checked against it (`servers.check_engine`)
+NAME_ENGINE = click.option(
+    "--engine",
+    "engine",
+    metavar="E",
+    callback=engine_name,
+    help="Not needed: NAME is acted on where it was started. Given, it must name that "
+    "engine (`docker`, `podman` or its socket URL).",
 )
 # shared by `policy compile` and `run`, so that both read the same way
 TRANSPORT = click.option(
@@ -181,6 +191,7 @@ __all__ = [
     "ENV",
     "FORMAT",
     "NAME",
+    "NAME_ENGINE",
     "NAME_OPTION",
     "THRESHOLD",
     "TRANSPORT",

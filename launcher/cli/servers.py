@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
 
+from mcp_lok.launcher import census, servers
 from mcp_lok.launcher import engine as adapter
-from mcp_lok.launcher import servers
+from mcp_lok.launcher.census import Silent
+from mcp_lok.launcher.engine import ContainerEngine
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.launcher.inspection import describe, render
+from mcp_lok.launcher.sockets import named
 from mcp_lok.launcher.version import __version__
 
 from .command import LokCommand, echo
 from .launch import NO_AUTH_WARNING
-from .options import ENGINE, FORMAT, NAME
+from .options import ENGINE, FORMAT, NAME, NAME_ENGINE
 
 COLUMNS = ("name", "status", "transport", "url", "image", "engine", "profile", "auth")
 
@@ -33,9 +37,17 @@ COLUMNS = ("name", "status", "transport", "url", "image", "engine", "profile", "
 def list_(show_all: bool, fmt: str) -> None:
     """List servers: name, status, transport, URL, image, engine, profile, auth.
 
+    Every engine that answers is asked (the one MCP_LOK_ENGINE, DOCKER_HOST or
+    CONTAINER_HOST names, else the usual sockets, and every engine a server was started
+    on); one that does not answer is named on stderr, and its servers show as `unknown`.
+    Exits 1 when none answers.
+
     With `--all`, also stopped servers, and containers that carry mcp-lok's labels but that
     no launch created (status `foreign`: mcp-lok never stops or removes them)."""
-    found = servers.listed(show_all)
+    seen = servers.engines()
+    found = servers.listed(show_all, seen)
+    for silent in seen.silent:
+        echo(silent_line(silent, "show as `unknown`"), err=True)
     for server in found:
         if server["auth"] is False:  # loud, whatever the format: stderr is not the result
             echo(NO_AUTH_WARNING.format(name=server["name"]), err=True)
@@ -56,20 +68,32 @@ def list_(show_all: bool, fmt: str) -> None:
         echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
 
 
+def silent_line(silent: Silent, consequence: str) -> str:
+    """One line on stderr for an engine that did not answer, and what it means for the
+    servers started on it (`consequence`: what they do, e.g. "show as `unknown`")."""
+    line = f"warning: {silent}"
+    if silent.servers:
+        line += f"; its servers {consequence}: {', '.join(silent.servers)}"
+    return line
+
+
 @click.command(cls=LokCommand)
 @NAME
-def stop(name: str) -> None:
+@NAME_ENGINE
+def stop(name: str, engine: str | None) -> None:
     """Stop the server NAME (its proxy and containers); `rm` removes it."""
-    servers.stop_server(name)
+    servers.stop_server(name, engine)
     echo(name)
 
 
 @click.command(cls=LokCommand)
 @NAME
 @click.option("-f", "--force", is_flag=True, help="Remove it even while it runs.")
-def rm(name: str, force: bool) -> None:
-    """Remove the server NAME: the containers, networks, files and state mcp-lok created."""
-    left = servers.remove_server(name, force=force)
+@NAME_ENGINE
+def rm(name: str, force: bool, engine: str | None) -> None:
+    """Remove the server NAME: the containers, networks, files and state mcp-lok created,
+    on the engine it was started on."""
+    left = servers.remove_server(name, force=force, engine_choice=engine)
     echo(name)
     if left:
         ids = " ".join(i[:12] for i in left)
@@ -83,23 +107,25 @@ def rm(name: str, force: bool) -> None:
 @click.command(cls=LokCommand)
 @NAME
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(name: str, follow: bool) -> None:
+@NAME_ENGINE
+def logs(name: str, follow: bool, engine: str | None) -> None:
     """Print the server's stderr and its proxy's log."""
-    servers.print_logs(name, follow=follow, out=sys.stdout.buffer)
+    servers.print_logs(name, follow=follow, out=sys.stdout.buffer, engine_choice=engine)
 
 
 @click.command("inspect", cls=LokCommand)
 @NAME
 @FORMAT
 @click.option("--show-token", is_flag=True, help="Also print the bearer token clients send.")
-def inspect(name: str, fmt: str, show_token: bool) -> None:
+@NAME_ENGINE
+def inspect(name: str, fmt: str, show_token: bool, engine: str | None) -> None:
     """Show the server NAME: its URLs, engine, the ids of its container, gate and networks,
     its policy and digest, when it was created, and whether its proxy needs a token.
 
     Only the server's owner can read it (its state is 0600); `--show-token` prints the
     bearer token again.
     """
-    state, status, reason = servers.with_status(name)
+    state, status, reason = servers.with_status(name, engine)
     found = describe(state, status.value, show_token, reason)
     echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
 
@@ -108,22 +134,39 @@ def inspect(name: str, fmt: str, show_token: bool) -> None:
 @FORMAT
 @ENGINE
 def version(fmt: str, engine: str | None) -> None:
-    """Show mcp-lok's version, and the engine's when one answers."""
-    try:
-        client = adapter.discover(engine)
-        found: dict[str, str] | None = {
-            "kind": client.kind.value,
-            "version": client.engine_version,
-            "socket": client.url,
-        }
-    except LokError:
-        found = None
+    """Show mcp-lok's version, and each engine that answers: its kind, version and socket.
+
+    An engine named by `--engine`, MCP_LOK_ENGINE, DOCKER_HOST or CONTAINER_HOST is the
+    only one asked, and exits 1 when it does not answer; else every usual socket is, and
+    one that exists but does not answer is named on stderr."""
+    found, silent, failed = _engines(engine)
+    engines = [{"kind": e.kind.value, "version": e.engine_version, "socket": e.url} for e in found]
     if fmt == "json":
-        echo(json.dumps({"version": __version__, "engine": found}, sort_keys=True))
-        return
-    echo(f"mcp-lok {__version__}")
-    if found:
-        echo(f"engine: {found['kind']} {found['version']} ({found['socket']})")
+        quiet = [{"kind": s.kind, "socket": s.url, "reason": s.reason} for s in silent]
+        about = {"version": __version__, "engines": engines, "not_answering": quiet}
+        echo(json.dumps(about, sort_keys=True))
+    else:
+        echo(f"mcp-lok {__version__}")
+        for e in engines:
+            echo(f"engine: {e['kind']} {e['version']} ({e['socket']})")
+    for s in silent:
+        echo(f"warning: {s}", err=True)
+    if failed is not None:
+        raise failed
 
 
-__all__ = ["inspect", "list_", "logs", "rm", "stop", "version"]
+def _engines(
+    choice: str | None,
+) -> tuple[list[ContainerEngine], list[Silent], LokError | None]:
+    """The engine named (by `choice` or the environment), or every engine found; those that
+    did not answer; and the failure to report when a named one does not."""
+    try:
+        if named(choice, os.environ) is None:
+            seen = census.take()
+            return seen.answering, seen.silent, None
+        return [adapter.discover(choice)], [], None
+    except LokError as error:  # what the environment names, too
+        return [], [], error
+
+
+__all__ = ["inspect", "list_", "logs", "rm", "silent_line", "stop", "version"]

@@ -183,14 +183,19 @@ def audit_servers(
         list[Name] | None, Field(description="The servers to audit. Not with `all`.")
     ] = None,
     all: Annotated[  # the CLI's `--all`
-        bool, Field(description="Audit every server on the engine. Not with `names`.")
+        bool,
+        Field(description="Audit every server, on every engine that answers. Not with `names`."),
     ] = False,
     threshold: Annotated[
         float | None,
         Field(ge=0, le=10, description="Name the servers whose exposure score is above it."),
     ] = None,
     engine: Annotated[
-        str | None, Field(description="`docker`, `podman` or `unix:///…` (default: found).")
+        str | None,
+        Field(
+            description="`docker`, `podman` or `unix:///…`: with `all`, audit only there; "
+            "a named server is always audited where it was started."
+        ),
     ] = None,
 ) -> Annotated[CallToolResult, Audit]:
     """Compare running servers with the plans they were launched from, field by field,

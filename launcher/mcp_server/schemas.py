@@ -34,7 +34,11 @@ class ServerRow(TypedDict):
 
 
 class ServerList(TypedDict):
+    """`mcp-lok list --format json`, and the engines that did not answer (their servers
+    are `unknown`)."""
+
     servers: list[ServerRow]
+    not_answering: list[str]
 
 
 class ControlRow(TypedDict):
@@ -158,15 +162,17 @@ class ServerAudit(TypedDict):
 
 
 class Audit(TypedDict):
-    """`mcp-lok audit --format json`, plus the engine audited and the servers left out
-    because they run on another one."""
+    """`mcp-lok audit --format json`, plus the engines audited, the servers left out
+    because they run on another one than `engine` named, and the engines that did not
+    answer."""
 
-    engine: str
+    engines: list[str]
     servers: list[ServerAudit]
     drifted: list[str]
     threshold: float | None
     exceeded: list[str]
     elsewhere: list[str]
+    not_answering: list[str]
 
 
 __all__ = [

@@ -99,8 +99,9 @@ def _check_names(names: Iterable[str], argument: str) -> None:
 
 
 def list_servers(include_stopped: bool = False) -> Outcome:
-    """`mcp-lok list [--all]`: every server with its merged status."""
-    found = servers.listed(include_stopped)
+    """`mcp-lok list [--all]`: every server with its merged status, on every engine."""
+    seen = servers.engines()
+    found = servers.listed(include_stopped, seen)
     lines = [
         f"{r['name']}: {r['status']}, {r['transport']}, {r['url'] or 'no URL'}, "
         f"{r['image']} on {r['engine']}, profile `{r['profile']}`"
@@ -109,7 +110,9 @@ def list_servers(include_stopped: bool = False) -> Outcome:
         f"{r['note']}"
         for r in found
     ]
-    return Outcome("\n".join(lines) or "no servers", {"servers": found})
+    silent = [str(s) for s in seen.silent]
+    lines += [f"warning: {s}" for s in silent]
+    return Outcome("\n".join(lines) or "no servers", {"servers": found, "not_answering": silent})
 
 
 def stop_server(name: str) -> Outcome:
@@ -297,13 +300,21 @@ def audit_servers(
     if threshold is not None and (problem := threshold_problem(threshold)):
         raise UsageError.of("threshold", problem)
     limit = threshold
-    audited = run_audit(engine, list(names), audit_all, spell=("all", "engine"))
+    audited = run_audit(engine, list(names), audit_all, spell_all="all")
     found = audited.found
-    data = {"engine": audited.engine, **report_json(found, limit), "elsewhere": audited.elsewhere}
+    silent = [str(s) for s in audited.silent]
+    data = {
+        "engines": audited.engines,
+        **report_json(found, limit),
+        "elsewhere": audited.elsewhere,
+        "not_answering": silent,
+    }
     failed = verdicts(found, limit)
     above = f", no exposure above {limit:g}" if limit is not None else ""
     head = f"audit failed: {'; '.join(failed)}" if failed else f"audit passed: no drift{above}"
-    lines = [f"{head} ({len(found)} server{'s' * (len(found) != 1)} on {audited.engine})"]
+    on = " and ".join(audited.engines)
+    lines = [f"{head} ({len(found)} server{'s' * (len(found) != 1)} on {on})"]
+    lines += [f"not audited: {s}" for s in silent]
     if audited.elsewhere:
         lines.append(f"not audited, on another engine: {', '.join(audited.elsewhere)}")
     return Outcome("\n".join([*lines, "", audit_human(found).rstrip("\n")]), data)

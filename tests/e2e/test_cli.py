@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,8 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from .conftest import MCP_LOK, World, mcp_lok
+from .conftest import MCP_LOK, World, lok_list, lok_start, mcp_lok
+from .engines import EngineUnderTest
 
 scenarios("cli.feature")
 
@@ -161,3 +164,128 @@ def demo_answer(world: World) -> None:
 def demo_clean(world: World) -> None:
     names = [row["name"] for row in json.loads(mcp_lok("list", "--all", "--format", "json").stdout)]
     assert not [name for name in names if name.startswith("demo-")], names
+
+
+# --- one view of every server, on both engines ---------------------------------------------
+
+
+@then("stdout names docker and podman, each with its version and socket")
+def version_names_both(world: World) -> None:
+    lines = world["result"].stdout.splitlines()
+    assert re.fullmatch(r"engine: docker \S+ \(unix:///var/run/docker\.sock\)", lines[1]), lines
+    assert re.fullmatch(r"engine: podman \S+ \(unix:///run/podman/podman\.sock\)", lines[2]), lines
+
+
+@when(parsers.parse("I run `mcp-lok {command}` with MCP_LOK_ENGINE={value}"))
+def run_with_engine_variable(world: World, command: str, value: str) -> None:
+    environ = {k: v for k, v in os.environ.items() if k not in ("DOCKER_HOST", "CONTAINER_HOST")}
+    world["result"] = subprocess.run(
+        [MCP_LOK, *command.split()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**environ, "MCP_LOK_ENGINE": value},
+    )
+
+
+@then(parsers.parse("the JSON names {kind} only"))
+def json_names_only(world: World, kind: str) -> None:
+    found = json.loads(world["result"].stdout)
+    assert [e["kind"] for e in found["engines"]] == [kind], found
+    assert found["not_answering"] == [], found
+
+
+@given(parsers.parse('`mcp-lok start` runs "{image}" on docker and on podman'))
+def start_on_both(
+    world: World, engines: dict[str, EngineUnderTest], lok_servers: list[str], image: str
+) -> None:
+    world["on"] = {}
+    for kind in ("docker", "podman"):
+        world["engine"] = engines[kind]
+        lok_start(world, lok_servers, image)
+        world["on"][kind] = world["name"]
+
+
+@then("`mcp-lok list` shows both servers at once, each on its engine")
+def list_shows_both(world: World) -> None:
+    listed = mcp_lok("list")
+    assert listed.returncode == 0, listed.stderr
+    rows = [line.split() for line in listed.stdout.splitlines()]
+    assert rows[0][:6] == ["NAME", "STATUS", "TRANSPORT", "URL", "IMAGE", "ENGINE"], rows
+    for kind, name in world["on"].items():
+        (row,) = [r for r in rows if r[0] == name]
+        assert (row[1], row[5]) == ("running", kind), row
+    assert "does not answer" not in listed.stderr, listed.stderr
+
+
+def audited(result: subprocess.CompletedProcess[str]) -> dict[str, str]:
+    """`mcp-lok audit --format json`'s servers: name → engine."""
+    return {s["name"]: s["engine"] for s in json.loads(result.stdout)["servers"]}
+
+
+@then("`mcp-lok audit` of the podman server without `--engine` audits it on podman")
+def audit_named_on_podman(world: World) -> None:
+    name = world["on"]["podman"]
+    result = mcp_lok("audit", "--format", "json", name)
+    assert result.returncode == 0, result.stderr
+    assert audited(result) == {name: "podman"}
+    human = mcp_lok("audit", name)
+    assert human.returncode == 0, human.stderr
+    assert human.stdout.startswith(f"{name} on podman: matches its plan"), human.stdout
+
+
+@then("`mcp-lok audit --all` audits both servers, each on its engine")
+def audit_all_on_both(world: World) -> None:
+    result = mcp_lok("audit", "--all", "--format", "json")
+    # 3 would be another server on this machine that drifted: not this scenario's business
+    assert result.returncode in (0, 3), result.stderr
+    found = audited(result)
+    for kind, name in world["on"].items():
+        assert found.get(name) == kind, (name, found)
+    assert "does not answer" not in result.stderr, result.stderr
+
+
+@then("`mcp-lok audit --engine docker` of the podman server exits 2 saying where it was started")
+def audit_elsewhere_refused(world: World) -> None:
+    name = world["on"]["podman"]
+    result = mcp_lok("audit", "--engine", "docker", name)
+    assert result.returncode == 2, result.stderr
+    assert (
+        f"Invalid value for '--engine': `{name}` was started on podman "
+        "(unix:///run/podman/podman.sock), not on `docker`"
+    ) in result.stderr
+    assert "= hint: name no engine" in result.stderr
+
+
+@then("`mcp-lok rm --engine docker` of the podman server exits 2 and removes nothing")
+def rm_elsewhere_refused(world: World) -> None:
+    name = world["on"]["podman"]
+    result = mcp_lok("rm", "--force", "--engine", "docker", name)
+    assert result.returncode == 2, result.stderr
+    assert "was started on podman" in result.stderr
+    assert lok_list()[name]["status"] == "running"
+
+
+@when(
+    "I stop and remove the podman server with `mcp-lok stop` and `mcp-lok rm`, without `--engine`"
+)
+def stop_and_rm_podman(world: World) -> None:
+    name = world["on"]["podman"]
+    for command in ("stop", "rm"):
+        result = mcp_lok(command, name)
+        assert result.returncode == 0, (command, result.stderr)
+        assert result.stdout == f"{name}\n"
+
+
+@then("podman holds none of its containers")
+def podman_holds_none(world: World, engines: dict[str, EngineUnderTest]) -> None:
+    label = {"label": f"mcp-lok-name={world['on']['podman']}"}
+    assert engines["podman"].api.containers(all=True, filters=label) == []
+
+
+@then("`mcp-lok list --all` shows the docker server only")
+def list_shows_docker_only(world: World) -> None:
+    listed = lok_list()
+    assert world["on"]["podman"] not in listed
+    assert listed[world["on"]["docker"]]["engine"] == "docker"

@@ -175,7 +175,7 @@ def audit(world: World) -> None:
     asked = {"names": [world["name"]], "engine": engine.name}
     world["audit"] = call(world, "audit_servers", asked, timeout=60)
     world["audit_data"] = succeeded(world["audit"])  # drift too is a result, not `isError`
-    assert world["audit_data"]["engine"] == engine.name, world["audit_data"]
+    assert world["audit_data"]["engines"] == [engine.name], world["audit_data"]
 
 
 def audited_server(world: World) -> dict[str, Any]:

@@ -41,6 +41,34 @@ Feature: CLI commands
     Then the exit code is 0
     And stdout starts with "mcp-lok "
 
+  Scenario: version reports each engine found, and fails for a named one that does not answer
+    Given the docker engine
+    And the podman engine
+    When I run `mcp-lok version`
+    Then the exit code is 0
+    And stdout names docker and podman, each with its version and socket
+    When I run `mcp-lok version --engine unix:///nonexistent/engine.sock`
+    Then the exit code is 1
+    And stdout starts with "mcp-lok "
+    And stderr says "the engine `unix:///nonexistent/engine.sock` does not answer"
+    And stderr says "= hint: "
+    When I run `mcp-lok version --format json` with MCP_LOK_ENGINE=podman
+    Then the exit code is 0
+    And the JSON names podman only
+
+  Scenario: one view of every server: each is found on the engine it was started on
+    Given the docker engine
+    And the podman engine
+    And `mcp-lok start` runs "mcp-lok/mcp-server-time" on docker and on podman
+    Then `mcp-lok list` shows both servers at once, each on its engine
+    And `mcp-lok audit` of the podman server without `--engine` audits it on podman
+    And `mcp-lok audit --all` audits both servers, each on its engine
+    And `mcp-lok audit --engine docker` of the podman server exits 2 saying where it was started
+    And `mcp-lok rm --engine docker` of the podman server exits 2 and removes nothing
+    When I stop and remove the podman server with `mcp-lok stop` and `mcp-lok rm`, without `--engine`
+    Then podman holds none of its containers
+    And `mcp-lok list --all` shows the docker server only
+
   @packaging
   Scenario: a wheel built from the repository installs and runs in a fresh virtualenv
     Given a wheel built from the repository

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from mcp_lok.launcher import census
 from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher.census import Census, Silent
 from mcp_lok.launcher.cli import cli
 from mcp_lok.launcher.errors import LokError
 
@@ -32,22 +34,51 @@ def test_a_reserved_name_is_refused_before_the_engine_is_asked() -> None:
     assert "reserved" in result.output
 
 
-def test_version_shows_the_engine_when_one_answers(monkeypatch: pytest.MonkeyPatch) -> None:
-    class Found:
-        kind = adapter.Engine.PODMAN
-        engine_version = "4.3.1"
-        url = "unix:///run/podman/podman.sock"
+class Found:
+    def __init__(self, kind: str, version: str, url: str) -> None:
+        self.kind, self.engine_version, self.url = adapter.Engine(kind), version, url
 
-    monkeypatch.setattr(adapter, "discover", lambda choice=None: Found())
+
+DOCKER = Found("docker", "20.10.24", "unix:///var/run/docker.sock")
+PODMAN = Found("podman", "4.3.1", "unix:///run/podman/podman.sock")
+
+
+def test_version_shows_the_engine_when_one_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: PODMAN)
     result = CliRunner().invoke(cli, ["version", "--format", "json"])
-    assert json.loads(result.output)["engine"] == {
-        "kind": "podman",
-        "version": "4.3.1",
-        "socket": "unix:///run/podman/podman.sock",
-    }
+    assert json.loads(result.output)["engines"] == [
+        {"kind": "podman", "version": "4.3.1", "socket": "unix:///run/podman/podman.sock"}
+    ]
     human = CliRunner().invoke(cli, ["version"])
     assert human.output.startswith("mcp-lok ")
     assert "engine: podman 4.3.1" in human.output
+
+
+def test_version_reports_every_engine_found_and_which_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    dead = Silent("podman", "unix:///run/user/1000/podman/podman.sock", "connection refused")
+    seen = Census([DOCKER, PODMAN], [dead])  # type: ignore[list-item]  # what version reads
+    monkeypatch.setattr(census, "take", lambda: seen)
+    human = CliRunner().invoke(cli, ["version"])
+    assert human.exit_code == 0, human.output
+    assert human.stdout.splitlines()[1:] == [
+        "engine: docker 20.10.24 (unix:///var/run/docker.sock)",
+        "engine: podman 4.3.1 (unix:///run/podman/podman.sock)",
+    ]
+    assert human.stderr == (
+        "warning: podman at /run/user/1000/podman/podman.sock does not answer "
+        "(connection refused)\n"
+    )
+    found = json.loads(CliRunner().invoke(cli, ["version", "--format", "json"]).stdout)
+    assert [e["kind"] for e in found["engines"]] == ["docker", "podman"]
+    assert found["not_answering"] == [
+        {
+            "kind": "podman",
+            "socket": "unix:///run/user/1000/podman/podman.sock",
+            "reason": "connection refused",
+        }
+    ]
 
 
 def test_version_without_an_engine_still_answers(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,7 +88,38 @@ def test_version_without_an_engine_still_answers(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(adapter, "discover", nothing)
     result = CliRunner().invoke(cli, ["version", "--format", "json"])
     assert result.exit_code == 0
-    assert json.loads(result.output)["engine"] is None
+    assert json.loads(result.output)["engines"] == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ"),
+    [
+        (["--engine", "podman"], {}),
+        ([], {"MCP_LOK_ENGINE": "podman"}),
+        ([], {"DOCKER_HOST": "unix:///nowhere.sock"}),
+    ],
+    ids=["option", "MCP_LOK_ENGINE", "DOCKER_HOST"],
+)
+def test_version_of_a_named_engine_that_does_not_answer_exits_1_with_a_hint(
+    argv: list[str], environ: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("MCP_LOK_ENGINE", "DOCKER_HOST", "CONTAINER_HOST"):
+        monkeypatch.delenv(variable, raising=False)
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+    asked: list[str | None] = []
+
+    def silent(choice: str | None = None) -> None:
+        asked.append(choice)
+        raise LokError("the engine `podman` does not answer; tried x", hint="start it")
+
+    monkeypatch.setattr(adapter, "discover", silent)
+    result = CliRunner().invoke(cli, ["version", *argv])
+    assert result.exit_code == 1, result.output
+    assert result.stdout.startswith("mcp-lok ")  # its own version, still
+    assert "error: the engine `podman` does not answer" in result.stderr
+    assert "= hint: start it" in result.stderr
+    assert asked == [argv[1] if argv else None]
 
 
 @pytest.mark.parametrize("command", ["run", "start"])
@@ -95,7 +157,7 @@ def test_a_host_path_swapped_after_the_check_exits_3_and_creates_nothing(
 def test_rm_says_what_it_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     from mcp_lok.launcher import servers
 
-    monkeypatch.setattr(servers, "remove_server", lambda name, force: ["d" * 64])
+    monkeypatch.setattr(servers, "remove_server", lambda name, force, engine_choice: ["d" * 64])
     result = CliRunner().invoke(cli, ["rm", "--force", "time"])
     assert result.exit_code == 0, result.output
     assert result.stdout == "time\n"
@@ -113,7 +175,7 @@ def test_list_explains_a_foreign_row(monkeypatch: pytest.MonkeyPatch) -> None:
         "sse_url": None, "image": "img", "engine": "docker", "profile": None,
         "created": None, "container": "d" * 64, "auth": None, "note": servers.FOREIGN_NOTE,
     }  # fmt: skip
-    monkeypatch.setattr(servers, "rows", lambda: [row])
+    monkeypatch.setattr(servers, "rows", lambda seen: [row])
     result = CliRunner().invoke(cli, ["list", "--all"])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[1].split() == [

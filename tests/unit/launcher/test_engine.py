@@ -20,7 +20,14 @@ from mcp_lok.launcher.engine import (
     mapped,
 )
 from mcp_lok.launcher.errors import LokError, UsageError
-from mcp_lok.launcher.sockets import START_HINT, candidates, identify_ping
+from mcp_lok.launcher.sockets import (
+    START_HINT,
+    candidates,
+    elsewhere_problem,
+    identify_ping,
+    named,
+    same_engine,
+)
 from mcp_lok.policy import Engine, canonical_json
 
 DOCKER = "unix:///var/run/docker.sock"
@@ -50,6 +57,44 @@ def test_a_socket_url_or_the_environment_is_the_only_candidate() -> None:
     ]
     assert candidates(None, {"DOCKER_HOST": "unix:///a.sock"}) == ["unix:///a.sock"]
     assert candidates(None, {"CONTAINER_HOST": "unix:///b.sock"}) == ["unix:///b.sock"]
+
+
+def test_mcp_lok_engine_names_the_engine_before_the_engines_own_variables() -> None:
+    both = {"MCP_LOK_ENGINE": "podman", "DOCKER_HOST": "unix:///a.sock"}
+    assert named(None, both) == "podman"
+    assert candidates(None, both) == [PODMAN]
+    assert candidates(None, {"MCP_LOK_ENGINE": "unix:///c.sock"}) == ["unix:///c.sock"]
+    assert candidates("docker", both) == [DOCKER]  # `--engine` first
+    assert named(None, {"DOCKER_HOST": "unix:///a.sock"}) == "unix:///a.sock"
+    assert named(None, {"XDG_RUNTIME_DIR": "/r"}) is None
+    with pytest.raises(LokError, match="from MCP_LOK_ENGINE") as caught:
+        named(None, {"MCP_LOK_ENGINE": "dockre"})
+    assert caught.value.hint
+
+
+def test_an_engine_mcp_lok_engine_names_must_be_that_engine(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(adapter.os.path, "exists", lambda path: True)
+    fake = EngineClient(Engine.DOCKER, PODMAN, {}, None)
+    monkeypatch.setattr(EngineClient, "connect", classmethod(lambda cls, url: fake))
+    with pytest.raises(LokError, match=r"^the engine `podman` does not answer; .*is docker"):
+        discover(None, {"MCP_LOK_ENGINE": "podman"})
+
+
+def test_a_choice_names_a_servers_engine_by_kind_or_by_socket(tmp_path: Any) -> None:
+    real = tmp_path / "docker.sock"
+    real.touch()
+    (tmp_path / "alias.sock").symlink_to(real)
+    url = f"unix://{real}"
+    assert same_engine("docker", "docker", url)
+    assert not same_engine("podman", "docker", url)
+    assert same_engine(f"unix://{tmp_path}/alias.sock", "docker", url)  # the same file
+    assert not same_engine(PODMAN, "docker", url)
+    assert elsewhere_problem("time", "docker", "docker", url) is None
+    assert elsewhere_problem("time", "podman", "docker", url) == (
+        f"`time` was started on docker ({url}), not on `podman`"
+    )
 
 
 @pytest.mark.parametrize("value", ["tcp://10.0.0.1:2375", "dockre", "unix://"])
@@ -106,21 +151,6 @@ def test_a_named_engine_that_turns_out_to_be_the_other_one_is_refused(
     with pytest.raises(LokError, match="is docker, not podman"):
         discover("podman", {})
     assert discover(None, {}) is fake
-
-
-def test_every_engine_that_answers_is_found_for_list(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
-) -> None:
-    monkeypatch.setattr(adapter.os.path, "exists", lambda path: "docker" in path or "xdg" in path)
-
-    def connect(cls: Any, url: str) -> EngineClient:
-        if "xdg" in url:
-            raise EngineError("no answer")
-        return EngineClient(Engine.DOCKER, url, {}, None)
-
-    monkeypatch.setattr(EngineClient, "connect", classmethod(connect))
-    found = adapter.answering({"XDG_RUNTIME_DIR": "/xdg"})
-    assert [e.url for e in found] == ["unix:///var/run/docker.sock"]  # podman's is missing
 
 
 def _api_error(status: int) -> docker.errors.APIError:

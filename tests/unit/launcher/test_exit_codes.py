@@ -63,6 +63,19 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
         ("`nosuch` is neither", BUILT_INS, "1 error in the command line"),
     ),
     (["run", IMAGE], "none", FAILURE, ("no container engine answers",)),
+    # the policy is judged before an engine is asked: its problem, engine or not
+    (
+        ["run", "--permission-profile", PRIVILEGED, IMAGE],
+        "none",
+        REJECTED,
+        ("policy.insecure-required", "1 error: policy rejected"),
+    ),
+    (
+        ["run", "--permission-profile", "nosuch", IMAGE],
+        "none",
+        USAGE,
+        ("`nosuch` is neither", "1 error in the command line"),
+    ),
     (["run", "mcp-lok/unknown"], "fake", FAILURE, ("`mcp-lok/unknown` is not on docker",)),
     (
         ["run", "--permission-profile", PRIVILEGED, IMAGE],
@@ -76,6 +89,12 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
     (["start", "--name", "../x", IMAGE], ANY_ENGINE, USAGE, ("'--name'", "`../x` is not a")),
     (["start", "--format", "yaml", IMAGE], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
     (["start", IMAGE], "none", FAILURE, ("no container engine answers",)),
+    (
+        ["start", "--permission-profile", PRIVILEGED, IMAGE],
+        "none",
+        REJECTED,
+        ("policy.insecure-required", "policy rejected"),
+    ),
     (
         ["start", "--permission-profile", PRIVILEGED, IMAGE],
         "fake",
@@ -92,10 +111,23 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
             ([command, "ghost"], "fake", FAILURE, ("no server named `ghost`",)),
         ]
     ],
+    # a NAME is acted on where it was started: an `--engine` naming another is refused
+    *[
+        (
+            [*command, RECORDED, "--engine", other],
+            "recorded",
+            USAGE,
+            ("'--engine'", "was started on docker (unix:///fake.sock), not on", "name no engine"),
+        )
+        for command in (["stop"], ["rm"], ["logs"], ["inspect"], ["audit"])
+        for other in ("podman", "unix:///elsewhere.sock")
+    ],
+    (["rm", "x", "--engine", "bogus"], ANY_ENGINE, USAGE, ("`bogus` is not an engine",)),
     (["inspect", "x", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
     # list
     (["list", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
     (["list", "x"], ANY_ENGINE, USAGE, ("unexpected extra argument (x)",)),
+    (["list"], "none", FAILURE, ("no container engine answers",)),  # none: no truthful list
     # audit
     (["audit"], ANY_ENGINE, USAGE, ("name the servers to audit, or pass `--all`",)),
     (["audit", "--all", "x"], ANY_ENGINE, USAGE, ("`--all` audits every server", "`x`")),
@@ -104,11 +136,13 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
     (["audit", "--all", "--threshold", "11"], ANY_ENGINE, USAGE, ("`11` is not a number",)),
     (["audit", "--all"], "none", FAILURE, ("no container engine answers",)),
     (["audit", "ghost"], "fake", FAILURE, ("no server named `ghost` on docker",)),
+    (["audit", "ghost"], "none", FAILURE, ("no container engine answers",)),
     (["audit", RECORDED, "--threshold", "0"], "recorded", REJECTED, ("exposure above 0",)),
     # version
     (["version", "--engine", "bogus"], ANY_ENGINE, USAGE, ("'--engine'", "`bogus` is not an")),
     (["version", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
     (["version"], "none", OK, ("mcp-lok ",)),  # no engine: still answers, for itself
+    (["version", "--engine", "podman"], "none", FAILURE, ("mcp-lok ", "no container engine")),
     # policy compile
     (
         ["policy", "compile", "nosuch", "--image", "x"],

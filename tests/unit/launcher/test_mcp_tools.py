@@ -209,7 +209,10 @@ def test_a_host_path_swapped_after_the_check_is_refused_like_the_cli(
 # --- list, stop, remove, logs --------------------------------------------------------------
 
 
-def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_list_hides_stopped_servers_unless_asked(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     rows = [
         {"name": "a", "status": "running", "transport": "stdio", "url": "http://x/mcp"},
         {"name": "b", "status": "stopped", "transport": "stdio", "url": None},
@@ -217,13 +220,13 @@ def test_list_hides_stopped_servers_unless_asked(monkeypatch: pytest.MonkeyPatch
     for row in rows:
         row.update(image=IMAGE, engine="docker", profile="stdio", sse_url=None)
         row.update(created="2026-01-01T00:00:00+00:00", container=None, auth=True)
-    monkeypatch.setattr(servers, "rows", lambda: rows)
+    monkeypatch.setattr(servers, "rows", lambda seen: rows)
     assert [r["name"] for r in tools.list_servers().data["servers"]] == ["a"]
     every = tools.list_servers(include_stopped=True)
     conforms(every, schemas.ServerList)
     assert [r["name"] for r in every.data["servers"]] == ["a", "b"]
     assert every.text.splitlines()[1].startswith("b: stopped, stdio, no URL")
-    monkeypatch.setattr(servers, "rows", lambda: [])
+    monkeypatch.setattr(servers, "rows", lambda seen: [])
     assert tools.list_servers().text == "no servers"
 
 
@@ -355,7 +358,8 @@ def test_audit_reports_an_untampered_server_clean_with_its_score(
     _engine, name = recorded
     outcome = tools.audit_servers([name])
     data = conforms(outcome, schemas.Audit)
-    assert (data["engine"], data["drifted"], data["exceeded"]) == ("docker", [], [])
+    assert (data["engines"], data["drifted"], data["exceeded"]) == (["docker"], [], [])
+    assert data["not_answering"] == []
     (server,) = data["servers"]
     assert (server["name"], server["recorded"], server["compared"]) == (name, True, True)
     assert server["drifted"] is False
@@ -392,10 +396,24 @@ def test_audit_names_the_servers_it_left_out_on_another_engine(
     recorded: tuple[RecordedEngine, str],
 ) -> None:
     Store().save(make_state("elsewhere", engine_url="unix:///other.sock"))
-    data = tools.audit_servers(audit_all=True).data
+    data = tools.audit_servers(audit_all=True, engine="docker").data
     assert data["elsewhere"] == ["elsewhere"]
     assert [s["name"] for s in data["servers"]] == [recorded[1]]
     assert tools.audit_servers([recorded[1]]).data["elsewhere"] == []  # named: none left out
+
+
+def test_audit_of_every_engine_names_the_engines_that_did_not_answer(
+    recorded: tuple[RecordedEngine, str],
+) -> None:
+    Store().save(make_state("far", engine_url="unix:///other.sock"))
+    outcome = tools.audit_servers(audit_all=True)
+    conforms(outcome, schemas.Audit)
+    assert [s["name"] for s in outcome.data["servers"]] == [recorded[1]]
+    assert outcome.data["elsewhere"] == []
+    assert outcome.data["not_answering"] == [
+        "docker at /other.sock does not answer (does not exist)"
+    ]
+    assert "not audited: docker at /other.sock does not answer" in outcome.text
 
 
 BAD_AUDITS = [
@@ -428,7 +446,7 @@ def test_auditing_a_server_that_does_not_exist_is_a_tool_error(
 ) -> None:
     with pytest.raises(LokError, match="no server named `gone` on docker") as caught:
         tools.audit_servers([recorded[1], "gone"])
-    assert caught.value.hint == "see `mcp-lok list --all`, or pass `engine`"
+    assert caught.value.hint == "see them all with `mcp-lok list --all`"
     result = app.audit_servers(names=["gone"])
     assert result.is_error
     assert result.structured_content is not None

@@ -34,7 +34,6 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
-    monkeypatch.setattr(servers, "answering", lambda: [fake])
     monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.delenv("MCP_LOK_AUTH_TOKEN", raising=False)
 

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from mcp_lok.launcher import creation, launch, servers, state
-from mcp_lok.launcher.errors import LokError
+from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher.errors import LokError, UsageError
 from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import Store
 
@@ -29,7 +30,7 @@ def engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     monkeypatch.setattr(state, "default_root", lambda: tmp_path)
     monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
-    monkeypatch.setattr(servers, "answering", lambda: [fake])
+    monkeypatch.setattr(adapter, "discover", lambda choice=None: fake)  # the only engine
     monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
     return fake
 
@@ -125,3 +126,27 @@ def test_a_running_server_whose_proxy_refuses_sessions_is_shown_degraded(
         f"{url}/mcp",
         "all 2 sessions are busy",
     )
+
+
+@pytest.mark.parametrize("other", ["podman", "unix:///elsewhere.sock"])
+def test_a_name_is_acted_on_where_it_was_started_and_another_engine_is_refused(
+    engine: FakeEngine, other: str
+) -> None:
+    server = started(engine)
+    engine.calls.clear()
+    with pytest.raises(UsageError) as caught:
+        servers.remove_server("time", force=True, engine_choice=other)
+    (problem,) = caught.value.problems
+    assert problem.field == "engine"
+    assert problem.message == (f"`time` was started on docker ({engine.url}), not on `{other}`")
+    assert problem.hint == "name no engine: a server is always acted on where it was started"
+    assert engine.calls == []  # nothing stopped or removed on any engine
+    assert Store().load("time") is not None
+    with pytest.raises(UsageError):
+        servers.stop_server("time", engine_choice=other)
+    with pytest.raises(UsageError):
+        servers.with_status("time", engine_choice=other)
+    # named by its kind or by its socket: the same engine
+    assert servers.with_status("time", engine_choice="docker")[0] == server
+    servers.remove_server("time", force=True, engine_choice=engine.url)
+    assert Store().load("time") is None

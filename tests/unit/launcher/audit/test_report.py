@@ -128,6 +128,12 @@ def test_all_says_which_servers_are_on_another_engine(
         container_name="mcp-lok-far",
     )  # fmt: skip
     state.Store(tmp_path).save(other)
-    result = run("--all")
+    result = run("--all")  # every engine: `far`'s does not answer
     assert result.exit_code == 0
-    assert "not audited, on another engine: far" in result.stderr
+    assert result.stderr == (
+        "warning: podman at /other.sock does not answer (does not exist); "
+        "its servers are not audited: far\n"
+    )
+    result = run("--all", "--engine", "docker")  # only docker's servers, as asked
+    assert result.exit_code == 0
+    assert result.stderr == "not audited, on another engine: far\n"
