@@ -1,6 +1,6 @@
 """Removing what a launch created: a server's teardown (`rm`, the end of a foreground
-`run`), the undoing of a launch that failed, and the reaping of launches whose launcher
-died half-way.
+`run`; the client entries `client setup` wrote go too), the undoing of a launch that
+failed, and the reaping of launches whose launcher died half-way.
 
 mcp-lok acts only on what it created: the ids a server's state recorded, and the objects
 carrying the launch nonce that state recorded before anything was created (an object
@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import clients
 from .engine import ContainerEngine
 from .errors import LokError
 from .state import LAUNCH_LABEL, Phase, ServerState, Store, alive, created_by, is_nonce
@@ -60,6 +61,8 @@ def teardown(engine: ContainerEngine | None, store: Store, state: ServerState) -
     with store.lock():
         remove_files(store, state)
         store.remove(state.name)
+    # INVARIANT: no client is left pointing at a server that is gone
+    clients.forget(state.name)
 
 
 def remove_engine_objects(engine: ContainerEngine, state: ServerState) -> None:
