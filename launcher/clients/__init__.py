@@ -113,6 +113,8 @@ def remove(server: str, names: Iterable[str] = ()) -> list[Outcome]:
     all). An entry someone changed since is left alone, and forgotten."""
     only = set(names)
     outcomes = []
+    if not record.kept():  # nothing ever written: not even the record's folder is made
+        return outcomes
     with record.lock():
         written = record.load()
         for mine in [w for w in written if w.server == server]:

@@ -45,6 +45,11 @@ def folder() -> Path:
     return (Path(state) if state else Path.home() / ".local" / "state") / "mcp-lok"
 
 
+def kept() -> bool:
+    """Whether there is a record (mcp-lok ever wrote a client entry here)."""
+    return (folder() / FILE).exists()
+
+
 def load() -> list[Entry]:
     path = folder() / FILE
     try:
@@ -79,4 +84,4 @@ def lock() -> Iterator[None]:
         os.close(fd)
 
 
-__all__ = ["Entry", "folder", "load", "lock", "save"]
+__all__ = ["Entry", "folder", "kept", "load", "lock", "save"]

@@ -446,3 +446,8 @@ def test_cli_a_file_left_alone_exits_1_and_says_why(
     assert "is not JSON mcp-lok can keep (line 1, column 2)" in done.stderr
     assert "1 of 1 client files were not changed as asked" in done.stderr
     assert os.path.getsize(path) == len("{oops")
+
+
+def test_a_teardown_with_no_record_makes_no_folder(home: Path) -> None:
+    clients.forget("time")
+    assert not record.folder().exists()
