@@ -112,7 +112,7 @@ def remove(server: str, names: Iterable[str] = ()) -> list[Outcome]:
     """Take the entries mcp-lok wrote for `server` out of the clients `names` (default:
     all). An entry someone changed since is left alone, and forgotten."""
     only = set(names)
-    outcomes = []
+    outcomes: list[Outcome] = []
     if not record.kept():  # nothing ever written: not even the record's folder is made
         return outcomes
     with record.lock():
