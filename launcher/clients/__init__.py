@@ -76,10 +76,15 @@ def setup(server: str, at: Endpoint, names: Iterable[str] = ()) -> list[Outcome]
         for client, path in chosen:
             mine = record.Entry(server, client.name, str(path), entry, at.url)
             ours = any(w.same_place(mine) for w in written)
+            others = [w for w in written if not w.same_place(mine)]
+            # recorded before it is written: a crash in between leaves a record of an
+            # entry that is not there (harmless), never an entry of ours unrecorded
+            record.save([*others, mine])
             outcome = _put(client, path, entry, client.write(at), ours)
             outcomes.append(outcome)
             if outcome.ok:
-                written = [w for w in written if not w.same_place(mine)] + [mine]
+                written = [*others, mine]
+            elif not ours:  # not written: the entry there, if any, is not mcp-lok's
                 record.save(written)
     return outcomes
 

@@ -180,8 +180,12 @@ def test_a_write_that_fails_leaves_the_file_whole(
     path.write_text('{"mcpServers": {"mine": {"url": "http://example.test/mcp"}}}')
     before = path.read_text()
 
-    def broken(*_: Any) -> None:
-        raise OSError(28, "No space left on device")
+    replace_file = os.replace
+
+    def broken(source: str, target: str) -> None:  # the client's folder only is full
+        if Path(target).parent == path.parent:
+            raise OSError(28, "No space left on device")
+        replace_file(source, target)
 
     monkeypatch.setattr(state.os, "replace", broken)
     [done] = clients.setup("time", AT, ["cursor"])
@@ -451,3 +455,35 @@ def test_cli_a_file_left_alone_exits_1_and_says_why(
 def test_a_teardown_with_no_record_makes_no_folder(home: Path) -> None:
     clients.forget("time")
     assert not record.folder().exists()
+
+
+def test_refresh_rewrites_only_the_entries_already_written(home: Path) -> None:
+    cursor = installed(home, "cursor")
+    installed(home, "windsurf")
+    clients.setup("time", AT, ["cursor"])
+    moved = Endpoint("http://127.0.0.1:42000/mcp", False, "new-token")
+    [done] = clients.refresh("time", moved)
+    assert (done.client, done.action) == ("cursor", "updated")
+    entry = json.loads(cursor.read_text())["mcpServers"]["mcp-lok-time"]
+    assert table.BY_NAME["cursor"].read(entry) == moved
+    assert not (home / ".codeium" / "windsurf" / "mcp_config.json").exists()
+    assert [e.url for e in record.load()] == [moved.url]
+    assert clients.refresh("other", moved) == []
+
+
+def test_a_failed_write_over_a_recorded_entry_keeps_it_recorded(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed(home, "cursor")
+    clients.setup("time", AT, ["cursor"])
+    replace_file = os.replace
+
+    def broken(source: str, target: str) -> None:
+        if Path(target).name == "mcp.json":
+            raise OSError(5, "Input/output error")
+        replace_file(source, target)
+
+    monkeypatch.setattr(state.os, "replace", broken)
+    [done] = clients.setup("time", replace(AT, url="http://127.0.0.1:1/mcp"), ["cursor"])
+    assert done.action == "failed"
+    assert [e.server for e in record.load()] == ["time"]
