@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 from .engine import ContainerEngine, EngineClient, answering
 from .errors import LokError
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
-from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
+from .teardown import forget, look_alikes, reap, stop_containers, stop_process, teardown
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,8 @@ def stop_server(name: str) -> None:
 
 
 def remove_server(name: str, force: bool = False) -> list[str]:
-    """Remove what mcp-lok created for NAME: containers, networks, files, state. Returns the
+    """Remove what mcp-lok created for NAME: containers, networks, files, state, and its
+    entries in MCP clients' files. Returns the
     ids of the look-alikes left alone: containers labelled as NAME's that no launch created."""
     store = Store()
     state = store.load(name)
@@ -227,6 +228,7 @@ def remove_server(name: str, force: bool = False) -> list[str]:
             hint=f"stop it first with `mcp-lok stop {name}`, or use `mcp-lok rm --force {name}`",
         )
     teardown(engine, store, state)
+    forget(name)
     return [c["Id"] for c in look_alikes(engine, store, name)] if engine else []
 
 

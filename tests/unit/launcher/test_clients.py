@@ -487,3 +487,18 @@ def test_a_failed_write_over_a_recorded_entry_keeps_it_recorded(
     [done] = clients.setup("time", replace(AT, url="http://127.0.0.1:1/mcp"), ["cursor"])
     assert done.action == "failed"
     assert [e.server for e in record.load()] == ["time"]
+
+
+def test_a_restarts_teardown_keeps_the_entries_and_an_undo_takes_them_out(
+    engine: FakeEngine, home: Path
+) -> None:
+    """A restart tears the server down and launches it again on the same port with the
+    same token: its clients stay right. A launch undone is gone for good."""
+    path = installed(home, "cursor")
+    server = started(engine)
+    clients.setup("time", AT, ["cursor"])
+    teardown.teardown(engine, Store(), server)
+    assert "mcp-lok-time" in json.loads(path.read_text())["mcpServers"]
+    server = started(engine)
+    teardown.undo(engine, Store(), server)
+    assert json.loads(path.read_text()) == {"mcpServers": {}}
