@@ -44,7 +44,7 @@ from .host import ThisHost
 from .recheck import PathCheck
 from .request import GENERATE, LaunchRequest
 from .state import ServerState, Store
-from .teardown import reap, teardown, undo
+from .teardown import forget, reap, teardown, undo
 
 
 @dataclass(frozen=True)
@@ -250,6 +250,7 @@ def serve_foreground(
     finally:
         with cleaning_up():
             teardown(engine, store, store.load(state.name) or state)
+            forget(state.name)
 
 
 def start_detached(prepared: Prepared, state: ServerState) -> str:

@@ -26,7 +26,7 @@ from .engine import ContainerEngine, EngineClient
 from .errors import LokError, UsageError
 from .sockets import ELSEWHERE_HINT, elsewhere_problem
 from .state import Phase, ServerState, Status, Store, alive, client_urls, status_of
-from .teardown import look_alikes, reap, stop_containers, stop_process, teardown
+from .teardown import forget, look_alikes, reap, stop_containers, stop_process, teardown
 
 log = logging.getLogger(__name__)
 
@@ -223,8 +223,8 @@ def stop_server(name: str, engine_choice: str | None = None) -> None:
 
 def remove_server(name: str, force: bool = False, engine_choice: str | None = None) -> list[str]:
     """Remove what mcp-lok created for NAME, on the engine it was started on: containers,
-    networks, files, state. Returns the ids of the look-alikes left alone: containers
-    labelled as NAME's that no launch created."""
+    networks, files, state, and its entries in MCP clients' files. Returns the ids of the
+    look-alikes left alone: containers labelled as NAME's that no launch created."""
     store = Store()
     state = store.load(name)
     if state is None:
@@ -244,6 +244,7 @@ def remove_server(name: str, force: bool = False, engine_choice: str | None = No
             hint=f"stop it first with `mcp-lok stop {name}`, or use `mcp-lok rm --force {name}`",
         )
     teardown(engine, store, state)
+    forget(name)
     return [c["Id"] for c in look_alikes(engine, store, name)] if engine else []
 
 

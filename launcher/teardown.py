@@ -1,6 +1,8 @@
 """Removing what a launch created: a server's teardown (`rm`, the end of a foreground
-`run`), the undoing of a launch that failed, and the reaping of launches whose launcher
-died half-way.
+`run`, a restart), the undoing of a launch that failed, and the reaping of launches whose
+launcher died half-way. A server that is gone for good (`rm`, `run`'s end, `undo`) also
+leaves the MCP clients `client setup` pointed at it (`forget`); a restart, which brings it
+back on the same port with the same token, keeps them.
 
 mcp-lok acts only on what it created: the ids a server's state recorded, and the objects
 carrying the launch nonce that state recorded before anything was created (an object
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import clients
 from .engine import ContainerEngine
 from .errors import LokError
 from .state import LAUNCH_LABEL, Phase, ServerState, Store, alive, created_by, is_nonce
@@ -122,6 +125,13 @@ def undo(engine: ContainerEngine, store: Store, state: ServerState) -> None:
         teardown(engine, store, state)
     except LokError as error:
         log.error("could not remove everything `%s` created: %s", state.name, error.message)
+    forget(state.name)
+
+
+def forget(name: str) -> None:
+    """The server `name` is gone for good: take it out of the MCP clients' files."""
+    # INVARIANT: no client is left pointing at a server that is gone
+    clients.forget(name)
 
 
 # --- reaping ---------------------------------------------------------------------------
@@ -146,6 +156,7 @@ def reap(engine: ContainerEngine, store: Store) -> list[str]:
 
 
 __all__ = [
+    "forget",
     "look_alikes",
     "reap",
     "remove_engine_objects",

@@ -10,6 +10,7 @@ help lists it), so that `mcp-lok policy …` never loads the engine adapter (the
     launch.py   run, start (the launch pipeline, `launch.py`)
     servers.py  list, stop, rm, logs, inspect, version
     audit.py    audit
+    clients.py  client setup|list|rm
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ COMMANDS = {
     "inspect": "servers:inspect",
     "version": "servers:version",
     "audit": "audit:audit",
+    "client": "clients:client",
 }
 
 

@@ -9,12 +9,13 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from .conftest import MCP_LOK, World, lok_list, lok_start, mcp_lok
+from .conftest import MCP_LOK, SdkClient, World, lok_list, lok_start, mcp_lok
 from .engines import EngineUnderTest
 
 scenarios("cli.feature")
@@ -289,3 +290,112 @@ def list_shows_docker_only(world: World) -> None:
     listed = lok_list()
     assert world["on"]["podman"] not in listed
     assert listed[world["on"]["docker"]]["engine"] == "docker"
+
+
+# --- client set-up (docs/clients.md) ---------------------------------------------------------
+
+CLAUDE_CODE_BEFORE = {
+    "numStartups": 7,
+    "projects": {"/src/app": {"allowedTools": ["Bash"]}},
+    "mcpServers": {"theirs": {"type": "stdio", "command": "theirs-server", "args": ["-v"]}},
+}
+
+
+def in_home(world: World, *args: str) -> subprocess.CompletedProcess[str]:
+    """`mcp-lok ARGS` with the scenario's home folder: the clients' files and mcp-lok's
+    record of what it wrote there are that folder's; the servers are where `start` put
+    them (the runtime folder does not follow HOME)."""
+    env = {k: v for k, v in os.environ.items() if k not in HOME_VARIABLES}
+    return subprocess.run(
+        [MCP_LOK, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**env, "HOME": str(world["home"])},
+    )
+
+
+HOME_VARIABLES = {"HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "CLAUDE_CONFIG_DIR"}
+
+
+@given("a home folder where Claude Code keeps another server and settings of its own")
+def claude_code_home(world: World, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".claude.json").write_text(json.dumps(CLAUDE_CODE_BEFORE, indent=2))
+    world["home"] = home
+
+
+@when("I point Claude Code at it with `mcp-lok client setup NAME --client claude-code`")
+def client_setup(world: World) -> None:
+    done = in_home(world, "client", "setup", world["name"], "--client", "claude-code")
+    assert done.returncode == 0, done.stderr
+    path = world["home"] / ".claude.json"
+    assert done.stdout.startswith(f"claude-code: added `mcp-lok-{world['name']}` in {path}")
+    # the token goes into the file, never to the terminal
+    assert world["started"]["token"] not in done.stdout + done.stderr
+
+
+def claude_code_file(world: World) -> dict[str, Any]:
+    path: Path = world["home"] / ".claude.json"
+    return dict(json.loads(path.read_text()))
+
+
+@then("Claude Code's file holds its entry, and everything it held before")
+def claude_code_holds_entry(world: World) -> None:
+    held = claude_code_file(world)
+    entry = held["mcpServers"].pop(f"mcp-lok-{world['name']}")
+    assert held == CLAUDE_CODE_BEFORE
+    assert entry["type"] == "http"
+    assert entry["url"] == world["started"]["url"]
+    backups = list(world["home"].glob(".claude.json.mcp-lok-backup-*"))
+    assert [json.loads(b.read_text()) for b in backups] == [CLAUDE_CODE_BEFORE]
+
+
+@then(
+    "an SDK client that reads the URL and token from Claude Code's file connects through the proxy"
+)
+def sdk_from_claude_code(world: World, sdk_clients: list[SdkClient]) -> None:
+    entry = claude_code_file(world)["mcpServers"][f"mcp-lok-{world['name']}"]
+    client = SdkClient(entry["url"], entry["headers"])  # exactly what Claude Code would send
+    sdk_clients.append(client)
+    world["initialized"] = client.connect()
+    world["client"] = client
+    assert world["initialized"].server_info.name == "mcp-time"
+
+
+@then("`mcp-lok client list` says Claude Code's entry points at it")
+def client_list_ok(world: World) -> None:
+    done = in_home(world, "client", "list", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [
+        {
+            "client": "claude-code",
+            "entry": f"mcp-lok-{world['name']}",
+            "path": str(world["home"] / ".claude.json"),
+            "server": world["name"],
+            "state": "ok",
+            "status": "running",
+        }
+    ]
+
+
+@when("I remove it with `mcp-lok rm --force NAME`")
+def rm_it(world: World, sdk_clients: list[SdkClient]) -> None:
+    while sdk_clients:  # the session ends first: the server goes
+        sdk_clients.pop().close()
+    done = in_home(world, "rm", "--force", world["name"])
+    assert done.returncode == 0, done.stderr
+
+
+@then("Claude Code's file holds everything it held before, and nothing else")
+def claude_code_as_before(world: World) -> None:
+    assert claude_code_file(world) == CLAUDE_CODE_BEFORE
+
+
+@then("`mcp-lok client list` shows no entry")
+def client_list_empty(world: World) -> None:
+    done = in_home(world, "client", "list", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []

@@ -82,3 +82,21 @@ Feature: CLI commands
     When I run the demo
     Then it prints the current time in Europe/Paris, answered through the proxy
     And it leaves no server behind
+
+  Scenario Outline: client set-up points Claude Code at a server, and rm takes it out again, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "stdio" profile
+    And a home folder where Claude Code keeps another server and settings of its own
+    When I point Claude Code at it with `mcp-lok client setup NAME --client claude-code`
+    Then Claude Code's file holds its entry, and everything it held before
+    And an SDK client that reads the URL and token from Claude Code's file connects through the proxy
+    And `tools/call get_current_time {"timezone": "Europe/Paris"}` answers the current time in "Europe/Paris"
+    And `mcp-lok client list` says Claude Code's entry points at it
+    When I remove it with `mcp-lok rm --force NAME`
+    Then Claude Code's file holds everything it held before, and nothing else
+    And `mcp-lok client list` shows no entry
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |

@@ -227,6 +227,13 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
     (["policy", "diff", "stdio"], ANY_ENGINE, USAGE, ("Missing argument 'B'",)),
     (["policy", "diff", "stdio", PRIVILEGED], ANY_ENGINE, REJECTED, ("policy rejected",)),
     (["policy", "nosuch"], ANY_ENGINE, USAGE, ("No such command 'nosuch'",)),
+    # client (its files: tests/unit/launcher/test_clients.py)
+    (["client", "setup", "Bad!"], ANY_ENGINE, USAGE, ("`Bad!` is not a valid server name",)),
+    (["client", "setup", "x", "--client", "vim"], ANY_ENGINE, USAGE, ("'--client'", "'vim'")),
+    (["client", "setup", "nosuch"], ANY_ENGINE, FAILURE, ("no server named `nosuch`",)),
+    (["client", "list", "--format", "xml"], ANY_ENGINE, USAGE, ("'--format'", "'xml'")),
+    (["client", "rm"], ANY_ENGINE, USAGE, ("Missing argument 'NAME'",)),
+    (["client", "nosuch"], ANY_ENGINE, USAGE, ("No such command 'nosuch'",)),
     # mcp, help, and no such command
     (["mcp", "extra"], ANY_ENGINE, USAGE, ("unexpected extra argument (extra)",)),
     (["help", "nosuch"], ANY_ENGINE, USAGE, ("no such command `nosuch`",)),
