@@ -28,6 +28,7 @@ pytestmark = pytest.mark.timeout(60)
 PORT = 8123
 INITIALIZE = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}}
 INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+ABORT = b"abort"  # what makes the stand-in break its GET stream off
 GREETINGS = 3  # messages the stand-in sends on the GET stream right after `initialized`
 
 
@@ -90,6 +91,10 @@ async def _get(request: web.Request) -> web.StreamResponse:
     try:
         await response.prepare(request)
         while chunk := await queue.get():
+            if chunk == ABORT:
+                assert request.transport is not None
+                request.transport.abort()
+                break
             await response.write(chunk)
     finally:
         del up.streams[session]
@@ -276,6 +281,20 @@ async def test_a_get_sent_alongside_initialized_gets_every_event_whichever_arriv
             _, received = await asyncio.gather(initialized(), stream())
             assert received == greetings
     assert stand_in.lost == 0
+
+
+@pytest.mark.asyncio
+async def test_a_stream_the_server_breaks_off_is_never_ended_cleanly_for_the_client(
+    sock_dir: str, stand_in: StandIn, http: aiohttp.ClientSession
+) -> None:
+    async with front(sock_dir) as url:
+        session = await initialize(http, url)
+        async with get(http, url, session) as response:
+            await read_events(response, GREETINGS)
+            await stand_in.streams[session].put(ABORT)
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with asyncio.timeout(10):
+                    await response.read()
 
 
 # --- when nothing is held ------------------------------------------------------------------
