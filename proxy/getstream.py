@@ -192,6 +192,8 @@ class StandaloneStreams:
             await self._read(stream, response)
         finally:
             response.close()
+            if stream.sink is not None and not stream.sink.full():
+                stream.sink.put_nowait(None)  # stopped early: the client's copy is cut off too
 
     async def _read(self, stream: _Stream, response: aiohttp.ClientResponse) -> None:
         session = stream.session
@@ -212,10 +214,11 @@ class StandaloneStreams:
                 stream.ended = True
                 return
             if stream.sink is not None:  # the client has it
-                if passing := session.held.passing(chunk) if chunk else chunk:
-                    await stream.sink.put(passing)
                 if not chunk:
+                    await stream.sink.put(b"")
                     return
+                if passing := session.held.passing(chunk):
+                    await stream.sink.put(passing)
                 continue
             if not chunk:
                 stream.ended = True  # what is held stays for the client

@@ -284,6 +284,20 @@ async def test_a_get_sent_alongside_initialized_gets_every_event_whichever_arriv
 
 
 @pytest.mark.asyncio
+async def test_a_stream_the_server_ends_after_the_client_took_it_ends_cleanly(
+    sock_dir: str, stand_in: StandIn, http: aiohttp.ClientSession
+) -> None:
+    async with front(sock_dir) as url:
+        session = await initialize(http, url)
+        async with get(http, url, session) as response:
+            await read_events(response, GREETINGS)
+            await stand_in.send(session, 5)
+            await stand_in.streams[session].put(b"")
+            async with asyncio.timeout(10):
+                assert await response.read() == event(5)
+
+
+@pytest.mark.asyncio
 async def test_a_stream_the_server_breaks_off_is_never_ended_cleanly_for_the_client(
     sock_dir: str, stand_in: StandIn, http: aiohttp.ClientSession
 ) -> None:
