@@ -5,7 +5,9 @@ Each request goes out as it came in — method, path, query, streamed body, end-
 headers — with `Host` set to the server's own loopback address, and the answer streams
 back chunk by chunk, so SSE events reach the client as the server sends them. Origin,
 Host and token checks, size limits and routing are `proxy/server.py`'s job; the gate
-(`proxy/gate/`) splices the socket to the server's port.
+(`proxy/gate/`) splices the socket to the server's port. For a Streamable HTTP server the
+forwarder also follows each session far enough to hold its standalone GET stream until the
+client opens it (`proxy/getstream.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,10 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 from yarl import URL
+
+from .getstream import StandaloneStreams
+from .held import PEEK_BYTES, is_initialized
+from .tasks import Tasks
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ CONNECT_TIMEOUT = 10.0  # pool wait + connecting to the gate's socket
 HEALTH_TIMEOUT = 3.0  # a health probe's whole exchange
 CLIENT_CHECK = 1.0  # how often a quiet stream checks that its client is still there
 MAX_CONNECTIONS = 128  # each is one gate connection and one server connection
+SESSION_HEADER = "Mcp-Session-Id"
 
 
 def forwarded_request_headers(
@@ -117,17 +124,36 @@ class Forwarder:
         *,
         drop_headers: Iterable[str] = (),
         max_body_bytes: int | None = None,
+        hold_get_stream: bool = False,
+        idle_timeout: float = 3600.0,
     ) -> None:
         """`drop_headers`: request headers the host proxy consumed and the server must not
         see (e.g. `Authorization` when it carries the proxy's own bearer token).
         `max_body_bytes`: the largest request body passed on; a streamed body is counted
-        as it goes, so a chunked upload cannot slip past the limit."""
+        as it goes, so a chunked upload cannot slip past the limit.
+        `hold_get_stream` (a Streamable HTTP server): open each session's GET stream as it
+        is initialized and hold what the server sends on it until the client opens its own;
+        held streams of sessions idle for `idle_timeout` seconds are dropped."""
         self._socket_path = socket_path
         self._port = port
         self._drop = frozenset(h.lower() for h in drop_headers)
         self._max_body = max_body_bytes
         self._base = URL.build(scheme="http", host="127.0.0.1", port=port)
         self._session: aiohttp.ClientSession | None = None
+        self._tasks = Tasks("forwarder")
+        self._streams = (
+            StandaloneStreams(self._send, self._tasks, idle_timeout) if hold_get_stream else None
+        )
+
+    @property
+    def streams(self) -> StandaloneStreams | None:
+        """The sessions' held GET streams (a Streamable HTTP server), or None."""
+        return self._streams
+
+    async def _send(
+        self, method: str, url: URL, headers: CIMultiDict[str]
+    ) -> aiohttp.ClientResponse:
+        return await self._client().request(method, url, headers=headers, allow_redirects=False)
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -145,12 +171,21 @@ class Forwarder:
             encoded=True,
         )
         headers = forwarded_request_headers(request.headers, self._port, self._drop)
+        session_id = request.headers.get(SESSION_HEADER) if self._streams else None
+        if self._streams is not None and session_id is not None:
+            self._streams.touch(session_id)
+            if request.method == "GET" and "Last-Event-ID" not in request.headers:
+                held = await self._streams.serve(request, session_id)
+                if held is not None:
+                    return held
         limit = self._max_body
         if limit is not None and (request.content_length or 0) > limit:
             return too_large(limit)
         body: Any = None
         if request.body_exists:
             body = request.content if limit is None else _counted(request.content, limit)
+            if session_id is not None and request.method == "POST":
+                body = await self._initialized(request, session_id, url, headers, body)
         try:
             upstream = await self._client().request(
                 request.method, url, headers=headers, data=body, allow_redirects=False
@@ -162,11 +197,49 @@ class Forwarder:
                 "%s %s: no answer through the gate: %s", request.method, request.path, error
             )
             return bad_gateway(f"the server did not answer: {_reason(error)}")
+        if self._streams is not None:
+            self._follow(request.method, session_id, upstream)
         try:
             return await self._relay(request, upstream)
         finally:
             # a fully read connection goes back to the pool; a half-read one is closed
             upstream.release()
+
+    async def _initialized(
+        self,
+        request: web.Request,
+        session_id: str,
+        url: URL,
+        headers: CIMultiDict[str],
+        body: Any,
+    ) -> Any:
+        """The body to send on. A small POST of a new session is read whole: when it is
+        the client's `notifications/initialized`, the session's GET stream is opened first,
+        so the server has it before it can send anything there."""
+        streams = self._streams
+        size = request.content_length
+        if streams is None or not streams.wants_initialized(session_id):
+            return body
+        if size is None or size > PEEK_BYTES:
+            return body
+        raw = await request.read()
+        if is_initialized(raw):
+            await streams.open(session_id, url, headers)
+        return raw
+
+    def _follow(
+        self, method: str, session_id: str | None, upstream: aiohttp.ClientResponse
+    ) -> None:
+        """What the server's answer says about sessions: a new one, or one that ended."""
+        assert self._streams is not None
+        if session_id is None:
+            created = upstream.headers.get(SESSION_HEADER)
+            if method == "POST" and created and 200 <= upstream.status < 300:
+                self._streams.learn(created)
+        elif method == "DELETE":
+            self._streams.end(session_id, "the client ended its session")
+        elif upstream.status == 404:
+            self._streams.end(session_id, "the server no longer knows the session")
 
     async def _relay(
         self, request: web.Request, upstream: aiohttp.ClientResponse
@@ -222,6 +295,9 @@ class Forwarder:
             return False, f"the server did not answer through the gate: {_reason(error)}"
 
     async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
+        await self._tasks.close()
         if self._session is not None:
             await self._session.close()
             self._session = None

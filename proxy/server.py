@@ -148,7 +148,13 @@ async def _backend(
     assert config.ingress_socket is not None
     # INVARIANT: the proxy's own bearer token is consumed here, never passed to the server.
     drop = ("Authorization",) if config.bearer_token else ()
-    return None, Forwarder(config.ingress_socket, config.target_port, drop_headers=drop)
+    return None, Forwarder(
+        config.ingress_socket,
+        config.target_port,
+        drop_headers=drop,
+        hold_get_stream=config.transport == "streamable-http",
+        idle_timeout=config.session_idle_timeout,
+    )
 
 
 async def _listen(runner: web.AppRunner, config: ProxyConfig) -> int:

@@ -11,6 +11,11 @@ Transport from the environment:
   MCP_LOG_LEVEL      DEBUG | INFO | WARNING (default) | ERROR
   MCP_TEST_TOOLS     "protocol" adds the tools below that exercise a proxy's routing
                      (off by default, so the default tool list stays echo, add, whoami)
+  MCP_TEST_ON_INITIALIZED
+                     "roots": the moment a client sends `notifications/initialized`, ask it
+                     for its roots (`roots/list`, on the standalone stream: over Streamable
+                     HTTP, the client's GET stream) and keep the answer for `first_roots`
+                     (mcp 2.x only; off by default)
 
 Tools:
   echo(text)   -> text
@@ -25,6 +30,10 @@ With MCP_TEST_TOOLS=protocol (mcp 2.x only):
   count(steps)        -> "counted N", after N progress notifications
   sleep(seconds)      -> "slept", unless cancelled first
   cancelled()         -> how many sleeps were cancelled so far
+
+With MCP_TEST_ON_INITIALIZED=roots (mcp 2.x only):
+  first_roots()       -> what the client answered the `roots/list` sent as it initialized:
+                         its roots, comma-separated; "asked" while no answer has come
 
 Works with mcp 2.x (MCPServer) and mcp 1.x (FastMCP).
 """
@@ -197,11 +206,51 @@ def _protocol_tools() -> None:
         return cancelled[0]
 
 
+def _ask_at_once() -> None:
+    """Ask each client for its roots the moment it has initialized: a server request on the
+    standalone stream, which a client that opens its GET stream late never sees unless
+    someone holds it for it."""
+    import anyio
+
+    answers: dict[str, str] = {}  # by the client's session (`Mcp-Session-Id`; "-" on stdio)
+
+    def session_of(context: Any) -> str:
+        request = getattr(context, "request", None)
+        headers = getattr(request, "headers", None)
+        return str(headers.get("mcp-session-id", "-")) if headers is not None else "-"
+
+    async def ask(ctx: Any, call_next: Any) -> Any:
+        result = await call_next(ctx)
+        if ctx.method == "notifications/initialized":
+            key = session_of(ctx)
+            answers[key] = "asked"
+            try:
+                with anyio.fail_after(60):
+                    listed = await ctx.session.list_roots()
+            except Exception as error:  # the answer is what the test reads
+                answers[key] = f"failed: {error}"
+            else:
+                answers[key] = ",".join(str(root.uri) for root in listed.roots)
+        return result
+
+    server.middleware.append(ask)
+
+    @server.tool()
+    def first_roots(ctx: Context) -> str:
+        """What the client answered the `roots/list` sent as it initialized."""
+        return answers.get(session_of(ctx.request_context), "never asked")
+
+
 if os.environ.get("MCP_TEST_TOOLS", "") == "protocol":
     # at module level: the SDK resolves the tools' annotations in this module's globals
     from mcp.server.mcpserver import Context
 
     _protocol_tools()
+
+if os.environ.get("MCP_TEST_ON_INITIALIZED", "") == "roots":
+    from mcp.server.mcpserver import Context
+
+    _ask_at_once()
 
 
 def main() -> None:
