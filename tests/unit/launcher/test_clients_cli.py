@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mcp_lok.launcher import clients, creation, launch, servers, state, teardown
+from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.cli import cli
 from mcp_lok.launcher.clients import record
 from mcp_lok.launcher.request import LaunchRequest
@@ -29,8 +30,8 @@ def engine(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeE
     monkeypatch.setattr(state, "default_root", lambda: tmp_path / "run")
     monkeypatch.setattr(creation.os, "chown", lambda *_: None)
     monkeypatch.setattr(servers, "_connect", lambda url: fake)
-    monkeypatch.setattr(servers, "answering", lambda: [fake])
     monkeypatch.setattr(servers.EngineClient, "connect", lambda url: fake)
+    monkeypatch.setattr(adapter, "discover", lambda *_, **__: fake)
     return fake
 
 
