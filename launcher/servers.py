@@ -14,11 +14,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 import urllib.request
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from .engine import ContainerEngine, EngineClient, answering
 from .errors import LokError
@@ -200,8 +198,7 @@ def stop_server(name: str) -> None:
             proxy_start=None,
             launcher_pid=None,
             launcher_start=None,
-            url=None,
-            port=None,
+            url=None,  # the port stays: `mcp-lok restart` serves it there again
         )
     )
 
@@ -251,53 +248,11 @@ def _refuse_unrecorded(name: str, store: Store) -> None:
     raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
 
 
-def print_logs(name: str, *, follow: bool, out: BinaryIO) -> None:
-    """The server's stderr and the proxy's log. For stdio the proxy writes the server's
-    stderr into its log; for HTTP servers the engine keeps the server's output."""
-    store = Store()
-    state = load(store, name)
-    log_file = Path(state.log_path)
-    offset = _copy(log_file, 0, out)
-    try:
-        if state.transport != "stdio" and state.container_id:
-            for chunk in _engine(state).logs(state.container_id, follow=follow):
-                out.write(chunk)
-                out.flush()
-        elif follow:
-            while store.load(name) is not None and (
-                alive(state.proxy_pid, state.proxy_start) or offset < _size(log_file)
-            ):
-                offset = _copy(log_file, offset, out)
-                time.sleep(0.2)
-                state = store.load(name) or state
-    except KeyboardInterrupt:
-        return
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _copy(path: Path, offset: int, out: BinaryIO) -> int:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return offset
-    out.write(data)
-    out.flush()
-    return offset + len(data)
-
-
 __all__ = [
     "FOREIGN_NOTE",
     "engines_for",
     "listed",
-    "print_logs",
+    "load",
     "remove_server",
     "rows",
     "status",

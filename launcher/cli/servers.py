@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
-import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher import servers
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.inspection import describe, render
+from mcp_lok.launcher.inspection import describe, owner_problem, render
+from mcp_lok.launcher.logs import SINCE_HINT, show, since_time
+from mcp_lok.launcher.state import Store
 from mcp_lok.launcher.version import __version__
 
 from .command import LokCommand, echo
@@ -80,12 +83,37 @@ def rm(name: str, force: bool) -> None:
         )
 
 
+def since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """`--since`: a time or a duration back from now (a usage error when neither)."""
+    if value is None:
+        return None
+    try:
+        return since_time(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{error}\n  = hint: {SINCE_HINT}", ctx, param) from None
+
+
 @click.command(cls=LokCommand)
 @NAME
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
-def logs(name: str, follow: bool) -> None:
-    """Print the server's stderr and its proxy's log."""
-    servers.print_logs(name, follow=follow, out=sys.stdout.buffer)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until it stops.")
+@click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option(
+    "--since", callback=since_option, help="Only lines from TIME on (`2026-12-07T21:00Z`, `10m`)."
+)
+@click.pass_context
+def logs(ctx: click.Context, name: str, follow: bool, tail: int | None, since: Any) -> None:
+    """Print the server's log, one line per event: its stderr (an HTTP server's output,
+    from the engine), client sessions opened and closed, restarts, egress decisions; with
+    `-v`, every request its proxy served too. `--follow` goes on until the server is
+    removed or stops, or Ctrl-C."""
+    verbose = ctx.find_root().params.get("verbose", 0) > 0
+    store = Store()
+    state = servers.load(store, name)
+
+    try:
+        show(store, state, echo, since=since, tail=tail, verbose=verbose, follow=follow)
+    except KeyboardInterrupt:  # Ctrl-C ends following: that is how it is meant to end
+        return
 
 
 @click.command("inspect", cls=LokCommand)
@@ -94,13 +122,19 @@ def logs(name: str, follow: bool) -> None:
 @click.option("--show-token", is_flag=True, help="Also print the bearer token clients send.")
 def inspect(name: str, fmt: str, show_token: bool) -> None:
     """Show the server NAME: its URLs, engine, the ids of its container, gate and networks,
-    its policy and digest, when it was created, and whether its proxy needs a token.
+    its policy and digest, the plan it was launched with, its command, restarts and session
+    limits, when it was created, and whether its proxy needs a token.
 
     Only the server's owner can read it (its state is 0600); `--show-token` prints the
-    bearer token again.
+    bearer token again, to them only.
     """
     state, status, reason = servers.with_status(name)
-    found = describe(state, status.value, show_token, reason)
+    store = Store()
+    if show_token and (problem := owner_problem(store.folder(name))):
+        raise LokError(problem, hint="ask its owner, or leave out `--show-token`")
+    record = Path(store.layout(name).record)
+    plan = str(record) if record.exists() else None
+    found = describe(state, status.value, show_token, reason, plan)
     echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
 
 
