@@ -383,8 +383,8 @@ class EngineClient:
             tool = self.kind.value
             raise LokError(
                 f"the image `{image}` is not on {tool}",
-                hint=f"build the project's images with `make images`, or fetch it with "
-                f"`{tool} pull {image}`",
+                hint=f"pull it with `{tool} pull {image}`, or build it; mcp-lok never pulls "
+                "an image itself",
             ) from None
 
 

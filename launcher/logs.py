@@ -58,7 +58,7 @@ def since_time(value: str, now: datetime | None = None) -> datetime:
 def entries(lines: Iterable[str], last: datetime | None = None) -> list[Entry]:
     """The log's lines as entries; a line that opens with no stamp (the rest of a
     traceback) is taken to be as old as the line before it."""
-    found = []
+    found: list[Entry] = []
     for text in lines:
         at, who = logfile.parse_line(text)
         if at is None:
@@ -125,7 +125,8 @@ class LogFile:
     """The proxy's log file, read from where the last read ended, whole lines only."""
 
     def __init__(self, path: str) -> None:
-        self.path, self.offset, self.last = Path(path), 0, None
+        self.path, self.offset = Path(path), 0
+        self.last: datetime | None = None
         self._partial = b""
 
     def read(self) -> list[Entry]:

@@ -139,7 +139,7 @@ Feature: Server lifecycle
     Given the <engine> engine
     When I start "mcp-lok/no-such-image" with the "network" profile
     Then the exit code is 1
-    And stderr says "make images"
+    And stderr says "pull mcp-lok/no-such-image"
     And the engine has no container and no network of it
     And its runtime folder is gone
 
