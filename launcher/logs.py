@@ -79,7 +79,7 @@ def chosen(
         if (verbose or e.who != logfile.REQUEST)
         and (since is None or (e.at is not None and e.at >= since))
     ]
-    return kept[-tail:] if tail is not None else kept
+    return kept if tail is None else kept[max(0, len(kept) - tail) :]
 
 
 def merged(*streams: list[Entry]) -> list[Entry]:
