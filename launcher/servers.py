@@ -1,4 +1,5 @@
-"""Servers that exist: what `list` shows, and what `stop`, `rm` and `logs` do to them.
+"""Servers that exist: what `list` shows, and what `stop` and `rm` do to them (`logs`
+reads their log: `logs.py`; `restart` launches one again: `restart.py`).
 
 Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
 did), the engine (which of the recorded containers exist and run), and the OS (whether the
