@@ -32,8 +32,10 @@ from .state import (
     PRIVATE_DIR,
     PRIVATE_FILE,
     NetworkRef,
+    Phase,
     ServerState,
     Store,
+    alive,
     is_nonce,
     process_start,
     write_atomic,
@@ -108,6 +110,7 @@ def new_state(
         session_mode=request.session_mode if limits else None,
         max_sessions=limits[0] if limits else None,
         session_idle_timeout=limits[1] if limits else None,
+        request=request.record(),
     )
 
 
@@ -124,9 +127,8 @@ def reserve(engine: ContainerEngine, store: Store, state: ServerState) -> None:
     before creating anything. Containers that only carry mcp-lok's labels for this name
     are not mcp-lok's: they neither block the name nor are touched."""
     name = state.name
-    hint = f"choose another `--name`, or remove the old one with `mcp-lok rm {name}`"
-    if store.load(name) is not None:
-        raise LokError(f"a server named `{name}` already exists", hint=hint)
+    if (existing := store.load(name)) is not None:
+        raise LokError(f"a server named `{name}` already exists", hint=_taken_hint(existing))
     for container in (state.container_name, state.gate_name):
         if container and engine.inspect(container) is not None:
             raise LokError(
@@ -135,6 +137,18 @@ def reserve(engine: ContainerEngine, store: Store, state: ServerState) -> None:
             )
     store.save(state)
     store.make_log(name)
+
+
+def _taken_hint(existing: ServerState) -> str:
+    """What to do about a name a server has: bring it back when it is not served."""
+    name = existing.name
+    other = f"or choose another `--name`, or remove it with `mcp-lok rm {name}`"
+    served = existing.phase != Phase.STOPPED.value and alive(
+        existing.proxy_pid, existing.proxy_start
+    )
+    if existing.phase == Phase.STARTING.value or served:
+        return f"it runs: choose another `--name`, or stop it first with `mcp-lok stop {name}`"
+    return f"it is not running: bring it back with `mcp-lok restart {name}`, {other}"
 
 
 class InProgress:

@@ -18,6 +18,7 @@ import signal
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import docker  # noqa: TID251 - this is the engine adapter, the one module allowed
@@ -60,7 +61,13 @@ class ContainerEngine(Protocol):
     def containers(self, labels: Mapping[str, str]) -> list[dict[str, Any]]: ...
 
     def logs(
-        self, container: str, *, follow: bool = False, tail: int | None = None
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        timestamps: bool = False,
+        since: datetime | None = None,
     ) -> Iterator[bytes]: ...
 
     def networks(self, labels: Mapping[str, str]) -> list[dict[str, Any]]: ...
@@ -248,12 +255,24 @@ class EngineClient:
         return [dict(c) for c in found if _has_labels(c.get("Labels"), labels)]
 
     def logs(
-        self, container: str, *, follow: bool = False, tail: int | None = None
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        timestamps: bool = False,
+        since: datetime | None = None,
     ) -> Iterator[bytes]:
-        """The container's stdout and stderr, demultiplexed; with `follow`, until it stops."""
+        """The container's stdout and stderr, demultiplexed; with `follow`, until it stops;
+        each line opening with the engine's stamp with `timestamps`; from `since` on."""
         with mapped(f"read the logs of `{container[:12]}`"):
             chunks = self.api.logs(
-                container, stream=True, follow=follow, tail="all" if tail is None else tail
+                container,
+                stream=True,
+                follow=follow,
+                tail="all" if tail is None else tail,
+                timestamps=timestamps,
+                since=since,
             )
             yield from chunks
 
@@ -353,8 +372,8 @@ class EngineClient:
             tool = self.kind.value
             raise LokError(
                 f"the image `{image}` is not on {tool}",
-                hint=f"build the project's images with `make images`, or fetch it with "
-                f"`{tool} pull {image}`",
+                hint=f"pull it with `{tool} pull {image}`, or build it; mcp-lok never pulls "
+                "an image itself",
             ) from None
 
 

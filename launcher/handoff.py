@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
-from mcp_lok.proxy import run
+from mcp_lok.proxy import logfile, run
 from mcp_lok.proxy.config import ProxyConfig, private_log
 from mcp_lok.proxy.errors import ProxyError
 
@@ -345,7 +345,10 @@ def main(argv: list[str]) -> int:
     """`python -m mcp_lok.launcher.handoff NAME READY_FD PORT RESTARTS SESSION_MODE`,
     spawned by `start` (the bearer token, if any, comes in the environment; the server's
     payload for per-session mode on stdin)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # its stderr is the server's log: lines stamped as the log's are (`logfile`)
+    stderr = logging.StreamHandler()
+    stderr.setFormatter(logfile.Formatter(logfile.LAUNCHER))
+    logging.basicConfig(level=logging.WARNING, handlers=[stderr])
     name, ready_fd, port, restarts = argv[0], int(argv[1]), int(argv[2]), int(argv[3])
     token = os.environ.pop(TOKEN_VARIABLE, None)
     body = json.loads(sys.stdin.buffer.read()) if argv[4] == "per-session" else None

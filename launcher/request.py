@@ -12,7 +12,9 @@ no engine, no files.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
 
 from mcp_lok.policy import Engine, Target, Transport, default_name, target_problems
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT, MAX_SESSIONS, SESSION_IDLE_TIMEOUT
@@ -163,6 +165,30 @@ class LaunchRequest:
         if self.engine is not None and (problem := engine_problem(self.engine)):
             return [Problem("engine", problem, hint=ENGINE_HINT)]
         return []
+
+    # --- kept, and asked for again ----------------------------------------------------
+
+    def record(self) -> dict[str, Any]:
+        """The request as a server's state keeps it, for `mcp-lok restart`: every field
+        but the bearer token, which the state keeps as `token`."""
+        kept = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "auth_token"}
+        return {**kept, "env": list(self.env), "args": list(self.args)}
+
+    @classmethod
+    def recorded(cls, record: Mapping[str, Any], token: str | None) -> LaunchRequest:
+        """The request `record` kept, asking for `token` again (None: no token, as with
+        `no_auth`). Raises `ValueError` for a record that is not one."""
+        known = {f.name for f in fields(cls)} - {"auth_token"}
+        values = {k: v for k, v in record.items() if k in known}
+        values["env"] = tuple(values.get("env") or ())
+        values["args"] = tuple(values.get("args") or ())
+        try:
+            request = cls(**values, auth_token=None if values.get("no_auth") else token)
+        except TypeError as error:
+            raise ValueError(str(error)) from error
+        if not isinstance(request.image, str):
+            raise ValueError("the image is not recorded")
+        return request
 
     # --- typed views ---------------------------------------------------------------------
 

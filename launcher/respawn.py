@@ -16,6 +16,7 @@ import contextlib
 import logging
 import os
 import secrets
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,7 @@ from mcp_lok.proxy.server import Restart, Stream
 from .errors import LokError
 from .host import resolve
 from .sockets import socket_path
-from .state import ServerState
+from .state import ServerState, Store
 
 if TYPE_CHECKING:  # the adapter loads the docker SDK: see the module's docstring
     from .engine import ContainerEngine
@@ -58,6 +59,7 @@ def restarter(state: ServerState, most: int, gate_ready: Path | None = None) -> 
             return None  # removed, or it ended well: on-failure leaves it be
         restarts += 1
         log.warning("%s: exit code %s; restart %d of %d", state.name, code, restarts, most)
+        await loop.run_in_executor(None, counted, state.name)
         await asyncio.sleep(min(restarts, 5) * 0.5)  # a crash loop does not spin
         if state.gate_id:
             await loop.run_in_executor(None, gate_up, engine, state, gate_ready)
@@ -66,6 +68,17 @@ def restarter(state: ServerState, most: int, gate_ready: Path | None = None) -> 
         return stream
 
     return restart
+
+
+def counted(name: str) -> None:
+    """Count one more start of NAME's server in its state (`inspect` shows it); a state
+    that cannot be written is logged, and the restart goes on."""
+    store = Store()
+    try:
+        if (state := store.load(name)) is not None:
+            store.save(replace(state, restarts=state.restarts + 1))
+    except (LokError, OSError) as error:
+        log.warning("%s: could not count the restart: %s", name, error)
 
 
 def _connect(url: str) -> ContainerEngine:

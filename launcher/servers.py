@@ -1,4 +1,5 @@
-"""Servers that exist: what `list` shows, and what `stop`, `rm` and `logs` do to them.
+"""Servers that exist: what `list` shows, and what `stop` and `rm` do to them (`logs`
+reads their log: `logs.py`; `restart` launches one again: `restart.py`).
 
 Truth comes from three places, merged by `state.status_of`: the state files (what mcp-lok
 did), the engine (which of the recorded containers exist and run), and the OS (whether the
@@ -14,11 +15,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 import urllib.request
 from dataclasses import replace
-from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from . import census
 from .census import Census
@@ -215,8 +214,7 @@ def stop_server(name: str, engine_choice: str | None = None) -> None:
             proxy_start=None,
             launcher_pid=None,
             launcher_start=None,
-            url=None,
-            port=None,
+            url=None,  # the port stays: `mcp-lok restart` serves it there again
         )
     )
 
@@ -269,54 +267,12 @@ def _refuse_unrecorded(name: str, store: Store) -> None:
     raise LokError(f"no server named `{name}`", hint="see them all with `mcp-lok list --all`")
 
 
-def print_logs(name: str, *, follow: bool, out: BinaryIO, engine_choice: str | None = None) -> None:
-    """The server's stderr and the proxy's log. For stdio the proxy writes the server's
-    stderr into its log; for HTTP servers the engine keeps the server's output."""
-    store = Store()
-    state = load(store, name, engine_choice)
-    log_file = Path(state.log_path)
-    offset = _copy(log_file, 0, out)
-    try:
-        if state.transport != "stdio" and state.container_id:
-            for chunk in _engine(state).logs(state.container_id, follow=follow):
-                out.write(chunk)
-                out.flush()
-        elif follow:
-            while store.load(name) is not None and (
-                alive(state.proxy_pid, state.proxy_start) or offset < _size(log_file)
-            ):
-                offset = _copy(log_file, offset, out)
-                time.sleep(0.2)
-                state = store.load(name) or state
-    except KeyboardInterrupt:
-        return
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0
-
-
-def _copy(path: Path, offset: int, out: BinaryIO) -> int:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            data = handle.read()
-    except OSError:
-        return offset
-    out.write(data)
-    out.flush()
-    return offset + len(data)
-
-
 __all__ = [
     "FOREIGN_NOTE",
     "check_engine",
     "engines",
     "listed",
-    "print_logs",
+    "load",
     "remove_server",
     "rows",
     "status",

@@ -16,8 +16,8 @@ from mcp_lok.policy import Engine
 from .errors import LokError, UsageError
 
 START_HINT = (
-    "start one: `scripts/ensure-engines.sh` (as root), or `systemctl start docker`, "
-    "or `systemctl start podman.socket`; or name a socket with `--engine unix:///…`"
+    "start one (as root): `systemctl start docker` or `systemctl start podman.socket`; "
+    "or name the socket of one that runs, e.g. `--engine unix:///run/user/1000/podman/podman.sock`"
 )
 
 

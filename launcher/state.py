@@ -124,6 +124,10 @@ class ServerState:
     session_mode: str | None = None
     max_sessions: int | None = None
     session_idle_timeout: int | None = None
+    # what was asked for, as `LaunchRequest` fields (its bearer token is `token`): what
+    # `mcp-lok restart` launches again (None: a state from before requests were kept)
+    request: dict[str, Any] | None = None
+    restarts: int = 0  # times the server was started again (`mcp-lok restart`, `--restart`)
     files: list[str] = field(default_factory=list)  # host files mcp-lok wrote for it
     kept: list[str] = field(default_factory=list)  # of those, files that existed before
     dirs: list[str] = field(default_factory=list)  # host folders mcp-lok made for it

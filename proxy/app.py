@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -17,9 +18,11 @@ from . import jsonrpc, legacy, streamable
 from .bridge import Bridge
 from .config import ProxyConfig
 from .keys import BINDING, BRIDGE, CONFIG, UPSTREAM, Binding, Upstream
+from .logfile import ACCESS_LOGGER
 from .streamable import rpc_error
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+access_log = logging.getLogger(ACCESS_LOGGER)
 
 
 def make_app(
@@ -48,6 +51,14 @@ def make_app(
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every request judged (`_guarded`), then one line in the log: method, path, status."""
+    response = await _guarded(request, handler)
+    if request.path != "/health":  # asked every second by monitors: not an event
+        access_log.info("%s %s %d", request.method, request.path, response.status)
+    return response
+
+
+async def _guarded(request: web.Request, handler: Handler) -> web.StreamResponse:
     access = request.app[BINDING].access
     if access is None:  # not bound yet: nothing can be checked, so nothing is served
         return rpc_error(503, jsonrpc.INTERNAL_ERROR, "starting")

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import IO, Protocol
 
+from . import logfile
 from .admission import Admission
 from .config import ProxyConfig, private_log
 from .framing import Demuxer, FramingError, LineSplitter, LineTooLong, Stream, encode_stdin
@@ -28,8 +29,8 @@ MAX_LOG_LINE = 64 * 1024
 
 
 class ServerLog:
-    """The server's stderr, appended to a file line by line (complete lines only, so the
-    proxy's own log lines in the same file do not land mid-line)."""
+    """The server's stderr, appended to a file line by line, each stamped as the log's
+    lines are (complete lines only, so the proxy's own lines do not land mid-line)."""
 
     def __init__(self, path: str | None) -> None:
         if path:
@@ -55,7 +56,9 @@ class ServerLog:
 
     def _emit(self, lines: bytes) -> None:
         if self._file is not None:
-            self._file.write(lines)
+            # one stamped line per line the server wrote (`logfile`)
+            text = lines.decode("utf-8", "replace").splitlines()
+            self._file.write("".join(logfile.line(logfile.SERVER, t) + "\n" for t in text).encode())
             self._file.flush()
         else:
             for line in lines.splitlines():
@@ -158,6 +161,8 @@ class StdioBridge:
         self._stateless += stateless
         self.sessions[session.id] = session
         self.router.open(session.id, can_be_asked=not stateless)
+        if not stateless:  # a stateless one lasts one request: its request line says it
+            log.info("session %s… opened (%s)", session.id[:8], kind.value)
         return session
 
     def _open(self) -> int:
@@ -168,6 +173,8 @@ class StdioBridge:
             return
         self._stateless -= session.stateless
         session.close()
+        if not session.stateless:
+            log.info("session %s… closed", session.id[:8])
         await self._apply(self.router.close(session.id))
 
     # -- messages -------------------------------------------------------------------------

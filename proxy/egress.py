@@ -31,7 +31,7 @@ from pathlib import Path
 from mcp_lok.policy.gate_config import HostRules
 from mcp_lok.policy.hosts import literal, never_dialled
 
-from .config import private_log
+from . import logfile
 from .egress_link import answer, open_udp, printable, read_request, receive_client, udp_relay
 from .egress_policy import Address, RulesError, decide, load_rules, vet
 from .egress_report import Reports, is_report
@@ -261,13 +261,12 @@ def relay_running(path: Path, log_path: str | None) -> Iterator[EgressRelay | No
         relay = EgressRelay(load_rules(path), test_overrides(os.environ))
     except (RulesError, ValueError) as error:
         raise ProxyError(str(error), hint="remove the server and start it again") from error
-    if log_path:
-        private_log(log_path)
-    handler = logging.FileHandler(log_path, encoding="utf-8") if log_path else None
+    handler = logfile.handler(log_path, logfile.EGRESS) if log_path else None
     if handler is not None:
-        handler.setFormatter(logging.Formatter("%(asctime)s mcp-lok %(levelname)s %(message)s"))
         log.addHandler(handler)
-        log.propagate = False  # a detached proxy's stderr is that same file
+        # once is enough: not to the proxy's own handler of that file, nor to a detached
+        # proxy's stderr, which is that file too
+        log.propagate = False
     if log.getEffectiveLevel() > logging.INFO:
         log.setLevel(logging.INFO)
     runner = _Runner(relay)

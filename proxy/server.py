@@ -16,10 +16,11 @@ import signal
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
+from . import logfile
 from .access import Access
 from .attach import attach
 from .bridge import Bridge, StdioBridge
-from .config import ProxyConfig, private_log
+from .config import ProxyConfig
 from .errors import ProxyError
 from .pool import PerSessionBridge, Spawn
 from .tasks import Tasks
@@ -308,21 +309,28 @@ def _signal_handlers(on_signal: Callable[[int], None]) -> Iterator[None]:
 
 @contextlib.contextmanager
 def _log_file(path: str | None) -> Iterator[None]:
-    """The proxy's own log lines go to the server's log file too, when there is one."""
+    """The proxy's own log lines go to the server's log file too, when there is one, and
+    one line per request it served (`logfile.REQUEST`) goes there only."""
     if path is None:
         yield
         return
-    private_log(path)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s mcp-lok proxy %(levelname)s %(message)s"))
+    handler = logfile.handler(path, logfile.PROXY)
     logger = logging.getLogger("mcp_lok.proxy")
-    level = logger.level
+    access = logging.getLogger(logfile.ACCESS_LOGGER)
+    saved = logger.level, logger.propagate, access.level, access.propagate
     logger.addHandler(handler)
+    # a detached proxy's stderr is that very file: passed on to stderr too, each line
+    # would land there twice
+    logger.propagate = not logfile.stderr_is(path)
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
+    access.propagate = False  # requests are the log's (`mcp-lok logs -v`), not a terminal's
+    access.setLevel(logging.INFO)
+    access.addHandler(handler)
     try:
         yield
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(level)
+        access.removeHandler(handler)
+        logger.level, logger.propagate, access.level, access.propagate = saved
         handler.close()

@@ -183,7 +183,8 @@ def _cis_namespaces(c: Context) -> Iterator[Check]:
     yield _check(
         "CIS 5.30", "the engine's default bridge is not used", not networks,
         "not on a default bridge", f"attached to the default network {_words(networks)}",
-        f"disconnect it: `docker network disconnect {''.join(networks[:1])} <container>`",
+        f"disconnect it from {_words(networks)} (the engine's `network disconnect`), or "
+        "remove it and launch it again with mcp-lok, whose servers never join one",
     )  # fmt: skip
 
 
@@ -208,7 +209,10 @@ def _cis_resources(c: Context) -> Iterator[Check]:
         "CIS 5.19", "default ulimits are overridden where needed",
         Status.PASS if limits else Status.WARN,
         f"ulimits set: {_words(limits)}" if limits else "the engine's default ulimits apply",
-        "" if limits else "set `--ulimit nofile=…` and `--ulimit nproc=…`",
+        ""
+        if limits
+        else f"set `--ulimit nofile={baseline.NOFILE}:{baseline.NOFILE}` and "
+        f"`--ulimit nproc={baseline.NPROC}:{baseline.NPROC}`, as mcp-lok's baseline does",
     )  # fmt: skip
     restart = str(c.fields.get("HostConfig.RestartPolicy", "no"))
     name, _, count = restart.partition(":")

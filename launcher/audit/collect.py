@@ -78,7 +78,7 @@ def _recorded(
             Note(
                 "no launch record: launched by an mcp-lok without `audit`, or the record "
                 "was removed; only the benchmark checks apply",
-                hint=f"relaunch it: `mcp-lok rm {state.name}` and `mcp-lok start …`",
+                hint=f"relaunch it: `mcp-lok rm {state.name}`, then start it again as before",
                 drift=False,
             )
         )
@@ -192,7 +192,7 @@ def _inside(
             Note(
                 "its plan does not name the engine's own mounts (launched by an older "
                 "mcp-lok): its mount table is not compared",
-                hint=f"relaunch it: `mcp-lok rm {result.name}` and `mcp-lok start …`",
+                hint=f"relaunch it: `mcp-lok rm {result.name}`, then start it again as before",
                 drift=False,
             )
         )

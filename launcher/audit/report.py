@@ -138,8 +138,8 @@ def _server_lines(audit: ServerAudit, verbose: bool) -> list[str]:
             lines.append(f"    ✗ drift {d.describe()}  [set by {d.origin}]")
         if container.drift:
             lines.append(
-                f"        fix: relaunch it from its policy: `mcp-lok rm --force {audit.name}`, "
-                "then `mcp-lok start …` again"
+                f"        fix: relaunch it from its policy: `mcp-lok stop {audit.name}`, "
+                f"then `mcp-lok restart {audit.name}`"
             )
         checks = (
             container.checks

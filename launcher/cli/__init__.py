@@ -8,6 +8,7 @@ help lists it), so that `mcp-lok policy …` never loads the engine adapter (the
 
     policy.py   policy compile|explain|validate|diff
     launch.py   run, start (the launch pipeline, `launch.py`)
+    restart.py  restart
     servers.py  list, stop, rm, logs, inspect, version
     audit.py    audit
     clients.py  client setup|list|rm
@@ -44,6 +45,7 @@ COMMANDS = {
     "policy": "policy:policy",
     "run": "launch:run",
     "start": "launch:start",
+    "restart": "restart:restart",
     "_proxy": "launch:proxy_process",
     "list": "servers:list_",
     "stop": "servers:stop",

@@ -78,24 +78,31 @@ def run(**options: Any) -> None:
 @launch_options
 @FORMAT
 def start(fmt: str, **options: Any) -> None:
-    """Start IMAGE locked down in the background; prints its name and URLs.
+    """Start IMAGE locked down in the background; prints its name and URLs, and a client
+    config snippet on stderr.
 
     The proxy runs detached and survives the terminal closing. Stop it with
     `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
     prepared, state = _prepared(options, detached=True)
-    token = prepared.token
-    urls = client_urls(start_detached(prepared, state), state.transport)
+    report_detached(fmt, state, start_detached(prepared, state), prepared.token)
+
+
+def report_detached(fmt: str, state: ServerState, base: str, token: str | None) -> None:
+    """What `start` and `restart` print: the name and URLs (and token) on stdout, or one
+    JSON object; for a person, the client config snippet `run` prints, on stderr."""
+    urls = client_urls(base, state.transport)
     if token is None:
         echo(NO_AUTH_WARNING.format(name=state.name), err=True)
     if fmt == "json":
         found = {"name": state.name, **urls, "auth": token is not None, "token": token}
         echo(json.dumps(found))
-    else:
-        shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
-        if token is not None:
-            shown.append(f"bearer token: {token}")
-        echo("\n".join([state.name, *(u for u in shown if u)]))
+        return
+    shown = [urls["url"]] + ([urls["sse_url"]] if urls["sse_url"] != urls["url"] else [])
+    if token is not None:
+        shown.append(f"bearer token: {token}")
+    echo("\n".join([state.name, *(u for u in shown if u)]))
+    echo(f"client config:\n{snippet(state.name, urls, state.transport, token)}", err=True)
 
 
 @click.command("_proxy", cls=LokCommand, hidden=True)
@@ -110,4 +117,4 @@ def proxy_process(name: str, ready_fd: int, port: int) -> None:
     serve_detached(name, ready_fd, port, os.environ.pop(TOKEN_VARIABLE, None))
 
 
-__all__ = ["NO_AUTH_WARNING", "proxy_process", "run", "snippet", "start"]
+__all__ = ["NO_AUTH_WARNING", "proxy_process", "report_detached", "run", "snippet", "start"]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,8 +14,10 @@ from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.census import Silent
 from mcp_lok.launcher.engine import ContainerEngine
 from mcp_lok.launcher.errors import LokError
-from mcp_lok.launcher.inspection import describe, render
+from mcp_lok.launcher.inspection import describe, owner_problem, render
+from mcp_lok.launcher.logs import SINCE_HINT, show, since_time
 from mcp_lok.launcher.sockets import named
+from mcp_lok.launcher.state import Store
 from mcp_lok.launcher.version import __version__
 
 from .command import LokCommand, echo
@@ -104,13 +107,45 @@ def rm(name: str, force: bool, engine: str | None) -> None:
         )
 
 
+def since_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """`--since`: a time or a duration back from now (a usage error when neither)."""
+    if value is None:
+        return None
+    try:
+        return since_time(value)
+    except ValueError as error:
+        raise click.BadParameter(f"{error}\n  = hint: {SINCE_HINT}", ctx, param) from None
+
+
 @click.command(cls=LokCommand)
 @NAME
-@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines.")
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines until it stops.")
+@click.option("--tail", type=click.IntRange(min=0), help="Only the last N lines.")
+@click.option(
+    "--since", callback=since_option, help="Only lines from TIME on (`2026-12-07T21:00Z`, `10m`)."
+)
 @NAME_ENGINE
-def logs(name: str, follow: bool, engine: str | None) -> None:
-    """Print the server's stderr and its proxy's log."""
-    servers.print_logs(name, follow=follow, out=sys.stdout.buffer, engine_choice=engine)
+@click.pass_context
+def logs(
+    ctx: click.Context,
+    name: str,
+    follow: bool,
+    tail: int | None,
+    since: Any,
+    engine: str | None,
+) -> None:
+    """Print the server's log, one line per event: its stderr (an HTTP server's output,
+    from the engine), client sessions opened and closed, restarts, egress decisions; with
+    `-v`, every request its proxy served too. `--follow` goes on until the server is
+    removed or stops, or Ctrl-C."""
+    verbose = ctx.find_root().params.get("verbose", 0) > 0
+    store = Store()
+    state = servers.load(store, name, engine)
+
+    try:
+        show(store, state, echo, since=since, tail=tail, verbose=verbose, follow=follow)
+    except KeyboardInterrupt:  # Ctrl-C ends following: that is how it is meant to end
+        return
 
 
 @click.command("inspect", cls=LokCommand)
@@ -120,13 +155,19 @@ def logs(name: str, follow: bool, engine: str | None) -> None:
 @NAME_ENGINE
 def inspect(name: str, fmt: str, show_token: bool, engine: str | None) -> None:
     """Show the server NAME: its URLs, engine, the ids of its container, gate and networks,
-    its policy and digest, when it was created, and whether its proxy needs a token.
+    its policy and digest, the plan it was launched with, its command, restarts and session
+    limits, when it was created, and whether its proxy needs a token.
 
     Only the server's owner can read it (its state is 0600); `--show-token` prints the
-    bearer token again.
+    bearer token again, to them only.
     """
     state, status, reason = servers.with_status(name, engine)
-    found = describe(state, status.value, show_token, reason)
+    store = Store()
+    if show_token and (problem := owner_problem(store.folder(name))):
+        raise LokError(problem, hint="ask its owner, or leave out `--show-token`")
+    record = Path(store.layout(name).record)
+    plan = str(record) if record.exists() else None
+    found = describe(state, status.value, show_token, reason, plan)
     echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
 
 

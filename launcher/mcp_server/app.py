@@ -20,8 +20,9 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from mcp_lok.launcher.version import __version__
 from mcp_lok.policy.baseline import DEFAULT_TARGET_PORT
@@ -204,9 +205,40 @@ def audit_servers(
     return answer(lambda: tools.audit_servers(names or [], all, threshold, engine))
 
 
+class LokServer(MCPServer[Any]):
+    """The SDK's server, with arguments that do not fit a tool's schema reported in one
+    sentence per argument, as the CLI reports a bad option, rather than as pydantic's
+    report (type names, the input echoed back, a link)."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as error:
+            cause = error.__cause__
+            if isinstance(cause, ValidationError) and not isinstance(error, UnexpectedToolError):
+                raise ToolError(argument_problems(name, cause)) from cause
+            raise
+
+
+def argument_problems(tool: str, error: ValidationError) -> str:
+    """What pydantic found wrong with a tool's arguments, one sentence each: the argument,
+    then what it must be (never the value given: it is the caller's data)."""
+    sentences = []
+    for found in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in found["loc"]) or "the arguments"
+        if found["type"] == "missing":
+            sentences.append(f"`{tool}` needs the argument `{where}`")
+        elif found["type"] == "extra_forbidden":
+            sentences.append(f"`{tool}` takes no argument `{where}`")
+        else:
+            what = str(found["msg"]).removeprefix("Input should be ").removeprefix("Value error, ")
+            sentences.append(f"the argument `{where}` of `{tool}` must be {what}")
+    return "; ".join(sentences)
+
+
 def build() -> MCPServer[Any]:
     """The server with every tool registered."""
-    server: MCPServer[Any] = MCPServer(
+    server: MCPServer[Any] = LokServer(
         "mcp-lok", version=__version__, instructions=INSTRUCTIONS, log_level="WARNING"
     )
     destructive = ToolAnnotations(read_only_hint=False, destructive_hint=True)

@@ -18,6 +18,9 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from .conftest import MCP_LOK, SdkClient, World, lok_list, lok_start, mcp_lok
 from .engines import EngineUnderTest
 
+# steps of `restart`, `inspect` and `logs`, imported so that pytest-bdd finds them here
+from .verbs_steps import *  # noqa: F403
+
 scenarios("cli.feature")
 
 REPO = Path(__file__).resolve().parents[2]

@@ -29,6 +29,9 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from .conftest import MCP_LOK, World, mcp_lok
 from .engines import HARDENED_FIELDS, SOCKETS, EngineUnderTest, unavailable, unique_name
 
+# steps of `restart`, `inspect` and `logs`, imported so that pytest-bdd finds them here
+from .verbs_steps import *  # noqa: F403
+
 scenarios("lifecycle.feature")
 
 RUNTIME = Path("/run/mcp-lok")

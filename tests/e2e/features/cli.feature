@@ -36,6 +36,23 @@ Feature: CLI commands
       | podman | run --engine podman --permission-profile tests/cases/diagnostics/privileged.json mcp-lok/mcp-server-time | 3 | 1 error: policy rejected             |
       | docker | start --engine docker --permission-profile tests/cases/diagnostics/privileged.json mcp-lok/mcp-server-time | 3 | policy.insecure-required           |
 
+  Scenario Outline: inspect and logs tell one server's story, on <engine>
+    Given the <engine> engine
+    And `mcp-lok start` runs "mcp-lok/mcp-server-time" under the "stdio" profile
+    When an SDK client connects to the proxy's /mcp
+    Then `mcp-lok inspect` names its URL, engine, container, policy and plan, but no token
+    And `mcp-lok inspect --show-token` prints the token `start` printed
+    And `mcp-lok logs` shows the session opened, each line once
+    And requests are shown only by `mcp-lok -v logs`
+    And `mcp-lok logs --tail 1` prints the last line only
+    And `mcp-lok logs --since 1h` prints every line, and with a time to come none
+    And `mcp-lok logs --follow` prints a session opened meanwhile, and ends when the server is removed
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
   Scenario: version answers
     When I run `mcp-lok version`
     Then the exit code is 0

@@ -1,6 +1,7 @@
 @lifecycle
 Feature: Server lifecycle
-  Starting, listing, stopping and removing servers (run, start, list, stop, rm, logs) on
+  Starting, listing, stopping, restarting and removing servers (run, start, list, stop,
+  restart, rm, logs) on
   real engines: `list` tells the truth, and nothing is left behind, even after a crash.
 
   Scenario Outline: start, list, stop and rm a server on <engine>
@@ -122,6 +123,26 @@ Feature: Server lifecycle
       | docker |
       | podman |
 
+  Scenario Outline: a stopped server comes back with `restart`, on its port and with its token, on <engine>
+    Given the <engine> engine
+    When I start "mcp-lok/mcp-server-time" with the "stdio" profile
+    Then the exit code is 0
+    And stderr holds the client config `run` prints, with its URL and token
+    When I stop it
+    And I start "mcp-lok/mcp-server-time" again with the same name
+    Then the exit code is 1
+    And stderr says "bring it back with `mcp-lok restart"
+    When I restart it
+    Then the exit code is 0
+    And it is served again on the same URL with the same token
+    And an SDK client sending that token gets the current time through it
+    And `mcp-lok inspect` says it was started again 1 time
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
   Scenario Outline: a taken name is refused on <engine>
     Given the <engine> engine
     When I start "mcp-lok/mcp-server-time" with the "stdio" profile
@@ -139,7 +160,7 @@ Feature: Server lifecycle
     Given the <engine> engine
     When I start "mcp-lok/no-such-image" with the "network" profile
     Then the exit code is 1
-    And stderr says "make images"
+    And stderr says "pull mcp-lok/no-such-image"
     And the engine has no container and no network of it
     And its runtime folder is gone
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from mcp_lok.launcher import accounts
@@ -110,9 +111,16 @@ class FakeEngine:
         ]
 
     def logs(
-        self, container: str, *, follow: bool = False, tail: int | None = None
+        self,
+        container: str,
+        *,
+        follow: bool = False,
+        tail: int | None = None,
+        timestamps: bool = False,
+        since: datetime | None = None,
     ) -> Iterator[bytes]:
-        return iter([b"gate log\n"])
+        stamp = b"2026-12-07T21:00:00.123456789Z " if timestamps else b""
+        return iter([stamp + b"gate log\n"])
 
     def image_id(self, image: str) -> str:
         self.require_image(image)

@@ -138,8 +138,8 @@ def test_no_engine_says_what_was_tried_and_how_to_start_one(tmp_path: Any) -> No
     assert str(dead) in caught.value.message
     assert "does not exist" in caught.value.message
     assert caught.value.hint
-    assert "ensure-engines.sh" in caught.value.hint
     assert "systemctl start docker" in caught.value.hint
+    assert "systemctl start podman.socket" in caught.value.hint
 
 
 def test_a_named_engine_that_turns_out_to_be_the_other_one_is_refused(
@@ -247,8 +247,8 @@ def test_a_missing_image_hints_at_building_or_pulling_it(kind: Engine) -> None:
         client.require_image("acme/thing:1")
     assert "`acme/thing:1`" in caught.value.message
     assert caught.value.hint
-    assert "make images" in caught.value.hint
     assert f"{kind.value} pull acme/thing:1" in caught.value.hint
+    assert "or build it" in caught.value.hint
 
 
 class GoneAPI:

@@ -101,10 +101,10 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
         REJECTED,
         ("policy.insecure-required", "policy rejected"),
     ),
-    # stop, rm, logs, inspect: a NAME
+    # stop, rm, logs, inspect, restart: a NAME
     *[
         row
-        for command in ("stop", "rm", "logs", "inspect")
+        for command in ("stop", "rm", "logs", "inspect", "restart")
         for row in [
             ([command, "Bad!"], ANY_ENGINE, USAGE, ("`Bad!` is not a valid server name",)),
             ([command], ANY_ENGINE, USAGE, ("Missing argument 'NAME'",)),
@@ -119,11 +119,13 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
             USAGE,
             ("'--engine'", "was started on docker (unix:///fake.sock), not on", "name no engine"),
         )
-        for command in (["stop"], ["rm"], ["logs"], ["inspect"], ["audit"])
+        for command in (["stop"], ["rm"], ["logs"], ["inspect"], ["audit"], ["restart"])
         for other in ("podman", "unix:///elsewhere.sock")
     ],
     (["rm", "x", "--engine", "bogus"], ANY_ENGINE, USAGE, ("`bogus` is not an engine",)),
     (["inspect", "x", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
+    (["restart", "x", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
+    (["restart", RECORDED], "recorded", FAILURE, ("does not answer", "mcp-lok restart")),
     # list
     (["list", "--format", "yaml"], ANY_ENGINE, USAGE, ("'yaml' is not one of",)),
     (["list", "x"], ANY_ENGINE, USAGE, ("unexpected extra argument (x)",)),

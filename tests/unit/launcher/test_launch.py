@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -166,8 +167,21 @@ def test_a_taken_name_is_refused_before_anything_is_created(store: Store) -> Non
     with pytest.raises(LokError, match="already exists") as caught:
         start(store, engine, LaunchRequest(IMAGE, "time"))
     assert caught.value.hint
-    assert "mcp-lok rm time" in caught.value.hint
+    # its launch is in progress (this process): another name, or stop it
+    assert "choose another `--name`" in caught.value.hint
+    assert "mcp-lok stop time" in caught.value.hint
     assert engine.containers_by_id == before
+
+
+def test_a_taken_name_of_a_stopped_server_points_at_restart(store: Store) -> None:
+    engine = FakeEngine()
+    state = start(store, engine, LaunchRequest(IMAGE, "time")).state
+    store.save(replace(state, phase=Phase.STOPPED.value, launcher_pid=None))
+    with pytest.raises(LokError, match="already exists") as caught:
+        start(store, engine, LaunchRequest(IMAGE, "time"))
+    assert caught.value.hint is not None
+    assert "bring it back with `mcp-lok restart time`" in caught.value.hint
+    assert "`mcp-lok rm time`" in caught.value.hint
 
 
 def test_a_container_with_the_name_but_no_state_is_refused(store: Store) -> None:

@@ -10,6 +10,7 @@ import pty
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -99,6 +100,10 @@ def test_bad_arguments_are_tool_errors_through_the_sdk() -> None:
         )
     )
     assert result.is_error  # type: ignore[union-attr]
+    # one sentence: the argument and what it must be; no pydantic report, value or link
+    assert _text(result) == (
+        "the argument `lines` of `server_logs` must be greater than or equal to 1"
+    )
     asked = {"all": True, "threshold": 11}
     result = asyncio.run(
         server._handle_call_tool(
@@ -107,6 +112,26 @@ def test_bad_arguments_are_tool_errors_through_the_sdk() -> None:
         )
     )
     assert result.is_error  # type: ignore[union-attr]
+    assert _text(result) == (
+        "the argument `threshold` of `audit_servers` must be less than or equal to 10"
+    )
+    result = asyncio.run(
+        server._handle_call_tool(
+            None,  # type: ignore[arg-type]
+            CallToolRequestParams(name="run_server", arguments={"port": "x"}),
+        )
+    )
+    assert _text(result) == (
+        "`run_server` needs the argument `image`; the argument `port` of `run_server` must "
+        "be a valid integer, unable to parse string as an integer"
+    )
+
+
+def _text(result: Any) -> str:
+    (text,) = [block.text for block in result.content]
+    assert "pydantic" not in text
+    assert "\n" not in text
+    return str(text)
 
 
 def test_no_command_with_stdin_not_a_terminal_serves_mcp(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from mcp_lok.launcher import creation, handoff, servers, state
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.cli import cli
+from mcp_lok.launcher.inspection import owner_problem
 from mcp_lok.launcher.state import Store
 
 from .fakes import FakeEngine
@@ -191,6 +192,10 @@ def test_inspect_shows_the_server_and_the_token_only_when_asked(
         "gate": None,
         "networks": [],
         "launch": saved.launch,
+        "plan": str(Store().layout("time").record),  # what `audit` compares with
+        "port": saved.port,
+        "command": [],
+        "restart": {"policy": "no", "restarts": 0},
         "auth": True,
         "sessions": {"mode": "shared", "max": 128, "idle_timeout": 3600},  # the defaults
     }
@@ -200,3 +205,18 @@ def test_inspect_shows_the_server_and_the_token_only_when_asked(
     missing = CliRunner().invoke(cli, ["inspect", "nothing"])
     assert missing.exit_code == 1
     assert missing.stderr.startswith("error: no server named `nothing`\n")
+
+
+def test_the_token_is_shown_to_the_servers_owner_only(
+    proxies: dict[str, str | None], tmp_path: Path
+) -> None:
+    start()
+    folder = Store().folder("time")
+    assert owner_problem(folder) is None
+    stranger = os.geteuid() + 1
+    assert owner_problem(folder, stranger) == (
+        f"the server is uid {os.geteuid()}'s: only they can see its bearer token"
+    )
+    assert owner_problem(tmp_path / "gone") == (
+        "cannot look at the server's folder: No such file or directory"
+    )

@@ -8,10 +8,12 @@ import logging
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from mcp_lok.proxy import logfile
 from mcp_lok.proxy.bridge import ServerLog
 from mcp_lok.proxy.config import private_log
 from mcp_lok.proxy.server import _log_file
@@ -35,7 +37,7 @@ def test_every_first_writer_makes_the_log_private(tmp_path: Path) -> None:
     server.write(b"a line\n")
     server.close()
     assert mode(stderr) == 0o600
-    assert stderr.read_bytes() == b"a line\n"
+    assert stderr.read_text().endswith(" server: a line\n")
     proxy = tmp_path / "proxy.log"
     with _log_file(str(proxy)):
         logging.getLogger("mcp_lok.proxy").warning("hello")
@@ -50,3 +52,64 @@ def test_an_existing_log_is_appended_to(tmp_path: Path) -> None:
     log.chmod(0o600)
     private_log(str(log))
     assert (mode(log), log.read_text()) == (0o600, "before\n")
+
+
+def test_each_line_opens_with_when_and_who(tmp_path: Path) -> None:
+    """One line per event: stamped, named, newlines in a message escaped."""
+    at = 1796678678.216  # 2026-12-07T21:24:38.216Z
+    text = logfile.line(logfile.PROXY, "two\nlines", at, "warning")
+    assert text == "2026-12-07T21:24:38.216Z proxy warning: two\\nlines"
+    when, who = logfile.parse_line(text)
+    assert (when, who) == (datetime(2026, 12, 7, 21, 24, 38, 216000, tzinfo=UTC), "proxy")
+    assert logfile.parse_line("an older line") == (None, "")
+
+
+def test_server_lines_are_stamped_one_by_one(tmp_path: Path) -> None:
+    path = tmp_path / "proxy.log"
+    server = ServerLog(str(path))
+    server.write(b"one\ntw")
+    server.write(b"o\nthree")
+    server.close()
+    lines = path.read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "server: one",
+        "server: two",
+        "server: three",
+    ]
+    assert all(logfile.parse_line(line)[1] == "server" for line in lines)
+
+
+def test_a_detached_proxy_writes_each_line_once(tmp_path: Path) -> None:
+    """Its stderr is the log file: the proxy's lines are not passed on to stderr too,
+    where they landed a second time; requests are logged, but only to the file."""
+    log = tmp_path / "proxy.log"
+    private_log(str(log))
+    saved = os.dup(2)
+    with open(log, "ab") as handle:
+        os.dup2(handle.fileno(), 2)
+    stderr = logging.StreamHandler()  # as a detached proxy's root handler: stderr
+    root = logging.getLogger()
+    root.addHandler(stderr)
+    try:
+        with _log_file(str(log)):
+            logging.getLogger("mcp_lok.proxy.bridge").info("session 1234 opened")
+            logging.getLogger(logfile.ACCESS_LOGGER).info("POST /mcp 200")
+        stderr.flush()
+    finally:
+        root.removeHandler(stderr)
+        os.dup2(saved, 2)
+        os.close(saved)
+    lines = log.read_text().splitlines()
+    assert [line.split(" ", 1)[1] for line in lines] == [
+        "proxy: session 1234 opened",
+        "request: POST /mcp 200",
+    ]
+
+
+def test_a_foreground_proxy_passes_its_lines_on(tmp_path: Path) -> None:
+    """In `run`, stderr is a terminal: the proxy's lines go there as well as to the file."""
+    log = tmp_path / "proxy.log"
+    logger = logging.getLogger("mcp_lok.proxy")
+    with _log_file(str(log)):
+        assert logger.propagate
+    assert not logfile.stderr_is(str(log))

@@ -247,7 +247,10 @@ async def test_server_stderr_goes_to_the_log_file_in_whole_lines(proxy: Proxy) -
     session = await proxy.initialize()
     await proxy.call(session, 1, "stderr")  # stderr frames come before the answer's
     assert proxy.config.log_path is not None
-    assert _lines(proxy.config.log_path)[-2:] == ["warning: partial line", "second line"]
+    assert _lines(proxy.config.log_path)[-2:] == [
+        "server: warning: partial line",
+        "server: second line",
+    ]
 
 
 async def test_health_reports_the_server_and_its_sessions(proxy: Proxy) -> None:
@@ -280,7 +283,8 @@ async def _seen(proxy: Proxy, seen: Callable[[FakeServer], bool]) -> None:
 
 
 def _lines(path: str) -> list[str]:
-    return Path(path).read_text().splitlines()
+    """The log's lines, without the stamp each opens with."""
+    return [line.split(" ", 1)[1] for line in Path(path).read_text().splitlines()]
 
 
 async def test_a_request_waiting_when_its_session_is_deleted_gets_an_error(proxy: Proxy) -> None:
