@@ -35,7 +35,7 @@ MODES = {
     # a short idle timeout, so the sessions the suite leaves open go soon after each run;
     # few sessions at once, so the least recently used idle one is closed for a new one
     "per-session": (
-        "--session-mode", "per-session", "--max-sessions", "4", "--session-idle-timeout", "5",
+        "--session-mode", "per-session", "--max-sessions", "4", "--session-idle-timeout", "10",
     ),
     "forwarding": ("--transport", "streamable-http"),
 }  # fmt: skip
