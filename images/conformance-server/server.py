@@ -108,7 +108,9 @@ async def audio_content(ctx: Context, args: dict[str, Any]) -> list[Any]:
 
 
 async def embedded_resource(ctx: Context, args: dict[str, Any]) -> list[Any]:
-    return [embedded("test://embedded-resource", "text/plain", "This is an embedded resource content.")]
+    return [
+        embedded("test://embedded-resource", "text/plain", "This is an embedded resource content.")
+    ]
 
 
 async def multiple_content_types(ctx: Context, args: dict[str, Any]) -> list[Any]:
@@ -365,7 +367,9 @@ class MemoryEventStore(EventStore):
         self.events.append((stream_id, str(self.counter), message))
         return str(self.counter)
 
-    async def replay_events_after(self, last_event_id: str, send_callback: EventCallback) -> str | None:
+    async def replay_events_after(
+        self, last_event_id: str, send_callback: EventCallback
+    ) -> str | None:
         stream = next((s for s, e, _ in self.events if e == last_event_id), None)
         if stream is None:
             return None

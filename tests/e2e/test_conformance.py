@@ -73,9 +73,7 @@ def scenario_list(conformance: tuple[str, str]) -> list[str]:
     return names
 
 
-@given(
-    parsers.parse("`mcp-lok start` runs the conformance server in {mode} mode, without a token")
-)
+@given(parsers.parse("`mcp-lok start` runs the conformance server in {mode} mode, without a token"))
 def start_conformance_server(world: World, lok_servers: list[str], mode: str) -> None:
     lok_start(world, lok_servers, SERVER, "--no-auth", *MODES[mode])
     world["mode"] = mode
@@ -104,9 +102,7 @@ def checks_by_scenario(out: Path) -> dict[str, list[dict[str, Any]]]:
         "the conformance suite runs all its server scenarios against the proxy {runs:d} times"
     )
 )
-def run_repeatedly(
-    world: World, conformance: tuple[str, str], tmp_path: Path, runs: int
-) -> None:
+def run_repeatedly(world: World, conformance: tuple[str, str], tmp_path: Path, runs: int) -> None:
     world["scenarios"] = scenario_list(conformance)
     world["runs"] = []
     for n in range(1, runs + 1):
@@ -152,9 +148,7 @@ def all_passed(world: World) -> None:
 
 
 @then(
-    parsers.parse(
-        "the engine holds no session container for the server within {seconds:d} seconds"
-    )
+    parsers.parse("the engine holds no session container for the server within {seconds:d} seconds")
 )
 def no_session_container(world: World, seconds: int) -> None:
     deadline = time.monotonic() + seconds
