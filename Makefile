@@ -10,7 +10,7 @@ FEATURE ?=
 
 .DEFAULT_GOAL := help
 
-.PHONY: help venv engines images test test-unit test-e2e test-e2e-feature test-e2e-junit \
+.PHONY: help venv engines images conformance test test-unit test-e2e test-e2e-feature test-e2e-junit \
         test-e2e-verbose coverage lint parser bench bench-bridges demo clean
 
 help: ## Show the targets
@@ -29,7 +29,10 @@ engines: ## Install Docker and Podman when missing and start both (needs root)
 images: engines ## Build the test and demo images locally (no registry), cached by content
 	scripts/build-images.sh --engine all
 
-test: venv images ## Everything: lint, unit, property and e2e tests on both engines
+conformance: ## Install the MCP conformance suite and its Node under build/ (pinned, cached)
+	scripts/install-conformance.sh
+
+test: venv images conformance ## Everything: lint, unit, property and e2e tests on both engines
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) tests --cov=mcp_lok.policy --cov-branch --cov-fail-under=100 \
 	  --cov-report=term-missing:skip-covered
@@ -37,10 +40,10 @@ test: venv images ## Everything: lint, unit, property and e2e tests on both engi
 test-unit: venv ## Unit and property tests (no engine needed)
 	$(PYTEST) tests/unit
 
-test-e2e: venv images ## End-to-end tests on real Docker and Podman
+test-e2e: venv images conformance ## End-to-end tests on real Docker and Podman
 	$(PYTEST) tests/e2e
 
-test-e2e-feature: venv images ## One feature area or tag: FEATURE=permissions | FEATURE=@policy
+test-e2e-feature: venv images conformance ## One feature area or tag: FEATURE=permissions | FEATURE=@policy
 	@test -n "$(FEATURE)" || { echo "usage: make test-e2e-feature FEATURE=<name or @tag>"; exit 2; }
 	@if [[ "$(FEATURE)" == @* ]]; then \
 	  $(PYTEST) tests/e2e -m "$(patsubst @%,%,$(FEATURE))"; \
@@ -48,11 +51,11 @@ test-e2e-feature: venv images ## One feature area or tag: FEATURE=permissions | 
 	  $(PYTEST) tests/e2e -k "$(FEATURE)"; \
 	fi
 
-test-e2e-junit: venv images ## End-to-end tests with a JUnit report in target/junit.xml
+test-e2e-junit: venv images conformance ## End-to-end tests with a JUnit report in target/junit.xml
 	@mkdir -p target
 	$(PYTEST) tests/e2e --junitxml=target/junit.xml
 
-test-e2e-verbose: venv images ## End-to-end tests, every step and log shown
+test-e2e-verbose: venv images conformance ## End-to-end tests, every step and log shown
 	$(PYTEST) tests/e2e -vv -rA --log-cli-level=INFO
 
 coverage: venv ## Unit tests with branch coverage: target/coverage/html and summary.md

@@ -66,7 +66,8 @@ class Session:
 
     def forget(self, request_id: bytes) -> None:
         """Stop waiting for `request_id` (whoever waited holds its future already)."""
-        self._waiting.pop(request_id, None)
+        if self._waiting.pop(request_id, None) is not None:
+            self.touch()  # idle from now, not from when the request came
 
     def listen(self, request_id: bytes) -> asyncio.Queue[bytes]:
         """Notifications about `request_id` (progress) go to this queue instead of the
@@ -76,7 +77,8 @@ class Session:
         return queue
 
     def unlisten(self, request_id: bytes) -> None:
-        self._listening.pop(request_id, None)
+        if self._listening.pop(request_id, None) is not None:
+            self.touch()
 
     def deliver(
         self,
@@ -93,6 +95,10 @@ class Session:
             return
         future = self._waiting.pop(reply_to, None) if reply_to is not None else None
         if future is not None and not future.done():
+            # INVARIANT: a session is idle from its last answer, not from its last request:
+            # an answer slower than `session_idle_timeout` (a server still starting) must
+            # not leave the session to be closed before its client can send the next one
+            self.touch()
             future.set_result(data)
             return
         if only_if_waiting:

