@@ -15,6 +15,11 @@ SUITE="$DEST/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 want=$(cat "$SRC/package.json" "$SRC/package-lock.json" | sha256sum | cut -d' ' -f1)
 
 if [[ ! -x "$NODE" || ! -f "$SUITE" || "$(cat "$DEST/.installed" 2>/dev/null)" != "$want" ]]; then
+  if ! command -v npm >/dev/null && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "install-conformance: installing Debian's npm" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null \
+      || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; }
+  fi
   command -v npm >/dev/null || { echo "install-conformance: npm not found (install Node.js and npm)" >&2; exit 1; }
   echo "install-conformance: npm ci into $DEST" >&2
   mkdir -p "$DEST"
