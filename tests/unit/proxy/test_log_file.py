@@ -50,3 +50,14 @@ def test_an_existing_log_is_appended_to(tmp_path: Path) -> None:
     log.chmod(0o600)
     private_log(str(log))
     assert (mode(log), log.read_text()) == (0o600, "before\n")
+
+
+def test_each_whole_line_is_also_handed_on_as_it_comes(tmp_path: Path) -> None:
+    seen: list[str] = []
+    server = ServerLog(str(tmp_path / "stderr.log"), seen.append)
+    server.write(b"usage: server [-h]\nerror: unrecognized argu")
+    assert seen == ["usage: server [-h]"]
+    server.write(b"ments: --bogus-flag\n")
+    server.close()
+    assert seen == ["usage: server [-h]", "error: unrecognized arguments: --bogus-flag"]
+    assert (tmp_path / "stderr.log").read_text().splitlines() == seen
