@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mcp_lok.launcher import creation, handoff, servers, state
+from mcp_lok.launcher import creation, handoff, launch, servers, state
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.cli import cli
 from mcp_lok.launcher.state import Store
@@ -56,6 +56,8 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
         return URL
 
     monkeypatch.setattr(handoff, "spawn", spawn)
+    # no server behind the fake proxy: whether it serves is `test_readiness`'s business
+    monkeypatch.setattr(launch, "wait_serving", lambda *_, **__: None)
     return handed
 
 
