@@ -277,7 +277,7 @@ def start_detached(prepared: Prepared, state: ServerState, wait: float | None = 
                 wait_serving(engine, state, url, prepared.token, wait)
             return url
     except NotServing as error:
-        error.tail = stderr_tail(engine, state)
+        error.with_tail(stderr_tail(engine, state))
         with cleaning_up():
             undo(engine, store, store.load(state.name) or state)
         raise

@@ -35,6 +35,7 @@ from .version import __version__
 # seconds `start` waits for a server to serve, unless told otherwise (`--wait`, `--no-wait`)
 START_WAIT = 60.0
 POLL = 0.25  # seconds between two looks at an HTTP server, or at a container that stops
+HEALTH_WAIT = 4.0  # seconds one `/health` may take (the proxy gives the server 3)
 EXIT_WAIT = 5.0  # seconds the engine gets to record the exit of a server whose output ended
 TAIL_LINES = 20  # how many of the server's last stderr lines a failure shows
 PROTOCOL_VERSION = "2025-11-25"  # the newest revision with a handshake the proxy speaks
@@ -49,11 +50,17 @@ _PROXY_LINE = re.compile(
 
 class NotServing(LokError):
     """A started server that did not serve: it exited, failed or timed out. `tail` holds
-    its last lines on stderr."""
+    its last lines on stderr, once `with_tail` has read them."""
 
-    def __init__(self, message: str, tail: list[str] | None = None) -> None:
-        super().__init__(message, hint="its last lines on stderr are above, if it wrote any")
-        self.tail = tail or []
+    def __init__(self, message: str) -> None:
+        super().__init__(message, hint="everything it created is removed")
+        self.tail: list[str] = []
+
+    def with_tail(self, tail: list[str]) -> NotServing:
+        self.tail = tail
+        said = "its last lines on stderr are above" if tail else "it wrote nothing on stderr"
+        self.hint = f"{said}; everything it created is removed"
+        return self
 
 
 def wait_serving(
@@ -172,12 +179,13 @@ def _healthy(
     clock: Callable[[], float],
 ) -> _Problem | None:
     """Poll the proxy's `/health` until it says `ok`, the container stops, or time is up."""
-    detail = "its proxy's /health did not answer"
+    detail = "its port did not answer through the gate"
     while True:
         if exit_code(engine, state.container_id or "", 0.0) is not None:
             return _Problem("its container stopped", gone=True)
         try:
-            with _opener().open(f"{base}/health", timeout=POLL * 4) as answer:
+            wait = min(max(deadline - clock(), POLL), HEALTH_WAIT)
+            with _opener().open(f"{base}/health", timeout=wait) as answer:
                 about = json.loads(answer.read())
             if isinstance(about, dict) and about.get("status") in ("ok", "degraded"):
                 return None
