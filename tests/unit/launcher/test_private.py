@@ -57,6 +57,7 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
         return URL
 
     monkeypatch.setattr(handoff, "spawn", spawn)
+
     # no server behind the fake proxy: whether it serves is `test_readiness`'s business;
     # how long `start` was told to wait is kept under the name "wait"
     def waited(*args: Any) -> None:
