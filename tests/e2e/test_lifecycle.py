@@ -29,6 +29,10 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from .conftest import MCP_LOK, World, mcp_lok
 from .engines import HARDENED_FIELDS, SOCKETS, EngineUnderTest, unavailable, unique_name
 
+# pytest-bdd makes every step a fixture of the module that defines it: imported here,
+# where the scenarios run
+from .lifecycle_failures import *  # noqa: F403
+
 scenarios("lifecycle.feature")
 
 RUNTIME = Path("/run/mcp-lok")
