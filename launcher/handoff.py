@@ -172,11 +172,15 @@ def serve(
     attached: Callable[[], None] | None = None,
     restarts: int = 0,
     body: dict[str, Any] | None = None,
+    on_server_gone: Callable[[str], None] | None = None,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> None:
     """Run the proxy in this process until SIGINT/SIGTERM (`Callbacks` says what happens
     once it is attached, and ready). A stdio server that fails is started again up to
     `restarts` times. With `body` (the server's container payload), every client session
-    gets a container of its own from it instead, and the provisioned one stays unstarted."""
+    gets a container of its own from it instead, and the provisioned one stays unstarted.
+    `on_server_gone` and `on_stderr` hear a shared stdio server's end (once no restart
+    follows) and each line of its stderr."""
     callbacks = Callbacks(engine, store, state, announce, attached, body is not None)
     again = None
     if restarts and state.transport == "stdio":
@@ -194,6 +198,8 @@ def serve(
             on_attached=callbacks.on_attached,
             restart=again,
             spawn=spawn,
+            on_server_gone=on_server_gone,
+            on_stderr=on_stderr,
         )
     callbacks.check(code)
 

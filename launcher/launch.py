@@ -8,8 +8,10 @@
                (state and nonce first); write the plan's files; create networks, the gate
                (waiting until it serves), the server, with a last look at the host paths
                right before its create. Any failure or signal undoes all of it.
-    hand-off   the proxy, in this process until a signal (`serve_foreground`, `run`), or
-               detached (`start_detached`, `start` and the MCP server's `run_server`).
+    hand-off   the proxy, in this process until a signal or the server's end
+               (`serve_foreground`, `run`, which shows the server's stderr: `foreground`),
+               or detached (`start_detached`, `start` and the MCP server's `run_server`),
+               waiting until the server serves when asked (`readiness`).
     teardown   remove everything the launch created (`teardown.py`).
 
 Each step's work lives in the module named for it (`planning`, `creation`, `handoff`,
@@ -39,8 +41,10 @@ from . import engine as adapter
 from .creation import InProgress, fill_secrets, new_state, reserve
 from .engine import ContainerEngine, uninterrupted
 from .errors import LokError, UsageError
+from .foreground import Watch
 from .handoff import log_tail
 from .host import ThisHost
+from .readiness import NotServing, stderr_tail, wait_serving
 from .recheck import PathCheck
 from .request import GENERATE, LaunchRequest
 from .state import ServerState, Store
@@ -228,13 +232,20 @@ def _create(prepared: Prepared, work: InProgress, recheck: PathCheck) -> None:
 
 
 def serve_foreground(
-    prepared: Prepared, state: ServerState, announce: Callable[[str], None]
+    prepared: Prepared,
+    state: ServerState,
+    announce: Callable[[str], None],
+    show: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the provisioned server from a proxy in this process until SIGINT or SIGTERM
-    (`announce` hears its URL once it is ready), then remove everything it created."""
+    (`announce` hears its URL once it is ready, `show` each line of the server's stderr),
+    or until the server ends by itself; then remove everything it created. Raises
+    `ServerExited`, with its exit code, when the server ended by itself."""
     engine, store, request = prepared.engine, prepared.store, prepared.request
+    watch = Watch(engine, state, show or (lambda line: None))
+    ended = None
     try:
-        with interruptible():
+        with interruptible(), watch.following():
             handoff.serve(
                 engine,
                 store,
@@ -244,24 +255,31 @@ def serve_foreground(
                 token=prepared.token,
                 restarts=request.restarts,
                 body=_session_body(prepared),
+                on_server_gone=watch.gone,
+                on_stderr=watch.line,
             )
     except KeyboardInterrupt:
         pass
     finally:
         with cleaning_up():
+            ended = watch.ended()
             teardown(engine, store, store.load(state.name) or state)
             forget(state.name)
+    if ended is not None:
+        raise ended
 
 
-def start_detached(prepared: Prepared, state: ServerState) -> str:
+def start_detached(prepared: Prepared, state: ServerState, wait: float | None = None) -> str:
     """Hand the provisioned server to a detached proxy (it outlives this process) and
-    return its base URL. On any failure everything is removed, and the proxy's last log
-    lines join the error's hint."""
+    return its base URL; with `wait`, only once the server serves (`readiness`), waiting
+    at most that many seconds. On any failure everything is removed: the proxy's last log
+    lines join the error's hint, or a `NotServing` error carries the server's last lines
+    on stderr."""
     engine, store, request = prepared.engine, prepared.store, prepared.request
     body = _session_body(prepared)
     try:
         with interruptible():
-            return handoff.spawn(
+            url = handoff.spawn(
                 store,
                 state,
                 request.port,
@@ -270,6 +288,14 @@ def start_detached(prepared: Prepared, state: ServerState) -> str:
                 restarts=request.restarts,
                 body=body,
             )
+            if wait is not None:
+                wait_serving(engine, state, url, prepared.token, wait)
+            return url
+    except NotServing as error:
+        error.with_tail(stderr_tail(engine, state))
+        with cleaning_up():
+            undo(engine, store, store.load(state.name) or state)
+        raise
     except BaseException as error:
         tail = log_tail(state.log_path)
         with cleaning_up():

@@ -73,7 +73,9 @@ def rows(seen: Census | None = None) -> list[dict[str, Any]]:
     store = Store()
     views: dict[str, dict[str, str] | None] = {}
     foreign: list[dict[str, Any]] = []
+    answering: dict[str, ContainerEngine] = {}
     for engine in (seen or engines(store)).require():
+        answering[engine.url] = engine
         reap(engine, store)
         views[engine.url] = {c["Id"]: str(c.get("State", "")) for c in engine.containers(LABEL)}
         foreign += [_foreign_row(c, engine) for c in look_alikes(engine, store)]
@@ -92,7 +94,21 @@ def rows(seen: Census | None = None) -> list[dict[str, Any]]:
         )
         for s in store.all()
     ]
+    by_name = {s.name: s for s in store.all()}
+    for row in found:
+        if row["status"] == Status.EXITED.value and (state := by_name.get(row["name"])):
+            row.update(ended(answering.get(state.engine_url), state.container_id or ""))
     return found + sorted(foreign, key=lambda r: (r["name"], r["container"]))
+
+
+def ended(engine: ContainerEngine | None, container: str) -> dict[str, Any]:
+    """An exited server's `exit_code` and when it exited (`finished`, as the engine says:
+    RFC 3339, UTC on both engines), from the engine's inspect; empty when it cannot say."""
+    found = engine.inspect(container) if engine is not None and container else None
+    seen = (found or {}).get("State") or {}
+    if not isinstance(seen, dict) or "ExitCode" not in seen:
+        return {}
+    return {"exit_code": seen["ExitCode"], "finished": seen.get("FinishedAt")}
 
 
 def listed(show_all: bool, seen: Census | None = None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import IO, Protocol
 
 from . import logfile
@@ -30,13 +31,15 @@ MAX_LOG_LINE = 64 * 1024
 
 class ServerLog:
     """The server's stderr, appended to a file line by line, each stamped as the log's
-    lines are (complete lines only, so the proxy's own lines do not land mid-line)."""
+    lines are (complete lines only, so the proxy's own lines do not land mid-line), and
+    each line handed to `on_line` as it comes (a foreground `run` shows them)."""
 
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, on_line: Callable[[str], None] | None = None) -> None:
         if path:
             private_log(path)
         self._file: IO[bytes] | None = open(path, "ab") if path else None  # noqa: SIM115 - closed in close()
         self._partial = b""
+        self._on_line = on_line
 
     def write(self, data: bytes) -> None:
         head, sep, rest = (self._partial + data).rpartition(b"\n")
@@ -55,14 +58,18 @@ class ServerLog:
             self._file = None
 
     def _emit(self, lines: bytes) -> None:
+        texts = lines.decode("utf-8", "replace").splitlines()
         if self._file is not None:
             # one stamped line per line the server wrote (`logfile`)
-            text = lines.decode("utf-8", "replace").splitlines()
-            self._file.write("".join(logfile.line(logfile.SERVER, t) + "\n" for t in text).encode())
+            self._file.write("".join(logfile.line(logfile.SERVER, t) + "\n" for t in texts).encode())
             self._file.flush()
-        else:
-            for line in lines.splitlines():
-                log.info("server: %s", line.decode("utf-8", "replace"))
+        if self._on_line is None and self._file is not None:
+            return
+        for text in texts:
+            if self._on_line is not None:
+                self._on_line(text)
+            else:
+                log.info("server: %s", text)
 
 
 class Bridge(Protocol):
@@ -113,6 +120,7 @@ class StdioBridge:
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         tasks: Tasks,
+        on_stderr: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
         self.router = Router()
@@ -125,7 +133,7 @@ class StdioBridge:
         self._tasks = tasks
         self._demux = Demuxer()
         self._lines = LineSplitter(config.max_line_bytes)
-        self._stderr = ServerLog(config.log_path)
+        self._stderr = ServerLog(config.log_path, on_stderr)
         self.server_gone = asyncio.Event()
         self.draining = True  # on shutdown, let requests in flight finish first
 
@@ -193,7 +201,11 @@ class StdioBridge:
     def health(self) -> tuple[bool, str]:
         if self.gone is not None:
             return False, self.gone
-        return True, "attached"
+        if (error := self.router.init_error) is not None:
+            return False, f"the server answered `initialize` with an error: {error}"
+        if self.router.initialized:
+            return True, "attached"
+        return True, "attached; no `initialize` answered yet"
 
     def refusing(self) -> str | None:
         open_ = (s for s in self.sessions.values() if not s.stateless)

@@ -49,6 +49,7 @@ REQUEST_DROP = frozenset({"host", "expect"})
 
 CONNECT_TIMEOUT = 10.0  # pool wait + connecting to the gate's socket
 HEALTH_TIMEOUT = 3.0  # a health probe's whole exchange
+SERVER_ERROR = 500  # an answer from this status up says the server is failing: not healthy
 CLIENT_CHECK = 1.0  # how often a quiet stream checks that its client is still there
 MAX_CONNECTIONS = 128  # each is one gate connection and one server connection
 SESSION_HEADER = "Mcp-Session-Id"
@@ -276,7 +277,8 @@ class Forwarder:
         return response  # aiohttp ends the body, and copes if the client has gone
 
     async def healthy(self) -> tuple[bool, str]:
-        """Whether the server answers HTTP through the gate now; any status counts."""
+        """Whether the server answers HTTP through the gate now: any status counts but a
+        server error (5xx), which is the server's own answer that it is failing."""
         try:
             mode = os.stat(self._socket_path).st_mode
         except OSError as error:
@@ -290,7 +292,8 @@ class Forwarder:
                 _session(self._socket_path, force_close=True) as session,
                 session.get(self._base, headers=headers, timeout=timeout) as response,
             ):
-                return True, f"the server answered HTTP {response.status}"
+                ok = response.status < SERVER_ERROR
+                return ok, f"the server answered HTTP {response.status}"
         except (aiohttp.ClientError, OSError, TimeoutError) as error:
             return False, f"the server did not answer through the gate: {_reason(error)}"
 

@@ -73,6 +73,8 @@ class Router:
         self._init_waiting: list[tuple[str, Message]] = []
         self._initialized_sent = False
         self.gone: str | None = None
+        # the server's error for the last forwarded `initialize` (None: none, or a result)
+        self.init_error: str | None = None
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -103,6 +105,11 @@ class Router:
         """The client gave up on a request (timeout, disconnect): tell the server."""
         state = self._sessions.get(session)
         return [] if state is None else self._cancel(session, state, original_json, reason)
+
+    @property
+    def initialized(self) -> bool:
+        """Whether the server has answered an `initialize` with a result."""
+        return self._init_result is not None
 
     @property
     def sessions(self) -> int:
@@ -270,6 +277,7 @@ class Router:
         the sessions that waited for it."""
         self._init_id = None
         waiting, self._init_waiting = self._init_waiting, []
+        self.init_error = _error_text(message.body)
         if "result" in message.body:
             self._init_result = message.body["result"]
             for session in [first, *(s for s, _ in waiting)]:
@@ -399,6 +407,15 @@ def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:
 
 def _waiting(waiting: list[tuple[str, Message]], session: str, message: Message) -> bool:
     return any(s == session and m.id == message.id for s, m in waiting)
+
+
+def _error_text(body: dict[str, Any]) -> str | None:
+    """What a response's error says (None for a result)."""
+    if "result" in body:
+        return None
+    error = body.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    return str(message) if message else "no reason given"
 
 
 def _error_raw(id_json: bytes, code: int, message: str) -> bytes:

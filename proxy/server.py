@@ -54,6 +54,7 @@ async def serve(
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
     spawn: Spawn | None = None,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> None:
     """Serve `config`'s server until `stop` is set.
 
@@ -66,11 +67,12 @@ async def serve(
     a stdio container. When a stdio server is gone and `restart(reason)` gives its new
     streams, the proxy re-attaches and the sessions carry on; `on_server_gone` is called
     only once no restart follows. With `session_mode` "per-session" nothing is attached
-    up front: `spawn()` starts a server for each session as it opens.
+    up front: `spawn()` starts a server for each session as it opens. `on_stderr(line)`
+    hears each line of a shared stdio server's stderr as it comes (it goes to the log too).
     """
     _check(config, stream, spawn)
     tasks = Tasks(f"proxy:{config.name}")
-    bridge, upstream = await _backend(config, tasks, stream, spawn)
+    bridge, upstream = await _backend(config, tasks, stream, spawn, on_stderr)
     if on_attached is not None:
         on_attached()
     # aiohttp and the app, only now: see APP_MODULE
@@ -132,7 +134,11 @@ def _is_loopback(host: str) -> bool:
 
 
 async def _backend(
-    config: ProxyConfig, tasks: Tasks, stream: Stream | None, spawn: Spawn | None = None
+    config: ProxyConfig,
+    tasks: Tasks,
+    stream: Stream | None,
+    spawn: Spawn | None = None,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> tuple[Bridge | None, Upstream | None]:
     if config.session_mode == "per-session":
         assert spawn is not None
@@ -142,7 +148,7 @@ async def _backend(
             assert config.engine_socket is not None
             assert config.container_id is not None
             stream = await attach(config.engine_socket, config.container_id)
-        return StdioBridge(config, *stream, tasks), None
+        return StdioBridge(config, *stream, tasks, on_stderr), None
     # the HTTP transports' half imports aiohttp: not before it is needed (see APP_MODULE)
     from .forward import Forwarder
 
@@ -239,12 +245,16 @@ def run(
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
     spawn: Spawn | None = None,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> int:
     """Serve in this process until SIGINT/SIGTERM: 0 after a clean stop, 1 when the proxy
     could not run (logged), 130 when a second signal cut the draining short.
-    `on_ready` and `on_server_gone` are called as `serve` calls them (in its loop)."""
+    `on_ready`, `on_server_gone` and `on_stderr` are called as `serve` calls them (in its
+    loop)."""
     with _log_file(config.log_path):
-        return asyncio.run(_main(config, on_ready, on_server_gone, on_attached, restart, spawn))
+        return asyncio.run(
+            _main(config, on_ready, on_server_gone, on_attached, restart, spawn, on_stderr)
+        )
 
 
 async def _main(
@@ -254,6 +264,7 @@ async def _main(
     on_attached: Callable[[], None] | None = None,
     restart: Restart | None = None,
     spawn: Spawn | None = None,
+    on_stderr: Callable[[str], None] | None = None,
 ) -> int:
     stop = asyncio.Event()
     main = asyncio.current_task()
@@ -278,6 +289,7 @@ async def _main(
                 on_attached=on_attached,
                 restart=restart,
                 spawn=spawn,
+                on_stderr=on_stderr,
             )
         except ProxyError as error:
             log.error("%s%s", error.message, f" (hint: {error.hint})" if error.hint else "")

@@ -13,6 +13,7 @@ import click
 
 from mcp_lok.launcher.handoff import TOKEN_VARIABLE, serve_detached
 from mcp_lok.launcher.launch import Prepared, prepare, provision, serve_foreground, start_detached
+from mcp_lok.launcher.readiness import START_WAIT, NotServing
 from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import ServerState, client_urls
 from mcp_lok.policy import Compiled, render_all
@@ -52,8 +53,10 @@ def snippet(name: str, urls: dict[str, str | None], transport: str, token: str |
 def run(**options: Any) -> None:
     """Run IMAGE locked down in the foreground, serving it to MCP clients on 127.0.0.1.
 
-    Prints the client URLs and a client config snippet on stderr. Ctrl-C or SIGTERM
-    stops and removes everything it created. Arguments after `--` become the command.
+    Prints the client URLs and a client config snippet on stderr, then the server's
+    stderr as it comes, each line marked `server:`. Ctrl-C or SIGTERM stops and removes
+    everything it created; so does the server's end, which exits 1 with its exit code.
+    Arguments after `--` become the command.
     """
     prepared, state = _prepared(options, detached=False)
     token = prepared.token
@@ -70,22 +73,40 @@ def run(**options: Any) -> None:
             lines.append(NO_AUTH_WARNING.format(name=state.name))
         echo("\n".join(lines), err=True)
 
-    serve_foreground(prepared, state, announce)
+    serve_foreground(prepared, state, announce, show=lambda line: echo(f"server: {line}", err=True))
     echo(f"{state.name} stopped and removed", err=True)
 
 
 @click.command(cls=LokCommand)
 @launch_options
 @FORMAT
-def start(fmt: str, **options: Any) -> None:
-    """Start IMAGE locked down in the background; prints its name and URLs, and a client
-    config snippet on stderr.
+@click.option(
+    "--wait",
+    type=click.FloatRange(min=0, min_open=True),
+    default=START_WAIT,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait until the server serves: a stdio server has answered "
+    "`initialize` through the proxy, an HTTP server's port answers.",
+)
+@click.option("--no-wait", is_flag=True, help="Return once the proxy listens.")
+def start(fmt: str, wait: float, no_wait: bool, **options: Any) -> None:
+    """Start IMAGE locked down in the background; prints its name and URLs once it serves.
 
-    The proxy runs detached and survives the terminal closing. Stop it with
-    `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
+    The proxy runs detached and survives the terminal closing. If the server exits or does
+    not serve in time, its last lines on stderr are printed, everything is removed, and
+    the exit code is 1. Stop it with `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.
     """
+    if no_wait and _given(click.get_current_context(), "wait"):
+        raise click.UsageError("`--wait` and `--no-wait` cannot be used together")
     prepared, state = _prepared(options, detached=True)
-    report_detached(fmt, state, start_detached(prepared, state), prepared.token)
+    try:
+        url = start_detached(prepared, state, wait=None if no_wait else wait)
+    except NotServing as error:
+        for line in error.tail:
+            echo(f"server: {line}", err=True)
+        raise
+    report_detached(fmt, state, url, prepared.token)
 
 
 def report_detached(fmt: str, state: ServerState, base: str, token: str | None) -> None:
@@ -103,6 +124,11 @@ def report_detached(fmt: str, state: ServerState, base: str, token: str | None) 
         shown.append(f"bearer token: {token}")
     echo("\n".join([state.name, *(u for u in shown if u)]))
     echo(f"client config:\n{snippet(state.name, urls, state.transport, token)}", err=True)
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    """Whether the option `name` was given on the command line (not its default)."""
+    return ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
 
 
 @click.command("_proxy", cls=LokCommand, hidden=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,8 @@ def list_(show_all: bool, fmt: str) -> None:
     CONTAINER_HOST names, else the usual sockets, and every engine a server was started
     on); one that does not answer is named on stderr, and its servers show as `unknown`.
     Exits 1 when none answers.
+    An exited server's status says its exit code and when it exited (`exit_code` and
+    `finished` in JSON).
 
     With `--all`, also stopped servers, and containers that carry mcp-lok's labels but that
     no launch created (status `foreign`: mcp-lok never stops or removes them)."""
@@ -63,8 +67,17 @@ def list_(show_all: bool, fmt: str) -> None:
         if server["status"] == "degraded":
             echo(f"{server['name']}: degraded: {server['note']}", err=True)
     shown = {True: "token", False: "NONE", None: "-"}
+    now = datetime.now(UTC)
     table = [[c.upper() for c in COLUMNS]] + [
-        [shown[r[c]] if c == "auth" else str(r[c] or "-") for c in COLUMNS] for r in found
+        [
+            shown[r[c]]
+            if c == "auth"
+            else status_cell(r, now)
+            if c == "status"
+            else str(r[c] or "-")
+            for c in COLUMNS
+        ]
+        for r in found
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     for row in table:
@@ -78,6 +91,32 @@ def silent_line(silent: Silent, consequence: str) -> str:
     if silent.servers:
         line += f"; its servers {consequence}: {', '.join(silent.servers)}"
     return line
+
+
+def status_cell(row: dict[str, Any], now: datetime) -> str:
+    """A row's status; an exited server's with its exit code and how long ago it exited,
+    as `exited (2) 5 minutes ago`."""
+    if "exit_code" not in row:
+        return str(row["status"])
+    ago = _ago(row.get("finished"), now)
+    return f"{row['status']} ({row['exit_code']})" + (f" {ago}" if ago else "")
+
+
+# RFC 3339 as both engines write it: nanoseconds, which `fromisoformat` does not take
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+
+def _ago(when: object, now: datetime) -> str | None:
+    found = _RFC3339.fullmatch(when) if isinstance(when, str) else None
+    if found is None:
+        return None
+    zone = "+00:00" if found[2] == "Z" else found[2]
+    seconds = int((now - datetime.fromisoformat(found[1] + zone)).total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count > 1 else ''} ago"
+    return f"{max(seconds, 0)} seconds ago"
 
 
 @click.command(cls=LokCommand)

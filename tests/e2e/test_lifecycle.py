@@ -29,7 +29,10 @@ from pytest_bdd import given, parsers, scenarios, then, when
 from .conftest import MCP_LOK, World, mcp_lok
 from .engines import HARDENED_FIELDS, SOCKETS, EngineUnderTest, unavailable, unique_name
 
-# steps of `restart`, `inspect` and `logs`, imported so that pytest-bdd finds them here
+# pytest-bdd makes every step a fixture of the module that defines it: the steps of
+# `restart`, `inspect` and `logs`, and of servers that fail, imported here, where the
+# scenarios run
+from .lifecycle_failures import *  # noqa: F403
 from .verbs_steps import *  # noqa: F403
 
 scenarios("lifecycle.feature")

@@ -193,3 +193,70 @@ Feature: Server lifecycle
       | engine | count |
       | docker | 50    |
       | podman | 50    |
+
+  Scenario Outline: a server that dies under `run` is told, with its stderr, and leaves nothing, on <engine>
+    Given the <engine> engine
+    When I run a server that refuses its arguments in the foreground
+    Then it ends by itself with code 1 within 60 seconds
+    And stderr shows the server's refusal, marked as the server's
+    And stderr says "exited with code 2; everything it created is removed"
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a `start` whose server dies at once fails with its stderr and leaves nothing, on <engine>
+    Given the <engine> engine
+    When I start a server that refuses its arguments
+    Then the exit code is 1
+    And stderr shows the server's refusal, marked as the server's
+    And stderr says "exited with code 2 before it served"
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: a `start` of <server> times out after `--wait`, and leaves nothing, on <engine>
+    Given the <engine> engine
+    When I start <server> with `--wait <seconds>`
+    Then the exit code is 1
+    And stderr says "did not serve within <seconds>s"
+    And the engine has no container and no network of it
+    And its runtime folder is gone
+
+    Examples:
+      | engine | server                            | seconds |
+      | docker | a stdio server that never answers | 1       |
+      | docker | an HTTP server that never answers | 2       |
+      | podman | a stdio server that never answers | 1       |
+      | podman | an HTTP server that never answers | 2       |
+
+  Scenario Outline: `start --no-wait` returns before the server serves, on <engine>
+    Given the <engine> engine
+    When I start a stdio server that never answers with `--no-wait`
+    Then the exit code is 0
+    And it took less than 30 seconds
+    And `mcp-lok list` shows it as "running"
+    And its proxy's /health says no `initialize` was answered yet
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |
+
+  Scenario Outline: `list` shows an exited server's exit code and since when, on <engine>
+    Given the <engine> engine
+    When I start a server that refuses its arguments with `--no-wait`
+    Then the exit code is 0
+    And `mcp-lok list` shows it exited with code 2, and since when
+
+    Examples:
+      | engine |
+      | docker |
+      | podman |

@@ -38,9 +38,12 @@ Feature: Many client sessions on one stdio server
       | podman | /mcp     |
       | podman | /sse     |
 
+  # the first message a stdio server gets picks its protocol era for good (the SDK refuses
+  # the other era after it), and `start` waits with an `initialize`, the handshake era:
+  # `--no-wait` leaves the choice to the first client, here a 2026-07-28 one
   Scenario Outline: a 2026-07-28 client without handshake or session is served on <engine>
     Given the <engine> engine
-    And `mcp-lok start` runs the test server over stdio with its protocol tools
+    And `mcp-lok start` runs the test server over stdio with its protocol tools and "--no-wait"
     Then a raw `server/discover` without a session is answered by the server with "2026-07-28"
     And a raw stateless `tools/call echo` is answered "stateless" with no session named
 

@@ -29,6 +29,8 @@ class FakeEngine:
     containers_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     networks_by_id: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # a container's output, as `logs` reads it
+    output: dict[str, list[bytes]] = field(default_factory=dict)
     # image → its files, as `read_image_files` reads them
     image_files: dict[str, dict[str, bytes]] = field(
         default_factory=lambda: {
@@ -87,8 +89,18 @@ class FakeEngine:
     def inspect(self, container: str) -> dict[str, Any] | None:
         for found in self.containers_by_id.values():
             if container in (found["Id"], found["Names"][0][1:]):
-                return {"State": {"Running": found["State"] == "running"}, **found}
+                state = {
+                    "Status": found["State"],
+                    "Running": found["State"] == "running",
+                    "ExitCode": found.get("ExitCode", 0),
+                    "FinishedAt": found.get("FinishedAt", "0001-01-01T00:00:00Z"),
+                }
+                return {**found, "State": state}
         return None
+
+    def exit(self, container: str, code: int, finished: str) -> None:
+        """The container stops by itself, with `code`, at `finished` (RFC 3339)."""
+        self.containers_by_id[container].update(State="exited", ExitCode=code, FinishedAt=finished)
 
     def inspect_network(self, network: str) -> dict[str, Any] | None:
         return self.networks_by_id.get(network)
@@ -120,7 +132,7 @@ class FakeEngine:
         since: datetime | None = None,
     ) -> Iterator[bytes]:
         stamp = b"2026-12-07T21:00:00.123456789Z " if timestamps else b""
-        return iter([stamp + b"gate log\n"])
+        return iter([stamp + chunk for chunk in self.output.get(container, [b"gate log\n"])])
 
     def image_id(self, image: str) -> str:
         self.require_image(image)

@@ -15,7 +15,7 @@ from mcp_lok.launcher.engine import ContainerEngine, EngineClient
 from .fakes import FakeEngine
 
 # the fake's own ways of arranging a scene, which the adapter has no need of
-ARRANGING = {"add_container", "add_network"}
+ARRANGING = {"add_container", "add_network", "exit"}
 
 
 def members(kind: type[Any]) -> dict[str, Any]:

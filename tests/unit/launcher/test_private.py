@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from mcp_lok.launcher import creation, handoff, servers, state
+from mcp_lok.launcher import creation, handoff, launch, servers, state
 from mcp_lok.launcher import engine as adapter
 from mcp_lok.launcher.cli import cli
 from mcp_lok.launcher.inspection import owner_problem
+from mcp_lok.launcher.readiness import START_WAIT
 from mcp_lok.launcher.state import Store
 
 from .fakes import FakeEngine
@@ -56,6 +57,13 @@ def proxies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str | 
         return URL
 
     monkeypatch.setattr(handoff, "spawn", spawn)
+
+    # no server behind the fake proxy: whether it serves is `test_readiness`'s business;
+    # how long `start` was told to wait is kept under the name "wait"
+    def waited(*args: Any) -> None:
+        handed["wait"] = str(args[-1])  # (engine, state, url, token, timeout)
+
+    monkeypatch.setattr(launch, "wait_serving", waited)
     return handed
 
 
@@ -220,3 +228,29 @@ def test_the_token_is_shown_to_the_servers_owner_only(
     assert owner_problem(tmp_path / "gone") == (
         "cannot look at the server's folder: No such file or directory"
     )
+
+
+def test_start_waits_as_long_as_asked_or_not_at_all(proxies: dict[str, str | None]) -> None:
+    start()
+    assert proxies.pop("wait") == str(START_WAIT)
+    start("--wait", "2.5", "--name", "other")
+    assert proxies.pop("wait") == "2.5"
+    start("--no-wait", "--name", "third")
+    assert "wait" not in proxies
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        (["--wait", "3", "--no-wait"], "`--wait` and `--no-wait` cannot be used together"),
+        (["--wait", "0"], "'--wait'"),
+        (["--wait", "soon"], "'--wait'"),
+    ],
+)
+def test_a_wait_that_cannot_be_is_a_usage_error(
+    proxies: dict[str, str | None], options: list[str], says: str
+) -> None:
+    result = CliRunner().invoke(cli, ["start", *options, IMAGE])
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr
+    assert proxies == {}  # nothing was started

@@ -8,13 +8,17 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from mcp_lok.launcher import creation, launch, servers, state
 from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher.cli import cli
+from mcp_lok.launcher.cli.servers import status_cell
 from mcp_lok.launcher.errors import LokError, UsageError
 from mcp_lok.launcher.request import LaunchRequest
 from mcp_lok.launcher.state import Store
@@ -150,3 +154,30 @@ def test_a_name_is_acted_on_where_it_was_started_and_another_engine_is_refused(
     assert servers.with_status("time", engine_choice="docker")[0] == server
     servers.remove_server("time", force=True, engine_choice=engine.url)
     assert Store().load("time") is None
+
+
+def test_an_exited_server_is_listed_with_its_exit_code_and_since_when(engine: FakeEngine) -> None:
+    server = replace(started(engine), phase="running")
+    Store().save(server)
+    engine.exit(server.container_id, 2, "2026-12-07T21:03:11.123456789Z")
+    [row] = servers.listed(show_all=False)
+    assert (row["status"], row["exit_code"], row["finished"]) == (
+        "exited",
+        2,
+        "2026-12-07T21:03:11.123456789Z",
+    )
+    now = datetime(2026, 12, 7, 21, 8, 30, tzinfo=UTC)
+    assert status_cell(row, now) == "exited (2) 5 minutes ago"
+    assert status_cell(row, now - timedelta(minutes=5)) == "exited (2) 19 seconds ago"
+    assert status_cell({**row, "finished": "2026-12-06T21:03:11+00:00"}, now) == (
+        "exited (2) 1 day ago"
+    )
+    assert status_cell({**row, "finished": None}, now) == "exited (2)"
+    assert status_cell({"status": "running"}, now) == "running"
+    table = CliRunner().invoke(cli, ["list"])
+    assert "exited (2) " in table.stdout
+
+
+def test_a_server_whose_engine_cannot_say_how_it_exited_is_listed_without() -> None:
+    assert servers.ended(None, "c1") == {}
+    assert servers.ended(FakeEngine(), "gone") == {}

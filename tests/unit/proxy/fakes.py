@@ -66,7 +66,10 @@ class FakeServer:
         if "id" not in message:
             return
         method, id = message["method"], message["id"]
-        if method == "initialize":
+        if method == "initialize" and message.get("params", {}).get("fail"):
+            error = {"code": -32603, "message": "initialize failed"}
+            self.send(writer, {"jsonrpc": "2.0", "id": id, "error": error})
+        elif method == "initialize":
             self.send(writer, {"jsonrpc": "2.0", "id": id, "result": INIT_RESULT})
         elif method == "tools/call":
             await self._tool(writer, id, message["params"])

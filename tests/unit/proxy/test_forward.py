@@ -37,9 +37,14 @@ class Upstream:
     release: asyncio.Event = field(default_factory=asyncio.Event)
     client_gone: asyncio.Event = field(default_factory=asyncio.Event)
     seen: list[dict[str, object]] = field(default_factory=list)
+    failing: bool = False  # `/` answers 500 instead of 404
 
 
 UP = web.AppKey("up", Upstream)
+
+
+async def _root(request: web.Request) -> web.Response:
+    return web.Response(status=500 if request.app[UP].failing else 404)
 
 
 async def _echo(request: web.Request) -> web.Response:
@@ -146,6 +151,7 @@ async def upstream(sock_dir: str) -> AsyncIterator[Upstream]:
     app = web.Application()
     app[UP] = up
     app.router.add_route("*", "/echo{tail:.*}", _echo)
+    app.router.add_get("/", _root)
     app.router.add_get("/sse", _sse)
     app.router.add_get("/sse-forever", _sse_forever)
     app.router.add_get("/sse-quiet", _sse_quiet)
@@ -367,6 +373,8 @@ async def test_healthy_says_whether_the_server_answers(sock_dir: str, upstream: 
     forwarder = Forwarder(f"{sock_dir}/ingress.sock", PORT)
     try:
         assert await forwarder.healthy() == (True, "the server answered HTTP 404")
+        upstream.failing = True
+        assert await forwarder.healthy() == (False, "the server answered HTTP 500")
     finally:
         await forwarder.close()
 

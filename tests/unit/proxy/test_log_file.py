@@ -113,3 +113,14 @@ def test_a_foreground_proxy_passes_its_lines_on(tmp_path: Path) -> None:
     with _log_file(str(log)):
         assert logger.propagate
     assert not logfile.stderr_is(str(log))
+
+
+def test_each_whole_line_is_also_handed_on_as_it_comes(tmp_path: Path) -> None:
+    seen: list[str] = []
+    server = ServerLog(str(tmp_path / "stderr.log"), seen.append)
+    server.write(b"usage: server [-h]\nerror: unrecognized argu")
+    assert seen == ["usage: server [-h]"]
+    server.write(b"ments: --bogus-flag\n")
+    server.close()
+    assert seen == ["usage: server [-h]", "error: unrecognized arguments: --bogus-flag"]
+    assert (tmp_path / "stderr.log").read_text().splitlines() == seen

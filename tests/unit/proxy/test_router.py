@@ -266,6 +266,22 @@ def test_a_failed_initialize_is_passed_on_and_the_next_one_forwarded(router: Rou
     assert to_server(router.from_client("b", request(3, "initialize")))
 
 
+def test_the_servers_answer_to_initialize_is_remembered_until_one_succeeds(
+    router: Router,
+) -> None:
+    assert (router.initialized, router.init_error) == (False, None)
+    [sent] = to_server(router.from_client("a", request(1, "initialize")))
+    error = {"code": -32602, "message": "unsupported"}
+    router.from_server(line({"jsonrpc": "2.0", "id": sent["id"], "error": error}))
+    assert (router.initialized, router.init_error) == (False, "unsupported")
+    [again] = to_server(router.from_client("b", request(2, "initialize")))
+    router.from_server(line({"jsonrpc": "2.0", "id": again["id"], "error": {"code": 1}}))
+    assert router.init_error == "no reason given"
+    [last] = to_server(router.from_client("b", request(3, "initialize")))
+    router.from_server(line({"jsonrpc": "2.0", "id": last["id"], "result": INIT_RESULT}))
+    assert (router.initialized, router.init_error) == (True, None)
+
+
 def test_the_first_session_leaving_mid_initialize_still_initializes_the_rest(
     router: Router,
 ) -> None:

@@ -266,6 +266,27 @@ async def test_health_reports_the_server_and_its_sessions(proxy: Proxy) -> None:
     }
 
 
+async def test_health_is_ok_only_once_the_server_answered_initialize(proxy: Proxy) -> None:
+    before = await (await proxy.http.get(f"{proxy.url}/health")).json()
+    assert (before["status"], before["detail"]) == ("ok", "attached; no `initialize` answered yet")
+    await proxy.initialize()
+    after = await (await proxy.http.get(f"{proxy.url}/health")).json()
+    assert (after["status"], after["detail"]) == ("ok", "attached")
+
+
+async def test_health_is_503_when_the_server_answered_initialize_with_an_error(
+    proxy: Proxy,
+) -> None:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"fail": True}}
+    answer = await (await proxy.post(body)).json()
+    assert answer["error"]["message"] == "initialize failed"
+    health = await proxy.http.get(f"{proxy.url}/health")
+    assert health.status == 503
+    about = await health.json()
+    assert about["status"] == "unavailable"
+    assert about["reason"] == "the server answered `initialize` with an error: initialize failed"
+
+
 async def _next_event(stream: object) -> sse.Event:
     parser = sse.Parser()
     content = stream.content  # type: ignore[attr-defined]
