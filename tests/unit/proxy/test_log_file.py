@@ -123,4 +123,5 @@ def test_each_whole_line_is_also_handed_on_as_it_comes(tmp_path: Path) -> None:
     server.write(b"ments: --bogus-flag\n")
     server.close()
     assert seen == ["usage: server [-h]", "error: unrecognized arguments: --bogus-flag"]
-    assert (tmp_path / "stderr.log").read_text().splitlines() == seen
+    stamped = (tmp_path / "stderr.log").read_text().splitlines()
+    assert [line.split(" server: ", 1)[1] for line in stamped] == seen
