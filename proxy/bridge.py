@@ -112,7 +112,7 @@ class StdioBridge:
         tasks: Tasks,
     ) -> None:
         self.config = config
-        self.router = Router()
+        self.router = Router(config.name)
         self.sessions: dict[str, Session] = {}
         self._stateless = 0  # how many of `sessions` are stateless
         self._admission = Admission(config.max_sessions)
