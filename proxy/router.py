@@ -69,7 +69,7 @@ class _Session:
 
 
 class Router:
-    def __init__(self, name: str = "the server") -> None:
+    def __init__(self, name: str = "shared") -> None:
         self._next_id = 1
         self._tick = 0
         self._sessions: dict[str, _Session] = {}

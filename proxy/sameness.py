@@ -31,8 +31,8 @@ def watched(method: str, params: Any) -> bool:
 
 
 class Sameness:
-    def __init__(self, server: str = "the server") -> None:
-        self._server = server
+    def __init__(self, name: str = "shared") -> None:
+        self._name = name  # the server's, for the log
         self._last: dict[str, tuple[str, int]] = {}  # list method → (session, answer hash)
         self.warned = False
 
@@ -45,10 +45,10 @@ class Sameness:
             return
         self.warned = True
         log.warning(
-            "%s answered `%s` differently to two client sessions with no list change in"
-            " between: it behaves per client, which one server shared by every session"
-            " cannot be faithful to; run it with `--session-mode per-session`",
-            self._server,
+            "%s: the server answered `%s` differently to two client sessions with no list"
+            " change in between: it behaves per client, which one server shared by every"
+            " session cannot be faithful to; run it with `--session-mode per-session`",
+            self._name,
             method,
         )
 

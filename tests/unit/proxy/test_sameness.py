@@ -58,7 +58,7 @@ def test_two_sessions_listed_differently_with_no_change_in_between_is_warned_onc
     listed(router, "b", ["echo", "admin"])
     listed(router, "a", ["echo"])
     [warning] = warnings(caplog)
-    assert warning.startswith("web answered `tools/list` differently to two client sessions")
+    assert warning.startswith("web: the server answered `tools/list` differently to two client")
     assert "--session-mode per-session" in warning
 
 
