@@ -52,6 +52,7 @@ SET_LEVEL = "logging/setLevel"
 METHODS = frozenset({SUBSCRIBE, UNSUBSCRIBE, SET_LEVEL})  # the requests decided here
 UPDATED = "notifications/resources/updated"
 MESSAGE = "notifications/message"
+ROUTED = frozenset({UPDATED, MESSAGE})  # the notifications that do not go to everyone
 
 
 @dataclass(frozen=True, slots=True)

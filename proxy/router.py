@@ -25,7 +25,7 @@ from typing import Any
 from . import asking, audience, jsonrpc
 from .audience import Answer, Audience, Call, Effect, Forward
 from .jsonrpc import Id, Invalid, Kind, Message
-from .sameness import Sameness, watched
+from .sameness import LISTS, Sameness, watched
 
 log = logging.getLogger(__name__)
 
@@ -154,12 +154,14 @@ class Router:
             if self._init_id is not None:  # the first one is still in flight: wait for it
                 self._init_waiting.append((session, message))
                 return []
-        decided: Forward | Answer | None = None
         if message.method in audience.METHODS:
             decided = self.audience.request(session, message.method, message.body.get("params"))
-        if isinstance(decided, Answer):
-            return [ToClient(session, jsonrpc.result(message.id, {}), original_json)]
-        return [ToServer(self._forward_request(session, state, message, original_json, decided))]
+            if isinstance(decided, Answer):
+                return [ToClient(session, jsonrpc.result(message.id, {}), original_json)]
+            return [
+                ToServer(self._forward_request(session, state, message, original_json, decided))
+            ]
+        return [ToServer(self._forward_request(session, state, message, original_json))]
 
     def _forward_request(
         self,
@@ -177,7 +179,7 @@ class Router:
             pending.effect = decided.effect
             if decided.params is not None:
                 body["params"] = decided.params
-        else:
+        elif message.method in LISTS:
             pending.watch = watched(message.method, body.get("params"))
         meta = _progress_meta(body)
         if meta is not None:  # route the server's progress back by a token no one else has
@@ -346,9 +348,11 @@ class Router:
         if message.method == "notifications/cancelled":
             session = self._asked.pop(jsonrpc.dumps(params.get("requestId")), None)
             return [] if session is None else [ToClient(session, line)]
+        if message.method in audience.ROUTED:
+            hearing = self.audience.recipients(message.method, params, self._sessions)
+            return [ToClient(session, line) for session in hearing]
         self.sameness.changed(message.method)
-        hearing = self.audience.recipients(message.method, params, self._sessions)
-        return [ToClient(session, line) for session in hearing]
+        return [ToClient(session, line) for session in self._sessions]
 
     def _progress(self, message: Message, params: dict[str, Any]) -> list[Out]:
         token = params.get("progressToken")
