@@ -61,7 +61,9 @@ class ServerLog:
         texts = lines.decode("utf-8", "replace").splitlines()
         if self._file is not None:
             # one stamped line per line the server wrote (`logfile`)
-            self._file.write("".join(logfile.line(logfile.SERVER, t) + "\n" for t in texts).encode())
+            self._file.write(
+                "".join(logfile.line(logfile.SERVER, t) + "\n" for t in texts).encode()
+            )
             self._file.flush()
         if self._on_line is None and self._file is not None:
             return
@@ -123,7 +125,7 @@ class StdioBridge:
         on_stderr: Callable[[str], None] | None = None,
     ) -> None:
         self.config = config
-        self.router = Router()
+        self.router = Router(config.name)
         self.sessions: dict[str, Session] = {}
         self._stateless = 0  # how many of `sessions` are stateless
         self._admission = Admission(config.max_sessions)

@@ -17,9 +17,17 @@ PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
-SERVER_GONE = -32000  # implementation-defined range: the server's stream has ended
-REQUEST_TIMEOUT = -32001
-REQUEST_CANCELLED = -32002  # answers an HTTP request whose JSON-RPC request was cancelled
+# The proxy's own errors, sent in the server's place. MCP (2026-07-28, "Error Codes")
+# calls -32000 to -32019 legacy: these two keep the meaning the SDKs gave them there
+# (the connection closed; the request timed out). -32020 to -32099 is the
+# specification's, and a new code for a purpose MCP does not define belongs outside
+# JSON-RPC's reserved -32768 to -32000 altogether.
+SERVER_GONE = -32000  # the server's stream has ended
+REQUEST_TIMEOUT = -32001  # the server did not answer in time
+# Ends the HTTP request that carried a JSON-RPC request its client then cancelled: the
+# server sends no answer to a cancelled request (MCP), but the POST still needs one, and
+# the client ignores it. Not -32002, which MCP used for "resource not found".
+REQUEST_CANCELLED = -31001
 
 Id = int | str
 
@@ -123,7 +131,7 @@ def result(id: Id, value: Any) -> bytes:
 # A server response to one of the proxy's own ids, as stdio servers write them:
 # `{"jsonrpc":"2.0","id":17,"result":…` (the SDKs put `jsonrpc` and `id` first).
 _RESPONSE_PREFIX = re.compile(
-    rb'\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,18})\s*,\s*"(?:result|error)"\s*:'
+    rb'\{\s*"jsonrpc"\s*:\s*"2\.0"\s*,\s*"id"\s*:\s*(\d{1,18})\s*,\s*"(result|error)"\s*:'
 )
 
 
@@ -132,6 +140,21 @@ def response_id(line: bytes) -> int | None:
     None when the line does not start like a response (then parse it)."""
     match = _RESPONSE_PREFIX.match(line)
     return int(match.group(1)) if match else None
+
+
+def is_error(line: bytes) -> bool:
+    """Whether the response `line` (that `response_id` matched) is an error."""
+    match = _RESPONSE_PREFIX.match(line)
+    assert match is not None
+    return match.group(2) == b"error"
+
+
+def after_id(line: bytes) -> bytes:
+    """The response `line` (that `response_id` matched) from its `result` or `error` on:
+    what it says, whichever id it answers."""
+    match = _RESPONSE_PREFIX.match(line)
+    assert match is not None
+    return line[match.start(2) - 1 :]  # from its opening quote
 
 
 def swap_response_id(line: bytes, original: bytes) -> bytes:

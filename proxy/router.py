@@ -3,10 +3,13 @@
 Clients choose their own JSON-RPC ids, so two sessions may both send id 1. The router
 gives every client request a fresh proxy id on its way to the server and keeps
 proxy id → (session, original id); the server's response goes back to that session only,
-with the original id (and its JSON type) restored. Server notifications go to every
-session, or to the one they concern (progress, cancellation); a server request goes to one
-ready session, and only that session's answer is forwarded, with the server's own id.
-The first `initialize` is forwarded; later sessions are answered from its cached result.
+with the original id (and its JSON type) restored. Progress and cancellations go to the
+session they concern; other server notifications go to the sessions `audience` names
+(resource updates to their subscribers, log messages by level, the rest to everyone),
+and the subscriptions and log level the server is told are `audience`'s too. A server
+request goes to the session `asking` chooses, and only its answer is forwarded, with the
+server's own id. The first `initialize` is forwarded; later sessions are answered from its
+cached result. Lists answered differently to two sessions are `sameness`'s to report.
 
 Input is parsed messages or raw server lines; output is a list of `ToServer` / `ToClient`.
 Sockets, HTTP, timers and session ids are the caller's.
@@ -15,11 +18,14 @@ Sockets, HTTP, timers and session ids are the caller's.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import jsonrpc
+from . import asking, audience, jsonrpc
+from .audience import Answer, Audience, Call, Effect, Forward
 from .jsonrpc import Id, Invalid, Kind, Message
+from .sameness import LISTS, Sameness, watched
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +54,8 @@ class _Pending:
     original_json: bytes
     method: str
     progress: Any = None  # the client's own progress token, when one was rewritten
+    effect: Effect | None = None  # what the server's answer settles (`audience`)
+    watch: bool = False  # its answer is compared with other sessions' (`sameness`)
 
 
 @dataclass(slots=True)
@@ -61,7 +69,7 @@ class _Session:
 
 
 class Router:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "shared") -> None:
         self._next_id = 1
         self._tick = 0
         self._sessions: dict[str, _Session] = {}
@@ -75,6 +83,8 @@ class Router:
         self.gone: str | None = None
         # the server's error for the last forwarded `initialize` (None: none, or a result)
         self.init_error: str | None = None
+        self.audience = Audience()
+        self.sameness = Sameness(name)
 
     # -- sessions ---------------------------------------------------------------------
 
@@ -99,7 +109,7 @@ class Router:
             msg = "the client session that was asked has closed"
             out.append(ToServer(_error_raw(asked, jsonrpc.INTERNAL_ERROR, msg)))
         self._init_waiting = [(s, m) for s, m in self._init_waiting if s != session]
-        return out
+        return out + self._own(self.audience.forget(session))
 
     def cancel(self, session: str, original_json: bytes, reason: str) -> list[Out]:
         """The client gave up on a request (timeout, disconnect): tell the server."""
@@ -143,7 +153,7 @@ class Router:
             error = jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, msg)
             return [ToClient(session, error, original_json)]
         if message.method == "initialize":
-            state.capabilities = _capabilities(message.body)
+            state.capabilities = asking.capabilities(message.body)
             if self._init_result is not None:
                 state.ready = True
                 reply = jsonrpc.result(message.id, self._init_result)
@@ -151,15 +161,33 @@ class Router:
             if self._init_id is not None:  # the first one is still in flight: wait for it
                 self._init_waiting.append((session, message))
                 return []
+        if message.method in audience.METHODS:
+            decided = self.audience.request(session, message.method, message.body.get("params"))
+            if isinstance(decided, Answer):
+                return [ToClient(session, jsonrpc.result(message.id, {}), original_json)]
+            return [
+                ToServer(self._forward_request(session, state, message, original_json, decided))
+            ]
         return [ToServer(self._forward_request(session, state, message, original_json))]
 
     def _forward_request(
-        self, session: str, state: _Session, message: Message, original_json: bytes
+        self,
+        session: str,
+        state: _Session,
+        message: Message,
+        original_json: bytes,
+        decided: Forward | None = None,
     ) -> bytes:
         proxy_id = self._next_id
         self._next_id += 1
         pending = _Pending(session, message.id, original_json, message.method)
         body = dict(message.body, id=proxy_id)
+        if decided is not None:
+            pending.effect = decided.effect
+            if decided.params is not None:
+                body["params"] = decided.params
+        elif message.method in LISTS:
+            pending.watch = watched(message.method, body.get("params"))
         meta = _progress_meta(body)
         if meta is not None:  # route the server's progress back by a token no one else has
             pending.progress = meta["progressToken"]
@@ -246,8 +274,21 @@ class Router:
         pending = self._take(proxy_id)
         if pending is None:
             return []
+        if pending.effect is not None or pending.watch:
+            error = jsonrpc.is_error(line)
+            self._settle(pending, error, lambda: jsonrpc.after_id(line))
+        if not pending.session:
+            return []  # the proxy's own request
         data = jsonrpc.swap_response_id(line, pending.original_json)
         return [ToClient(pending.session, data, pending.original_json)]
+
+    def _settle(self, pending: _Pending, error: bool, answer: Callable[[], bytes]) -> None:
+        """What a server's answer means beyond its client: a subscription or log level
+        taken (`audience`), a list to compare with other sessions' (`sameness`)."""
+        if pending.effect is not None:
+            self.audience.settled(pending.effect, not error)
+        if pending.watch and not error:
+            self.sameness.answered(pending.method, pending.session, answer())
 
     def _server_response(self, message: Message) -> list[Out]:
         proxy_id = message.id
@@ -257,6 +298,8 @@ class Router:
         out: list[Out] = []
         if proxy_id == self._init_id:
             out += self._initialized(message, pending.session)
+        error = "result" not in message.body
+        self._settle(pending, error, lambda: jsonrpc.dumps(message.body["result"]))
         if pending.session:
             data = jsonrpc.dumps(dict(message.body, id=pending.original))
             out.insert(0, ToClient(pending.session, data, pending.original_json))
@@ -287,37 +330,23 @@ class Router:
         for session, request in waiting:
             reply = dict(message.body, id=request.id)
             out.append(ToClient(session, jsonrpc.dumps(reply), jsonrpc.dumps(request.id)))
+        if not first and "result" in message.body:  # a restarted server: as it was before
+            out += self._own(self.audience.replay())
         return out
 
     def _server_request(self, message: Message, line: bytes) -> list[Out]:
         if message.method == "ping":  # the proxy is the server's client: it answers itself
             return [ToServer(jsonrpc.result(message.id, {}))]
-        needs = _NEEDS.get(message.method)
-        session = self._choose(needs)
+        busy = (pending.session for pending in self._pending.values())
+        session = asking.choose(self._sessions, busy, message.method)
         key = jsonrpc.dumps(message.id)
         if session is None:
+            needs = asking.NEEDS.get(message.method)
             msg = "no client session is connected to answer" + (f" {needs}" if needs else "")
             return [ToServer(jsonrpc.error(message.id, jsonrpc.INTERNAL_ERROR, msg))]
         self._asked[key] = session
         self._sessions[session].asked.add(key)
         return [ToClient(session, line)]
-
-    def _choose(self, needs: str | None) -> str | None:
-        """A session that can answer (it declared the capability `needs`), and of those the
-        one most likely waiting on this: the newest with a request in flight, else the most
-        recently active ready one. A stdio server's request does not say which client
-        request it serves, so with several sessions busy this is a guess among sessions
-        that can answer (`--session-mode per-session` gives each client its own server)."""
-        askable = {
-            name
-            for name, s in self._sessions.items()
-            if s.can_be_asked and (needs is None or needs in s.capabilities)
-        }
-        busy = [p for p in self._pending.values() if p.session in askable]
-        if busy:
-            return max(busy, key=lambda p: self._sessions[p.session].active).session
-        ready = [(s.active, n) for n, s in self._sessions.items() if s.ready and n in askable]
-        return max(ready)[1] if ready else None
 
     def _server_notification(self, message: Message, line: bytes) -> list[Out]:
         params = message.body.get("params")
@@ -327,6 +356,10 @@ class Router:
         if message.method == "notifications/cancelled":
             session = self._asked.pop(jsonrpc.dumps(params.get("requestId")), None)
             return [] if session is None else [ToClient(session, line)]
+        if message.method in audience.ROUTED:
+            hearing = self.audience.recipients(message.method, params, self._sessions)
+            return [ToClient(session, line) for session in hearing]
+        self.sameness.changed(message.method)
         return [ToClient(session, line) for session in self._sessions]
 
     def _progress(self, message: Message, params: dict[str, Any]) -> list[Out]:
@@ -362,6 +395,7 @@ class Router:
         `initialize` goes to no session."""
         self.gone = None
         self._asked.clear()
+        self.sameness.restarted()
         for state in self._sessions.values():
             state.asked.clear()
         if self._init_result is None:
@@ -376,27 +410,22 @@ class Router:
         note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
         return [ToServer(jsonrpc.dumps(request)), ToServer(jsonrpc.dumps(note))]
 
+    def _own(self, calls: list[Call]) -> list[Out]:
+        """Requests the proxy sends the server itself; their answers go to no session."""
+        if self.gone is not None:
+            return []  # a restarted server gets them again (`audience.replay`)
+        out: list[Out] = []
+        for call in calls:
+            proxy_id = self._next_id
+            self._next_id += 1
+            self._pending[proxy_id] = _Pending("", 0, b"", call.method, effect=call.effect)
+            body = {"jsonrpc": "2.0", "id": proxy_id, "method": call.method, "params": call.params}
+            out.append(ToServer(jsonrpc.dumps(body)))
+        return out
+
     def _touch(self) -> int:
         self._tick += 1
         return self._tick
-
-
-# the client capability a server request needs (MCP); other requests go to any session
-_NEEDS = {
-    "sampling/createMessage": "sampling",
-    "elicitation/create": "elicitation",
-    "roots/list": "roots",
-}
-
-
-def _capabilities(body: dict[str, Any]) -> frozenset[str]:
-    params = body.get("params")
-    found = params.get("capabilities") if isinstance(params, dict) else None
-    return (
-        frozenset(k for k, v in found.items() if v is not None)
-        if isinstance(found, dict)
-        else frozenset()
-    )
 
 
 def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:

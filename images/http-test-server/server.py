@@ -30,6 +30,16 @@ With MCP_TEST_TOOLS=protocol (mcp 2.x only):
   count(steps)        -> "counted N", after N progress notifications
   sleep(seconds)      -> "slept", unless cancelled first
   cancelled()         -> how many sleeps were cancelled so far
+  touch(uri)          -> "updated" after notifications/resources/updated for `uri`,
+                         sent only while subscribed to it (else "not subscribed")
+  log(level_name, text) -> "sent" after notifications/message at `level_name`, sent
+                         only at the level logging/setLevel last set or a less verbose
+                         one (every level before any setLevel), else "filtered"
+  server_state()      -> {"subscribed": [URIs], "level": last setLevel or null}: what
+                         its client (a proxy) told it
+  grow()              -> adds a tool `grown_N`, with no notifications/tools/list_changed
+and resources/subscribe, resources/unsubscribe (any `test://` URI) and logging/setLevel,
+and one resource, test://note.
 
 With MCP_TEST_ON_INITIALIZED=roots (mcp 2.x only):
   first_roots()       -> what the client answered the `roots/list` sent as it initialized:
@@ -204,6 +214,79 @@ def _protocol_tools() -> None:
     def cancelled_sleeps() -> int:
         """How many sleeps were cancelled so far."""
         return cancelled[0]
+
+    _audience_tools()
+
+
+def _audience_tools() -> None:
+    """What one client (a proxy shared by many) subscribed to and the level it set, and
+    tools that notify accordingly, as a server that keeps them per client does."""
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import (
+        INVALID_PARAMS,
+        EmptyResult,
+        SetLevelRequestParams,
+        SubscribeRequestParams,
+        UnsubscribeRequestParams,
+    )
+
+    levels = ("debug", "info", "notice", "warning", "error", "critical", "alert", "emergency")
+    subscribed: set[str] = set()
+    level: list[str | None] = [None]
+    grown = [0]
+
+    async def subscribe(ctx: Any, params: Any) -> EmptyResult:
+        if not params.uri.startswith("test://"):
+            raise MCPError(INVALID_PARAMS, f"no resource {params.uri}")
+        subscribed.add(params.uri)
+        return EmptyResult()
+
+    async def unsubscribe(ctx: Any, params: Any) -> EmptyResult:
+        subscribed.discard(params.uri)
+        return EmptyResult()
+
+    async def set_level(ctx: Any, params: Any) -> EmptyResult:
+        level[0] = params.level
+        return EmptyResult()
+
+    lowlevel = server._lowlevel_server
+    lowlevel.add_request_handler("resources/subscribe", SubscribeRequestParams, subscribe)
+    lowlevel.add_request_handler("resources/unsubscribe", UnsubscribeRequestParams, unsubscribe)
+    lowlevel.add_request_handler("logging/setLevel", SetLevelRequestParams, set_level)
+
+    @server.resource("test://note")
+    def note() -> str:
+        """A note whose updates a client may subscribe to."""
+        return "a note"
+
+    @server.tool()
+    async def touch(uri: str, ctx: Context) -> str:
+        """Report `uri` updated, if subscribed to it."""
+        if uri not in subscribed:
+            return "not subscribed"
+        await ctx.session.send_resource_updated(uri)
+        return "updated"
+
+    @server.tool()
+    async def log(level_name: str, text: str, ctx: Context) -> str:
+        """Send a log message at `level_name` unless the level set filters it out."""
+        if level[0] is not None and levels.index(level_name) < levels.index(level[0]):
+            return "filtered"
+        await ctx.log(level_name, text)
+        return "sent"
+
+    @server.tool()
+    def server_state() -> dict[str, Any]:
+        """What the client told this server: its subscriptions and log level."""
+        return {"subscribed": sorted(subscribed), "level": level[0]}
+
+    @server.tool()
+    def grow() -> str:
+        """Add a tool without telling anyone the list changed."""
+        grown[0] += 1
+        name = f"grown_{grown[0]}"
+        server.add_tool(lambda: name, name=name, description="grown")
+        return name
 
 
 def _ask_at_once() -> None:

@@ -74,3 +74,25 @@ def test_the_response_id_is_found_and_swapped_without_parsing_the_rest() -> None
         b'{"jsonrpc":"2.0","id":42,"method":"x"}',
     ):
         assert jsonrpc.response_id(other) is None
+
+
+def test_a_response_says_whether_it_is_an_error_and_what_it_answers_after_its_id() -> None:
+    ok = b'{"jsonrpc":"2.0","id":7, "result" :{"error":1}}'
+    failed = b'{"jsonrpc":"2.0","id":8,"error":{"code":-1,"message":"result"}}'
+    assert not jsonrpc.is_error(ok)
+    assert jsonrpc.is_error(failed)
+    assert jsonrpc.after_id(ok) == b'"result" :{"error":1}}'
+    assert jsonrpc.after_id(failed) == b'"error":{"code":-1,"message":"result"}}'
+    # the same answer to another id reads the same
+    assert jsonrpc.after_id(ok.replace(b":7", b":123")) == jsonrpc.after_id(ok)
+
+
+def test_the_proxys_own_error_codes_mean_one_thing_each_and_avoid_mcps() -> None:
+    """MCP 2026-07-28 ("Error Codes"): -32000 to -32019 is legacy (where the SDKs put
+    "connection closed" and "request timeout"), -32020 to -32099 the specification's, and
+    -32002 meant "resource not found"; a new code belongs outside -32768 to -32000."""
+    codes = [jsonrpc.SERVER_GONE, jsonrpc.REQUEST_TIMEOUT, jsonrpc.REQUEST_CANCELLED]
+    assert len(set(codes)) == len(codes)
+    assert -32002 not in codes
+    assert not any(-32099 <= code <= -32020 for code in codes)
+    assert not -32768 <= jsonrpc.REQUEST_CANCELLED <= -32000
