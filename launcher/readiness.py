@@ -27,6 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from mcp_lok.proxy import logfile
+
 from .engine import ContainerEngine
 from .errors import LokError
 from .state import ServerState
@@ -41,11 +43,8 @@ TAIL_LINES = 20  # how many of the server's last stderr lines a failure shows
 PROTOCOL_VERSION = "2025-11-25"  # the newest revision with a handshake the proxy speaks
 CAPABILITIES = {"sampling": {}, "elicitation": {}, "roots": {"listChanged": True}}
 
-# the proxy's own lines in the server's log (`proxy.server` and the detached proxy's
-# logging formats), which are not the server's stderr
-_PROXY_LINE = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ mcp-lok proxy |(DEBUG|INFO|WARNING|ERROR) mcp_lok)"
-)
+# a line of the server's log that the server wrote (`logfile.line`): what follows is its own
+_SERVER_LINE = re.compile(rf"^\S+ {logfile.SERVER}: ")
 
 
 class NotServing(LokError):
@@ -223,8 +222,9 @@ def stderr_tail(engine: ContainerEngine, state: ServerState, lines: int = TAIL_L
             text = Path(state.log_path).read_text(errors="replace")
         except OSError:
             return []
-        found = [line for line in text.splitlines() if not _PROXY_LINE.match(line)]
-        return found[-lines:]
+        # the proxy's own lines in the same file (sessions, warnings) are not the server's
+        said = (_SERVER_LINE.match(line) for line in text.splitlines())
+        return [m.string[m.end() :] for m in said if m][-lines:]
     if not state.container_id:
         return []
     try:

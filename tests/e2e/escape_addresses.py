@@ -119,7 +119,7 @@ def start_refused(world: World, tmp_path: Path, lok_servers: list[str], policy: 
     lok_servers.append(name)  # removed afterwards should the refusal fail to happen
     world["name"] = name
     world["result"] = subprocess.run(
-        [MCP_LOK, "start", "--engine", engine.name, "--name", name,
+        [MCP_LOK, "start", "--no-wait", "--engine", engine.name, "--name", name,
          "--permission-profile", world["source"], PROBE_IMAGE, "--", "sleep", "60"],
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
@@ -158,7 +158,7 @@ def start_address_attacker(world: World, lok_servers: list[str]) -> None:
     spec = {"out": "/out", "port": world["loopback"]["port"], "connect": CONNECT, "get": GET,
             "names": NAMES, "direct": DIRECT, "linger": 90}  # fmt: skip
     result = subprocess.run(
-        [MCP_LOK, "start", "--format", "json", "--engine", engine.name, "--name", name,
+        [MCP_LOK, "start", "--no-wait", "--format", "json", "--engine", engine.name, "--name", name,
          "--permission-profile", world["source"], PROBE_IMAGE,
          "--", "python3", "-c", PROBE, "--addresses", json.dumps(spec)],
         capture_output=True, text=True, timeout=120, check=False,

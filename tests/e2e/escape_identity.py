@@ -107,7 +107,7 @@ def start_identity(world: World, lok_servers: list[str]) -> None:
     lok_servers.append(name)  # before starting: a half-done start is cleaned up too
     world["name"] = name
     command = [
-        MCP_LOK, "start", "--format", "json", "--engine", engine.name, "--name", name,
+        MCP_LOK, "start", "--no-wait", "--format", "json", "--engine", engine.name, "--name", name,
         "--permission-profile", world["source"], world["image"], "--", *SERVER,
     ]  # fmt: skip
     world["result"] = mcp_lok(*command[1:])

@@ -126,7 +126,7 @@ def start_probe(world: World, lok_servers: list[str]) -> None:
     lok_servers.append(name)  # removed afterwards, should it have started after all
     world["name"] = name
     world["result"] = mcp_lok(
-        "start", "--format", "json", "--engine", engine.name, "--name", name,
+        "start", "--no-wait", "--format", "json", "--engine", engine.name, "--name", name,
         "--permission-profile", world["source"], PROBE_IMAGE,
         "--", "python3", "-c", PROBE, "--into", "/out/report.json", *LOOKS,
     )  # fmt: skip

@@ -36,7 +36,8 @@ def start_prober(world: World, lok_servers: list[str], policy: str) -> None:
         "service_address": world["service"],
         "linger": LINGER,
     }
-    command = [MCP_LOK, "start", "--format", "json", "--engine", engine.name, "--name", name,
+    command = [MCP_LOK, "start", "--no-wait", "--format", "json", "--engine", engine.name,
+               "--name", name,
                "--restart", policy, "--permission-profile", world["source"], PROBE_IMAGE,
                "--", "python3", "-c", PROBE, "--rounds", json.dumps(spec)]  # fmt: skip
     environ = dict(os.environ, MCP_LOK_TEST_RESOLVE=world["resolve"])

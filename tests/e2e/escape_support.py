@@ -176,7 +176,8 @@ def attacker_command(world: World, lok_servers: list[str], command: str) -> list
     spec = attack_spec(world, name, "allow " in world["policy_text"])
     world["name"] = name
     world["spec"] = spec
-    options = ["--format", "json"] if command == "start" else []
+    # the attacker speaks no MCP: `start` cannot wait for its `initialize`
+    options = ["--no-wait", "--format", "json"] if command == "start" else []
     return [MCP_LOK, command, *options, "--engine", engine.name, "--name", name,
             "--permission-profile", world["source"], PROBE_IMAGE,
             "--", "python3", "-c", PROBE, "--attack", json.dumps(spec)]  # fmt: skip

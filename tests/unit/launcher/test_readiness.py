@@ -190,10 +190,11 @@ def test_the_stderr_tail_of_a_stdio_server_leaves_out_the_proxys_lines(tmp_path:
     engine = FakeEngine()
     state = server(engine, tmp_path)
     Path(state.log_path).write_text(
-        "usage: server [-h]\n"
-        "2026-12-07 21:03:11,123 mcp-lok proxy WARNING time: the server's output ended\n"
+        "2026-12-07T21:03:11.100Z server: usage: server [-h]\n"
+        "2026-12-07T21:03:11.123Z proxy warning: the server wrote a line that is not JSON-RPC\n"
+        "2026-12-07T21:03:11.124Z egress: egress time dns example.com:443/tcp: refused\n"
         "WARNING mcp_lok.launcher.handoff: something\n"
-        "error: unrecognized arguments: --bogus-flag\n"
+        "2026-12-07T21:03:11.130Z server: error: unrecognized arguments: --bogus-flag\n"
     )
     assert stderr_tail(engine, state) == [
         "usage: server [-h]",
