@@ -203,9 +203,9 @@ class StdioBridge:
     def health(self) -> tuple[bool, str]:
         if self.gone is not None:
             return False, self.gone
-        if (error := self.router.init_error) is not None:
+        if (error := self.router.handshake.error) is not None:
             return False, f"the server answered `initialize` with an error: {error}"
-        if self.router.initialized:
+        if self.router.handshake.done:
             return True, "attached"
         return True, "attached; no `initialize` answered yet"
 

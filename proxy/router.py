@@ -8,8 +8,8 @@ session they concern; other server notifications go to the sessions `audience` n
 (resource updates to their subscribers, log messages by level, the rest to everyone),
 and the subscriptions and log level the server is told are `audience`'s too. A server
 request goes to the session `asking` chooses, and only its answer is forwarded, with the
-server's own id. The first `initialize` is forwarded; later sessions are answered from its
-cached result. Lists answered differently to two sessions are `sameness`'s to report.
+server's own id. The one `initialize` the server gets is `handshake`'s. Lists answered
+differently to two sessions are `sameness`'s to report.
 
 Input is parsed messages or raw server lines; output is a list of `ToServer` / `ToClient`.
 Sockets, HTTP, timers and session ids are the caller's.
@@ -24,6 +24,7 @@ from typing import Any
 
 from . import asking, audience, jsonrpc
 from .audience import Answer, Audience, Call, Effect, Forward
+from .handshake import Handshake
 from .jsonrpc import Id, Invalid, Kind, Message
 from .sameness import LISTS, Sameness, watched
 
@@ -75,14 +76,8 @@ class Router:
         self._sessions: dict[str, _Session] = {}
         self._pending: dict[int, _Pending] = {}
         self._asked: dict[bytes, str] = {}  # server request id (JSON) → the session asked
-        self._init_id: int | None = None  # proxy id of the one forwarded `initialize`
-        self._init_result: Any = None
-        self._init_params: Any = None  # what the first `initialize` asked, for a restart
-        self._init_waiting: list[tuple[str, Message]] = []
-        self._initialized_sent = False
+        self.handshake = Handshake()
         self.gone: str | None = None
-        # the server's error for the last forwarded `initialize` (None: none, or a result)
-        self.init_error: str | None = None
         self.audience = Audience()
         self.sameness = Sameness(name)
 
@@ -108,18 +103,13 @@ class Router:
             self._asked.pop(asked, None)
             msg = "the client session that was asked has closed"
             out.append(ToServer(_error_raw(asked, jsonrpc.INTERNAL_ERROR, msg)))
-        self._init_waiting = [(s, m) for s, m in self._init_waiting if s != session]
+        self.handshake.drop(session)
         return out + self._own(self.audience.forget(session))
 
     def cancel(self, session: str, original_json: bytes, reason: str) -> list[Out]:
         """The client gave up on a request (timeout, disconnect): tell the server."""
         state = self._sessions.get(session)
         return [] if state is None else self._cancel(session, state, original_json, reason)
-
-    @property
-    def initialized(self) -> bool:
-        """Whether the server has answered an `initialize` with a result."""
-        return self._init_result is not None
 
     @property
     def sessions(self) -> int:
@@ -148,18 +138,18 @@ class Router:
             msg = f"the server has stopped: {self.gone}"
             error = jsonrpc.error(message.id, jsonrpc.SERVER_GONE, msg)
             return [ToClient(session, error, original_json)]
-        if original_json in state.in_flight or _waiting(self._init_waiting, session, message):
+        if original_json in state.in_flight or self.handshake.is_waiting(session, message):
             msg = f"request id {original_json.decode()} is already in use"
             error = jsonrpc.error(message.id, jsonrpc.INVALID_REQUEST, msg)
             return [ToClient(session, error, original_json)]
         if message.method == "initialize":
             state.capabilities = asking.capabilities(message.body)
-            if self._init_result is not None:
+            if self.handshake.done:
                 state.ready = True
-                reply = jsonrpc.result(message.id, self._init_result)
+                reply = jsonrpc.result(message.id, self.handshake.result)
                 return [ToClient(session, reply, original_json)]
-            if self._init_id is not None:  # the first one is still in flight: wait for it
-                self._init_waiting.append((session, message))
+            if self.handshake.in_flight is not None:  # the first is in flight: wait for it
+                self.handshake.wait(session, message)
                 return []
         if message.method in audience.METHODS:
             decided = self.audience.request(session, message.method, message.body.get("params"))
@@ -195,8 +185,7 @@ class Router:
         self._pending[proxy_id] = pending
         state.in_flight[original_json] = proxy_id
         if message.method == "initialize":
-            self._init_id = proxy_id
-            self._init_params = body.get("params")
+            self.handshake.forwarded(proxy_id, body.get("params"))
         # INVARIANT: every request reaches the server under a proxy id and is re-encoded
         # from the parsed body, so a client can neither reuse nor forge another session's id.
         return jsonrpc.dumps(body)
@@ -214,10 +203,9 @@ class Router:
     def _client_notification(self, session: str, state: _Session, message: Message) -> list[Out]:
         if self.gone is not None:
             return []
-        if message.method == "notifications/initialized":
-            if self._initialized_sent:
-                return []  # the server was initialized once; later sessions share that
-            self._initialized_sent = True
+        initialized = message.method == "notifications/initialized"
+        if initialized and not self.handshake.first_initialized():
+            return []  # the server was initialized once; later sessions share that
         if message.method == "notifications/cancelled":
             return self._client_cancelled(session, state, message)
         if message.raw is not None:
@@ -257,7 +245,7 @@ class Router:
 
     def from_server(self, line: bytes) -> list[Out]:
         proxy_id = jsonrpc.response_id(line)
-        if proxy_id is not None and proxy_id != self._init_id:
+        if proxy_id is not None and proxy_id != self.handshake.in_flight:
             return self._server_response_fast(proxy_id, line)
         try:
             message = jsonrpc.classify(jsonrpc.loads(line))
@@ -296,7 +284,7 @@ class Router:
         if pending is None:
             return []
         out: list[Out] = []
-        if proxy_id == self._init_id:
+        if proxy_id == self.handshake.in_flight:
             out += self._initialized(message, pending.session)
         error = "result" not in message.body
         self._settle(pending, error, lambda: jsonrpc.dumps(message.body["result"]))
@@ -316,20 +304,14 @@ class Router:
         return pending
 
     def _initialized(self, message: Message, first: str) -> list[Out]:
-        """The first `initialize` was answered: cache a result, or pass an error on to
-        the sessions that waited for it."""
-        self._init_id = None
-        waiting, self._init_waiting = self._init_waiting, []
-        self.init_error = _error_text(message.body)
+        """The forwarded `initialize` was answered: the sessions that waited for it get
+        its answer too."""
+        waiting = self.handshake.answered(message.body)
+        out: list[Out] = [ToClient(session, reply, id_json) for session, reply, id_json in waiting]
         if "result" in message.body:
-            self._init_result = message.body["result"]
-            for session in [first, *(s for s, _ in waiting)]:
+            for session in [first, *(s for s, _, _ in waiting)]:
                 if session in self._sessions:
                     self._sessions[session].ready = True
-        out: list[Out] = []
-        for session, request in waiting:
-            reply = dict(message.body, id=request.id)
-            out.append(ToClient(session, jsonrpc.dumps(reply), jsonrpc.dumps(request.id)))
         if not first and "result" in message.body:  # a restarted server: as it was before
             out += self._own(self.audience.replay())
         return out
@@ -380,11 +362,11 @@ class Router:
             if pending.session:
                 error = jsonrpc.error(pending.original, jsonrpc.SERVER_GONE, msg)
                 out.append(ToClient(pending.session, error, pending.original_json))
-        for session, request in self._init_waiting:
-            error = jsonrpc.error(request.id, jsonrpc.SERVER_GONE, msg)
-            out.append(ToClient(session, error, jsonrpc.dumps(request.id)))
+        out += [
+            ToClient(session, error, id_json)
+            for session, error, id_json in self.handshake.gone(msg)
+        ]
         self._pending.clear()
-        self._init_waiting.clear()
         for state in self._sessions.values():
             state.in_flight.clear()
         return out
@@ -398,17 +380,12 @@ class Router:
         self.sameness.restarted()
         for state in self._sessions.values():
             state.asked.clear()
-        if self._init_result is None:
+        if not self.handshake.done:
             return []  # never initialized: the first client's `initialize` will come
         proxy_id = self._next_id
         self._next_id += 1
         self._pending[proxy_id] = _Pending("", 0, b"", "initialize")
-        self._init_id = proxy_id
-        request = {"jsonrpc": "2.0", "id": proxy_id, "method": "initialize"}
-        if self._init_params is not None:
-            request["params"] = self._init_params
-        note = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-        return [ToServer(jsonrpc.dumps(request)), ToServer(jsonrpc.dumps(note))]
+        return [ToServer(data) for data in self.handshake.again(proxy_id)]
 
     def _own(self, calls: list[Call]) -> list[Out]:
         """Requests the proxy sends the server itself; their answers go to no session."""
@@ -432,19 +409,6 @@ def _progress_meta(body: dict[str, Any]) -> dict[str, Any] | None:
     params = body.get("params")
     meta = params.get("_meta") if isinstance(params, dict) else None
     return meta if isinstance(meta, dict) and "progressToken" in meta else None
-
-
-def _waiting(waiting: list[tuple[str, Message]], session: str, message: Message) -> bool:
-    return any(s == session and m.id == message.id for s, m in waiting)
-
-
-def _error_text(body: dict[str, Any]) -> str | None:
-    """What a response's error says (None for a result)."""
-    if "result" in body:
-        return None
-    error = body.get("error")
-    message = error.get("message") if isinstance(error, dict) else None
-    return str(message) if message else "no reason given"
 
 
 def _error_raw(id_json: bytes, code: int, message: str) -> bytes:

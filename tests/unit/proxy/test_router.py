@@ -269,17 +269,17 @@ def test_a_failed_initialize_is_passed_on_and_the_next_one_forwarded(router: Rou
 def test_the_servers_answer_to_initialize_is_remembered_until_one_succeeds(
     router: Router,
 ) -> None:
-    assert (router.initialized, router.init_error) == (False, None)
+    assert (router.handshake.done, router.handshake.error) == (False, None)
     [sent] = to_server(router.from_client("a", request(1, "initialize")))
     error = {"code": -32602, "message": "unsupported"}
     router.from_server(line({"jsonrpc": "2.0", "id": sent["id"], "error": error}))
-    assert (router.initialized, router.init_error) == (False, "unsupported")
+    assert (router.handshake.done, router.handshake.error) == (False, "unsupported")
     [again] = to_server(router.from_client("b", request(2, "initialize")))
     router.from_server(line({"jsonrpc": "2.0", "id": again["id"], "error": {"code": 1}}))
-    assert router.init_error == "no reason given"
+    assert router.handshake.error == "no reason given"
     [last] = to_server(router.from_client("b", request(3, "initialize")))
     router.from_server(line({"jsonrpc": "2.0", "id": last["id"], "result": INIT_RESULT}))
-    assert (router.initialized, router.init_error) == (True, None)
+    assert (router.handshake.done, router.handshake.error) == (True, None)
 
 
 def test_the_first_session_leaving_mid_initialize_still_initializes_the_rest(
