@@ -232,3 +232,25 @@ def test_every_make_target_named_exists() -> None:
 
 def test_the_readme_is_a_door() -> None:
     assert len((ROOT / "README.md").read_text(encoding="utf-8").splitlines()) <= 300
+
+
+def test_the_readmes_limits_are_the_proxys() -> None:
+    """Every number the README's proxy limits state is the default the code has."""
+    from mcp_lok.policy.baseline import MAX_SESSIONS, SESSION_IDLE_TIMEOUT
+    from mcp_lok.proxy import held
+    from mcp_lok.proxy.config import ProxyConfig
+    from mcp_lok.proxy.pool import VANISHED_AFTER
+
+    text = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    limits = text[text.index("**Limits**") :].split("\n## ", 1)[0]
+    config = ProxyConfig(name="x", transport="stdio")
+    stated = [
+        f"{MAX_SESSIONS} sessions at once",
+        f"A session idle {SESSION_IDLE_TIMEOUT} s is closed",
+        f"its client gone {VANISHED_AFTER:g} s",
+        f"A request waits {config.request_timeout:g} s",
+        f"a body over {config.max_body_bytes >> 20} MiB gets 413",
+        f"{held.MAX_HELD_EVENTS} events and {held.MAX_HELD_BYTES >> 20} MiB per session",
+        f"{held.MAX_HELD_STREAMS} sessions, an hour at most",
+    ]
+    assert [claim for claim in stated if claim not in limits] == []
