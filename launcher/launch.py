@@ -150,17 +150,25 @@ def new_nonce() -> str:
 
 
 def _check_port(port: int) -> None:
+    if (busy := port_busy(port)) is not None:
+        raise LokError(
+            f"port {port} on 127.0.0.1 is busy ({busy})",
+            hint="choose another `--port`, or leave it out to get a free one",
+        )
+
+
+def port_busy(port: int) -> str | None:
+    """Why the proxy could not listen on `port` of 127.0.0.1 now (None: it could, or the
+    port is 0, any free one)."""
     if not port:
-        return
+        return None
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError as error:
-            raise LokError(
-                f"port {port} on 127.0.0.1 is busy ({error.strerror})",
-                hint="choose another `--port`, or leave it out to get a free one",
-            ) from None
+            return error.strerror or str(error)
+    return None
 
 
 def _token(request: LaunchRequest) -> str | None:

@@ -14,7 +14,6 @@ to a detached proxy, as `start` does; its log is kept across the restart.
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ from mcp_lok.proxy import logfile
 
 from .engine import ContainerEngine, EngineClient
 from .errors import LokError
-from .launch import Prepared, prepare, provision, start_detached
+from .launch import Prepared, port_busy, prepare, provision, start_detached
 from .request import LaunchRequest
 from .servers import load, status
 from .state import PRIVATE_FILE, ServerState, Status, Store, write_atomic
@@ -104,18 +103,12 @@ def _engine(state: ServerState) -> ContainerEngine:
 
 def _check_port(name: str, port: int) -> None:
     """The port the server was served on must be free again: its clients know it."""
-    if not port:
-        return
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError as error:
-            raise LokError(
-                f"the port of `{name}`, {port} on 127.0.0.1, is busy ({error.strerror})",
-                hint="stop what listens there; or remove the server with "
-                f"`mcp-lok rm {name}` and start it on another `--port`",
-            ) from None
+    if (busy := port_busy(port)) is not None:
+        raise LokError(
+            f"the port of `{name}`, {port} on 127.0.0.1, is busy ({busy})",
+            hint="stop what listens there; or remove the server with "
+            f"`mcp-lok rm {name}` and start it on another `--port`",
+        )
 
 
 def _read_log(state: ServerState) -> bytes:

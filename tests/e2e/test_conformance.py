@@ -26,7 +26,7 @@ from .test_abandoned import session_containers
 
 scenarios("conformance.feature")
 
-pytestmark = pytest.mark.timeout(1500)  # a safety net: every run below has its own bound
+pytestmark = pytest.mark.timeout(2700)  # a safety net: every run below has its own bound
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = "mcp-lok/conformance-server"

@@ -29,8 +29,8 @@ Feature: The official MCP conformance suite passes through the proxy, run after 
     And the engine holds no session container for the server within 30 seconds
 
     # every session is a container whose server first imports the SDK (about 2 s of CPU),
-    # 32 a run: two runs, at most 4 sessions at once, evict idle sessions from the 5th on
+    # 32 a run; at most 4 sessions at once, idle sessions evicted from the 5th on
     Examples:
       | engine | runs |
-      | docker | 2    |
-      | podman | 2    |
+      | docker | 5    |
+      | podman | 5    |
