@@ -27,7 +27,7 @@ if [[ ! -x "$NODE" || ! -f "$SUITE" || "$(cat "$DEST/.installed" 2>/dev/null)" !
   cp "$SRC/package.json" "$SRC/package-lock.json" "$DEST/"
   # The registry is reached through the host's CA bundle (TLS may be intercepted).
   (cd "$DEST" && NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt} \
-    npm ci --no-audit --no-fund --loglevel=error)
+    npm ci --no-audit --no-fund --loglevel=error) >&2  # stdout is for --print alone
   "$NODE" "$SUITE" --version >/dev/null  # the suite runs on the Node it came with
   echo "$want" > "$DEST/.installed"
 fi
