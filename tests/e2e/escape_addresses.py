@@ -12,7 +12,6 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,7 @@ from mcp_lok.proxy.hostaddr import own_addresses
 
 from .conftest import MCP_LOK, PROBE, World, image_required, mcp_lok
 from .engines import PROBE_IMAGE, EngineUnderTest, unique_name
-from .escape_support import HOST_REPLY
+from .escape_support import HOST_REPLY, serving
 
 # names the harness's resolver override points at the host's loopback and the unspecified
 # address (`MCP_LOK_TEST_RESOLVE`, set only here): the host must still never dial them
@@ -47,32 +46,8 @@ def loopback_service() -> Iterator[dict[str, Any]]:
     listeners = [v4]
     with contextlib.suppress(OSError):
         listeners.append(socket.create_server(("::1", port), family=socket.AF_INET6))
-    hits: list[str] = []
-    stop = threading.Event()
-
-    def serve(listener: socket.socket) -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                conn, peer = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with conn:
-                hits.append(str(peer[0]))
-                with contextlib.suppress(OSError):
-                    conn.sendall(HOST_REPLY)
-
-    threads = [threading.Thread(target=serve, args=(s,), daemon=True) for s in listeners]
-    for thread in threads:
-        thread.start()
-    yield {"port": port, "hits": hits}
-    stop.set()
-    for thread in threads:
-        thread.join(2)
-    for listener in listeners:
-        listener.close()
+    with serving(listeners) as service:
+        yield service
 
 
 # --- given ----------------------------------------------------------------------------------

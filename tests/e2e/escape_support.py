@@ -115,6 +115,15 @@ def serving_on_every_address() -> Iterator[dict[str, Any]]:
         listeners.append(
             socket.create_server(("::", port), family=socket.AF_INET6, dualstack_ipv6=False)
         )
+    with serving(listeners) as service:
+        yield service
+
+
+@contextlib.contextmanager
+def serving(listeners: list[socket.socket]) -> Iterator[dict[str, Any]]:
+    """Answer every connection to `listeners` (all on one port) with `HOST_REPLY`, noting
+    each peer's address in `hits`, until the block ends; then close them."""
+    port = listeners[0].getsockname()[1]
     hits: list[str] = []
     stop = threading.Event()
 

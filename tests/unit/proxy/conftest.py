@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,3 +91,13 @@ async def proxy(config: ProxyConfig, request: pytest.FixtureRequest) -> AsyncIte
         stop.set()
         await asyncio.wait_for(task, 10)
     await server.close()
+
+
+@pytest.fixture
+def sock_dir() -> Iterator[str]:
+    """A short folder: a Unix socket path must fit in 107 bytes, pytest's tmp_path may not."""
+    path = tempfile.mkdtemp(prefix="lok-", dir="/tmp")
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -8,11 +8,9 @@ import asyncio
 import contextlib
 import gzip
 import hashlib
-import shutil
 import socket
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -134,15 +132,6 @@ async def _broken(request: web.Request) -> web.StreamResponse:
 def write_file(path: str) -> None:
     with open(path, "w") as fh:
         fh.write("x")
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="fwd-", dir="/tmp")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest_asyncio.fixture

@@ -8,15 +8,13 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -161,16 +159,6 @@ def _copied(folder: str) -> str:
 
 
 # --- a short socket folder and a stand-in server ------------------------------------
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[str]:
-    """A short folder: a Unix socket path must fit in 107 bytes, pytest's tmp_path may not."""
-    path = tempfile.mkdtemp(prefix="gate-", dir="/tmp")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:

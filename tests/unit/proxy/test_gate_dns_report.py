@@ -7,11 +7,8 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import socket
 import struct
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +20,6 @@ from mcp_lok.proxy.egress_report import BURST, MAX_COUNT, REFILL, Reports, parse
 from mcp_lok.proxy.gate import RefusalReport
 from mcp_lok.proxy.gate.dns import NXDOMAIN, DnsServer
 from mcp_lok.proxy.gate.report import MAX_NAMED
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="lok-", dir="/tmp")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 async def relay_at(sock_dir: str) -> host_egress.EgressRelay:

@@ -11,12 +11,10 @@ import asyncio
 import json
 import logging
 import os
-import shutil
 import socket
 import struct
-import tempfile
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,13 +171,6 @@ def test_proxy_heads_are_read_and_rewritten() -> None:
 
 
 # --- the gate and the host together, over loopback ---------------------------------------
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[str]:
-    folder = tempfile.mkdtemp(prefix="lok-", dir="/tmp")
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -9,8 +9,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import shutil
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
@@ -104,15 +102,6 @@ async def _get(request: web.Request) -> web.StreamResponse:
 
 async def _delete(request: web.Request) -> web.Response:
     return web.Response(status=200)
-
-
-@pytest.fixture
-def sock_dir() -> Iterator[str]:
-    path = tempfile.mkdtemp(prefix="held-", dir="/tmp")
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest_asyncio.fixture
