@@ -35,7 +35,7 @@ conformance: ## Install the MCP conformance suite and its Node under build/ (pin
 test: venv images conformance ## Everything: lint, unit, property and e2e tests on both engines
 	$(MAKE) --no-print-directory lint
 	$(PYTEST) tests --cov=mcp_lok.policy --cov-branch --cov-fail-under=100 \
-	  --cov-report=term-missing:skip-covered
+	  --cov-report=term-missing:skip-covered --durations=25
 
 test-unit: venv ## Unit and property tests (no engine needed)
 	$(PYTEST) tests/unit
