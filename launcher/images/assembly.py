@@ -137,10 +137,12 @@ def compile_bytecode(site: Path) -> bool:
     return done.returncode == 0
 
 
-def dockerfile(base: str, entry: EntryPoint, labels: Mapping[str, str]) -> str:
-    """The build's recipe: copies and settings only (see the INVARIANT above)."""
+def dockerfile(entry: EntryPoint, labels: Mapping[str, str]) -> str:
+    """The build's recipe: copies and settings only (see the INVARIANT above). The base is
+    a build argument, `BASE`, since each engine names it its own way."""
     lines = [
-        f"FROM {base}",
+        "ARG BASE",
+        "FROM ${BASE}",
         f"COPY site-packages/ {SITE}/",
         f"COPY bin/ {BIN}/",
         f"COPY sbom.cdx.json {sbom.PATH}",

@@ -28,6 +28,11 @@ class Base:
     ref: str
     key: str
 
+    @property
+    def name(self) -> str:
+        """Its name on any engine (what the SBOM records)."""
+        return f"{rootfs.BASE_REPOSITORY}:{self.key[:12]}"
+
 
 def cache_dir() -> Path:
     """Where the rootfs tarball is kept: MCP_LOK_CACHE_DIR, else /var/cache/mcp-lok for

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,11 @@ def ensure(
 ) -> Built:
     """The image of `spec` on `engine`, built when there is none (or `refresh`)."""
     current, _ = base.ensure(engine, progress)
-    if not refresh and (warm := find(engine, spec, current.key, entrypoint)) is not None:
-        return warm
+    if not refresh:
+        if (warm := find(engine, spec, current.key, entrypoint)) is not None:
+            return warm
+        if (kept := _kept(spec, current.key, entrypoint)) is not None:
+            return _build(engine, spec, kept, progress)
     progress(f"resolving {spec.request} on the host (wheels for {wheels.TARGET})")
     started = time.monotonic()
     resolution = resolve(spec)
@@ -87,17 +91,78 @@ def ensure(
         if not assembly.compile_bytecode(site):
             progress("no CPython 3.11 on this host: the image holds no bytecode")
         script = assembly.write_script(context, chosen)
-        document = sbom.bom(resolution, key, current.ref, (assembly.SITE, site), [script])
+        document = sbom.bom(resolution, key, current.name, (assembly.SITE, site), [script])
         (context / "sbom.cdx.json").write_bytes(sbom.render(document))
         labels = _labels(resolution, current.key, chosen.name, key, context)
-        (context / "Dockerfile").write_text(assembly.dockerfile(current.ref, chosen, labels))
-        with tempfile.TemporaryFile() as tar:
-            assembly.tar_context(context, tar)
-            tar.seek(0)
-            progress(f"building {ref} (no network)")
-            store.build(engine, tar, ref)
+        (context / "Dockerfile").write_text(assembly.dockerfile(chosen, labels))
+        made = Built(ref, resolution.pinned, _packages(resolution), chosen.name, built=True)
+        kept = _keep(context, made, key, spec, current.key, entrypoint)
+    found = _build(engine, spec, kept, progress)
     progress(f"built {ref} in {time.monotonic() - started:.0f}s")
-    return Built(ref, resolution.pinned, _packages(resolution), chosen.name, built=True)
+    return found
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A build context kept on the host (a tar, by content key), with what it holds: an
+    image for another engine, or again after `images rm`, is built without resolving."""
+
+    tar: Path
+    key: str
+    spec: str
+    packages: dict[str, str]
+    entrypoint: str
+
+
+def _kept_record(spec: PackageSpec, base_key: str, entrypoint: str | None) -> Path:
+    asked = rootfs.sha256_json([spec.request, base_key, entrypoint, RECIPE])
+    return base.cache_dir() / "contexts" / f"{asked[:32]}.json"
+
+
+def _kept(spec: PackageSpec, base_key: str, entrypoint: str | None) -> Kept | None:
+    """The context kept for `spec` as asked, on this base, if it is still there."""
+    try:
+        record = json.loads(_kept_record(spec, base_key, entrypoint).read_text())
+        kept = Kept(**{**record, "tar": Path(record["tar"])})
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return kept if kept.tar.is_file() else None
+
+
+def _keep(
+    context: Path,
+    made: Built,
+    key: str,
+    spec: PackageSpec,
+    base_key: str,
+    entrypoint: str | None,
+) -> Kept:
+    """Tar `context` into the host's cache, and note it for `spec` as asked."""
+    folder = base.cache_dir() / "contexts"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tar = folder / f"{key[:32]}.tar"
+    part = tar.with_suffix(f".part-{os.getpid()}")
+    with open(part, "wb") as out:
+        assembly.tar_context(context, out)
+    part.rename(tar)
+    record = _kept_record(spec, base_key, entrypoint)
+    previous = _kept(spec, base_key, entrypoint)
+    kept = Kept(tar, key, made.spec, made.packages, made.entrypoint)
+    record.write_text(json.dumps({**asdict(kept), "tar": str(tar)}, sort_keys=True))
+    if previous is not None and previous.tar != tar:
+        previous.tar.unlink(missing_ok=True)  # one context kept per spec as asked
+    return kept
+
+
+def _build(engine: EngineClient, spec: PackageSpec, kept: Kept, progress: Progress) -> Built:
+    """The image of the kept context on `engine`: the one there, or built now."""
+    ref = store.ref(engine, repository(spec), kept.key[:16])
+    if (found := store.inspect(engine, ref)) is not None:
+        return described(ref, found)
+    progress(f"building {ref} (no network)")
+    with open(kept.tar, "rb") as tar:
+        store.build(engine, tar, ref, {"BASE": base.current(engine).ref})
+    return Built(ref, kept.spec, kept.packages, kept.entrypoint, built=True)
 
 
 def content_key(resolution: Resolution, base_key: str, entrypoint: str) -> str:

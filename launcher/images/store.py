@@ -48,14 +48,16 @@ def labelled(engine: EngineClient, label: str) -> list[dict[str, Any]]:
     return [dict(i) for i in found if label in (i.get("Labels") or {})]
 
 
-def build(engine: EngineClient, context: IO[bytes], tag: str) -> str:
+def build(engine: EngineClient, context: IO[bytes], tag: str, args: dict[str, str]) -> str:
     """Build the tar `context` (a Dockerfile and the files it copies) as `tag`, with no
-    network (`networkmode=none`) and no pull: the base is local. Returns the image's id."""
+    network (`networkmode=none`) and no pull: the base is local; `args` are its build
+    arguments. Returns the image's id."""
     with mapped(f"build the image `{tag}`"):
         for event in engine.api.build(
             fileobj=context,
             custom_context=True,
             tag=tag,
+            buildargs=args,
             network_mode="none",
             pull=False,
             rm=True,
