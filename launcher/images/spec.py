@@ -21,11 +21,11 @@ MAX_LENGTH = 200
 
 # PEP 508's name: letters, digits, `.`, `_`, `-`; a letter or digit at each end
 NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
-# PEP 440's public version, as its appendix writes it (a local `+label` is no PyPI's)
+# PEP 440's public version, as its appendix writes it, but for an epoch (`!` is refused
+# with the shell's characters) and a local `+label` (PyPI has none)
 VERSION = re.compile(
     r"""
     v?
-    (?:[0-9]+!)?                                  # epoch
     [0-9]+(?:\.[0-9]+)*                           # release
     (?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)[-_.]?[0-9]*)?  # pre-release
     (?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)? # post-release
