@@ -143,11 +143,12 @@ def listed(engine: EngineClient) -> list[dict[str, Any]]:
 def images_rm(targets: tuple[str, ...], engine: str | None) -> None:
     """Remove images mcp-lok built: every one of a SPEC (`uvx://PACKAGE[@VERSION]`), or
     one IMAGE by name. An image mcp-lok did not build is never removed."""
+    specs = {t: _spec(t, "targets") for t in targets if images.is_spec(t)}
     client = store.client(engine)
     rows = listed(client)
     for target in targets:
-        if images.is_spec(target):
-            wanted = _spec(target, "targets")
+        if target in specs:
+            wanted = specs[target]
             chosen = [
                 r
                 for r in rows

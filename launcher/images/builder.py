@@ -97,9 +97,9 @@ def ensure(
         (context / "Dockerfile").write_text(assembly.dockerfile(chosen, labels))
         made = Built(ref, resolution.pinned, _packages(resolution), chosen.name, built=True)
         kept = _keep(context, made, key, spec, current.key, entrypoint)
-    found = _build(engine, spec, kept, progress)
+    image = _build(engine, spec, kept, progress)
     progress(f"built {ref} in {time.monotonic() - started:.0f}s")
-    return found
+    return image
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,15 @@ import json
 from collections.abc import Sequence
 from typing import IO, Any
 
-from mcp_lok.launcher.engine import EngineClient, EngineError, NotFound, discover, mapped
+from mcp_lok.launcher import engine as adapter
+from mcp_lok.launcher.engine import EngineClient, EngineError, NotFound, mapped
 from mcp_lok.launcher.errors import LokError
 from mcp_lok.policy import Engine
 
 
 def client(choice: str | None) -> EngineClient:
     """The engine `choice` names (or the one found), as a client that builds images."""
-    found = discover(choice)
+    found = adapter.discover(choice)
     if not isinstance(found, EngineClient):  # `discover` finds only clients; tests fake it
         raise LokError("this engine cannot build images")
     return found
