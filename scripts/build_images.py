@@ -54,7 +54,6 @@ REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
 
 
-
 def _product(name: str) -> ModuleType:
     """One of mcp-lok's own stdlib-only modules (launcher/images/), loaded by its path: the
     recipe of the base and the pip target live there once, for this script and the product."""
