@@ -245,6 +245,12 @@ CASES: list[tuple[list[str], str, int, tuple[str, ...]]] = [
     (["run", "uvx://foo@>=1"], ANY_ENGINE, USAGE, ("'IMAGE'", "no package spec has")),
     (["run", "--entrypoint", "x", IMAGE], ANY_ENGINE, USAGE, ("'--entrypoint'", "`uvx://")),
     (["start", "--refresh", IMAGE], ANY_ENGINE, USAGE, ("'--refresh'", "only a `uvx://`")),
+    (
+        ["policy", "compile", "stdio", "--image", "uvx://foo"],
+        ANY_ENGINE,
+        USAGE,
+        ("is a package, not an image", "mcp-lok build"),
+    ),
     (["images"], ANY_ENGINE, FAILURE, ("no container engine answers",)),
     (["images", "--format", "xml"], ANY_ENGINE, USAGE, ("'--format'",)),
     (["images", "rm"], ANY_ENGINE, USAGE, ("Missing argument",)),
