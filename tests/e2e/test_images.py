@@ -14,8 +14,10 @@ import hashlib
 import io
 import json
 import os
+import signal
 import subprocess
 import tarfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ import docker
 import pytest
 from pytest_bdd import given, parsers, scenarios, then, when
 
-from .conftest import MCP_LOK, World, lok_list
+from .conftest import MCP_LOK, SdkClient, World, assert_time_in, lok_list, tool_json
 from .engines import EngineUnderTest, unique_name
 
 scenarios("images.feature")
@@ -192,3 +194,78 @@ def build_refused(world: World, spec: str) -> None:
 def none_built(world: World, spec: str) -> None:
     assert world["result"].stdout == ""
     assert images_of(world["engine"], spec) == []
+
+
+@pytest.fixture
+def foreground() -> Iterator[list[subprocess.Popen[str]]]:
+    """`mcp-lok run` processes a scenario started; killed afterwards if still running."""
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def stderr_until_snippet(process: subprocess.Popen[str], timeout: float) -> str:
+    """`run`'s stderr up to the end of the client config it prints (read in a thread, so
+    the wait is bounded)."""
+    lines: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            lines.append(line)
+            if line.rstrip() == "}" and any("client config:" in seen for seen in lines):
+                break
+        done.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert done.wait(timeout), "".join(lines)
+    return "".join(lines)
+
+
+@when(parsers.parse('`mcp-lok run` runs the package "{spec}" in the foreground'))
+def run_package(
+    world: World, lok_servers: list[str], foreground: list[subprocess.Popen[str]], spec: str
+) -> None:
+    engine: EngineUnderTest = world["engine"]
+    name = unique_name("e2e")
+    lok_servers.append(name)
+    process = subprocess.Popen(
+        [MCP_LOK, "run", "--engine", engine.name, "--name", name, spec],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    foreground.append(process)
+    text = stderr_until_snippet(process, timeout=90)
+    entry = json.loads(text.split("client config:", 1)[1])["mcpServers"][name]
+    world["run"] = {"process": process, "url": entry["url"], "headers": entry["headers"]}
+
+
+@then(
+    parsers.parse(
+        'an SDK client gets the current time in "{zone}" through the URL and token it printed'
+    )
+)
+def run_answers(world: World, zone: str) -> None:
+    client = SdkClient(world["run"]["url"], world["run"]["headers"])
+    try:
+        assert client.connect().server_info.name == "mcp-time"
+        answer = client.run(lambda s: s.call_tool("get_current_time", {"timezone": zone}))
+    finally:
+        client.close()  # before the Ctrl-C: the session ends as a client's would
+    assert not answer.is_error, answer
+    assert_time_in(tool_json(answer), zone)
+
+
+@then("after Ctrl-C it says the server is stopped and removed, and exits 0")
+def run_interrupted(world: World) -> None:
+    process: subprocess.Popen[str] = world["run"]["process"]
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 0, rest
+    assert "stopped and removed" in rest, rest

@@ -19,6 +19,9 @@ Feature: Servers straight from PyPI
     And an SDK client connects to the proxy's /mcp
     Then `initialize` answers as "mcp-time"
     And `tools/call get_current_time {"timezone": "Europe/Paris"}` answers the current time in "Europe/Paris"
+    When `mcp-lok run` runs the package "uvx://mcp-server-time" in the foreground
+    Then an SDK client gets the current time in "Asia/Tokyo" through the URL and token it printed
+    And after Ctrl-C it says the server is stopped and removed, and exits 0
 
     Examples:
       | engine |
