@@ -2,8 +2,8 @@
 
 Requests go through the engine adapter's client and its `mapped` (the one place the SDK's
 exceptions become `EngineError`s); this module never imports the SDK itself. Podman keeps
-unqualified names under `localhost/`, and its compat import ignores the name it is given:
-`ref` and `import_rootfs` say so once.
+unqualified names under `localhost/`, and its compat import ignores the name it is given
+and makes one of its own: `ref` and `import_rootfs` say so once.
 """
 
 from __future__ import annotations
@@ -87,6 +87,13 @@ def import_rootfs(
             raise EngineError(f"the engine did not import `{name}`: {out.strip()[:200]}")
         repo, _, tagged = name.rpartition(":")
         engine.api.tag(image, repo, tagged)
+        # Podman 4.3's compat import names what it imported `docker.io/REPOSITORY:latest`
+        # on its own: a name that is no registry's to hold a local image, so it goes
+        stray = f"docker.io/{repository}:latest"
+        if engine.kind is Engine.PODMAN and stray in (inspect(engine, image) or {}).get(
+            "RepoTags", []
+        ):
+            engine.api.remove_image(stray)
     return image
 
 
