@@ -206,6 +206,21 @@ def described(ref: str, inspected: dict[str, Any]) -> Built:
     )
 
 
+def package_of(engine: EngineClient, image: str) -> dict[str, Any] | None:
+    """What `image` was built from, when mcp-lok built it: the spec as asked and resolved,
+    every package's version, the entry point and the SBOM's path (None otherwise)."""
+    labels = ((store.inspect(engine, image) or {}).get("Config") or {}).get("Labels") or {}
+    if SPEC_LABEL not in labels:
+        return None
+    return {
+        "spec": labels[SPEC_LABEL],
+        "requested": labels.get(REQUEST_LABEL),
+        "packages": packages_of(labels),
+        "entrypoint": labels.get(ENTRYPOINT_LABEL),
+        "sbom": labels.get(SBOM_LABEL),
+    }
+
+
 def packages_of(labels: dict[str, Any]) -> dict[str, str]:
     try:
         found = json.loads(str(labels.get(PACKAGES_LABEL) or "{}"))

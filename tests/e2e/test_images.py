@@ -181,7 +181,20 @@ def start_package(world: World, lok_servers: list[str], spec: str) -> None:
     result = lok("start", "--format", "json", "--engine", engine.name, "--name", name, spec)
     assert result.returncode == 0, result.stderr
     world["started"] = json.loads(result.stdout)
+    world["name"] = name
     assert lok_list()[name]["image"] == world["built"]["image"]
+
+
+@then("`mcp-lok inspect` shows the spec and the versions it was built from")
+def inspect_shows(world: World) -> None:
+    result = lok("inspect", "--format", "json", world["name"])
+    assert result.returncode == 0, result.stderr
+    package = json.loads(result.stdout)["package"]
+    assert package["spec"] == world["built"]["spec"], package
+    assert package["packages"] == world["built"]["packages"], package
+    assert package["sbom"] == "/opt/mcp-lok/sbom.cdx.json", package
+    human = lok("inspect", world["name"])
+    assert f"package:   {world['built']['spec']} (" in human.stdout, human.stdout
 
 
 @when(parsers.parse('`mcp-lok build` is asked for "{spec}"'))

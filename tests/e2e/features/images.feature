@@ -16,7 +16,8 @@ Feature: Servers straight from PyPI
     When `mcp-lok build` builds "uvx://mcp-server-time" again with no package index reachable
     Then the same image is used, not built again
     When `mcp-lok start` runs the package "uvx://mcp-server-time"
-    And an SDK client connects to the proxy's /mcp
+    Then `mcp-lok inspect` shows the spec and the versions it was built from
+    When an SDK client connects to the proxy's /mcp
     Then `initialize` answers as "mcp-time"
     And `tools/call get_current_time {"timezone": "Europe/Paris"}` answers the current time in "Europe/Paris"
     When `mcp-lok run` runs the package "uvx://mcp-server-time" in the foreground
