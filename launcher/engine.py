@@ -391,4 +391,5 @@ __all__ = [
     "EngineError",
     "NotFound",
     "discover",
+    "mapped",
 ]

@@ -120,6 +120,9 @@ def render(found: dict[str, Any]) -> str:
     if sessions := found["sessions"]:
         limits = f"at most {sessions['max']}, idle ones closed after {sessions['idle_timeout']} s"
         lines.insert(-1, ("sessions", f"{sessions['mode']}: {limits}"))
+    if package := found.get("package"):
+        count = f"{len(package['packages'])} packages, SBOM at {package['sbom']}"
+        lines.insert(6, ("package", f"{package['spec']} ({count})"))
     if found.get("token"):
         lines.append(("token", found["token"]))
     width = max(len(key) for key, _ in lines) + 1

@@ -88,7 +88,16 @@ class LaunchRequest:
 
     def _target_problems(self) -> list[Problem]:
         """What lowering would refuse in the image, the name and the target port (each
-        diagnostic's origin names its option: `--target-port` is `target_port`)."""
+        diagnostic's origin names its option: `--target-port` is `target_port`). A package
+        spec is no image: the command line builds it first (`images`), other doors do not."""
+        if "://" in self.image:
+            return [
+                Problem(
+                    "image",
+                    f"`{self.image[:80]}` is a package, not an image: it must be built first",
+                    hint="build it with `mcp-lok build SPEC` and give the image it prints",
+                )
+            ]
         target = Target(image=self.image, name=self.server_name, port=self.target_port)
         return [
             Problem(_field(d.origin), d.message, d.help)

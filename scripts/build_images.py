@@ -37,83 +37,44 @@ Stdlib only; runs as root (debootstrap needs it).
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
-import json
+import importlib.util
 import os
 import platform
 import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 REPO = Path(__file__).resolve().parent.parent
 IMAGES = REPO / "images"
 
-# Bump to force every image to rebuild when the recipe in this file changes in
-# a way the hashed inputs cannot see.
-RECIPE_VERSION = "1"
 
+def _product(name: str) -> ModuleType:
+    """One of mcp-lok's own stdlib-only modules (launcher/images/), loaded by its path: the
+    recipe of the base and the pip target live there once, for this script and the product."""
+    spec = importlib.util.spec_from_file_location(
+        f"mcp_lok_images_{name}", REPO / "launcher" / "images" / f"{name}.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+ROOTFS = _product("rootfs")
+WHEELS = _product("wheels")
+RECIPE_VERSION = ROOTFS.RECIPE_VERSION
+PIP_TARGET_ARGS = WHEELS.TARGET_ARGS
 SOCKETS = {"docker": "/var/run/docker.sock", "podman": "/run/podman/podman.sock"}
-
-# --- base rootfs ------------------------------------------------------------
-SUITE = "bookworm"
-VARIANT = "minbase"
-MIRROR = os.environ.get("MCP_LOK_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-# Removed from the rootfs after debootstrap: package caches and indexes, docs,
-# logs, and the host's resolv.conf/hostname that debootstrap copies in (the
-# engines bind-mount their own).
-ROOTFS_PRUNE = [
-    "var/lib/apt/lists/*",
-    "var/cache/apt/*.bin",
-    "var/cache/apt/archives/*.deb",
-    "var/cache/apt/archives/partial/*",
-    "var/cache/debconf/*-old",
-    "var/lib/dpkg/*-old",
-    "var/log/*",
-    "usr/share/doc/*",
-    "usr/share/man/*",
-    "usr/share/info/*",
-    "usr/share/locale/*",
-    "usr/share/lintian/*",
-    "etc/resolv.conf",
-    "etc/hostname",
-    "tmp/*",
-    "dev/*",
-]
-# Image config set at import time (docker/podman import --change).
-BASE_CHANGES = [
-    "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    "ENV LANG=C.UTF-8",
-    "ENV PYTHONDONTWRITEBYTECODE=1",
-    "ENV PYTHONUNBUFFERED=1",
-    'CMD ["python3"]',
-]
-
-# --- python packages --------------------------------------------------------
-# The target interpreter is Debian bookworm's CPython 3.11 (glibc 2.36). pip
-# 23 does not expand manylinux_2_X tags below X by itself, so list them all,
-# most specific first.
-PY_VERSION = "3.11"
-PY_ABI = "cp311"
-PLATFORMS = [f"manylinux_2_{m}_x86_64" for m in range(36, 16, -1)] + [
-    "manylinux2014_x86_64",
-    "manylinux2010_x86_64",
-    "manylinux1_x86_64",
-]
-PIP_TARGET_ARGS = [
-    "--only-binary=:all:",
-    "--implementation", "cp",
-    "--python-version", PY_VERSION,
-    "--abi", PY_ABI,
-    *[arg for p in PLATFORMS for arg in ("--platform", p)],
-]  # fmt: skip
+sha256_json = ROOTFS.sha256_json
+file_lock = ROOTFS.file_lock
 
 # Images built from images/<name>/Dockerfile (all FROM mcp-lok/base). Python
 # wheels are installed into the context only if images/<name>/requirements.txt
@@ -170,10 +131,6 @@ def run(
     return res
 
 
-def sha256_json(obj: object) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def hash_tree(root: Path) -> list[list[str]]:
     """(relative path, mode bit x, sha256) for every file under root, sorted."""
     out = []
@@ -183,17 +140,6 @@ def hash_tree(root: Path) -> list[list[str]]:
             [path.relative_to(root).as_posix(), "x" if os.access(path, os.X_OK) else "-", digest]
         )
     return out
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def socket_answers(path: str) -> bool:
@@ -283,84 +229,17 @@ class Built:
     tag: str
 
 
-def base_packages() -> list[str]:
-    lines = (IMAGES / "base" / "packages.txt").read_text().splitlines()
-    return [ln.split("#", 1)[0].strip() for ln in lines if ln.split("#", 1)[0].strip()]
-
-
-def rootfs_key() -> str:
-    """Inputs of the debootstrap tarball (not the mirror: same suite, same content)."""
-    return sha256_json(
-        {
-            "suite": SUITE,
-            "variant": VARIANT,
-            "arch": "amd64",
-            "include": base_packages(),
-            "prune": ROOTFS_PRUNE,
-            "recipe": RECIPE_VERSION,
-        }
-    )
-
-
 def ensure_rootfs_tar(cache: Path) -> Path:
-    """The cached rootfs tarball; run debootstrap only if it is missing."""
-    key = rootfs_key()[:16]
-    tar = cache / "rootfs" / f"{SUITE}-{VARIANT}-{key}.tar"
-    with file_lock(cache / "rootfs" / ".lock"):
-        if tar.exists():
-            log(f"base: cached rootfs {tar} ({tar.stat().st_size // 2**20} MiB)")
-            return tar
-        if shutil.which("debootstrap") is None:
-            raise SystemExit(
-                "build-images: ERROR: debootstrap not found (run scripts/ensure-engines.sh)"
-            )
-        work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tar.parent))
-        root = work / "rootfs"
-        try:
-            t0 = time.monotonic()
-            log(f"base: debootstrap --variant={VARIANT} {SUITE} from {MIRROR} (once per machine)")
-            dlog = work / "debootstrap.log"
-            with open(dlog, "w") as fh:
-                res = subprocess.run(
-                    [
-                        "debootstrap",
-                        f"--variant={VARIANT}",
-                        "--include=" + ",".join(base_packages()),
-                        "--arch=amd64",
-                        SUITE,
-                        str(root),
-                        MIRROR,
-                    ],
-                    stdin=subprocess.DEVNULL,
-                    stdout=fh,
-                    stderr=subprocess.STDOUT,
-                )
-            if res.returncode != 0:
-                tail = dlog.read_text(errors="replace").splitlines()[-25:]
-                raise SystemExit("build-images: ERROR: debootstrap failed:\n" + "\n".join(tail))
-            log(f"base: debootstrap done in {time.monotonic() - t0:.0f}s; pruning")
-            for pattern in ROOTFS_PRUNE:
-                for path in root.glob(pattern):
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path)
-                    else:
-                        path.unlink()
-            root.chmod(0o755)  # the image's "/": any uid must be able to traverse it
-            (root / "tmp").chmod(0o1777)
-            part = tar.with_suffix(".tar.part")
-            # --numeric-owner: ids as in the rootfs, whatever the host's names.
-            run(["tar", "--numeric-owner", "-C", str(root), "-cf", str(part), "."])
-            part.rename(tar)
-            log(f"base: rootfs tarball {tar} ({tar.stat().st_size // 2**20} MiB)")
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-        return tar
+    try:
+        return ROOTFS.ensure_tarball(cache, log)
+    except ROOTFS.RootfsError as error:
+        raise SystemExit(f"build-images: ERROR: {error} (run scripts/ensure-engines.sh)") from None
 
 
 def build_base(engines: list[Engine], cache: Path, force: bool) -> Built:
-    key = sha256_json({"rootfs": rootfs_key(), "changes": BASE_CHANGES, "recipe": RECIPE_VERSION})
-    tag = key[:12]
-    repo = "mcp-lok/base"
+    key = ROOTFS.base_key()
+    tag = ROOTFS.base_tag()
+    repo = ROOTFS.BASE_REPOSITORY
     tar: Path | None = None
     for eng in engines:
         ref = eng.ref(repo, tag)
@@ -369,59 +248,27 @@ def build_base(engines: list[Engine], cache: Path, force: bool) -> Built:
         else:
             tar = tar or ensure_rootfs_tar(cache)
             t0 = time.monotonic()
-            eng.import_tar(tar, ref, BASE_CHANGES, key)
+            eng.import_tar(tar, ref, list(ROOTFS.CHANGES), key)
             log(f"{eng.name}: imported {repo}:{tag} in {time.monotonic() - t0:.1f}s")
         eng.tag(ref, eng.ref(repo, "latest"))
     return Built("base", repo, tag)
 
 
 # --- python images ----------------------------------------------------------
-def pip(*args: str) -> None:
-    """Run the host's pip (its config — CA bundle, index mirrors — applies),
-    dropping the warnings this machine's index config prints for every package."""
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            *args[:1],
-            "--quiet",
-            "--disable-pip-version-check",
-            "--root-user-action=ignore",
-            *args[1:],
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=sys.stderr,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    noise = ("WARNING: Location 'file:", "WARNING: Running pip as the 'root' user")
-    for line in res.stderr.splitlines():
-        if not line.startswith(noise):
-            print(line, file=sys.stderr)
-    if res.returncode != 0:
-        raise SystemExit(f"build-images: ERROR: pip {args[0]} failed ({res.returncode})")
+def pip(*args: str) -> str:
+    try:
+        out: str = WHEELS.pip(*args)
+    except WHEELS.PipError as error:
+        raise SystemExit(f"build-images: ERROR: {error}\n{error.stderr}") from None
+    return out
 
 
 def pip_install_target(requirements: Path, target: Path) -> None:
     """Install the hashed lock into target for bookworm's CPython, from the host."""
-    old = os.umask(0o022)  # files must be readable by the container's uid
     try:
-        pip(
-            "install",
-            "--no-warn-conflicts",
-            "--no-compile",
-            "--require-hashes",
-            "--target",
-            str(target),
-            *PIP_TARGET_ARGS,
-            "-r",
-            str(requirements),
-        )
-    finally:
-        os.umask(old)
-    # Console scripts carry the host interpreter's path; the image runs modules.
-    shutil.rmtree(target / "bin", ignore_errors=True)
+        WHEELS.install_target(requirements, target)
+    except WHEELS.PipError as error:
+        raise SystemExit(f"build-images: ERROR: {error}\n{error.stderr}") from None
 
 
 def app_key(name: str, base: Built) -> str:
@@ -499,35 +346,17 @@ def relock(names: list[str]) -> None:
         src = IMAGES / name / "requirements.in"
         if not src.exists():
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            report = Path(tmp) / "report.json"
-            pip(
-                "install",
-                "--dry-run",
-                "--ignore-installed",
-                "--target",
-                str(Path(tmp) / "t"),
-                "--report",
-                str(report),
-                *PIP_TARGET_ARGS,
-                "-r",
-                str(src),
-            )
-            items = json.loads(report.read_text())["install"]
-        lines = [
+        try:
+            items = WHEELS.report(["-r", str(src)])
+            lines = WHEELS.lock_lines(items)
+        except WHEELS.PipError as error:
+            raise SystemExit(f"build-images: ERROR: {error}\n{error.stderr}") from None
+        header = [
             "# Generated by scripts/build_images.py --relock from requirements.in; do not edit.",
-            f"# Target: CPython {PY_VERSION} ({PY_ABI}), manylinux x86_64 (Debian {SUITE}).",
+            f"# Target: {WHEELS.TARGET} (Debian {ROOTFS.SUITE}).",
         ]
-        for item in sorted(items, key=lambda i: i["metadata"]["name"].lower()):
-            meta, info = item["metadata"], item["download_info"]
-            digest = info.get("archive_info", {}).get("hashes", {}).get("sha256")
-            if not digest:
-                raise SystemExit(
-                    f"build-images: ERROR: no sha256 for {meta['name']} ({info.get('url')})"
-                )
-            lines.append(f"{meta['name']}=={meta['version']} \\\n    --hash=sha256:{digest}")
-        (IMAGES / name / "requirements.txt").write_text("\n".join(lines) + "\n")
-        log(f"{name}: wrote requirements.txt ({len(items)} packages)")
+        (IMAGES / name / "requirements.txt").write_text(WHEELS.lock_text(lines, header))
+        log(f"{name}: wrote requirements.txt ({len(lines)} packages)")
 
 
 # --- main -------------------------------------------------------------------

@@ -12,6 +12,7 @@ help lists it), so that `mcp-lok policy …` never loads the engine adapter (the
     servers.py  list, stop, rm, logs, inspect, version
     audit.py    audit
     clients.py  client setup|list|rm
+    images.py   build, images [rm], base build (images of `uvx://` packages)
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ COMMANDS = {
     "version": "servers:version",
     "audit": "audit:audit",
     "client": "clients:client",
+    "build": "images:build",
+    "images": "images:images_",
+    "base": "images:base_",
 }
 
 

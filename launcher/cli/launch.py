@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from mcp_lok.launcher.handoff import TOKEN_VARIABLE, serve_detached
+from mcp_lok.launcher.images import is_spec
 from mcp_lok.launcher.launch import Prepared, prepare, provision, serve_foreground, start_detached
 from mcp_lok.launcher.readiness import START_WAIT, NotServing
 from mcp_lok.launcher.request import LaunchRequest
@@ -19,6 +20,7 @@ from mcp_lok.launcher.state import ServerState, client_urls
 from mcp_lok.policy import Compiled, render_all
 
 from .command import LokCommand, echo
+from .images import ENTRYPOINT, REFRESH, built, package_only
 from .options import FORMAT, NAME, launch_options
 
 NO_AUTH_WARNING = (
@@ -34,6 +36,11 @@ def _prepared(options: dict[str, Any], detached: bool) -> tuple[Prepared, Server
     def warn(compiled: Compiled) -> None:
         echo(render_all(compiled.warnings, compiled.texts) + "\n", err=True)
 
+    entrypoint, refresh = options.pop("entrypoint"), options.pop("refresh")
+    if is_spec(options["image"]):
+        options["image"] = built(options["engine"], options["image"], entrypoint, refresh)
+    else:
+        package_only(entrypoint, refresh)
     request = LaunchRequest(**{**options, "env": tuple(options["env"])})
     prepared = prepare(request, on_warnings=warn)
     return prepared, provision(prepared, detached=detached)
@@ -50,9 +57,13 @@ def snippet(name: str, urls: dict[str, str | None], transport: str, token: str |
 
 @click.command(cls=LokCommand, context_settings={"ignore_unknown_options": False})
 @launch_options
+@ENTRYPOINT
+@REFRESH
 def run(**options: Any) -> None:
     """Run IMAGE locked down in the foreground, serving it to MCP clients on 127.0.0.1.
 
+    IMAGE is an image's name, or a package, `uvx://PACKAGE[@VERSION]`, whose image is built
+    first when there is none (`mcp-lok build`).
     Prints the client URLs and a client config snippet on stderr, then the server's
     stderr as it comes, each line marked `server:`. Ctrl-C or SIGTERM stops and removes
     everything it created; so does the server's end, which exits 1 with its exit code.
@@ -79,6 +90,8 @@ def run(**options: Any) -> None:
 
 @click.command(cls=LokCommand)
 @launch_options
+@ENTRYPOINT
+@REFRESH
 @FORMAT
 @click.option(
     "--wait",
@@ -93,6 +106,7 @@ def run(**options: Any) -> None:
 def start(fmt: str, wait: float, no_wait: bool, **options: Any) -> None:
     """Start IMAGE locked down in the background; prints its name and URLs once it serves.
 
+    IMAGE is an image's name or a package, `uvx://PACKAGE[@VERSION]`, as for `run`.
     The proxy runs detached and survives the terminal closing. If the server exits or does
     not serve in time, its last lines on stderr are printed, everything is removed, and
     the exit code is 1. Stop it with `mcp-lok stop NAME`, remove it with `mcp-lok rm NAME`.

@@ -207,7 +207,23 @@ def inspect(name: str, fmt: str, show_token: bool, engine: str | None) -> None:
     record = Path(store.layout(name).record)
     plan = str(record) if record.exists() else None
     found = describe(state, status.value, show_token, reason, plan)
+    if (package := _package(state.engine_url, state.image)) is not None:
+        found["package"] = package
     echo(json.dumps(found, indent=2, sort_keys=True) if fmt == "json" else render(found))
+
+
+def _package(engine_url: str, image: str) -> dict[str, Any] | None:
+    """What the server's image was built from, when `mcp-lok build` made it; None when it
+    did not, or the engine does not answer (`inspect` reads the state without it)."""
+    from mcp_lok.launcher.images.builder import package_of  # only `inspect` needs it
+
+    engine = servers._connect(engine_url)  # the engine `with_status` asked, as it asks it
+    if not isinstance(engine, adapter.EngineClient):
+        return None
+    try:
+        return package_of(engine, image)
+    except LokError:
+        return None
 
 
 @click.command(cls=LokCommand)
