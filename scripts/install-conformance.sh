@@ -31,7 +31,7 @@ if [[ ! -x "$NODE" || ! -f "$SUITE" || ! -f "$INSPECTOR" || "$(cat "$DEST/.insta
   cp "$SRC/package.json" "$SRC/package-lock.json" "$DEST/"
   # The registry is reached through the host's CA bundle (TLS may be intercepted).
   (cd "$DEST" && NODE_EXTRA_CA_CERTS=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt} \
-    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+    npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) >&2  # stdout is for --print alone
   "$NODE" "$SUITE" --version >/dev/null  # both run on the Node they came with
   "$NODE" "$INSPECTOR" --version >/dev/null
   echo "$want" > "$DEST/.installed"
