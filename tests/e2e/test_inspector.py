@@ -125,6 +125,7 @@ def make_calls(world: World, direct_label: str, datatable: list[list[str]]) -> N
     world["calls"] = []
     header, *rows = datatable
     assert header == ["method", "options", "answer"], header
+    assert {expected for *_, expected in rows} <= {"result", "tool error"}, rows
     calls = [
         (["--method", method, *shlex.split(options)], expected)
         for method, options, expected in rows

@@ -7,7 +7,8 @@ Feature: The MCP Inspector gets the same answers through the proxy as from the s
   `mcp-lok start` over Streamable HTTP (`/mcp`), and through its legacy SSE endpoint
   (`/sse`), both with the bearer token `start` printed. The proxy may add, drop or change
   nothing the client sees: every call answers through `/mcp` and `/sse` exactly as it
-  does directly.
+  does directly — `test_elicitation` too, whose server asks the Inspector for input: the
+  CLI declares no elicitation, and declines it (`cancel`) directly and through the proxy.
 
   Scenario Outline: the Inspector CLI's tool, resource and prompt calls through /mcp and /sse match a direct run, on <engine>
     Given the <engine> engine
@@ -18,6 +19,7 @@ Feature: The MCP Inspector gets the same answers through the proxy as from the s
       | tools/call     | --tool-name json_schema_2020_12_tool --tool-arg name=Ada 'address={"street": "1 Rue", "city": "Paris"}' | result     |
       | tools/call     | --tool-name test_multiple_content_types                                                                 | result     |
       | tools/call     | --tool-name test_error_handling                                                                         | tool error |
+      | tools/call     | --tool-name test_elicitation --tool-arg message=hello                                                   | result     |
       | resources/list |                                                                                                         | result     |
       | resources/read | --uri test://static-binary                                                                              | result     |
       | prompts/list   |                                                                                                         | result     |
