@@ -192,25 +192,12 @@ def test_a_server_request_goes_to_a_session_that_declared_the_capability_first(
     sample = {"jsonrpc": "2.0", "id": 4, "method": "sampling/createMessage", "params": {}}
     [(session, _, _)] = to_clients(router.from_server(line(sample)))
     assert session == "b"
-
-
-def test_with_no_session_declaring_the_capability_the_request_goes_where_direct_would() -> None:
-    """A server connected directly asks its client whatever the client declared, and the
-    client answers or refuses for itself: the proxy asks the busy session as it would."""
-    router = Router()
-    router.open("a")
-    [sent] = to_server(router.from_client("a", request(0, "initialize", {"capabilities": {}})))
-    router.from_server(line({"jsonrpc": "2.0", "id": sent["id"], "result": INIT_RESULT}))
-    router.from_client("a", request(5, "tools/call"))
-    ask = {"jsonrpc": "2.0", "id": "e", "method": "elicitation/create", "params": {}}
-    assert [(s, body) for s, body, _ in to_clients(router.from_server(line(ask)))] == [("a", ask)]
-    answer = msg({"jsonrpc": "2.0", "id": "e", "result": {"action": "cancel"}})
-    assert to_server(router.from_client("a", answer)) == [
-        {"jsonrpc": "2.0", "id": "e", "result": {"action": "cancel"}}
-    ]
-    router.close("a")
-    [refusal] = to_server(router.from_server(line({**ask, "id": "f"})))
-    assert refusal["error"]["message"].endswith("elicitation")
+    router.close("a")  # no one left declares roots: b is asked, as it would be directly
+    [(session, asked, _)] = to_clients(router.from_server(line({**ask, "id": 5})))
+    assert (session, asked) == ("b", {**ask, "id": 5})
+    router.close("b")
+    [refusal] = to_server(router.from_server(line({**ask, "id": 6})))
+    assert refusal["error"]["message"].endswith("roots")
 
 
 def test_a_server_request_with_no_session_ready_is_refused() -> None:
