@@ -29,7 +29,7 @@ engines: ## Install Docker and Podman when missing and start both (needs root)
 images: engines ## Build the test and demo images locally (no registry), cached by content
 	scripts/build-images.sh --engine all
 
-conformance: ## Install the MCP conformance suite and its Node under build/ (pinned, cached)
+conformance: ## Install the MCP conformance suite, the MCP Inspector and their Node under build/ (pinned, cached)
 	scripts/install-conformance.sh
 
 test: venv images conformance ## Everything: lint, unit, property and e2e tests on both engines

@@ -8,6 +8,12 @@ have a stream to receive it on), the one with the most recent request still in f
 else the most recently active ready one. With one session busy the guess is right; with
 several it may ask the wrong client — `--session-mode per-session` gives each client a
 server of its own.
+
+When no session declared the capability, the same guess is made among all that have a
+stream: a server connected to its client directly sends the request whatever the client
+declared, and the client answers or refuses it itself (the MCP Inspector's CLI, for one,
+declares no elicitation and answers each with `cancel`). Refusing in its place would fail
+a call through the proxy that succeeds without it.
 """
 
 from __future__ import annotations
@@ -38,17 +44,22 @@ class Askable(Protocol):
 
 
 def choose(sessions: Mapping[str, Askable], busy: Iterable[str], method: str) -> str | None:
-    """The session to ask `method`; `busy` names the session of each request in flight."""
+    """The session to ask `method`; `busy` names the session of each request in flight.
+    Sessions that declared the capability it needs first; if none can be asked, any."""
     needs = NEEDS.get(method)
-    askable = {
-        name
-        for name, s in sessions.items()
-        if s.can_be_asked and (needs is None or needs in s.capabilities)
-    }
-    waiting = [name for name in busy if name in askable]
+    reachable = {name for name, s in sessions.items() if s.can_be_asked}
+    able = {name for name in reachable if needs is None or needs in sessions[name].capabilities}
+    busy = list(busy)
+    return _guess(sessions, busy, able) or _guess(sessions, busy, reachable)
+
+
+def _guess(sessions: Mapping[str, Askable], busy: list[str], among: set[str]) -> str | None:
+    """Among `among`: the session with the most recent request in flight, else the most
+    recently active ready one."""
+    waiting = [name for name in busy if name in among]
     if waiting:
         return max(waiting, key=lambda name: sessions[name].active)
-    ready = [(s.active, n) for n, s in sessions.items() if s.ready and n in askable]
+    ready = [(s.active, n) for n, s in sessions.items() if s.ready and n in among]
     return max(ready)[1] if ready else None
 
 

@@ -3,7 +3,8 @@
 
 The suite (`@modelcontextprotocol/conformance`, Node >= 22) is installed pinned under
 build/conformance by scripts/install-conformance.sh, which `make test` runs and the
-fixture below runs again (a no-op when done). The server is mcp-lok's conformance server
+fixture below runs again (a no-op when done); the MCP Inspector comes with it
+(features/inspector.feature). The server is mcp-lok's conformance server
 image, started with `--no-auth`: the suite sends no headers of its own. Each run writes
 the suite's own result files (one `checks.json` per scenario) into a folder of the test's,
 and the verdict is read from them: a scenario passed if none of its checks failed.
@@ -11,6 +12,7 @@ and the verdict is read from them: a scenario passed if none of its checks faile
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -53,13 +55,21 @@ KNOWN_WARNINGS = {
 RESULT_FOLDER = re.compile(r"^server-(?P<scenario>.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$")
 
 
-@pytest.fixture(scope="session")
-def conformance() -> tuple[str, str]:
-    """The Node and the suite's CLI, installed (or found installed) under build/."""
+@functools.cache
+def installed_node_tools() -> tuple[str, str, str]:
+    """The Node, the suite's CLI and the MCP Inspector's, installed (or found installed)
+    under build/ by one script, once a test session."""
     install = [str(ROOT / "scripts" / "install-conformance.sh"), "--print"]
     done = subprocess.run(install, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, f"installing the conformance suite failed:\n{done.stderr}"
-    node, suite = done.stdout.split()
+    node, suite, inspector = done.stdout.split()
+    return node, suite, inspector
+
+
+@pytest.fixture(scope="session")
+def conformance() -> tuple[str, str]:
+    """The Node and the suite's CLI."""
+    node, suite, _ = installed_node_tools()
     return node, suite
 
 

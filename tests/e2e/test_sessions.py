@@ -679,48 +679,6 @@ def sdk1_served(world: World, server: str) -> None:
     assert got["ask_llm"] == "llm of sdk1", got
 
 
-# --- the MCP Inspector CLI ------------------------------------------------------------------
-
-INSPECTOR = Path(__file__).resolve().parents[2] / "target" / "inspector"
-
-
-@pytest.fixture(scope="session")
-def inspector() -> str:
-    """The Inspector's CLI, installed once from the npm registry under target/ (not a
-    project dependency; Node is on every machine the project runs on)."""
-    command = INSPECTOR / "node_modules" / ".bin" / "mcp-inspector"
-    if not command.exists():
-        INSPECTOR.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "NODE_EXTRA_CA_CERTS": "/etc/ssl/certs/ca-certificates.crt"}
-        install = ["npm", "install", "--no-audit", "--no-fund", "--silent",
-                   "@modelcontextprotocol/inspector@0.15.0"]  # fmt: skip
-        subprocess.run(install, cwd=INSPECTOR, env=env, check=True, timeout=600)
-    return str(command)
-
-
-@when(
-    parsers.parse(
-        'the MCP Inspector CLI calls `echo` with "{text}" through the proxy\'s {endpoint}'
-    )
-)
-def inspector_calls(world: World, inspector: str, text: str, endpoint: str) -> None:
-    transport = "sse" if endpoint == "/sse" else "http"
-    run = subprocess.run(
-        [inspector, "--cli", proxy_url(world, endpoint), "--transport", transport,
-         "--method", "tools/call", "--tool-name", "echo", "--tool-arg", f"text={text}"],
-        capture_output=True, text=True, timeout=90, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr[-3000:]
-    world["inspected"] = json.loads(run.stdout)
-
-
-@then(parsers.parse('the Inspector printed "{text}" as the tool\'s answer'))
-def inspector_printed(world: World, text: str) -> None:
-    answer = world["inspected"]
-    assert answer["content"][0]["text"] == text, answer
-    assert answer.get("isError") in (None, False), answer
-
-
 @then(parsers.parse('`mcp-lok list` reports it "{status}" with its URL'))
 def listed(world: World, status: str) -> None:
     row = lok_list()[world["name"]]

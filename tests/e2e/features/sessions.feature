@@ -139,17 +139,3 @@ Feature: Many client sessions on one stdio server
       | docker | /sse     |
       | podman | /mcp     |
       | podman | /sse     |
-
-  Scenario Outline: the MCP Inspector CLI lists and calls tools through <endpoint> on <engine>
-    # the Inspector's CLI (0.15) sends no headers, so no bearer token: this server opts out
-    Given the <engine> engine
-    And `mcp-lok start` runs the test server over stdio with its protocol tools and "--no-auth"
-    When the MCP Inspector CLI calls `echo` with "inspected" through the proxy's <endpoint>
-    Then the Inspector printed "inspected" as the tool's answer
-
-    Examples:
-      | engine | endpoint |
-      | docker | /mcp     |
-      | docker | /sse     |
-      | podman | /mcp     |
-      | podman | /sse     |

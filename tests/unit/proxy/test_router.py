@@ -179,7 +179,7 @@ def test_a_server_request_with_no_one_busy_goes_to_the_last_active_ready_session
     assert session == "b"
 
 
-def test_a_server_request_goes_only_to_a_session_that_declared_the_capability(
+def test_a_server_request_goes_to_a_session_that_declared_the_capability_first(
     router: Router,
 ) -> None:
     initialized(router)  # a can answer everything
@@ -192,8 +192,11 @@ def test_a_server_request_goes_only_to_a_session_that_declared_the_capability(
     sample = {"jsonrpc": "2.0", "id": 4, "method": "sampling/createMessage", "params": {}}
     [(session, _, _)] = to_clients(router.from_server(line(sample)))
     assert session == "b"
-    router.close("a")
-    [refusal] = to_server(router.from_server(line({**ask, "id": 5})))
+    router.close("a")  # no one left declares roots: b is asked, as it would be directly
+    [(session, asked, _)] = to_clients(router.from_server(line({**ask, "id": 5})))
+    assert (session, asked) == ("b", {**ask, "id": 5})
+    router.close("b")
+    [refusal] = to_server(router.from_server(line({**ask, "id": 6})))
     assert refusal["error"]["message"].endswith("roots")
 
 
