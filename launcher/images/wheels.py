@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +37,10 @@ TARGET_ARGS = [
     "--abi", PY_ABI,
     *[arg for p in PLATFORMS for arg in ("--platform", p)],
 ]  # fmt: skip
+# how a resolved package's name (PEP 508), version (PEP 440's characters) and hash are spelt
+NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+VERSION = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+!_-]*")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 # lines of this machine's pip configuration that are not about the work asked
 NOISE = ("WARNING: Location 'file:", "WARNING: Running pip as the 'root' user")
 
@@ -122,14 +127,19 @@ def install_target(requirements: Path, target: Path) -> None:
 
 def lock_lines(items: Sequence[dict[str, Any]]) -> list[tuple[str, str, str]]:
     """(name, version, sha256) of each package of a report, by name. Raises `PipError`
-    for a package the index gave no sha256 for: nothing unhashed goes in."""
+    for a package the index gave no sha256 for (nothing unhashed goes in), or whose name,
+    version or hash is not spelt as they are spelt (they are written into a requirements
+    file, labels and the SBOM: a package's own metadata may not add a line or an option)."""
     found = []
     for item in sorted(items, key=lambda i: str(i["metadata"]["name"]).lower()):
         meta, info = item["metadata"], item["download_info"]
-        digest = info.get("archive_info", {}).get("hashes", {}).get("sha256")
+        name, version = str(meta["name"]), str(meta["version"])
+        digest = str(info.get("archive_info", {}).get("hashes", {}).get("sha256") or "")
         if not digest:
-            raise PipError("install", f"no sha256 for {meta['name']} ({info.get('url')})")
-        found.append((str(meta["name"]), str(meta["version"]), str(digest)))
+            raise PipError("install", f"no sha256 for {name} ({info.get('url')})")
+        if not (NAME.fullmatch(name) and VERSION.fullmatch(version) and SHA256.fullmatch(digest)):
+            raise PipError("install", f"the index describes a package as {name!r} {version!r}")
+        found.append((name, version, digest))
     return found
 
 

@@ -191,7 +191,7 @@ def no_other_group(world: World) -> None:
 def exec_in_socket_group(world: World) -> None:
     engine: EngineUnderTest = world["engine"]
     container = world["server"]["Id"]
-    made = engine.api.exec_create(container, ["sleep", "300"], user=f"65534:{world['socket_gid']}")
+    made = engine.api.exec_create(container, ["sleep", "60"], user=f"65534:{world['socket_gid']}")
     engine.api.exec_start(made["Id"], detach=True)
     end = time.monotonic() + WAIT
     while not engine.api.exec_inspect(made["Id"]).get("Running"):

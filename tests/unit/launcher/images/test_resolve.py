@@ -128,3 +128,29 @@ def test_a_package_without_a_hash_is_refused(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ResolveError) as raised:
         resolve.resolve(parse("uvx://tool"))
     assert "no sha256 for loose" in raised.value.message
+
+
+def test_a_report_becomes_lock_lines_by_name() -> None:
+    lines = wheels.lock_lines(
+        [report_item("mcp", "1.2.0"), report_item("Anyio", "4.0.0rc1", "cd" * 32)]
+    )
+    assert lines == [("Anyio", "4.0.0rc1", "cd" * 32), ("mcp", "1.2.0", "ab" * 32)]
+    assert wheels.lock_text(lines).count("--hash=sha256:") == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "digest"),
+    [
+        ("evil\n--extra-index-url=http://x", "1.0", "ab" * 32),  # a line of its own
+        ("evil --index-url=http://x", "1.0", "ab" * 32),  # an option on its line
+        ("evil", "1.0 --hash=sha256:" + "00" * 32, "ab" * 32),  # a second, forged hash
+        ("evil", "1.0\nother==2.0", "ab" * 32),
+        ("evil", "1.0", "AB" * 32 + "\nx"),
+        ("evil", "1.0", None),  # no hash at all
+    ],
+)
+def test_what_a_packages_metadata_says_cannot_add_a_line_or_an_option_to_the_lock(
+    name: str, version: str, digest: str | None
+) -> None:
+    with pytest.raises(wheels.PipError):
+        wheels.lock_lines([report_item("mcp", "1.2.0"), report_item(name, version, digest)])
